@@ -1,0 +1,184 @@
+"""The ``invgui`` command: headless entry points built on ``invgui.core`` (and ``gui`` for the window).
+
+    invgui                       open the main window
+    invgui layers MODEL          print a representation's layer tree with output shapes
+    invgui invert [IMAGE] ...    reconstruct headless, write PNG + JSON record
+    invgui gui [--screenshot P]  open the main window (optionally: run, screenshot, exit)
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from . import __version__
+
+DEFAULT_IMAGE = "sample:chelsea"
+
+
+def _add_model_args(p: argparse.ArgumentParser, *, positional: bool = False) -> None:
+    from .core import representations as R
+
+    if positional:
+        p.add_argument("model", choices=R.names(), metavar="MODEL", help=f"one of: {', '.join(R.names())}")
+    else:
+        p.add_argument("--model", "-m", default=R.DEFAULT, choices=R.names(), metavar="MODEL",
+                       help=f"representation (default {R.DEFAULT}; one of {', '.join(R.names())})")
+    p.add_argument("--weights", metavar="FILE", help="state-dict file with the model's weights "
+                   "(loaded with weights_only=True)")
+    p.add_argument("--random-weights", action="store_true",
+                   help="use untrained (seeded) weights instead of pretrained ones")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .core.methods.optimize import PRESETS, OptimizeParams
+    from .core.params import add_arguments
+
+    parser = argparse.ArgumentParser(prog="invgui", description="See what an image representation keeps.")
+    parser.add_argument("--version", action="version", version=f"invgui {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("layers", help="print a representation's layer tree with output shapes")
+    _add_model_args(p, positional=True)
+    p.add_argument("--size", type=int, default=0, help="input side in pixels (default: the model's own)")
+    p.add_argument("--depth", type=int, default=None, help="show only this many nesting levels")
+
+    p = sub.add_parser("invert", help="reconstruct an image from a representation, headless")
+    p.add_argument("image", nargs="?", default=DEFAULT_IMAGE,
+                   help=f"image file or sample:NAME (default {DEFAULT_IMAGE})")
+    _add_model_args(p)
+    p.add_argument("--layer", "-l", default=None, help="layer to invert (default: the model's mid-depth layer)")
+    p.add_argument("--preset", default=PRESETS.names()[0], choices=PRESETS.names(),
+                   help="named parameter set; flags below override it one by one")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    p.add_argument("--out", "-o", default=None, help="reconstruction PNG (default: IMAGE_MODEL_LAYER.png)")
+    p.add_argument("--metrics", default=None, metavar="JSON",
+                   help="JSON record: parameters, versions, per-iteration losses, metrics "
+                        "(default: beside --out)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_arguments(p, OptimizeParams)
+
+    p = sub.add_parser("gui", help="open the main window")
+    p.add_argument("image", nargs="?", default=None, help="image to open (default sample:chelsea)")
+    p.add_argument("--screenshot", metavar="PNG", help="run, save a PNG of the whole window, and exit")
+    p.add_argument("--iters", type=int, default=None, help="iterations to run (with --screenshot)")
+    return parser
+
+
+def pick_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("invgui: error: CUDA was asked for but torch sees no CUDA device; use --device cpu")
+    return name
+
+
+def cmd_layers(args) -> int:
+    from .core import representations as R
+
+    note = ""
+    try:
+        rep = R.get(args.model, weights=args.weights, random_weights=args.random_weights)
+    except R.WeightsNotFoundError as e:
+        rep = R.get(args.model, random_weights=True)   # shapes do not depend on weights
+        note = f"note: {e}"
+    size = args.size or rep.input_size
+    print(f"{rep.name} — {rep.title}; input {size}×{size}; weights: {rep.weights_info}; "
+          f"default layer: {rep.default_layer}")
+    flat = rep.layers(size)
+    width = max(len("  " * i.depth + i.name + (f" ({', '.join(i.aliases)})" if i.aliases else "")) for i in flat)
+    for i in flat:
+        if args.depth is not None and i.depth >= args.depth:
+            continue
+        label = "  " * i.depth + i.name + (f" ({', '.join(i.aliases)})" if i.aliases else "")
+        print(f"{label:<{width}}  {i.kind:<24} {i.shape_text()}")
+    failed = next((i for i in flat if i.error), None)
+    if failed:
+        print(f"layers marked 'does not fit' cannot run at {size}×{size}: {failed.error}")
+    if note:
+        print(note, file=sys.stderr)
+    return 0
+
+
+def _default_out(image: str, model: str, layer: str) -> Path:
+    stem = Path(image.split(":", 1)[1] if image.startswith("sample:") else image).stem
+    return Path(re.sub(r"[^\w.-]+", "_", f"{stem}_{model}_{layer}") + ".png")
+
+
+def cmd_invert(args) -> int:
+    from tqdm import tqdm
+
+    from .core import representations as R
+    from .core.events import Result, Status, Step
+    from .core.export import export_result
+    from .core.images import load_image
+    from .core.methods.optimize import PRESETS, OptimizeParams, run
+    from .core.params import from_arguments
+
+    params = from_arguments(OptimizeParams, args, PRESETS.get(args.preset))
+    device = pick_device(args.device)
+    image = load_image(args.image)
+    rep = R.get(args.model, weights=args.weights, random_weights=args.random_weights)
+    layer = rep.resolve_layer(args.layer)
+    out = Path(args.out) if args.out else _default_out(args.image, rep.name, layer)
+    result = None
+    bar = None
+    try:
+        for ev in run(rep, image, layer, params, device=device):
+            if isinstance(ev, Status) and not args.quiet:
+                print(ev.message, file=sys.stderr)
+            elif isinstance(ev, Step):
+                if bar is None and not args.quiet:
+                    bar = tqdm(total=ev.total, unit="it", desc=f"{rep.name} {layer}", file=sys.stderr,
+                               mininterval=0.5)
+                if bar is not None and (ev.preview is not None or ev.i == ev.total):
+                    bar.set_postfix(loss=f"{ev.losses['total']:.4g}", feat=f"{ev.losses['feature']:.4g}",
+                                    refresh=False)
+                    bar.update(ev.i - bar.n)
+            elif isinstance(ev, Result):
+                result = ev
+    finally:
+        if bar is not None:
+            bar.close()
+    png, js = export_result(result, out, args.metrics, image=args.image, preset=args.preset,
+                            command=" ".join(["invgui"] + sys.argv[1:]))
+    m = result.metrics
+    if result.message:
+        print(result.message, file=sys.stderr)
+    print(f"representation error {m['start_representation_error']:.4f} -> {m['representation_error']:.4f}; "
+          f"PSNR {m['psnr']:.2f} dB; SSIM {m['ssim']:.3f}; {m['iterations']} it in {m['seconds']:.1f} s "
+          f"({m['iterations_per_second']:.1f} it/s)")
+    print(f"wrote {png} and {js}")
+    return 0
+
+
+def cmd_gui(args) -> int:
+    from .app import run_gui
+
+    return run_gui(image=args.image, screenshot=args.screenshot, iters=args.iters)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["gui"])
+    from .core.images import ImageError
+    from .core.representations import RepresentationError
+
+    try:
+        return {"layers": cmd_layers, "invert": cmd_invert, "gui": cmd_gui}[args.command](args)
+    except (ImageError, RepresentationError, ValueError, OSError) as e:
+        print(f"invgui: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:            # `invgui layers M | head`: the reader went away, that is fine
+        sys.stdout = open(__import__("os").devnull, "w")
+        return 0
+    except KeyboardInterrupt:
+        print("invgui: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,55 @@
+"""Events yielded by methods.  A method is ``run(...) -> Iterator[Event]``.
+
+Consumers (CLI, GUI worker, tests) loop over the generator; cancelling is
+``gen.close()``, which runs the method's ``finally`` blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Status:
+    """A phase change worth telling the user about (loading the model, ...)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One optimisation iteration.
+
+    ``losses`` holds every term (``total`` included) as plain floats;
+    ``preview`` is an ``H×W×3`` uint8 image, produced only every k steps.
+    """
+
+    i: int                      # 1-based iteration number
+    total: int                  # planned number of iterations
+    losses: dict[str, float]
+    lr: float
+    elapsed: float              # seconds since the optimisation started
+    preview: np.ndarray | None = None
+
+
+@dataclass
+class Result:
+    """The end of a run (also after Stop: ``stopped`` tells)."""
+
+    images: np.ndarray                      # N×H×W×3 float32 in [0, 1]
+    target: np.ndarray | None               # H×W×3 float32 in [0, 1], the preprocessed original
+    history: dict[str, list[float]]         # per-iteration losses, one list per term
+    metrics: dict[str, float]
+    record: dict[str, Any] = field(default_factory=dict)   # everything needed to reproduce the run
+    stopped: bool = False
+    message: str = ""
+
+    @property
+    def image(self) -> np.ndarray:
+        return self.images[0]
+
+
+Event = Union[Status, Step, Result]

