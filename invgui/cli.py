@@ -173,12 +173,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return {"layers": cmd_layers, "invert": cmd_invert, "gui": cmd_gui}[args.command](args)
-    except (ImageError, RepresentationError, ValueError, OSError) as e:
-        print(f"invgui: error: {e}", file=sys.stderr)
-        return 2
     except BrokenPipeError:            # `invgui layers M | head`: the reader went away, that is fine
         sys.stdout = open(__import__("os").devnull, "w")
         return 0
+    except (ImageError, RepresentationError, ValueError, OSError) as e:
+        print(f"invgui: error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("invgui: interrupted", file=sys.stderr)
         return 130

@@ -235,3 +235,15 @@ def run(rep: Representation, image: np.ndarray, layer: str | None = None,
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().permute(0, 2, 3, 1).float().cpu().numpy()
+
+
+def run_named(model: str, image: np.ndarray, layer: str | None = None,
+              params: OptimizeParams = OptimizeParams(), *, weights: str | None = None,
+              random_weights: bool = False, device: str | torch.device = "cpu",
+              should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
+    """Like :func:`run`, building representation ``model`` first (in the caller's thread)."""
+    from .. import representations
+
+    yield Status(f"loading {model}")
+    rep = representations.get(model, weights=weights, random_weights=random_weights)
+    yield from run(rep, image, layer, params, device=device, should_stop=should_stop)

@@ -1,0 +1,381 @@
+"""The main window: image panes, layer tree, parameter dock, live loss curves."""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow,
+                               QMessageBox, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget,
+                               QHBoxLayout)
+
+from ..core import representations as R
+from ..core.events import Result, Step
+from ..core.export import export_result
+from ..core.images import SAMPLES, ImageError, load_image, resize_center_crop
+from ..core.methods import optimize
+from .image_pane import ImagePane
+from .layer_tree import LayerTree
+from .param_form import ParamForm
+from .plots import LossPlot
+from .worker import WorkerThread
+
+DRAW_INTERVAL_MS = 100          # previews and curves are redrawn at most ~10 times a second
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    runEnded = Signal()            # on the GUI thread, after a run's result or error was shown
+
+    def __init__(self, image: str | None = None, device: str | None = None):
+        super().__init__()
+        self.setWindowTitle("invgui — what does a representation keep?")
+        self.resize(1400, 860)
+        self.setAcceptDrops(True)
+        self.device = device or ("cuda" if _cuda() else "cpu")
+        self.rep: R.Representation | None = None
+        self.image_source = ""
+        self.image: np.ndarray | None = None
+        self.result: Result | None = None
+        self.history: dict[str, list[float]] = {}
+        self.latest_preview: np.ndarray | None = None
+        self.last_step: Step | None = None
+        self.errors: list[str] = []                 # every error shown (tests read it)
+        self._dirty = False
+        self._run_started = 0.0
+        self._rate = (0, 0.0)                       # (iteration, time) at the last status update
+
+        self.worker = WorkerThread(self)
+        w = self.worker.worker
+        w.step.connect(self._on_step)
+        w.finished.connect(self._on_finished)
+        w.failed.connect(self._on_failed)
+        # Connect worker signals to bound methods of this window only: those are queued to the GUI
+        # thread, while a lambda or plain function would run in the worker thread.
+        w.status.connect(self._on_status)
+        w.idle.connect(self._on_idle)
+
+        self._build_panes()
+        self._build_docks()
+        self._build_actions()
+        self.progress = QLabel("idle")
+        self.statusBar().addPermanentWidget(self.progress)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(DRAW_INTERVAL_MS)
+        self.timer.timeout.connect(self._redraw)
+        self.timer.start()
+
+        self.set_model(R.DEFAULT)
+        self.open_image(image or "sample:chelsea")
+        self._update_buttons()
+
+    # -- construction ------------------------------------------------------------------------
+    def _build_panes(self) -> None:
+        self.original_pane = ImagePane("Original")
+        self.recon_pane = ImagePane("Reconstruction")
+        self.plot = LossPlot()
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(self.original_pane)
+        top.addWidget(self.recon_pane)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(top)
+        self.splitter.addWidget(self.plot)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(self.splitter)
+
+    def _build_docks(self) -> None:
+        # Left: representation and its layer tree.
+        left = QWidget()
+        lay = QVBoxLayout(left)
+        self.model_box = QComboBox()
+        for name in R.names():
+            self.model_box.addItem(R.REGISTRY[name].title, name)
+        self.model_box.setToolTip("Representation to invert")
+        self.random_weights = QCheckBox("Random weights")
+        self.random_weights.setToolTip("Use untrained (seeded) weights instead of pretrained ones")
+        self.layer_tree = LayerTree()
+        lay.addWidget(QLabel("Representation"))
+        lay.addWidget(self.model_box)
+        lay.addWidget(self.random_weights)
+        lay.addWidget(self.layer_tree, 1)
+        self.model_box.activated.connect(lambda i: self.set_model(self.model_box.itemData(i)))
+        self.random_weights.toggled.connect(lambda _: self.set_model(self.model_box.currentData()))
+        self.layer_tree.layerChosen.connect(self.set_layer)
+        dock = QDockWidget("Layers", self)
+        dock.setObjectName("layers_dock")
+        dock.setWidget(left)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+
+        # Right: method parameters, run/stop, metrics.
+        right = QWidget()
+        rlay = QVBoxLayout(right)
+        rlay.addWidget(QLabel("<b>Optimisation</b> (Mahendran &amp; Vedaldi)"))
+        self.form = ParamForm(optimize.PRESETS)
+        self.form.widgets["size"].valueChanged.connect(lambda _: self._refresh_tree())
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.form)
+        rlay.addWidget(scroll, 1)
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Run")
+        self.stop_button = QPushButton("Stop")
+        self.run_button.clicked.connect(self.run)
+        self.stop_button.clicked.connect(self.stop)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.stop_button)
+        rlay.addLayout(buttons)
+        self.metrics_label = QLabel("")
+        self.metrics_label.setWordWrap(True)
+        self.metrics_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        rlay.addWidget(self.metrics_label)
+        pdock = QDockWidget("Parameters", self)
+        pdock.setObjectName("params_dock")
+        pdock.setWidget(right)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, pdock)
+        self.resizeDocks([dock, pdock], [330, 330], Qt.Orientation.Horizontal)
+
+    def _build_actions(self) -> None:
+        m = self.menuBar().addMenu("&File")
+        self.open_action = QAction("&Open image…", self, shortcut=QKeySequence.StandardKey.Open,
+                                   triggered=self._open_dialog)
+        m.addAction(self.open_action)
+        samples = m.addMenu("Open &sample")
+        for name in SAMPLES:
+            samples.addAction(name, functools.partial(self.open_image, f"sample:{name}"))
+        self.export_action = QAction("&Export reconstruction…", self, shortcut="Ctrl+E",
+                                     triggered=self._export_dialog)
+        m.addAction(self.export_action)
+        m.addSeparator()
+        m.addAction(QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close))
+        r = self.menuBar().addMenu("&Run")
+        self.run_action = QAction("&Run", self, shortcut="Ctrl+R", triggered=self.run)
+        self.stop_action = QAction("&Stop", self, shortcut="Ctrl+.", triggered=self.stop)
+        r.addAction(self.run_action)
+        r.addAction(self.stop_action)
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main_toolbar")
+        for a in (self.open_action, self.run_action, self.stop_action, self.export_action):
+            tb.addAction(a)
+
+    # -- model, layer, image -----------------------------------------------------------------
+    def set_model(self, name: str) -> bool:
+        """Load representation ``name`` for the layer tree; on failure keep the current one."""
+        try:
+            rep = R.get(name, random_weights=self.random_weights.isChecked())
+        except R.RepresentationError as e:
+            self.show_error("Cannot load the model", str(e))
+            if self.rep is not None:
+                self.model_box.setCurrentIndex(self.model_box.findData(self.rep.name))
+            return False
+        self.rep = rep
+        self.model_box.setCurrentIndex(self.model_box.findData(name))
+        self.layer = rep.default_layer
+        self._refresh_tree()
+        self.statusBar().showMessage(f"{rep.title}: weights {rep.weights_info}", 5000)
+        return True
+
+    def _size(self) -> int:
+        size = int(self.form.widgets["size"].value())
+        return size or (self.rep.input_size if self.rep else 224)
+
+    def _refresh_tree(self) -> None:
+        if self.rep is not None:
+            self.layer_tree.populate(self.rep, self._size(), self.layer)
+            self._show_original()
+
+    def set_layer(self, name: str) -> None:
+        self.layer = self.rep.resolve_layer(name)
+        self.layer_tree.select(self.layer)
+        self.recon_pane.set_title(f"Reconstruction — {self.rep.name} {self.layer}")
+
+    def open_image(self, source: str) -> bool:
+        """Load an image (path or sample:NAME); on failure show why and keep the current one."""
+        try:
+            img = load_image(source)
+        except ImageError as e:
+            self.show_error("Cannot open the image", str(e))
+            return False
+        self.image, self.image_source = img, str(source)
+        self._show_original()
+        return True
+
+    def _show_original(self) -> None:
+        if self.image is None:
+            return
+        self.original_pane.set_image(resize_center_crop(self.image, self._size()))
+        name = Path(self.image_source).name if not self.image_source.startswith("sample:") else self.image_source
+        self.original_pane.set_title(f"Original — {name} ({self.image.shape[1]}×{self.image.shape[0]})")
+
+    def _open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)
+        if path:
+            self.open_image(path)
+
+    def dragEnterEvent(self, e) -> None:
+        if e.mimeData().hasUrls():
+            e.acceptProposedAction()
+
+    def dropEvent(self, e) -> None:
+        urls = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.open_image(urls[0])
+            e.acceptProposedAction()
+
+    # -- running -----------------------------------------------------------------------------
+    def running(self) -> bool:
+        return self.worker.busy
+
+    def run(self) -> bool:
+        if self.running() or self.image is None or self.rep is None:
+            return False
+        try:
+            params = self.form.values()
+        except ValueError as e:
+            self.show_error("Invalid parameters", str(e))
+            return False
+        job = functools.partial(_job, self.rep.name, self.image, self.layer, params,
+                                self.rep.weights_file if "file" in self.rep.weights_info else None,
+                                self.random_weights.isChecked(), self.device)
+        self.history = {k: [] for k in optimize.TERMS}
+        self.result = None
+        self.latest_preview = None
+        self.last_step = None
+        self.plot.clear_curves()
+        self.metrics_label.setText("")
+        self._run_started = time.perf_counter()
+        self._rate = (0, self._run_started)
+        self.run_params = params
+        self.run_layer = self.layer
+        self.worker.submit(job)
+        self.recon_pane.set_title(f"Reconstruction — {self.rep.name} {self.layer} (running)")
+        self._update_buttons()
+        return True
+
+    def stop(self) -> None:
+        if self.running():
+            self.worker.request_stop()
+            self.statusBar().showMessage("stopping…")
+
+    def _on_step(self, ev: Step) -> None:
+        for k, v in ev.losses.items():
+            self.history.setdefault(k, []).append(v)
+        if ev.preview is not None:
+            self.latest_preview = ev.preview
+        self.last_step = ev
+        self._dirty = True
+
+    def _redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        if self.latest_preview is not None:
+            self.recon_pane.set_image(self.latest_preview)
+        self.plot.set_history(self.history)
+        ev = self.last_step
+        if ev is not None:
+            now = time.perf_counter()
+            i0, t0 = self._rate
+            rate = (ev.i - i0) / (now - t0) if now > t0 and ev.i > i0 else 0.0
+            if now - t0 > 1.0:
+                self._rate = (ev.i, now)
+            self.progress.setText(f"iteration {ev.i}/{ev.total} · {rate:.1f} it/s · "
+                                  f"loss {ev.losses['total']:.4g}")
+
+    def _on_finished(self, res: Result) -> None:
+        self.result = res
+        self._dirty = True
+        self.latest_preview = (np.clip(res.image, 0, 1) * 255 + 0.5).astype(np.uint8)
+        self.history = {k: list(v) for k, v in res.history.items()}
+        self._redraw()
+        m = res.metrics
+        self.metrics_label.setText(
+            f"<b>{res.record['representation']} {res.record['layer']}</b> "
+            f"({'×'.join(map(str, res.record['layer_shape']))})<br>"
+            f"representation error {m['start_representation_error']:.3f} → <b>{m['representation_error']:.3f}</b><br>"
+            f"PSNR {m['psnr']:.2f} dB · SSIM {m['ssim']:.3f}<br>"
+            f"{m['iterations']} iterations in {m['seconds']:.1f} s ({m['iterations_per_second']:.1f} it/s)")
+        self.progress.setText(f"done: {m['iterations']} it · {m['iterations_per_second']:.1f} it/s")
+        state = "stopped" if res.stopped else "done"
+        self.recon_pane.set_title(f"Reconstruction — {res.record['representation']} {res.record['layer']} ({state})")
+        if res.message and "diverged" in res.message:
+            self.show_error("The run diverged", res.message)
+        elif res.message:
+            self.statusBar().showMessage(res.message, 8000)
+        self.runEnded.emit()
+
+    def _on_status(self, message: str) -> None:
+        self.statusBar().showMessage(message)
+
+    def _on_failed(self, message: str, detail: str) -> None:
+        self.show_error("The run failed", message, detail)
+        self.runEnded.emit()
+
+    def _on_idle(self) -> None:
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        busy = self.running()
+        for w in (self.run_button, self.run_action):
+            w.setEnabled(not busy)
+        for w in (self.stop_button, self.stop_action):
+            w.setEnabled(busy)
+        self.export_action.setEnabled(self.result is not None)
+        for w in (self.model_box, self.random_weights, self.open_action):
+            w.setEnabled(not busy)
+
+    # -- export ------------------------------------------------------------------------------
+    def _export_dialog(self) -> None:
+        if self.result is None:
+            return
+        default = f"{Path(self.image_source.replace('sample:', '')).stem}_{self.result.record['representation']}_{self.result.record['layer']}.png"
+        path, _ = QFileDialog.getSaveFileName(self, "Export reconstruction", default, "PNG image (*.png)")
+        if path:
+            self.export_to(path)
+
+    def export_to(self, path: str | os.PathLike) -> tuple[Path, Path] | None:
+        """Write the reconstruction PNG and its JSON record; errors become a dialog."""
+        if self.result is None:
+            return None
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            path = path.with_suffix(".png")
+        try:
+            files = export_result(self.result, path, image=self.image_source, source="gui")
+        except OSError as e:
+            self.show_error("Cannot export", f"{path}: {e.strerror or e}" if not str(e).startswith(str(path)) else str(e))
+            return None
+        self.statusBar().showMessage(f"exported {files[0]} and {files[1]}", 8000)
+        return files
+
+    # -- errors, closing ---------------------------------------------------------------------
+    def show_error(self, title: str, text: str, detail: str = "") -> None:
+        """A readable, non-blocking dialog; the traceback goes under 'Show Details'."""
+        self.errors.append(f"{title}: {text}")
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        if detail:
+            box.setDetailedText(detail)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def closeEvent(self, e) -> None:
+        self.timer.stop()
+        self.worker.shutdown()
+        super().closeEvent(e)
+
+
+def _job(model, image, layer, params, weights, random_weights, device, should_stop):
+    return optimize.run_named(model, image, layer, params, weights=weights, random_weights=random_weights,
+                              device=device, should_stop=should_stop)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

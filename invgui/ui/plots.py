@@ -1,0 +1,40 @@
+"""Live loss curves: total and every term, on a log axis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+COLOURS = {"total": "#222222", "feature": "#1f77b4", "alpha": "#2ca02c", "tv": "#d62728"}
+LABELS = {"total": "total", "feature": "feature ‖Φ(x)−Φ0‖²/‖Φ0‖²", "alpha": "α-norm", "tv": "TV^β"}
+
+
+class LossPlot(pg.PlotWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent, background="w")
+        self.setLogMode(y=True)
+        self.showGrid(x=True, y=True, alpha=0.3)
+        self.setLabel("bottom", "iteration")
+        self.setLabel("left", "loss")
+        self.addLegend(offset=(-10, 10), labelTextColor="#202020", brush=(255, 255, 255, 200))
+        self.curves: dict[str, pg.PlotDataItem] = {}
+
+    def clear_curves(self) -> None:
+        for c in self.curves.values():
+            self.removeItem(c)
+        self.curves.clear()
+        self.plotItem.legend.clear()
+
+    def set_history(self, history: dict[str, list[float]]) -> None:
+        for name, values in history.items():
+            if not values:
+                continue
+            y = np.asarray(values, dtype=float)
+            y = np.where(np.isfinite(y) & (y > 0), y, np.nan)    # log axis: skip zeros
+            x = np.arange(1, len(y) + 1)
+            if name not in self.curves:
+                width = 2 if name == "total" else 1.5
+                self.curves[name] = self.plot(x, y, pen=pg.mkPen(COLOURS.get(name, "#888"), width=width),
+                                              name=LABELS.get(name, name), connect="finite")
+            else:
+                self.curves[name].setData(x, y, connect="finite")

@@ -1,0 +1,101 @@
+"""The worker: a QObject living in a QThread that loops over a method's event generator.
+
+It owns no widgets.  A *job* is a callable ``job(should_stop) -> Iterator[Event]``; the worker
+re-emits the events as signals.  ``request_stop()`` asks the method to end early and still
+deliver its result; ``shutdown()`` (window closing) abandons the run and joins the thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from typing import Callable, Iterator
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from ..core.events import Event, Result, Status, Step
+
+Job = Callable[[Callable[[], bool]], Iterator[Event]]
+
+
+class Worker(QObject):
+    step = Signal(object)          # Step
+    status = Signal(str)
+    finished = Signal(object)      # Result
+    failed = Signal(str, str)      # message, detail (traceback)
+    idle = Signal()                # emitted after every job, whatever happened
+
+    def __init__(self):
+        super().__init__()
+        self._stop = threading.Event()
+        self._abort = threading.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def abort(self) -> None:
+        self._stop.set()
+        self._abort.set()
+
+    @Slot(object)
+    def run(self, job: Job) -> None:
+        self._stop.clear()
+        gen = None
+        try:
+            if self._abort.is_set():
+                return
+            gen = job(self._stop.is_set)
+            for ev in gen:
+                if self._abort.is_set():
+                    break
+                if isinstance(ev, Step):
+                    self.step.emit(ev)
+                elif isinstance(ev, Result):
+                    self.finished.emit(ev)
+                elif isinstance(ev, Status):
+                    self.status.emit(ev.message)
+        except Exception as e:  # every worker error becomes a dialog, never a crash
+            self.failed.emit(str(e) or type(e).__name__, traceback.format_exc())
+        finally:
+            if gen is not None:
+                gen.close()        # runs the method's finally blocks, frees its tensors
+            self.idle.emit()
+
+
+class WorkerThread(QObject):
+    """Owns the QThread and the Worker; ``submit`` queues a job onto the thread."""
+
+    _submit = Signal(object)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.thread = QThread()
+        self.thread.setObjectName("invgui-worker")
+        self.worker = Worker()
+        self.worker.moveToThread(self.thread)
+        self._submit.connect(self.worker.run)
+        # Delete the worker in its own thread when that thread ends (not later, from the GUI thread).
+        self.thread.finished.connect(self.worker.deleteLater)
+        self.busy = False
+        self.worker.idle.connect(self._on_idle)
+        self.thread.start()
+
+    def _on_idle(self) -> None:
+        self.busy = False
+
+    def submit(self, job: Job) -> None:
+        if self.busy:
+            raise RuntimeError("a run is already in progress")
+        self.busy = True
+        self._submit.emit(job)
+
+    def request_stop(self) -> None:
+        self.worker.request_stop()
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Abandon any run and join the thread; True when the thread has ended."""
+        if not self.thread.isRunning():
+            return True
+        self.worker.abort()
+        self.thread.quit()
+        return self.thread.wait(timeout_ms)
