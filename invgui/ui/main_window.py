@@ -118,7 +118,8 @@ class MainWindow(QMainWindow):
         rlay = QVBoxLayout(right)
         rlay.addWidget(QLabel("<b>Optimisation</b> (Mahendran &amp; Vedaldi)"))
         self.form = ParamForm(optimize.PRESETS)
-        self.form.widgets["size"].valueChanged.connect(lambda _: self._refresh_tree())
+        self._tree_size = 0
+        self.form.changed.connect(self._on_params_changed)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.form)
@@ -185,8 +186,13 @@ class MainWindow(QMainWindow):
         size = int(self.form.widgets["size"].value())
         return size or (self.rep.input_size if self.rep else 224)
 
+    def _on_params_changed(self) -> None:
+        if self.rep is not None and self._size() != self._tree_size:
+            self._refresh_tree()           # output shapes depend on the input size
+
     def _refresh_tree(self) -> None:
         if self.rep is not None:
+            self._tree_size = self._size()
             self.layer_tree.populate(self.rep, self._size(), self.layer)
             self._show_original()
 

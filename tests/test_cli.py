@@ -1,0 +1,74 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from invgui.cli import main
+from invgui.core.images import load_image
+
+
+def test_layers_prints_tree_with_shapes(capsys):
+    assert main(["layers", "efficientnet_lite0"]) == 0
+    out = capsys.readouterr().out
+    assert "blocks.3" in out and "80×14×14" in out and "Conv2dSame" in out
+
+
+def test_layers_alexnet_without_weights_still_prints_shapes(capsys, no_hub):
+    assert main(["layers", "alexnet", "--size", "227"]) == 0
+    cap = capsys.readouterr()
+    assert "features.10 (conv5)" in cap.out and "256×13×13" in cap.out
+    assert "alexnet-owt-7be5be79.pth" in cap.err
+
+
+def test_invert_writes_png_and_full_json(tmp_path, capsys):
+    out = tmp_path / "r.png"
+    code = main(["invert", "sample:coffee", "--layer", "blocks.1", "--iters", "6", "--size", "64",
+                 "--seed", "3", "--out", str(out), "--quiet"])
+    assert code == 0
+    img = load_image(out)
+    assert img.shape == (64, 64, 3)
+    rec = json.loads(out.with_suffix(".json").read_text())
+    assert rec["representation"] == "efficientnet_lite0" and rec["layer"] == "blocks.1"
+    assert rec["params"]["iters"] == 6 and rec["params"]["seed"] == 3 and rec["params"]["size"] == 64
+    assert set(rec["params"]) >= {"lr", "momentum", "alpha", "beta", "alpha_weight", "tv_weight", "sigma"}
+    assert len(rec["losses"]["total"]) == 6 and len(rec["losses"]["tv"]) == 6
+    for k in ("representation_error", "psnr", "ssim"):
+        assert isinstance(rec["metrics"][k], float)
+    assert rec["versions"]["torch"] and rec["versions"]["invgui"]
+    assert "representation error" in capsys.readouterr().out
+
+
+def test_invert_metrics_path_and_bad_inputs(tmp_path, capsys):
+    js = tmp_path / "m.json"
+    assert main(["invert", "--iters", "2", "--size", "64", "--out", str(tmp_path / "x.png"),
+                 "--metrics", str(js), "-q"]) == 0
+    assert js.exists()
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8garbage")
+    assert main(["invert", str(bad), "-q"]) == 2
+    assert "bad.jpg" in capsys.readouterr().err
+    assert main(["invert", "--layer", "nope", "-q"]) == 2
+    assert "no layer 'nope'" in capsys.readouterr().err
+    assert main(["invert", "--iters", "2", "--size", "64", "-q", "--out", str(tmp_path / "no" / "x.png")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_console_entry_point_runs():
+    out = subprocess.run([sys.executable, "-m", "invgui", "layers", "alexnet", "--depth", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "classifier" in out.stdout
+
+
+@pytest.mark.gui
+def test_gui_screenshot_mode(tmp_path):
+    shot = tmp_path / "shot.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    out = subprocess.run([sys.executable, "-m", "invgui", "gui", "--screenshot", str(shot), "--iters", "3"],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    img = load_image(shot)
+    assert img.shape[0] > 400 and img.shape[1] > 600 and np.std(img) > 0.05

@@ -1,0 +1,131 @@
+"""Drive the real main window through the real worker thread (offscreen)."""
+
+import json
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture()
+def window(qtbot):
+    from invgui.ui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.form.set_value("size", 96)
+    w.form.set_value("preview_every", 3)
+    w.show()
+    yield w
+    w.close()
+    assert not w.worker.thread.isRunning()
+
+
+def run_and_wait(qtbot, w, iters):
+    w.form.set_value("iters", iters)
+    with qtbot.waitSignal(w.runEnded, timeout=120_000):
+        qtbot.mouseClick(w.run_button, Qt.MouseButton.LeftButton)
+        assert w.running()
+
+
+def test_window_has_panes_tree_dock_and_plot(window):
+    assert window.original_pane.image is not None and window.original_pane.image.shape == (96, 96, 3)
+    assert window.layer_tree.current_layer() == "blocks.3"
+    assert {"iters", "lr", "alpha", "beta", "alpha_weight", "tv_weight", "seed"} <= set(window.form.widgets)
+    assert window.stop_button.isEnabled() is False
+
+
+def test_run_updates_preview_and_curve_then_exports(qtbot, window, tmp_path):
+    run_and_wait(qtbot, window, 9)
+    res = window.result
+    assert res is not None and not res.stopped
+    assert window.recon_pane.image is not None and window.recon_pane.image.shape == (96, 96, 3)
+    xs, ys = window.plot.curves["total"].getData()
+    assert len(xs) == 9
+    assert set(window.plot.curves) == {"total", "feature", "alpha", "tv"}
+    assert "iteration" in window.progress.text() or "done" in window.progress.text()
+    assert "representation error" in window.metrics_label.text()
+    png, js = window.export_to(tmp_path / "recon.png")
+    assert png.exists()
+    rec = json.loads(js.read_text())
+    assert rec["params"]["iters"] == 9 and len(rec["losses"]["total"]) == 9
+    assert rec["image"] == "sample:chelsea"
+
+
+def test_stop_mid_run_keeps_a_result(qtbot, window):
+    window.form.set_value("iters", 100000)
+    qtbot.mouseClick(window.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.recon_pane.image is not None and len(window.history["total"]) >= 6,
+                    timeout=60_000)
+    with qtbot.waitSignal(window.runEnded, timeout=60_000):
+        qtbot.mouseClick(window.stop_button, Qt.MouseButton.LeftButton)
+    assert window.result.stopped
+    assert len(window.result.history["total"]) < 100000
+    qtbot.waitUntil(lambda: window.run_button.isEnabled(), timeout=10_000)
+
+
+def test_close_mid_run_ends_the_thread(qtbot):
+    from invgui.ui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.form.set_value("size", 96)
+    w.form.set_value("iters", 100000)
+    w.show()
+    w.run()
+    qtbot.waitUntil(lambda: len(w.history["total"]) >= 3, timeout=60_000)
+    w.close()
+    assert not w.worker.thread.isRunning()
+
+
+def test_choose_layer_in_tree_and_run_it(qtbot, window):
+    item = window.layer_tree._items["blocks.1"]
+    window.layer_tree.setCurrentItem(item)
+    assert window.layer == "blocks.1"
+    run_and_wait(qtbot, window, 3)
+    assert window.result.record["layer"] == "blocks.1"
+    assert window.result.record["layer_shape"] == [24, 24, 24]
+
+
+def test_bad_image_shows_error_and_keeps_current(window, tmp_path):
+    before = window.image
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nnope")
+    assert window.open_image(str(bad)) is False
+    assert window.image is before
+    assert "broken.png" in window.errors[-1]
+
+
+def test_drop_an_image_file(window, tmp_path):
+    from PIL import Image
+
+    p = tmp_path / "drop.png"
+    Image.fromarray(np.full((40, 50, 3), 200, np.uint8)).save(p)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p))])
+    ev = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                    Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(ev)
+    assert window.image_source == str(p) and window.image.shape == (40, 50, 3)
+
+
+def test_missing_weights_and_bad_params_are_dialogs(window, no_hub):
+    assert window.set_model("alexnet") is False
+    assert "alexnet-owt-7be5be79.pth" in window.errors[-1]
+    assert window.rep.name == "efficientnet_lite0"
+    window.random_weights.setChecked(True)
+    window.set_model("alexnet")
+    assert window.rep.name == "alexnet" and window.layer_tree.current_layer() == "features.6"
+    window.form.widgets["lr_milestones"].setText("0.5, x")
+    assert window.run() is False
+    assert "LR milestones" in window.errors[-1]
+
+
+def test_export_to_unwritable_place_is_an_error(qtbot, window, tmp_path):
+    run_and_wait(qtbot, window, 2)
+    assert window.export_to(tmp_path / "missing-folder" / "r.png") is None
+    assert "does not exist" in window.errors[-1]
+    assert not (tmp_path / "missing-folder").exists()

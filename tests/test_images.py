@@ -1,0 +1,113 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from invgui.core.images import ImageError, load_image, resize_center_crop, save_png
+
+
+@pytest.mark.parametrize("name", ["astronaut", "chelsea", "coffee", "rocket", "camera"])
+def test_samples_load_offline(name):
+    img = load_image(f"sample:{name}")
+    assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.float32
+    assert 0.0 <= img.min() and img.max() <= 1.0
+
+
+def test_unknown_sample():
+    with pytest.raises(ImageError, match="sample:nope.*astronaut"):
+        load_image("sample:nope")
+
+
+@pytest.mark.parametrize("ext", ["png", "jpg", "tif", "bmp"])
+def test_formats_roundtrip(tmp_path, ext):
+    yy, xx = np.mgrid[0:20, 0:30]
+    arr = np.stack([xx * 8, yy * 12, (xx + yy) * 4], -1).astype(np.uint8)   # smooth, so JPEG keeps it
+    p = tmp_path / f"x.{ext}"
+    Image.fromarray(arr).save(p)
+    img = load_image(p)
+    assert img.shape == (20, 30, 3)
+    tol = 20 if ext == "jpg" else 1     # JPEG is lossy (chroma subsampling)
+    assert np.abs(img * 255 - arr).max() <= tol
+
+
+def test_grayscale_replicated(tmp_path):
+    p = tmp_path / "g.png"
+    Image.fromarray(np.full((20, 20), 128, np.uint8)).save(p)
+    img = load_image(p)
+    assert img.shape == (20, 20, 3)
+    assert np.allclose(img, 128 / 255)
+
+
+def test_rgba_composited_over_white(tmp_path):
+    arr = np.zeros((20, 20, 4), np.uint8)
+    arr[..., 0] = 255          # red
+    arr[:10, :, 3] = 255       # top half opaque, bottom transparent
+    p = tmp_path / "a.png"
+    Image.fromarray(arr, "RGBA").save(p)
+    img = load_image(p)
+    assert np.allclose(img[0, 0], [1, 0, 0])
+    assert np.allclose(img[-1, -1], [1, 1, 1])
+
+
+def test_palette(tmp_path):
+    im = Image.new("P", (20, 20))
+    im.putpalette([0, 0, 255] * 256)
+    p = tmp_path / "p.png"
+    im.save(p)
+    assert np.allclose(load_image(p)[5, 5], [0, 0, 1])
+
+
+def test_16bit_gray_and_colour(tmp_path):
+    import cv2
+
+    g = np.full((20, 20), 65535 // 4, np.uint16)
+    Image.fromarray(g).save(tmp_path / "g16.png")
+    assert np.allclose(load_image(tmp_path / "g16.png"), 0.25, atol=1e-4)
+    c = np.zeros((20, 20, 3), np.uint16)
+    c[..., 2] = 1000                       # BGR order for OpenCV: red channel = 1000/65535
+    cv2.imwrite(str(tmp_path / "c16.png"), c)
+    img = load_image(tmp_path / "c16.png")
+    assert np.allclose(img[0, 0], [1000 / 65535, 0, 0], atol=1e-6)   # precision beyond 8 bits kept
+
+
+def test_truncated_file_names_file_and_reason(tmp_path):
+    p = tmp_path / "cut.png"
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8) + 7).save(p)
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError, match=r"cut\.png.*(damaged|truncated)"):
+        load_image(p)
+
+
+def test_not_an_image(tmp_path):
+    p = tmp_path / "notes.png"
+    p.write_text("hello")
+    with pytest.raises(ImageError, match=r"notes\.png: not an image"):
+        load_image(p)
+
+
+def test_missing_tiny_and_folder(tmp_path):
+    with pytest.raises(ImageError, match="no such file"):
+        load_image(tmp_path / "missing.jpg")
+    with pytest.raises(ImageError, match="is a folder"):
+        load_image(tmp_path)
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "tiny.png")
+    with pytest.raises(ImageError, match=r"tiny\.png.*4×4"):
+        load_image(tmp_path / "tiny.png")
+
+
+def test_save_png_roundtrip_and_unwritable(tmp_path):
+    img = np.random.default_rng(1).random((17, 23, 3)).astype(np.float32)
+    p = save_png(tmp_path / "o.png", img)
+    back = load_image(p)
+    assert np.abs(back - img).max() <= 1 / 255 + 1e-6
+    with pytest.raises(OSError, match="does not exist"):
+        save_png(tmp_path / "no" / "such" / "o.png", img)
+    assert [f.name for f in tmp_path.iterdir()] == ["o.png"]       # no temporary left behind
+
+
+def test_resize_center_crop_shape():
+    img = np.random.default_rng(2).random((300, 451, 3)).astype(np.float32)
+    out = resize_center_crop(img, 96)
+    assert out.shape == (96, 96, 3)
+    small = resize_center_crop(np.ones((20, 30, 3), np.float32), 64)
+    assert small.shape == (64, 64, 3) and np.allclose(small, 1)

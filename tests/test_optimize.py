@@ -1,0 +1,114 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from invgui.core.events import Result, Status, Step
+from invgui.core.methods.optimize import PRESETS, OptimizeParams, lr_at, run
+from invgui.core.regularizers import alpha_norm, tv_beta
+
+SMALL = OptimizeParams(iters=20, size=96, preview_every=5)
+
+
+def collect(gen):
+    events = list(gen)
+    steps = [e for e in events if isinstance(e, Step)]
+    result = events[-1]
+    assert isinstance(result, Result)
+    return steps, result
+
+
+def test_steps_losses_and_previews(effnet, chelsea):
+    steps, res = collect(run(effnet, chelsea, "blocks.2", SMALL))
+    assert [s.i for s in steps] == list(range(1, 21))
+    assert all(set(s.losses) == {"total", "feature", "alpha", "tv"} for s in steps)
+    previews = [s.i for s in steps if s.preview is not None]
+    assert previews == [5, 10, 15, 20]
+    assert steps[4].preview.shape == (96, 96, 3) and steps[4].preview.dtype == np.uint8
+    assert res.images.shape == (1, 96, 96, 3)
+    assert len(res.history["total"]) == 20
+    for s in steps:
+        assert s.losses["total"] == pytest.approx(s.losses["feature"] + s.losses["alpha"] + s.losses["tv"], rel=1e-4)
+
+
+def test_loss_and_representation_error_decrease(effnet, chelsea):
+    p = dataclasses.replace(SMALL, iters=60)
+    _, res = collect(run(effnet, chelsea, "blocks.2", p))
+    h = res.history
+    assert h["feature"][-1] < 0.5 * h["feature"][0]
+    assert h["total"][-1] < h["total"][0]
+    assert res.metrics["representation_error"] < 0.6 * res.metrics["start_representation_error"]
+    for k in ("psnr", "ssim", "seconds", "iterations_per_second"):
+        assert np.isfinite(res.metrics[k])
+
+
+def test_same_seed_same_result_other_seed_differs(effnet, chelsea):
+    p = dataclasses.replace(SMALL, iters=8)
+    _, a = collect(run(effnet, chelsea, "blocks.1", p))
+    _, b = collect(run(effnet, chelsea, "blocks.1", p))
+    _, c = collect(run(effnet, chelsea, "blocks.1", dataclasses.replace(p, seed=1)))
+    assert np.array_equal(a.images, b.images)
+    assert a.history == b.history
+    assert not np.array_equal(a.images, c.images)
+
+
+def test_should_stop_ends_early_with_a_result(effnet, chelsea):
+    calls = []
+    gen = run(effnet, chelsea, "blocks.1", dataclasses.replace(SMALL, iters=1000),
+              should_stop=lambda: len(calls) >= 3 or calls.append(1) and False)
+    steps, res = collect(gen)
+    assert res.stopped and "stopped by the user" in res.message
+    assert len(steps) == len(res.history["total"]) < 1000
+
+
+def test_close_cancels(effnet, chelsea):
+    gen = run(effnet, chelsea, "blocks.1", dataclasses.replace(SMALL, iters=1000))
+    for ev in gen:
+        if isinstance(ev, Step):
+            break
+    gen.close()                      # no exception, no result: cancelled
+
+
+def test_divergence_names_term_and_keeps_last_good_image(effnet, chelsea):
+    p = dataclasses.replace(SMALL, iters=200, lr=5.0, preview_every=1)
+    steps, res = collect(run(effnet, chelsea, "blocks.1", p))
+    assert res.stopped
+    assert "diverged" in res.message and "lower the learning rate" in res.message
+    assert any(t in res.message for t in ("feature", "alpha", "tv"))
+    assert np.isfinite(res.images).all()
+    assert all(np.isfinite(list(s.losses.values())).all() for s in steps)
+
+
+def test_first_event_is_status_and_invalid_params_rejected(effnet, chelsea):
+    assert isinstance(next(run(effnet, chelsea, None, SMALL)), Status)
+    with pytest.raises(ValueError, match="Iterations"):
+        next(run(effnet, chelsea, None, dataclasses.replace(SMALL, iters=0)))
+
+
+def test_step_schedule():
+    p = OptimizeParams(iters=400, lr=1.0, lr_milestones=(0.25, 0.75), lr_decay=0.1)
+    assert lr_at(p, 0) == 1.0 and lr_at(p, 99) == 1.0
+    assert lr_at(p, 100) == pytest.approx(0.1) and lr_at(p, 300) == pytest.approx(0.01)
+
+
+def test_tv_differences_spatial_axes_not_colour():
+    u = torch.zeros(1, 3, 8, 8)
+    u[:, 0], u[:, 1], u[:, 2] = 1.0, -1.0, 0.5            # flat in space, different colours
+    assert float(tv_beta(u, 2.0)) == 0.0
+    u[:, :, :, 4:] += 1.0                                  # a vertical edge
+    assert float(tv_beta(u, 2.0)) > 0
+    assert float(tv_beta(u, 1.0)) > 0
+
+
+def test_alpha_norm():
+    u = torch.full((2, 3, 4, 4), 2.0)
+    assert torch.allclose(alpha_norm(u, 6.0), torch.tensor([64.0, 64.0]))
+
+
+def test_presets_are_frozen_instances():
+    p = PRESETS.get("default")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.iters = 3
+    with pytest.raises(KeyError, match="unknown preset"):
+        PRESETS.get("nope")

@@ -1,0 +1,41 @@
+import argparse
+
+import numpy as np
+import pytest
+import torch
+
+from invgui.core import metrics
+from invgui.core.methods.optimize import OptimizeParams
+from invgui.core.params import add_arguments, from_arguments, from_dict, to_dict, validate
+
+
+def test_dict_roundtrip_and_unknown_keys():
+    p = OptimizeParams(iters=7, lr_milestones=(0.5,), reset_momentum=False)
+    d = to_dict(p)
+    assert d["lr_milestones"] == [0.5]
+    assert from_dict(OptimizeParams, d) == p
+    with pytest.raises(ValueError, match="unknown parameter"):
+        from_dict(OptimizeParams, {"nope": 1})
+
+
+def test_cli_flags_override_one_by_one():
+    ap = argparse.ArgumentParser()
+    add_arguments(ap, OptimizeParams)
+    args = ap.parse_args(["--iters", "9", "--lr-milestones", "0.1,0.2", "--no-reset-momentum"])
+    p = from_arguments(OptimizeParams, args, OptimizeParams())
+    assert (p.iters, p.lr_milestones, p.reset_momentum) == (9, (0.1, 0.2), False)
+    assert p.tv_weight == OptimizeParams().tv_weight
+
+
+def test_validate_reports_ranges():
+    assert validate(OptimizeParams()) == []
+    assert any("Momentum" in m for m in validate(OptimizeParams(momentum=2.0)))
+
+
+def test_metrics():
+    phi0 = torch.randn(1, 8, 3, 3)
+    assert float(metrics.representation_error(phi0, phi0)) == 0.0
+    assert float(metrics.representation_error(2 * phi0, phi0)) == pytest.approx(1.0)
+    a = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
+    assert metrics.ssim(a, a) == pytest.approx(1.0)
+    assert metrics.psnr(np.clip(a + 0.1, 0, 1), a) < 25

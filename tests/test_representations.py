@@ -1,0 +1,117 @@
+import numpy as np
+import pytest
+import torch
+
+from invgui.core import representations as R
+from invgui.core.images import resize_center_crop
+
+
+def shapes(rep, size=None):
+    return {i.name: i.shape for i in rep.layers(size)}
+
+
+def test_efficientnet_layer_tree_shapes_follow_input_size(effnet):
+    s224, s160 = shapes(effnet, 224), shapes(effnet, 160)
+    assert s224["conv_stem"] == (32, 112, 112)
+    assert s224["blocks.3"] == (80, 14, 14)
+    assert s160["blocks.3"] == (80, 10, 10)
+    assert s224["classifier"] == (1000,)
+    roots = [n.name for n in effnet.layer_tree(224)]
+    assert "blocks" in roots
+    blocks = next(n for n in effnet.layer_tree(224) if n.name == "blocks")
+    assert [c.name for c in blocks.children][:2] == ["blocks.0", "blocks.1"]
+
+
+def test_efficientnet_classifies_chelsea_as_tabby(effnet, chelsea):
+    x = torch.from_numpy(resize_center_crop(chelsea, 224)).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        logits = effnet.features(x, "classifier")
+    assert int(logits.argmax()) == 285            # ImageNet "Egyptian cat"
+
+
+def test_weights_frozen_and_eval(effnet, alexnet_random):
+    for rep in (effnet, alexnet_random):
+        assert not any(p.requires_grad for p in rep.model.parameters())
+        assert not rep.model.training
+
+
+def test_alexnet_paper_aliases(alexnet_random):
+    s = shapes(alexnet_random, 224)
+    expected = {"conv1": (64, 55, 55), "conv2": (192, 27, 27), "conv3": (384, 13, 13), "conv4": (256, 13, 13),
+                "conv5": (256, 13, 13), "fc6": (4096,), "fc7": (4096,), "fc8": (1000,)}
+    for alias, shape in expected.items():
+        assert s[alexnet_random.resolve_layer(alias)] == shape, alias
+    x = torch.rand(1, 3, 224, 224)
+    assert alexnet_random.features(x, "fc6").shape == (1, 4096)
+
+
+def test_features_stop_at_the_layer(effnet):
+    later = []
+    h = effnet._modules["blocks.4"].register_forward_hook(lambda *a: later.append(1))
+    try:
+        f = effnet.features(torch.rand(1, 3, 96, 96), "blocks.3")
+    finally:
+        h.remove()
+    assert f.shape == (1, 80, 6, 6)
+    assert later == []                              # never ran past blocks.3
+
+
+def test_layer_that_does_not_fit(alexnet_random):
+    s = {i.name: i for i in alexnet_random.layers(32)}
+    assert s["features.0"].fits
+    assert not s["classifier.6"].fits and "too small" in s["classifier.6"].error
+    with pytest.raises(R.RepresentationError, match="does not fit a 32×32 input"):
+        alexnet_random.features(torch.rand(1, 3, 32, 32), "fc6")
+
+
+def test_unknown_layer_suggests(effnet):
+    with pytest.raises(R.RepresentationError, match="did you mean.*blocks.3"):
+        effnet.resolve_layer("block.3")
+
+
+def test_missing_pretrained_weights_says_which_file(no_hub):
+    with pytest.raises(R.WeightsNotFoundError) as e:
+        R.get("alexnet")
+    msg = str(e.value)
+    assert str(no_hub / "alexnet-owt-7be5be79.pth") in msg
+    assert "--weights" in msg and "--random-weights" in msg
+
+
+def test_weights_from_hub_cache_and_file(no_hub, tmp_path, alexnet_random):
+    no_hub.mkdir(parents=True)
+    sd = {k: v + 1 for k, v in alexnet_random.model.state_dict().items()}
+    torch.save(sd, no_hub / "alexnet-owt-7be5be79.pth")
+    rep = R.get("alexnet")
+    assert "ImageNet" in rep.weights_info
+    assert torch.equal(rep.model.features[0].weight, sd["features.0.weight"])
+    f = tmp_path / "mine.pt"
+    torch.save({"state_dict": sd}, f)
+    assert torch.equal(R.get("alexnet", weights=str(f)).model.features[0].weight, sd["features.0.weight"])
+
+
+def test_untrusted_and_wrong_weight_files(tmp_path, alexnet_random):
+    pickled = tmp_path / "whole_model.pt"
+    torch.save(alexnet_random.model, pickled)              # a pickled module, not a state dict
+    with pytest.raises(R.RepresentationError, match="weights_only=True"):
+        R.get("alexnet", weights=str(pickled))
+    wrong = tmp_path / "vgg_weights.pt"
+    torch.save({"features.0.weight": torch.zeros(3)}, wrong)
+    with pytest.raises(R.RepresentationError, match="do not fit the alexnet architecture"):
+        R.get("alexnet", weights=str(wrong))
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a torch file")
+    with pytest.raises(R.RepresentationError, match="garbage.pt"):
+        R.get("alexnet", weights=str(garbage))
+
+
+def test_random_weights_are_reproducible():
+    a = R.get("vgg16", random_weights=True).model.features[0].weight
+    b = R.get("vgg16", random_weights=True).model.features[0].weight
+    assert torch.equal(a, b)
+
+
+def test_every_registered_model_builds_offline(no_hub):
+    for name in R.names():
+        rep = R.get(name, random_weights=True)
+        info = rep.layer_info(None, 64)
+        assert info.name == rep.default_layer and info.fits, name
