@@ -21,10 +21,10 @@ T = TypeVar("T")
 
 def param(default: Any, *, label: str | None = None, tooltip: str = "", min: float | None = None,
           max: float | None = None, step: float | None = None, choices: tuple | None = None,
-          group: str = "", cli: bool = True) -> Any:
-    """A dataclass field with widget metadata."""
+          group: str = "", cli: bool = True, special: str | None = None) -> Any:
+    """A dataclass field with widget metadata (``special``: how the widget shows the minimum)."""
     meta = {"label": label, "tooltip": tooltip, "min": min, "max": max, "step": step,
-            "choices": choices, "group": group, "cli": cli}
+            "choices": choices, "group": group, "cli": cli, "special": special}
     return field(default=default, metadata=meta)
 
 

@@ -140,7 +140,7 @@ class MainWindow(QMainWindow):
         pdock.setObjectName("params_dock")
         pdock.setWidget(right)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, pdock)
-        self.resizeDocks([dock, pdock], [330, 330], Qt.Orientation.Horizontal)
+        self.resizeDocks([dock, pdock], [380, 330], Qt.Orientation.Horizontal)
 
     def _build_actions(self) -> None:
         m = self.menuBar().addMenu("&File")
@@ -296,6 +296,7 @@ class MainWindow(QMainWindow):
 
     def _on_finished(self, res: Result) -> None:
         self.result = res
+        self.statusBar().clearMessage()
         self._dirty = True
         self.latest_preview = (np.clip(res.image, 0, 1) * 255 + 0.5).astype(np.uint8)
         self.history = {k: list(v) for k, v in res.history.items()}

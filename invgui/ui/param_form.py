@@ -66,6 +66,8 @@ class ParamForm(QWidget):
             w.setRange(int(md.get("min") if md.get("min") is not None else -2**31),
                        int(md.get("max") if md.get("max") is not None else 2**31 - 1))
             w.setSingleStep(int(md.get("step") or 1))
+            if md.get("special"):
+                w.setSpecialValueText(md["special"])
             w.valueChanged.connect(self.changed)
         elif tp is float:
             # pyqtgraph's SpinBox steps by decades (dec=True): right for weights spanning 1e-6..1e3.

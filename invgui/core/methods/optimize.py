@@ -73,6 +73,7 @@ class OptimizeParams:
     seed: int = param(0, label="Seed", min=0, max=2**31 - 1, group="Start",
                       tooltip="Seed of the start noise; the same seed gives the same result on CPU.")
     size: int = param(0, label="Input size", min=0, max=4096, step=16, group="Input",
+                      special="model default",
                       tooltip="Side of the square input in pixels (0 = the model's own, e.g. 224).")
     preview_every: int = param(10, label="Preview every", min=1, max=10000, group="Display",
                                tooltip="Send a preview image (and read losses back) every k iterations.")
