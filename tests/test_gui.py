@@ -10,8 +10,7 @@ from PySide6.QtGui import QDropEvent
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture()
-def window(qtbot):
+def make_window(qtbot):
     from invgui.ui.main_window import MainWindow
 
     w = MainWindow()
@@ -19,6 +18,12 @@ def window(qtbot):
     w.form.set_value("size", 96)
     w.form.set_value("preview_every", 3)
     w.show()
+    return w
+
+
+@pytest.fixture()
+def window(qtbot):
+    w = make_window(qtbot)
     yield w
     w.close()
     assert not w.worker.thread.isRunning()
@@ -68,13 +73,8 @@ def test_stop_mid_run_keeps_a_result(qtbot, window):
 
 
 def test_close_mid_run_ends_the_thread(qtbot):
-    from invgui.ui.main_window import MainWindow
-
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.form.set_value("size", 96)
+    w = make_window(qtbot)
     w.form.set_value("iters", 100000)
-    w.show()
     w.run()
     qtbot.waitUntil(lambda: len(w.history["total"]) >= 3, timeout=60_000)
     w.close()

@@ -111,3 +111,12 @@ def test_resize_center_crop_shape():
     assert out.shape == (96, 96, 3)
     small = resize_center_crop(np.ones((20, 30, 3), np.float32), 64)
     assert small.shape == (64, 64, 3) and np.allclose(small, 1)
+
+
+def test_huge_image_refused_before_decoding(tmp_path, monkeypatch):
+    import invgui.core.images as images
+
+    Image.fromarray(np.zeros((100, 200, 3), np.uint8)).save(tmp_path / "big.png")
+    monkeypatch.setattr(images, "MAX_PIXELS", 100 * 199)
+    with pytest.raises(ImageError, match=r"big\.png.*200×100.*downscale"):
+        load_image(tmp_path / "big.png")

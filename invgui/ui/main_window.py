@@ -39,6 +39,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.device = device or ("cuda" if _cuda() else "cpu")
         self.rep: R.Representation | None = None
+        self.weights_path: str | None = None        # explicit state-dict file (None: the model's own)
         self.image_source = ""
         self.image: np.ndarray | None = None
         self.result: Result | None = None
@@ -169,7 +170,7 @@ class MainWindow(QMainWindow):
     def set_model(self, name: str) -> bool:
         """Load representation ``name`` for the layer tree; on failure keep the current one."""
         try:
-            rep = R.get(name, random_weights=self.random_weights.isChecked())
+            rep = R.get(name, weights=self.weights_path, random_weights=self.random_weights.isChecked())
         except R.RepresentationError as e:
             self.show_error("Cannot load the model", str(e))
             if self.rep is not None:
@@ -247,8 +248,7 @@ class MainWindow(QMainWindow):
             self.show_error("Invalid parameters", str(e))
             return False
         job = functools.partial(_job, self.rep.name, self.image, self.layer, params,
-                                self.rep.weights_file if "file" in self.rep.weights_info else None,
-                                self.random_weights.isChecked(), self.device)
+                                self.weights_path, self.random_weights.isChecked(), self.device)
         self.history = {k: [] for k in optimize.TERMS}
         self.result = None
         self.latest_preview = None
