@@ -112,3 +112,9 @@ def test_presets_are_frozen_instances():
         p.iters = 3
     with pytest.raises(KeyError, match="unknown preset"):
         PRESETS.get("nope")
+
+
+def test_step_events_report_the_scheduled_rate(effnet, chelsea):
+    p = dataclasses.replace(SMALL, iters=10, lr_milestones=(0.3,), preview_every=10)
+    steps, _ = collect(run(effnet, chelsea, "blocks.0", p))
+    assert [s.lr for s in steps[:4]] == pytest.approx([p.lr] * 3 + [p.lr * p.lr_decay])

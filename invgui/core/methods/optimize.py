@@ -193,7 +193,8 @@ def run(rep: Representation, image: np.ndarray, layer: str | None = None,
         for k, row_vals in enumerate(values[:n_ok].tolist()):
             for name, v in zip(TERMS, row_vals):
                 history[name].append(v)
-            yield Step(i=len(history["total"]), total=p.iters, losses=dict(zip(TERMS, row_vals)), lr=lr_now,
+            n = len(history["total"])
+            yield Step(i=n, total=p.iters, losses=dict(zip(TERMS, row_vals)), lr=lr_at(p, n - 1),
                        elapsed=elapsed, preview=preview if k == n_ok - 1 else None)
         if diverged:
             break
