@@ -3,12 +3,14 @@
     invgui                       open the main window
     invgui layers MODEL          print a representation's layer tree with output shapes
     invgui invert [IMAGE] ...    reconstruct headless, write PNG + JSON record
+    invgui features IMAGE ...    write Φ0 at a layer (with metadata) for inversion from features alone
     invgui gui [--screenshot P]  open the main window (optionally: run, screenshot, exit)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 from pathlib import Path
@@ -57,8 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", default=None, metavar="JSON",
                    help="JSON record: parameters, versions, per-iteration losses, metrics "
                         "(default: beside --out)")
+    p.add_argument("--target-features", metavar="FILE",
+                   help="invert these features (.pt from `invgui features`, or .npy) instead of the image's; "
+                        "the image, if given, then only serves the metrics")
+    p.add_argument("--eval-set", metavar="DIR",
+                   help="folder of images (or 'samples') defining N for the normalised reconstruction "
+                        "error ‖x − x0‖/N of paper 001 (N: mean distance between pairs of its images)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_arguments(p, OptimizeParams)
+
+    p = sub.add_parser("features", help="write Φ0 of an image at a layer, with metadata, to .pt or .npy")
+    p.add_argument("image", nargs="?", default=DEFAULT_IMAGE, help="image file or sample:NAME")
+    _add_model_args(p)
+    p.add_argument("--layer", "-l", default=None, help="layer (default: the model's mid-depth layer)")
+    p.add_argument("--size", type=int, default=0, help="input side in pixels (default: the model's own)")
+    p.add_argument("--out", "-o", required=True, help="feature file, .pt (with metadata) or .npy")
 
     p = sub.add_parser("gui", help="open the main window")
     p.add_argument("image", nargs="?", default=None, help="image to open (default sample:chelsea)")
@@ -119,16 +134,34 @@ def cmd_invert(args) -> int:
     from .core.methods.optimize import PRESETS, OptimizeParams, run
     from .core.params import from_arguments
 
+    from .core import features_io
+
     params = from_arguments(OptimizeParams, args, PRESETS.get(args.preset))
     device = pick_device(args.device)
-    image = load_image(args.image)
     rep = R.get(args.model, weights=args.weights, random_weights=args.random_weights)
-    layer = rep.resolve_layer(args.layer)
-    out = Path(args.out) if args.out else _default_out(args.image, rep.name, layer)
+    target_features = None
+    image_given = args.image != DEFAULT_IMAGE or not args.target_features
+    if args.target_features:
+        ff = features_io.load(args.target_features)
+        layer = rep.resolve_layer(args.layer or ff.meta.get("layer"))
+        if not params.size and ff.meta.get("input_size"):
+            params = dataclasses.replace(params, size=int(ff.meta["input_size"]))
+        info = rep.layer_info(layer, params.size or rep.input_size)
+        features_io.check(ff, rep, layer, info.shape or (), args.target_features)
+        target_features = ff.features
+    else:
+        layer = rep.resolve_layer(args.layer)
+    image = load_image(args.image) if image_given else None
+    eval_distance = None
+    if args.eval_set:
+        eval_distance = eval_set_distance(args.eval_set, params.size or rep.input_size)
+    source = args.image if image_given else Path(args.target_features).stem
+    out = Path(args.out) if args.out else _default_out(source, rep.name, layer)
     result = None
     bar = None
     try:
-        for ev in run(rep, image, layer, params, device=device):
+        for ev in run(rep, image, layer, params, device=device, target_features=target_features,
+                      eval_distance=eval_distance):
             if isinstance(ev, Status) and not args.quiet:
                 print(ev.message, file=sys.stderr)
             elif isinstance(ev, Step):
@@ -144,15 +177,70 @@ def cmd_invert(args) -> int:
     finally:
         if bar is not None:
             bar.close()
-    png, js = export_result(result, out, args.metrics, image=args.image, preset=args.preset,
+    png, js = export_result(result, out, args.metrics, image=args.image if image_given else None,
+                            target_features=args.target_features, eval_set=args.eval_set, preset=args.preset,
                             command=" ".join(["invgui"] + sys.argv[1:]))
-    m = result.metrics
     if result.message:
         print(result.message, file=sys.stderr)
-    print(f"representation error {m['start_representation_error']:.4f} -> {m['representation_error']:.4f}; "
-          f"PSNR {m['psnr']:.2f} dB; SSIM {m['ssim']:.3f}; {m['iterations']} it in {m['seconds']:.1f} s "
-          f"({m['iterations_per_second']:.1f} it/s)")
-    print(f"wrote {png} and {js}")
+    print(summary(result))
+    print(f"wrote {png} and {js}" + (f" (+ {len(result.images) - 1} restarts and the deviation map)"
+                                     if len(result.images) > 1 else ""))
+    return 0
+
+
+def summary(result) -> str:
+    """One line of the metrics that matter, mean ± std over restarts where there are several."""
+    m = result.metrics
+
+    def pm(key: str, fmt: str) -> str:
+        s = format(m[key], fmt)
+        return s + (f" ± {format(m[key + '_std'], fmt)}" if len(result.images) > 1 and key + "_std" in m else "")
+
+    parts = [f"representation error {m['start_representation_error']:.4f} -> {pm('representation_error', '.4f')}"]
+    if result.record["params"]["objective"] != "invert":
+        parts.append(f"activation {m['start_activation']:.4g} -> {m['activation']:.4g}")
+    if "psnr" in m:
+        parts.append(f"PSNR {pm('psnr', '.2f')} dB; SSIM {pm('ssim', '.3f')}")
+    if "normalised_reconstruction_error" in m:
+        parts.append(f"normalised reconstruction error {pm('normalised_reconstruction_error', '.4f')}")
+    parts.append(f"{m['iterations']} it in {m['seconds']:.1f} s ({m['iterations_per_second']:.1f} it/s)")
+    return "; ".join(parts)
+
+
+def eval_set_distance(spec: str, size: int) -> float:
+    """N of paper 001 over a folder of images (or the bundled samples), compared at ``size``×``size``."""
+    from .core.images import SAMPLES, ImageError, load_image, resize_center_crop
+    from .core.metrics import mean_pairwise_distance
+
+    if spec == "samples":
+        sources = [f"sample:{n}" for n in SAMPLES]
+    else:
+        folder = Path(spec)
+        if not folder.is_dir():
+            raise ImageError(f"{folder}: the evaluation set must be a folder of images (or 'samples')")
+        sources = sorted(str(f) for f in folder.rglob("*")
+                         if f.suffix.lower() in {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+    images = []
+    for src in sources:
+        try:
+            images.append(resize_center_crop(load_image(src), size))
+        except ImageError as e:
+            print(f"skipping {e}", file=sys.stderr)
+    if len(images) < 2:
+        raise ImageError(f"{spec}: the evaluation set needs at least two readable images")
+    return mean_pairwise_distance(images)
+
+
+def cmd_features(args) -> int:
+    from .core import features_io
+    from .core import representations as R
+    from .core.images import load_image
+
+    rep = R.get(args.model, weights=args.weights, random_weights=args.random_weights)
+    ff = features_io.compute(rep, load_image(args.image), args.layer, args.size, pick_device("auto"))
+    path = features_io.save(ff, args.out, image=args.image)
+    print(f"wrote {path}: {rep.name} {ff.meta['layer']} features {'×'.join(map(str, ff.features.shape))} "
+          f"at {ff.meta['input_size']}×{ff.meta['input_size']}")
     return 0
 
 
@@ -172,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     from .core.representations import RepresentationError
 
     try:
-        return {"layers": cmd_layers, "invert": cmd_invert, "gui": cmd_gui}[args.command](args)
+        return {"layers": cmd_layers, "invert": cmd_invert, "features": cmd_features,
+                "gui": cmd_gui}[args.command](args)
     except BrokenPipeError:            # `invgui layers M | head`: the reader went away, that is fine
         sys.stdout = open(__import__("os").devnull, "w")
         return 0

@@ -46,6 +46,7 @@ class Result:
     record: dict[str, Any] = field(default_factory=dict)   # everything needed to reproduce the run
     stopped: bool = False
     message: str = ""
+    deviation: np.ndarray | None = None     # H×W per-pixel std across restarts (None for one restart)
 
     @property
     def image(self) -> np.ndarray:

@@ -11,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .events import Result
 from .images import atomic_write, save_png
 
@@ -78,5 +80,20 @@ def export_result(result: Result, png: str | os.PathLike, json_path: str | os.Pa
     files = [save_png(png, result.images[0])]
     for k in range(1, len(result.images)):
         files.append(save_png(png.with_name(f"{png.stem}-{k}{png.suffix}"), result.images[k]))
+    if result.deviation is not None:
+        dev_png, dev_max = deviation_path(png), float(result.deviation.max())
+        save_png(dev_png, deviation_image(result.deviation))
+        extra = {**extra, "deviation_map": str(dev_png), "deviation_max": dev_max}
     write_json(json_path, run_record(result, images=[str(f) for f in files], **extra))
     return png, json_path
+
+
+def deviation_path(png: str | os.PathLike) -> Path:
+    png = Path(png)
+    return png.with_name(f"{png.stem}-deviation{png.suffix}")
+
+
+def deviation_image(dev: np.ndarray) -> np.ndarray:
+    """Per-pixel std across restarts as a grey image, scaled so its maximum is white."""
+    scaled = dev / max(float(dev.max()), 1e-12)
+    return np.repeat(scaled[..., None], 3, axis=2).astype(np.float32)

@@ -25,3 +25,19 @@ def ssim(x: np.ndarray, ref: np.ndarray) -> float:
 
     return float(structural_similarity(ref, np.clip(x, 0, 1), data_range=1.0, channel_axis=-1,
                                        gaussian_weights=True, sigma=1.5, use_sample_covariance=False))
+
+
+def mean_pairwise_distance(images: list[np.ndarray]) -> float:
+    """N of paper 001: mean Euclidean distance between pairs of images (same size, [0, 1] RGB)."""
+    if len(images) < 2:
+        raise ValueError("the evaluation set needs at least two images")
+    flat = np.stack([im.reshape(-1).astype(np.float64) for im in images])
+    sq = (flat ** 2).sum(1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * flat @ flat.T, 0.0)
+    iu = np.triu_indices(len(images), k=1)
+    return float(np.sqrt(d2[iu]).mean())
+
+
+def normalised_reconstruction_error(x: np.ndarray, ref: np.ndarray, n: float) -> float:
+    """Paper 001's ‖x − x̂‖₂ / N, images in [0, 1] RGB at input resolution."""
+    return float(np.linalg.norm((np.clip(x, 0, 1) - ref).astype(np.float64)) / n)

@@ -1,21 +1,33 @@
-"""Inversion by optimisation (Mahendran & Vedaldi 2015/2016).
+"""Inversion by optimisation (Mahendran & Vedaldi 2015/2016), plus activation maximisation
+and caricatures on the same machinery.
 
-Find an image x minimising
+Find images x minimising
 
-    C · ‖Φ(x) − Φ0‖² / ‖Φ0‖²  +  λα · mean |u|^α  +  λV · mean ((∂x u)² + (∂y u)²)^(β/2)
+    C · ‖M⊙(Φ(x) − Φ0)‖² / ‖M⊙Φ0‖²  +  λα · mean |u|^α  +  λV · mean ((∂x u)² + (∂y u)²)^(β/2)
 
-by momentum gradient descent from noise, where ``u`` is the image in **σ units**: the
-optimised variable is ``u`` and the image fed to Φ is ``x = mean + σ·u/255`` (RGB in
-[0, 1]).  σ is the typical RMS deviation of a natural image from the mean grey in 0–255
-units, so ``|u| ≈ 2`` is the edge of the displayable range; this "σ normalisation" makes the
-regularisers and the learning rate independent of each model's input scaling, and the
-start image is noise of natural-image norm (RMS ``init_scale`` in σ units).
+by gradient descent from noise, where ``M`` selects a subset of neurons (a spatial window
+and/or channels; everything by default) and ``u`` is the image in **σ units**: the optimised
+variable is ``u`` and the image fed to Φ is ``x = mean + σ·u/255`` (RGB in [0, 1]).  σ is the
+typical RMS deviation of a natural image from the mean grey in 0–255 units, so ``|u| ≈ 2`` is
+the edge of the displayable range; this "σ normalisation" makes the regularisers and the
+learning rate independent of each model's input scaling, and the start image is noise of
+natural-image norm (RMS ``init_scale`` in σ units).  With σ = B = 80 the regularisers are
+exactly those of M&V 2016 (``λα = (1/B)^α``, ``λV = (6.5/B)^β`` on 0–255 pixels, divided by H·W).
 
-``run`` is a generator of :mod:`invgui.core.events`; see design.md §2 and §3.
+Objectives (``objective``):
+  * ``invert``     — the feature-matching term above;
+  * ``maximise``   — ``−C · sum(M⊙Φ(x)) / (n · rms(Φ0))``, n the layer's size: make the selected
+                     channel or neuron fire; rms(Φ0) of the opened image only sets the scale;
+  * ``caricature`` — ``−C · ⟨M⊙Φ0, Φ(x)⟩ / ‖M⊙Φ0‖²``: amplify the target's own activations.
+
+Several restarts run as one batch; the result keeps all of them and a per-pixel standard
+deviation map (what the representation is invariant to).  ``run`` is a generator of
+:mod:`invgui.core.events`; see design.md §2 and §3.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -28,50 +40,91 @@ from ..events import Event, Result, Status, Step
 from ..images import resize_center_crop, to_uint8
 from ..params import Presets, param, to_dict, validate
 from ..regularizers import alpha_norm, tv_beta
-from ..representations import Representation, RepresentationError
+from ..representations import LayerInfo, Representation, RepresentationError
+from ..subsets import mask as subset_mask
 
 TERMS = ("total", "feature", "alpha", "tv")
+OBJECTIVES = ("invert", "maximise", "caricature")
+OPTIMIZERS = ("sgd", "rmsprop", "adam")
+INITS = ("gaussian", "uniform", "image")
+EXPLODE = 1e3        # a regulariser 1000× its first value means the run is diverging
+
+# TV weight by depth when tv_weight < 0 (mv2015): deep-goggle's 1/10/100 split of CaffeNet's
+# layers into thirds, scaled ×0.5 to invgui's mean-based TV so the step stays stable at lr 0.004.
+TV_BY_DEPTH = ((0.3, 0.5), (0.6, 5.0), (1.01, 50.0))
 
 
 @dataclass(frozen=True)
 class OptimizeParams:
     """Parameters of the optimisation method (one flag / one dock widget each)."""
 
+    objective: str = param("invert", label="Objective", choices=OBJECTIVES, group="Objective",
+                           tooltip="invert: match Φ0; maximise: make the selected neurons fire; "
+                                   "caricature: amplify the target's own activations.")
+    channels: str = param("", label="Channels", group="Objective",
+                          tooltip="Subset of channels: empty = all; 5; 0,5,7; 10-20; first-half; second-half.")
+    window: str = param("", label="Window", group="Objective",
+                        tooltip="Spatial window of the feature map: empty = all; centre:N (the centre N×N "
+                                "neurons); x0,y0,x1,y1 (cells, half-open).")
+    restarts: int = param(1, label="Restarts", min=1, max=64, group="Start",
+                          tooltip="Reconstructions from different noise, optimised together in one batch; "
+                                  "their per-pixel deviation shows what Φ is invariant to.")
+    init: str = param("gaussian", label="Start", choices=INITS, group="Start",
+                      tooltip="Start image: Gaussian noise, uniform noise, or the target image itself.")
+    init_scale: float = param(1.0, label="Start noise RMS", min=0.0, max=10.0, step=0.1, group="Start",
+                              tooltip="Noise scale in σ units: RMS for Gaussian (1 = natural-image norm), "
+                                      "half-range for uniform.")
+    seed: int = param(0, label="Seed", min=0, max=2**31 - 1, group="Start",
+                      tooltip="Seed of the start noise and the jitter; the same seed gives the same result "
+                              "on CPU with the same thread count.")
     iters: int = param(200, label="Iterations", min=1, max=100000, step=50, group="Schedule",
-                       tooltip="Number of gradient steps.")
+                       tooltip="Gradient steps of stage 1.")
+    optimizer: str = param("sgd", label="Optimiser", choices=OPTIMIZERS, group="Schedule",
+                           tooltip="sgd: momentum SGD (M&V 2015); rmsprop: momentum with an Adagrad-style "
+                                   "squared-gradient accumulator (M&V 2016); adam.")
     lr: float = param(0.004, label="Learning rate", min=0.0, max=10.0, group="Schedule",
-                      tooltip="Step size of momentum SGD per pixel value (the gradient of the mean-based "
-                              "objective is scaled by the number of values, so one rate fits every "
-                              "input size). M&V's code uses 0.004.")
+                      tooltip="sgd: step per pixel value (the mean-based objective's gradient is scaled by "
+                              "the number of values, so one rate fits every input size; M&V's code uses "
+                              "0.004). rmsprop/adam: step in σ units.")
     momentum: float = param(0.9, label="Momentum", min=0.0, max=0.999, step=0.05, group="Schedule",
-                            tooltip="Momentum of gradient descent (M&V use 0.9).")
+                            tooltip="Momentum (M&V use 0.9); β1 for adam.")
+    accumulator_decay: float = param(0.9, label="Accumulator decay", min=0.0, max=0.9999, step=0.05,
+                                     group="Schedule",
+                                     tooltip="Decay of the squared-gradient accumulator (rmsprop; β2 for adam).")
     lr_milestones: tuple[float, ...] = param((0.6, 0.85), label="LR milestones", min=0.0, max=1.0,
                                              group="Schedule",
-                                             tooltip="Fractions of the run at which the learning rate is "
+                                             tooltip="Fractions of stage 1 at which the learning rate is "
                                                      "multiplied by the decay (a step schedule).")
     lr_decay: float = param(0.1, label="LR decay", min=0.0, max=1.0, step=0.1, group="Schedule",
                             tooltip="Factor applied to the learning rate at each milestone.")
-    reset_momentum: bool = param(True, label="Reset momentum at milestones", group="Schedule",
-                                 tooltip="Zero the momentum buffer whenever the learning rate changes "
+    reset_momentum: bool = param(True, label="Reset momentum when LR changes", group="Schedule",
+                                 tooltip="Zero the optimiser state whenever the learning rate changes "
                                          "(as in deep-goggle).")
+    stage2_iters: int = param(0, label="Stage 2 iterations", min=0, max=100000, step=10, group="Schedule",
+                              tooltip="A second stage without jitter (M&V 2016: 50).")
+    stage2_lr: float = param(0.1, label="Stage 2 LR factor", min=0.0, max=1.0, step=0.1, group="Schedule",
+                             tooltip="Stage 2 learning rate as a fraction of the base rate (M&V 2016: 0.1).")
+    jitter: int = param(0, label="Jitter (px)", min=-1, max=64, group="Schedule", special="auto (stride/4)",
+                        tooltip="Random translation of the image each stage-1 iteration, up to this many "
+                                "pixels; -1 = max(round(stride/4), 1) from the layer (M&V 2016).")
     feature_weight: float = param(1.0, label="Feature weight C", min=0.0, max=1e6, group="Loss",
-                                  tooltip="Weight C of the normalised feature loss C·‖Φ(x)−Φ0‖²/‖Φ0‖².")
+                                  tooltip="Weight C of the objective's feature term (M&V 2016 sweep C over "
+                                          "1, 20, 100, 300; deeper layers want smaller C).")
     alpha: float = param(6.0, label="α (norm exponent)", min=1.0, max=20.0, step=1.0, group="Loss",
                          tooltip="Exponent of the α-norm prior; large α keeps pixels in range (M&V: 6).")
     alpha_weight: float = param(1e-4, label="λα", min=0.0, max=1e6, group="Loss",
                                 tooltip="Weight of the α-norm prior mean|u|^α (u: image in σ units).")
     beta: float = param(2.0, label="β (TV exponent)", min=0.5, max=4.0, step=0.5, group="Loss",
                         tooltip="Exponent of the TV^β prior; β > 1 removes spikes (M&V: 2).")
-    tv_weight: float = param(10.0, label="λV", min=0.0, max=1e6, group="Loss",
-                             tooltip="Weight of the TV^β prior; deeper layers want more (M&V: 1/10/100 "
-                                     "for early/middle/deep layers).")
+    tv_weight: float = param(10.0, label="λV", min=-1.0, max=1e6, group="Loss",
+                             tooltip="Weight of the TV^β prior; -1 = by the layer's depth (0.5 / 5 / 50 for "
+                                     "the first / middle / last third, M&V's 1:10:100).")
     sigma: float = param(64.0, label="σ (natural-image RMS)", min=1.0, max=255.0, group="Loss",
                          tooltip="RMS deviation of natural images from mean grey, 0–255 units; the image "
-                                 "is optimised in units of σ.")
-    init_scale: float = param(1.0, label="Start noise RMS", min=0.0, max=10.0, step=0.1, group="Start",
-                              tooltip="RMS of the Gaussian start noise in σ units (1 = natural-image norm).")
-    seed: int = param(0, label="Seed", min=0, max=2**31 - 1, group="Start",
-                      tooltip="Seed of the start noise; the same seed gives the same result on CPU.")
+                                 "is optimised in units of σ (M&V 2016: B = 80).")
+    clamp: float = param(0.0, label="Colour-norm clamp", min=0.0, max=100.0, step=0.5, group="Loss",
+                         tooltip="After each step, clamp every pixel's colour norm to this many σ "
+                                 "(0 = off; M&V 2016: B+/B = 160/80 = 2).")
     size: int = param(0, label="Input size", min=0, max=4096, step=16, group="Input",
                       special="model default",
                       tooltip="Side of the square input in pixels (0 = the model's own, e.g. 224).")
@@ -81,12 +134,53 @@ class OptimizeParams:
 
 PRESETS: Presets[OptimizeParams] = Presets(OptimizeParams)
 PRESETS.add("default", OptimizeParams())
+# Mahendran & Vedaldi 2015 (deep-goggle invert_nn): momentum 0.9 reset at each rate change,
+# 0.004 × [1 for 100 it, 0.1 for 200, 0.01 for 100], α = 6, β = 2, TV weight by depth,
+# four restarts, Gaussian start of natural-image norm.
+PRESETS.add("mv2015", OptimizeParams(iters=400, optimizer="sgd", lr=0.004, momentum=0.9,
+                                     lr_milestones=(0.25, 0.75), lr_decay=0.1, reset_momentum=True,
+                                     alpha=6.0, alpha_weight=1e-4, beta=2.0, tv_weight=-1.0, sigma=64.0,
+                                     init="gaussian", init_scale=1.0, restarts=4))
+# Mahendran & Vedaldi 2016 (nnpreimage): B = 80, B+ = 160, λα = (1/B)^α, λV = (6.5/B)^β (so, in
+# σ = B units, weights 1 and 6.5² = 42.25), C = 100, stage 1: 300 it with jitter stride/4,
+# stage 2: 50 it at 0.1·lr without jitter, momentum 0.9 with a squared-gradient accumulator
+# (decay 0.9), uniform start over the B range.  Their rate 0.05·B²/α is for their own units;
+# with the accumulator the step is scale-free, in σ units here.  Measured on sample:chelsea,
+# efficientnet_lite0 blocks.3: lr 0.01 / 0.02 / 0.05 / 0.1 end at representation error
+# 0.302 / 0.306 / 0.316 / 0.319, so 0.01.
+PRESETS.add("mv2016", OptimizeParams(iters=300, stage2_iters=50, stage2_lr=0.1, optimizer="rmsprop",
+                                     lr=0.01, momentum=0.9, accumulator_decay=0.9, lr_milestones=(),
+                                     reset_momentum=False, jitter=-1, feature_weight=100.0, alpha=6.0,
+                                     alpha_weight=1.0, beta=2.0, tv_weight=42.25, sigma=80.0, clamp=2.0,
+                                     init="uniform", init_scale=1.0))
+
+# fast: Adam in σ units.  Measured (sample:chelsea, efficientnet_lite0, 2-core CPU): seconds until
+# the representation error falls below 0.5 — at blocks.1 / blocks.3 / blocks.5: lr 0.2, λV 1:
+# 0.65 / 0.56 / 0.38 s; lr 0.1: 0.90 / 0.98 / 0.41 s; lr 0.4: 0.86 / 0.73 / 0.40 s; λV 3 slower at
+# every depth.  mv2015 with one restart needs 3.17 s at blocks.3, the default preset 3.86 s.
+PRESETS.add("fast", OptimizeParams(iters=100, optimizer="adam", lr=0.2, momentum=0.9, accumulator_decay=0.99,
+                                   lr_milestones=(0.6, 0.85), lr_decay=0.1, reset_momentum=False,
+                                   tv_weight=1.0))
 
 
 def lr_at(p: OptimizeParams, i: int) -> float:
-    """Learning rate for 0-based iteration ``i`` under the step schedule."""
+    """Learning rate for 0-based iteration ``i`` (stage 1 step schedule, then stage 2)."""
+    if i >= p.iters:
+        return p.lr * p.stage2_lr
     drops = sum(1 for m in p.lr_milestones if i >= round(m * p.iters))
     return p.lr * (p.lr_decay ** drops)
+
+
+def resolve(p: OptimizeParams, info: LayerInfo) -> dict:
+    """Layer-dependent values (from the layer tree, not from tables keyed by model name)."""
+    tv = p.tv_weight
+    if tv < 0:
+        tv = next(w for edge, w in TV_BY_DEPTH if info.relative_depth < edge)
+    jitter = p.jitter
+    if jitter < 0:
+        jitter = max(round((info.stride or 1) / 4), 1)
+    return {"tv_weight": tv, "jitter": jitter, "stride": info.stride,
+            "relative_depth": round(info.relative_depth, 4)}
 
 
 class _Images:
@@ -99,16 +193,80 @@ class _Images:
     def to_rgb(self, u: torch.Tensor) -> torch.Tensor:
         return self.mean + self.scale * u
 
+    def from_rgb(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.scale
 
-def run(rep: Representation, image: np.ndarray, layer: str | None = None,
+
+class FeatureObjective:
+    """The feature term of each objective, per restart (lower is better), on a neuron subset."""
+
+    def __init__(self, objective: str, phi0: torch.Tensor, channels: str = "", window: str = ""):
+        if objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+        self.objective, self.phi0 = objective, phi0
+        m = subset_mask(tuple(phi0.shape[1:]), channels, window)
+        self.mask = m.to(phi0.device)[None] if m is not None else None
+        self.phi0_m = phi0 * self.mask if self.mask is not None else phi0
+        self.norm0 = self.phi0_m.square().sum()
+        if not torch.isfinite(self.norm0) or (objective != "maximise" and self.norm0.item() == 0):
+            raise ValueError("the target's features are all zero (or not finite)"
+                             f"{' in the chosen subset' if self.mask is not None else ''}; there is nothing to "
+                             "invert: pick another layer, subset or image")
+        self.n_sel = float(self.mask.sum()) if self.mask is not None else float(phi0[0].numel())
+        self.scale0 = phi0.square().mean().sqrt().clamp_min(1e-8)    # activation scale for maximisation
+
+    def _select(self, t: torch.Tensor) -> torch.Tensor:
+        return t * self.mask if self.mask is not None else t
+
+    def __call__(self, phi: torch.Tensor) -> torch.Tensor:
+        if self.objective == "invert":
+            return self._select(phi - self.phi0).square().flatten(1).sum(1) / self.norm0
+        if self.objective == "caricature":
+            return -(phi * self.phi0_m).flatten(1).sum(1) / self.norm0
+        # Normalised by the layer's size (not the subset's) so each selected neuron pulls on the image
+        # as hard as one entry of the feature-matching term does: one learning rate suits both.
+        return -self._select(phi).flatten(1).sum(1) / self.phi0[0].numel() / self.scale0
+
+    def activation(self, phi: torch.Tensor) -> torch.Tensor:
+        """Mean activation of the selected neurons, per restart (reported for every objective)."""
+        return self._select(phi).flatten(1).sum(1) / self.n_sel
+
+
+def _start(p: OptimizeParams, size: int, target: torch.Tensor | None, conv: _Images) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(p.seed)
+    shape = (p.restarts, 3, size, size)
+    if p.init == "uniform":
+        return (torch.rand(shape, generator=gen) * 2 - 1) * p.init_scale
+    noise = torch.randn(shape, generator=gen)
+    noise = noise / noise.flatten(1).square().mean(1).sqrt().view(-1, 1, 1, 1) * p.init_scale
+    if p.init == "image":
+        if target is None:
+            raise ValueError("the 'image' start needs an image, not only target features")
+        return conv.from_rgb(target.cpu()).expand(shape) + 0.1 * noise
+    return noise
+
+
+def _optimizer(p: OptimizeParams, u: torch.Tensor, lr_scale: float) -> torch.optim.Optimizer:
+    if p.optimizer == "sgd":
+        return torch.optim.SGD([u], lr=p.lr * lr_scale, momentum=p.momentum)
+    if p.optimizer == "rmsprop":   # v ← μv + g/(√acc + ε), u ← u − lr·v: M&V 2016's update
+        return torch.optim.RMSprop([u], lr=p.lr, alpha=p.accumulator_decay, momentum=p.momentum, eps=1e-8)
+    return torch.optim.Adam([u], lr=p.lr, betas=(p.momentum, p.accumulator_decay))
+
+
+def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
         params: OptimizeParams = OptimizeParams(), *, device: str | torch.device = "cpu",
-        should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
-    """Invert ``rep`` at ``layer`` for ``image`` (H×W×3 float in [0, 1]).
+        should_stop: Callable[[], bool] | None = None, target_features: torch.Tensor | None = None,
+        eval_distance: float | None = None) -> Iterator[Event]:
+    """Reconstruct from ``rep`` at ``layer``.
 
-    Yields a :class:`Step` per iteration (losses of every term; a preview every
-    ``preview_every`` steps) and finally a :class:`Result`.  ``should_stop`` is polled each
-    iteration: when it returns True the run ends early with ``Result.stopped``.  ``close()``
-    on the generator cancels without a result.
+    ``image`` (H×W×3 float in [0, 1]) gives Φ0 unless ``target_features`` (C×H×W or C, as saved
+    by ``invgui features``) is given; with both, the image only serves the metrics.  Yields a
+    :class:`Step` per iteration (losses of every term, averaged over restarts; a preview of the
+    first restart every ``preview_every`` steps) and finally a :class:`Result`.
+    ``should_stop`` is polled each iteration: when it returns True the run ends early with
+    ``Result.stopped``.  ``close()`` on the generator cancels without a result.
+    ``eval_distance`` (N of paper 001) adds the normalised reconstruction error ‖x − x0‖/N.
     """
     problems = validate(params)
     if problems:
@@ -116,110 +274,147 @@ def run(rep: Representation, image: np.ndarray, layer: str | None = None,
     if not rep.differentiable:
         raise RepresentationError(f"{rep.name} is not differentiable, so it cannot be inverted by "
                                   "optimisation; use the decoder method")
+    if image is None and target_features is None:
+        raise ValueError("give an image or target features")
     device = torch.device(device)
     layer = rep.resolve_layer(layer)
     size = params.size or rep.input_size
     p = params
+    info = next(i for i in rep.layers(size) if i.name == layer)
+    used = resolve(p, info)
     yield Status(f"preparing {rep.name} {layer} at {size}×{size} on {device}")
 
     rep.to(device)
-    target = resize_center_crop(image, size)
-    x0 = torch.from_numpy(target).permute(2, 0, 1)[None].to(device)
+    target = resize_center_crop(image, size) if image is not None else None
+    x0 = torch.from_numpy(target).permute(2, 0, 1)[None].to(device) if target is not None else None
     with torch.no_grad():
-        phi0 = rep.features(x0, layer)
-    norm0 = phi0.square().sum()
-    if not torch.isfinite(norm0) or norm0.item() == 0:
-        raise RepresentationError(f"the target's features at {rep.name} {layer} are all zero (or not finite); "
-                                  "there is nothing to invert: pick another layer or image")
+        if target_features is not None:
+            phi0 = target_features.to(device=device, dtype=torch.float32)[None]
+        else:
+            phi0 = rep.features(x0, layer)
+    try:
+        objective = FeatureObjective(p.objective, phi0, p.channels, p.window)
+    except ValueError as e:
+        raise ValueError(f"{rep.name} {layer}: {e}") from None
+    feature_term, activation = objective, objective.activation
 
-    gen = torch.Generator().manual_seed(p.seed)
-    u0 = torch.randn(1, 3, size, size, generator=gen)
-    u0 = u0 / u0.square().mean().sqrt() * p.init_scale
-    u = u0.to(device).clone().requires_grad_(True)
     conv = _Images(rep, p.sigma, device)
-    # Per-pixel learning rate: the objective is a mean over pixels, so scale the step by their count.
-    lr_scale = float(u[0].numel())
-    opt = torch.optim.SGD([u], lr=p.lr * lr_scale, momentum=p.momentum)
+    u0 = _start(p, size, x0, conv)
+    u = u0.to(device).clone().requires_grad_(True)
+    # sgd: per-pixel learning rate; the objective is a mean over pixels, so scale the step by their count.
+    lr_scale = float(u[0].numel()) if p.optimizer == "sgd" else 1.0
+    opt = _optimizer(p, u, lr_scale)
+    jitter_gen = torch.Generator().manual_seed(p.seed + 1)
+    tv_w = used["tv_weight"]
 
-    def step_fn() -> torch.Tensor:
+    def step_fn(jit: int) -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
         with torch.enable_grad():             # grad mode is thread-local: set it here, not by the caller
-            phi = rep.features(conv.to_rgb(u), layer)
-            feat = p.feature_weight * (phi - phi0).square().flatten(1).sum(1) / norm0
+            x = conv.to_rgb(u)
+            if jit:
+                dy, dx = (int(v) for v in torch.randint(-jit, jit + 1, (2,), generator=jitter_gen))
+                x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+            feat = p.feature_weight * feature_term(rep.features(x, layer))
             ra = p.alpha_weight * alpha_norm(u, p.alpha)
-            rv = p.tv_weight * tv_beta(u, p.beta)
+            rv = tv_w * tv_beta(u, p.beta)
             total = feat + ra + rv
             total.sum().backward()
         opt.step()
-        return torch.stack([total.sum(), feat.sum(), ra.sum(), rv.sum()]).detach()
+        if p.clamp > 0:
+            with torch.no_grad():
+                norm = u.norm(dim=1, keepdim=True)
+                u.mul_(torch.clamp(p.clamp / norm.clamp_min(1e-12), max=1.0))
+        n = len(total)
+        return torch.stack([total.sum() / n, feat.sum() / n, ra.sum() / n, rv.sum() / n]).detach()
 
     history: dict[str, list[float]] = {k: [] for k in TERMS}
     pending: list[torch.Tensor] = []
     last_good = u.detach().clone()
+    first: torch.Tensor | None = None
     stopped, message = False, ""
     lr_now = p.lr
+    n_total = p.iters + p.stage2_iters
     t_start = time.perf_counter()
-    for i in range(p.iters):
+    for i in range(n_total):
         lr = lr_at(p, i)
-        if lr != lr_now:
+        if lr != lr_now or i == p.iters:
             for g in opt.param_groups:
                 g["lr"] = lr * lr_scale
-            if p.reset_momentum:
+            if p.reset_momentum or i == p.iters:
                 opt.state.clear()
             lr_now = lr
-        pending.append(step_fn())
-        last = i + 1 == p.iters
+        pending.append(step_fn(used["jitter"] if i < p.iters else 0))
+        last = i + 1 == n_total
         user_stop = should_stop is not None and should_stop()
         if (i + 1) % p.preview_every and not last and not user_stop:
             continue
         # Flush: the only host sync, once every `preview_every` iterations.
         values = torch.stack(pending).cpu()
         pending.clear()
-        finite = torch.isfinite(values)
-        n_ok = len(values) if bool(finite.all()) else int((~finite.all(1)).nonzero()[0])
+        if first is None:
+            first = values[0].abs().clamp_min(1e-3)
+        ok = torch.isfinite(values).all(1) & (values[:, 2:] <= EXPLODE * first[2:]).all(1)
+        n_ok = len(values) if bool(ok.all()) else int((~ok).nonzero()[0])
         diverged = n_ok < len(values)
         if diverged:
-            bad_row = values[n_ok]
-            col = next(c for c in (1, 2, 3, 0) if not torch.isfinite(bad_row[c]))
+            bad = values[n_ok]
+            col = next((c for c in (1, 2, 3, 0) if not math.isfinite(bad[c])), None)
+            col = col if col is not None else (2 if bad[2] > EXPLODE * first[2] else 3)
             stopped = True
-            message = (f"the run diverged: the {TERMS[col]} loss became {bad_row[col].item()} at iteration "
+            what = "became " + str(bad[col].item()) if not math.isfinite(bad[col]) else "exploded"
+            message = (f"the run diverged: the {TERMS[col]} term {what} at iteration "
                        f"{len(history['total']) + n_ok + 1}; lower the learning rate (now {p.lr:g}). "
                        "The last good image is kept.")
             preview = None
         else:
             last_good = u.detach().clone()
-            preview = to_uint8(_to_numpy(conv.to_rgb(last_good))[0])
+            preview = to_uint8(_to_numpy(conv.to_rgb(last_good[:1]))[0])
         elapsed = time.perf_counter() - t_start
         for k, row_vals in enumerate(values[:n_ok].tolist()):
             for name, v in zip(TERMS, row_vals):
                 history[name].append(v)
             n = len(history["total"])
-            yield Step(i=n, total=p.iters, losses=dict(zip(TERMS, row_vals)), lr=lr_at(p, n - 1),
+            yield Step(i=n, total=n_total, losses=dict(zip(TERMS, row_vals)), lr=lr_at(p, n - 1),
                        elapsed=elapsed, preview=preview if k == n_ok - 1 else None)
         if diverged:
             break
         if user_stop and not last:
-            stopped, message = True, f"stopped by the user after {i + 1} of {p.iters} iterations"
+            stopped, message = True, f"stopped by the user after {i + 1} of {n_total} iterations"
             break
     elapsed = time.perf_counter() - t_start
 
     images = np.clip(_to_numpy(conv.to_rgb(last_good)), 0.0, 1.0)
     with torch.no_grad():
         x = torch.from_numpy(images).permute(0, 3, 1, 2).to(device)
-        rep_err = metrics.representation_error(rep.features(x, layer), phi0)
-        start_err = metrics.representation_error(rep.features(conv.to_rgb(u0.to(device)).clamp(0, 1), layer), phi0)
+        phi_end = rep.features(x, layer)
+        phi_start = rep.features(conv.to_rgb(u0.to(device)).clamp(0, 1), layer)
+        rep_err = metrics.representation_error(phi_end, phi0).cpu().numpy()
+        start_err = metrics.representation_error(phi_start, phi0).cpu().numpy()
+        act_end, act_start = activation(phi_end).cpu().numpy(), activation(phi_start).cpu().numpy()
     done = len(history["total"])
-    m = {
-        "representation_error": float(rep_err[0]),
-        "representation_error_sq": float(rep_err[0]) ** 2,
-        "start_representation_error": float(start_err[0]),
-        "psnr": metrics.psnr(images[0], target),
-        "ssim": metrics.ssim(images[0], target),
+    res_metrics = {
+        "representation_error": float(rep_err.mean()),
+        "representation_error_std": float(rep_err.std()),
+        "representation_error_sq": float((rep_err ** 2).mean()),
+        "representation_error_per_restart": rep_err.tolist(),
+        "start_representation_error": float(start_err.mean()),
+        "activation": float(act_end.mean()),
+        "start_activation": float(act_start.mean()),
         "final_loss": history["total"][-1] if done else float("nan"),
         "iterations": done,
         "seconds": elapsed,
         "iterations_per_second": done / elapsed if elapsed > 0 else float("nan"),
     }
+    if target is not None:
+        for name, fn in (("psnr", metrics.psnr), ("ssim", metrics.ssim)):
+            vals = np.array([fn(im, target) for im in images])
+            res_metrics[name], res_metrics[f"{name}_std"] = float(vals.mean()), float(vals.std())
+        if eval_distance:
+            vals = np.array([metrics.normalised_reconstruction_error(im, target, eval_distance) for im in images])
+            res_metrics["normalised_reconstruction_error"] = float(vals.mean())
+            res_metrics["normalised_reconstruction_error_std"] = float(vals.std())
+            res_metrics["eval_distance"] = eval_distance
+    deviation = images.std(axis=0).mean(axis=2) if len(images) > 1 else None
     record = {
         "method": "optimize",
         "representation": rep.name,
@@ -229,23 +424,26 @@ def run(rep: Representation, image: np.ndarray, layer: str | None = None,
         "layer_shape": list(phi0.shape[1:]),
         "input_size": size,
         "device": str(device),
+        "target": "features" if target_features is not None else "image",
         "params": to_dict(p),
+        "resolved": used,
     }
-    yield Result(images=images, target=target, history=history, metrics=m, record=record,
-                 stopped=stopped, message=message)
+    yield Result(images=images, target=target, history=history, metrics=res_metrics, record=record,
+                 stopped=stopped, message=message, deviation=deviation)
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().permute(0, 2, 3, 1).float().cpu().numpy()
 
 
-def run_named(model: str, image: np.ndarray, layer: str | None = None,
+def run_named(model: str, image: np.ndarray | None, layer: str | None = None,
               params: OptimizeParams = OptimizeParams(), *, weights: str | None = None,
               random_weights: bool = False, device: str | torch.device = "cpu",
-              should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
+              should_stop: Callable[[], bool] | None = None, **kw) -> Iterator[Event]:
     """Like :func:`run`, building representation ``model`` first (in the caller's thread)."""
     from .. import representations
 
     yield Status(f"loading {model}")
     rep = representations.get(model, weights=weights, random_weights=random_weights)
-    yield from run(rep, image, layer, params, device=device, should_stop=should_stop)
+    yield from run(rep, image, layer, params, device=device, should_stop=should_stop, **kw)
+

@@ -26,6 +26,8 @@ class LayerInfo:
     order: int                                 # position in execution order, -1 when not run
     aliases: tuple[str, ...] = ()              # e.g. ("conv3",) for AlexNet's features.6
     error: str = ""                            # why the shape is unknown (does not fit the input)
+    stride: int | None = None                  # input pixels per output cell (spatial layers only)
+    relative_depth: float = 0.0                # execution order scaled to [0, 1] (0 = first module)
     children: list["LayerInfo"] = field(default_factory=list)
 
     @property

@@ -161,9 +161,15 @@ class CNNRepresentation(Representation):
         rev_alias: dict[str, list[str]] = {}
         for a, n in self.aliases.items():
             rev_alias.setdefault(n, []).append(a)
+        last = max(max(order.values(), default=0), 1)
+
+        def stride(shape):
+            return max(1, round(size / shape[-1])) if shape is not None and len(shape) == 3 else None
+
         return [LayerInfo(name=n, kind=type(m).__name__, shape=shapes.get(n), depth=n.count("."),
                           order=order.get(n, -1), aliases=tuple(rev_alias.get(n, ())),
-                          error="" if n in shapes else error)
+                          error="" if n in shapes else error, stride=stride(shapes.get(n)),
+                          relative_depth=order.get(n, last) / last)
                 for n, m in self._modules.items()]
 
     def layer_info(self, layer: str | None, size: int | None = None) -> LayerInfo:
