@@ -105,12 +105,13 @@ def test_subset_specs():
 
 
 def test_activation_maximisation_beats_the_start_noise(effnet, chelsea):
-    p = dataclasses.replace(SMALL, objective="maximise", channels="5", iters=30)
+    p = dataclasses.replace(SMALL, objective="maximise", channels="5", iters=30, feature_weight=100.0)
     res = result_of(run(effnet, chelsea, "blocks.2", p))
     m = res.metrics
     assert m["activation"] > 0 and m["activation"] - m["start_activation"] > 2 * abs(m["start_activation"])
     neuron = result_of(run(effnet, chelsea, "blocks.2", dataclasses.replace(p, window="centre:1")))
-    assert neuron.metrics["activation"] > neuron.metrics["start_activation"] + 1.0
+    assert neuron.metrics["activation"] > 0
+    assert neuron.metrics["activation"] - neuron.metrics["start_activation"] > 2 * abs(neuron.metrics["start_activation"])
 
 
 def test_caricature_amplifies_the_targets_activations(effnet, chelsea):

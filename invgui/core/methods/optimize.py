@@ -109,7 +109,8 @@ class OptimizeParams:
                                 "pixels; -1 = max(round(stride/4), 1) from the layer (M&V 2016).")
     feature_weight: float = param(1.0, label="Feature weight C", min=0.0, max=1e6, group="Loss",
                                   tooltip="Weight C of the objective's feature term (M&V 2016 sweep C over "
-                                          "1, 20, 100, 300; deeper layers want smaller C).")
+                                          "1, 20, 100, 300; deeper layers want smaller C). Activation "
+                                          "maximisation wants C ≈ 100.")
     alpha: float = param(6.0, label="α (norm exponent)", min=1.0, max=20.0, step=1.0, group="Loss",
                          tooltip="Exponent of the α-norm prior; large α keeps pixels in range (M&V: 6).")
     alpha_weight: float = param(1e-4, label="λα", min=0.0, max=1e6, group="Loss",
