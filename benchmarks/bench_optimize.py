@@ -1,12 +1,18 @@
-"""Milliseconds per optimisation iteration vs the bare forward+backward floor, in one run.
+"""Speed of the optimisation method, measured in one run.
 
     python benchmarks/bench_optimize.py [--model efficientnet_lite0] [--layer blocks.3] [--size 224]
-                                        [--iters 60] [--device cpu] [--random-weights]
+                                        [--iters 60] [--device cpu] [--random-weights] [--quality]
 
-The floor is a forward pass of the frozen network truncated at the layer plus a backward pass
-to the input image, on the same input size and device: the least any inversion method must
-spend per iteration.  The ratio says how much the method adds (regularisers, optimiser,
-schedule, bookkeeping).  Prints figures; never part of the test pass/fail.
+1. Milliseconds per iteration for 1 and 4 restarts vs the floor: a forward pass of the frozen
+   network truncated at the layer plus a backward pass to the input images, same batch, size and
+   device — the least any inversion method must spend per iteration.  The ratio says how much
+   the method adds (regularisers, optimiser, schedule, bookkeeping).
+2. With --quality: time-to-quality — seconds until the representation error of the iterate
+   (√(feature term / C), before clipping to the display range) falls below --threshold — for
+   each preset, one restart each, on efficientnet_lite0 at three depths and on AlexNet with
+   random weights at conv3/conv5.
+
+Prints figures; never part of the test pass/fail.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from invgui.core import representations as R  # noqa: E402
 from invgui.core.events import Result  # noqa: E402
 from invgui.core.images import load_image  # noqa: E402
-from invgui.core.methods.optimize import OptimizeParams, run  # noqa: E402
+from invgui.core.methods.optimize import PRESETS, OptimizeParams, run  # noqa: E402
 
 
 def sync(device: str) -> None:
@@ -34,8 +40,8 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def floor_ms(rep, layer: str, size: int, iters: int, device: str) -> float:
-    x = torch.rand(1, 3, size, size, device=device, requires_grad=True)
+def floor_ms(rep, layer: str, size: int, iters: int, device: str, batch: int = 1) -> float:
+    x = torch.rand(batch, 3, size, size, device=device, requires_grad=True)
     times = []
     for k in range(iters + 5):
         sync(device)
@@ -49,8 +55,8 @@ def floor_ms(rep, layer: str, size: int, iters: int, device: str) -> float:
     return 1000 * statistics.median(times)
 
 
-def method_ms(rep, image, layer: str, size: int, iters: int, device: str) -> float:
-    p = dataclasses.replace(OptimizeParams(), iters=iters + 5, size=size, preview_every=10)
+def method_ms(rep, image, layer: str, size: int, iters: int, device: str, restarts: int = 1) -> float:
+    p = dataclasses.replace(OptimizeParams(), iters=iters + 5, size=size, preview_every=10, restarts=restarts)
     stamps = []
     for ev in run(rep, image, layer, p, device=device):
         if not isinstance(ev, Result) and hasattr(ev, "i") and ev.preview is not None:
@@ -58,6 +64,33 @@ def method_ms(rep, image, layer: str, size: int, iters: int, device: str) -> flo
             stamps.append((ev.i, time.perf_counter()))
     (i0, t0), (i1, t1) = stamps[0], stamps[-1]       # skip the first flush (warm-up)
     return 1000 * (t1 - t0) / (i1 - i0)
+
+
+def time_to_quality(rep, image, layer: str, p: OptimizeParams, threshold: float, device: str):
+    """(seconds, iterations) until the iterate's representation error < threshold, or (None, final error)."""
+    p = dataclasses.replace(p, restarts=1, preview_every=2)
+    for ev in run(rep, image, layer, p, device=device):
+        if isinstance(ev, Result):
+            return None, ev.metrics["representation_error"]
+        if hasattr(ev, "losses") and (max(ev.losses["feature"], 0) / p.feature_weight) ** 0.5 < threshold:
+            return ev.elapsed, ev.i
+
+
+def quality_table(image, threshold: float, device: str) -> None:
+    cases = [("efficientnet_lite0", False, layer) for layer in ("blocks.1", "blocks.3", "blocks.5")]
+    cases += [("alexnet", True, layer) for layer in ("conv3", "conv5")]
+    print(f"\ntime-to-quality: seconds (iterations) until representation error < {threshold}, "
+          "sample:chelsea, 224×224, one restart")
+    print(f"  {'model':<28}{'layer':<10}" + "".join(f"{n:>18}" for n in PRESETS.names()))
+    reps = {}
+    for model, rnd, layer in cases:
+        rep = reps.setdefault(model, R.get(model, random_weights=rnd).to(device))
+        cells = []
+        for name in PRESETS.names():
+            t, k = time_to_quality(rep, image, layer, PRESETS.get(name), threshold, device)
+            cells.append(f"{t:8.2f} s ({k:>3})" if t is not None else f"never (end {k:.2f})")
+        label = model + (" (random)" if rnd else "")
+        print(f"  {label:<28}{layer:<10}" + "".join(f"{c:>18}" for c in cells), flush=True)
 
 
 def main() -> None:
@@ -69,20 +102,24 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--random-weights", action="store_true")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    ap.add_argument("--quality", action="store_true", help="also print the time-to-quality table")
+    ap.add_argument("--threshold", type=float, default=0.5)
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     rep = R.get(a.model, random_weights=a.random_weights).to(a.device)
     layer = rep.resolve_layer(a.layer)
     image = load_image("sample:chelsea")
-    floor = floor_ms(rep, layer, a.size, a.iters, a.device)
-    method = method_ms(rep, image, layer, a.size, a.iters, a.device)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {a.device}")
-    print(f"{a.model} {layer} at {a.size}×{a.size}, batch 1")
-    print(f"  bare forward+backward (floor): {floor:8.2f} ms/iteration")
-    print(f"  optimisation method:           {method:8.2f} ms/iteration")
-    print(f"  ratio method/floor:            {method / floor:8.2f}")
+    print(f"{a.model} {layer} at {a.size}×{a.size}: ms per iteration (all restarts together)")
+    print(f"  {'restarts':>8} {'floor':>10} {'method':>10} {'ratio':>7}")
+    for restarts in (1, 4):
+        floor = floor_ms(rep, layer, a.size, a.iters, a.device, batch=restarts)
+        method = method_ms(rep, image, layer, a.size, a.iters, a.device, restarts=restarts)
+        print(f"  {restarts:>8} {floor:10.2f} {method:10.2f} {method / floor:7.2f}", flush=True)
+    if a.quality:
+        quality_table(image, a.threshold, a.device)
 
 
 if __name__ == "__main__":

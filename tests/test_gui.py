@@ -129,3 +129,44 @@ def test_export_to_unwritable_place_is_an_error(qtbot, window, tmp_path):
     assert window.export_to(tmp_path / "missing-folder" / "r.png") is None
     assert "does not exist" in window.errors[-1]
     assert not (tmp_path / "missing-folder").exists()
+
+
+def test_preset_selector_fills_the_dock(window):
+    window.form.preset_box.setCurrentText("mv2016")
+    p = window.form.values()
+    assert (p.optimizer, p.iters, p.stage2_iters, p.clamp) == ("rmsprop", 300, 50, 2.0)
+    window.form.widgets["iters"].setValue(7)
+    window.form.reset_button.click()
+    assert window.form.values().iters == 300
+
+
+def test_restarts_grid_and_deviation_map(qtbot, window):
+    window.form.set_value("restarts", 3)
+    run_and_wait(qtbot, window, 4)
+    assert window.result.images.shape[0] == 3
+    assert window.restarts_pane.isVisible()
+    grid = window.restarts_pane.image
+    assert grid.shape[0] > 96 * 2 and grid.shape[1] > 96 * 2      # 2×2 tiles: 3 restarts + deviation
+
+
+def test_picking_a_window_on_the_feature_map(qtbot, window):
+    pane = window.feature_pane
+    assert pane.shape == (6, 6)                                    # blocks.3 at 96 px
+    pane.roi.setPos((1, 2))
+    pane.roi.setSize((3, 2))                                       # emits sigRegionChangeFinished
+    assert window.form.values().window == "1,2,4,4"
+    window.form.widgets["channels"].setText("5-9")
+    assert "channel 5/80" in pane.title.text()
+    run_and_wait(qtbot, window, 3)
+    assert window.result.record["params"]["window"] == "1,2,4,4"
+    assert window.result.record["params"]["channels"] == "5-9"
+
+
+def test_maximise_objective_from_the_dock(qtbot, window):
+    window.form.widgets["objective"].setCurrentText("maximise")
+    window.form.widgets["channels"].setText("3")
+    window.form.widgets["feature_weight"].setValue(100.0)
+    run_and_wait(qtbot, window, 6)
+    m = window.result.metrics
+    assert m["activation"] > m["start_activation"]
+    assert window.device_box.currentText() == "cpu"

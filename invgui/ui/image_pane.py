@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 
@@ -12,6 +13,8 @@ class ImagePane(QWidget):
         super().__init__(parent)
         self.title = QLabel(title)
         self.title.setStyleSheet("font-weight: bold; padding: 2px;")
+        self.title.setWordWrap(True)                 # long titles must not widen the window
+        self.title.setMinimumWidth(50)
         self.view_widget = pg.GraphicsLayoutWidget()
         self.view = self.view_widget.addViewBox(lockAspect=True, invertY=True, enableMenu=True)
         self.item = pg.ImageItem(axisOrder="row-major")
@@ -39,3 +42,85 @@ class ImagePane(QWidget):
         self.item.setImage(img, autoLevels=False, levels=(0, 255))
         if resized:
             self.view.autoRange(padding=0.02)
+
+
+def colourise(values: np.ndarray, name: str = "viridis") -> np.ndarray:
+    """Map a 2-D array to RGB uint8 with a pyqtgraph colour map, scaled to its own range."""
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    scaled = (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
+    return pg.colormap.get(name).map(scaled.astype(np.float32), mode="byte")[..., :3]
+
+
+def mosaic(images: list[np.ndarray], gap: int = 4) -> np.ndarray:
+    """Tile H×W×3 uint8 images in a near-square grid with white gaps."""
+    n = len(images)
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    h, w = images[0].shape[:2]
+    out = np.full((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap, 3), 255, np.uint8)
+    for k, im in enumerate(images):
+        r, c = divmod(k, cols)
+        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = im
+    return out
+
+
+class FeatureMapPane(ImagePane):
+    """One channel of Φ0 at the chosen layer, with a rectangle to pick a window of neurons.
+
+    ``windowPicked`` carries ``"x0,y0,x1,y1"`` in feature-map cells ("" for the whole map).
+    """
+
+    windowPicked = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Feature map", parent)
+        self.shape: tuple[int, int] | None = None
+        self.roi = pg.RectROI([0, 0], [1, 1], snapSize=1.0, translateSnap=True, scaleSnap=True,
+                              pen=pg.mkPen("#ff5050", width=2))
+        self.roi.setZValue(10)
+        self.view.addItem(self.roi)
+        self.roi.sigRegionChangeFinished.connect(self._roi_changed)
+        self.roi.setToolTip("Drag or resize to invert (or maximise) only the neurons inside")
+        self.setToolTip("One channel of the target features (Channels picks which); drag or resize the "
+                        "red box to invert only the neurons inside it")
+
+    def set_map(self, fmap: np.ndarray | None, title: str) -> None:
+        self.set_title(title)
+        if fmap is None:
+            self.set_image(None)
+            self.shape = None
+            self.roi.hide()
+            return
+        self.set_image(colourise(fmap))
+        h, w = fmap.shape
+        if self.shape != (h, w):
+            self.shape = (h, w)
+            self.roi.maxBounds = pg.QtCore.QRectF(0, 0, w, h)
+            self.set_window("")
+        self.roi.show()
+
+    def set_window(self, spec: str) -> None:
+        """Show the rectangle of a window spec (whole map when empty or not a rectangle)."""
+        if self.shape is None:
+            return
+        from ..core.subsets import SubsetError, parse_window
+
+        h, w = self.shape
+        try:
+            x0, y0, x1, y1 = parse_window(spec, h, w)
+        except SubsetError:
+            x0, y0, x1, y1 = 0, 0, w, h
+        self.roi.blockSignals(True)
+        self.roi.setPos((x0, y0))
+        self.roi.setSize((x1 - x0, y1 - y0))
+        self.roi.blockSignals(False)
+
+    def _roi_changed(self) -> None:
+        if self.shape is None:
+            return
+        h, w = self.shape
+        x, y = (int(round(v)) for v in self.roi.pos())
+        sw, sh = (int(round(v)) for v in self.roi.size())
+        x0, y0 = min(max(x, 0), w - 1), min(max(y, 0), h - 1)
+        x1, y1 = min(max(x0 + max(sw, 1), x0 + 1), w), min(max(y0 + max(sh, 1), y0 + 1), h)
+        self.windowPicked.emit("" if (x0, y0, x1, y1) == (0, 0, w, h) else f"{x0},{y0},{x1},{y1}")

@@ -19,7 +19,7 @@ from ..core.events import Result, Step
 from ..core.export import export_result
 from ..core.images import SAMPLES, ImageError, load_image, resize_center_crop
 from ..core.methods import optimize
-from .image_pane import ImagePane
+from .image_pane import FeatureMapPane, ImagePane, colourise, mosaic
 from .layer_tree import LayerTree
 from .param_form import ParamForm
 from .plots import LossPlot
@@ -35,7 +35,7 @@ class MainWindow(QMainWindow):
     def __init__(self, image: str | None = None, device: str | None = None):
         super().__init__()
         self.setWindowTitle("invgui — what does a representation keep?")
-        self.resize(1400, 860)
+        self.resize(1600, 900)
         self.setAcceptDrops(True)
         self.device = device or ("cuda" if _cuda() else "cpu")
         self.rep: R.Representation | None = None
@@ -80,10 +80,16 @@ class MainWindow(QMainWindow):
     def _build_panes(self) -> None:
         self.original_pane = ImagePane("Original")
         self.recon_pane = ImagePane("Reconstruction")
+        self.feature_pane = FeatureMapPane()
+        self.feature_pane.windowPicked.connect(lambda spec: self.form.set_value("window", spec))
+        self.restarts_pane = ImagePane("Restarts and deviation")
+        self.restarts_pane.hide()
+        self._fmap_key: tuple | None = None
         self.plot = LossPlot()
         top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(self.original_pane)
-        top.addWidget(self.recon_pane)
+        for pane in (self.original_pane, self.recon_pane, self.restarts_pane, self.feature_pane):
+            top.addWidget(pane)
+        top.setSizes([420, 420, 420, 300])
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(top)
         self.splitter.addWidget(self.plot)
@@ -101,10 +107,17 @@ class MainWindow(QMainWindow):
         self.model_box.setToolTip("Representation to invert")
         self.random_weights = QCheckBox("Random weights")
         self.random_weights.setToolTip("Use untrained (seeded) weights instead of pretrained ones")
+        self.device_box = QComboBox()
+        self.device_box.addItems(_devices())
+        self.device_box.setCurrentText(self.device)
+        self.device_box.setToolTip("Where runs compute (CUDA when torch sees a GPU)")
+        self.device_box.currentTextChanged.connect(lambda d: setattr(self, "device", d))
         self.layer_tree = LayerTree()
         lay.addWidget(QLabel("Representation"))
         lay.addWidget(self.model_box)
         lay.addWidget(self.random_weights)
+        lay.addWidget(QLabel("Device"))
+        lay.addWidget(self.device_box)
         lay.addWidget(self.layer_tree, 1)
         self.model_box.activated.connect(lambda i: self.set_model(self.model_box.itemData(i)))
         self.random_weights.toggled.connect(lambda _: self.set_model(self.model_box.currentData()))
@@ -124,6 +137,8 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.form)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(self.form.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
         rlay.addWidget(scroll, 1)
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Run")
@@ -141,7 +156,7 @@ class MainWindow(QMainWindow):
         pdock.setObjectName("params_dock")
         pdock.setWidget(right)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, pdock)
-        self.resizeDocks([dock, pdock], [380, 330], Qt.Orientation.Horizontal)
+        self.resizeDocks([dock, pdock], [300, 330], Qt.Orientation.Horizontal)
 
     def _build_actions(self) -> None:
         m = self.menuBar().addMenu("&File")
@@ -180,6 +195,8 @@ class MainWindow(QMainWindow):
         self.model_box.setCurrentIndex(self.model_box.findData(name))
         self.layer = rep.default_layer
         self._refresh_tree()
+        self._fmap_key = None
+        self._update_feature_map()
         self.statusBar().showMessage(f"{rep.title}: weights {rep.weights_info}", 5000)
         return True
 
@@ -190,6 +207,8 @@ class MainWindow(QMainWindow):
     def _on_params_changed(self) -> None:
         if self.rep is not None and self._size() != self._tree_size:
             self._refresh_tree()           # output shapes depend on the input size
+        self._update_feature_map()
+        self.feature_pane.set_window(self.form.widgets["window"].text())
 
     def _refresh_tree(self) -> None:
         if self.rep is not None:
@@ -201,6 +220,45 @@ class MainWindow(QMainWindow):
         self.layer = self.rep.resolve_layer(name)
         self.layer_tree.select(self.layer)
         self.recon_pane.set_title(f"Reconstruction — {self.rep.name} {self.layer}")
+        self.form.set_value("window", "")          # a window belongs to one layer's map
+        self._update_feature_map()
+
+    def _shown_channel(self) -> int:
+        """The first channel the Channels field selects at the current layer (0 if none/invalid)."""
+        from ..core.subsets import SubsetError, parse_channels
+
+        info = self.rep.layer_info(self.layer, self._size())
+        if not info.shape:
+            return 0
+        try:
+            return parse_channels(self.form.widgets["channels"].text(), info.shape[0])[0]
+        except SubsetError:
+            return 0
+
+    def _update_feature_map(self) -> None:
+        """Show one channel of Φ0 at the current layer (the first selected channel)."""
+        if self.rep is None or self.image is None:
+            return
+        key = (self.rep.name, self.rep.weights_info, self.layer, self._size(), self.image_source,
+               id(self.image), self._shown_channel())
+        if key == self._fmap_key:
+            return
+        self._fmap_key = key
+        import torch
+
+        x = torch.from_numpy(resize_center_crop(self.image, self._size())).permute(2, 0, 1)[None]
+        try:
+            with torch.no_grad():
+                phi = self.rep.features(x, self.layer)[0]
+        except R.RepresentationError as e:
+            self.feature_pane.set_map(None, f"Feature map — {e}")
+            return
+        if phi.dim() != 3:
+            self.feature_pane.set_map(None, f"Feature map — {self.layer} has no spatial map ({phi.shape[0]} values)")
+            return
+        c = key[-1]
+        self.feature_pane.set_map(phi[c].numpy(), f"Φ0 — {self.layer} channel {c}/{phi.shape[0]} "
+                                                  f"({phi.shape[2]}×{phi.shape[1]})")
 
     def open_image(self, source: str) -> bool:
         """Load an image (path or sample:NAME); on failure show why and keep the current one."""
@@ -211,6 +269,7 @@ class MainWindow(QMainWindow):
             return False
         self.image, self.image_source = img, str(source)
         self._show_original()
+        self._update_feature_map()
         return True
 
     def _show_original(self) -> None:
@@ -301,6 +360,15 @@ class MainWindow(QMainWindow):
         self.latest_preview = (np.clip(res.image, 0, 1) * 255 + 0.5).astype(np.uint8)
         self.history = {k: list(v) for k, v in res.history.items()}
         self._redraw()
+        if len(res.images) > 1:
+            tiles = [(np.clip(im, 0, 1) * 255 + 0.5).astype(np.uint8) for im in res.images]
+            tiles.append(colourise(res.deviation, "inferno"))
+            self.restarts_pane.set_image(mosaic(tiles))
+            self.restarts_pane.set_title(f"{len(res.images)} restarts + per-pixel deviation (max "
+                                         f"{res.deviation.max():.3f}; bright = varies across restarts)")
+            self.restarts_pane.show()
+        else:
+            self.restarts_pane.hide()
         m = res.metrics
         self.metrics_label.setText(
             f"<b>{res.record['representation']} {res.record['layer']}</b> "
@@ -380,6 +448,12 @@ class MainWindow(QMainWindow):
 def _job(model, image, layer, params, weights, random_weights, device, should_stop):
     return optimize.run_named(model, image, layer, params, weights=weights, random_weights=random_weights,
                               device=device, should_stop=should_stop)
+
+
+def _devices() -> list[str]:
+    import torch
+
+    return ["cpu"] + [f"cuda:{i}" if i else "cuda" for i in range(torch.cuda.device_count())]
 
 
 def _cuda() -> bool:
