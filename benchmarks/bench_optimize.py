@@ -21,7 +21,6 @@ import argparse
 import dataclasses
 import os
 import platform
-import statistics
 import sys
 import time
 
@@ -30,7 +29,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from invgui.core import representations as R  # noqa: E402
-from invgui.core.events import Result  # noqa: E402
+from invgui.core.events import Result, Step  # noqa: E402
 from invgui.core.images import load_image  # noqa: E402
 from invgui.core.methods.optimize import PRESETS, OptimizeParams, run  # noqa: E402
 
@@ -40,30 +39,44 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def floor_ms(rep, layer: str, size: int, iters: int, device: str, batch: int = 1) -> float:
-    x = torch.rand(batch, 3, size, size, device=device, requires_grad=True)
-    times = []
-    for k in range(iters + 5):
-        sync(device)
-        t = time.perf_counter()
-        f = rep.features(x, layer)
-        f.square().sum().backward()
-        x.grad = None
-        sync(device)
-        if k >= 5:                                  # warm-up
-            times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
+CHUNK = 10          # iterations per timed chunk (= the method's preview/flush interval)
+clock = time.perf_counter
 
 
-def method_ms(rep, image, layer: str, size: int, iters: int, device: str, restarts: int = 1) -> float:
-    p = dataclasses.replace(OptimizeParams(), iters=iters + 5, size=size, preview_every=10, restarts=restarts)
-    stamps = []
-    for ev in run(rep, image, layer, p, device=device):
-        if not isinstance(ev, Result) and hasattr(ev, "i") and ev.preview is not None:
+def interleaved_ms(rep, image, layer: str, size: int, chunks: int, device: str, restarts: int = 1,
+                   channels_last: bool = False) -> tuple[float, float]:
+    """(floor, method) ms per iteration, timed in alternating chunks of CHUNK iterations.
+
+    The method's generator is paused between flushes, so a chunk of the bare forward+backward
+    and a chunk of the method alternate and see the same machine conditions.  Each figure is the
+    fastest chunk (timeit's convention): on a shared machine slower chunks measure the neighbours.
+    """
+    p = dataclasses.replace(OptimizeParams(), iters=(chunks + 3) * CHUNK, size=size, preview_every=CHUNK,
+                            restarts=restarts, channels_last=channels_last)
+    gen = run(rep, image, layer, p, device=device)
+    x = torch.rand(restarts, 3, size, size, device=device, requires_grad=True)
+
+    def method_chunk() -> None:
+        for ev in gen:
+            if isinstance(ev, Step) and ev.preview is not None:
+                return
+
+    def floor_chunk() -> None:
+        for _ in range(CHUNK):
+            rep.features(x, layer).square().sum().backward()
+            x.grad = None
+
+    floors, methods = [], []
+    for k in range(chunks + 2):
+        for fn, out in ((floor_chunk, floors), (method_chunk, methods)):
             sync(device)
-            stamps.append((ev.i, time.perf_counter()))
-    (i0, t0), (i1, t1) = stamps[0], stamps[-1]       # skip the first flush (warm-up)
-    return 1000 * (t1 - t0) / (i1 - i0)
+            t = clock()
+            fn()
+            sync(device)
+            if k >= 2:                               # warm-up chunks
+                out.append(1000 * (clock() - t) / CHUNK)
+    gen.close()
+    return min(floors), min(methods)
 
 
 def time_to_quality(rep, image, layer: str, p: OptimizeParams, threshold: float, device: str):
@@ -98,11 +111,13 @@ def main() -> None:
     ap.add_argument("--model", default="efficientnet_lite0")
     ap.add_argument("--layer", default=None)
     ap.add_argument("--size", type=int, default=224)
-    ap.add_argument("--iters", type=int, default=60)
+    ap.add_argument("--iters", type=int, default=100, help="timed iterations per measurement")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--random-weights", action="store_true")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     ap.add_argument("--quality", action="store_true", help="also print the time-to-quality table")
+    ap.add_argument("--channels-last", action="store_true",
+                    help="also time one restart with the channels-last memory layout")
     ap.add_argument("--threshold", type=float, default=0.5)
     a = ap.parse_args()
     if a.threads:
@@ -114,10 +129,14 @@ def main() -> None:
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {a.device}")
     print(f"{a.model} {layer} at {a.size}×{a.size}: ms per iteration (all restarts together)")
     print(f"  {'restarts':>8} {'floor':>10} {'method':>10} {'ratio':>7}")
+    chunks = max(3, a.iters // CHUNK)
     for restarts in (1, 4):
-        floor = floor_ms(rep, layer, a.size, a.iters, a.device, batch=restarts)
-        method = method_ms(rep, image, layer, a.size, a.iters, a.device, restarts=restarts)
+        floor, method = interleaved_ms(rep, image, layer, a.size, chunks, a.device, restarts=restarts)
         print(f"  {restarts:>8} {floor:10.2f} {method:10.2f} {method / floor:7.2f}", flush=True)
+    if a.channels_last:
+        floor, method = interleaved_ms(rep, image, layer, a.size, chunks, a.device, channels_last=True)
+        print(f"  {'1, channels-last':>8} {floor:10.2f} {method:10.2f} {method / floor:7.2f}", flush=True)
+        rep.set_channels_last(False)
     if a.quality:
         quality_table(image, a.threshold, a.device)
 

@@ -129,6 +129,10 @@ class OptimizeParams:
     size: int = param(0, label="Input size", min=0, max=4096, step=16, group="Input",
                       special="model default",
                       tooltip="Side of the square input in pixels (0 = the model's own, e.g. 224).")
+    channels_last: bool = param(False, label="Channels-last layout", group="Speed",
+                                tooltip="Run convolutions in the channels-last memory layout; off by default "
+                                        "because on the 2-core CPU measured it gained 0–12 %, within noise; "
+                                        "benchmarks/bench_optimize.py --channels-last tells for your machine.")
     preview_every: int = param(10, label="Preview every", min=1, max=10000, group="Display",
                                tooltip="Send a preview image (and read losses back) every k iterations.")
 
@@ -286,6 +290,7 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
     yield Status(f"preparing {rep.name} {layer} at {size}×{size} on {device}")
 
     rep.to(device)
+    rep.set_channels_last(p.channels_last)
     target = resize_center_crop(image, size) if image is not None else None
     x0 = torch.from_numpy(target).permute(2, 0, 1)[None].to(device) if target is not None else None
     with torch.no_grad():

@@ -77,3 +77,6 @@ class Representation:
 
     def to(self, device: torch.device | str) -> "Representation":
         return self
+
+    def set_channels_last(self, on: bool) -> None:
+        """Use the channels-last memory layout where the representation has convolutions."""

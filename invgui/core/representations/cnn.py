@@ -205,6 +205,9 @@ class CNNRepresentation(Representation):
         self.model.to(device)
         return self
 
+    def set_channels_last(self, on: bool) -> None:
+        self.model.to(memory_format=torch.channels_last if on else torch.contiguous_format)
+
 
 # --------------------------------------------------------------------------------------------
 # Builders used by the registry
