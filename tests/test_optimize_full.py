@@ -177,3 +177,14 @@ def test_exploding_regulariser_is_divergence(effnet, chelsea):
     res = result_of(run(effnet, chelsea, "blocks.1", p))
     assert res.stopped and "diverged" in res.message and "lower the learning rate" in res.message
     assert np.isfinite(res.images).all()
+
+
+def test_channels_last_gives_the_same_reconstruction(chelsea):
+    from invgui.core import representations as R
+
+    rep = R.get("alexnet", random_weights=True)
+    p = dataclasses.replace(SMALL, iters=4, size=96)
+    a = result_of(run(rep, chelsea, "conv2", p))
+    b = result_of(run(rep, chelsea, "conv2", dataclasses.replace(p, channels_last=True)))
+    np.testing.assert_allclose(a.images, b.images, atol=2e-3)
+    assert rep.model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
