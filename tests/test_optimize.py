@@ -118,3 +118,19 @@ def test_step_events_report_the_scheduled_rate(effnet, chelsea):
     p = dataclasses.replace(SMALL, iters=10, lr_milestones=(0.3,), preview_every=10)
     steps, _ = collect(run(effnet, chelsea, "blocks.0", p))
     assert [s.lr for s in steps[:4]] == pytest.approx([p.lr] * 3 + [p.lr * p.lr_decay])
+
+
+@pytest.mark.parametrize("alpha,beta", [(6.0, 2.0), (3.0, 1.0), (6.0, 1.5), (2.0, 3.0)])
+def test_fused_priors_match_autograd_and_pass_gradcheck(alpha, beta):
+    from invgui.core.regularizers import priors
+
+    torch.manual_seed(0)
+    u = torch.randn(2, 3, 7, 9, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: priors(v, alpha, 0.3, beta, 0.7)[0], (u,))
+    ref = 0.3 * alpha_norm(u, alpha) + 0.7 * tv_beta(u, beta)
+    total, ra, rv = priors(u, alpha, 0.3, beta, 0.7)
+    assert torch.allclose(total, ref) and torch.allclose(ra + rv, ref)
+    assert not ra.requires_grad and not rv.requires_grad
+    g_ref, = torch.autograd.grad(ref.sum(), u)
+    g, = torch.autograd.grad(total.sum(), u)
+    assert torch.allclose(g, g_ref)

@@ -39,7 +39,7 @@ from .. import metrics
 from ..events import Event, Result, Status, Step
 from ..images import resize_center_crop, to_uint8
 from ..params import Presets, param, to_dict, validate
-from ..regularizers import alpha_norm, tv_beta
+from ..regularizers import priors
 from ..representations import LayerInfo, Representation, RepresentationError
 from ..subsets import mask as subset_mask
 
@@ -321,17 +321,15 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
                 dy, dx = (int(v) for v in torch.randint(-jit, jit + 1, (2,), generator=jitter_gen))
                 x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
             feat = p.feature_weight * feature_term(rep.features(x, layer))
-            ra = p.alpha_weight * alpha_norm(u, p.alpha)
-            rv = tv_w * tv_beta(u, p.beta)
-            total = feat + ra + rv
+            prior, ra, rv = priors(u, p.alpha, p.alpha_weight, p.beta, tv_w)
+            total = feat + prior
             total.sum().backward()
         opt.step()
         if p.clamp > 0:
             with torch.no_grad():
                 norm = u.norm(dim=1, keepdim=True)
                 u.mul_(torch.clamp(p.clamp / norm.clamp_min(1e-12), max=1.0))
-        n = len(total)
-        return torch.stack([total.sum() / n, feat.sum() / n, ra.sum() / n, rv.sum() / n]).detach()
+        return torch.stack([total, feat, ra, rv]).detach().mean(1)    # mean over restarts
 
     history: dict[str, list[float]] = {k: [] for k in TERMS}
     pending: list[torch.Tensor] = []
