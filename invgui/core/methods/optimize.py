@@ -196,7 +196,7 @@ class _Images:
         self.scale = sigma / 255.0
 
     def to_rgb(self, u: torch.Tensor) -> torch.Tensor:
-        return self.mean + self.scale * u
+        return self.mean + self.scale * u            # a one-channel u broadcasts to gray RGB
 
     def from_rgb(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.scale
@@ -237,9 +237,10 @@ class FeatureObjective:
         return self._select(phi).flatten(1).sum(1) / self.n_sel
 
 
-def _start(p: OptimizeParams, size: int, target: torch.Tensor | None, conv: _Images) -> torch.Tensor:
+def _start(p: OptimizeParams, size: int, channels: int, target: torch.Tensor | None, conv: _Images
+           ) -> torch.Tensor:
     gen = torch.Generator().manual_seed(p.seed)
-    shape = (p.restarts, 3, size, size)
+    shape = (p.restarts, channels, size, size)
     if p.init == "uniform":
         return (torch.rand(shape, generator=gen) * 2 - 1) * p.init_scale
     noise = torch.randn(shape, generator=gen)
@@ -247,7 +248,10 @@ def _start(p: OptimizeParams, size: int, target: torch.Tensor | None, conv: _Ima
     if p.init == "image":
         if target is None:
             raise ValueError("the 'image' start needs an image, not only target features")
-        return conv.from_rgb(target.cpu()).expand(shape) + 0.1 * noise
+        start = conv.from_rgb(target.cpu())
+        if channels == 1:
+            start = start.mean(1, keepdim=True)
+        return start.expand(shape) + 0.1 * noise
     return noise
 
 
@@ -305,7 +309,9 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
     feature_term, activation = objective, objective.activation
 
     conv = _Images(rep, p.sigma, device)
-    u0 = _start(p, size, x0, conv)
+    # A representation of the grayscale image is inverted as a one-channel image (broadcast to RGB),
+    # so colour the representation never saw is not invented.
+    u0 = _start(p, size, 1 if rep.grayscale else 3, x0, conv)
     u = u0.to(device).clone().requires_grad_(True)
     # sgd: per-pixel learning rate; the objective is a mean over pixels, so scale the step by their count.
     lr_scale = float(u[0].numel()) if p.optimizer == "sgd" else 1.0

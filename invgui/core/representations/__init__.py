@@ -11,16 +11,17 @@ from typing import Callable
 
 from .base import LayerInfo, Representation, RepresentationError, WeightsNotFoundError
 from .cnn import ALEXNET_ALIASES, CNNRepresentation, efficientnet_lite0, torchvision_cnn
+from .hog import HOGRepresentation, hog_builder
 
 __all__ = ["LayerInfo", "Representation", "RepresentationError", "WeightsNotFoundError",
-           "CNNRepresentation", "REGISTRY", "get", "names", "DEFAULT"]
+           "CNNRepresentation", "HOGRepresentation", "REGISTRY", "get", "names", "DEFAULT"]
 
 
 @dataclass(frozen=True)
 class Entry:
     name: str
     title: str
-    family: str          # "cnn" (later: "hog", "sift", ...)
+    family: str          # "cnn", "hog" (later: "sift", "lbp")
     build: Callable[..., Representation]
     embedded: bool = False   # weights always available offline
 
@@ -40,6 +41,9 @@ register(Entry("vgg16", "VGG-16 (torchvision)", "cnn",
                torchvision_cnn("vgg16", "VGG-16 (torchvision)", "features.16")))
 register(Entry("resnet50", "ResNet-50 (torchvision)", "cnn",
                torchvision_cnn("resnet50", "ResNet-50 (torchvision)", "layer2")))
+
+register(Entry("hog", "HOG (UoCTTI, differentiable)", "hog", hog_builder(bilinear=False), embedded=True))
+register(Entry("hogb", "HOGb (UoCTTI, bilinear orientations)", "hog", hog_builder(bilinear=True), embedded=True))
 
 DEFAULT = "efficientnet_lite0"
 
