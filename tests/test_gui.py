@@ -170,3 +170,12 @@ def test_maximise_objective_from_the_dock(qtbot, window):
     m = window.result.metrics
     assert m["activation"] > m["start_activation"]
     assert window.device_box.currentText() == "cpu"
+
+
+def test_hog_from_the_model_chooser(qtbot, window):
+    assert window.set_model("hog") is True
+    assert window.layer_tree.current_layer() == "hog"
+    assert window.feature_pane.shape == (12, 12)                  # 96 px / cell 8
+    run_and_wait(qtbot, window, 3)
+    img = window.result.images[0]
+    assert np.allclose(img[..., 0], img[..., 2])                  # gray: HOG sees luminance only
