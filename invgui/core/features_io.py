@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .export import library_versions
-from .images import atomic_write, resize_center_crop
+from .images import atomic_write, image_batch
 from .representations import Representation
 
 
@@ -34,7 +34,7 @@ def compute(rep: Representation, image: np.ndarray, layer: str | None, size: int
             device: str = "cpu") -> FeatureFile:
     layer = rep.resolve_layer(layer)
     size = size or rep.input_size
-    x = torch.from_numpy(resize_center_crop(image, size)).permute(2, 0, 1)[None].to(device)
+    x = image_batch(image, size).to(device)
     with torch.no_grad():
         phi = rep.to(device).features(x, layer)[0].cpu()
     meta = {"representation": rep.name, "layer": layer, "input_size": size, "weights": rep.weights_info,

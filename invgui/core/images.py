@@ -168,6 +168,13 @@ def save_png(path: str | os.PathLike, img: np.ndarray) -> Path:
     return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG"))
 
 
+def image_batch(img: np.ndarray, size: int):
+    """An H×W×3 image in [0, 1] as a 1×3×size×size torch batch (resized, centre-cropped)."""
+    import torch
+
+    return torch.from_numpy(resize_center_crop(img, size)).permute(2, 0, 1)[None]
+
+
 def resize_center_crop(img: np.ndarray, size: int) -> np.ndarray:
     """Resize so the shorter side is ``size`` (antialiased), then crop the centre ``size×size``."""
     import torch

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, Q
 from ..core import representations as R
 from ..core.events import Result, Step
 from ..core.export import export_result
-from ..core.images import SAMPLES, ImageError, load_image, resize_center_crop
+from ..core.images import SAMPLES, ImageError, image_batch, load_image, resize_center_crop
 from ..core.methods import optimize
 from .image_pane import FeatureMapPane, ImagePane, colourise, mosaic
 from .layer_tree import LayerTree
@@ -37,7 +37,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("invgui — what does a representation keep?")
         self.resize(1600, 900)
         self.setAcceptDrops(True)
-        self.device = device or ("cuda" if _cuda() else "cpu")
+        self.device = device or _devices()[min(1, len(_devices()) - 1)]   # the first GPU, if any
         self.rep: R.Representation | None = None
         self.weights_path: str | None = None        # explicit state-dict file (None: the model's own)
         self.image_source = ""
@@ -246,7 +246,7 @@ class MainWindow(QMainWindow):
         self._fmap_key = key
         import torch
 
-        x = torch.from_numpy(resize_center_crop(self.image, self._size())).permute(2, 0, 1)[None]
+        x = image_batch(self.image, self._size())
         try:
             with torch.no_grad():
                 phi = self.rep.features(x, self.layer)[0]
@@ -455,8 +455,3 @@ def _devices() -> list[str]:
 
     return ["cpu"] + [f"cuda:{i}" if i else "cuda" for i in range(torch.cuda.device_count())]
 
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()

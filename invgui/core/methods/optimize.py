@@ -289,8 +289,7 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
     layer = rep.resolve_layer(layer)
     size = params.size or rep.input_size
     p = params
-    info = next(i for i in rep.layers(size) if i.name == layer)
-    used = resolve(p, info)
+    used = resolve(p, rep.layer_info(layer, size))
     yield Status(f"preparing {rep.name} {layer} at {size}×{size} on {device}")
 
     rep.to(device)
@@ -306,8 +305,6 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
         objective = FeatureObjective(p.objective, phi0, p.channels, p.window)
     except ValueError as e:
         raise ValueError(f"{rep.name} {layer}: {e}") from None
-    feature_term, activation = objective, objective.activation
-
     conv = _Images(rep, p.sigma, device)
     # A representation of the grayscale image is inverted as a one-channel image (broadcast to RGB),
     # so colour the representation never saw is not invented.
@@ -326,7 +323,7 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
             if jit:
                 dy, dx = (int(v) for v in torch.randint(-jit, jit + 1, (2,), generator=jitter_gen))
                 x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
-            feat = p.feature_weight * feature_term(rep.features(x, layer))
+            feat = p.feature_weight * objective(rep.features(x, layer))
             prior, ra, rv = priors(u, p.alpha, p.alpha_weight, p.beta, tv_w)
             total = feat + prior
             total.sum().backward()
@@ -400,7 +397,8 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
         phi_start = rep.features(conv.to_rgb(u0.to(device)).clamp(0, 1), layer)
         rep_err = metrics.representation_error(phi_end, phi0).cpu().numpy()
         start_err = metrics.representation_error(phi_start, phi0).cpu().numpy()
-        act_end, act_start = activation(phi_end).cpu().numpy(), activation(phi_start).cpu().numpy()
+        act_end = objective.activation(phi_end).cpu().numpy()
+        act_start = objective.activation(phi_start).cpu().numpy()
     done = len(history["total"])
     res_metrics = {
         "representation_error": float(rep_err.mean()),

@@ -65,6 +65,11 @@ class Representation:
     def resolve_layer(self, layer: str | None) -> str:
         raise NotImplementedError
 
+    def layer_info(self, layer: str | None, size: int | None = None) -> LayerInfo:
+        """The tree node of ``layer`` (or the default layer) at input ``size``."""
+        name = self.resolve_layer(layer)
+        return next(i for i in self.layers(size) if i.name == name)
+
     def normalize(self, x01: torch.Tensor) -> torch.Tensor:
         """Map an RGB batch in [0, 1] to the model's input space."""
         mean = torch.tensor(self.mean, dtype=x01.dtype, device=x01.device).view(1, 3, 1, 1)

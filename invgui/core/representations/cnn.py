@@ -172,10 +172,6 @@ class CNNRepresentation(Representation):
                           relative_depth=order.get(n, last) / last)
                 for n, m in self._modules.items()]
 
-    def layer_info(self, layer: str | None, size: int | None = None) -> LayerInfo:
-        name = self.resolve_layer(layer)
-        return next(i for i in self.layers(size) if i.name == name)
-
     # -- features ----------------------------------------------------------------------------
     def features(self, x01: torch.Tensor, layer: str) -> torch.Tensor:
         name = self.resolve_layer(layer)

@@ -119,10 +119,6 @@ class HOGRepresentation(Representation):
     def layer_tree(self, size: int | None = None) -> list[LayerInfo]:
         return self.layers(size)
 
-    def layer_info(self, layer: str | None, size: int | None = None) -> LayerInfo:
-        self.resolve_layer(layer)
-        return self._info(size or self.input_size)
-
     def resolve_layer(self, layer: str | None) -> str:
         if layer in (None, "", self.name):
             return self.name
