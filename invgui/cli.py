@@ -32,6 +32,19 @@ def _add_model_args(p: argparse.ArgumentParser, *, positional: bool = False) -> 
                    "(loaded with weights_only=True)")
     p.add_argument("--random-weights", action="store_true",
                    help="use untrained (seeded) weights instead of pretrained ones")
+    own = "; ".join(f"{n}: {', '.join(f.name + '=' + repr(f.default) for f in dataclasses.fields(e.presets.cls))}"
+                    for n, e in R.REGISTRY.items() if e.presets is not None)
+    p.add_argument("--rep-param", action="append", metavar="NAME=VALUE",
+                   help=f"a parameter of a hand-crafted representation, repeatable or comma-separated "
+                        f"({own})".replace("%", "%%"))
+
+
+def _get_rep(args, **kw):
+    from .core import representations as R
+
+    return R.get(args.model, weights=kw.get("weights", args.weights),
+                 random_weights=kw.get("random_weights", args.random_weights),
+                 params=R.parse_params(args.rep_param))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", "-l", default=None, help="layer (default: the model's mid-depth layer)")
     p.add_argument("--size", type=int, default=0, help="input side in pixels (default: the model's own)")
     p.add_argument("--out", "-o", required=True, help="feature file, .pt (with metadata) or .npy")
+    p.add_argument("--picture", metavar="PNG", help="also draw the features (HOG glyphs, SIFT keypoints, "
+                   "LBP pattern map) into this PNG (hand-crafted representations)")
 
     p = sub.add_parser("gui", help="open the main window")
     p.add_argument("image", nargs="?", default=None, help="image to open (default sample:chelsea)")
@@ -97,13 +112,17 @@ def cmd_layers(args) -> int:
 
     note = ""
     try:
-        rep = R.get(args.model, weights=args.weights, random_weights=args.random_weights)
+        rep = _get_rep(args)
     except R.WeightsNotFoundError as e:
-        rep = R.get(args.model, random_weights=True)   # shapes do not depend on weights
+        rep = _get_rep(args, weights=None, random_weights=True)   # shapes do not depend on weights
         note = f"note: {e}"
     size = args.size or rep.input_size
     print(f"{rep.name} — {rep.title}; input {size}×{size}; weights: {rep.weights_info}; "
           f"default layer: {rep.default_layer}")
+    if rep.params is not None:
+        own = ", ".join(f"{k}={v}" for k, v in rep.describe()["representation_params"].items())
+        print(f"parameters: {own} (change with --rep-param NAME=VALUE)"
+              + ("" if rep.differentiable else "; not differentiable: invert it with a decoder"))
     flat = rep.layers(size)
     width = max(len("  " * i.depth + i.name + (f" ({', '.join(i.aliases)})" if i.aliases else "")) for i in flat)
     for i in flat:
@@ -138,7 +157,10 @@ def cmd_invert(args) -> int:
 
     params = from_arguments(OptimizeParams, args, PRESETS.get(args.preset))
     device = pick_device(args.device)
-    rep = R.get(args.model, weights=args.weights, random_weights=args.random_weights)
+    rep = _get_rep(args)
+    if not rep.differentiable:
+        raise R.RepresentationError(f"{rep.name}: {rep.decoder_hint} (the decoder method arrives with "
+                                    "`invgui invert --method decoder`)")
     target_features = None
     image_given = args.image != DEFAULT_IMAGE or not args.target_features
     if args.target_features:
@@ -177,14 +199,16 @@ def cmd_invert(args) -> int:
     finally:
         if bar is not None:
             bar.close()
-    png, js = export_result(result, out, args.metrics, image=args.image if image_given else None,
+    visual = R.feature_picture(rep, image, params.size) if image is not None else None
+    png, js = export_result(result, out, args.metrics, visual=visual, image=args.image if image_given else None,
                             target_features=args.target_features, eval_set=args.eval_set, preset=args.preset,
                             command=" ".join(["invgui"] + sys.argv[1:]))
     if result.message:
         print(result.message, file=sys.stderr)
     print(summary(result))
     print(f"wrote {png} and {js}" + (f" (+ {len(result.images) - 1} restarts and the deviation map)"
-                                     if len(result.images) > 1 else ""))
+                                     if len(result.images) > 1 else "")
+          + (" (+ the features' picture)" if visual is not None else ""))
     return 0
 
 
@@ -236,11 +260,20 @@ def cmd_features(args) -> int:
     from .core import representations as R
     from .core.images import load_image
 
-    rep = R.get(args.model, weights=args.weights, random_weights=args.random_weights)
-    ff = features_io.compute(rep, load_image(args.image), args.layer, args.size, pick_device("auto"))
+    from .core.images import save_png
+
+    rep = _get_rep(args)
+    image = load_image(args.image)
+    ff = features_io.compute(rep, image, args.layer, args.size, pick_device("auto"))
     path = features_io.save(ff, args.out, image=args.image)
     print(f"wrote {path}: {rep.name} {ff.meta['layer']} features {'×'.join(map(str, ff.features.shape))} "
           f"at {ff.meta['input_size']}×{ff.meta['input_size']}")
+    if args.picture:
+        visual = R.feature_picture(rep, image, args.size)
+        if visual is None:
+            raise R.RepresentationError(f"{rep.name} has no picture of its features (only hand-crafted "
+                                        "representations draw themselves)")
+        print(f"wrote {save_png(args.picture, visual)}")
     return 0
 
 

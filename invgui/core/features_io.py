@@ -37,8 +37,8 @@ def compute(rep: Representation, image: np.ndarray, layer: str | None, size: int
     x = image_batch(image, size).to(device)
     with torch.no_grad():
         phi = rep.to(device).features(x, layer)[0].cpu()
-    meta = {"representation": rep.name, "layer": layer, "input_size": size, "weights": rep.weights_info,
-            "shape": list(phi.shape), "versions": library_versions()}
+    meta = {**rep.describe(), "layer": layer, "input_size": size, "shape": list(phi.shape),
+            "versions": library_versions()}
     return FeatureFile(phi, meta)
 
 
@@ -75,6 +75,13 @@ def check(ff: FeatureFile, rep: Representation, layer: str, expected_shape: tupl
         raise FeatureFileError(f"{source}: features of {m['representation']}, not {rep.name}")
     if m.get("layer") and m["layer"] != layer:
         raise FeatureFileError(f"{source}: features of layer {m['layer']}, not {layer}")
+    mine = rep.describe().get("representation_params")
+    theirs = m.get("representation_params")
+    if theirs and mine and theirs != mine:
+        diff = ", ".join(f"{k} {theirs.get(k)!r} (here {mine.get(k)!r})" for k in sorted(set(theirs) | set(mine))
+                         if theirs.get(k) != mine.get(k))
+        raise FeatureFileError(f"{source}: features made with other {rep.name} parameters: {diff}; "
+                               f"pass them with --rep-param")
     if tuple(ff.features.shape) != tuple(expected_shape):
         raise FeatureFileError(f"{source}: features have shape {tuple(ff.features.shape)}, but {rep.name} {layer} "
                                f"gives {tuple(expected_shape)} at this input size")

@@ -84,12 +84,16 @@ class MainWindow(QMainWindow):
         self.feature_pane.windowPicked.connect(lambda spec: self.form.set_value("window", spec))
         self.restarts_pane = ImagePane("Restarts and deviation")
         self.restarts_pane.hide()
+        self.visual_pane = ImagePane("Features")        # HOG glyphs, SIFT keypoints, LBP map
+        self.visual_pane.hide()
+        self.visual: np.ndarray | None = None
+        self._visual_key: tuple | None = None
         self._fmap_key: tuple | None = None
         self.plot = LossPlot()
         top = QSplitter(Qt.Orientation.Horizontal)
-        for pane in (self.original_pane, self.recon_pane, self.restarts_pane, self.feature_pane):
+        for pane in (self.original_pane, self.recon_pane, self.restarts_pane, self.visual_pane, self.feature_pane):
             top.addWidget(pane)
-        top.setSizes([420, 420, 420, 300])
+        top.setSizes([420, 420, 420, 420, 300])
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(top)
         self.splitter.addWidget(self.plot)
@@ -116,6 +120,11 @@ class MainWindow(QMainWindow):
         lay.addWidget(QLabel("Representation"))
         lay.addWidget(self.model_box)
         lay.addWidget(self.random_weights)
+        # The hand-crafted representations' own parameters (cell size, bins, step, ...), rebuilt
+        # from their dataclass whenever the representation changes.
+        self.rep_form_holder = QVBoxLayout()
+        self.rep_form: ParamForm | None = None
+        lay.addLayout(self.rep_form_holder)
         lay.addWidget(QLabel("Device"))
         lay.addWidget(self.device_box)
         lay.addWidget(self.layer_tree, 1)
@@ -131,6 +140,11 @@ class MainWindow(QMainWindow):
         right = QWidget()
         rlay = QVBoxLayout(right)
         rlay.addWidget(QLabel("<b>Optimisation</b> (Mahendran &amp; Vedaldi)"))
+        self.nondiff_label = QLabel("")
+        self.nondiff_label.setWordWrap(True)
+        self.nondiff_label.setStyleSheet("color: #c0392b")
+        self.nondiff_label.hide()
+        rlay.addWidget(self.nondiff_label)
         self.form = ParamForm(optimize.PRESETS)
         self._tree_size = 0
         self.form.changed.connect(self._on_params_changed)
@@ -182,23 +196,54 @@ class MainWindow(QMainWindow):
             tb.addAction(a)
 
     # -- model, layer, image -----------------------------------------------------------------
-    def set_model(self, name: str) -> bool:
-        """Load representation ``name`` for the layer tree; on failure keep the current one."""
+    def set_model(self, name: str, rep_params=None) -> bool:
+        """Load representation ``name`` (with its own ``rep_params``); on failure keep the current one."""
         try:
-            rep = R.get(name, weights=self.weights_path, random_weights=self.random_weights.isChecked())
+            rep = R.get(name, weights=self.weights_path, random_weights=self.random_weights.isChecked(),
+                        params=rep_params)
         except R.RepresentationError as e:
             self.show_error("Cannot load the model", str(e))
             if self.rep is not None:
                 self.model_box.setCurrentIndex(self.model_box.findData(self.rep.name))
             return False
+        changed = self.rep is None or self.rep.name != rep.name
         self.rep = rep
         self.model_box.setCurrentIndex(self.model_box.findData(name))
         self.layer = rep.default_layer
+        if changed:
+            self._build_rep_form()
+        self.nondiff_label.setText(f"{rep.name}: {rep.decoder_hint}." if not rep.differentiable else "")
+        self.nondiff_label.setVisible(not rep.differentiable)
         self._refresh_tree()
         self._fmap_key = None
         self._update_feature_map()
         self.statusBar().showMessage(f"{rep.title}: weights {rep.weights_info}", 5000)
         return True
+
+    def _build_rep_form(self) -> None:
+        """The dock form of the representation's own parameters (none for CNNs)."""
+        if self.rep_form is not None:
+            self.rep_form.setParent(None)
+            self.rep_form.deleteLater()
+            self.rep_form = None
+        presets = R.REGISTRY[self.rep.name].presets
+        if presets is None:
+            return
+        self.rep_form = ParamForm(presets)
+        self.rep_form.setObjectName("rep_form")
+        self.rep_form.set_values(self.rep.params)
+        self.rep_form.changed.connect(self._on_rep_params_changed)
+        self.rep_form_holder.addWidget(self.rep_form)
+        self.rep_form.show()
+
+    def _on_rep_params_changed(self) -> None:
+        try:
+            values = self.rep_form.values()
+        except ValueError as e:
+            self.statusBar().showMessage(f"representation parameters: {e}", 8000)
+            return
+        if values != self.rep.params:
+            self.set_model(self.rep.name, values)
 
     def _size(self) -> int:
         size = int(self.form.widgets["size"].value())
@@ -235,10 +280,27 @@ class MainWindow(QMainWindow):
         except SubsetError:
             return 0
 
+    def _update_visual(self) -> None:
+        """The representation's own picture of Φ0 (hand-crafted ones), in the Features pane."""
+        key = (self.rep.name, repr(self.rep.params), self._size(), self.image_source, id(self.image))
+        if key == self._visual_key:
+            return
+        self._visual_key = key
+        try:
+            self.visual = R.feature_picture(self.rep, self.image, self._size())
+        except R.RepresentationError as e:
+            self.visual = None
+            self.visual_pane.set_title(f"Features — {e}")
+        if self.visual is not None:
+            self.visual_pane.set_image(self.visual)
+            self.visual_pane.set_title(f"Features — {self.rep.title}")
+        self.visual_pane.setVisible(self.visual is not None)
+
     def _update_feature_map(self) -> None:
         """Show one channel of Φ0 at the current layer (the first selected channel)."""
         if self.rep is None or self.image is None:
             return
+        self._update_visual()
         key = (self.rep.name, self.rep.weights_info, self.layer, self._size(), self.image_source,
                id(self.image), self._shown_channel())
         if key == self._fmap_key:
@@ -301,13 +363,18 @@ class MainWindow(QMainWindow):
     def run(self) -> bool:
         if self.running() or self.image is None or self.rep is None:
             return False
+        if not self.rep.differentiable:
+            self.show_error("Optimisation cannot invert this representation",
+                            f"{self.rep.title}: {self.rep.decoder_hint}. The decoder method is the next "
+                            f"step of invgui (issue 5).")
+            return False
         try:
             params = self.form.values()
         except ValueError as e:
             self.show_error("Invalid parameters", str(e))
             return False
         job = functools.partial(_job, self.rep.name, self.image, self.layer, params,
-                                self.weights_path, self.random_weights.isChecked(), self.device)
+                                self.weights_path, self.random_weights.isChecked(), self.device, self.rep.params)
         self.history = {k: [] for k in optimize.TERMS}
         self.result = None
         self.latest_preview = None
@@ -402,8 +469,9 @@ class MainWindow(QMainWindow):
         for w in (self.stop_button, self.stop_action):
             w.setEnabled(busy)
         self.export_action.setEnabled(self.result is not None)
-        for w in (self.model_box, self.random_weights, self.open_action):
-            w.setEnabled(not busy)
+        for w in (self.model_box, self.random_weights, self.open_action, self.rep_form):
+            if w is not None:
+                w.setEnabled(not busy)
 
     # -- export ------------------------------------------------------------------------------
     def _export_dialog(self) -> None:
@@ -422,7 +490,12 @@ class MainWindow(QMainWindow):
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
         try:
-            files = export_result(self.result, path, image=self.image_source, source="gui")
+            visual = None
+            rec = self.result.record
+            if (self.image is not None and self.rep is not None and self.rep.name == rec["representation"]
+                    and self.rep.describe().get("representation_params") == rec.get("representation_params")):
+                visual = R.feature_picture(self.rep, self.image, self.result.record["input_size"])
+            files = export_result(self.result, path, visual=visual, image=self.image_source, source="gui")
         except OSError as e:
             self.show_error("Cannot export", f"{path}: {e.strerror or e}" if not str(e).startswith(str(path)) else str(e))
             return None
@@ -445,9 +518,9 @@ class MainWindow(QMainWindow):
         super().closeEvent(e)
 
 
-def _job(model, image, layer, params, weights, random_weights, device, should_stop):
+def _job(model, image, layer, params, weights, random_weights, device, rep_params, should_stop):
     return optimize.run_named(model, image, layer, params, weights=weights, random_weights=random_weights,
-                              device=device, should_stop=should_stop)
+                              device=device, should_stop=should_stop, rep_params=rep_params)
 
 
 def _devices() -> list[str]:

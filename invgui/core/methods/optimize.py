@@ -146,6 +146,14 @@ PRESETS.add("mv2015", OptimizeParams(iters=400, optimizer="sgd", lr=0.004, momen
                                      lr_milestones=(0.25, 0.75), lr_decay=0.1, reset_momentum=True,
                                      alpha=6.0, alpha_weight=1e-4, beta=2.0, tv_weight=-1.0, sigma=64.0,
                                      init="gaussian", init_scale=1.0, restarts=4))
+# The same for shallow features (deep-goggle's HOG/DSIFT runs): 0.004 × [1, 0.1, 0.01, 0.001], 200
+# iterations each, TV weight 1 in their units — the first-third value of TV_BY_DEPTH here (a
+# hand-crafted representation has relative depth 0).  Measured in benchmarks/eval_shallow.py.
+PRESETS.add("mv2015-shallow", OptimizeParams(iters=800, optimizer="sgd", lr=0.004, momentum=0.9,
+                                             lr_milestones=(0.25, 0.5, 0.75), lr_decay=0.1,
+                                             reset_momentum=True, alpha=6.0, alpha_weight=1e-4, beta=2.0,
+                                             tv_weight=TV_BY_DEPTH[0][1], sigma=64.0, init="gaussian",
+                                             init_scale=1.0, restarts=1))
 # Mahendran & Vedaldi 2016 (nnpreimage): B = 80, B+ = 160, λα = (1/B)^α, λV = (6.5/B)^β (so, in
 # σ = B units, weights 1 and 6.5² = 42.25), C = 100, stage 1: 300 it with jitter stride/4,
 # stage 2: 50 it at 0.1·lr without jitter, momentum 0.9 with a squared-gradient accumulator
@@ -281,8 +289,7 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
     if problems:
         raise ValueError("invalid parameters: " + "; ".join(problems))
     if not rep.differentiable:
-        raise RepresentationError(f"{rep.name} is not differentiable, so it cannot be inverted by "
-                                  "optimisation; use the decoder method")
+        raise RepresentationError(f"{rep.title or rep.name}: {rep.decoder_hint}")
     if image is None and target_features is None:
         raise ValueError("give an image or target features")
     device = torch.device(device)
@@ -425,8 +432,7 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
     deviation = images.std(axis=0).mean(axis=2) if len(images) > 1 else None
     record = {
         "method": "optimize",
-        "representation": rep.name,
-        "weights": rep.weights_info,
+        **rep.describe(),
         "weights_file": rep.weights_file,
         "layer": layer,
         "layer_shape": list(phi0.shape[1:]),
@@ -447,11 +453,11 @@ def _to_numpy(t: torch.Tensor) -> np.ndarray:
 def run_named(model: str, image: np.ndarray | None, layer: str | None = None,
               params: OptimizeParams = OptimizeParams(), *, weights: str | None = None,
               random_weights: bool = False, device: str | torch.device = "cpu",
-              should_stop: Callable[[], bool] | None = None, **kw) -> Iterator[Event]:
-    """Like :func:`run`, building representation ``model`` first (in the caller's thread)."""
+              should_stop: Callable[[], bool] | None = None, rep_params=None, **kw) -> Iterator[Event]:
+    """Like :func:`run`, building representation ``model`` (with its own ``rep_params``) first."""
     from .. import representations
 
     yield Status(f"loading {model}")
-    rep = representations.get(model, weights=weights, random_weights=random_weights)
+    rep = representations.get(model, weights=weights, random_weights=random_weights, params=rep_params)
     yield from run(rep, image, layer, params, device=device, should_stop=should_stop, **kw)
 

@@ -7,23 +7,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from .base import LayerInfo, Representation, RepresentationError, WeightsNotFoundError
 from .cnn import ALEXNET_ALIASES, CNNRepresentation, efficientnet_lite0, torchvision_cnn
-from .hog import HOGRepresentation, hog_builder
+from .dsift import DSIFT_PRESETS, DSIFTRepresentation, dsift_builder
+from .hog import HOG_PRESETS, HOGRepresentation, hog_builder
+from .lbp import LBP_PRESETS, LBPRepresentation, lbp_builder
+from .sift import SIFT_PRESETS, SIFTRepresentation, sift_builder
 
 __all__ = ["LayerInfo", "Representation", "RepresentationError", "WeightsNotFoundError",
-           "CNNRepresentation", "HOGRepresentation", "REGISTRY", "get", "names", "DEFAULT"]
+           "CNNRepresentation", "HOGRepresentation", "DSIFTRepresentation",
+           "LBPRepresentation", "SIFTRepresentation", "REGISTRY", "get", "names", "DEFAULT"]
 
 
 @dataclass(frozen=True)
 class Entry:
     name: str
     title: str
-    family: str          # "cnn", "hog" (later: "sift", "lbp")
+    family: str          # "cnn", "hog", "dsift", "lbp", "sift"
     build: Callable[..., Representation]
     embedded: bool = False   # weights always available offline
+    presets: Any = None      # Presets of the representation's own parameters (hand-crafted ones)
 
 
 REGISTRY: dict[str, Entry] = {}
@@ -42,8 +47,13 @@ register(Entry("vgg16", "VGG-16 (torchvision)", "cnn",
 register(Entry("resnet50", "ResNet-50 (torchvision)", "cnn",
                torchvision_cnn("resnet50", "ResNet-50 (torchvision)", "layer2")))
 
-register(Entry("hog", "HOG (UoCTTI, differentiable)", "hog", hog_builder(bilinear=False), embedded=True))
-register(Entry("hogb", "HOGb (UoCTTI, bilinear orientations)", "hog", hog_builder(bilinear=True), embedded=True))
+register(Entry("hog", "HOG (UoCTTI, differentiable)", "hog", hog_builder(bilinear=False), True, HOG_PRESETS))
+register(Entry("hogb", "HOGb (UoCTTI, bilinear orientations)", "hog", hog_builder(bilinear=True), True,
+               HOG_PRESETS))
+register(Entry("dsift", "Dense SIFT (kornia, differentiable)", "dsift", dsift_builder, True, DSIFT_PRESETS))
+register(Entry("lbp", "LBP (58 patterns, not differentiable)", "lbp", lbp_builder, True, LBP_PRESETS))
+register(Entry("sift", "Sparse SIFT (OpenCV keypoints, not differentiable)", "sift", sift_builder, True,
+               SIFT_PRESETS))
 
 DEFAULT = "efficientnet_lite0"
 
@@ -52,8 +62,12 @@ def names() -> list[str]:
     return list(REGISTRY)
 
 
-def get(name: str = DEFAULT, *, weights: str | None = None, random_weights: bool = False) -> Representation:
+def get(name: str = DEFAULT, *, weights: str | None = None, random_weights: bool = False,
+        params: Any = None) -> Representation:
     """Build representation ``name``; ``weights`` is an explicit state-dict file.
+
+    ``params`` are the representation's own parameters (hand-crafted ones): an instance of its
+    ``Params`` dataclass or a dict of field values (e.g. ``{"cell": 4}``).
 
     Raises :class:`WeightsNotFoundError` (saying which file was looked for and how to provide
     it) when pretrained weights are missing, unless ``random_weights`` is set.
@@ -62,4 +76,47 @@ def get(name: str = DEFAULT, *, weights: str | None = None, random_weights: bool
         entry = REGISTRY[name]
     except KeyError:
         raise RepresentationError(f"unknown representation {name!r}; choose one of {', '.join(REGISTRY)}") from None
-    return entry.build(weights=weights, random_weights=random_weights)
+    if params is None or params == {}:
+        return entry.build(weights=weights, random_weights=random_weights)
+    return entry.build(weights=weights, random_weights=random_weights, params=make_params(name, params))
+
+
+def make_params(name: str, values: Any) -> Any:
+    """The representation's parameter instance from an instance or a dict; clear errors otherwise."""
+    from ..params import from_dict, validate
+
+    entry = REGISTRY[name]
+    if entry.presets is None:
+        raise RepresentationError(f"{name} has no parameters of its own (got {values!r})")
+    cls = entry.presets.cls
+    if not isinstance(values, cls):
+        try:
+            values = from_dict(cls, dict(values))
+        except (ValueError, TypeError) as e:
+            known = ", ".join(f.name for f in __import__("dataclasses").fields(cls))
+            raise RepresentationError(f"{name}: {e} (its parameters: {known})") from None
+    problems = validate(values)
+    if problems:
+        raise RepresentationError(f"{name}: " + "; ".join(problems))
+    return values
+
+
+def parse_params(items: list[str] | None) -> dict[str, str]:
+    """``["cell=4", "orientations=9"]`` (CLI ``--rep-param``) → a dict of strings."""
+    out = {}
+    for item in items or []:
+        for part in item.split(","):
+            if not part.strip():
+                continue
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise RepresentationError(f"--rep-param {item!r}: expected NAME=VALUE")
+            out[key.strip().replace("-", "_")] = value.strip()
+    return out
+
+
+def feature_picture(rep: Representation, image, size: int = 0):
+    """The representation's picture of Φ0 for an H×W×3 image in [0, 1] at ``size`` (uint8), or None."""
+    from ..images import image_batch
+
+    return rep.visualize(image_batch(image, size or rep.input_size))

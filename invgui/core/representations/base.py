@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import torch
 
 
@@ -53,6 +55,11 @@ class Representation:
     default_layer: str = ""
     weights_info: str = ""                      # where the weights came from (for records)
     weights_file: str | None = None
+    Params: type | None = None                  # frozen dataclass of the representation's own parameters
+    params: Any = None                          # an instance of Params (None for CNNs)
+    decoder_hint = ("it is not differentiable, so the optimisation method (which needs ∂Φ/∂x) cannot "
+                    "invert it; use the decoder method instead (trained up-convolutional networks, "
+                    "Dosovitskiy & Brox)")
 
     def layers(self, size: int | None = None) -> list[LayerInfo]:
         """Flat list of layers in tree order, shapes computed at ``size``×``size``."""
@@ -83,5 +90,74 @@ class Representation:
     def to(self, device: torch.device | str) -> "Representation":
         return self
 
+    def describe(self) -> dict[str, Any]:
+        """What a record needs to rebuild this representation: name, weights, own parameters."""
+        from ..params import to_dict
+
+        out: dict[str, Any] = {"representation": self.name, "weights": self.weights_info}
+        if self.params is not None:
+            out["representation_params"] = to_dict(self.params)
+        return out
+
+    def visualize(self, x01: torch.Tensor) -> np.ndarray | None:
+        """A picture of the features of one RGB image in [0, 1] (1×3×H×W) as H'×W'×3 uint8, or None.
+
+        Hand-crafted representations draw themselves as in paper 001, Fig. 1 (HOG glyphs, SIFT
+        keypoints, LBP pattern map); CNN layers have no such picture (the GUI shows a channel).
+        """
+        return None
+
     def set_channels_last(self, on: bool) -> None:
         """Use the channels-last memory layout where the representation has convolutions."""
+
+
+def luma255(x01: torch.Tensor) -> torch.Tensor:
+    """ITU-R 601 luma of an RGB batch in [0, 1], on the 0–255 scale: N×1×H×W (as VLFeat's inputs)."""
+    w = torch.tensor([0.299, 0.587, 0.114], dtype=x01.dtype, device=x01.device).view(1, 3, 1, 1)
+    return (x01 * w).sum(1, keepdim=True) * 255.0
+
+
+class HandCrafted(Representation):
+    """A hand-crafted representation: no weights, one layer named after it, its own parameters."""
+
+    weights_info = "none (hand-crafted)"
+    weights_file = None
+    mean = (0.5, 0.5, 0.5)
+    std = (1.0, 1.0, 1.0)
+    grayscale = True
+    input_size = 224
+    kind = ""
+
+    def __init__(self, name: str, params: Any):
+        self.name = name
+        self.params = params
+        self.default_layer = name
+
+    def output_shape(self, size: int) -> tuple[int, int, int]:
+        raise NotImplementedError
+
+    def stride(self) -> int:
+        raise NotImplementedError
+
+    def layers(self, size: int | None = None) -> list[LayerInfo]:
+        size = size or self.input_size
+        try:
+            shape, error = self.output_shape(size), ""
+        except RepresentationError as e:
+            shape, error = None, str(e)
+        return [LayerInfo(name=self.name, kind=self.kind, shape=shape, depth=0, order=0, error=error,
+                          stride=self.stride(), relative_depth=0.0)]
+
+    def layer_tree(self, size: int | None = None) -> list[LayerInfo]:
+        return self.layers(size)
+
+    def resolve_layer(self, layer: str | None) -> str:
+        if layer in (None, "", self.name):
+            return self.name
+        raise RepresentationError(f"{self.name} has a single layer, {self.name!r}, not {layer!r}")
+
+    def check_size(self, h: int, w: int) -> None:
+        """Raise a clear error when an input of h×w pixels is too small for one output cell."""
+        info = self.layers(min(h, w))[0]
+        if info.error:
+            raise RepresentationError(info.error)

@@ -19,21 +19,18 @@ Output: 31 × ⌈H/cell⌉ × ⌈W/cell⌉ (for O = 9).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import LayerInfo, Representation, RepresentationError
+from ..params import Presets, param
+from .base import HandCrafted, RepresentationError, luma255
 
 CLAMP = 0.2
 TEXTURE = 0.2357
 EPS = 1e-4           # block-energy epsilon (on 0–255 images: negligible against real gradients)
-
-
-def grayscale(x01: torch.Tensor) -> torch.Tensor:
-    """ITU-R 601 luma of an RGB batch in [0, 1], on the 0–255 scale: N×1×H×W."""
-    w = torch.tensor([0.299, 0.587, 0.114], dtype=x01.dtype, device=x01.device).view(1, 3, 1, 1)
-    return (x01 * w).sum(1, keepdim=True) * 255.0
 
 
 def _tent(cell: int, dtype, device) -> torch.Tensor:
@@ -45,7 +42,7 @@ def _tent(cell: int, dtype, device) -> torch.Tensor:
 
 def hog(x01: torch.Tensor, cell: int = 8, orientations: int = 9, bilinear: bool = False) -> torch.Tensor:
     """UoCTTI HOG of an RGB batch in [0, 1] (N×3×H×W) → N×(3·O+4)×⌈H/cell⌉×⌈W/cell⌉."""
-    g = grayscale(x01)
+    g = luma255(x01)
     n, _, h, w = g.shape
     p = F.pad(g, (1, 1, 1, 1), mode="replicate")
     dx = (p[:, :, 1:-1, 2:] - p[:, :, 1:-1, :-2]) / 2
@@ -89,50 +86,84 @@ def hog(x01: torch.Tensor, cell: int = 8, orientations: int = 9, bilinear: bool 
     return torch.cat([sensitive, insensitive] + texture, dim=1)
 
 
-class HOGRepresentation(Representation):
+@dataclass(frozen=True)
+class HOGParams:
+    """Parameters of HOG / HOGb (VLFeat's defaults, as used by both papers)."""
+
+    cell: int = param(8, label="Cell size (px)", min=2, max=64, group="HOG",
+                      tooltip="Side of a HOG cell in pixels; the output has ⌈H/cell⌉×⌈W/cell⌉ cells "
+                              "(both papers: 8).")
+    orientations: int = param(9, label="Orientations", min=2, max=36, group="HOG",
+                              tooltip="Contrast-insensitive orientation bins O; the cell has 3·O + 4 "
+                                      "features (2·O directed, O undirected, 4 texture; VLFeat: 9).")
+
+
+HOG_PRESETS: Presets[HOGParams] = Presets(HOGParams)
+HOG_PRESETS.add("vlfeat", HOGParams())
+
+
+class HOGRepresentation(HandCrafted):
     """HOG / HOGb as a representation with a single layer."""
 
-    differentiable = True
-    grayscale = True
-    mean = (0.5, 0.5, 0.5)
-    std = (1.0, 1.0, 1.0)
-    input_size = 224
-    weights_info = "none (hand-crafted)"
-    weights_file = None
-
-    def __init__(self, name: str = "hog", bilinear: bool = False, cell: int = 8, orientations: int = 9):
-        self.name = name
-        self.bilinear, self.cell, self.orientations = bilinear, cell, orientations
+    def __init__(self, name: str = "hog", bilinear: bool = False, params: HOGParams | None = None):
+        super().__init__(name, params or HOGParams())
+        self.bilinear = bilinear
+        self.kind = "HOGb" if bilinear else "HOG"
         variant = "bilinear orientations" if bilinear else "hard orientations"
-        self.title = f"HOG (UoCTTI, {variant}, cell {cell})"
-        self.default_layer = name
+        self.title = f"HOG (UoCTTI, {variant}, cell {self.params.cell})"
 
-    def _info(self, size: int) -> LayerInfo:
-        c = 3 * self.orientations + 4
-        side = -(-size // self.cell)
-        return LayerInfo(name=self.name, kind="HOGb" if self.bilinear else "HOG", shape=(c, side, side),
-                         depth=0, order=0, stride=self.cell, relative_depth=0.0)
+    Params = HOGParams
 
-    def layers(self, size: int | None = None) -> list[LayerInfo]:
-        return [self._info(size or self.input_size)]
+    def output_shape(self, size: int) -> tuple[int, int, int]:
+        side = -(-size // self.params.cell)
+        return (3 * self.params.orientations + 4, side, side)
 
-    def layer_tree(self, size: int | None = None) -> list[LayerInfo]:
-        return self.layers(size)
-
-    def resolve_layer(self, layer: str | None) -> str:
-        if layer in (None, "", self.name):
-            return self.name
-        raise RepresentationError(f"{self.name} has a single layer, {self.name!r}, not {layer!r}")
+    def stride(self) -> int:
+        return self.params.cell
 
     def features(self, x01: torch.Tensor, layer: str) -> torch.Tensor:
         self.resolve_layer(layer)
-        return hog(x01, self.cell, self.orientations, self.bilinear)
+        return hog(x01, self.params.cell, self.params.orientations, self.bilinear)
+
+    def visualize(self, x01: torch.Tensor) -> np.ndarray:
+        """VLFeat-style glyphs: per cell, one bar along each edge orientation, bright = strong."""
+        with torch.no_grad():
+            phi = self.features(x01[:1], self.name)[0].cpu().numpy()
+        o = self.params.orientations
+        return hog_glyphs(phi[2 * o:3 * o])
+
+
+def hog_glyphs(undirected: np.ndarray, glyph: int = 15) -> np.ndarray:
+    """Render O×h×w contrast-insensitive histograms as h·glyph × w·glyph RGB glyphs.
+
+    Bin k holds gradients at angle k·π/O (x right, y down); its bar is drawn along the edge,
+    perpendicular to the gradient.  Values are scaled by the largest one.
+    """
+    import cv2
+
+    o, h, w = undirected.shape
+    templates = np.zeros((o, glyph, glyph), np.float32)
+    c = (glyph - 1) / 2
+    for k in range(o):
+        t = k * math.pi / o + math.pi / 2
+        dx, dy = math.cos(t) * c, math.sin(t) * c
+        img = np.zeros((glyph * 4, glyph * 4), np.uint8)      # drawn ×4 (sub-pixel shift 2) then shrunk
+        p0 = (int(round((c - dx) * 16)), int(round((c - dy) * 16)))
+        p1 = (int(round((c + dx) * 16)), int(round((c + dy) * 16)))
+        cv2.line(img, p0, p1, 255, thickness=3, lineType=cv2.LINE_AA, shift=2)
+        templates[k] = cv2.resize(img, (glyph, glyph), interpolation=cv2.INTER_AREA) / 255.0
+    v = np.clip(undirected, 0, None)
+    pic = np.einsum("khw,kyx->hywx", v, templates).reshape(h * glyph, w * glyph)
+    pic = pic / max(float(np.percentile(pic, 99.5)), 1e-12)   # bars overlap at the centre: not the max
+    pic = (np.clip(pic, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return np.repeat(pic[:, :, None], 3, axis=2)
 
 
 def hog_builder(bilinear: bool):
-    def build(weights: str | None = None, random_weights: bool = False) -> HOGRepresentation:
+    def build(weights: str | None = None, random_weights: bool = False,
+              params: HOGParams | None = None) -> HOGRepresentation:
         if weights:
             raise RepresentationError("HOG is hand-crafted and takes no weights file")
-        return HOGRepresentation("hogb" if bilinear else "hog", bilinear=bilinear)
+        return HOGRepresentation("hogb" if bilinear else "hog", bilinear=bilinear, params=params)
 
     return build

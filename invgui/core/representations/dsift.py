@@ -1,0 +1,106 @@
+"""Dense SIFT (differentiable), from kornia.
+
+kornia's ``DenseSIFTDescriptor`` has the semantics the papers use (VLFeat's ``vl_dsift`` grid):
+``spatial_bins``×``spatial_bins`` cells ``bin_size`` pixels apart, ``orientations`` angle bins with
+bilinear orientation voting, L2 normalisation, clipping at 0.2 and renormalisation; it is built
+from convolutions, so it is differentiable and runs on any device.  We use it as it is (RootSIFT
+off: its square root has an unbounded gradient at the many empty bins) with no padding, so every
+descriptor's support lies inside the image, as in VLFeat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..params import Presets, param
+from .base import HandCrafted, RepresentationError, luma255
+from .hog import hog_glyphs
+
+
+@dataclass(frozen=True)
+class DSIFTParams:
+    """Parameters of dense SIFT."""
+
+    bin_size: int = param(8, label="Bin size (px)", min=2, max=32, group="Dense SIFT",
+                          tooltip="Side of one spatial bin in pixels (and the distance between bins); a "
+                                  "descriptor spans spatial bins × bin size pixels.")
+    step: int = param(4, label="Step (px)", min=1, max=64, group="Dense SIFT",
+                      tooltip="Distance between neighbouring descriptors on the dense grid.")
+    spatial_bins: int = param(4, label="Spatial bins", min=1, max=8, group="Dense SIFT",
+                              tooltip="Spatial bins per side (SIFT: 4, so 4×4 cells).")
+    orientations: int = param(8, label="Orientations", min=2, max=36, group="Dense SIFT",
+                              tooltip="Orientation bins per cell (SIFT: 8); a descriptor has "
+                                      "spatial bins² × orientations values (128).")
+    clip: float = param(0.2, label="Clip", min=0.01, max=1.0, step=0.05, group="Dense SIFT",
+                        tooltip="Descriptor entries are clipped at this value after L2 normalisation, "
+                                "then renormalised (Lowe: 0.2).")
+
+
+DSIFT_PRESETS: Presets[DSIFTParams] = Presets(DSIFTParams)
+DSIFT_PRESETS.add("default", DSIFTParams())
+
+
+class DSIFTRepresentation(HandCrafted):
+    """Dense SIFT descriptors on a regular grid: (bins²·O) × H' × W'."""
+
+    Params = DSIFTParams
+    kind = "DenseSIFT"
+
+    def __init__(self, params: DSIFTParams | None = None):
+        super().__init__("dsift", params or DSIFTParams())
+        from kornia.feature import DenseSIFTDescriptor
+
+        p = self.params
+        self.title = f"Dense SIFT ({p.spatial_bins}×{p.spatial_bins}×{p.orientations}, bin {p.bin_size} px, " \
+                     f"step {p.step} px)"
+        self.module = DenseSIFTDescriptor(num_ang_bins=p.orientations, num_spatial_bins=p.spatial_bins,
+                                          spatial_bin_size=p.bin_size, rootsift=False, clipval=p.clip,
+                                          stride=p.step, padding=0).eval().requires_grad_(False)
+
+    def _side(self, size: int) -> int:
+        p = self.params
+        even = 1 if p.bin_size % 2 == 0 else 0
+        return (size + even - (p.spatial_bins - 1) * p.bin_size - 1) // p.step + 1
+
+    def output_shape(self, size: int) -> tuple[int, int, int]:
+        p = self.params
+        side = self._side(size)
+        if side < 1:
+            need = (p.spatial_bins - 1) * p.bin_size + 1 - (1 if p.bin_size % 2 == 0 else 0)
+            raise RepresentationError(f"dense SIFT with {p.spatial_bins} bins of {p.bin_size} px needs an input of "
+                                      f"at least {need}×{need} pixels, not {size}×{size}")
+        return (p.spatial_bins ** 2 * p.orientations, side, side)
+
+    def stride(self) -> int:
+        return self.params.step
+
+    def to(self, device) -> "DSIFTRepresentation":
+        self.module.to(device)
+        return self
+
+    def features(self, x01: torch.Tensor, layer: str) -> torch.Tensor:
+        self.resolve_layer(layer)
+        self.check_size(*x01.shape[-2:])
+        return self.module(luma255(x01))
+
+    def visualize(self, x01: torch.Tensor) -> np.ndarray:
+        """Per grid point, the orientation energy summed over its cells, drawn as HOG-style glyphs."""
+        p = self.params
+        with torch.no_grad():
+            phi = self.features(x01[:1], self.name)[0].cpu().numpy()
+        c, h, w = phi.shape
+        per_angle = phi.reshape(p.orientations, p.spatial_bins ** 2, h, w).sum(1)     # angle-major layout
+        if p.orientations % 2 == 0:                 # fold directed bins a, a + O/2 into undirected ones
+            half = p.orientations // 2
+            per_angle = per_angle[:half] + per_angle[half:]
+        return hog_glyphs(per_angle, glyph=9)
+
+
+def dsift_builder(weights: str | None = None, random_weights: bool = False,
+                  params: DSIFTParams | None = None) -> DSIFTRepresentation:
+    if weights:
+        raise RepresentationError("dense SIFT is hand-crafted and takes no weights file")
+    return DSIFTRepresentation(params)
