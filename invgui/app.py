@@ -12,7 +12,8 @@ def main(argv: list[str] | None = None) -> int:
     return cli_main(argv)
 
 
-def run_gui(image: str | None = None, screenshot: str | None = None, iters: int | None = None) -> int:
+def run_gui(image: str | None = None, screenshot: str | None = None, iters: int | None = None,
+            model: str | None = None, preset: str | None = None) -> int:
     """Open the main window.  With ``screenshot``: run ``iters`` iterations through the real
     worker, save a PNG of the whole window and exit (0 on success)."""
     import torch
@@ -30,6 +31,11 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
     from .ui.main_window import MainWindow
 
     win = MainWindow(image=image)
+    if model and not win.set_model(model):
+        print(f"invgui: error: {'; '.join(win.errors)}", file=sys.stderr)
+        return 2
+    if preset:
+        win.form.preset_box.setCurrentText(preset)
     if iters is not None:
         win.form.set_value("iters", iters)
     win.show()

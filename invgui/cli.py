@@ -49,6 +49,7 @@ def _get_rep(args, **kw):
 
 def build_parser() -> argparse.ArgumentParser:
     from .core.methods.optimize import PRESETS, OptimizeParams
+    from .core import representations as R
     from .core.params import add_arguments
 
     parser = argparse.ArgumentParser(prog="invgui", description="See what an image representation keeps.")
@@ -94,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", nargs="?", default=None, help="image to open (default sample:chelsea)")
     p.add_argument("--screenshot", metavar="PNG", help="run, save a PNG of the whole window, and exit")
     p.add_argument("--iters", type=int, default=None, help="iterations to run (with --screenshot)")
+    p.add_argument("--model", "-m", default=None, choices=R.names(), metavar="MODEL",
+                   help="representation to start with (default: the embedded CNN)")
+    p.add_argument("--preset", default=None, choices=PRESETS.names(), help="optimisation preset to start with")
     return parser
 
 
@@ -280,7 +284,8 @@ def cmd_features(args) -> int:
 def cmd_gui(args) -> int:
     from .app import run_gui
 
-    return run_gui(image=args.image, screenshot=args.screenshot, iters=args.iters)
+    return run_gui(image=args.image, screenshot=args.screenshot, iters=args.iters, model=args.model,
+                   preset=args.preset)
 
 
 def main(argv: list[str] | None = None) -> int:

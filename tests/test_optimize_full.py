@@ -9,8 +9,7 @@ import torch
 
 from invgui.cli import main
 from invgui.core import features_io, metrics
-from invgui.core.events import Result, Step
-from invgui.core.images import load_image
+from invgui.core.events import Result
 from invgui.core.methods.optimize import PRESETS, FeatureObjective, OptimizeParams, resolve, run
 from invgui.core.subsets import SubsetError, mask, parse_channels, parse_window
 

@@ -250,3 +250,14 @@ def test_cli_invert_dsift_writes_the_features_picture(tmp_path, capsys):
     rec = json.loads((tmp_path / "d.json").read_text())
     assert rec["representation"] == "dsift" and rec["representation_params"]["bin_size"] == 8
     assert rec["features_picture"].endswith("d-features.png")
+
+
+@pytest.mark.parametrize("params", [DSIFTParams(), DSIFTParams(bin_size=3, step=2, orientations=6, spatial_bins=3),
+                                    DSIFTParams(bin_size=5, step=7, clip=0.3)])
+def test_dsift_equals_kornias_module(params):
+    """The faster pooling gives exactly kornia's DenseSIFTDescriptor output (flat patches included)."""
+    rep = R.get("dsift", params=params)
+    x = torch.rand(2, 3, 50, 61)
+    x[:, :, :25, :30] = 0.5                                      # a flat patch: zero descriptors there
+    gray = R.base.luma255(x)
+    assert torch.allclose(rep.features(x, "dsift"), rep.module(gray), atol=1e-6)

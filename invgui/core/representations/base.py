@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -161,3 +161,14 @@ class HandCrafted(Representation):
         info = self.layers(min(h, w))[0]
         if info.error:
             raise RepresentationError(info.error)
+
+
+def handcrafted_builder(make: Callable[[Any], "HandCrafted"], label: str):
+    """A registry builder for a hand-crafted representation: ``make(params)``; no weights file."""
+
+    def build(weights: str | None = None, random_weights: bool = False, params: Any = None) -> HandCrafted:
+        if weights:
+            raise RepresentationError(f"{label} is hand-crafted and takes no weights file")
+        return make(params)
+
+    return build

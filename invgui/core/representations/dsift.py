@@ -6,6 +6,12 @@ bilinear orientation voting, L2 normalisation, clipping at 0.2 and renormalisati
 from convolutions, so it is differentiable and runs on any device.  We use it as it is (RootSIFT
 off: its square root has an unbounded gradient at the many empty bins) with no padding, so every
 descriptor's support lies inside the image, as in VLFeat.
+
+One step is done differently, for speed: kornia pools the angle maps with 8 separate
+convolutions and gathers the 4×4 cells with a dilated 8→128-channel convolution, whose backward
+pass dominates an inversion step (42 ms of fwd+bwd at 224 px on 2 CPU cores).  Here the same
+pooling kernel runs as one grouped convolution and the cells are gathered by strided slicing:
+identical output (tested against kornia's module), 9 ms.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..params import Presets, param
-from .base import HandCrafted, RepresentationError, luma255
+from .base import HandCrafted, RepresentationError, handcrafted_builder, luma255
 from .hog import hog_glyphs
 
 
@@ -84,7 +91,23 @@ class DSIFTRepresentation(HandCrafted):
     def features(self, x01: torch.Tensor, layer: str) -> torch.Tensor:
         self.resolve_layer(layer)
         self.check_size(*x01.shape[-2:])
-        return self.module(luma255(x01))
+        return self.descriptors(luma255(x01))
+
+    def descriptors(self, gray: torch.Tensor) -> torch.Tensor:
+        """kornia's DenseSIFTDescriptor (RootSIFT off, padding 0) on N×1×H×W, computed faster."""
+        p, m = self.params, self.module
+        hist = m.get_gradient_histograms(gray)                                   # N×O×H×W
+        kernel = m.get_pooling_kernel().to(device=gray.device, dtype=gray.dtype)
+        kernel = kernel.expand(p.orientations, 1, -1, -1)
+        ang = F.conv2d(hist, kernel, padding=kernel.shape[-1] // 2, groups=p.orientations)
+        b, s, n = p.bin_size, p.step, p.spatial_bins
+        ho = (ang.shape[-2] - (n - 1) * b - 1) // s + 1
+        wo = (ang.shape[-1] - (n - 1) * b - 1) // s + 1
+        cells = [ang[:, :, cy * b:cy * b + (ho - 1) * s + 1:s, cx * b:cx * b + (wo - 1) * s + 1:s]
+                 for cy in range(n) for cx in range(n)]
+        out = torch.stack(cells, 2).flatten(1, 2)           # kornia's angle-major channel order
+        out = F.normalize(out, dim=1, eps=m.eps).clamp(0, p.clip)
+        return F.normalize(out, dim=1, eps=m.eps)
 
     def visualize(self, x01: torch.Tensor) -> np.ndarray:
         """Per grid point, the orientation energy summed over its cells, drawn as HOG-style glyphs."""
@@ -99,8 +122,4 @@ class DSIFTRepresentation(HandCrafted):
         return hog_glyphs(per_angle, glyph=9)
 
 
-def dsift_builder(weights: str | None = None, random_weights: bool = False,
-                  params: DSIFTParams | None = None) -> DSIFTRepresentation:
-    if weights:
-        raise RepresentationError("dense SIFT is hand-crafted and takes no weights file")
-    return DSIFTRepresentation(params)
+dsift_builder = handcrafted_builder(DSIFTRepresentation, "dense SIFT")

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..params import Presets, param
-from .base import HandCrafted, RepresentationError, luma255
+from .base import HandCrafted, handcrafted_builder, luma255
 
 CLAMP = 0.2
 TEXTURE = 0.2357
@@ -59,9 +59,9 @@ def hog(x01: torch.Tensor, cell: int = 8, orientations: int = 9, bilinear: bool 
         votes = torch.zeros(n, n_bins, h, w, dtype=g.dtype, device=g.device)
         votes = votes.scatter_add(1, lo_i, mag * (1 - frac)).scatter_add(1, hi_i, mag * frac)
     else:
-        theta = torch.arange(n_bins, dtype=g.dtype, device=g.device) * (2 * math.pi / n_bins)
-        proj = dx * theta.cos().view(1, -1, 1, 1) + dy * theta.sin().view(1, -1, 1, 1)
-        best = proj.argmax(1, keepdim=True)
+        # The bin of largest projection dx·cos θk + dy·sin θk (VLFeat) is the bin centre nearest to
+        # the gradient's angle: found from atan2 without the 2·O-channel projection tensor.
+        best = torch.floor(torch.atan2(dy, dx).detach() * (n_bins / (2 * math.pi)) + 0.5).long() % n_bins
         votes = torch.zeros(n, n_bins, h, w, dtype=g.dtype, device=g.device).scatter(1, best, mag)
     # Spread votes bilinearly over cell centres: pad so that there are ⌈H/c⌉ × ⌈W/c⌉ cells.
     hc, wc = -(-h // cell), -(-w // cell)
@@ -160,10 +160,5 @@ def hog_glyphs(undirected: np.ndarray, glyph: int = 15) -> np.ndarray:
 
 
 def hog_builder(bilinear: bool):
-    def build(weights: str | None = None, random_weights: bool = False,
-              params: HOGParams | None = None) -> HOGRepresentation:
-        if weights:
-            raise RepresentationError("HOG is hand-crafted and takes no weights file")
-        return HOGRepresentation("hogb" if bilinear else "hog", bilinear=bilinear, params=params)
-
-    return build
+    name = "hogb" if bilinear else "hog"
+    return handcrafted_builder(lambda p: HOGRepresentation(name, bilinear=bilinear, params=p), name.upper())

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..params import Presets, param
-from .base import HandCrafted, RepresentationError, luma255
+from .base import HandCrafted, handcrafted_builder, luma255
 
 BINS = 58
 FLAT, OTHER = 56, 57
@@ -134,8 +134,4 @@ def pattern_colours() -> np.ndarray:
     return out
 
 
-def lbp_builder(weights: str | None = None, random_weights: bool = False,
-                params: LBPParams | None = None) -> LBPRepresentation:
-    if weights:
-        raise RepresentationError("LBP is hand-crafted and takes no weights file")
-    return LBPRepresentation(params)
+lbp_builder = handcrafted_builder(LBPRepresentation, "LBP")

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..params import Presets, param
-from .base import HandCrafted, RepresentationError, luma255
+from .base import HandCrafted, handcrafted_builder, luma255
 
 DESCRIPTOR = 128
 EXTRA = ("x mod s", "y mod s", "sin θ", "cos θ", "log scale")
@@ -134,8 +134,4 @@ class SIFTRepresentation(HandCrafted):
         return np.ascontiguousarray(pic)            # drawn in RGB order already (colour given as RGB)
 
 
-def sift_builder(weights: str | None = None, random_weights: bool = False,
-                 params: SIFTParams | None = None) -> SIFTRepresentation:
-    if weights:
-        raise RepresentationError("sparse SIFT is hand-crafted and takes no weights file")
-    return SIFTRepresentation(params)
+sift_builder = handcrafted_builder(SIFTRepresentation, "sparse SIFT")
