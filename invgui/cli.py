@@ -4,6 +4,9 @@
     invgui layers MODEL          print a representation's layer tree with output shapes
     invgui invert [IMAGE] ...    reconstruct headless, write PNG + JSON record
     invgui features IMAGE ...    write Φ0 at a layer (with metadata) for inversion from features alone
+    invgui train-decoder ...     train an up-convolutional decoder (Dosovitskiy & Brox) on a folder
+    invgui probe IMAGE ...       manipulate Φ0 (binarise, dropout, top-k, interpolate, random, neuron)
+                                 and reconstruct it with a decoder (and optimisation)
     invgui gui [--screenshot P]  open the main window (optionally: run, screenshot, exit)
 """
 
@@ -80,7 +83,57 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of images (or 'samples') defining N for the normalised reconstruction "
                         "error ‖x − x0‖/N of paper 001 (N: mean distance between pairs of its images)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--method", default="optimize", choices=("optimize", "decoder"),
+                   help="optimize (Mahendran & Vedaldi, default) or decoder (Dosovitskiy & Brox: one forward "
+                        "pass of a trained decoder)")
+    p.add_argument("--decoder", metavar="FILE.pt", help="decoder checkpoint for --method decoder (default: the "
+                   "shipped one for the model and layer, if any)")
     add_arguments(p, OptimizeParams)
+
+    from .core.methods.decoder import TrainParams
+    from .core.methods.manipulate import PROBES
+
+    p = sub.add_parser("train-decoder", help="train a decoder (up-convolutional network) for a layer")
+    _add_model_args(p)
+    p.add_argument("--layer", "-l", default=None, help="layer (default: the model's default layer)")
+    p.add_argument("--data", required=True, metavar="DIR", help="folder of training images (searched recursively; "
+                   "unreadable files are skipped and counted)")
+    p.add_argument("--held-out-data", metavar="DIR", help="folder of held-out images (default: a random "
+                   "--held-out fraction of --data)")
+    p.add_argument("--out", "-o", required=True, metavar="FILE.pt", help="checkpoint to write (after every epoch)")
+    p.add_argument("--resume", metavar="FILE.pt", help="continue training this checkpoint up to --epochs")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_arguments(p, TrainParams)
+
+    p = sub.add_parser("probe", help="manipulate Φ0 and reconstruct it (paper 001 §5.3–5.5)")
+    p.add_argument("image", nargs="?", default=DEFAULT_IMAGE, help="image file or sample:NAME")
+    _add_model_args(p)
+    p.add_argument("--layer", "-l", default=None, help="layer (default: the decoder's)")
+    p.add_argument("--decoder", metavar="FILE.pt", help="decoder (default: the shipped one for the model and layer)")
+    p.add_argument("--probe", required=True, choices=PROBES, help="what to do to the features")
+    p.add_argument("--other", metavar="IMAGE", help="second image (interpolate)")
+    p.add_argument("--steps", type=int, default=8, help="interpolation steps, both ends included (default 8)")
+    p.add_argument("--k", type=int, default=5, help="k of top-k (default 5)")
+    p.add_argument("--stats-data", metavar="DIR", help="folder of images (or 'samples') for the per-dimension "
+                   "statistics of random features (and the neuron's default value)")
+    p.add_argument("--count", type=int, default=4, help="random feature vectors to draw (default 4)")
+    p.add_argument("--alpha", type=float, default=2.0, help="contrast factor of random features (paper: 2)")
+    p.add_argument("--channel", type=int, default=0, help="the neuron's channel")
+    p.add_argument("--position", default=None, metavar="Y,X", help="the neuron's cell (default: the centre)")
+    p.add_argument("--value", type=float, default=None, help="the neuron's value (default: its largest over "
+                   "--stats-data, else Φ0's largest magnitude)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=0, help="input side (default: the decoder's)")
+    p.add_argument("--optimize", action="store_true", help="also invert every variant by optimisation "
+                   "(a second row), to compare the two methods on the same features")
+    p.add_argument("--preset", default="fast", choices=PRESETS.names(), help="optimisation preset with "
+                   "--optimize (default fast)")
+    p.add_argument("--iters", type=int, default=None, help="optimisation iterations with --optimize")
+    p.add_argument("--save-features", metavar="DIR", help="also write each variant as a feature file "
+                   "(for `invgui invert --target-features`)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    p.add_argument("--out", "-o", required=True, help="the image strip (PNG; a JSON record is written beside it)")
 
     p = sub.add_parser("features", help="write Φ0 of an image at a layer, with metadata, to .pt or .npy")
     p.add_argument("image", nargs="?", default=DEFAULT_IMAGE, help="image file or sample:NAME")
@@ -162,6 +215,8 @@ def cmd_invert(args) -> int:
     params = from_arguments(OptimizeParams, args, PRESETS.get(args.preset))
     device = pick_device(args.device)
     rep = _get_rep(args)
+    if args.method == "decoder":
+        return _invert_decoder(args, rep, params, device)
     if not rep.differentiable:
         raise R.RepresentationError(f"{rep.name}: {rep.decoder_hint} (the decoder method arrives with "
                                     "`invgui invert --method decoder`)")
@@ -216,9 +271,68 @@ def cmd_invert(args) -> int:
     return 0
 
 
+def _decoder_file(rep, layer: str | None, given: str | None) -> str:
+    from .core.methods.decoder import DecoderError, find_shipped
+
+    if given:
+        return given
+    layer = rep.resolve_layer(layer)
+    found = find_shipped(rep.name, layer)
+    if found is None:
+        raise DecoderError(f"no decoder shipped for {rep.name} {layer}; give one with --decoder FILE.pt or train "
+                           f"one: invgui train-decoder --model {rep.name} --layer {layer} --data DIR --out FILE.pt")
+    return str(found)
+
+
+def _invert_decoder(args, rep, params, device) -> int:
+    from .core import features_io
+    from .core import representations as R
+    from .core.events import Result
+    from .core.export import export_result
+    from .core.images import load_image
+    from .core.methods import decoder as D
+
+    decoder = _decoder_file(rep, args.layer, args.decoder)
+    loaded, layer = D.prepare(rep, D.load_checkpoint(decoder), args.layer, device)
+    target_features = None
+    image_given = args.image != DEFAULT_IMAGE or not args.target_features
+    size = params.size
+    if args.target_features:
+        ff = features_io.load(args.target_features)
+        size = size or int(ff.meta.get("input_size") or 0)
+        info = rep.layer_info(layer, size or int(loaded.meta["input_size"]))
+        features_io.check(ff, rep, layer, info.shape or (), args.target_features)
+        target_features = ff.features
+    image = load_image(args.image) if image_given else None
+    eval_distance = eval_set_distance(args.eval_set, size or int(loaded.meta["input_size"])) if args.eval_set else None
+    result = None
+    for ev in D.run(rep, image, layer, loaded, size=size, device=device, target_features=target_features,
+                    eval_distance=eval_distance):
+        if isinstance(ev, Result):
+            result = ev
+    result.record["decoder"] = decoder
+    source = args.image if image_given else Path(args.target_features).stem
+    out = Path(args.out) if args.out else _default_out(source, rep.name, layer + "_decoder")
+    visual = R.feature_picture(rep, image, result.record["input_size"]) if image is not None else None
+    png, js = export_result(result, out, args.metrics, visual=visual, image=args.image if image_given else None,
+                            target_features=args.target_features, eval_set=args.eval_set,
+                            command=" ".join(["invgui"] + sys.argv[1:]))
+    print(summary(result))
+    print(f"wrote {png} and {js}")
+    return 0
+
+
 def summary(result) -> str:
     """One line of the metrics that matter, mean ± std over restarts where there are several."""
     m = result.metrics
+    if result.record.get("method") == "decoder":
+        parts = [f"decoder: representation error of the reconstruction {m['representation_error']:.4f}"]
+        if "psnr" in m:
+            parts.append(f"PSNR {m['psnr']:.2f} dB; SSIM {m['ssim']:.3f}")
+        if "normalised_reconstruction_error" in m:
+            parts.append(f"normalised reconstruction error {m['normalised_reconstruction_error']:.4f}")
+        parts.append(f"one forward pass in {m['seconds'] * 1000:.1f} ms")
+        return "; ".join(parts)
 
     def pm(key: str, fmt: str) -> str:
         s = format(m[key], fmt)
@@ -281,6 +395,95 @@ def cmd_features(args) -> int:
     return 0
 
 
+def cmd_train_decoder(args) -> int:
+    from tqdm import tqdm
+
+    from .core.events import Result, Status, Step
+    from .core.methods import decoder as D
+    from .core.params import from_arguments
+
+    params = from_arguments(D.TrainParams, args, D.TrainParams())
+    rep = _get_rep(args)
+    bar, result = None, None
+    try:
+        for ev in D.train(rep, args.layer, args.data, args.out, params, device=pick_device(args.device),
+                          resume=args.resume, held_out_data=args.held_out_data):
+            if isinstance(ev, Status) and not args.quiet:
+                print(ev.message, file=sys.stderr)
+            elif isinstance(ev, Step) and not args.quiet:
+                if bar is None:
+                    bar = tqdm(total=ev.total, initial=ev.i - 1, unit="step", file=sys.stderr, mininterval=0.5)
+                post = {"loss": f"{ev.losses['train']:.4f}"}
+                if "held_out" in ev.losses:
+                    post["held_out"] = f"{ev.losses['held_out']:.4f}"
+                bar.set_postfix(post, refresh=False)
+                bar.update(ev.i - bar.n)
+            elif isinstance(ev, Result):
+                result = ev
+    finally:
+        if bar is not None:
+            bar.close()
+    m = result.metrics
+    held = (f"held-out MSE {m['held_out_mse']:.4f}" if "held_out_mse" in m else "no held-out images")
+    if "held_out_normalised_error" in m:
+        held += f", normalised reconstruction error {m['held_out_normalised_error']:.3f}"
+    print(f"wrote {args.out}: {result.record['architecture']} decoder for {rep.name} {result.record['layer']}, "
+          f"{result.record['epochs']} epoch(s) on {m['training_images']} images"
+          + (f" ({m['skipped']} unreadable skipped)" if m["skipped"] else "")
+          + f"; {held}; {m['images_per_second']:.0f} images/s")
+    if result.message:
+        print(result.message, file=sys.stderr)
+    return 0
+
+
+def cmd_probe(args) -> int:
+    import dataclasses as dc
+
+    from .core.events import Result, Status
+    from .core.export import image_strip, run_record, write_json
+    from .core.images import SAMPLES, load_image, save_png
+    from .core.methods import decoder as D
+    from .core.methods import probe as P
+    from .core.methods.optimize import PRESETS
+
+    rep = _get_rep(args)
+    decoder = _decoder_file(rep, args.layer, args.decoder)
+    image = load_image(args.image)
+    other = load_image(args.other) if args.other else None
+    stats_sources = None
+    if args.stats_data:
+        stats_sources = ([f"sample:{n}" for n in SAMPLES] if args.stats_data == "samples"
+                         else [str(f) for f in D.list_images(args.stats_data)])
+    position = tuple(int(v) for v in args.position.split(",")) if args.position else None
+    opt = None
+    if args.optimize:
+        opt = PRESETS.get(args.preset)
+        if args.iters:
+            opt = dc.replace(opt, iters=args.iters)
+    kw = dict(k=args.k, steps=args.steps, count=args.count, alpha=args.alpha, channel=args.channel,
+              position=position, value=args.value, seed=args.seed)
+    result = None
+    for ev in P.run(rep, image, args.layer, decoder, args.probe, other=other, stats_sources=stats_sources,
+                    size=args.size, optimize_params=opt, device=pick_device(args.device),
+                    save_features=args.save_features, **kw):
+        if isinstance(ev, Status):
+            print(ev.message, file=sys.stderr)
+        elif isinstance(ev, Result):
+            result = ev
+    rec = result.record
+    strip = image_strip(list(result.images), rec["labels"], rows=rec["rows"])
+    png = save_png(args.out, strip)
+    js = write_json(Path(args.out).with_suffix(".json"),
+                    run_record(result, image=args.image, other=args.other, decoder=decoder,
+                               command=" ".join(["invgui"] + sys.argv[1:])))
+    print(f"{args.probe}: {len(rec['labels'])} reconstruction(s); wrote {png} and {js}")
+    if rec.get("feature_files"):
+        files = rec["feature_files"]
+        print(f"wrote {len(files)} feature file(s) to {args.save_features} (invert one with "
+              f"`invgui invert --model {rep.name} --target-features {files[-1]}`)")
+    return 0
+
+
 def cmd_gui(args) -> int:
     from .app import run_gui
 
@@ -299,11 +502,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return {"layers": cmd_layers, "invert": cmd_invert, "features": cmd_features,
-                "gui": cmd_gui}[args.command](args)
+                "train-decoder": cmd_train_decoder, "probe": cmd_probe, "gui": cmd_gui}[args.command](args)
     except BrokenPipeError:            # `invgui layers M | head`: the reader went away, that is fine
         sys.stdout = open(__import__("os").devnull, "w")
         return 0
-    except (ImageError, RepresentationError, ValueError, OSError) as e:
+    except (ImageError, RepresentationError, ValueError, OSError, FloatingPointError) as e:
         print(f"invgui: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -109,3 +109,32 @@ def deviation_image(dev: np.ndarray) -> np.ndarray:
     """Per-pixel std across restarts as a grey image, scaled so its maximum is white."""
     scaled = dev / max(float(dev.max()), 1e-12)
     return np.repeat(scaled[..., None], 3, axis=2).astype(np.float32)
+
+
+def image_strip(images: list[np.ndarray], labels: list[str], rows: int = 1) -> np.ndarray:
+    """Tiles (H×W×3 in [0, 1] or uint8) side by side in ``rows`` rows, each labelled underneath (uint8)."""
+    import cv2
+
+    from .images import to_uint8
+
+    tiles = [im if im.dtype == np.uint8 else to_uint8(im) for im in images]
+    h, w = tiles[0].shape[:2]
+    scale = max(0.35, w / 280)
+    band = int(22 * scale) + 6
+    labelled = []
+    for tile, label in zip(tiles, labels):
+        if tile.shape[:2] != (h, w):
+            tile = cv2.resize(tile, (w, h), interpolation=cv2.INTER_AREA)
+        cell = np.full((h + band, w, 3), 255, np.uint8)
+        cell[:h] = tile
+        cv2.putText(cell, label[:40], (4, h + band - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45 * scale, (0, 0, 0),
+                    1, cv2.LINE_AA)
+        labelled.append(cell)
+    per_row = -(-len(labelled) // rows)
+    blank = np.full_like(labelled[0], 255)
+    lines = []
+    for r in range(rows):
+        row = labelled[r * per_row:(r + 1) * per_row]
+        row += [blank] * (per_row - len(row))
+        lines.append(np.concatenate([np.pad(c, ((0, 0), (0, 4), (0, 0)), constant_values=255) for c in row], 1))
+    return np.concatenate(lines, 0)
