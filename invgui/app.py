@@ -13,9 +13,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_gui(image: str | None = None, screenshot: str | None = None, iters: int | None = None,
-            model: str | None = None, preset: str | None = None) -> int:
-    """Open the main window.  With ``screenshot``: run ``iters`` iterations through the real
-    worker, save a PNG of the whole window and exit (0 on success)."""
+            model: str | None = None, preset: str | None = None, method: str | None = None,
+            probe: str | None = None, other: str | None = None) -> int:
+    """Open the main window.  With ``screenshot``: run (``iters`` iterations, or the decoder with
+    ``method="decoder"``, then the ``probe`` if given) through the real worker, save a PNG of the
+    whole window and exit (0 on success)."""
     import torch
 
     # Leave one core to the event loop (intra-op threads are process-wide).
@@ -38,6 +40,12 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
         win.form.preset_box.setCurrentText(preset)
     if iters is not None:
         win.form.set_value("iters", iters)
+    if method:
+        win.set_method(method)
+    if probe:
+        win.decoder_panel.probe_form.set_value("probe", probe)
+        if other:
+            win.decoder_panel.probe_form.set_value("other", other)
     win.show()
     if not screenshot:
         return app.exec()
@@ -56,8 +64,15 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
         win.close()
         app.quit()
 
-    # runEnded is emitted on the GUI thread; wait a moment so the final preview and curves draw.
-    win.runEnded.connect(lambda: QTimer.singleShot(400, save))
+    steps = [win.run_probe] if probe else []
+
+    def next_step() -> None:
+        if steps and not win.errors:
+            QTimer.singleShot(100, steps.pop(0))
+        else:                  # wait a moment so the final preview and curves draw
+            QTimer.singleShot(400, save)
+
+    win.runEnded.connect(next_step)
     QTimer.singleShot(200, win.run)
     app.exec()
     return outcome["code"]

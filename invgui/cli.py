@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(p, OptimizeParams)
 
     from .core.methods.decoder import TrainParams
-    from .core.methods.manipulate import PROBES
+    from .core.methods.probe import ProbeParams
 
     p = sub.add_parser("train-decoder", help="train a decoder (up-convolutional network) for a layer")
     _add_model_args(p)
@@ -111,24 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.add_argument("--layer", "-l", default=None, help="layer (default: the decoder's)")
     p.add_argument("--decoder", metavar="FILE.pt", help="decoder (default: the shipped one for the model and layer)")
-    p.add_argument("--probe", required=True, choices=PROBES, help="what to do to the features")
-    p.add_argument("--other", metavar="IMAGE", help="second image (interpolate)")
-    p.add_argument("--steps", type=int, default=8, help="interpolation steps, both ends included (default 8)")
-    p.add_argument("--k", type=int, default=5, help="k of top-k (default 5)")
-    p.add_argument("--stats-data", metavar="DIR", help="folder of images (or 'samples') for the per-dimension "
-                   "statistics of random features (and the neuron's default value)")
-    p.add_argument("--count", type=int, default=4, help="random feature vectors to draw (default 4)")
-    p.add_argument("--alpha", type=float, default=2.0, help="contrast factor of random features (paper: 2)")
-    p.add_argument("--channel", type=int, default=0, help="the neuron's channel")
-    p.add_argument("--position", default=None, metavar="Y,X", help="the neuron's cell (default: the centre)")
-    p.add_argument("--value", type=float, default=None, help="the neuron's value (default: its largest over "
-                   "--stats-data, else Φ0's largest magnitude)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=0, help="input side (default: the decoder's)")
-    p.add_argument("--optimize", action="store_true", help="also invert every variant by optimisation "
-                   "(a second row), to compare the two methods on the same features")
     p.add_argument("--preset", default="fast", choices=PRESETS.names(), help="optimisation preset with "
                    "--optimize (default fast)")
+    add_arguments(p, ProbeParams)
     p.add_argument("--iters", type=int, default=None, help="optimisation iterations with --optimize")
     p.add_argument("--save-features", metavar="DIR", help="also write each variant as a feature file "
                    "(for `invgui invert --target-features`)")
@@ -151,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", default=None, choices=R.names(), metavar="MODEL",
                    help="representation to start with (default: the embedded CNN)")
     p.add_argument("--preset", default=None, choices=PRESETS.names(), help="optimisation preset to start with")
+    p.add_argument("--method", default=None, choices=("optimize", "decoder"), help="method to start with")
+    p.add_argument("--probe", default=None, help="with --screenshot and --method decoder: also run this probe")
+    p.add_argument("--other", default=None, help="second image for --probe interpolate")
     return parser
 
 
@@ -441,31 +430,23 @@ def cmd_probe(args) -> int:
 
     from .core.events import Result, Status
     from .core.export import image_strip, run_record, write_json
-    from .core.images import SAMPLES, load_image, save_png
-    from .core.methods import decoder as D
+    from .core.images import load_image, save_png
     from .core.methods import probe as P
     from .core.methods.optimize import PRESETS
+    from .core.params import from_arguments
 
+    pp = from_arguments(P.ProbeParams, args, P.ProbeParams())
     rep = _get_rep(args)
     decoder = _decoder_file(rep, args.layer, args.decoder)
     image = load_image(args.image)
-    other = load_image(args.other) if args.other else None
-    stats_sources = None
-    if args.stats_data:
-        stats_sources = ([f"sample:{n}" for n in SAMPLES] if args.stats_data == "samples"
-                         else [str(f) for f in D.list_images(args.stats_data)])
-    position = tuple(int(v) for v in args.position.split(",")) if args.position else None
     opt = None
-    if args.optimize:
+    if pp.optimize:
         opt = PRESETS.get(args.preset)
         if args.iters:
             opt = dc.replace(opt, iters=args.iters)
-    kw = dict(k=args.k, steps=args.steps, count=args.count, alpha=args.alpha, channel=args.channel,
-              position=position, value=args.value, seed=args.seed)
     result = None
-    for ev in P.run(rep, image, args.layer, decoder, args.probe, other=other, stats_sources=stats_sources,
-                    size=args.size, optimize_params=opt, device=pick_device(args.device),
-                    save_features=args.save_features, **kw):
+    for ev in P.run_params(rep, image, args.layer, decoder, pp, size=args.size, optimize_params=opt,
+                           device=pick_device(args.device), save_features=args.save_features):
         if isinstance(ev, Status):
             print(ev.message, file=sys.stderr)
         elif isinstance(ev, Result):
@@ -474,9 +455,8 @@ def cmd_probe(args) -> int:
     strip = image_strip(list(result.images), rec["labels"], rows=rec["rows"])
     png = save_png(args.out, strip)
     js = write_json(Path(args.out).with_suffix(".json"),
-                    run_record(result, image=args.image, other=args.other, decoder=decoder,
-                               command=" ".join(["invgui"] + sys.argv[1:])))
-    print(f"{args.probe}: {len(rec['labels'])} reconstruction(s); wrote {png} and {js}")
+                    run_record(result, image=args.image, decoder=decoder, command=" ".join(["invgui"] + sys.argv[1:])))
+    print(f"{pp.probe}: {len(rec['labels'])} reconstruction(s); wrote {png} and {js}")
     if rec.get("feature_files"):
         files = rec["feature_files"]
         print(f"wrote {len(files)} feature file(s) to {args.save_features} (invert one with "
@@ -488,7 +468,7 @@ def cmd_gui(args) -> int:
     from .app import run_gui
 
     return run_gui(image=args.image, screenshot=args.screenshot, iters=args.iters, model=args.model,
-                   preset=args.preset)
+                   preset=args.preset, method=args.method, probe=args.probe, other=args.other)
 
 
 def main(argv: list[str] | None = None) -> int:

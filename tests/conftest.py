@@ -41,3 +41,33 @@ def no_hub(tmp_path, monkeypatch):
 
 def rng_image(h=40, w=56, seed=0):
     return np.random.default_rng(seed).random((h, w, 3)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory):
+    """A folder of a few small photos (one unreadable file among them) and a held-out folder."""
+    from invgui.core.images import load_image, save_png
+
+    root = tmp_path_factory.mktemp("photos")
+    (root / "train" / "sub").mkdir(parents=True)
+    (root / "held").mkdir()
+    for i, name in enumerate(("astronaut", "rocket", "camera", "coins")):
+        img = load_image(f"sample:{name}")[::8, ::8]
+        save_png(root / "train" / ("sub" if i % 2 else "") / f"{name}.png", img)
+    (root / "train" / "broken.jpg").write_bytes(b"not a jpeg at all")
+    for name in ("chelsea", "coffee"):
+        save_png(root / "held" / f"{name}.png", load_image(f"sample:{name}")[::8, ::8])
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_hog_decoder(photos, tmp_path_factory):
+    """A HOG decoder trained for one tiny epoch (32-px crops, width 0.05)."""
+    from invgui.core import representations as R
+    from invgui.core.methods import decoder as D
+
+    out = tmp_path_factory.mktemp("decoders") / "hog-tiny.pt"
+    p = D.TrainParams(epochs=1, batch=4, size=32, crops_per_image=2, width=0.05, preview_every=1)
+    for _ in D.train(R.get("hog"), None, photos / "train", out, p):
+        pass
+    return out

@@ -4,35 +4,19 @@ import dataclasses
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 
 from invgui.cli import main
 from invgui.core import representations as R
 from invgui.core.events import Result, Status, Step
-from invgui.core.images import load_image, save_png
+from invgui.core.images import load_image
 from invgui.core.methods import decoder as D
 from invgui.core.methods import decoder_nets as N
 from invgui.core.methods import manipulate as M
 from invgui.core.methods import probe as P
 
 TINY = D.TrainParams(epochs=1, batch=4, size=32, crops_per_image=2, width=0.05, preview_every=1)
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory):
-    """A folder of a few small photos (one unreadable file among them) and a held-out folder."""
-    root = tmp_path_factory.mktemp("photos")
-    (root / "train" / "sub").mkdir(parents=True)
-    (root / "held").mkdir()
-    for i, name in enumerate(("astronaut", "rocket", "camera", "coins")):
-        img = load_image(f"sample:{name}")[::8, ::8]
-        save_png(root / "train" / ("sub" if i % 2 else "") / f"{name}.png", img)
-    (root / "train" / "broken.jpg").write_bytes(b"not a jpeg at all")
-    for name in ("chelsea", "coffee"):
-        save_png(root / "held" / f"{name}.png", load_image(f"sample:{name}")[::8, ::8])
-    return root
 
 
 def train_all(*args, **kw):

@@ -209,3 +209,103 @@ def test_non_differentiable_representation_says_use_a_decoder(qtbot, window):
         assert len(window.errors) == n + 1 and "decoder" in window.errors[-1]
     window.set_model("hogb")
     assert not window.nondiff_label.isVisible()
+
+
+def wait_run(qtbot, w, start):
+    with qtbot.waitSignal(w.runEnded, timeout=120_000):
+        assert start()
+
+
+def test_decoder_method_reconstructs_and_exports(qtbot, window, tiny_hog_decoder, tmp_path):
+    window.set_model("hogb")
+    window.set_method("decoder")
+    assert window.method_stack.currentIndex() == 1
+    n = len(window.errors)
+    assert window.run() is False and "No decoder" in window.errors[n]          # none for hogb: a dialog
+    window.set_model("hog")
+    window.decoder_panel.add_file(str(tiny_hog_decoder))
+    assert window.decoder_panel.current() == str(tiny_hog_decoder)
+    assert "two-stream decoder" in window.decoder_panel.info.text()
+    wait_run(qtbot, window, lambda: qtbot.mouseClick(window.run_button, Qt.MouseButton.LeftButton) or True)
+    res = window.result
+    assert res.record["method"] == "decoder" and res.images.shape == (1, 32, 32, 3)
+    assert window.recon_pane.image.shape == (32, 32, 3) and "forward pass" in window.metrics_label.text()
+    png, js = window.export_to(tmp_path / "dec.png")
+    assert json.loads(js.read_text())["method"] == "decoder" and (tmp_path / "dec-features.png").exists()
+    # Another representation does not list this decoder.
+    window.set_model("hogb")
+    assert window.decoder_panel.current() is None
+
+
+def test_probe_from_the_panel_shows_and_exports_a_strip(qtbot, window, tiny_hog_decoder, tmp_path):
+    window.set_model("hog")
+    window.set_method("decoder")
+    window.decoder_panel.add_file(str(tiny_hog_decoder))
+    form = window.decoder_panel.probe_form
+    form.set_value("probe", "interpolate")
+    form.set_value("other", "sample:coffee")
+    form.set_value("steps", 3)
+    wait_run(qtbot, window, lambda: qtbot.mouseClick(window.decoder_panel.probe_button,
+                                                     Qt.MouseButton.LeftButton) or True)
+    assert window.probe_result.record["labels"] == ["t = 0.00", "t = 0.50", "t = 1.00"]
+    assert window.probe_pane.isVisible() and window.probe_pane.image.shape[1] > 3 * 32
+    png, js = window.export_probe_to(tmp_path / "strip.png")
+    assert png.exists() and json.loads(js.read_text())["probe"] == "interpolate"
+    # A probe that needs statistics explains what is missing.
+    form.set_value("probe", "random-gaussian")
+    wait_run(qtbot, window, window.run_probe)
+    assert "statistics" in window.errors[-1]
+
+
+def test_lbp_inverts_through_a_decoder_in_the_window(qtbot, window, photos, tmp_path):
+    from invgui.core import representations as R
+    from invgui.core.methods import decoder as D
+
+    ckpt = tmp_path / "lbp.pt"
+    for _ in D.train(R.get("lbp"), None, photos / "train", ckpt,
+                     D.TrainParams(epochs=1, batch=4, size=32, crops_per_image=1, width=0.05)):
+        pass
+    window.set_model("lbp")
+    assert window.nondiff_label.isVisible()
+    window.set_method("decoder")
+    assert not window.nondiff_label.isVisible()              # the decoder method is the right one here
+    window.decoder_panel.add_file(str(ckpt))
+    wait_run(qtbot, window, window.run)
+    assert window.result.record["representation"] == "lbp" and window.result.images.shape == (1, 32, 32, 3)
+
+
+def test_train_dialog_trains_and_offers_the_decoder(qtbot, window, photos, tmp_path):
+    window.set_model("hog")
+    dlg = window.open_train_dialog()
+    dlg.data.setText(str(photos / "train"))
+    dlg.out.setText(str(tmp_path / "trained.pt"))
+    for name, value in (("epochs", 2), ("batch", 4), ("size", 32), ("crops_per_image", 2), ("width", 0.05),
+                        ("preview_every", 1)):
+        dlg.form.set_value(name, value)
+    with qtbot.waitSignal(dlg.trained, timeout=120_000):
+        qtbot.mouseClick(dlg.start_button, Qt.MouseButton.LeftButton)
+        assert dlg.running()
+    qtbot.waitUntil(lambda: not dlg.running(), timeout=30_000)
+    assert (tmp_path / "trained.pt").exists() and dlg.result.record["epochs"] == 2
+    assert len(dlg.history["train"]) == dlg.result.metrics["steps"] and len(dlg.history["held_out"]) == 2
+    assert "train" in dlg.plot.curves and "held_out" in dlg.plot.curves
+    assert dlg.preview.image is not None
+    window.set_method("decoder")
+    assert window.decoder_panel.current() == str(tmp_path / "trained.pt")
+    # Bad input: no folder → a dialog, nothing starts.
+    dlg.data.setText(str(tmp_path / "missing"))
+    assert dlg.start() is False and "No training images" in dlg.errors[-1]
+
+
+def test_closing_the_window_mid_training_ends_both_threads(qtbot, photos, tmp_path):
+    w = make_window(qtbot)
+    w.set_model("hog")
+    dlg = w.open_train_dialog()
+    dlg.data.setText(str(photos / "train"))
+    dlg.out.setText(str(tmp_path / "t.pt"))
+    for name, value in (("epochs", 1000), ("batch", 4), ("size", 32), ("width", 0.05)):
+        dlg.form.set_value(name, value)
+    assert dlg.start()
+    qtbot.waitUntil(lambda: len(dlg.history["train"]) >= 2, timeout=60_000)
+    w.close()
+    assert not dlg.worker.thread.isRunning() and not w.worker.thread.isRunning()

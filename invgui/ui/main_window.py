@@ -11,20 +11,24 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow,
-                               QMessageBox, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget,
-                               QHBoxLayout)
+                               QMessageBox, QPushButton, QScrollArea, QSplitter, QStackedWidget, QVBoxLayout,
+                               QWidget, QHBoxLayout)
 
 from ..core import representations as R
 from ..core.events import Result, Step
-from ..core.export import export_result
+from ..core.export import export_result, image_strip, run_record, write_json
 from ..core.images import SAMPLES, ImageError, image_batch, load_image, resize_center_crop
+from ..core.methods import decoder as dec
 from ..core.methods import optimize
+from ..core.methods import probe as probe_mod
+from .decoder_panel import DecoderPanel, TrainDialog
 from .image_pane import FeatureMapPane, ImagePane, colourise, mosaic
 from .layer_tree import LayerTree
 from .param_form import ParamForm
 from .plots import LossPlot
 from .worker import WorkerThread
 
+METHODS = {"optimize": "Optimisation (Mahendran & Vedaldi)", "decoder": "Decoder (Dosovitskiy & Brox)"}
 DRAW_INTERVAL_MS = 100          # previews and curves are redrawn at most ~10 times a second
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
 
@@ -43,6 +47,8 @@ class MainWindow(QMainWindow):
         self.image_source = ""
         self.image: np.ndarray | None = None
         self.result: Result | None = None
+        self.probe_result: Result | None = None
+        self.train_dialog: TrainDialog | None = None
         self.history: dict[str, list[float]] = {}
         self.latest_preview: np.ndarray | None = None
         self.last_step: Step | None = None
@@ -84,6 +90,8 @@ class MainWindow(QMainWindow):
         self.feature_pane.windowPicked.connect(lambda spec: self.form.set_value("window", spec))
         self.restarts_pane = ImagePane("Restarts and deviation")
         self.restarts_pane.hide()
+        self.probe_pane = ImagePane("Probe")             # image strip of a feature-space probe
+        self.probe_pane.hide()
         self.visual_pane = ImagePane("Features")        # HOG glyphs, SIFT keypoints, LBP map
         self.visual_pane.hide()
         self.visual: np.ndarray | None = None
@@ -91,9 +99,10 @@ class MainWindow(QMainWindow):
         self._fmap_key: tuple | None = None
         self.plot = LossPlot()
         top = QSplitter(Qt.Orientation.Horizontal)
-        for pane in (self.original_pane, self.recon_pane, self.restarts_pane, self.visual_pane, self.feature_pane):
+        for pane in (self.original_pane, self.recon_pane, self.restarts_pane, self.probe_pane, self.visual_pane,
+                     self.feature_pane):
             top.addWidget(pane)
-        top.setSizes([420, 420, 420, 420, 300])
+        top.setSizes([420, 420, 420, 600, 420, 300])
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(top)
         self.splitter.addWidget(self.plot)
@@ -139,7 +148,12 @@ class MainWindow(QMainWindow):
         # Right: method parameters, run/stop, metrics.
         right = QWidget()
         rlay = QVBoxLayout(right)
-        rlay.addWidget(QLabel("<b>Optimisation</b> (Mahendran &amp; Vedaldi)"))
+        self.method_box = QComboBox()
+        self.method_box.setObjectName("method_box")
+        for key, title in METHODS.items():
+            self.method_box.addItem(title, key)
+        self.method_box.setToolTip("Reconstruct by optimisation from noise, or with a trained decoder")
+        rlay.addWidget(self.method_box)
         self.nondiff_label = QLabel("")
         self.nondiff_label.setWordWrap(True)
         self.nondiff_label.setStyleSheet("color: #c0392b")
@@ -153,7 +167,21 @@ class MainWindow(QMainWindow):
         scroll.setWidget(self.form)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(self.form.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
-        rlay.addWidget(scroll, 1)
+        self.decoder_panel = DecoderPanel()
+        self.decoder_panel.trainRequested.connect(self.open_train_dialog)
+        self.decoder_panel.probeRequested.connect(self.run_probe)
+        dscroll = QScrollArea()
+        dscroll.setWidgetResizable(True)
+        dscroll.setWidget(self.decoder_panel)
+        dscroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.decoder_panel.setMinimumWidth(200)
+        self.decoder_panel.box.setMinimumContentsLength(12)
+        self.decoder_panel.box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.method_stack = QStackedWidget()
+        self.method_stack.addWidget(scroll)
+        self.method_stack.addWidget(dscroll)
+        self.method_box.currentIndexChanged.connect(self._on_method_changed)
+        rlay.addWidget(self.method_stack, 1)
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Run")
         self.stop_button = QPushButton("Stop")
@@ -183,6 +211,8 @@ class MainWindow(QMainWindow):
         self.export_action = QAction("&Export reconstruction…", self, shortcut="Ctrl+E",
                                      triggered=self._export_dialog)
         m.addAction(self.export_action)
+        self.export_probe_action = QAction("Export probe &strip…", self, triggered=self._export_probe_dialog)
+        m.addAction(self.export_probe_action)
         m.addSeparator()
         m.addAction(QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close))
         r = self.menuBar().addMenu("&Run")
@@ -190,6 +220,9 @@ class MainWindow(QMainWindow):
         self.stop_action = QAction("&Stop", self, shortcut="Ctrl+.", triggered=self.stop)
         r.addAction(self.run_action)
         r.addAction(self.stop_action)
+        r.addSeparator()
+        self.train_action = QAction("&Train a decoder…", self, triggered=self.open_train_dialog)
+        r.addAction(self.train_action)
         tb = self.addToolBar("Main")
         tb.setObjectName("main_toolbar")
         for a in (self.open_action, self.run_action, self.stop_action, self.export_action):
@@ -212,13 +245,28 @@ class MainWindow(QMainWindow):
         self.layer = rep.default_layer
         if changed:
             self._build_rep_form()
-        self.nondiff_label.setText(f"{rep.name}: {rep.decoder_hint}." if not rep.differentiable else "")
-        self.nondiff_label.setVisible(not rep.differentiable)
+        self._update_nondiff_label()
+        self.decoder_panel.refresh(rep.name, self.layer)
         self._refresh_tree()
         self._fmap_key = None
         self._update_feature_map()
         self.statusBar().showMessage(f"{rep.title}: weights {rep.weights_info}", 5000)
         return True
+
+    def method(self) -> str:
+        return self.method_box.currentData()
+
+    def set_method(self, key: str) -> None:
+        self.method_box.setCurrentIndex(self.method_box.findData(key))
+
+    def _on_method_changed(self, _index: int) -> None:
+        self.method_stack.setCurrentIndex(0 if self.method() == "optimize" else 1)
+        self._update_nondiff_label()
+
+    def _update_nondiff_label(self) -> None:
+        show = self.rep is not None and not self.rep.differentiable and self.method() == "optimize"
+        self.nondiff_label.setText(f"{self.rep.name}: {self.rep.decoder_hint}." if show else "")
+        self.nondiff_label.setVisible(show)
 
     def _build_rep_form(self) -> None:
         """The dock form of the representation's own parameters (none for CNNs)."""
@@ -266,6 +314,7 @@ class MainWindow(QMainWindow):
         self.layer_tree.select(self.layer)
         self.recon_pane.set_title(f"Reconstruction — {self.rep.name} {self.layer}")
         self.form.set_value("window", "")          # a window belongs to one layer's map
+        self.decoder_panel.refresh(self.rep.name, self.layer)
         self._update_feature_map()
 
     def _shown_channel(self) -> int:
@@ -363,6 +412,8 @@ class MainWindow(QMainWindow):
     def run(self) -> bool:
         if self.running() or self.image is None or self.rep is None:
             return False
+        if self.method() == "decoder":
+            return self._run_decoder()
         if not self.rep.differentiable:
             self.show_error("Optimisation cannot invert this representation",
                             f"{self.rep.title}: {self.rep.decoder_hint}. The decoder method is the next "
@@ -389,6 +440,73 @@ class MainWindow(QMainWindow):
         self.recon_pane.set_title(f"Reconstruction — {self.rep.name} {self.layer} (running)")
         self._update_buttons()
         return True
+
+    def _decoder_or_error(self) -> str | None:
+        path = self.decoder_panel.current()
+        if path is None:
+            self.show_error("No decoder", f"There is no decoder for {self.rep.name} {self.layer} yet: open a decoder "
+                            "file, or train one (Run › Train a decoder…).")
+        return path
+
+    def _start(self, job, title: str) -> None:
+        self.history = {}
+        self.result = None
+        self.latest_preview = None
+        self.last_step = None
+        self.plot.clear_curves()
+        self.metrics_label.setText("")
+        self._run_started = time.perf_counter()
+        self._rate = (0, self._run_started)
+        self.run_layer = self.layer
+        self.worker.submit(job)
+        self.recon_pane.set_title(title)
+        self._update_buttons()
+
+    def _run_decoder(self) -> bool:
+        path = self._decoder_or_error()
+        if path is None:
+            return False
+        size = int(self.decoder_panel.size.value())
+        job = functools.partial(_decoder_job, self.rep.name, self.image, self.layer, path, size, self.weights_path,
+                                self.random_weights.isChecked(), self.device, self.rep.params)
+        self.run_params = None
+        self._start(job, f"Reconstruction — {self.rep.name} {self.layer} (decoder)")
+        return True
+
+    def run_probe(self) -> bool:
+        """Manipulate Φ0 as the probe form says and reconstruct every variant with the decoder."""
+        if self.running() or self.image is None or self.rep is None:
+            return False
+        path = self._decoder_or_error()
+        if path is None:
+            return False
+        try:
+            pp = self.decoder_panel.probe_form.values()
+        except ValueError as e:
+            self.show_error("Invalid probe parameters", str(e))
+            return False
+        size = int(self.decoder_panel.size.value())
+        job = functools.partial(_probe_job, self.rep.name, self.image, self.layer, path, pp, size, self.weights_path,
+                                self.random_weights.isChecked(), self.device, self.rep.params)
+        self.probe_pane.set_title(f"Probe — {pp.probe} (running)")
+        self.probe_pane.show()
+        self.worker.submit(job)
+        self._update_buttons()
+        return True
+
+    def open_train_dialog(self) -> TrainDialog | None:
+        if self.rep is None:
+            return None
+        if self.train_dialog is not None and self.train_dialog.running():
+            self.train_dialog.raise_()
+            return self.train_dialog
+        if self.train_dialog is not None:
+            self.train_dialog.close()
+        self.train_dialog = TrainDialog(self.rep.name, self.layer, self.rep.params, self.weights_path,
+                                        self.random_weights.isChecked(), self.device, self)
+        self.train_dialog.trained.connect(self.decoder_panel.add_file)
+        self.train_dialog.show()
+        return self.train_dialog
 
     def stop(self) -> None:
         if self.running():
@@ -421,6 +539,11 @@ class MainWindow(QMainWindow):
                                   f"loss {ev.losses['total']:.4g}")
 
     def _on_finished(self, res: Result) -> None:
+        method = res.record.get("method")
+        if method == "probe":
+            return self._on_probe_finished(res)
+        if method == "decoder":
+            return self._on_decoder_finished(res)
         self.result = res
         self.statusBar().clearMessage()
         self._dirty = True
@@ -452,6 +575,60 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(res.message, 8000)
         self.runEnded.emit()
 
+    def _on_decoder_finished(self, res: Result) -> None:
+        self.result = res
+        self.statusBar().clearMessage()
+        self.latest_preview = (np.clip(res.image, 0, 1) * 255 + 0.5).astype(np.uint8)
+        self.recon_pane.set_image(self.latest_preview)
+        self.restarts_pane.hide()
+        m = res.metrics
+        meta = res.record.get("decoder_meta", {})
+        self.metrics_label.setText(
+            f"<b>{res.record['representation']} {res.record['layer']}</b> — decoder "
+            f"({meta.get('architecture')}, {Path(res.record['decoder']).name})<br>"
+            f"representation error of the reconstruction <b>{m['representation_error']:.3f}</b><br>"
+            + (f"PSNR {m['psnr']:.2f} dB · SSIM {m['ssim']:.3f}<br>" if "psnr" in m else "")
+            + f"one forward pass: {m['seconds'] * 1000:.1f} ms")
+        self.progress.setText(f"done: decoder in {m['seconds'] * 1000:.1f} ms")
+        self.recon_pane.set_title(f"Reconstruction — {res.record['representation']} {res.record['layer']} (decoder)")
+        self.runEnded.emit()
+
+    def _on_probe_finished(self, res: Result) -> None:
+        self.probe_result = res
+        rec = res.record
+        self.probe_strip = image_strip(list(res.images), rec["labels"], rows=rec["rows"])
+        self.probe_pane.set_image(self.probe_strip)
+        self.probe_pane.set_title(f"Probe — {rec['probe']} on {rec['representation']} {rec['layer']} "
+                                  f"({len(rec['labels'])} reconstructions)")
+        self.probe_pane.show()
+        self.statusBar().showMessage(f"probe {rec['probe']} done in {res.metrics['seconds']:.1f} s", 8000)
+        self.runEnded.emit()
+
+    def _export_probe_dialog(self) -> None:
+        if self.probe_result is None:
+            return
+        default = f"probe_{self.probe_result.record['probe']}_{self.probe_result.record['representation']}.png"
+        path, _ = QFileDialog.getSaveFileName(self, "Export probe strip", default, "PNG image (*.png)")
+        if path:
+            self.export_probe_to(path)
+
+    def export_probe_to(self, path: str | os.PathLike) -> tuple[Path, Path] | None:
+        """Write the probe strip PNG and its JSON record; errors become a dialog."""
+        from ..core.images import save_png
+
+        if self.probe_result is None:
+            return None
+        path = Path(path).with_suffix(".png")
+        try:
+            png = save_png(path, self.probe_strip)
+            js = write_json(path.with_suffix(".json"), run_record(self.probe_result, image=self.image_source,
+                                                                  source="gui"))
+        except OSError as e:
+            self.show_error("Cannot export", str(e))
+            return None
+        self.statusBar().showMessage(f"exported {png} and {js}", 8000)
+        return png, js
+
     def _on_status(self, message: str) -> None:
         self.statusBar().showMessage(message)
 
@@ -469,6 +646,9 @@ class MainWindow(QMainWindow):
         for w in (self.stop_button, self.stop_action):
             w.setEnabled(busy)
         self.export_action.setEnabled(self.result is not None)
+        self.export_probe_action.setEnabled(self.probe_result is not None)
+        for w in (self.decoder_panel.probe_button, self.method_box):
+            w.setEnabled(not busy)
         for w in (self.model_box, self.random_weights, self.open_action, self.rep_form):
             if w is not None:
                 w.setEnabled(not busy)
@@ -514,6 +694,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, e) -> None:
         self.timer.stop()
+        if self.train_dialog is not None:
+            self.train_dialog.close()          # stops its training run and joins its thread
         self.worker.shutdown()
         super().closeEvent(e)
 
@@ -521,6 +703,16 @@ class MainWindow(QMainWindow):
 def _job(model, image, layer, params, weights, random_weights, device, rep_params, should_stop):
     return optimize.run_named(model, image, layer, params, weights=weights, random_weights=random_weights,
                               device=device, should_stop=should_stop, rep_params=rep_params)
+
+
+def _decoder_job(model, image, layer, path, size, weights, random_weights, device, rep_params, should_stop):
+    rep = R.get(model, weights=weights, random_weights=random_weights, params=rep_params)
+    return dec.run(rep, image, layer, path, size=size, device=device, should_stop=should_stop)
+
+
+def _probe_job(model, image, layer, path, pp, size, weights, random_weights, device, rep_params, should_stop):
+    rep = R.get(model, weights=weights, random_weights=random_weights, params=rep_params)
+    return probe_mod.run_params(rep, image, layer, path, pp, size=size, device=device, should_stop=should_stop)
 
 
 def _devices() -> list[str]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-COLOURS = {"total": "#222222", "feature": "#1f77b4", "alpha": "#2ca02c", "tv": "#d62728"}
-LABELS = {"total": "total", "feature": "feature ‖Φ(x)−Φ0‖²/‖Φ0‖²", "alpha": "α-norm", "tv": "TV^β"}
+COLOURS = {"total": "#222222", "feature": "#1f77b4", "alpha": "#2ca02c", "tv": "#d62728",
+           "train": "#1f77b4", "held_out": "#d62728"}
+LABELS = {"total": "total", "feature": "feature ‖Φ(x)−Φ0‖²/‖Φ0‖²", "alpha": "α-norm", "tv": "TV^β",
+          "train": "training loss", "held_out": "held-out MSE"}
 
 
 class LossPlot(pg.PlotWidget):
@@ -38,3 +40,15 @@ class LossPlot(pg.PlotWidget):
                                               name=LABELS.get(name, name), connect="finite")
             else:
                 self.curves[name].setData(x, y, connect="finite")
+
+    def set_series(self, name: str, x, y, symbol: bool = False) -> None:
+        """One curve with its own x values (e.g. held-out error once per epoch, at its step)."""
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        y = np.where(np.isfinite(y) & (y > 0), y, np.nan)
+        if name not in self.curves:
+            kw = dict(symbol="o", symbolSize=6, symbolBrush=COLOURS.get(name, "#888")) if symbol else {}
+            self.curves[name] = self.plot(x, y, pen=pg.mkPen(COLOURS.get(name, "#888"), width=1.5),
+                                          name=LABELS.get(name, name), connect="finite", **kw)
+        else:
+            self.curves[name].setData(x, y, connect="finite")

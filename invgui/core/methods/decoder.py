@@ -247,7 +247,9 @@ def check_match(meta: dict, rep: Representation, layer: str, source: str) -> Non
 def shipped_decoders() -> dict[str, Path]:
     """Decoders shipped in ``resources/decoders`` (name → file)."""
     folder = Path(__file__).resolve().parents[3] / "resources" / "decoders"
-    return {p.stem: p for p in sorted(folder.glob("*.pt"))} if folder.is_dir() else {}
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.glob("*.pt")) if not p.name.startswith(".") and ".training" not in p.name}
 
 
 def find_shipped(rep_name: str, layer: str) -> Path | None:

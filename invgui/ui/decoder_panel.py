@@ -1,0 +1,341 @@
+"""The decoder method in the window: choosing a decoder, probing the feature space, training one."""
+
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QMessageBox, QPushButton, QScrollArea, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+
+from ..core.events import Result, Step
+from ..core.methods import decoder as D
+from ..core.methods.probe import PROBE_PRESETS
+from .image_pane import ImagePane
+from .param_form import ParamForm
+from .plots import LossPlot
+from .worker import WorkerThread
+
+OPEN_OTHER = "Open a decoder file…"
+
+
+class DecoderPanel(QWidget):
+    """Decoder file, reconstruction size, probe parameters."""
+
+    trainRequested = Signal()
+    probeRequested = Signal()
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.files: list[str] = []                 # decoder files the user opened this session
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        intro = QLabel("<b>Decoder</b> (Dosovitskiy &amp; Brox): one forward pass of a network trained to map "
+                       "Φ back to images.")
+        intro.setWordWrap(True)
+        lay.addWidget(intro)
+        self.box = QComboBox()
+        self.box.setObjectName("decoder_box")
+        self.box.setToolTip("Decoders for the current representation and layer: the shipped ones and files "
+                            "you opened or trained")
+        self.box.activated.connect(self._on_activated)
+        lay.addWidget(self.box)
+        row = QHBoxLayout()
+        self.train_button = QPushButton("Train a decoder…")
+        self.train_button.setToolTip("Train a decoder for the current representation and layer on a folder of images")
+        self.train_button.clicked.connect(self.trainRequested)
+        row.addWidget(self.train_button)
+        lay.addLayout(row)
+        form = QFormLayout()
+        self.size = QSpinBox()
+        self.size.setRange(0, 4096)
+        self.size.setSingleStep(16)
+        self.size.setSpecialValueText("decoder's own")
+        self.size.setToolTip("Input and output side in pixels (0 = the size the decoder was trained at; the "
+                             "fully connected decoder only works at that size)")
+        form.addRow("Size", self.size)
+        lay.addLayout(form)
+        self.info = QLabel("")
+        self.info.setWordWrap(True)
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.info)
+        probe_title = QLabel("<b>Probe the feature space</b> (paper 001 §5)")
+        probe_title.setWordWrap(True)
+        lay.addWidget(probe_title)
+        self.probe_form = ParamForm(PROBE_PRESETS)
+        self.probe_form.setObjectName("probe_form")
+        lay.addWidget(self.probe_form)
+        self.probe_button = QPushButton("Run probe")
+        self.probe_button.setToolTip("Manipulate Φ0 as set above and reconstruct every variant with the decoder")
+        self.probe_button.clicked.connect(self.probeRequested)
+        lay.addWidget(self.probe_button)
+        lay.addStretch(1)
+        self.rep_name, self.layer = "", ""
+
+    def refresh(self, rep_name: str, layer: str) -> None:
+        """List the decoders that fit ``rep_name`` at ``layer``."""
+        self.rep_name, self.layer = rep_name, layer
+        current = self.current()
+        self.box.blockSignals(True)
+        self.box.clear()
+        shipped = D.find_shipped(rep_name, layer)
+        if shipped is not None:
+            self.box.addItem(f"shipped: {shipped.name}", str(shipped))
+        for f in self.files:
+            meta = _meta(f)
+            if meta and meta.get("representation") == rep_name and meta.get("layer") == layer:
+                self.box.addItem(Path(f).name, f)
+        if self.box.count() == 0:
+            self.box.addItem(f"(no decoder for {rep_name} {layer} yet)", None)
+        self.box.addItem(OPEN_OTHER, OPEN_OTHER)
+        idx = self.box.findData(current) if current else -1
+        self.box.setCurrentIndex(idx if idx >= 0 else 0)
+        self.box.blockSignals(False)
+        self._show_info()
+
+    def current(self) -> str | None:
+        data = self.box.currentData()
+        return data if data not in (None, OPEN_OTHER) else None
+
+    def add_file(self, path: str) -> None:
+        path = str(path)
+        if path not in self.files:
+            self.files.append(path)
+        self.refresh(self.rep_name, self.layer)
+        idx = self.box.findData(path)
+        if idx >= 0:
+            self.box.setCurrentIndex(idx)
+        self._show_info()
+        self.changed.emit()
+
+    def _on_activated(self, _index: int) -> None:
+        if self.box.currentData() == OPEN_OTHER:
+            path, _ = QFileDialog.getOpenFileName(self, "Open a decoder", "", "Decoder (*.pt);;All files (*)")
+            if path:
+                self.add_file(path)
+            else:
+                self.refresh(self.rep_name, self.layer)
+        self._show_info()
+        self.changed.emit()
+
+    def _show_info(self) -> None:
+        path = self.current()
+        meta = _meta(path) if path else None
+        if not meta:
+            self.info.setText("Pick or train a decoder to reconstruct with this method." if not path
+                              else f"{Path(path).name}: not a readable decoder")
+            return
+        t = meta.get("training", {})
+        err = meta.get("held_out_normalised_error")
+        self.info.setText(
+            f"{meta.get('architecture')} decoder, width {meta.get('width')}, trained at "
+            f"{meta.get('input_size')} px for {meta.get('epochs')} epoch(s) on {t.get('images', '?')} images"
+            + (f"; held-out normalised error {err:.3f}" if err is not None else "")
+            + (" (autoencoder)" if meta.get("autoencoder") else ""))
+
+
+@functools.lru_cache(maxsize=64)
+def _meta_cached(path: str, mtime: float) -> dict | None:
+    try:
+        return D.load_checkpoint(path).meta
+    except D.DecoderError:
+        return None
+
+
+def _meta(path: str | None) -> dict | None:
+    if not path or not Path(path).is_file():
+        return None
+    return _meta_cached(str(path), Path(path).stat().st_mtime)
+
+
+class TrainDialog(QDialog):
+    """Train a decoder with a live loss curve and sample reconstructions (the CLI's train-decoder)."""
+
+    trained = Signal(str)          # the checkpoint written
+
+    def __init__(self, rep_name: str, layer: str, rep_params, weights: str | None, random_weights: bool,
+                 device: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle(f"Train a decoder — {rep_name} {layer}")
+        self.resize(1100, 700)
+        self.rep_name, self.layer, self.rep_params = rep_name, layer, rep_params
+        self.weights, self.random_weights, self.device = weights, random_weights, device
+        self.errors: list[str] = []
+        self.result: Result | None = None
+        self.history: dict[str, list[float]] = {"train": [], "held_out": []}
+        self.held_steps: list[int] = []
+        self.worker = WorkerThread(self)
+        w = self.worker.worker
+        w.step.connect(self._on_step)
+        w.finished.connect(self._on_finished)
+        w.failed.connect(self._on_failed)
+        w.status.connect(self._on_status)
+        w.idle.connect(self._on_idle)
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        paths = QFormLayout()
+        self.data = QLineEdit()
+        self.data.setPlaceholderText("folder of training images")
+        self.held = QLineEdit()
+        self.held.setPlaceholderText("optional: held-out folder (default: a random fraction)")
+        self.out = QLineEdit(f"{rep_name}-{layer}-decoder.pt")
+        for label, edit, folder in (("Training images", self.data, True), ("Held-out images", self.held, True),
+                                    ("Write to", self.out, False)):
+            row = QHBoxLayout()
+            row.addWidget(edit, 1)
+            browse = QPushButton("…")
+            browse.setMaximumWidth(30)
+            browse.clicked.connect(functools.partial(self._browse, edit, folder))
+            row.addWidget(browse)
+            paths.addRow(label, row)
+        ll.addLayout(paths)
+        self.form = ParamForm(D.TRAIN_PRESETS)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.form)
+        ll.addWidget(scroll, 1)
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start")
+        self.stop_button = QPushButton("Stop")
+        self.close_button = QPushButton("Close")
+        self.start_button.clicked.connect(self.start)
+        self.stop_button.clicked.connect(self.stop)
+        self.close_button.clicked.connect(self.close)
+        for b in (self.start_button, self.stop_button, self.close_button):
+            buttons.addWidget(b)
+        ll.addLayout(buttons)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        ll.addWidget(self.status)
+
+        right = QSplitter(Qt.Orientation.Vertical)
+        self.plot = LossPlot()
+        self.plot.setLabel("bottom", "step")
+        self.plot.setLabel("left", "MSE")
+        self.preview = ImagePane("Held-out images (top) and their reconstructions (bottom)")
+        right.addWidget(self.preview)
+        right.addWidget(self.plot)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([380, 720])
+        lay = QVBoxLayout(self)
+        lay.addWidget(split)
+        self._latest_preview: np.ndarray | None = None
+        self._last_draw = 0.0
+        self._update_buttons()
+
+    def _browse(self, edit: QLineEdit, folder: bool) -> None:
+        if folder:
+            path = QFileDialog.getExistingDirectory(self, "Choose a folder", edit.text())
+        else:
+            path, _ = QFileDialog.getSaveFileName(self, "Write the decoder to", edit.text(), "Decoder (*.pt)")
+        if path:
+            edit.setText(path)
+
+    def running(self) -> bool:
+        return self.worker.busy
+
+    def start(self) -> bool:
+        if self.running():
+            return False
+        try:
+            params = self.form.values()
+        except ValueError as e:
+            return self._error("Invalid parameters", str(e))
+        data = self.data.text().strip()
+        if not data or not Path(data).is_dir():
+            return self._error("No training images", f"{data or '(empty)'}: choose a folder of images to train on")
+        held = self.held.text().strip() or None
+        if held and not Path(held).is_dir():
+            return self._error("No held-out images", f"{held}: not a folder")
+        out = self.out.text().strip()
+        if not out:
+            return self._error("No output file", "choose where to write the decoder")
+        out = str(Path(out).expanduser().resolve())
+        self.out.setText(out)
+        self.history = {"train": [], "held_out": []}
+        self.held_steps = []
+        self.plot.clear_curves()
+        self.result = None
+        job = functools.partial(_train_job, self.rep_name, self.layer, self.rep_params, self.weights,
+                                self.random_weights, self.device, data, held, out, params)
+        self.worker.submit(job)
+        self._update_buttons()
+        return True
+
+    def stop(self) -> None:
+        if self.running():
+            self.worker.request_stop()
+            self.status.setText("stopping after this step…")
+
+    def _on_step(self, ev: Step) -> None:
+        self.history["train"].append(ev.losses["train"])
+        if "held_out" in ev.losses:
+            self.history["held_out"].append(ev.losses["held_out"])
+            self.held_steps.append(ev.i)
+        if ev.preview is not None:
+            self._latest_preview = ev.preview
+        now = time.perf_counter()
+        if now - self._last_draw > 0.1 or ev.i == ev.total:        # throttled redraw
+            self._last_draw = now
+            self._draw()
+            held = f", held-out {self.history['held_out'][-1]:.4f}" if self.history["held_out"] else ""
+            self.status.setText(f"step {ev.i}/{ev.total} · loss {ev.losses['train']:.4f}{held} · "
+                                f"{ev.elapsed:.0f} s")
+
+    def _draw(self) -> None:
+        self.plot.set_series("train", np.arange(1, len(self.history["train"]) + 1), self.history["train"])
+        if self.held_steps:
+            self.plot.set_series("held_out", np.asarray(self.held_steps), self.history["held_out"], symbol=True)
+        if self._latest_preview is not None:
+            self.preview.set_image(self._latest_preview)
+
+    def _on_finished(self, res: Result) -> None:
+        self.result = res
+        self._draw()
+        m = res.metrics
+        err = m.get("held_out_normalised_error")
+        self.status.setText(f"{'stopped' if res.stopped else 'done'}: wrote {res.record['checkpoint']} — "
+                            f"{res.record['epochs']} epoch(s), {m['images_per_second']:.0f} images/s"
+                            + (f", held-out normalised error {err:.3f}" if err is not None else ""))
+        self.trained.emit(res.record["checkpoint"])
+
+    def _on_status(self, message: str) -> None:
+        self.status.setText(message)
+
+    def _on_failed(self, message: str, detail: str) -> None:
+        self._error("Training failed", message, detail)
+
+    def _on_idle(self) -> None:
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        busy = self.running()
+        self.start_button.setEnabled(not busy)
+        self.stop_button.setEnabled(busy)
+
+    def _error(self, title: str, text: str, detail: str = "") -> bool:
+        self.errors.append(f"{title}: {text}")
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        if detail:
+            box.setDetailedText(detail)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return False
+
+    def closeEvent(self, e) -> None:
+        self.worker.shutdown()
+        super().closeEvent(e)
+
+
+def _train_job(model, layer, rep_params, weights, random_weights, device, data, held, out, params, should_stop):
+    from ..core import representations as R
+
+    rep = R.get(model, weights=weights, random_weights=random_weights, params=rep_params)
+    return D.train(rep, layer, data, out, params, device=device, should_stop=should_stop, held_out_data=held)
