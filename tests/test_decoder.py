@@ -282,3 +282,11 @@ def test_cli_train_invert_probe(photos, tmp_path, capsys):
 def test_cli_decoder_for_a_model_without_one(capsys):
     assert main(["invert", "--model", "dsift", "--method", "decoder"]) == 2
     assert "train-decoder" in capsys.readouterr().err
+
+
+def test_large_collections_are_read_lazily(photos, tmp_path, monkeypatch):
+    monkeypatch.setattr(D.ImageSet, "PRELOAD", 2)                 # pretend the folder is ImageNet-sized
+    out = tmp_path / "lazy.pt"
+    _, res = train_all(R.get("hog"), None, photos / "train", out, TINY, held_out_data=photos / "held")
+    assert out.exists() and res.metrics["training_images"] == 5   # listed lazily, the broken file included
+    assert res.metrics["skipped"] >= 1 and len(res.images) == 2      # met the broken file, went on

@@ -212,6 +212,7 @@ def test_non_differentiable_representation_says_use_a_decoder(qtbot, window):
 
 
 def wait_run(qtbot, w, start):
+    qtbot.waitUntil(lambda: not w.running(), timeout=30_000)      # the previous job's idle signal
     with qtbot.waitSignal(w.runEnded, timeout=120_000):
         assert start()
 

@@ -596,12 +596,14 @@ class MainWindow(QMainWindow):
     def _on_probe_finished(self, res: Result) -> None:
         self.probe_result = res
         rec = res.record
-        self.probe_strip = image_strip(list(res.images), rec["labels"], rows=rec["rows"])
+        per_row = len(rec["labels"]) // rec["rows"]
+        lines = rec["rows"] * (2 if per_row > 4 else 1)          # long strips wrap to fit the pane
+        self.probe_strip = image_strip(list(res.images), rec["labels"], rows=lines)
         self.probe_pane.set_image(self.probe_strip)
         self.probe_pane.set_title(f"Probe — {rec['probe']} on {rec['representation']} {rec['layer']} "
                                   f"({len(rec['labels'])} reconstructions)")
         self.probe_pane.show()
-        self.statusBar().showMessage(f"probe {rec['probe']} done in {res.metrics['seconds']:.1f} s", 8000)
+        self.statusBar().showMessage(f"probe {rec['probe']} done in {res.metrics['seconds'] * 1000:.0f} ms", 8000)
         self.runEnded.emit()
 
     def _export_probe_dialog(self) -> None:

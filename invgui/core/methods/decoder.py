@@ -36,6 +36,7 @@ from . import decoder_nets as nets
 
 FORMAT = 1
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+MAX_HELD_OUT = 256      # held-out images evaluated after each epoch
 CACHE_SIDE = 4          # decoded training images are kept with their shorter side ≤ CACHE_SIDE × size
 
 
@@ -109,13 +110,24 @@ def split(files: list, held_out: float, seed: int) -> tuple[list, list]:
 
 
 class ImageSet:
-    """Decoded images of a folder (unreadable ones skipped and counted), with random crops."""
+    """Images of a folder with random crops; unreadable files are skipped and counted.
+
+    Up to ``PRELOAD`` images are decoded once and kept (shrunk to a shorter side of at most
+    ``CACHE_SIDE`` × the crop size); a larger collection (ImageNet) is read lazily, one file per
+    crop, and a file that turns out unreadable is counted and replaced by another.
+    """
+
+    PRELOAD = 2000
 
     def __init__(self, sources: list, size: int, jitter: float = 0.0, rotate: bool = False):
         self.size, self.jitter, self.rotate = size, jitter, rotate
+        self.lazy = len(sources) > self.PRELOAD
         self.images: list[np.ndarray] = []
         self.names: list[str] = []
         self.skipped: list[str] = []
+        if self.lazy:
+            self.names = [str(s) for s in sources]
+            return
         for src in sources:
             try:
                 img = load_image(src)
@@ -126,13 +138,24 @@ class ImageSet:
             self.names.append(str(src))
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.names)
+
+    def image(self, i: int, rng: np.random.Generator) -> np.ndarray:
+        if not self.lazy:
+            return self.images[i]
+        for _ in range(100):
+            try:
+                return _shrink(load_image(self.names[i]), CACHE_SIDE * self.size)
+            except ImageError as e:
+                self.skipped.append(str(e))
+                i = int(rng.integers(len(self.names)))
+        raise ImageError("more than 100 unreadable images in a row; is this a folder of images?")
 
     def crop(self, i: int, rng: np.random.Generator) -> np.ndarray:
         """A random square crop (side between the crop size and the shorter side), resized, maybe flipped."""
         import cv2
 
-        img = self.images[i]
+        img = self.image(i, rng)
         h, w = img.shape[:2]
         short = min(h, w)
         side = int(rng.integers(min(self.size, short), short + 1))
@@ -157,7 +180,7 @@ class ImageSet:
         return np.ascontiguousarray(patch)
 
     def centre(self, i: int) -> np.ndarray:
-        return resize_center_crop(self.images[i], self.size)
+        return resize_center_crop(self.image(i, np.random.default_rng(i)), self.size)
 
 
 def _shrink(img: np.ndarray, max_short: int) -> np.ndarray:
@@ -255,13 +278,19 @@ def shipped_decoders() -> dict[str, Path]:
 def find_shipped(rep_name: str, layer: str) -> Path | None:
     """The shipped decoder for ``rep_name`` at ``layer`` (by its metadata), if any."""
     for path in shipped_decoders().values():
-        try:
-            meta = torch.load(path, map_location="cpu", weights_only=True)["meta"]
-        except Exception:
-            continue
-        if meta.get("representation") == rep_name and meta.get("layer") == layer:
+        key = (str(path), path.stat().st_mtime)
+        if key not in _SHIPPED_TARGETS:              # read each file's metadata once
+            try:
+                meta = torch.load(path, map_location="cpu", weights_only=True)["meta"]
+                _SHIPPED_TARGETS[key] = (meta.get("representation"), meta.get("layer"))
+            except Exception:
+                _SHIPPED_TARGETS[key] = (None, None)
+        if _SHIPPED_TARGETS[key] == (rep_name, layer):
             return path
     return None
+
+
+_SHIPPED_TARGETS: dict[tuple[str, float], tuple[str | None, str | None]] = {}
 
 
 # -- training -------------------------------------------------------------------------------------
@@ -342,7 +371,12 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
             opt.load_state_dict(opt_state)
         except ValueError:
             pass                                     # e.g. autoencoder switched: start Adam afresh
-    held = [held_set.centre(i) for i in range(len(held_set))]
+    held = []
+    for i in range(min(len(held_set), MAX_HELD_OUT)):      # a big collection: evaluate a fixed subset
+        try:
+            held.append(held_set.centre(i))
+        except ImageError:
+            pass
     eval_n = metrics.mean_pairwise_distance(held) if len(held) >= 2 else None
     meta = {
         "method": "decoder", **rep.describe(), "layer": layer, "input_size": p.size,
@@ -435,7 +469,7 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
     m = {k: v for k, v in final.items() if k.startswith("held_out")}
     m.update({"steps": step, "seconds": time.perf_counter() - t0,
               "images_per_second": (step - start_epoch * steps_per_epoch) * p.batch / max(time.perf_counter() - t0, 1e-9),
-              "training_images": len(train_set), "skipped": len(skipped)})
+              "training_images": len(train_set), "skipped": len(train_set.skipped) + len(held_set.skipped)})
     yield Result(images=recon if len(recon) else np.zeros((1, p.size, p.size, 3), np.float32),
                  target=held[0] if held else None, history=history, metrics=m,
                  record={**final, "checkpoint": str(out)}, stopped=stopped, message=message)
