@@ -4,6 +4,7 @@ import dataclasses
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -290,3 +291,17 @@ def test_large_collections_are_read_lazily(photos, tmp_path, monkeypatch):
     _, res = train_all(R.get("hog"), None, photos / "train", out, TINY, held_out_data=photos / "held")
     assert out.exists() and res.metrics["training_images"] == 5   # listed lazily, the broken file included
     assert res.metrics["skipped"] >= 1 and len(res.images) == 2      # met the broken file, went on
+
+
+def test_several_images_in_one_batch(tiny_hog_decoder, tmp_path, capsys):
+    imgs = [load_image(f"sample:{n}") for n in ("chelsea", "coffee", "rocket")]
+    *_, res = D.run(R.get("hog"), imgs, None, tiny_hog_decoder)
+    assert res.images.shape == (3, 32, 32, 3) and len(res.metrics["psnr_per_image"]) == 3
+    *_, one = D.run(R.get("hog"), imgs[1], None, tiny_hog_decoder)
+    assert np.allclose(one.images[0], res.images[1], atol=1e-5)      # batching changes nothing
+    assert main(["invert", "sample:chelsea", "sample:coffee", "--model", "hog", "--method", "decoder",
+                 "--decoder", str(tiny_hog_decoder), "--out", str(tmp_path / "batch")]) == 0
+    assert "2 images in one forward pass" in capsys.readouterr().out
+    assert len(list((tmp_path / "batch").glob("*_decoder.png"))) == 2
+    assert main(["invert", "sample:chelsea", "sample:coffee", "--model", "hog", "--iters", "2"]) == 2
+    assert "one image at a time" in capsys.readouterr().err
