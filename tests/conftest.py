@@ -11,6 +11,14 @@ import torch  # noqa: E402
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+@pytest.fixture(autouse=True)
+def invgui_home(tmp_path, monkeypatch):
+    """Autosave, settings and recent files of the window go to a fresh folder in every test."""
+    home = tmp_path / "invgui-home"
+    monkeypatch.setenv("INVGUI_HOME", str(home))
+    return home
+
+
 @pytest.fixture(scope="session")
 def effnet():
     from invgui.core import representations as R

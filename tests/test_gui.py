@@ -310,3 +310,87 @@ def test_closing_the_window_mid_training_ends_both_threads(qtbot, photos, tmp_pa
     qtbot.waitUntil(lambda: len(dlg.history["train"]) >= 2, timeout=60_000)
     w.close()
     assert not dlg.worker.thread.isRunning() and not w.worker.thread.isRunning()
+
+
+def test_runs_queue_and_list(qtbot, window):
+    window.form.set_value("iters", 3)
+    qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
+    assert window.run() and window.running()
+    window.form.set_value("seed", 7)
+    assert window.run()                                             # queued behind the first
+    assert [r.state for r in window.session.runs] == ["running", "queued"]
+    assert window.run_button.text() == "Queue"
+    qtbot.waitUntil(lambda: all(r.state == "done" for r in window.session.runs) and not window.running(),
+                    timeout=120_000)
+    first, second = window.session.runs
+    assert window.run_list.count() == 2 and second.params["seed"] == 7
+    assert first.result.record["params"]["seed"] == 0 and second.result.record["params"]["seed"] == 7
+    window.run_list.select(first.id)                               # selecting shows that run
+    assert window.shown_run is first and window.result is first.result
+    assert "seed 0" in window.metrics_label.text()
+    window.rename_run(first.id, "baseline")
+    assert window.run_list.item(0).text().startswith("✓ baseline")
+    # Duplicate: load its settings, change one, run.
+    window.form.set_value("iters", 5)
+    assert window.duplicate_run(first.id)
+    assert window.form.values().iters == 3 and window.form.values().seed == 0
+    window.form.set_value("lr", 0.002)
+    with qtbot.waitSignal(window.runEnded, timeout=120_000):
+        window.run()
+    qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
+    assert window.session.runs[-1].params["lr"] == 0.002
+    with qtbot.waitSignal(window.runEnded, timeout=120_000):
+        window.rerun(second.id)
+    qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
+    again = window.session.runs[-1]
+    assert again.params == second.params and np.allclose(again.result.images, second.result.images)
+    assert window.delete_run(again.id) and again not in window.session.runs and window.run_list.count() == 3
+
+
+def test_session_save_open_and_crash_recovery(qtbot, window, tmp_path, invgui_home):
+    window.form.set_value("iters", 3)
+    qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
+    with qtbot.waitSignal(window.runEnded, timeout=120_000):
+        window.run()
+    qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
+    window.rename_run(window.session.runs[0].id, "kept")
+    path = window.save_session(tmp_path / "mine")
+    assert path.suffix == ".invgui" and path.exists() and str(path) in window.recent("sessions")
+    assert window.autosave_timer.interval() <= 60_000
+    # Reopen in a fresh window (no autosave restore): the run, its images and curves are back.
+    from invgui.ui.main_window import MainWindow
+
+    other = MainWindow(restore=False)
+    qtbot.addWidget(other)
+    assert other.open_session(path)
+    run = other.session.runs[0]
+    assert run.name == "kept" and run.state == "done"
+    assert np.allclose(run.result.images, window.session.runs[0].result.images, atol=2e-3)
+    assert other.recon_pane.image is not None and "total" in other.plot.curves
+    other.close()
+    # A crash: the process dies after an autosave; the next window brings the runs back.
+    assert window.autosave() is not None and (invgui_home / "autosave.invgui").exists()
+    revived = MainWindow()
+    qtbot.addWidget(revived)
+    assert [r.name for r in revived.session.runs] == ["kept"]
+    assert "restored 1 run" in revived.statusBar().currentMessage()
+    revived.close()
+    bad = tmp_path / "bad.invgui"
+    bad.write_bytes(b"not a session")
+    n = len(window.errors)
+    assert window.open_session(bad) is False and "not an invgui session" in window.errors[n]
+
+
+def test_a_failing_run_is_marked_and_the_queue_goes_on(qtbot, window, tmp_path):
+    from invgui.core.session import Run
+
+    window.form.set_value("iters", 2)
+    qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
+    bad = Run(method="optimize", model="efficientnet_lite0", layer="blocks.3", image=str(tmp_path / "gone.png"),
+              params=window.session.runs[0].params if window.session.runs else {"iters": 2, "size": 96})
+    window.enqueue(bad)
+    assert bad.state == "failed" and "gone.png" in bad.message
+    with qtbot.waitSignal(window.runEnded, timeout=120_000):
+        assert window.run()
+    qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
+    assert window.session.runs[-1].state == "done"

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow,
-                               QMessageBox, QPushButton, QScrollArea, QSplitter, QStackedWidget, QVBoxLayout,
-                               QWidget, QHBoxLayout)
+                               QInputDialog, QMessageBox, QPushButton, QScrollArea, QSplitter, QStackedWidget,
+                               QVBoxLayout, QWidget, QHBoxLayout)
 
 from ..core import representations as R
 from ..core.events import Result, Step
@@ -21,14 +21,20 @@ from ..core.images import SAMPLES, ImageError, image_batch, load_image, resize_c
 from ..core.methods import decoder as dec
 from ..core.methods import optimize
 from ..core.methods import probe as probe_mod
+from ..core.params import from_dict, to_dict
+from ..core.session import SUFFIX, Run, Session, SessionError, autosave_path
 from .decoder_panel import DecoderPanel, TrainDialog
 from .image_pane import FeatureMapPane, ImagePane, colourise, mosaic
 from .layer_tree import LayerTree
 from .param_form import ParamForm
 from .plots import LossPlot
+from .run_list import RunList
 from .worker import WorkerThread
 
 METHODS = {"optimize": "Optimisation (Mahendran & Vedaldi)", "decoder": "Decoder (Dosovitskiy & Brox)"}
+AUTOSAVE_MS = 60_000             # a crash or kill loses at most the last minute
+SESSION_FILTER = f"invgui session (*{SUFFIX});;All files (*)"
+MAX_RECENT = 10
 DRAW_INTERVAL_MS = 100          # previews and curves are redrawn at most ~10 times a second
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
 
@@ -36,7 +42,7 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
 class MainWindow(QMainWindow):
     runEnded = Signal()            # on the GUI thread, after a run's result or error was shown
 
-    def __init__(self, image: str | None = None, device: str | None = None):
+    def __init__(self, image: str | None = None, device: str | None = None, restore: bool = True):
         super().__init__()
         self.setWindowTitle("invgui — what does a representation keep?")
         self.resize(1600, 900)
@@ -49,6 +55,12 @@ class MainWindow(QMainWindow):
         self.result: Result | None = None
         self.probe_result: Result | None = None
         self.train_dialog: TrainDialog | None = None
+        self.session = Session()
+        self.active_run: Run | None = None          # the run the worker is computing
+        self.shown_run: Run | None = None           # the run whose result the panes show
+        self._images: dict[str, np.ndarray] = {}    # decoded images of queued runs, by source
+        self._autosave_dirty = False
+        self.settings = QSettings(str(autosave_path().parent / "settings.ini"), QSettings.Format.IniFormat)
         self.history: dict[str, list[float]] = {}
         self.latest_preview: np.ndarray | None = None
         self.last_step: Step | None = None
@@ -80,6 +92,13 @@ class MainWindow(QMainWindow):
 
         self.set_model(R.DEFAULT)
         self.open_image(image or "sample:chelsea")
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(AUTOSAVE_MS)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
+        self._restore_layout()
+        if restore:
+            self.restore_autosave()
         self._update_buttons()
 
     # -- construction ------------------------------------------------------------------------
@@ -137,6 +156,17 @@ class MainWindow(QMainWindow):
         lay.addWidget(QLabel("Device"))
         lay.addWidget(self.device_box)
         lay.addWidget(self.layer_tree, 1)
+        self.run_list = RunList()
+        self.run_list.runSelected.connect(lambda rid: self.show_run(self.session.get(rid)))
+        self.run_list.renameRequested.connect(self._rename_dialog)
+        self.run_list.duplicateRequested.connect(lambda rid: self.duplicate_run(rid))
+        self.run_list.rerunRequested.connect(lambda rid: self.rerun(rid))
+        self.run_list.deleteRequested.connect(lambda rid: self.delete_run(rid))
+        self.run_list.exportRequested.connect(lambda rid: (self.show_run(self.session.get(rid)), self._export_dialog()))
+        runs_dock = QDockWidget("Runs", self)
+        runs_dock.setObjectName("runs_dock")
+        runs_dock.setWidget(self.run_list)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, runs_dock)
         self.model_box.activated.connect(lambda i: self.set_model(self.model_box.itemData(i)))
         self.random_weights.toggled.connect(lambda _: self.set_model(self.model_box.currentData()))
         self.layer_tree.layerChosen.connect(self.set_layer)
@@ -213,6 +243,14 @@ class MainWindow(QMainWindow):
         m.addAction(self.export_action)
         self.export_probe_action = QAction("Export probe &strip…", self, triggered=self._export_probe_dialog)
         m.addAction(self.export_probe_action)
+        m.addSeparator()
+        self.recent_images_menu = m.addMenu("Recent &images")
+        m.addSeparator()
+        m.addAction(QAction("Open &session…", self, shortcut="Ctrl+Shift+O", triggered=self._open_session_dialog))
+        m.addAction(QAction("&Save session", self, shortcut=QKeySequence.StandardKey.Save,
+                            triggered=self._save_session))
+        m.addAction(QAction("Save session &as…", self, shortcut="Ctrl+Shift+S", triggered=self._save_session_as))
+        self.recent_sessions_menu = m.addMenu("Recent s&essions")
         m.addSeparator()
         m.addAction(QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close))
         r = self.menuBar().addMenu("&Run")
@@ -381,6 +419,8 @@ class MainWindow(QMainWindow):
         self.image, self.image_source = img, str(source)
         self._show_original()
         self._update_feature_map()
+        if not str(source).startswith("sample:"):
+            self._add_recent("images", str(Path(source).resolve()))
         return True
 
     def _show_original(self) -> None:
@@ -410,36 +450,82 @@ class MainWindow(QMainWindow):
         return self.worker.busy
 
     def run(self) -> bool:
-        if self.running() or self.image is None or self.rep is None:
+        """Queue a run with the current settings; it starts at once when nothing else is running."""
+        if self.image is None or self.rep is None:
             return False
+        run = self._request()
+        if run is None:
+            return False
+        self.enqueue(run)
+        return True
+
+    def _request(self) -> Run | None:
+        """A Run from the current settings, or None (with a dialog saying why)."""
+        base = dict(model=self.rep.name, layer=self.layer, image=self.image_source,
+                    rep_params=to_dict(self.rep.params) if self.rep.params is not None else None,
+                    weights=self.weights_path, random_weights=self.random_weights.isChecked())
         if self.method() == "decoder":
-            return self._run_decoder()
+            path = self._decoder_or_error()
+            if path is None:
+                return None
+            return Run(method="decoder", decoder=path, size=int(self.decoder_panel.size.value()), **base)
         if not self.rep.differentiable:
             self.show_error("Optimisation cannot invert this representation",
-                            f"{self.rep.title}: {self.rep.decoder_hint}. The decoder method is the next "
-                            f"step of invgui (issue 5).")
-            return False
+                            f"{self.rep.title}: {self.rep.decoder_hint}. Choose *Decoder* as the method.")
+            return None
         try:
             params = self.form.values()
         except ValueError as e:
             self.show_error("Invalid parameters", str(e))
-            return False
-        job = functools.partial(_job, self.rep.name, self.image, self.layer, params,
-                                self.weights_path, self.random_weights.isChecked(), self.device, self.rep.params)
-        self.history = {k: [] for k in optimize.TERMS}
-        self.result = None
-        self.latest_preview = None
-        self.last_step = None
-        self.plot.clear_curves()
-        self.metrics_label.setText("")
-        self._run_started = time.perf_counter()
-        self._rate = (0, self._run_started)
-        self.run_params = params
-        self.run_layer = self.layer
-        self.worker.submit(job)
-        self.recon_pane.set_title(f"Reconstruction — {self.rep.name} {self.layer} (running)")
-        self._update_buttons()
-        return True
+            return None
+        return Run(method="optimize", params=to_dict(params), **base)
+
+    def enqueue(self, run: Run) -> Run:
+        self.session.add(run)
+        self._autosave_dirty = True
+        self.run_list.add(run)
+        self._start_next()
+        if run.state == "queued":
+            self.statusBar().showMessage(f"queued: {run.label()} "
+                                         f"({sum(r.state == 'queued' for r in self.session.runs)} waiting)", 5000)
+        return run
+
+    def _image_for(self, source: str) -> np.ndarray:
+        if source == self.image_source and self.image is not None:
+            return self.image
+        if source not in self._images:
+            self._images[source] = load_image(source)
+        return self._images[source]
+
+    def _start_next(self) -> None:
+        """Start the next queued run when the worker is free."""
+        while not self.running():
+            run = self.session.next_queued()
+            if run is None:
+                return
+            try:
+                image = self._image_for(run.image)
+                job = self._job_for(run, image)
+            except (ImageError, ValueError, R.RepresentationError) as e:
+                run.state, run.message = "failed", str(e)
+                self.run_list.update_run(run)
+                self.show_error("The run cannot start", f"{run.label()}: {e}")
+                continue
+            run.state = "running"
+            self.active_run = run
+            self.run_list.update_run(run)
+            self.run_list.select(run.id)
+            self.run_params = from_dict(optimize.OptimizeParams, run.params) if run.method == "optimize" else None
+            self._start(job, f"Reconstruction — {run.model} {run.layer} (running)")
+            return
+
+    def _job_for(self, run: Run, image: np.ndarray):
+        if run.method == "decoder":
+            return functools.partial(_decoder_job, run.model, image, run.layer, run.decoder, run.size, run.weights,
+                                     run.random_weights, self.device, run.rep_params)
+        params = from_dict(optimize.OptimizeParams, run.params)
+        return functools.partial(_job, run.model, image, run.layer, params, run.weights, run.random_weights,
+                                 self.device, run.rep_params)
 
     def _decoder_or_error(self) -> str | None:
         path = self.decoder_panel.current()
@@ -449,7 +535,7 @@ class MainWindow(QMainWindow):
         return path
 
     def _start(self, job, title: str) -> None:
-        self.history = {}
+        self.history = {k: [] for k in optimize.TERMS} if self.active_run and self.active_run.method == "optimize" else {}
         self.result = None
         self.latest_preview = None
         self.last_step = None
@@ -461,17 +547,6 @@ class MainWindow(QMainWindow):
         self.worker.submit(job)
         self.recon_pane.set_title(title)
         self._update_buttons()
-
-    def _run_decoder(self) -> bool:
-        path = self._decoder_or_error()
-        if path is None:
-            return False
-        size = int(self.decoder_panel.size.value())
-        job = functools.partial(_decoder_job, self.rep.name, self.image, self.layer, path, size, self.weights_path,
-                                self.random_weights.isChecked(), self.device, self.rep.params)
-        self.run_params = None
-        self._start(job, f"Reconstruction — {self.rep.name} {self.layer} (decoder)")
-        return True
 
     def run_probe(self) -> bool:
         """Manipulate Φ0 as the probe form says and reconstruct every variant with the decoder."""
@@ -539,18 +614,43 @@ class MainWindow(QMainWindow):
                                   f"loss {ev.losses['total']:.4g}")
 
     def _on_finished(self, res: Result) -> None:
-        method = res.record.get("method")
-        if method == "probe":
+        if res.record.get("method") == "probe":
             return self._on_probe_finished(res)
-        if method == "decoder":
-            return self._on_decoder_finished(res)
-        self.result = res
+        run = self.active_run
+        if run is not None:
+            run.result = res
+            run.state = "stopped" if res.stopped else "done"
+            run.message = res.message
+            self.run_list.update_run(run)
+            self.session.dirty = self._autosave_dirty = True
+        self.shown_run = run
         self.statusBar().clearMessage()
-        self._dirty = True
+        self._show_result(res)
+        if res.message and "diverged" in res.message:
+            self.show_error("The run diverged", res.message)
+        elif res.message:
+            self.statusBar().showMessage(res.message, 8000)
+        self.runEnded.emit()
+
+    def _show_result(self, res: Result | None, run: Run | None = None) -> None:
+        """Show a result in the panes, the curves and the metrics text."""
+        self.result = res
+        if res is None:
+            self.recon_pane.set_image(None)
+            self.restarts_pane.hide()
+            self.plot.clear_curves()
+            state = run.state if run else ""
+            self.metrics_label.setText(f"<b>{run.label()}</b><br>{state}" + (f": {run.message}" if run and run.message
+                                                                              else "") if run else "")
+            self._update_buttons()
+            return
+        rec, m = res.record, res.metrics
         self.latest_preview = (np.clip(res.image, 0, 1) * 255 + 0.5).astype(np.uint8)
+        self.recon_pane.set_image(self.latest_preview)
+        self.plot.clear_curves()
         self.history = {k: list(v) for k, v in res.history.items()}
-        self._redraw()
-        if len(res.images) > 1:
+        self.plot.set_history(self.history)
+        if len(res.images) > 1 and res.deviation is not None:
             tiles = [(np.clip(im, 0, 1) * 255 + 0.5).astype(np.uint8) for im in res.images]
             tiles.append(colourise(res.deviation, "inferno"))
             self.restarts_pane.set_image(mosaic(tiles))
@@ -559,39 +659,206 @@ class MainWindow(QMainWindow):
             self.restarts_pane.show()
         else:
             self.restarts_pane.hide()
-        m = res.metrics
-        self.metrics_label.setText(
-            f"<b>{res.record['representation']} {res.record['layer']}</b> "
-            f"({'×'.join(map(str, res.record['layer_shape']))})<br>"
-            f"representation error {m['start_representation_error']:.3f} → <b>{m['representation_error']:.3f}</b><br>"
-            f"PSNR {m['psnr']:.2f} dB · SSIM {m['ssim']:.3f}<br>"
-            f"{m['iterations']} iterations in {m['seconds']:.1f} s ({m['iterations_per_second']:.1f} it/s)")
-        self.progress.setText(f"done: {m['iterations']} it · {m['iterations_per_second']:.1f} it/s")
-        state = "stopped" if res.stopped else "done"
-        self.recon_pane.set_title(f"Reconstruction — {res.record['representation']} {res.record['layer']} ({state})")
-        if res.message and "diverged" in res.message:
-            self.show_error("The run diverged", res.message)
-        elif res.message:
-            self.statusBar().showMessage(res.message, 8000)
-        self.runEnded.emit()
+        where = f"<b>{rec['representation']} {rec['layer']}</b> ({'×'.join(map(str, rec['layer_shape']))})"
+        if rec.get("method") == "decoder":
+            meta = rec.get("decoder_meta", {})
+            self.metrics_label.setText(
+                f"{where} — decoder ({meta.get('architecture')}, {Path(rec['decoder']).name})<br>"
+                f"representation error of the reconstruction <b>{m['representation_error']:.3f}</b><br>"
+                + (f"PSNR {m['psnr']:.2f} dB · SSIM {m['ssim']:.3f}<br>" if "psnr" in m else "")
+                + f"one forward pass: {m['seconds'] * 1000:.1f} ms")
+            self.progress.setText(f"done: decoder in {m['seconds'] * 1000:.1f} ms")
+            state = "decoder"
+        else:
+            p = rec.get("params", {})
+            self.metrics_label.setText(
+                f"{where}<br>"
+                f"representation error {m['start_representation_error']:.3f} → <b>{m['representation_error']:.3f}</b><br>"
+                + (f"PSNR {m['psnr']:.2f} dB · SSIM {m['ssim']:.3f}<br>" if "psnr" in m else "")
+                + f"{m['iterations']} iterations in {m['seconds']:.1f} s ({m['iterations_per_second']:.1f} it/s)<br>"
+                f"<small>{p.get('optimizer')} lr {p.get('lr')}, λV {rec.get('resolved', {}).get('tv_weight')}, "
+                f"α {p.get('alpha')}, β {p.get('beta')}, seed {p.get('seed')}, restarts {p.get('restarts')}</small>")
+            self.progress.setText(f"done: {m['iterations']} it · {m['iterations_per_second']:.1f} it/s")
+            state = "stopped" if res.stopped else "done"
+        self.recon_pane.set_title(f"Reconstruction — {rec['representation']} {rec['layer']} ({state})")
+        self._update_buttons()
 
-    def _on_decoder_finished(self, res: Result) -> None:
-        self.result = res
-        self.statusBar().clearMessage()
-        self.latest_preview = (np.clip(res.image, 0, 1) * 255 + 0.5).astype(np.uint8)
-        self.recon_pane.set_image(self.latest_preview)
-        self.restarts_pane.hide()
-        m = res.metrics
-        meta = res.record.get("decoder_meta", {})
-        self.metrics_label.setText(
-            f"<b>{res.record['representation']} {res.record['layer']}</b> — decoder "
-            f"({meta.get('architecture')}, {Path(res.record['decoder']).name})<br>"
-            f"representation error of the reconstruction <b>{m['representation_error']:.3f}</b><br>"
-            + (f"PSNR {m['psnr']:.2f} dB · SSIM {m['ssim']:.3f}<br>" if "psnr" in m else "")
-            + f"one forward pass: {m['seconds'] * 1000:.1f} ms")
-        self.progress.setText(f"done: decoder in {m['seconds'] * 1000:.1f} ms")
-        self.recon_pane.set_title(f"Reconstruction — {res.record['representation']} {res.record['layer']} (decoder)")
-        self.runEnded.emit()
+    # -- the run list ------------------------------------------------------------------------
+    def show_run(self, run: Run) -> None:
+        """Show a run of the list: its images, curves, metrics and parameters."""
+        if run is self.active_run and run.result is None:
+            return                                   # running: the live preview is already shown
+        self.shown_run = run
+        self._show_result(run.result, run)
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        run = self.session.get(run_id)
+        run.name = name.strip()
+        self.run_list.update_run(run)
+        self.session.dirty = self._autosave_dirty = True
+
+    def _rename_dialog(self, run_id: str) -> None:
+        run = self.session.get(run_id)
+        name, ok = QInputDialog.getText(self, "Rename run", "Name", text=run.label())
+        if ok:
+            self.rename_run(run_id, name)
+
+    def rerun(self, run_id: str) -> Run:
+        """Queue the same request again."""
+        return self.enqueue(self.session.get(run_id).copy())
+
+    def duplicate_run(self, run_id: str) -> bool:
+        """Load a run's request into the window (model, layer, image, method, parameters), to change and run."""
+        run = self.session.get(run_id)
+        if (self.rep is None or self.rep.name != run.model or self.rep.describe().get("representation_params")
+                != run.rep_params or self.random_weights.isChecked() != run.random_weights):
+            self.random_weights.blockSignals(True)
+            self.random_weights.setChecked(run.random_weights)
+            self.random_weights.blockSignals(False)
+            if not self.set_model(run.model, run.rep_params):
+                return False
+        self.set_layer(run.layer)
+        if run.image != self.image_source:
+            self.open_image(run.image)
+        self.set_method(run.method)
+        if run.method == "optimize":
+            self.form.set_values(from_dict(optimize.OptimizeParams, run.params))
+        elif run.decoder:
+            self.decoder_panel.add_file(run.decoder)
+            self.decoder_panel.size.setValue(run.size)
+        self.statusBar().showMessage(f"loaded the settings of {run.label()}: change them and Run", 8000)
+        return True
+
+    def delete_run(self, run_id: str) -> bool:
+        run = self.session.get(run_id)
+        if run.state == "running":
+            self.show_error("The run is running", "Stop it before deleting it.")
+            return False
+        self.session.remove(run_id)
+        self._autosave_dirty = True
+        self.run_list.remove(run_id)
+        if self.shown_run is run:
+            self.shown_run = None
+            self._show_result(None)
+        return True
+
+    # -- sessions ----------------------------------------------------------------------------
+    def save_session(self, path: str | os.PathLike) -> Path | None:
+        path = Path(path)
+        if path.suffix != SUFFIX:
+            path = path.with_suffix(SUFFIX)
+        try:
+            out = self.session.save(path)
+        except OSError as e:
+            self.show_error("Cannot save the session", str(e))
+            return None
+        self._add_recent("sessions", str(out))
+        self.setWindowTitle(f"invgui — {out.name}")
+        self.statusBar().showMessage(f"saved {len(self.session.runs)} runs to {out}", 8000)
+        return out
+
+    def open_session(self, path: str | os.PathLike, *, replace: bool = True) -> bool:
+        if self.running():
+            self.show_error("Busy", "Stop the current run before opening a session.")
+            return False
+        try:
+            session = Session.load(path)
+        except SessionError as e:
+            self.show_error("Cannot open the session", str(e))
+            return False
+        self._set_session(session)
+        if session.path is not None and replace:
+            self._add_recent("sessions", str(session.path))
+            self.setWindowTitle(f"invgui — {session.path.name}")
+        return True
+
+    def _set_session(self, session: Session) -> None:
+        for r in session.runs:
+            if r.state in ("running", "queued"):
+                r.state, r.message = "stopped", r.message or "interrupted (the session was closed or crashed)"
+        self.session = session
+        self.run_list.clear()
+        for r in session.runs:
+            self.run_list.add(r)
+        last = next((r for r in reversed(session.runs) if r.result is not None), None)
+        if last is not None:
+            self.run_list.select(last.id)
+            self.show_run(last)
+
+    def autosave(self) -> Path | None:
+        """Write the session to the autosave file when something changed since the last autosave."""
+        if not self._autosave_dirty:
+            return None
+        path = autosave_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            keep_path, keep_dirty = self.session.path, self.session.dirty
+            out = self.session.save(path)
+            self.session.path, self.session.dirty = keep_path, keep_dirty     # autosave is not a user save
+        except OSError as e:
+            self.statusBar().showMessage(f"autosave failed: {e}", 8000)
+            return None
+        self._autosave_dirty = False
+        return out
+
+    def restore_autosave(self) -> bool:
+        """Bring back the runs of the last session (after a crash, or simply the last time)."""
+        path = autosave_path()
+        if not path.is_file():
+            return False
+        try:
+            session = Session.load(path)
+        except SessionError as e:
+            self.statusBar().showMessage(f"the autosaved session could not be read: {e}", 10000)
+            return False
+        if not session.runs:
+            return False
+        session.path, session.dirty = None, True
+        self._set_session(session)
+        self.statusBar().showMessage(f"restored {len(session.runs)} run(s) from the autosave ({path})", 10000)
+        return True
+
+    def _open_session_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open session", "", SESSION_FILTER)
+        if path:
+            self.open_session(path)
+
+    def _save_session(self) -> None:
+        if self.session.path is not None:
+            self.save_session(self.session.path)
+        else:
+            self._save_session_as()
+
+    def _save_session_as(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save session", f"session{SUFFIX}", SESSION_FILTER)
+        if path:
+            self.save_session(path)
+
+    def _add_recent(self, kind: str, value: str) -> None:
+        items = [v for v in (self.settings.value(f"recent/{kind}", []) or []) if v != value]
+        items = [value] + (items if isinstance(items, list) else [items])
+        self.settings.setValue(f"recent/{kind}", items[:MAX_RECENT])
+        self._fill_recent_menus()
+
+    def recent(self, kind: str) -> list[str]:
+        v = self.settings.value(f"recent/{kind}", []) or []
+        return v if isinstance(v, list) else [v]
+
+    def _fill_recent_menus(self) -> None:
+        for menu, kind, action in ((self.recent_images_menu, "images", self.open_image),
+                                   (self.recent_sessions_menu, "sessions", self.open_session)):
+            menu.clear()
+            for v in self.recent(kind):
+                menu.addAction(v, functools.partial(action, v))
+            menu.setEnabled(bool(self.recent(kind)))
+
+    def _restore_layout(self) -> None:
+        geometry, state = self.settings.value("window/geometry"), self.settings.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        self._fill_recent_menus()
 
     def _on_probe_finished(self, res: Result) -> None:
         self.probe_result = res
@@ -635,25 +902,31 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message)
 
     def _on_failed(self, message: str, detail: str) -> None:
+        run = self.active_run
+        if run is not None:
+            run.state, run.message = "failed", message
+            self.run_list.update_run(run)
+            self.session.dirty = self._autosave_dirty = True
         self.show_error("The run failed", message, detail)
         self.runEnded.emit()
 
     def _on_idle(self) -> None:
+        self.active_run = None
         self._update_buttons()
+        self._start_next()                  # the queue goes on
 
     def _update_buttons(self) -> None:
         busy = self.running()
         for w in (self.run_button, self.run_action):
-            w.setEnabled(not busy)
+            w.setEnabled(True)                 # while busy, Run queues
+        self.run_button.setText("Queue" if busy else "Run")
         for w in (self.stop_button, self.stop_action):
             w.setEnabled(busy)
         self.export_action.setEnabled(self.result is not None)
         self.export_probe_action.setEnabled(self.probe_result is not None)
         for w in (self.decoder_panel.probe_button, self.method_box):
             w.setEnabled(not busy)
-        for w in (self.model_box, self.random_weights, self.open_action, self.rep_form):
-            if w is not None:
-                w.setEnabled(not busy)
+        # Model, image and parameters stay editable while a run computes: Run then queues the next one.
 
     # -- export ------------------------------------------------------------------------------
     def _export_dialog(self) -> None:
@@ -696,9 +969,14 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, e) -> None:
         self.timer.stop()
+        self.autosave_timer.stop()
         if self.train_dialog is not None:
             self.train_dialog.close()          # stops its training run and joins its thread
         self.worker.shutdown()
+        self.autosave()                        # the next start brings these runs back
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.sync()
         super().closeEvent(e)
 
 

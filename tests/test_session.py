@@ -1,0 +1,70 @@
+"""Runs and sessions (Qt-free): round trip, states, bad files."""
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from invgui.core.events import Result
+from invgui.core.session import Run, Session, SessionError, autosave_path
+
+
+def result(seed=0, n=1):
+    rng = np.random.default_rng(seed)
+    return Result(images=rng.random((n, 8, 8, 3)).astype(np.float32), target=rng.random((8, 8, 3)).astype(np.float32),
+                  history={"total": [3.0, 2.0, 1.0]}, metrics={"representation_error": 0.25, "psnr": 20.0,
+                                                               "seconds": 1.5},
+                  record={"representation": "hog", "layer": "hog"}, stopped=False, message="",
+                  deviation=rng.random((8, 8)).astype(np.float32) if n > 1 else None)
+
+
+def test_round_trip_keeps_requests_results_and_states(tmp_path):
+    s = Session()
+    a = s.add(Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"iters": 3},
+                  rep_params={"cell": 8, "orientations": 9}, name="first"))
+    a.result, a.state = result(0, n=2), "done"
+    b = s.add(Run(method="decoder", model="lbp", layer="lbp", image="/x/y.png", decoder="/d/lbp.pt", size=64))
+    b.state = "running"
+    c = s.add(Run(method="optimize", model="hog", layer="hog", image="sample:chelsea"))
+    c.state, c.message = "failed", "boom"
+    path = s.save(tmp_path / "s.invgui")
+    assert not s.dirty and s.path == path
+    t = Session.load(path)
+    assert [r.id for r in t.runs] == [a.id, b.id, c.id]
+    ra, rb, rc = t.runs
+    assert ra.name == "first" and ra.params == {"iters": 3} and ra.rep_params["cell"] == 8
+    assert np.allclose(ra.result.images, a.result.images, atol=1e-3) and ra.result.images.dtype == np.float32
+    assert ra.result.deviation.shape == (8, 8) and ra.result.history["total"] == [3.0, 2.0, 1.0]
+    assert ra.result.metrics["psnr"] == 20.0 and ra.result.record["layer"] == "hog"
+    assert rb.state == "stopped" and "in progress" in rb.message and rb.decoder == "/d/lbp.pt" and rb.size == 64
+    assert rc.state == "failed" and rc.message == "boom" and rc.result is None
+
+
+def test_copy_makes_a_fresh_queued_request():
+    r = Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"iters": 3}, name="x")
+    r.state, r.result = "done", result()
+    c = r.copy(params={"iters": 9})
+    assert c.id != r.id and c.state == "queued" and c.result is None and c.params == {"iters": 9}
+    assert c.name == "" and "hog hog" in c.label() and "coffee" in c.label()
+
+
+def test_bad_session_files_are_clear_errors(tmp_path):
+    with pytest.raises(SessionError, match="no such session"):
+        Session.load(tmp_path / "missing.invgui")
+    (tmp_path / "junk.invgui").write_bytes(b"junk")
+    with pytest.raises(SessionError, match="not an invgui session"):
+        Session.load(tmp_path / "junk.invgui")
+    with zipfile.ZipFile(tmp_path / "pickle.invgui", "w") as z:            # arrays that need pickle: refused
+        z.writestr("session.json", '{"invgui_session": 1, "runs": []}')
+        import io
+        buf = io.BytesIO()
+        np.save(buf, np.array([object()], dtype=object), allow_pickle=True)
+        z.writestr("arrays.npz", buf.getvalue())
+    with pytest.raises(SessionError):
+        Session.load(tmp_path / "pickle.invgui")
+    with pytest.raises(OSError):
+        Session().save(tmp_path / "no" / "such" / "dir" / "s.invgui")
+
+
+def test_autosave_path_follows_invgui_home(invgui_home):
+    assert autosave_path().parent == invgui_home
