@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of images (or 'samples') defining N for the normalised reconstruction "
                         "error ‖x − x0‖/N of paper 001 (N: mean distance between pairs of its images)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--tiff", action="store_true", help="also write every reconstruction as a 16-bit TIFF")
     p.add_argument("--method", default="optimize", choices=("optimize", "decoder"),
                    help="optimize (Mahendran & Vedaldi, default) or decoder (Dosovitskiy & Brox: one forward "
                         "pass of a trained decoder)")
@@ -255,7 +256,8 @@ def cmd_invert(args) -> int:
             bar.close()
     visual = R.feature_picture(rep, image, params.size) if image is not None else None
     png, js = export_result(result, out, args.metrics, visual=visual, image=args.image if image_given else None,
-                            target_features=args.target_features, eval_set=args.eval_set, preset=args.preset,
+                            tiff=args.tiff, target_features=args.target_features, eval_set=args.eval_set,
+                            preset=args.preset,
                             command=" ".join(["invgui"] + sys.argv[1:]))
     if result.message:
         print(result.message, file=sys.stderr)
@@ -312,7 +314,7 @@ def _invert_decoder(args, rep, params, device) -> int:
     out = Path(args.out) if args.out else _default_out(source, rep.name, layer + "_decoder")
     visual = R.feature_picture(rep, image, result.record["input_size"]) if image is not None else None
     png, js = export_result(result, out, args.metrics, visual=visual, image=args.image if image_given else None,
-                            target_features=args.target_features, eval_set=args.eval_set,
+                            tiff=args.tiff, target_features=args.target_features, eval_set=args.eval_set,
                             command=" ".join(["invgui"] + sys.argv[1:]))
     print(summary(result))
     print(f"wrote {png} and {js}")

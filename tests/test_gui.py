@@ -394,3 +394,31 @@ def test_a_failing_run_is_marked_and_the_queue_goes_on(qtbot, window, tmp_path):
         assert window.run()
     qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
     assert window.session.runs[-1].state == "done"
+
+
+def test_exports_png_tiff_curves_metrics_with_sidecars(qtbot, window, tmp_path):
+    import cv2
+
+    window.form.set_value("iters", 4)
+    with qtbot.waitSignal(window.runEnded, timeout=120_000):
+        window.run()
+    png, js = window.export_to(tmp_path / "r.tif")
+    assert png.suffix == ".png" and png.exists()
+    tif = cv2.imread(str(tmp_path / "r.tif"), cv2.IMREAD_UNCHANGED)
+    assert tif.dtype == np.uint16 and tif.shape == (96, 96, 3)
+    back = tif[..., ::-1].astype(np.float32) / 65535
+    assert np.abs(back - window.result.images[0]).max() < 1e-4          # 16-bit keeps the precision
+    rec = json.loads(js.read_text())
+    assert len(rec["weights_sha256"]) == 64 and rec["params"]["seed"] == 0 and "torch" in rec["versions"]
+    lines = (tmp_path / "r-losses.csv").read_text().splitlines()
+    assert lines[0] == "iteration,total,feature,alpha,tv" and len(lines) == 5
+    assert window.export_curves(tmp_path / "curves.svg").exists() and (tmp_path / "curves.csv").exists()
+    assert window.export_curves(tmp_path / "curves.png").exists()
+    out = window.export_metrics(tmp_path / "m.csv")
+    rows = out.read_text().splitlines()
+    assert rows[0].startswith("name,state,method,model,layer") and "representation_error" in rows[0]
+    assert len(rows) == 2
+    n = len(window.errors)
+    assert window.export_metrics(tmp_path / "nope" / "m.csv") is None and "Cannot export" in window.errors[n]
+    leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert leftovers == []                                              # atomic writes leave nothing behind

@@ -42,11 +42,18 @@ def _clean(v: Any) -> Any:
 
 
 def run_record(result: Result, **extra: Any) -> dict[str, Any]:
-    """Everything about a run: parameters, versions, per-iteration losses, final metrics."""
+    """Everything about a run: parameters, versions, per-iteration losses, final metrics, and the
+    SHA-256 of the weight file (and of the decoder file) it used."""
+    hashes = {}
+    if result.record.get("weights_file"):
+        hashes["weights_sha256"] = file_sha256(result.record["weights_file"])
+    if result.record.get("decoder"):
+        hashes["decoder_sha256"] = file_sha256(result.record["decoder"])
     rec = {
         "invgui_record": 1,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         **result.record,
+        **hashes,
         **extra,
         "stopped": result.stopped,
         "message": result.message,
@@ -71,12 +78,14 @@ def sidecar_path(png: str | os.PathLike) -> Path:
 
 
 def export_result(result: Result, png: str | os.PathLike, json_path: str | os.PathLike | None = None,
-                  visual: np.ndarray | None = None, **extra: Any) -> tuple[Path, Path]:
+                  visual: np.ndarray | None = None, tiff: bool = False, **extra: Any) -> tuple[Path, Path]:
     """Write the first reconstruction to ``png`` and the record to ``json_path`` (default: beside it).
 
     Further restarts, when present, are written as ``NAME-1.png``, ``NAME-2.png``, ...; the
     representation's picture of Φ0 (``visual``, H×W×3 uint8: HOG glyphs, SIFT keypoints, LBP
-    map), when given, as ``NAME-features.png``.
+    map), when given, as ``NAME-features.png``; with ``tiff`` every reconstruction also as a
+    16-bit TIFF (``NAME.tif``); the losses per iteration as ``NAME-losses.csv``.  The JSON record
+    holds every parameter, the seed, library versions and the SHA-256 of the model's weight file.
     """
     png = Path(png)
     json_path = Path(json_path) if json_path else sidecar_path(png)
@@ -91,8 +100,68 @@ def export_result(result: Result, png: str | os.PathLike, json_path: str | os.Pa
         vis_png = features_path(png)
         save_png(vis_png, visual)
         extra = {**extra, "features_picture": str(vis_png)}
+    if tiff:
+        from .images import save_tiff16
+
+        tifs = [save_tiff16(f.with_suffix(".tif"), im) for f, im in zip(files, result.images)]
+        extra = {**extra, "images_16bit": [str(t) for t in tifs]}
+    if result.history and any(result.history.values()):
+        csv_path = png.with_name(f"{png.stem}-losses.csv")
+        write_losses_csv(csv_path, result.history)
+        extra = {**extra, "losses_csv": str(csv_path)}
     write_json(json_path, run_record(result, images=[str(f) for f in files], **extra))
     return png, json_path
+
+
+def write_losses_csv(path: str | os.PathLike, history: dict[str, list[float]]) -> Path:
+    """One row per iteration, one column per loss term."""
+    keys = [k for k, v in history.items() if v]
+    n = max(len(history[k]) for k in keys)
+    lines = ["iteration," + ",".join(keys)]
+    for i in range(n):
+        lines.append(f"{i + 1}," + ",".join(repr(float(history[k][i])) if i < len(history[k]) else ""
+                                               for k in keys))
+    text = "\n".join(lines) + "\n"
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+METRIC_COLUMNS = ("representation_error", "normalised_reconstruction_error", "psnr", "ssim", "seconds", "iterations")
+
+
+def write_metrics_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
+    """Metrics of several runs, one row each (``rows``: dicts with name/method/model/layer/… and metrics)."""
+    import csv
+    import io
+
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: r.get(k, "") for k in cols})
+    text = buf.getvalue()
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+_HASHES: dict[tuple[str, float], str] = {}
+
+
+def file_sha256(path: str | os.PathLike | None) -> str | None:
+    """SHA-256 of a file (cached by path and modification time), None when there is no file."""
+    import hashlib
+
+    if not path or not Path(path).is_file():
+        return None
+    key = (str(path), Path(path).stat().st_mtime)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _HASHES[key] = h.hexdigest()
+    return _HASHES[key]
 
 
 def features_path(png: str | os.PathLike) -> Path:

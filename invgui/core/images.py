@@ -171,6 +171,27 @@ def save_png(path: str | os.PathLike, img: np.ndarray) -> Path:
     return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG"))
 
 
+def save_tiff16(path: str | os.PathLike, img: np.ndarray) -> Path:
+    """Save an ``H×W×3`` float image in [0, 1] as a 16-bit RGB TIFF, atomically (full precision)."""
+    import cv2
+
+    arr = (np.clip(img, 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)[..., ::-1]     # OpenCV writes BGR
+
+    def write(tmp: str) -> None:
+        if not cv2.imwrite(tmp, np.ascontiguousarray(arr)):
+            raise OSError(f"{path}: OpenCV could not write the TIFF")
+
+    return atomic_write(path, write)
+
+
+def save_png_dpi(path: str | os.PathLike, img: np.ndarray, dpi: int = 300) -> Path:
+    """An 8-bit PNG that says its print resolution (for contact sheets)."""
+    from PIL import Image
+
+    arr = img if img.dtype == np.uint8 else to_uint8(img)
+    return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG", dpi=(dpi, dpi)))
+
+
 def image_batch(img: np.ndarray, size: int):
     """An H×W×3 image in [0, 1] as a 1×3×size×size torch batch (resized, centre-cropped)."""
     import torch

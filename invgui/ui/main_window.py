@@ -243,6 +243,8 @@ class MainWindow(QMainWindow):
         m.addAction(self.export_action)
         self.export_probe_action = QAction("Export probe &strip…", self, triggered=self._export_probe_dialog)
         m.addAction(self.export_probe_action)
+        m.addAction(QAction("Export loss &curves (PNG/SVG + CSV)…", self, triggered=self._export_curves_dialog))
+        m.addAction(QAction("Export &metrics of the runs (CSV)…", self, triggered=self._export_metrics_dialog))
         m.addSeparator()
         self.recent_images_menu = m.addMenu("Recent &images")
         m.addSeparator()
@@ -932,30 +934,108 @@ class MainWindow(QMainWindow):
     def _export_dialog(self) -> None:
         if self.result is None:
             return
-        default = f"{Path(self.image_source.replace('sample:', '')).stem}_{self.result.record['representation']}_{self.result.record['layer']}.png"
-        path, _ = QFileDialog.getSaveFileName(self, "Export reconstruction", default, "PNG image (*.png)")
+        rec = self.result.record
+        default = f"{Path(self.image_source.replace('sample:', '')).stem}_{rec['representation']}_{rec['layer']}.png"
+        path, chosen = QFileDialog.getSaveFileName(self, "Export reconstruction", default,
+                                                   "PNG, 8-bit (*.png);;PNG + 16-bit TIFF (*.tif)")
         if path:
-            self.export_to(path)
+            self.export_to(path, tiff=path.lower().endswith((".tif", ".tiff")) or "TIFF" in chosen)
 
-    def export_to(self, path: str | os.PathLike) -> tuple[Path, Path] | None:
-        """Write the reconstruction PNG and its JSON record; errors become a dialog."""
+    def export_to(self, path: str | os.PathLike, tiff: bool = False) -> tuple[Path, Path] | None:
+        """Write the shown reconstruction (PNG, optionally 16-bit TIFF), its loss CSV and JSON record;
+        errors become a dialog."""
         if self.result is None:
             return None
         path = Path(path)
+        if path.suffix.lower() in (".tif", ".tiff"):
+            tiff = True
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
+        run = self.shown_run
+        source = run.image if run is not None else self.image_source
         try:
             visual = None
             rec = self.result.record
-            if (self.image is not None and self.rep is not None and self.rep.name == rec["representation"]
+            if (self.rep is not None and self.rep.name == rec["representation"]
                     and self.rep.describe().get("representation_params") == rec.get("representation_params")):
-                visual = R.feature_picture(self.rep, self.image, self.result.record["input_size"])
-            files = export_result(self.result, path, visual=visual, image=self.image_source, source="gui")
+                visual = R.feature_picture(self.rep, self._image_for(source), rec["input_size"])
+            files = export_result(self.result, path, visual=visual, tiff=tiff, image=source, source="gui",
+                                  run_name=run.label() if run else None)
         except OSError as e:
             self.show_error("Cannot export", f"{path}: {e.strerror or e}" if not str(e).startswith(str(path)) else str(e))
             return None
         self.statusBar().showMessage(f"exported {files[0]} and {files[1]}", 8000)
         return files
+
+    def export_curves(self, path: str | os.PathLike) -> Path | None:
+        """The loss plot as PNG or SVG (by suffix) plus its CSV."""
+        import pyqtgraph.exporters as ex
+
+        from ..core.export import write_losses_csv
+
+        path = Path(path)
+        try:
+            if path.suffix.lower() == ".svg":
+                # pyqtgraph's SVGExporter fails on this Qt's path syntax ("not enough values to
+                # unpack"); Qt's own SVG generator renders the widget as vector graphics instead.
+                from PySide6.QtCore import QRect
+                from PySide6.QtGui import QPainter
+                from PySide6.QtSvg import QSvgGenerator
+
+                gen = QSvgGenerator()
+                tmp = path.with_name(f".{path.stem}-partial.svg")
+                gen.setFileName(str(tmp))
+                gen.setSize(self.plot.size())
+                gen.setViewBox(QRect(0, 0, self.plot.width(), self.plot.height()))
+                gen.setTitle("invgui loss curves")
+                painter = QPainter(gen)
+                self.plot.render(painter)
+                painter.end()
+                if not tmp.is_file():
+                    raise OSError("the folder cannot be written")
+                os.replace(tmp, path)
+            else:
+                path = path.with_suffix(".png")
+                exporter = ex.ImageExporter(self.plot.plotItem)
+                exporter.parameters()["width"] = 1600
+                exporter.export(str(path))
+            if self.history and any(self.history.values()):
+                write_losses_csv(path.with_suffix(".csv"), self.history)
+        except Exception as e:          # pyqtgraph's exporters raise plain Exceptions on write errors
+            self.show_error("Cannot export the curves", f"{path}: {e}")
+            return None
+        self.statusBar().showMessage(f"exported {path}", 8000)
+        return path
+
+    def export_metrics(self, path: str | os.PathLike, run_ids: list[str] | None = None) -> Path | None:
+        """A CSV with one row per run (the selected ones, or all) and its metrics."""
+        from ..core.export import METRIC_COLUMNS, write_metrics_csv
+
+        runs = [self.session.get(i) for i in run_ids] if run_ids else list(self.session.runs)
+        rows = []
+        for r in runs:
+            row = {"name": r.label(), "state": r.state, "method": r.method, "model": r.model, "layer": r.layer,
+                   "image": r.image, "seed": r.params.get("seed", ""), "decoder": r.decoder or ""}
+            if r.result is not None:
+                row.update({k: r.result.metrics.get(k, "") for k in METRIC_COLUMNS})
+            rows.append(row)
+        try:
+            out = write_metrics_csv(path, rows)
+        except OSError as e:
+            self.show_error("Cannot export the metrics", str(e))
+            return None
+        self.statusBar().showMessage(f"exported {out}", 8000)
+        return out
+
+    def _export_curves_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export loss curves", "losses.png", "PNG (*.png);;SVG (*.svg)")
+        if path:
+            self.export_curves(path)
+
+    def _export_metrics_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export metrics", "metrics.csv", "CSV (*.csv)")
+        if path:
+            self.export_metrics(path, self.run_list.selected_ids() or None)
 
     # -- errors, closing ---------------------------------------------------------------------
     def show_error(self, title: str, text: str, detail: str = "") -> None:
