@@ -14,10 +14,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_gui(image: str | None = None, screenshot: str | None = None, iters: int | None = None,
             model: str | None = None, preset: str | None = None, method: str | None = None,
-            probe: str | None = None, other: str | None = None) -> int:
+            probe: str | None = None, other: str | None = None, view: str = "main") -> int:
     """Open the main window.  With ``screenshot``: run (``iters`` iterations, or the decoder with
     ``method="decoder"``, then the ``probe`` if given) through the real worker, save a PNG of the
-    whole window and exit (0 on success)."""
+    whole window and exit (0 on success).  ``view="compare"`` screenshots the comparison view of a
+    methods × layers sweep instead, ``view="train"`` the decoder training dialog after a short
+    training on the bundled photos."""
     import torch
 
     # Leave one core to the event loop (intra-op threads are process-wide).
@@ -32,7 +34,7 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
     app.setOrganizationName("invgui")
     from .ui.main_window import MainWindow
 
-    win = MainWindow(image=image)
+    win = MainWindow(image=image, restore=not screenshot)
     if model and not win.set_model(model):
         print(f"invgui: error: {'; '.join(win.errors)}", file=sys.stderr)
         return 2
@@ -51,6 +53,8 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
         return app.exec()
 
     outcome = {"code": 1}
+    if view in ("compare", "train"):
+        return _screenshot_view(app, win, view, screenshot, iters)
 
     def save() -> None:
         if win.result is None or win.errors:
@@ -74,5 +78,69 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
 
     win.runEnded.connect(next_step)
     QTimer.singleShot(200, win.run)
+    app.exec()
+    return outcome["code"]
+
+
+def _grab(widget, path: str, outcome: dict) -> None:
+    if widget.grab().save(path):
+        print(f"wrote {path}")
+        outcome["code"] = 0
+    else:
+        print(f"invgui: error: cannot write {path}", file=sys.stderr)
+
+
+def _screenshot_view(app, win, view: str, path: str, iters: int | None) -> int:
+    """Screenshot the comparison view (after a sweep) or the training dialog (after training)."""
+    import tempfile
+
+    from PySide6.QtCore import QTimer
+
+    outcome = {"code": 1}
+
+    def finish(widget) -> None:
+        if win.errors:
+            print(f"invgui: error: {'; '.join(win.errors)}", file=sys.stderr)
+        else:
+            _grab(widget, path, outcome)
+        win.close()
+        app.quit()
+
+    if view == "compare":
+        win.form.set_value("iters", iters or 100)
+        win.form.set_value("size", 128)
+        win.decoder_panel.size.setValue(128)
+        cv = win.open_compare([])
+        cv.resize(1500, 800)
+
+        def start() -> None:
+            cv.sweep_layers.setText("blocks.1, blocks.3, blocks.5")
+            runs = cv.queue_sweep()
+
+            def check() -> None:
+                if all(r.state in ("done", "stopped", "failed") for r in runs) and not win.running():
+                    cv.refresh()
+                    QTimer.singleShot(300, cv.fit)
+                    QTimer.singleShot(700, lambda: finish(cv))
+                else:
+                    QTimer.singleShot(200, check)
+
+            check()
+
+        QTimer.singleShot(200, start)
+    else:
+        from .core.images import SAMPLES, load_image, save_png
+
+        folder = tempfile.mkdtemp(prefix="invgui-train-shot-")
+        for name in SAMPLES[:8]:
+            save_png(os.path.join(folder, f"{name}.png"), load_image(f"sample:{name}"))
+        dlg = win.open_train_dialog()
+        dlg.data.setText(folder)
+        dlg.out.setText(os.path.join(folder, "decoder.pt"))
+        for name, value in (("epochs", iters or 12), ("size", 64), ("width", 0.1), ("crops_per_image", 8),
+                            ("batch", 16), ("preview_every", 5)):
+            dlg.form.set_value(name, value)
+        dlg.trained.connect(lambda _p: QTimer.singleShot(500, lambda: finish(dlg)))
+        QTimer.singleShot(200, dlg.start)
     app.exec()
     return outcome["code"]

@@ -142,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default=None, choices=("optimize", "decoder"), help="method to start with")
     p.add_argument("--probe", default=None, help="with --screenshot and --method decoder: also run this probe")
     p.add_argument("--other", default=None, help="second image for --probe interpolate")
+    p.add_argument("--view", default="main", choices=("main", "compare", "train"),
+                   help="with --screenshot: the main window, the comparison view after a methods × layers "
+                        "sweep, or the decoder training dialog after a short training")
     return parser
 
 
@@ -513,7 +516,7 @@ def cmd_gui(args) -> int:
     from .app import run_gui
 
     return run_gui(image=args.image, screenshot=args.screenshot, iters=args.iters, model=args.model,
-                   preset=args.preset, method=args.method, probe=args.probe, other=args.other)
+                   preset=args.preset, method=args.method, probe=args.probe, other=args.other, view=args.view)
 
 
 def main(argv: list[str] | None = None) -> int:

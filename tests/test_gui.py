@@ -422,3 +422,39 @@ def test_exports_png_tiff_curves_metrics_with_sidecars(qtbot, window, tmp_path):
     assert window.export_metrics(tmp_path / "nope" / "m.csv") is None and "Cannot export" in window.errors[n]
     leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert leftovers == []                                              # atomic writes leave nothing behind
+
+
+def test_compare_view_grid_sweep_depth_plot_and_contact_sheet(qtbot, window, tiny_hog_decoder, tmp_path):
+    import cv2
+    from PIL import Image
+
+    window.set_model("hog")
+    window.form.set_value("iters", 3)
+    window.decoder_panel.add_file(str(tiny_hog_decoder))
+    window.decoder_panel.size.setValue(96)
+    view = window.open_compare([])
+    view.sweep_kind.setCurrentIndex(0)
+    runs = view.queue_sweep()                                    # hog has one layer: optimisation + decoder
+    assert [r.method for r in runs] == ["optimize", "decoder"]
+    qtbot.waitUntil(lambda: all(r.state == "done" for r in runs) and not window.running(), timeout=120_000)
+    view.refresh()
+    g = view.grid
+    assert g.rows == ["optimisation", "decoder"] and len(g.cells) == 2
+    assert len(view.views) == 2 and view.views[1].linkedView(0) is view.views[0]   # shared zoom/pan
+    assert all(r.id in view.nre for r in runs)
+    assert "optimisation · hog" in view.series and "decoder · hog" in view.series
+    # A parameter sweep: one column per value.
+    view.sweep_kind.setCurrentIndex(1)
+    view.sweep_param.setCurrentText("tv_weight")
+    view.sweep_values.setText("1, 5")
+    more = view.queue_sweep()
+    assert [r.params["tv_weight"] for r in more] == [1.0, 5.0]
+    qtbot.waitUntil(lambda: all(r.state in ("done", "failed", "stopped") for r in more) and not window.running(),
+                    timeout=120_000)
+    assert [r.state for r in more] == ["done", "done"], [r.message for r in more] + window.errors
+    view.set_runs([r.id for r in more])
+    assert view.grid.cols == ["1.0", "5.0"] and view.grid.cols_by == "param:tv_weight"
+    sheet = view.export_sheet(tmp_path / "sheet.png", tile=128)
+    img = cv2.imread(str(sheet))
+    assert img.shape[0] > 128 and img.shape[1] > 2 * 128
+    assert Image.open(sheet).info["dpi"][0] == pytest.approx(300, abs=1)

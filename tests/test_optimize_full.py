@@ -63,7 +63,7 @@ def test_restarts_are_one_batch_with_a_deviation_map(effnet, chelsea, tmp_path):
     out = tmp_path / "r.png"
     assert main(["invert", "--restarts", "4", "--iters", "3", "--size", "64", "-q", "--out", str(out)]) == 0
     names = sorted(f.name for f in tmp_path.iterdir())
-    assert names == ["r-1.png", "r-2.png", "r-3.png", "r-deviation.png", "r.json", "r.png"]
+    assert names == ["r-1.png", "r-2.png", "r-3.png", "r-deviation.png", "r-losses.csv", "r.json", "r.png"]
     rec = json.loads(out.with_suffix(".json").read_text())
     assert len(rec["images"]) == 4 and rec["deviation_max"] > 0
 

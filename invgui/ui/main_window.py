@@ -23,6 +23,7 @@ from ..core.methods import optimize
 from ..core.methods import probe as probe_mod
 from ..core.params import from_dict, to_dict
 from ..core.session import SUFFIX, Run, Session, SessionError, autosave_path
+from .compare_view import CompareView
 from .decoder_panel import DecoderPanel, TrainDialog
 from .image_pane import FeatureMapPane, ImagePane, colourise, mosaic
 from .layer_tree import LayerTree
@@ -60,6 +61,7 @@ class MainWindow(QMainWindow):
         self.shown_run: Run | None = None           # the run whose result the panes show
         self._images: dict[str, np.ndarray] = {}    # decoded images of queued runs, by source
         self._autosave_dirty = False
+        self.compare_view: CompareView | None = None
         self.settings = QSettings(str(autosave_path().parent / "settings.ini"), QSettings.Format.IniFormat)
         self.history: dict[str, list[float]] = {}
         self.latest_preview: np.ndarray | None = None
@@ -263,6 +265,9 @@ class MainWindow(QMainWindow):
         r.addSeparator()
         self.train_action = QAction("&Train a decoder…", self, triggered=self.open_train_dialog)
         r.addAction(self.train_action)
+        self.compare_action = QAction("&Compare selected runs…", self, shortcut="Ctrl+Shift+C",
+                                      triggered=lambda: self.open_compare())
+        r.addAction(self.compare_action)
         tb = self.addToolBar("Main")
         tb.setObjectName("main_toolbar")
         for a in (self.open_action, self.run_action, self.stop_action, self.export_action):
@@ -482,6 +487,30 @@ class MainWindow(QMainWindow):
             return None
         return Run(method="optimize", params=to_dict(params), **base)
 
+    def _request_template(self) -> Run | None:
+        """The current settings as an optimisation request (a sweep's template), or None."""
+        try:
+            params = self.form.values()
+        except ValueError as e:
+            self.show_error("Invalid parameters", str(e))
+            return None
+        return Run(method="optimize", model=self.rep.name, layer=self.layer, image=self.image_source,
+                   params=to_dict(params), rep_params=to_dict(self.rep.params) if self.rep.params is not None else None,
+                   weights=self.weights_path, random_weights=self.random_weights.isChecked(),
+                   size=int(self.decoder_panel.size.value()))
+
+    def open_compare(self, run_ids: list[str] | None = None) -> CompareView:
+        """The comparison view of the given runs (default: the selected ones, or every finished run)."""
+        ids = run_ids if run_ids is not None else (self.run_list.selected_ids()
+                                                   if len(self.run_list.selected_ids()) > 1 else
+                                                   [r.id for r in self.session.runs if r.result is not None])
+        if self.compare_view is None:
+            self.compare_view = CompareView(self)
+        self.compare_view.set_runs(ids)
+        self.compare_view.show()
+        self.compare_view.raise_()
+        return self.compare_view
+
     def enqueue(self, run: Run) -> Run:
         self.session.add(run)
         self._autosave_dirty = True
@@ -628,6 +657,9 @@ class MainWindow(QMainWindow):
         self.shown_run = run
         self.statusBar().clearMessage()
         self._show_result(res)
+        if self.compare_view is not None and self.compare_view.isVisible() and run is not None \
+                and run.id in self.compare_view.run_ids:
+            self.compare_view.refresh()
         if res.message and "diverged" in res.message:
             self.show_error("The run diverged", res.message)
         elif res.message:
@@ -1052,6 +1084,8 @@ class MainWindow(QMainWindow):
         self.autosave_timer.stop()
         if self.train_dialog is not None:
             self.train_dialog.close()          # stops its training run and joins its thread
+        if self.compare_view is not None:
+            self.compare_view.close()
         self.worker.shutdown()
         self.autosave()                        # the next start brings these runs back
         self.settings.setValue("window/geometry", self.saveGeometry())

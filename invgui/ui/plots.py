@@ -18,6 +18,8 @@ class LossPlot(pg.PlotWidget):
         self.showGrid(x=True, y=True, alpha=0.3)
         self.setLabel("bottom", "iteration")
         self.setLabel("left", "loss")
+        for axis in ("left", "bottom"):
+            self.getAxis(axis).enableAutoSIPrefix(False)
         self.addLegend(offset=(-10, 10), labelTextColor="#202020", brush=(255, 255, 255, 200))
         self.curves: dict[str, pg.PlotDataItem] = {}
 

@@ -599,5 +599,6 @@ def run(rep: Representation, image: np.ndarray | list[np.ndarray] | None, layer:
               "decoder_meta": {k: meta.get(k) for k in ("architecture", "width", "input_size", "epochs",
                                                          "held_out_mse", "held_out_normalised_error",
                                                          "autoencoder", "training")},
-              "params": {"size": size}}
+              "params": {"size": size},
+              "relative_depth": round(rep.layer_info(layer, size).relative_depth, 4)}
     yield Result(images=images, target=targets[0] if targets else None, history={}, metrics=m, record=record)

@@ -1,0 +1,135 @@
+"""Responsiveness of the window while an optimisation runs at full speed, measured in one run.
+
+    python benchmarks/bench_gui.py [--iters 300] [--size 224] [--model efficientnet_lite0] [--layer blocks.3]
+
+* Event-loop stalls: a 5 ms QTimer on the GUI thread records the gap between its ticks while
+  the run computes on the worker thread; a stall is gap − 5 ms.  Prints p50 / p99 / max.
+* Worker throughput: iterations per second of the run in the window vs the same run headless
+  (``optimize.run`` in this process, no Qt), both with the torch thread count the window uses
+  (cores − 1, at least 1), interleaved window / headless / window / headless; the ratio uses the
+  best of each.  Headless with every core is printed too, for context.
+
+Qt runs offscreen unless a display is set.  Prints figures; never part of the test pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+os.environ.setdefault("INVGUI_HOME", tempfile.mkdtemp(prefix="invgui-bench-home-"))
+if not os.environ.get("DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+TICK_MS = 5
+
+
+def headless(model: str, layer: str, params, threads: int) -> float:
+    from invgui.core import representations as R
+    from invgui.core.events import Result
+    from invgui.core.images import load_image
+    from invgui.core.methods import optimize
+
+    torch.set_num_threads(threads)
+    rep = R.get(model)
+    res = next(ev for ev in optimize.run(rep, load_image("sample:chelsea"), layer, params) if isinstance(ev, Result))
+    return res.metrics["iterations_per_second"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="efficientnet_lite0")
+    ap.add_argument("--layer", default="blocks.3")
+    ap.add_argument("--iters", type=int, default=300)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+
+    import pyqtgraph as pg
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from invgui.core.methods import optimize
+    from invgui.ui.main_window import MainWindow
+
+    cores = os.cpu_count() or 2
+    gui_threads = max(1, cores - 1)
+    pg.setConfigOptions(antialias=True, useOpenGL=False)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    torch.set_num_threads(gui_threads)
+    win = MainWindow(restore=False)
+    win.resize(1600, 900)
+    win.show()
+    win.set_model(args.model)
+    win.set_layer(args.layer)
+    win.form.set_value("iters", args.iters)
+    win.form.set_value("size", args.size)
+    params = win.form.values()
+
+    clock = QElapsedTimer()
+    gaps: list[float] = []
+    last = [0.0]
+
+    def tick() -> None:
+        now = clock.nsecsElapsed() / 1e6
+        if last[0]:
+            gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(TICK_MS)
+    timer.timeout.connect(tick)
+
+    def window_run() -> float:
+        loop = QEventLoop()                # wait as the application does: in Qt's event loop, not polling
+        win.runEnded.connect(loop.quit)
+        gaps_before = len(gaps)
+        last[0] = 0.0
+        clock.start()
+        timer.start()
+        win.run()
+        loop.exec()
+        timer.stop()
+        win.runEnded.disconnect(loop.quit)
+        while win.running():
+            app.processEvents()
+            time.sleep(0.01)
+        del gaps[:gaps_before]            # keep only this run's ticks (warm-up rounds are dropped below)
+        return win.result.metrics["iterations_per_second"]
+
+    window_rates, headless_rates, all_gaps = [], [], []
+    window_run()                          # warm-up: model load, first previews
+    for _ in range(args.rounds):
+        gaps.clear()
+        window_rates.append(window_run())
+        all_gaps += gaps
+        headless_rates.append(headless(args.model, args.layer, params, gui_threads))
+    headless_all = headless(args.model, args.layer, params, cores)
+    win.close()
+
+    stalls = np.maximum(np.asarray(all_gaps) - TICK_MS, 0.0)
+    p50, p99, mx = (float(np.percentile(stalls, 50)), float(np.percentile(stalls, 99)), float(stalls.max()))
+    w, h = max(window_rates), max(headless_rates)
+    print(f"# bench_gui: {platform.machine()} {platform.processor() or ''}, {cores} cores, torch {torch.__version__}, "
+          f"Qt platform {app.platformName()}; {args.model} {args.layer} at {args.size} px, {args.iters} iterations, "
+          f"preview every {params.preview_every}")
+    print(f"event-loop stalls during the runs ({len(stalls)} ticks of {TICK_MS} ms): p50 {p50:.1f} ms, "
+          f"p99 {p99:.1f} ms, max {mx:.1f} ms")
+    print(f"worker throughput at {gui_threads} torch thread(s): window {w:.1f} it/s vs headless {h:.1f} it/s "
+          f"= {w / h:.2f} × headless   (rounds: window {[round(x, 1) for x in window_rates]}, headless "
+          f"{[round(x, 1) for x in headless_rates]})")
+    print(f"headless with all {cores} threads: {headless_all:.1f} it/s (the window leaves one core to the "
+          f"interface)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

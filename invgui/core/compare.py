@@ -1,0 +1,175 @@
+"""Comparing runs: arranging them in a grid, sweeps, a contact sheet (Qt-free).
+
+A grid has one row per value of ``rows_by`` and one column per value of ``cols_by``; an axis is
+``method``, ``layer``, ``model``, ``image``, ``run`` (one column per run) or ``param:NAME`` (a
+method parameter, e.g. ``param:tv_weight``).  ``sweep`` builds the runs of a sweep from a template
+run: methods × layers, or one parameter over a list of values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .images import to_uint8
+from .session import Run
+
+AXES = ("method", "layer", "model", "image", "run")
+METHOD_NAMES = {"optimize": "optimisation", "decoder": "decoder"}
+
+
+def axis_value(run: Run, axis: str) -> str:
+    if axis == "method":
+        return METHOD_NAMES.get(run.method, run.method)
+    if axis == "layer":
+        return run.layer
+    if axis == "model":
+        return run.model
+    if axis == "image":
+        return Path(run.image.replace("sample:", "")).stem if "/" in run.image else run.image.replace("sample:", "")
+    if axis == "run":
+        return run.label()
+    if axis.startswith("param:"):
+        return str(run.params.get(axis[6:], "—"))
+    raise ValueError(f"unknown axis {axis!r}: one of {', '.join(AXES)} or param:NAME")
+
+
+@dataclass
+class Grid:
+    rows_by: str
+    cols_by: str
+    rows: list[str] = field(default_factory=list)
+    cols: list[str] = field(default_factory=list)
+    cells: dict[tuple[int, int], Run] = field(default_factory=dict)
+
+
+def grid(runs: list[Run], rows_by: str | None = None, cols_by: str | None = None) -> Grid:
+    """Arrange ``runs`` (in their order); by default rows = method and columns = layer, or one column
+    per run when every run has the same layer.  A later run with the same row and column wins."""
+    runs = [r for r in runs if r.result is not None]
+    if rows_by is None:
+        rows_by = "method"
+    if cols_by is None:
+        if len({r.layer for r in runs}) > 1:
+            cols_by = "layer"
+        elif len({r.image for r in runs}) > 1:
+            cols_by = "image"
+        elif len({axis_value(r, rows_by) for r in runs}) == len(runs):
+            cols_by = "layer"                 # the rows already tell the runs apart: one column
+        else:
+            cols_by = "run"
+    g = Grid(rows_by, cols_by)
+    for r in runs:
+        rv, cv = axis_value(r, rows_by), axis_value(r, cols_by)
+        if rv not in g.rows:
+            g.rows.append(rv)
+        if cv not in g.cols:
+            g.cols.append(cv)
+        g.cells[(g.rows.index(rv), g.cols.index(cv))] = r
+    if cols_by == "layer":                # layers in network order where the runs tell it
+        depth = {r.layer: _depth(r) for r in runs}
+        order = sorted(range(len(g.cols)), key=lambda i: (depth.get(g.cols[i]) is None, depth.get(g.cols[i]) or 0))
+        g.cells = {(ri, order.index(ci)): run for (ri, ci), run in g.cells.items()}
+        g.cols = [g.cols[i] for i in order]
+    return g
+
+
+def _depth(run: Run) -> float | None:
+    if run.result is None:
+        return None
+    return run.result.record.get("resolved", {}).get("relative_depth", run.result.record.get("relative_depth"))
+
+
+def caption(run: Run, nre: float | None = None) -> str:
+    """The metrics under a grid cell."""
+    if run.result is None:
+        return run.state
+    m = run.result.metrics
+    parts = []
+    if "representation_error" in m:
+        parts.append(f"rep {m['representation_error']:.3f}")
+    if nre is not None:
+        parts.append(f"nre {nre:.3f}")
+    if "psnr" in m:
+        parts.append(f"{m['psnr']:.1f} dB / {m.get('ssim', float('nan')):.2f}")
+    if "seconds" in m:
+        sec = m["seconds"]
+        parts.append(f"{sec * 1000:.0f} ms" if sec < 1 else f"{sec:.1f} s")
+    return " · ".join(parts)
+
+
+def normalised_error(run: Run, distance: float) -> float | None:
+    """‖x − x0‖/N of a run's first reconstruction against its preprocessed original."""
+    res = run.result
+    if res is None or res.target is None or not distance:
+        return None
+    img = res.images[0]
+    if img.shape != res.target.shape:
+        return None
+    return float(np.sqrt(((img - res.target) ** 2).sum()) / distance)
+
+
+def contact_sheet(g: Grid, tile: int = 512, nre: dict[str, float] | None = None) -> np.ndarray:
+    """The grid as one labelled image (uint8): tiles ``tile`` px wide (print resolution at 300 dpi:
+    512 px ≈ 4.3 cm), column labels on top, row labels on the left, metrics under each tile."""
+    import cv2
+
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    fs = tile / 512 * 0.9
+    th = max(1, round(tile / 256))
+    line = int(30 * fs) + 10
+    left = max(120, max((cv2.getTextSize(r, font, fs, th)[0][0] for r in g.rows), default=0) + 24)
+    top = line + 8
+    cap = line + 6
+    gap = max(4, tile // 64)
+    h = top + len(g.rows) * (tile + cap + gap)
+    w = left + len(g.cols) * (tile + gap)
+    sheet = np.full((h, w, 3), 255, np.uint8)
+    for ci, c in enumerate(g.cols):
+        x = left + ci * (tile + gap)
+        cv2.putText(sheet, c[:48], (x + 4, top - 12), font, fs, (0, 0, 0), th, cv2.LINE_AA)
+    for ri, r in enumerate(g.rows):
+        y = top + ri * (tile + cap + gap)
+        cv2.putText(sheet, r[:24], (8, y + tile // 2), font, fs, (0, 0, 0), th, cv2.LINE_AA)
+        for ci in range(len(g.cols)):
+            run = g.cells.get((ri, ci))
+            if run is None or run.result is None:
+                continue
+            x = left + ci * (tile + gap)
+            img = to_uint8(run.result.images[0])
+            sheet[y:y + tile, x:x + tile] = cv2.resize(img, (tile, tile), interpolation=cv2.INTER_CUBIC
+                                                       if img.shape[0] < tile else cv2.INTER_AREA)
+            text = caption(run, (nre or {}).get(run.id))
+            cv2.putText(sheet, text[:60], (x + 2, y + tile + line - 8), font, fs * 0.75, (60, 60, 60),
+                        max(1, th - 1), cv2.LINE_AA)
+    return sheet
+
+
+def sweep_layers(template: Run, methods: list[str], layers: list[str], decoders: dict[str, str] | None = None
+                 ) -> list[Run]:
+    """methods × layers; a decoder run needs ``decoders[layer]`` (layers without one are skipped)."""
+    runs = []
+    for method in methods:
+        for layer in layers:
+            if method == "decoder":
+                path = (decoders or {}).get(layer)
+                if path is None:
+                    continue
+                runs.append(template.copy(method="decoder", layer=layer, decoder=path))
+            else:
+                runs.append(template.copy(method="optimize", layer=layer))
+    return runs
+
+
+def sweep_param(template: Run, name: str, values: list) -> list[Run]:
+    """One optimisation run per value of parameter ``name``."""
+    return [template.copy(method="optimize", params={**template.params, name: v}) for v in values]
+
+
+def save_sheet(path: str | os.PathLike, sheet: np.ndarray, dpi: int = 300) -> Path:
+    from .images import save_png_dpi
+
+    return save_png_dpi(path, sheet, dpi)
