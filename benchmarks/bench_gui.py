@@ -57,7 +57,6 @@ def main() -> int:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from invgui.core.methods import optimize
     from invgui.ui.main_window import MainWindow
 
     cores = os.cpu_count() or 2

@@ -274,13 +274,15 @@ class TrainDialog(QDialog):
             self.worker.request_stop()
             self.status.setText("stopping after this step…")
 
-    def _on_step(self, ev: Step) -> None:
-        self.history["train"].append(ev.losses["train"])
-        if "held_out" in ev.losses:
-            self.history["held_out"].append(ev.losses["held_out"])
-            self.held_steps.append(ev.i)
-        if ev.preview is not None:
-            self._latest_preview = ev.preview
+    def _on_step(self, steps: list[Step]) -> None:
+        for ev in steps:
+            self.history["train"].append(ev.losses["train"])
+            if "held_out" in ev.losses:
+                self.history["held_out"].append(ev.losses["held_out"])
+                self.held_steps.append(ev.i)
+            if ev.preview is not None:
+                self._latest_preview = ev.preview
+        ev = steps[-1]
         now = time.perf_counter()
         if now - self._last_draw > 0.1 or ev.i == ev.total:        # throttled redraw
             self._last_draw = now

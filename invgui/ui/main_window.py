@@ -619,12 +619,13 @@ class MainWindow(QMainWindow):
             self.worker.request_stop()
             self.statusBar().showMessage("stopping…")
 
-    def _on_step(self, ev: Step) -> None:
-        for k, v in ev.losses.items():
-            self.history.setdefault(k, []).append(v)
-        if ev.preview is not None:
-            self.latest_preview = ev.preview
-        self.last_step = ev
+    def _on_step(self, steps: list[Step]) -> None:
+        for ev in steps:
+            for k, v in ev.losses.items():
+                self.history.setdefault(k, []).append(v)
+            if ev.preview is not None:
+                self.latest_preview = ev.preview
+        self.last_step = steps[-1]
         self._dirty = True
 
     def _redraw(self) -> None:

@@ -37,8 +37,9 @@ class LossPlot(pg.PlotWidget):
             y = np.where(np.isfinite(y) & (y > 0), y, np.nan)    # log axis: skip zeros
             x = np.arange(1, len(y) + 1)
             if name not in self.curves:
-                width = 2 if name == "total" else 1.5
-                self.curves[name] = self.plot(x, y, pen=pg.mkPen(COLOURS.get(name, "#888"), width=width),
+                # Width-1 (cosmetic) pens: Qt draws wider antialiased ones ~14× slower (measured 71 vs
+                # 5 ms per redraw of four 200-point curves), which stalled the event loop and the worker.
+                self.curves[name] = self.plot(x, y, pen=pg.mkPen(COLOURS.get(name, "#888"), width=1),
                                               name=LABELS.get(name, name), connect="finite")
             else:
                 self.curves[name].setData(x, y, connect="finite")
@@ -50,7 +51,7 @@ class LossPlot(pg.PlotWidget):
         y = np.where(np.isfinite(y) & (y > 0), y, np.nan)
         if name not in self.curves:
             kw = dict(symbol="o", symbolSize=6, symbolBrush=COLOURS.get(name, "#888")) if symbol else {}
-            self.curves[name] = self.plot(x, y, pen=pg.mkPen(COLOURS.get(name, "#888"), width=1.5),
+            self.curves[name] = self.plot(x, y, pen=pg.mkPen(COLOURS.get(name, "#888"), width=1),
                                           name=LABELS.get(name, name), connect="finite", **kw)
         else:
             self.curves[name].setData(x, y, connect="finite")
