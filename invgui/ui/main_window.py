@@ -98,9 +98,11 @@ class MainWindow(QMainWindow):
         self.autosave_timer.setInterval(AUTOSAVE_MS)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
-        self._restore_layout()
-        if restore:
+        if restore:                         # restore=False: a fresh, deterministic window (screenshots)
+            self._restore_layout()
             self.restore_autosave()
+        else:
+            self._fill_recent_menus()
         self._update_buttons()
 
     # -- construction ------------------------------------------------------------------------
@@ -165,10 +167,6 @@ class MainWindow(QMainWindow):
         self.run_list.rerunRequested.connect(lambda rid: self.rerun(rid))
         self.run_list.deleteRequested.connect(lambda rid: self.delete_run(rid))
         self.run_list.exportRequested.connect(lambda rid: (self.show_run(self.session.get(rid)), self._export_dialog()))
-        runs_dock = QDockWidget("Runs", self)
-        runs_dock.setObjectName("runs_dock")
-        runs_dock.setWidget(self.run_list)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, runs_dock)
         self.model_box.activated.connect(lambda i: self.set_model(self.model_box.itemData(i)))
         self.random_weights.toggled.connect(lambda _: self.set_model(self.model_box.currentData()))
         self.layer_tree.layerChosen.connect(self.set_layer)
@@ -176,6 +174,12 @@ class MainWindow(QMainWindow):
         dock.setObjectName("layers_dock")
         dock.setWidget(left)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        runs_dock = QDockWidget("Runs", self)
+        runs_dock.setObjectName("runs_dock")
+        runs_dock.setWidget(self.run_list)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, runs_dock)
+        self.splitDockWidget(dock, runs_dock, Qt.Orientation.Vertical)
+        self.resizeDocks([dock, runs_dock], [620, 220], Qt.Orientation.Vertical)
 
         # Right: method parameters, run/stop, metrics.
         right = QWidget()
