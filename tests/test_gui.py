@@ -458,3 +458,31 @@ def test_compare_view_grid_sweep_depth_plot_and_contact_sheet(qtbot, window, tin
     img = cv2.imread(str(sheet))
     assert img.shape[0] > 128 and img.shape[1] > 2 * 128
     assert Image.open(sheet).info["dpi"][0] == pytest.approx(300, abs=1)
+
+
+def test_difference_pane_linked_zoom_pixel_readout_pause_and_layer_keys(qtbot, window):
+    window.form.set_value("iters", 60)
+    window.form.set_value("preview_every", 2)
+    qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
+    assert window.run()
+    qtbot.waitUntil(lambda: len(window.history.get("total", [])) >= 2, timeout=60_000)
+    window.pause(True)
+    assert window.worker.worker.paused and window.pause_button.text() == "Resume"
+    qtbot.wait(300)
+    n = len(window.history["total"])
+    qtbot.wait(700)
+    assert len(window.history["total"]) <= n + 2                    # held (at most the burst in flight)
+    with qtbot.waitSignal(window.runEnded, timeout=120_000):
+        window.pause(False)
+    assert not window.worker.worker.paused and window.result.metrics["iterations"] == 60
+    assert window.diff_pane.isVisible() and window.diff_pane.image.shape == (96, 96, 3)
+    assert window.recon_pane.view.linkedView(0) is window.original_pane.view     # one zoom for both
+    text = window.original_pane.readout(10.5, 20.2)
+    r, g, b = window.original_pane.image[20, 10] / 255
+    assert text.endswith(f"x 10, y 20: R {r:.3f} G {g:.3f} B {b:.3f}")
+    assert window.original_pane.readout(-1, 5) == ""
+    names = [i.name for i in window.rep.layers(96) if i.fits]
+    i = names.index("blocks.3")
+    assert window.step_layer(1) == names[i + 1] and window.layer_tree.current_layer() == names[i + 1]
+    window.set_layer("blocks.3")
+    assert window.step_layer(-1) == names[i - 1]

@@ -9,6 +9,10 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 
 class ImagePane(QWidget):
+    """``pixelHovered`` carries a readout like ``"x 12, y 40: R 0.51 G 0.32 B 0.20"`` ("" off the image)."""
+
+    pixelHovered = Signal(str)
+
     def __init__(self, title: str, parent: QWidget | None = None):
         super().__init__(parent)
         self.title = QLabel(title)
@@ -25,6 +29,27 @@ class ImagePane(QWidget):
         lay.setSpacing(0)
         lay.addWidget(self.title)
         lay.addWidget(self.view_widget, 1)
+        self.view_widget.scene().sigMouseMoved.connect(self._hover)
+
+    def readout(self, x: float, y: float) -> str:
+        """The value under image coordinates (x, y), or "" outside the image."""
+        if self.image is None:
+            return ""
+        xi, yi = int(np.floor(x)), int(np.floor(y))
+        h, w = self.image.shape[:2]
+        if not (0 <= xi < w and 0 <= yi < h):
+            return ""
+        r, g, b = (self.image[yi, xi, :3] / 255.0).tolist()
+        return f"{self.title.text().split(' — ')[0]}: x {xi}, y {yi}: R {r:.3f} G {g:.3f} B {b:.3f}"
+
+    def _hover(self, pos) -> None:
+        p = self.view.mapSceneToView(pos)
+        self.pixelHovered.emit(self.readout(p.x(), p.y()))
+
+    def link(self, other: "ImagePane") -> None:
+        """Share zoom and pan with ``other`` (images of the same size)."""
+        self.view.setXLink(other.view)
+        self.view.setYLink(other.view)
 
     def set_title(self, text: str) -> None:
         self.title.setText(text)

@@ -84,6 +84,8 @@ class MainWindow(QMainWindow):
         self._build_panes()
         self._build_docks()
         self._build_actions()
+        self.pixel_label = QLabel("")
+        self.statusBar().addPermanentWidget(self.pixel_label)
         self.progress = QLabel("idle")
         self.statusBar().addPermanentWidget(self.progress)
 
@@ -113,6 +115,11 @@ class MainWindow(QMainWindow):
         self.feature_pane.windowPicked.connect(lambda spec: self.form.set_value("window", spec))
         self.restarts_pane = ImagePane("Restarts and deviation")
         self.restarts_pane.hide()
+        self.diff_pane = ImagePane("Difference")          # |reconstruction − original|
+        self.diff_pane.hide()
+        # Original, reconstruction and difference have the same size: one zoom and pan for all three.
+        self.recon_pane.link(self.original_pane)
+        self.diff_pane.link(self.original_pane)
         self.probe_pane = ImagePane("Probe")             # image strip of a feature-space probe
         self.probe_pane.hide()
         self.visual_pane = ImagePane("Features")        # HOG glyphs, SIFT keypoints, LBP map
@@ -122,10 +129,11 @@ class MainWindow(QMainWindow):
         self._fmap_key: tuple | None = None
         self.plot = LossPlot()
         top = QSplitter(Qt.Orientation.Horizontal)
-        for pane in (self.original_pane, self.recon_pane, self.restarts_pane, self.probe_pane, self.visual_pane,
-                     self.feature_pane):
+        for pane in (self.original_pane, self.recon_pane, self.diff_pane, self.restarts_pane, self.probe_pane,
+                     self.visual_pane, self.feature_pane):
             top.addWidget(pane)
-        top.setSizes([420, 420, 420, 600, 420, 300])
+            pane.pixelHovered.connect(self._on_pixel)
+        top.setSizes([420, 420, 420, 420, 600, 420, 300])
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(top)
         self.splitter.addWidget(self.plot)
@@ -223,7 +231,12 @@ class MainWindow(QMainWindow):
         self.stop_button = QPushButton("Stop")
         self.run_button.clicked.connect(self.run)
         self.stop_button.clicked.connect(self.stop)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setCheckable(True)
+        self.pause_button.setToolTip("Hold the run (at its next preview) and resume it later")
+        self.pause_button.toggled.connect(self.pause)
         buttons.addWidget(self.run_button)
+        buttons.addWidget(self.pause_button)
         buttons.addWidget(self.stop_button)
         rlay.addLayout(buttons)
         self.metrics_label = QLabel("")
@@ -264,8 +277,17 @@ class MainWindow(QMainWindow):
         r = self.menuBar().addMenu("&Run")
         self.run_action = QAction("&Run", self, shortcut="Ctrl+R", triggered=self.run)
         self.stop_action = QAction("&Stop", self, shortcut="Ctrl+.", triggered=self.stop)
+        self.pause_action = QAction("&Pause / resume", self, shortcut="Ctrl+P",
+                                    triggered=lambda: self.pause(not self.worker.worker.paused))
+        self.next_layer_action = QAction("&Next layer", self, shortcut="Ctrl+]",
+                                         triggered=lambda: self.step_layer(1))
+        self.prev_layer_action = QAction("Pre&vious layer", self, shortcut="Ctrl+[",
+                                         triggered=lambda: self.step_layer(-1))
         r.addAction(self.run_action)
+        r.addAction(self.pause_action)
         r.addAction(self.stop_action)
+        r.addAction(self.next_layer_action)
+        r.addAction(self.prev_layer_action)
         r.addSeparator()
         self.train_action = QAction("&Train a decoder…", self, triggered=self.open_train_dialog)
         r.addAction(self.train_action)
@@ -365,6 +387,14 @@ class MainWindow(QMainWindow):
         self.form.set_value("window", "")          # a window belongs to one layer's map
         self.decoder_panel.refresh(self.rep.name, self.layer)
         self._update_feature_map()
+
+    def step_layer(self, delta: int) -> str:
+        """Select the next (or previous) layer that fits, in the tree's order."""
+        names = [i.name for i in self.rep.layers(self._size()) if i.fits]
+        if self.layer in names:
+            idx = min(max(names.index(self.layer) + delta, 0), len(names) - 1)
+            self.set_layer(names[idx])
+        return self.layer
 
     def _shown_channel(self) -> int:
         """The first channel the Channels field selects at the current layer (0 if none/invalid)."""
@@ -618,10 +648,26 @@ class MainWindow(QMainWindow):
         self.train_dialog.show()
         return self.train_dialog
 
+    def pause(self, on: bool) -> None:
+        """Pause or resume the running job."""
+        if not self.running():
+            on = False
+        self.worker.worker.pause(on)
+        self.pause_button.blockSignals(True)
+        self.pause_button.setChecked(on)
+        self.pause_button.setText("Resume" if on else "Pause")
+        self.pause_button.blockSignals(False)
+        if on:
+            self.progress.setText("paused")
+
     def stop(self) -> None:
+        self.pause(False)
         if self.running():
             self.worker.request_stop()
             self.statusBar().showMessage("stopping…")
+
+    def _on_pixel(self, text: str) -> None:
+        self.pixel_label.setText(text)
 
     def _on_step(self, steps: list[Step]) -> None:
         for ev in steps:
@@ -646,8 +692,12 @@ class MainWindow(QMainWindow):
             rate = (ev.i - i0) / (now - t0) if now > t0 and ev.i > i0 else 0.0
             if now - t0 > 1.0:
                 self._rate = (ev.i, now)
-            self.progress.setText(f"iteration {ev.i}/{ev.total} · {rate:.1f} it/s · "
-                                  f"loss {ev.losses['total']:.4g}")
+            if self.worker.worker.paused:
+                return
+            eta = (ev.total - ev.i) / rate if rate > 0 else float("nan")
+            eta_text = (f"{eta:.0f} s left" if eta < 120 else f"{eta / 60:.1f} min left") if eta == eta else ""
+            loss = ev.losses.get("total", next(iter(ev.losses.values()), float("nan")))
+            self.progress.setText(f"iteration {ev.i}/{ev.total} · {rate:.1f} it/s · {eta_text} · loss {loss:.4g}")
 
     def _on_finished(self, res: Result) -> None:
         if res.record.get("method") == "probe":
@@ -677,6 +727,7 @@ class MainWindow(QMainWindow):
         if res is None:
             self.recon_pane.set_image(None)
             self.restarts_pane.hide()
+            self.diff_pane.hide()
             self.plot.clear_curves()
             state = run.state if run else ""
             self.metrics_label.setText(f"<b>{run.label()}</b><br>{state}" + (f": {run.message}" if run and run.message
@@ -686,6 +737,13 @@ class MainWindow(QMainWindow):
         rec, m = res.record, res.metrics
         self.latest_preview = (np.clip(res.image, 0, 1) * 255 + 0.5).astype(np.uint8)
         self.recon_pane.set_image(self.latest_preview)
+        if res.target is not None and res.target.shape == res.image.shape:
+            diff = np.abs(np.clip(res.image, 0, 1) - res.target)
+            self.diff_pane.set_image(np.clip(diff * 2, 0, 1))
+            self.diff_pane.set_title(f"|reconstruction − original| ×2 (mean {diff.mean():.3f})")
+            self.diff_pane.show()
+        else:
+            self.diff_pane.hide()
         self.plot.clear_curves()
         self.history = {k: list(v) for k, v in res.history.items()}
         self.plot.set_history(self.history)
@@ -959,8 +1017,10 @@ class MainWindow(QMainWindow):
         for w in (self.run_button, self.run_action):
             w.setEnabled(True)                 # while busy, Run queues
         self.run_button.setText("Queue" if busy else "Run")
-        for w in (self.stop_button, self.stop_action):
+        for w in (self.stop_button, self.stop_action, self.pause_button, self.pause_action):
             w.setEnabled(busy)
+        if not busy and self.pause_button.isChecked():
+            self.pause(False)
         self.export_action.setEnabled(self.result is not None)
         self.export_probe_action.setEnabled(self.probe_result is not None)
         for w in (self.decoder_panel.probe_button, self.method_box):

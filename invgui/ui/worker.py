@@ -29,17 +29,30 @@ class Worker(QObject):
         super().__init__()
         self._stop = threading.Event()
         self._abort = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()                  # cleared = paused
+
+    def pause(self, on: bool) -> None:
+        """Hold the run at the next event the method yields (every preview for optimisation)."""
+        (self._resume.clear if on else self._resume.set)()
+
+    @property
+    def paused(self) -> bool:
+        return not self._resume.is_set()
 
     def request_stop(self) -> None:
         self._stop.set()
+        self._resume.set()
 
     def abort(self) -> None:
         self._stop.set()
         self._abort.set()
+        self._resume.set()
 
     @Slot(object)
     def run(self, job: Job) -> None:
         self._stop.clear()
+        self._resume.set()
         gen = None
         try:
             if self._abort.is_set():
@@ -49,6 +62,8 @@ class Worker(QObject):
             # thread wakes once per burst instead of once per iteration: less contention for the GIL.
             batch: list[Step] = []
             for ev in gen:
+                while not self._resume.wait(0.1):           # paused: wait here, between two events
+                    pass
                 if self._abort.is_set():
                     break
                 if isinstance(ev, Step):
