@@ -27,10 +27,12 @@ def _add_model_args(p: argparse.ArgumentParser, *, positional: bool = False) -> 
     from .core import representations as R
 
     if positional:
-        p.add_argument("model", choices=R.names(), metavar="MODEL", help=f"one of: {', '.join(R.names())}")
+        p.add_argument("model", metavar="MODEL", help=f"one of: {', '.join(R.names())}; or torchscript:FILE, "
+                       "torchvision:ARCH or timm:ARCH (with --weights FILE)")
     else:
-        p.add_argument("--model", "-m", default=R.DEFAULT, choices=R.names(), metavar="MODEL",
-                       help=f"representation (default {R.DEFAULT}; one of {', '.join(R.names())})")
+        p.add_argument("--model", "-m", default=R.DEFAULT, metavar="MODEL",
+                       help=f"representation (default {R.DEFAULT}; one of {', '.join(R.names())}; or "
+                            "torchscript:FILE, torchvision:ARCH or timm:ARCH with --weights FILE)")
     p.add_argument("--weights", metavar="FILE", help="state-dict file with the model's weights "
                    "(loaded with weights_only=True)")
     p.add_argument("--random-weights", action="store_true",

@@ -486,3 +486,33 @@ def test_difference_pane_linked_zoom_pixel_readout_pause_and_layer_keys(qtbot, w
     assert window.step_layer(1) == names[i + 1] and window.layer_tree.current_layer() == names[i + 1]
     window.set_layer("blocks.3")
     assert window.step_layer(-1) == names[i - 1]
+
+
+def test_model_chooser_opens_a_torchscript_file_and_a_state_dict(qtbot, window, tmp_path):
+    import torch
+    import torch.nn as nn
+    import torchvision
+
+    seq = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 3, stride=2, padding=1)).eval()
+    path = tmp_path / "seq.pt"
+    torch.jit.script(seq).save(str(path))
+    assert window.open_model_file(str(path))
+    assert window.rep.name == f"torchscript:{path}" and window.model_box.currentData() == window.rep.name
+    assert window.layer_tree.topLevelItemCount() == 3
+    window.set_layer("1")
+    window.form.set_value("iters", 3)
+    with qtbot.waitSignal(window.runEnded, timeout=120_000):
+        window.run()
+    assert window.result.record["representation"] == f"torchscript:{path}" and window.result.record["layer"] == "1"
+    sd = tmp_path / "r18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), sd)
+    assert window.open_model_file(str(sd), "resnet18")
+    assert window.rep.name == "torchvision:resnet18" and window.weights_path == str(sd)
+    window.set_model("efficientnet_lite0")                      # a state dict belongs to its own model
+    assert window.weights_path is None and window.rep.weights_info.startswith("ImageNet")
+    n = len(window.errors)
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    assert window.open_model_file(str(tmp_path / "junk.pt")) is False and "TorchScript" in window.errors[n]
+    assert window.rep.name == "efficientnet_lite0"
+    tips = [window.model_box.itemData(i, Qt.ItemDataRole.ToolTipRole) for i in range(window.model_box.count())]
+    assert "weights: embedded" in tips

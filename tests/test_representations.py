@@ -114,3 +114,46 @@ def test_every_registered_model_builds_offline(no_hub):
         rep = R.get(name, random_weights=True)
         info = rep.layer_info(None, 64)
         assert info.name == rep.default_layer and info.fits, name
+
+
+def test_torchscript_and_any_architecture_with_a_state_dict(tmp_path):
+    import torch.nn as nn
+
+    seq = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 3, stride=2, padding=1)).eval()
+    path = tmp_path / "seq.pt"
+    torch.jit.script(seq).save(str(path))
+    rep = R.get(f"torchscript:{path}")
+    assert [i.name for i in rep.layers(32)] == ["0", "1", "2"]
+    assert rep.layer_info("2", 32).shape == (4, 16, 16) and rep.default_layer == "1"
+    x = torch.rand(1, 3, 32, 32, requires_grad=True)
+    rep.features(x, "0").sum().backward()                       # differentiable, stops at the layer
+    assert x.grad is not None
+    tpath = tmp_path / "net.pt"
+    torch.jit.script(TinyNet().eval()).save(str(tpath))          # not a Sequential: one layer, its output
+    whole = R.get(f"torchscript:{tpath}")
+    assert [i.name for i in whole.layers(16)] == ["output"] and whole.layer_info("output", 16).shape == (2, 14, 14)
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(R.RepresentationError, match="not a TorchScript file"):
+        R.get(f"torchscript:{tmp_path / 'junk.pt'}")
+    # A torchvision architecture by name with a state-dict file.
+    import torchvision
+
+    sd_path = tmp_path / "r18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), sd_path)
+    r18 = R.get("torchvision:resnet18", weights=str(sd_path))
+    assert r18.weights_file == str(sd_path) and r18.layer_info("layer2", 64).shape == (128, 8, 8)
+    with pytest.raises(R.RepresentationError, match="no architecture"):
+        R.get("torchvision:resnet_nope", weights=str(sd_path))
+    with pytest.raises(R.RepresentationError, match="does not fit|shape|resnet34|missing|unexpected"):
+        R.get("torchvision:resnet34", weights=str(sd_path))
+    assert R.get("timm:resnet10t", random_weights=True).weights_info.startswith("random")
+    assert R.weights_status("efficientnet_lite0") == "embedded"
+
+
+class TinyNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 2, 3)
+
+    def forward(self, x):
+        return torch.relu(self.conv(x))

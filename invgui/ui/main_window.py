@@ -32,6 +32,7 @@ from .plots import LossPlot
 from .run_list import RunList
 from .worker import WorkerThread
 
+OPEN_MODEL = "<open model file>"
 METHODS = {"optimize": "Optimisation (Mahendran & Vedaldi)", "decoder": "Decoder (Dosovitskiy & Brox)"}
 AUTOSAVE_MS = 60_000             # a crash or kill loses at most the last minute
 SESSION_FILTER = f"invgui session (*{SUFFIX});;All files (*)"
@@ -50,7 +51,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.device = device or _devices()[min(1, len(_devices()) - 1)]   # the first GPU, if any
         self.rep: R.Representation | None = None
-        self.weights_path: str | None = None        # explicit state-dict file (None: the model's own)
+        self.model_weights: dict[str, str] = {}       # explicit state-dict file per model (else its own)
         self.image_source = ""
         self.image: np.ndarray | None = None
         self.result: Result | None = None
@@ -147,7 +148,11 @@ class MainWindow(QMainWindow):
         lay = QVBoxLayout(left)
         self.model_box = QComboBox()
         for name in R.names():
-            self.model_box.addItem(R.REGISTRY[name].title, name)
+            status = R.weights_status(name)
+            title = R.REGISTRY[name].title + ("" if not status.startswith("missing") else " — weights missing")
+            self.model_box.addItem(title, name)
+            self.model_box.setItemData(self.model_box.count() - 1, f"weights: {status}", Qt.ItemDataRole.ToolTipRole)
+        self.model_box.addItem("Open a model file (TorchScript, or state dict + architecture)…", OPEN_MODEL)
         self.model_box.setToolTip("Representation to invert")
         self.random_weights = QCheckBox("Random weights")
         self.random_weights.setToolTip("Use untrained (seeded) weights instead of pretrained ones")
@@ -175,7 +180,7 @@ class MainWindow(QMainWindow):
         self.run_list.rerunRequested.connect(lambda rid: self.rerun(rid))
         self.run_list.deleteRequested.connect(lambda rid: self.delete_run(rid))
         self.run_list.exportRequested.connect(lambda rid: (self.show_run(self.session.get(rid)), self._export_dialog()))
-        self.model_box.activated.connect(lambda i: self.set_model(self.model_box.itemData(i)))
+        self.model_box.activated.connect(self._on_model_chosen)
         self.random_weights.toggled.connect(lambda _: self.set_model(self.model_box.currentData()))
         self.layer_tree.layerChosen.connect(self.set_layer)
         dock = QDockWidget("Layers", self)
@@ -303,7 +308,7 @@ class MainWindow(QMainWindow):
     def set_model(self, name: str, rep_params=None) -> bool:
         """Load representation ``name`` (with its own ``rep_params``); on failure keep the current one."""
         try:
-            rep = R.get(name, weights=self.weights_path, random_weights=self.random_weights.isChecked(),
+            rep = R.get(name, weights=self.model_weights.get(name), random_weights=self.random_weights.isChecked(),
                         params=rep_params)
         except R.RepresentationError as e:
             self.show_error("Cannot load the model", str(e))
@@ -323,6 +328,44 @@ class MainWindow(QMainWindow):
         self._update_feature_map()
         self.statusBar().showMessage(f"{rep.title}: weights {rep.weights_info}", 5000)
         return True
+
+    def _on_model_chosen(self, index: int) -> None:
+        name = self.model_box.itemData(index)
+        if name != OPEN_MODEL:
+            self.set_model(name)
+            return
+        self.model_box.setCurrentIndex(self.model_box.findData(self.rep.name) if self.rep else 0)
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model", "", "TorchScript or state dict (*.pt *.pth *.ts);;"
+                                              "All files (*)")
+        if not path:
+            return
+        arch, ok = QInputDialog.getText(self, "Architecture", "For a state-dict file, the architecture "
+                                        "(torchvision:resnet18, timm:convnext_tiny, …); empty for a TorchScript file:")
+        if ok:
+            self.open_model_file(path, arch.strip() or None)
+
+    def open_model_file(self, path: str, arch: str | None = None) -> bool:
+        """Use a TorchScript file, or a state dict for ``arch`` (``torchvision:NAME`` / ``timm:NAME``)."""
+        if arch:
+            if not arch.startswith(("torchvision:", "timm:")):
+                arch = f"torchvision:{arch}"
+            name, weights = arch, str(path)
+        else:
+            name, weights = f"torchscript:{path}", None
+        if weights:
+            self.model_weights[name] = weights
+        if self.model_box.findData(name) < 0:
+            self.model_box.insertItem(self.model_box.count() - 1, f"{Path(path).name} ({arch or 'TorchScript'})", name)
+        if not self.set_model(name):
+            self.model_weights.pop(name, None)
+            self.model_box.removeItem(self.model_box.findData(name))
+            return False
+        return True
+
+    @property
+    def weights_path(self) -> str | None:
+        """The explicit weight file of the current model (None: its own weights)."""
+        return self.model_weights.get(self.rep.name) if self.rep is not None else None
 
     def method(self) -> str:
         return self.method_box.currentData()
@@ -345,7 +388,8 @@ class MainWindow(QMainWindow):
             self.rep_form.setParent(None)
             self.rep_form.deleteLater()
             self.rep_form = None
-        presets = R.REGISTRY[self.rep.name].presets
+        entry = R.REGISTRY.get(self.rep.name)
+        presets = entry.presets if entry is not None else None
         if presets is None:
             return
         self.rep_form = ParamForm(presets)

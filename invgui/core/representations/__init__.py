@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .base import LayerInfo, Representation, RepresentationError, WeightsNotFoundError
-from .cnn import ALEXNET_ALIASES, CNNRepresentation, efficientnet_lite0, torchvision_cnn
+from .cnn import (ALEXNET_ALIASES, CNNRepresentation, any_timm, any_torchvision, efficientnet_lite0, torchscript,
+                  torchvision_cache_file, torchvision_cnn)
 from .dsift import DSIFT_PRESETS, DSIFTRepresentation, dsift_builder
 from .hog import HOG_PRESETS, HOGRepresentation, hog_builder
 from .lbp import LBP_PRESETS, LBPRepresentation, lbp_builder
@@ -72,21 +73,42 @@ def get(name: str = DEFAULT, *, weights: str | None = None, random_weights: bool
     Raises :class:`WeightsNotFoundError` (saying which file was looked for and how to provide
     it) when pretrained weights are missing, unless ``random_weights`` is set.
     """
+    if name.startswith("torchscript:"):
+        return torchscript(name[len("torchscript:"):], random_weights=random_weights)
+    if name.startswith("torchvision:"):
+        return any_torchvision(name[len("torchvision:"):], weights=weights, random_weights=random_weights)
+    if name.startswith("timm:"):
+        return any_timm(name[len("timm:"):], weights=weights, random_weights=random_weights)
     try:
         entry = REGISTRY[name]
     except KeyError:
-        raise RepresentationError(f"unknown representation {name!r}; choose one of {', '.join(REGISTRY)}") from None
+        raise RepresentationError(f"unknown representation {name!r}; choose one of {', '.join(REGISTRY)}, or "
+                                  "torchscript:FILE, torchvision:ARCH or timm:ARCH (with --weights FILE)") from None
     if params is None or params == {}:
         return entry.build(weights=weights, random_weights=random_weights)
     return entry.build(weights=weights, random_weights=random_weights, params=make_params(name, params))
+
+
+def weights_status(name: str) -> str:
+    """Whether pretrained weights are here: 'embedded', 'present: FILE' or 'missing: put URL in FILE'."""
+    entry = REGISTRY[name]
+    if entry.embedded:
+        return "embedded"
+    if entry.family == "cnn":
+        try:
+            cached, url = torchvision_cache_file(name)
+        except Exception:
+            return "unknown"
+        return f"present: {cached}" if cached.is_file() else f"missing: download {url} into {cached.parent}"
+    return "none needed"
 
 
 def make_params(name: str, values: Any) -> Any:
     """The representation's parameter instance from an instance or a dict; clear errors otherwise."""
     from ..params import from_dict, validate
 
-    entry = REGISTRY[name]
-    if entry.presets is None:
+    entry = REGISTRY.get(name)
+    if entry is None or entry.presets is None:
         raise RepresentationError(f"{name} has no parameters of its own (got {values!r})")
     cls = entry.presets.cls
     if not isinstance(values, cls):

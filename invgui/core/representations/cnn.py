@@ -9,7 +9,6 @@ being inverted.  This works for any ``nn.Module``; torchvision's FX-based
 from __future__ import annotations
 
 import difflib
-import hashlib
 import os
 from pathlib import Path
 from typing import Callable
@@ -36,14 +35,6 @@ def _first_tensor(out):
             if isinstance(o, torch.Tensor):
                 return o
     return None
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -135,6 +126,15 @@ class CNNRepresentation(Representation):
             (by_name[parent].children if parent in by_name else roots).append(info)
         return roots
 
+    def _device(self) -> torch.device:
+        for t in list(self.model.parameters()) + list(self.model.buffers()):
+            return t.device
+        for m in self.model.modules():              # a TorchScript stand-in keeps its weights aside
+            if isinstance(m, _Call):
+                for t in m.fn.parameters():
+                    return t.device
+        return torch.device("cpu")
+
     def _trace(self, size: int) -> list[LayerInfo]:
         shapes: dict[str, tuple[int, ...]] = {}
         order: dict[str, int] = {}
@@ -149,7 +149,7 @@ class CNNRepresentation(Representation):
 
         handles = [m.register_forward_hook(make_hook(n)) for n, m in self._modules.items()]
         error = ""
-        dev = next(self.model.parameters()).device
+        dev = self._device()
         try:
             with torch.no_grad():
                 self.model(torch.zeros(1, 3, size, size, device=dev))
@@ -251,6 +251,134 @@ ALEXNET_ALIASES = {
     "fc7": "classifier.4", "relu7": "classifier.5",
     "fc8": "classifier.6",
 }
+
+
+def torchvision_cache_file(arch: str) -> tuple[Path, str]:
+    """Where torchvision keeps ``arch``'s default ImageNet weights, and where they come from."""
+    import torchvision
+
+    enum = torchvision.models.get_model_weights(arch).DEFAULT
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(enum.url), enum.url
+
+
+def middle_layer(model: nn.Module) -> str:
+    """A default layer half way through the top-level modules (or through ``features``)."""
+    top = [n for n, _ in model.named_children()]
+    if "features" in top and isinstance(model.features, nn.Sequential):
+        kids = [f"features.{n}" for n, _ in model.features.named_children()]
+        return kids[len(kids) // 2]
+    return top[len(top) // 2]
+
+
+def any_torchvision(arch: str, weights: str | None = None, random_weights: bool = False) -> CNNRepresentation:
+    """Any torchvision classification architecture by name, with a state-dict file (or random weights)."""
+    import torchvision
+
+    if arch not in torchvision.models.list_models():
+        raise RepresentationError(f"torchvision has no architecture {arch!r} (e.g. resnet18, vgg11, "
+                                  "mobilenet_v3_small, convnext_tiny)")
+    try:
+        cached, _url = torchvision_cache_file(arch)
+    except Exception:
+        cached = None
+    build = torchvision_cnn(arch, f"{arch} (torchvision)", "")
+    if weights is None and not random_weights and (cached is None or not cached.is_file()):
+        raise WeightsNotFoundError(f"{arch}: give its weights as a state-dict file (--weights FILE), or use random "
+                                   "weights")
+    rep = build(weights=weights, random_weights=random_weights)
+    rep.name = f"torchvision:{arch}"
+    rep.default_layer = middle_layer(rep.model)
+    return rep
+
+
+def any_timm(arch: str, weights: str | None = None, random_weights: bool = False) -> CNNRepresentation:
+    """Any timm architecture by name, with a state-dict file (or random weights)."""
+    import timm
+
+    if not timm.list_models(arch):
+        raise RepresentationError(f"timm has no architecture {arch!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = timm.create_model(arch, pretrained=False)
+    cfg = getattr(model, "pretrained_cfg", {}) or {}
+    if random_weights:
+        info, wfile = "random (seed 0)", None
+    elif weights is None:
+        raise WeightsNotFoundError(f"{arch}: give its weights as a state-dict file (--weights FILE), or use random "
+                                   "weights")
+    else:
+        load_into(model, load_state_dict_file(weights), str(weights), arch)
+        info, wfile = f"file {weights}", str(weights)
+    size = int((cfg.get("input_size") or (3, 224, 224))[-1])
+    return CNNRepresentation(f"timm:{arch}", f"{arch} (timm)", model, mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
+                             std=tuple(cfg.get("std", (0.229, 0.224, 0.225))), input_size=size,
+                             default_layer=middle_layer(model), weights_info=info, weights_file=wfile)
+
+
+class _Call(nn.Module):
+    """An eager stand-in for a scripted module: forward hooks cannot be put on ScriptModules, so
+    the scripted one is kept out of ``named_modules`` and only called (and moved along)."""
+
+    def __init__(self, scripted):
+        super().__init__()
+        object.__setattr__(self, "fn", scripted)
+
+    def forward(self, x):
+        return self.fn(x)
+
+    def _apply(self, fn, recurse=True):
+        self.fn._apply(fn)
+        return super()._apply(fn, recurse)
+
+
+class _SequentialScript(nn.Module):
+    """A TorchScript ``Sequential`` seen as eager modules: its children, called in order."""
+
+    def __init__(self, scripted):
+        super().__init__()
+        for name, child in scripted.named_children():
+            self.add_module(name, _Call(child))
+
+    def forward(self, x):
+        for child in self.children():
+            x = child(x)
+        return x
+
+
+class _WholeScript(nn.Module):
+    """A TorchScript module whose inside cannot be tapped: one layer, its output."""
+
+    def __init__(self, scripted):
+        super().__init__()
+        self.output = _Call(scripted)
+
+    def forward(self, x):
+        return self.output(x)
+
+
+def torchscript(path: str, random_weights: bool = False) -> CNNRepresentation:
+    """A TorchScript file (``torch.jit.save``).  A scripted ``nn.Sequential`` exposes its children
+    as layers (called one after another, so inversion stops at the chosen one); any other scripted
+    model is one layer, ``output``, because forward hooks cannot tap inside a compiled graph.
+    Inputs are normalised with ImageNet's mean and std at 224 px."""
+    p = Path(path)
+    if not p.is_file():
+        raise RepresentationError(f"{p}: no such TorchScript file")
+    try:
+        scripted = torch.jit.load(str(p), map_location="cpu")
+    except Exception as e:
+        raise RepresentationError(f"{p}: not a TorchScript file ({str(e).splitlines()[0][:160]})") from None
+    scripted.eval()
+    for q in scripted.parameters():           # frozen: never compute gradients of the weights
+        q.requires_grad_(False)
+    kind = getattr(scripted, "original_name", "")
+    model = _SequentialScript(scripted) if kind == "Sequential" else _WholeScript(scripted)
+    rep = CNNRepresentation(f"torchscript:{p}", f"{p.name} (TorchScript)", model, mean=(0.485, 0.456, 0.406),
+                            std=(0.229, 0.224, 0.225), input_size=224, default_layer="",
+                            weights_info=f"TorchScript file {p}", weights_file=str(p))
+    names = [n for n, _ in model.named_children()]
+    rep.default_layer = names[len(names) // 2] if kind == "Sequential" else "output"
+    return rep
 
 
 def torchvision_cnn(arch: str, title: str, default_layer: str, aliases: dict[str, str] | None = None
