@@ -516,3 +516,32 @@ def test_model_chooser_opens_a_torchscript_file_and_a_state_dict(qtbot, window, 
     assert window.rep.name == "efficientnet_lite0"
     tips = [window.model_box.itemData(i, Qt.ItemDataRole.ToolTipRole) for i in range(window.model_box.count())]
     assert "weights: embedded" in tips
+
+
+def test_layer_tree_filter_stride_and_receptive_field(window):
+    assert window.layer_tree.topLevelItem(0).text(3) != ""                   # stride column filled
+    window.set_layer("blocks.1")
+    item = window.layer_tree._items["blocks.1"]
+    assert item.text(4).isdigit() and int(item.text(4)) > 3                  # receptive field of the choice
+    window.layer_filter.setText("conv_head")
+    visible = [n for n, it in window.layer_tree._items.items() if not it.isHidden()]
+    assert visible == ["conv_head"]
+    window.layer_filter.setText("")
+    assert not window.layer_tree._items["blocks.3"].isHidden()
+
+
+def test_themes_about_box_and_icons(window):
+    assert window.set_theme("dark") is True
+    from PySide6.QtWidgets import QApplication
+
+    assert QApplication.instance().palette().color(QApplication.instance().palette().ColorRole.Window).lightness() < 128
+    assert window.theme_actions["dark"].isChecked() and window.settings.value("theme") == "dark"
+    assert window.set_theme("light") is False
+    window.set_theme("system")
+    box = window.show_about()
+    assert "invgui" in box.text() and "torch" in box.text()
+    box.close()
+    for act in (window.run_action, window.stop_action, window.pause_action, window.open_action,
+                window.export_action, window.compare_action):
+        assert not act.icon().isNull()
+    assert not window.windowIcon().isNull()

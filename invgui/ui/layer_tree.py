@@ -1,4 +1,5 @@
-"""The layer tree of the current representation: name, kind and output shape of every module."""
+"""The layer tree of the current representation: name, kind, output shape, stride and receptive
+field of every module, with a name filter."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ class LayerTree(QTreeWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setColumnCount(3)
-        self.setHeaderLabels(["Layer", "Kind", "Output"])
+        self.setColumnCount(5)
+        self.setHeaderLabels(["Layer", "Kind", "Output", "Stride", "RF"])
+        self.headerItem().setToolTip(3, "Input pixels per output cell")
+        self.headerItem().setToolTip(4, "Receptive field in pixels of one output cell (computed when the layer "
+                                        "is chosen: the input pixels the centre cell's gradient reaches)")
         self.setUniformRowHeights(True)
         self.setAlternatingRowColors(True)
         self._items: dict[str, QTreeWidgetItem] = {}
@@ -30,15 +34,44 @@ class LayerTree(QTreeWidget):
         for root in rep.layer_tree(size):
             self.addTopLevelItem(self._make(root))
         self.blockSignals(False)
-        for c in range(3):
+        for c in range(5):
             self.resizeColumnToContents(c)
         self.select(current)
+
+    def set_receptive_field(self, name: str, rf: int | None) -> None:
+        item = self._items.get(name)
+        if item is not None:
+            item.setText(4, "" if rf is None else str(rf))
+
+    def filter(self, text: str) -> int:
+        """Show only layers whose name, alias or kind contains ``text`` (and their ancestors); returns
+        the number of matches."""
+        text = text.strip().lower()
+        matches = 0
+
+        def visit(item: QTreeWidgetItem) -> bool:
+            nonlocal matches
+            own = not text or any(text in (item.text(c) or "").lower() for c in (0, 1)) or \
+                text in str(item.data(0, Qt.ItemDataRole.UserRole)).lower()
+            shown_child = False
+            for i in range(item.childCount()):
+                shown_child |= visit(item.child(i))
+            if own and text:
+                matches += 1
+            item.setHidden(not (own or shown_child))
+            if text and shown_child:
+                item.setExpanded(True)
+            return own or shown_child
+
+        for i in range(self.topLevelItemCount()):
+            visit(self.topLevelItem(i))
+        return matches
 
     def _make(self, info: LayerInfo) -> QTreeWidgetItem:
         label = info.name.rpartition(".")[2] if info.depth else info.name
         if info.aliases:
             label += f"  ({', '.join(info.aliases)})"
-        item = QTreeWidgetItem([label, info.kind, info.shape_text()])
+        item = QTreeWidgetItem([label, info.kind, info.shape_text(), str(info.stride or ""), ""])
         item.setData(0, Qt.ItemDataRole.UserRole, info.name)
         item.setToolTip(0, info.name)
         if not info.fits:

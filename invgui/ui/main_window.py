@@ -11,7 +11,7 @@ import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow,
-                               QInputDialog, QMessageBox, QPushButton, QScrollArea, QSplitter, QStackedWidget,
+                               QInputDialog, QLineEdit, QMessageBox, QPushButton, QScrollArea, QSplitter, QStackedWidget,
                                QVBoxLayout, QWidget, QHBoxLayout)
 
 from ..core import representations as R
@@ -30,6 +30,7 @@ from .layer_tree import LayerTree
 from .param_form import ParamForm
 from .plots import LossPlot
 from .run_list import RunList
+from . import theme
 from .worker import WorkerThread
 
 OPEN_MODEL = "<open model file>"
@@ -47,6 +48,7 @@ class MainWindow(QMainWindow):
     def __init__(self, image: str | None = None, device: str | None = None, restore: bool = True):
         super().__init__()
         self.setWindowTitle("invgui — what does a representation keep?")
+        self.setWindowIcon(theme.icon("invgui"))
         self.resize(1600, 900)
         self.setAcceptDrops(True)
         self.device = device or _devices()[min(1, len(_devices()) - 1)]   # the first GPU, if any
@@ -101,6 +103,15 @@ class MainWindow(QMainWindow):
         self.autosave_timer.setInterval(AUTOSAVE_MS)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
+        self.theme = "system"
+        self.set_theme(self.settings.value("theme", "system") if restore else "light")
+        try:
+            from PySide6.QtWidgets import QApplication
+
+            QApplication.instance().styleHints().colorSchemeChanged.connect(
+                lambda *_: self.theme == "system" and self.set_theme("system"))
+        except AttributeError:
+            pass
         if restore:                         # restore=False: a fresh, deterministic window (screenshots)
             self._restore_layout()
             self.restore_autosave()
@@ -172,6 +183,11 @@ class MainWindow(QMainWindow):
         lay.addLayout(self.rep_form_holder)
         lay.addWidget(QLabel("Device"))
         lay.addWidget(self.device_box)
+        self.layer_filter = QLineEdit()
+        self.layer_filter.setPlaceholderText("filter layers by name or kind")
+        self.layer_filter.setClearButtonEnabled(True)
+        self.layer_filter.textChanged.connect(self.layer_tree.filter)
+        lay.addWidget(self.layer_filter)
         lay.addWidget(self.layer_tree, 1)
         self.run_list = RunList()
         self.run_list.runSelected.connect(lambda rid: self.show_run(self.session.get(rid)))
@@ -256,13 +272,13 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         m = self.menuBar().addMenu("&File")
-        self.open_action = QAction("&Open image…", self, shortcut=QKeySequence.StandardKey.Open,
+        self.open_action = QAction(theme.icon("open"), "&Open image…", self, shortcut=QKeySequence.StandardKey.Open,
                                    triggered=self._open_dialog)
         m.addAction(self.open_action)
         samples = m.addMenu("Open &sample")
         for name in SAMPLES:
             samples.addAction(name, functools.partial(self.open_image, f"sample:{name}"))
-        self.export_action = QAction("&Export reconstruction…", self, shortcut="Ctrl+E",
+        self.export_action = QAction(theme.icon("export"), "&Export reconstruction…", self, shortcut="Ctrl+E",
                                      triggered=self._export_dialog)
         m.addAction(self.export_action)
         self.export_probe_action = QAction("Export probe &strip…", self, triggered=self._export_probe_dialog)
@@ -280,9 +296,9 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addAction(QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close))
         r = self.menuBar().addMenu("&Run")
-        self.run_action = QAction("&Run", self, shortcut="Ctrl+R", triggered=self.run)
-        self.stop_action = QAction("&Stop", self, shortcut="Ctrl+.", triggered=self.stop)
-        self.pause_action = QAction("&Pause / resume", self, shortcut="Ctrl+P",
+        self.run_action = QAction(theme.icon("run"), "&Run", self, shortcut="Ctrl+R", triggered=self.run)
+        self.stop_action = QAction(theme.icon("stop"), "&Stop", self, shortcut="Ctrl+.", triggered=self.stop)
+        self.pause_action = QAction(theme.icon("pause"), "&Pause / resume", self, shortcut="Ctrl+P",
                                     triggered=lambda: self.pause(not self.worker.worker.paused))
         self.next_layer_action = QAction("&Next layer", self, shortcut="Ctrl+]",
                                          triggered=lambda: self.step_layer(1))
@@ -296,12 +312,22 @@ class MainWindow(QMainWindow):
         r.addSeparator()
         self.train_action = QAction("&Train a decoder…", self, triggered=self.open_train_dialog)
         r.addAction(self.train_action)
-        self.compare_action = QAction("&Compare selected runs…", self, shortcut="Ctrl+Shift+C",
+        self.compare_action = QAction(theme.icon("compare"), "&Compare selected runs…", self, shortcut="Ctrl+Shift+C",
                                       triggered=lambda: self.open_compare())
         r.addAction(self.compare_action)
+        v = self.menuBar().addMenu("&View")
+        self.theme_actions = {}
+        for mode in theme.MODES:
+            act = QAction(f"{mode.capitalize()} theme", self, checkable=True,
+                          triggered=functools.partial(self.set_theme, mode))
+            v.addAction(act)
+            self.theme_actions[mode] = act
+        h = self.menuBar().addMenu("&Help")
+        h.addAction(QAction("&About invgui", self, triggered=self.show_about))
         tb = self.addToolBar("Main")
         tb.setObjectName("main_toolbar")
-        for a in (self.open_action, self.run_action, self.stop_action, self.export_action):
+        for a in (self.open_action, self.run_action, self.pause_action, self.stop_action, self.export_action,
+                  self.compare_action):
             tb.addAction(a)
 
     # -- model, layer, image -----------------------------------------------------------------
@@ -367,6 +393,36 @@ class MainWindow(QMainWindow):
         """The explicit weight file of the current model (None: its own weights)."""
         return self.model_weights.get(self.rep.name) if self.rep is not None else None
 
+    def set_theme(self, mode: str) -> bool:
+        """Light, dark, or following the system; returns True when dark."""
+        from PySide6.QtWidgets import QApplication
+
+        mode = mode if mode in theme.MODES else "system"
+        self.theme = mode
+        dark = theme.apply(QApplication.instance(), mode)
+        bg = theme.plot_background(dark)
+        self.plot.setBackground(bg)
+        for act_mode, act in self.theme_actions.items():
+            act.setChecked(act_mode == mode)
+        self.settings.setValue("theme", mode)
+        self.dark = dark
+        return dark
+
+    def show_about(self) -> QMessageBox:
+        from ..core.export import library_versions
+
+        v = library_versions()
+        text = (f"<h3>invgui {v.get('invgui', '')}</h3><p>See what an image representation keeps: invert CNN "
+                "layers and hand-crafted features by optimisation (Mahendran &amp; Vedaldi, CVPR 2015 / IJCV "
+                "2016) and with trained decoders (Dosovitskiy &amp; Brox, CVPR 2016).</p><p>"
+                + "<br>".join(f"{k} {val}" for k, val in v.items() if k != "invgui") + "</p>")
+        box = QMessageBox(QMessageBox.Icon.Information, "About invgui", text, QMessageBox.StandardButton.Ok, self)
+        box.setIconPixmap(theme.icon("invgui").pixmap(64, 64))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.about_box = box
+        return box
+
     def method(self) -> str:
         return self.method_box.currentData()
 
@@ -422,11 +478,14 @@ class MainWindow(QMainWindow):
         if self.rep is not None:
             self._tree_size = self._size()
             self.layer_tree.populate(self.rep, self._size(), self.layer)
+            self.layer_tree.filter(self.layer_filter.text())
+            self._show_receptive_field()
             self._show_original()
 
     def set_layer(self, name: str) -> None:
         self.layer = self.rep.resolve_layer(name)
         self.layer_tree.select(self.layer)
+        self._show_receptive_field()
         self.recon_pane.set_title(f"Reconstruction — {self.rep.name} {self.layer}")
         self.form.set_value("window", "")          # a window belongs to one layer's map
         self.decoder_panel.refresh(self.rep.name, self.layer)
@@ -439,6 +498,17 @@ class MainWindow(QMainWindow):
             idx = min(max(names.index(self.layer) + delta, 0), len(names) - 1)
             self.set_layer(names[idx])
         return self.layer
+
+    def _show_receptive_field(self) -> None:
+        """Compute the receptive field of the chosen layer (one backward pass, cached) for the tree."""
+        key = (self.rep.name, self.rep.weights_info, self.layer, self._size())
+        cache = self.__dict__.setdefault("_rf_cache", {})
+        if key not in cache:
+            try:
+                cache[key] = self.rep.receptive_field(self.layer, self._size())
+            except Exception:           # a layer that does not fit, a model that cannot backpropagate
+                cache[key] = None
+        self.layer_tree.set_receptive_field(self.layer, cache[key])
 
     def _shown_channel(self) -> int:
         """The first channel the Channels field selects at the current layer (0 if none/invalid)."""

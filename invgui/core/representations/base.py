@@ -90,6 +90,27 @@ class Representation:
     def to(self, device: torch.device | str) -> "Representation":
         return self
 
+    def receptive_field(self, layer: str, size: int | None = None) -> int | None:
+        """Side, in pixels, of the input region that reaches the centre cell of ``layer``'s output:
+        the support of that cell's input gradient on a random image (None when it has no spatial
+        map, or the representation is not differentiable)."""
+        if not self.differentiable:
+            return None
+        size = size or self.input_size
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand(1, 3, size, size, generator=g).requires_grad_(True)
+        with torch.enable_grad():
+            phi = self.features(x, self.resolve_layer(layer))
+            if phi.dim() != 4:
+                return None
+            h, w = phi.shape[-2:]
+            phi[0, :, h // 2, w // 2].abs().sum().backward()
+        reach = (x.grad[0].abs().sum(0) > 0).nonzero()
+        if len(reach) == 0:
+            return None
+        ys, xs = reach[:, 0], reach[:, 1]
+        return int(max(ys.max() - ys.min(), xs.max() - xs.min())) + 1
+
     def describe(self) -> dict[str, Any]:
         """What a record needs to rebuild this representation: name, weights, own parameters."""
         from ..params import to_dict

@@ -1,0 +1,54 @@
+"""Light and dark themes (following the system by default) and the icons in resources/icons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QIcon, QPalette
+from PySide6.QtWidgets import QApplication
+
+ICONS = Path(__file__).resolve().parents[2] / "resources" / "icons"
+MODES = ("system", "light", "dark")
+
+
+def icon(name: str) -> QIcon:
+    """An SVG icon from resources/icons (sharp at any DPI); an empty icon when it is missing."""
+    path = ICONS / f"{name}.svg"
+    return QIcon(str(path)) if path.is_file() else QIcon()
+
+
+def system_is_dark(app: QApplication) -> bool:
+    try:
+        return app.styleHints().colorScheme() == Qt.ColorScheme.Dark
+    except AttributeError:                      # Qt < 6.5: judge by the window colour
+        return app.palette().color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def dark_palette() -> QPalette:
+    p = QPalette()
+    base, alt, text, accent = QColor(37, 40, 44), QColor(48, 52, 57), QColor(225, 228, 232), QColor(66, 133, 244)
+    for role, colour in ((QPalette.ColorRole.Window, alt), (QPalette.ColorRole.WindowText, text),
+                         (QPalette.ColorRole.Base, base), (QPalette.ColorRole.AlternateBase, alt),
+                         (QPalette.ColorRole.ToolTipBase, base), (QPalette.ColorRole.ToolTipText, text),
+                         (QPalette.ColorRole.Text, text), (QPalette.ColorRole.Button, alt),
+                         (QPalette.ColorRole.ButtonText, text), (QPalette.ColorRole.Highlight, accent),
+                         (QPalette.ColorRole.HighlightedText, QColor(255, 255, 255)),
+                         (QPalette.ColorRole.Link, accent)):
+        p.setColor(role, colour)
+    p.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor(128, 128, 128))
+    p.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor(128, 128, 128))
+    return p
+
+
+def apply(app: QApplication, mode: str = "system") -> bool:
+    """Apply ``mode``; returns True when the result is dark.  Uses the Fusion style so both palettes
+    look the same on every platform."""
+    dark = system_is_dark(app) if mode == "system" else mode == "dark"
+    app.setStyle("Fusion")
+    app.setPalette(dark_palette() if dark else app.style().standardPalette())
+    return dark
+
+
+def plot_background(dark: bool) -> str:
+    return "#1e2124" if dark else "w"
