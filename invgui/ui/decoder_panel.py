@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QMessageBox, QPushButton, QScrollArea, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+                               QPushButton, QScrollArea, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from ..core.events import Result, Step
 from ..core.methods import decoder as D
@@ -17,7 +17,7 @@ from ..core.methods.probe import PROBE_PRESETS
 from .image_pane import ImagePane
 from .param_form import ParamForm
 from .plots import LossPlot
-from .worker import WorkerThread
+from .worker import WorkerThread, error_dialog
 
 OPEN_OTHER = "Open a decoder file…"
 
@@ -169,12 +169,7 @@ class TrainDialog(QDialog):
         self.history: dict[str, list[float]] = {"train": [], "held_out": []}
         self.held_steps: list[int] = []
         self.worker = WorkerThread(self)
-        w = self.worker.worker
-        w.step.connect(self._on_step)
-        w.finished.connect(self._on_finished)
-        w.failed.connect(self._on_failed)
-        w.status.connect(self._on_status)
-        w.idle.connect(self._on_idle)
+        self.worker.connect_to(self)
 
         left = QWidget()
         ll = QVBoxLayout(left)
@@ -323,12 +318,7 @@ class TrainDialog(QDialog):
         self.stop_button.setEnabled(busy)
 
     def _error(self, title: str, text: str, detail: str = "") -> bool:
-        self.errors.append(f"{title}: {text}")
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
-        if detail:
-            box.setDetailedText(detail)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
+        error_dialog(self, self.errors, title, text, detail)
         return False
 
     def closeEvent(self, e) -> None:

@@ -31,7 +31,7 @@ from .param_form import ParamForm
 from .plots import LossPlot
 from .run_list import RunList
 from . import theme
-from .worker import WorkerThread
+from .worker import WorkerThread, error_dialog
 
 OPEN_MODEL = "<open model file>"
 METHODS = {"optimize": "Optimisation (Mahendran & Vedaldi)", "decoder": "Decoder (Dosovitskiy & Brox)"}
@@ -75,14 +75,7 @@ class MainWindow(QMainWindow):
         self._rate = (0, 0.0)                       # (iteration, time) at the last status update
 
         self.worker = WorkerThread(self)
-        w = self.worker.worker
-        w.step.connect(self._on_step)
-        w.finished.connect(self._on_finished)
-        w.failed.connect(self._on_failed)
-        # Connect worker signals to bound methods of this window only: those are queued to the GUI
-        # thread, while a lambda or plain function would run in the worker thread.
-        w.status.connect(self._on_status)
-        w.idle.connect(self._on_idle)
+        self.worker.connect_to(self)
 
         self._build_panes()
         self._build_docks()
@@ -1251,12 +1244,7 @@ class MainWindow(QMainWindow):
     # -- errors, closing ---------------------------------------------------------------------
     def show_error(self, title: str, text: str, detail: str = "") -> None:
         """A readable, non-blocking dialog; the traceback goes under 'Show Details'."""
-        self.errors.append(f"{title}: {text}")
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
-        if detail:
-            box.setDetailedText(detail)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
+        error_dialog(self, self.errors, title, text, detail)
 
     def closeEvent(self, e) -> None:
         self.timer.stop()
