@@ -413,11 +413,13 @@ def test_exports_png_tiff_curves_metrics_with_sidecars(qtbot, window, tmp_path):
     lines = (tmp_path / "r-losses.csv").read_text().splitlines()
     assert lines[0] == "iteration,total,feature,alpha,tv" and len(lines) == 5
     assert window.export_curves(tmp_path / "curves.svg").exists() and (tmp_path / "curves.csv").exists()
+    side = json.loads((tmp_path / "curves.json").read_text())
+    assert side["runs"][0]["record"]["params"]["seed"] == 0 and len(side["runs"][0]["record"]["weights_sha256"]) == 64
     assert window.export_curves(tmp_path / "curves.png").exists()
     out = window.export_metrics(tmp_path / "m.csv")
     rows = out.read_text().splitlines()
     assert rows[0].startswith("name,state,method,model,layer") and "representation_error" in rows[0]
-    assert len(rows) == 2
+    assert len(rows) == 2 and json.loads((tmp_path / "m.json").read_text())["runs"][0]["method"] == "optimize"
     n = len(window.errors)
     assert window.export_metrics(tmp_path / "nope" / "m.csv") is None and "Cannot export" in window.errors[n]
     leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -458,6 +460,8 @@ def test_compare_view_grid_sweep_depth_plot_and_contact_sheet(qtbot, window, tin
     img = cv2.imread(str(sheet))
     assert img.shape[0] > 128 and img.shape[1] > 2 * 128
     assert Image.open(sheet).info["dpi"][0] == pytest.approx(300, abs=1)
+    side = json.loads(sheet.with_suffix(".json").read_text())
+    assert side["cols"] == ["1.0", "5.0"] and len(side["runs"]) == 2 and "versions" in side
 
 
 def test_difference_pane_linked_zoom_pixel_readout_pause_and_layer_keys(qtbot, window):

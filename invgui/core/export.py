@@ -207,3 +207,21 @@ def image_strip(images: list[np.ndarray], labels: list[str], rows: int = 1) -> n
         row += [blank] * (per_row - len(row))
         lines.append(np.concatenate([np.pad(c, ((0, 0), (0, 4), (0, 0)), constant_values=255) for c in row], 1))
     return np.concatenate(lines, 0)
+
+
+def runs_sidecar(path: str | os.PathLike, runs: list, **extra: Any) -> Path:
+    """A JSON sidecar for an export made from several runs (contact sheet, curves, metrics): each
+    run's request and full record (parameters, seed, versions, weight-file hashes), without images."""
+    items = []
+    for r in runs:
+        item = {"name": r.label(), "id": r.id, "state": r.state, "method": r.method, "model": r.model,
+                "layer": r.layer, "image": r.image, "params": r.params, "rep_params": r.rep_params,
+                "decoder": r.decoder}
+        if r.result is not None:
+            rec = run_record(r.result)
+            rec.pop("losses", None)
+            item["record"] = rec
+        items.append(item)
+    doc = {"invgui_export": 1, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+           "versions": library_versions(), **extra, "runs": items}
+    return write_json(sidecar_path(path), doc)

@@ -282,8 +282,14 @@ class CompareView(QWidget):
     def export_sheet(self, path, tile: int = 512) -> Path | None:
         if self.grid is None or not self.grid.cells:
             return None
+        from ..core.export import runs_sidecar
+
         try:
-            return C.save_sheet(path, C.contact_sheet(self.grid, tile, self.nre))
+            out = C.save_sheet(path, C.contact_sheet(self.grid, tile, self.nre))
+            runs_sidecar(out, list(self.grid.cells.values()), contact_sheet=str(out), rows=self.grid.rows,
+                         cols=self.grid.cols, rows_by=self.grid.rows_by, cols_by=self.grid.cols_by,
+                         normalised_errors=self.nre)
+            return out
         except OSError as e:
             self.window_.show_error("Cannot export the contact sheet", str(e))
             return None

@@ -1205,6 +1205,10 @@ class MainWindow(QMainWindow):
                 exporter.export(str(path))
             if self.history and any(self.history.values()):
                 write_losses_csv(path.with_suffix(".csv"), self.history)
+            if self.shown_run is not None:
+                from ..core.export import runs_sidecar
+
+                runs_sidecar(path, [self.shown_run], curves=str(path))
         except Exception as e:          # pyqtgraph's exporters raise plain Exceptions on write errors
             self.show_error("Cannot export the curves", f"{path}: {e}")
             return None
@@ -1225,6 +1229,9 @@ class MainWindow(QMainWindow):
             rows.append(row)
         try:
             out = write_metrics_csv(path, rows)
+            from ..core.export import runs_sidecar
+
+            runs_sidecar(out, runs, metrics_csv=str(out))
         except OSError as e:
             self.show_error("Cannot export the metrics", str(e))
             return None
