@@ -219,8 +219,8 @@ def cmd_invert(args) -> int:
         raise ValueError("optimisation inverts one image at a time (its restarts are the batch); several "
                          "images in one batch need --method decoder")
     if not rep.differentiable:
-        raise R.RepresentationError(f"{rep.name}: {rep.decoder_hint} (the decoder method arrives with "
-                                    "`invgui invert --method decoder`)")
+        raise R.RepresentationError(f"{rep.name}: {rep.decoder_hint}: `invgui invert --model {rep.name} "
+                                    f"--method decoder --decoder FILE.pt` (train one with `invgui train-decoder`)")
     target_features = None
     image_given = args.image != DEFAULT_IMAGE or not args.target_features
     if args.target_features:
