@@ -76,7 +76,8 @@ class Run:
         if "psnr" in m:
             bits.append(f"PSNR {m['psnr']:.1f}")
         if "seconds" in m:
-            bits.append(f"{m['seconds']:.1f} s")
+            sec = m["seconds"]
+            bits.append(f"{sec * 1000:.0f} ms" if sec < 1 else f"{sec:.1f} s")
         return f"{self.state}: " + ", ".join(bits)
 
 
