@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .images import to_uint8
-from .session import Run
+from .session import Run, format_seconds
 
 AXES = ("method", "layer", "model", "image", "run")
 METHOD_NAMES = {"optimize": "optimisation", "decoder": "decoder"}
@@ -70,14 +70,15 @@ def grid(runs: list[Run], rows_by: str | None = None, cols_by: str | None = None
             g.cols.append(cv)
         g.cells[(g.rows.index(rv), g.cols.index(cv))] = r
     if cols_by == "layer":                # layers in network order where the runs tell it
-        depth = {r.layer: _depth(r) for r in runs}
+        depth = {r.layer: layer_depth(r) for r in runs}
         order = sorted(range(len(g.cols)), key=lambda i: (depth.get(g.cols[i]) is None, depth.get(g.cols[i]) or 0))
         g.cells = {(ri, order.index(ci)): run for (ri, ci), run in g.cells.items()}
         g.cols = [g.cols[i] for i in order]
     return g
 
 
-def _depth(run: Run) -> float | None:
+def layer_depth(run: Run) -> float | None:
+    """The relative depth (0…1) of a run's layer, as its record gives it."""
     if run.result is None:
         return None
     return run.result.record.get("resolved", {}).get("relative_depth", run.result.record.get("relative_depth"))
@@ -96,8 +97,7 @@ def caption(run: Run, nre: float | None = None) -> str:
     if "psnr" in m:
         parts.append(f"{m['psnr']:.1f} dB / {m.get('ssim', float('nan')):.2f}")
     if "seconds" in m:
-        sec = m["seconds"]
-        parts.append(f"{sec * 1000:.0f} ms" if sec < 1 else f"{sec:.1f} s")
+        parts.append(format_seconds(m["seconds"]))
     return " · ".join(parts)
 
 

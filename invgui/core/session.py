@@ -76,9 +76,12 @@ class Run:
         if "psnr" in m:
             bits.append(f"PSNR {m['psnr']:.1f}")
         if "seconds" in m:
-            sec = m["seconds"]
-            bits.append(f"{sec * 1000:.0f} ms" if sec < 1 else f"{sec:.1f} s")
+            bits.append(format_seconds(m["seconds"]))
         return f"{self.state}: " + ", ".join(bits)
+
+
+def format_seconds(sec: float) -> str:
+    return f"{sec * 1000:.0f} ms" if sec < 1 else f"{sec:.1f} s"
 
 
 def default_name(run: Run) -> str:
@@ -110,8 +113,9 @@ class Session:
         return next((r for r in self.runs if r.state == "queued"), None)
 
     # -- files --------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write every run (request, state, result) to one file, atomically."""
+    def save(self, path: str | os.PathLike, remember: bool = True) -> Path:
+        """Write every run (request, state, result) to one file, atomically.  ``remember=False``
+        (the autosave) leaves the session's own file and unsaved-changes flag alone."""
         path = Path(path)
         meta, arrays = [], {}
         for i, r in enumerate(self.runs):
@@ -139,7 +143,8 @@ class Session:
                 z.writestr("arrays.npz", buf.getvalue())
 
         out = atomic_write(path, write)
-        self.path, self.dirty = path, False
+        if remember:
+            self.path, self.dirty = path, False
         return out
 
     @classmethod

@@ -209,7 +209,7 @@ class CompareView(QWidget):
         for r in self.runs():
             if r.result is None:
                 continue
-            depth = C._depth(r)
+            depth = C.layer_depth(r)
             if depth is None:
                 continue
             m = r.result.metrics

@@ -65,6 +65,7 @@ class MainWindow(QMainWindow):
         self._images: dict[str, np.ndarray] = {}    # decoded images of queued runs, by source
         self._autosave_dirty = False
         self.compare_view: CompareView | None = None
+        self._rf_cache: dict[tuple, int | None] = {}      # receptive field per (model, weights, layer, size)
         self.settings = QSettings(str(autosave_path().parent / "settings.ini"), QSettings.Format.IniFormat)
         self.history: dict[str, list[float]] = {}
         self.latest_preview: np.ndarray | None = None
@@ -495,7 +496,7 @@ class MainWindow(QMainWindow):
     def _show_receptive_field(self) -> None:
         """Compute the receptive field of the chosen layer (one backward pass, cached) for the tree."""
         key = (self.rep.name, self.rep.weights_info, self.layer, self._size())
-        cache = self.__dict__.setdefault("_rf_cache", {})
+        cache = self._rf_cache
         if key not in cache:
             try:
                 cache[key] = self.rep.receptive_field(self.layer, self._size())
@@ -609,9 +610,7 @@ class MainWindow(QMainWindow):
 
     def _request(self) -> Run | None:
         """A Run from the current settings, or None (with a dialog saying why)."""
-        base = dict(model=self.rep.name, layer=self.layer, image=self.image_source,
-                    rep_params=to_dict(self.rep.params) if self.rep.params is not None else None,
-                    weights=self.weights_path, random_weights=self.random_weights.isChecked())
+        base = self._request_base()
         if self.method() == "decoder":
             path = self._decoder_or_error()
             if path is None:
@@ -635,10 +634,14 @@ class MainWindow(QMainWindow):
         except ValueError as e:
             self.show_error("Invalid parameters", str(e))
             return None
-        return Run(method="optimize", model=self.rep.name, layer=self.layer, image=self.image_source,
-                   params=to_dict(params), rep_params=to_dict(self.rep.params) if self.rep.params is not None else None,
-                   weights=self.weights_path, random_weights=self.random_weights.isChecked(),
-                   size=int(self.decoder_panel.size.value()))
+        return Run(method="optimize", params=to_dict(params), size=int(self.decoder_panel.size.value()),
+                   **self._request_base())
+
+    def _request_base(self) -> dict:
+        """What every request takes from the window: representation, layer, image, weights."""
+        return dict(model=self.rep.name, layer=self.layer, image=self.image_source,
+                    rep_params=to_dict(self.rep.params) if self.rep.params is not None else None,
+                    weights=self.weights_path, random_weights=self.random_weights.isChecked())
 
     def open_compare(self, run_ids: list[str] | None = None) -> CompareView:
         """The comparison view of the given runs (default: the selected ones, or every finished run)."""
@@ -996,9 +999,7 @@ class MainWindow(QMainWindow):
         path = autosave_path()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            keep_path, keep_dirty = self.session.path, self.session.dirty
-            out = self.session.save(path)
-            self.session.path, self.session.dirty = keep_path, keep_dirty     # autosave is not a user save
+            out = self.session.save(path, remember=False)                 # autosave is not a user save
         except OSError as e:
             self.statusBar().showMessage(f"autosave failed: {e}", 8000)
             return None

@@ -403,6 +403,7 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
     held_err = float("nan")
     recon = np.zeros((0, p.size, p.size, 3), np.float32)
     meta["epochs"] = start_epoch
+    evaluated_at = -1                       # the step of the last full held-out evaluation
     try:
         for epoch in range(start_epoch, p.epochs):
             order = np.concatenate([rng.permutation(len(train_set)) for _ in range(p.crops_per_image)])
@@ -438,10 +439,12 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
                     held_err, recon = _evaluate(net, rep, layer, held, device, p.batch)
                     losses["held_out"] = held_err
                     history["held_out"].append(held_err)
-                if step % p.preview_every == 0 or last_of_epoch:
-                    if not len(recon) and held:
-                        held_err, recon = _evaluate(net, rep, layer, held, device, p.batch)
-                    preview = _strip(held[:4], recon[:4]) if held else None
+                    evaluated_at = step
+                if held and (step % p.preview_every == 0 or last_of_epoch):
+                    # Between epochs, reconstruct only the four images the preview shows.
+                    shown = recon[:4] if evaluated_at == step else _evaluate(net, rep, layer, held[:4], device,
+                                                                              p.batch)[1]
+                    preview = _strip(held[:4], shown)
                 yield Step(i=step, total=total, losses=losses, lr=p.lr * factor,
                            elapsed=time.perf_counter() - t0, preview=preview)
                 if should_stop is not None and should_stop():
@@ -459,7 +462,7 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
         if p.autoencoder:
             rep.model.requires_grad_(False)
         net.eval().requires_grad_(False)
-    if held:
+    if held and evaluated_at != step:       # stopped mid-epoch (or resumed a finished run): evaluate now
         held_err, recon = _evaluate(net, rep, layer, held, device, p.batch)
     final = _finish_meta(meta, held, recon, eval_n, time.perf_counter() - t0, step)
     if stopped and step > start_epoch * steps_per_epoch:
