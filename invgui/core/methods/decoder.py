@@ -15,6 +15,7 @@ representation, layer or parameters do not match, saying what differs.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -30,8 +31,9 @@ from .. import metrics
 from ..events import Event, Result, Status, Step
 from ..export import library_versions
 from ..images import ImageError, atomic_write, load_image, resize_center_crop, to_uint8
-from ..params import Presets, param, to_dict, validate
+from ..params import Presets, check, param, to_dict
 from ..representations import REGISTRY, Representation, RepresentationError
+from ..safeload import TooLargeError, check_archive
 from . import decoder_nets as nets
 
 FORMAT = 1
@@ -225,7 +227,10 @@ def load_checkpoint(path: str | os.PathLike) -> Loaded:
     if not path.is_file():
         raise DecoderError(f"{path}: no such decoder file")
     try:
+        check_archive(path)
         obj = torch.load(path, map_location="cpu", weights_only=True)
+    except TooLargeError as e:
+        raise DecoderError(str(e)) from None
     except Exception as e:
         if "weights_only" in str(e) or "Unsupported" in str(e):
             raise DecoderError(f"{path}: refused — it holds pickled objects beyond tensors and plain values, which "
@@ -235,17 +240,114 @@ def load_checkpoint(path: str | os.PathLike) -> Loaded:
         raise DecoderError(f"{path}: not a readable decoder checkpoint ({first})") from None
     if not isinstance(obj, dict) or obj.get("invgui_decoder") is None or "meta" not in obj:
         raise DecoderError(f"{path}: not an invgui decoder checkpoint (made by `invgui train-decoder`)")
-    if obj["invgui_decoder"] > FORMAT:
-        raise DecoderError(f"{path}: decoder format {obj['invgui_decoder']} is newer than this invgui reads ({FORMAT})")
-    meta = obj["meta"]
+    fmt = obj["invgui_decoder"]
+    if not isinstance(fmt, int) or isinstance(fmt, bool):
+        raise DecoderError(f"{path}: invgui_decoder should be a format number, not {type(fmt).__name__}")
+    if fmt > FORMAT:
+        raise DecoderError(f"{path}: decoder format {fmt} is newer than this invgui reads ({FORMAT})")
+    meta = check_meta(obj["meta"], path)
+    state = _tensor_dict(obj.get("decoder"), path, "decoder")
+    encoder = None if obj.get("encoder") is None else _tensor_dict(obj["encoder"], path, "encoder")
+    optimizer = obj.get("optimizer")
+    if optimizer is not None and not isinstance(optimizer, dict):
+        raise DecoderError(f"{path}: optimizer should be a dict or None, not {type(optimizer).__name__}")
+    epoch = obj.get("epoch", 0)
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise DecoderError(f"{path}: epoch should be a whole number ≥ 0, not {epoch!r:.40}")
+    # Build the described network on the meta device first (no memory), and compare every shape
+    # with the file's tensors: a description that does not fit them is refused before a real
+    # network — possibly a huge one — is allocated.
+    try:
+        with torch.device("meta"):
+            shell = nets.build(meta["architecture"], tuple(meta["feature_shape"]), meta["stride"], meta["width"])
+    except (RuntimeError, ValueError, TypeError, ZeroDivisionError) as e:
+        raise DecoderError(f"{path}: no decoder can be built from its description ({str(e)[:200]})") from None
+    want = {k: tuple(v.shape) for k, v in shell.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in state.items()}
+    if want != have:
+        diff = sorted(set(want) ^ set(have)) or [k for k in want if want[k] != have[k]]
+        k = diff[0]
+        raise DecoderError(f"{path}: the decoder's weights do not fit its description ({len(diff)} difference(s), "
+                           f"e.g. {k}: described {want.get(k, 'absent')}, stored {have.get(k, 'absent')})")
     try:
         net = nets.build(meta["architecture"], tuple(meta["feature_shape"]), meta["stride"], meta["width"])
-        net.load_state_dict(obj["decoder"])
+        net.load_state_dict(state)
     except (KeyError, RuntimeError, ValueError) as e:
         raise DecoderError(f"{path}: the decoder's weights do not fit its description ({str(e)[:200]})") from None
     net.eval().requires_grad_(False)
     meta = {**meta, "file": str(path)}
-    return Loaded(net, meta, obj.get("encoder"), obj.get("optimizer"), int(obj.get("epoch", 0)))
+    return Loaded(net, meta, encoder, optimizer, epoch)
+
+
+MAX_FEATURE_VALUES = 1 << 24        # C·H·W of a layer a decoder may take (EfficientNet's first block: 0.4 M)
+
+
+def check_meta(meta: Any, path: str | os.PathLike) -> dict:
+    """The checkpoint's metadata when every field a decoder needs has the right type and a sane
+    size; a :class:`DecoderError` naming the file and the field otherwise."""
+    def bad(key: str, what: str) -> DecoderError:
+        return DecoderError(f"{path}: meta[{key!r}] {what}")
+
+    def whole(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    if not isinstance(meta, dict):
+        raise DecoderError(f"{path}: meta should be a dict, not {type(meta).__name__}")
+    for key in ("architecture", "representation", "layer"):
+        if not isinstance(meta.get(key), str):
+            raise bad(key, f"should be text, not {type(meta.get(key)).__name__}")
+    if meta["architecture"] not in nets.KINDS:
+        raise bad("architecture", f"{meta['architecture']!r:.40} is not one of {', '.join(nets.KINDS)}")
+    shape = meta.get("feature_shape")
+    if (not isinstance(shape, (list, tuple)) or not 1 <= len(shape) <= 3
+            or not all(whole(v) and 1 <= v <= 1 << 16 for v in shape)):
+        raise bad("feature_shape", f"should be 1 to 3 whole numbers in 1…65536, not {shape!r:.60}")
+    if math.prod(shape) > MAX_FEATURE_VALUES:
+        raise bad("feature_shape", f"{shape} has more than {MAX_FEATURE_VALUES} values")
+    if (len(shape) == 1) != (meta["architecture"] == "fc"):
+        raise bad("feature_shape", f"{shape} does not suit a {meta['architecture']} decoder")
+    if not whole(meta.get("stride")) or not 1 <= meta["stride"] <= 4096:
+        raise bad("stride", f"should be a whole number in 1…4096, not {meta.get('stride')!r:.40}")
+    lo, hi = TrainParams.__dataclass_fields__["width"].metadata["min"], \
+        TrainParams.__dataclass_fields__["width"].metadata["max"]
+    if not number(meta.get("width")) or not lo <= meta["width"] <= hi:
+        raise bad("width", f"should be a number in {lo}…{hi}, not {meta.get('width')!r:.40}")
+    if not whole(meta.get("input_size")) or not 16 <= meta["input_size"] <= 4096:
+        raise bad("input_size", f"should be a whole number of pixels in 16…4096, not {meta.get('input_size')!r:.40}")
+    for key, types in (("representation_params", (dict,)), ("weights", (str,)), ("training", (dict,)),
+                       ("normalisation", (dict,)), ("versions", (dict,))):
+        if meta.get(key) is not None and not isinstance(meta[key], types):
+            raise bad(key, f"should be a {types[0].__name__} or None, not {type(meta[key]).__name__}")
+    for key in ("autoencoder", "grayscale_features"):
+        if key in meta and not isinstance(meta[key], bool):
+            raise bad(key, f"should be true or false, not {meta[key]!r:.40}")
+    for key in ("epochs", "parameters", "training_steps"):
+        if meta.get(key) is not None and not (whole(meta[key]) and meta[key] >= 0):
+            raise bad(key, f"should be a whole number ≥ 0, not {meta[key]!r:.40}")
+    for key in ("held_out_mse", "held_out_normalised_error", "training_seconds"):
+        if meta.get(key) is not None and not number(meta[key]):
+            raise bad(key, f"should be a number or None, not {meta[key]!r:.40}")
+    return meta
+
+
+def _load_encoder(rep: Representation, encoder: dict, source: str) -> None:
+    if not hasattr(rep, "model"):
+        raise DecoderError(f"{source}: holds a fine-tuned encoder, but {rep.name} has no weights to take it")
+    try:
+        rep.model.load_state_dict(encoder)
+    except RuntimeError as e:
+        raise DecoderError(f"{source}: its fine-tuned encoder does not fit {rep.name} "
+                           f"({str(e).splitlines()[0][:160]})") from None
+
+
+def _tensor_dict(obj: Any, path, what: str) -> dict[str, torch.Tensor]:
+    if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                            for k, v in obj.items()):
+        raise DecoderError(f"{path}: {what} should be a state dict (names → tensors), not {type(obj).__name__}")
+    return obj
 
 
 def check_match(meta: dict, rep: Representation, layer: str, source: str) -> None:
@@ -316,12 +418,22 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
     reconstructions.  A checkpoint is written after every epoch (atomically), so a stopped or
     killed run can be resumed with ``resume=out``.
     """
-    problems = validate(params)
-    if problems:
-        raise ValueError("invalid training parameters: " + "; ".join(problems))
-    p = params
+    p = check(params, "training parameters")
     device = torch.device(device)
     layer = rep.resolve_layer(layer)
+    loaded = None
+    if resume:
+        # A resumed checkpoint keeps its own architecture: the network is rebuilt from its metadata,
+        # and what is saved must describe that network, whatever the flags say.
+        loaded = load_checkpoint(resume)
+        check_match(loaded.meta, rep, layer, str(resume))
+        kept = {"width": float(loaded.meta["width"]), "size": int(loaded.meta["input_size"])}
+        if loaded.encoder is not None:      # a fine-tuned encoder stays fine-tuned (and saved)
+            kept["autoencoder"] = True
+        changed = [f"{k} {getattr(p, k)} → {v}" for k, v in kept.items() if getattr(p, k) != v]
+        p = dataclasses.replace(p, **kept)
+        if changed:
+            yield Status(f"resuming {resume}: keeping the checkpoint's " + ", ".join(changed))
     torch.manual_seed(p.seed)
     rng = np.random.default_rng(p.seed)
     sources = list_images(data) if not isinstance(data, list) else list(data)
@@ -350,12 +462,10 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
         rep.model.train(False)
         encoder_params = [q for q in rep.model.parameters()]
     start_epoch, opt_state = 0, None
-    if resume:
-        loaded = load_checkpoint(resume)
-        check_match(loaded.meta, rep, layer, str(resume))
+    if loaded is not None:
         net = loaded.net.requires_grad_(True)
         if loaded.encoder is not None and p.autoencoder:
-            rep.model.load_state_dict(loaded.encoder)
+            _load_encoder(rep, loaded.encoder, str(resume))
         start_epoch, opt_state = loaded.epoch, loaded.optimizer
         yield Status(f"resuming {resume} after epoch {start_epoch}")
     else:
@@ -469,7 +579,7 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
         save_checkpoint(out, net, final, encoder=rep.model.state_dict() if p.autoencoder else None,
                         optimizer=opt.state_dict(), epoch=meta["epochs"])
         message += f"; the checkpoint holds {meta['epochs']} complete epoch(s) of training plus this one's steps"
-    m = {k: v for k, v in final.items() if k.startswith("held_out")}
+    m = {k: v for k, v in final.items() if k.startswith("held_out") and v is not None}
     m.update({"steps": step, "seconds": time.perf_counter() - t0,
               "images_per_second": (step - start_epoch * steps_per_epoch) * p.batch / max(time.perf_counter() - t0, 1e-9),
               "training_images": len(train_set), "skipped": len(train_set.skipped) + len(held_set.skipped)})
@@ -534,8 +644,8 @@ def prepare(rep: Representation, decoder: str | os.PathLike | Loaded, layer: str
         check_match(loaded.meta, rep, layer or loaded.meta.get("layer"), source)
     layer = rep.resolve_layer(layer or loaded.meta.get("layer"))
     check_match(loaded.meta, rep, layer, source)
-    if loaded.encoder is not None:
-        rep.model.load_state_dict(loaded.encoder)       # autoencoder: the fine-tuned encoder
+    if loaded.encoder is not None:                      # autoencoder: the fine-tuned encoder
+        _load_encoder(rep, loaded.encoder, source)
     loaded.net.to(device)
     rep.to(device)
     return loaded, layer
@@ -562,6 +672,7 @@ def run(rep: Representation, image: np.ndarray | list[np.ndarray] | None, layer:
     meta = loaded.meta
     # Fully convolutional decoders work at any size; the fully connected one only at its own.
     size = int(meta["input_size"]) if meta["architecture"] == "fc" or not size else size
+    rep.check_input(layer, size)
     images_in = [image] if isinstance(image, np.ndarray) else list(image or [])
     targets = [resize_center_crop(im, size) for im in images_in]
     t0 = time.perf_counter()

@@ -296,7 +296,7 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
     layer = rep.resolve_layer(layer)
     size = params.size or rep.input_size
     p = params
-    used = resolve(p, rep.layer_info(layer, size))
+    used = resolve(p, rep.check_input(layer, size))
     yield Status(f"preparing {rep.name} {layer} at {size}×{size} on {device}")
 
     rep.to(device)

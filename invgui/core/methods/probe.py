@@ -18,8 +18,8 @@ import torch
 from .. import features_io
 from ..events import Event, Result, Status
 from ..images import ImageError, load_image, resize_center_crop
-from ..params import Presets, param, to_dict
-from ..representations import Representation
+from ..params import ParamError, Presets, check, param, to_dict
+from ..representations import Representation, check_size
 from . import decoder as D
 from . import manipulate as M
 from . import optimize
@@ -56,7 +56,12 @@ class ProbeParams:
 
     def kwargs(self) -> dict:
         """The options ``manipulate.probe_features`` takes."""
-        position = tuple(int(v) for v in self.position.split(",")) if self.position.strip() else None
+        try:
+            position = tuple(int(v) for v in self.position.split(",")) if self.position.strip() else None
+        except ValueError:
+            raise ParamError(f"Position y,x = {self.position!r}: expected two whole numbers, e.g. 3,5") from None
+        if position is not None and (len(position) != 2 or min(position) < 0):
+            raise ParamError(f"Position y,x = {self.position!r}: expected two whole numbers ≥ 0, e.g. 3,5")
         return dict(k=self.k, steps=self.steps, count=self.count, alpha=self.alpha, channel=self.channel,
                     position=position, value=self.value or None, seed=self.seed)
 
@@ -102,9 +107,11 @@ def run(rep: Representation, image: np.ndarray, layer: str | None, decoder, kind
     ``record["feature_files"]``, for ``invgui invert --target-features``.
     """
     device = torch.device(device)
+    check_size(size)
     yield Status("loading the decoder")
     loaded, layer = D.prepare(rep, decoder, layer, device)
     size = int(loaded.meta["input_size"]) if loaded.meta["architecture"] == "fc" or not size else size
+    rep.check_input(layer, size)
     t0 = time.perf_counter()
 
     def phi_of(img: np.ndarray) -> torch.Tensor:
@@ -152,6 +159,8 @@ def run_params(rep: Representation, image: np.ndarray, layer: str | None, decode
                size: int = 0, optimize_params: optimize.OptimizeParams | None = None, device="cpu",
                should_stop=None, save_features=None) -> Iterator[Event]:
     """:func:`run` driven by a :class:`ProbeParams` (what the CLI and the window use)."""
+    check(params, "probe parameters")
+    params.kwargs()                      # a malformed position is a ParamError before anything loads
     other = load_image(params.other) if params.other.strip() else None
     if params.optimize and optimize_params is None:
         optimize_params = optimize.PRESETS.get("fast")

@@ -9,15 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .base import LayerInfo, Representation, RepresentationError, WeightsNotFoundError
-from .cnn import (ALEXNET_ALIASES, CNNRepresentation, any_timm, any_torchvision, efficientnet_lite0, torchscript,
-                  torchvision_cache_file, torchvision_cnn)
+from .base import (MAX_INPUT_SIDE, MIN_INPUT_SIDE, LayerInfo, Representation, RepresentationError,
+                   WeightsNotFoundError, check_size)
+from .cnn import (ALEXNET_ALIASES, CNNRepresentation, UntrustedModelError, any_timm, any_torchvision,
+                  efficientnet_lite0, is_trusted, torchscript, torchvision_cache_file, torchvision_cnn, trust)
 from .dsift import DSIFT_PRESETS, DSIFTRepresentation, dsift_builder
 from .hog import HOG_PRESETS, HOGRepresentation, hog_builder
 from .lbp import LBP_PRESETS, LBPRepresentation, lbp_builder
 from .sift import SIFT_PRESETS, SIFTRepresentation, sift_builder
 
-__all__ = ["LayerInfo", "Representation", "RepresentationError", "WeightsNotFoundError",
+__all__ = ["LayerInfo", "Representation", "RepresentationError", "WeightsNotFoundError", "UntrustedModelError",
+           "trust", "is_trusted",
            "CNNRepresentation", "HOGRepresentation", "DSIFTRepresentation",
            "LBPRepresentation", "SIFTRepresentation", "REGISTRY", "get", "names", "DEFAULT"]
 

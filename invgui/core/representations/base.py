@@ -9,8 +9,25 @@ import numpy as np
 import torch
 
 
+MIN_INPUT_SIDE = 16        # the same floor as images.MIN_SIDE: nothing smaller feeds any representation
+MAX_INPUT_SIDE = 4096      # a 4096² input already needs GBs of activations; larger is a typo, not a wish
+
+
 class RepresentationError(ValueError):
     """A representation, its weights or a layer cannot be used; the message says why and what to do."""
+
+
+def check_size(size: int | None) -> int:
+    """``size`` (0/None: the representation's own) when it is a whole number of pixels in
+    ``MIN_INPUT_SIDE``…``MAX_INPUT_SIDE``; a clear :class:`RepresentationError` otherwise."""
+    if size is None:
+        return 0
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise RepresentationError(f"input size {size!r} is not a whole number of pixels")
+    if size and not MIN_INPUT_SIDE <= size <= MAX_INPUT_SIDE:
+        raise RepresentationError(f"input size {size} px is outside {MIN_INPUT_SIDE}…{MAX_INPUT_SIDE} px "
+                                  "(0 = the representation's own)")
+    return size
 
 
 class WeightsNotFoundError(RepresentationError):
@@ -76,6 +93,18 @@ class Representation:
         """The tree node of ``layer`` (or the default layer) at input ``size``."""
         name = self.resolve_layer(layer)
         return next(i for i in self.layers(size) if i.name == name)
+
+    def check_input(self, layer: str | None, size: int | None = None) -> LayerInfo:
+        """The layer's node at input ``size`` (0/None: the representation's own), or a clear
+        :class:`RepresentationError` when the size is outside what invgui computes at
+        (``MIN_INPUT_SIDE``…``MAX_INPUT_SIDE``) or the layer does not fit an input that small."""
+        size = check_size(size) or self.input_size
+        info = self.layer_info(layer, size)
+        if not info.fits:
+            raise RepresentationError(f"{self.name} {info.name} does not fit a {size}×{size} input"
+                                      + (f": {info.error}" if info.error else "") + "; use a larger input size "
+                                      "or an earlier layer")
+        return info
 
     def normalize(self, x01: torch.Tensor) -> torch.Tensor:
         """Map an RGB batch in [0, 1] to the model's input space."""

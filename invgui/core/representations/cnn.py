@@ -356,6 +356,22 @@ class _WholeScript(nn.Module):
         return self.output(x)
 
 
+class UntrustedModelError(RepresentationError):
+    """A model file that can run code when loaded (TorchScript) was not marked as trusted."""
+
+
+_TRUSTED: set[str] = set()
+
+
+def trust(path: str | Path) -> None:
+    """Mark a TorchScript file as trusted for this process (the user said so: CLI flag or dialog)."""
+    _TRUSTED.add(str(Path(path).resolve()))
+
+
+def is_trusted(path: str | Path) -> bool:
+    return str(Path(path).resolve()) in _TRUSTED
+
+
 def torchscript(path: str, random_weights: bool = False) -> CNNRepresentation:
     """A TorchScript file (``torch.jit.save``).  A scripted ``nn.Sequential`` exposes its children
     as layers (called one after another, so inversion stops at the chosen one); any other scripted
@@ -364,6 +380,12 @@ def torchscript(path: str, random_weights: bool = False) -> CNNRepresentation:
     p = Path(path)
     if not p.is_file():
         raise RepresentationError(f"{p}: no such TorchScript file")
+    if not is_trusted(p):
+        raise UntrustedModelError(
+            f"{p}: a TorchScript file is a program, and loading it can run arbitrary code with your "
+            "permissions; invgui loads one only when you say you trust it (CLI: --trust-torchscript; window: "
+            "the confirmation when you open it). A torchvision/timm architecture with a state-dict file "
+            "(--model torchvision:ARCH --weights FILE) needs no such trust.")
     try:
         scripted = torch.jit.load(str(p), map_location="cpu")
     except Exception as e:
