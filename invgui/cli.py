@@ -37,6 +37,9 @@ def _add_model_args(p: argparse.ArgumentParser, *, positional: bool = False) -> 
                    "(loaded with weights_only=True)")
     p.add_argument("--random-weights", action="store_true",
                    help="use untrained (seeded) weights instead of pretrained ones")
+    p.add_argument("--trust-torchscript", action="store_true",
+                   help="allow loading a torchscript:FILE model: a TorchScript file is a program and loading it "
+                        "can run arbitrary code, so invgui refuses it without this flag")
     own = "; ".join(f"{n}: {', '.join(f.name + '=' + repr(f.default) for f in dataclasses.fields(e.presets.cls))}"
                     for n, e in R.REGISTRY.items() if e.presets is not None)
     p.add_argument("--rep-param", action="append", metavar="NAME=VALUE",
@@ -47,6 +50,8 @@ def _add_model_args(p: argparse.ArgumentParser, *, positional: bool = False) -> 
 def _get_rep(args, **kw):
     from .core import representations as R
 
+    if args.model.startswith("torchscript:") and getattr(args, "trust_torchscript", False):
+        R.trust(args.model[len("torchscript:"):])
     return R.get(args.model, weights=kw.get("weights", args.weights),
                  random_weights=kw.get("random_weights", args.random_weights),
                  params=R.parse_params(args.rep_param))
@@ -59,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="invgui", description="See what an image representation keeps.")
     parser.add_argument("--version", action="version", version=f"invgui {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an unexpected error "
+                        "(allowed anywhere on the command line)")
     sub = parser.add_subparsers(dest="command")
 
     p = sub.add_parser("layers", help="print a representation's layer tree with output shapes")
@@ -151,13 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def pick_device(name: str) -> str:
-    import torch
+    from .core.device import resolve_device
 
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("invgui: error: CUDA was asked for but torch sees no CUDA device; use --device cpu")
-    return name
+    return resolve_device(name)
 
 
 def cmd_layers(args) -> int:
@@ -169,7 +172,7 @@ def cmd_layers(args) -> int:
     except R.WeightsNotFoundError as e:
         rep = _get_rep(args, weights=None, random_weights=True)   # shapes do not depend on weights
         note = f"note: {e}"
-    size = args.size or rep.input_size
+    size = R.check_size(args.size) or rep.input_size
     print(f"{rep.name} — {rep.title}; input {size}×{size}; weights: {rep.weights_info}; "
           f"default layer: {rep.default_layer}")
     if rep.params is not None:
@@ -201,7 +204,7 @@ def cmd_invert(args) -> int:
 
     from .core import representations as R
     from .core.events import Result, Status, Step
-    from .core.export import export_result
+    from .core.export import export_paths, export_result
     from .core.images import load_image
     from .core.methods.optimize import PRESETS, OptimizeParams, run
     from .core.params import from_arguments
@@ -239,6 +242,7 @@ def cmd_invert(args) -> int:
         eval_distance = eval_set_distance(args.eval_set, params.size or rep.input_size)
     source = args.image if image_given else Path(args.target_features).stem
     out = Path(args.out) if args.out else _default_out(source, rep.name, layer)
+    _check_destinations(export_paths(out, args.metrics))        # before minutes of optimisation
     result = None
     bar = None
     try:
@@ -290,7 +294,7 @@ def _invert_decoder(args, rep, params, device) -> int:
     from .core import features_io
     from .core import representations as R
     from .core.events import Result
-    from .core.export import export_result
+    from .core.export import export_paths, export_result
     from .core.images import load_image
     from .core.methods import decoder as D
 
@@ -309,14 +313,15 @@ def _invert_decoder(args, rep, params, device) -> int:
     if len(args.images) > 1:
         return _invert_decoder_batch(args, rep, loaded, decoder, layer, size, device, eval_distance)
     image = load_image(args.image) if image_given else None
+    source = args.image if image_given else Path(args.target_features).stem
+    out = Path(args.out) if args.out else _default_out(source, rep.name, layer + "_decoder")
+    _check_destinations(export_paths(out, args.metrics))
     result = None
     for ev in D.run(rep, image, layer, loaded, size=size, device=device, target_features=target_features,
                     eval_distance=eval_distance):
         if isinstance(ev, Result):
             result = ev
     result.record["decoder"] = decoder
-    source = args.image if image_given else Path(args.target_features).stem
-    out = Path(args.out) if args.out else _default_out(source, rep.name, layer + "_decoder")
     visual = R.feature_picture(rep, image, result.record["input_size"]) if image is not None else None
     png, js = export_result(result, out, args.metrics, visual=visual, image=args.image if image_given else None,
                             tiff=args.tiff, target_features=args.target_features, eval_set=args.eval_set,
@@ -337,12 +342,13 @@ def _invert_decoder_batch(args, rep, loaded, decoder, layer, size, device, eval_
     from .core.methods import decoder as D
 
     images = [load_image(src) for src in args.images]
-    result = next(ev for ev in D.run(rep, images, layer, loaded, size=size, device=device,
-                                     eval_distance=eval_distance) if isinstance(ev, Result))
     folder = Path(args.out or ".")
     if folder.suffix.lower() == ".png":
         raise ValueError(f"{folder}: with several images --out is a folder")
     folder.mkdir(parents=True, exist_ok=True)
+    _check_destinations([folder / _default_out(src, rep.name, layer + "_decoder").name for src in args.images])
+    result = next(ev for ev in D.run(rep, images, layer, loaded, size=size, device=device,
+                                     eval_distance=eval_distance) if isinstance(ev, Result))
     m = result.metrics
     for i, (src, img) in enumerate(zip(args.images, images)):
         per = {k: v for k, v in m.items() if not k.endswith("_per_image")}
@@ -359,6 +365,14 @@ def _invert_decoder_batch(args, rep, loaded, decoder, layer, size, device, eval_
     print(f"{len(images)} images in one forward pass of {m['seconds'] * 1000:.1f} ms "
           f"({m['images_per_second']:.0f} images/s); wrote them to {folder}/")
     return 0
+
+
+def _check_destinations(paths) -> None:
+    """Every file a command will write can be written — checked before anything is computed."""
+    from .core.images import check_writable
+
+    for p in paths:
+        check_writable(p)
 
 
 def summary(result) -> str:
@@ -419,18 +433,26 @@ def cmd_features(args) -> int:
 
     from .core.images import save_png
 
+    from .core.images import FileSet
+
     rep = _get_rep(args)
+    _check_destinations([args.out] + ([args.picture] if args.picture else []))
     image = load_image(args.image)
     ff = features_io.compute(rep, image, args.layer, args.size, pick_device("auto"))
-    path = features_io.save(ff, args.out, image=args.image)
-    print(f"wrote {path}: {rep.name} {ff.meta['layer']} features {'×'.join(map(str, ff.features.shape))} "
-          f"at {ff.meta['input_size']}×{ff.meta['input_size']}")
+    visual = None
     if args.picture:
         visual = R.feature_picture(rep, image, args.size)
         if visual is None:
             raise R.RepresentationError(f"{rep.name} has no picture of its features (only hand-crafted "
                                         "representations draw themselves)")
-        print(f"wrote {save_png(args.picture, visual)}")
+    with FileSet():                           # the features and their picture, or neither
+        path = features_io.save(ff, args.out, image=args.image)
+        if visual is not None:
+            picture = save_png(args.picture, visual)
+    print(f"wrote {path}: {rep.name} {ff.meta['layer']} features {'×'.join(map(str, ff.features.shape))} "
+          f"at {ff.meta['input_size']}×{ff.meta['input_size']}")
+    if visual is not None:
+        print(f"wrote {picture}")
     return 0
 
 
@@ -442,10 +464,12 @@ def cmd_train_decoder(args) -> int:
     from .core.params import from_arguments
 
     params = from_arguments(D.TrainParams, args, D.TrainParams())
+    device = pick_device(args.device)
+    _check_destinations([args.out])           # a checkpoint is written after every epoch
     rep = _get_rep(args)
     bar, result = None, None
     try:
-        for ev in D.train(rep, args.layer, args.data, args.out, params, device=pick_device(args.device),
+        for ev in D.train(rep, args.layer, args.data, args.out, params, device=device,
                           resume=args.resume, held_out_data=args.held_out_data):
             if isinstance(ev, Status) and not args.quiet:
                 print(ev.message, file=sys.stderr)
@@ -480,20 +504,22 @@ def cmd_probe(args) -> int:
 
     from .core.events import Result, Status
     from .core.export import image_strip, run_record, write_json
-    from .core.images import load_image, save_png
+    from .core.images import FileSet, load_image, save_png
     from .core.methods import probe as P
     from .core.methods.optimize import PRESETS
-    from .core.params import from_arguments
+    from .core.params import check, from_arguments
 
     pp = from_arguments(P.ProbeParams, args, P.ProbeParams())
+    device = pick_device(args.device)
     rep = _get_rep(args)
     decoder = _decoder_file(rep, args.layer, args.decoder)
+    _check_destinations([args.out, Path(args.out).with_suffix(".json")])
     image = load_image(args.image)
     opt = None
     if pp.optimize:
         opt = PRESETS.get(args.preset)
-        if args.iters:
-            opt = dc.replace(opt, iters=args.iters)
+        if args.iters is not None:
+            opt = check(dc.replace(opt, iters=args.iters), "--iters")
     result = None
     for ev in P.run_params(rep, image, args.layer, decoder, pp, size=args.size, optimize_params=opt,
                            device=pick_device(args.device), save_features=args.save_features):
@@ -503,9 +529,11 @@ def cmd_probe(args) -> int:
             result = ev
     rec = result.record
     strip = image_strip(list(result.images), rec["labels"], rows=rec["rows"])
-    png = save_png(args.out, strip)
-    js = write_json(Path(args.out).with_suffix(".json"),
-                    run_record(result, image=args.image, decoder=decoder, command=" ".join(["invgui"] + sys.argv[1:])))
+    with FileSet():                           # the strip and its record, or neither
+        png = save_png(args.out, strip)
+        js = write_json(Path(args.out).with_suffix(".json"),
+                        run_record(result, image=args.image, decoder=decoder,
+                                   command=" ".join(["invgui"] + sys.argv[1:])))
     print(f"{pp.probe}: {len(rec['labels'])} reconstruction(s); wrote {png} and {js}")
     if rec.get("feature_files"):
         files = rec["feature_files"]
@@ -522,7 +550,14 @@ def cmd_gui(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """The ``invgui`` command.  No Python traceback reaches the user: known failures (a bad image,
+    parameter, file, device, …) print ``invgui: error: …``; anything unexpected prints one line
+    too, and its traceback only with ``--debug`` (or ``INVGUI_DEBUG=1``)."""
+    import os
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("INVGUI_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -530,15 +565,45 @@ def main(argv: list[str] | None = None) -> int:
     from .core.images import ImageError
     from .core.representations import RepresentationError
 
+    if args.command != "gui":
+        import signal
+
+        # `kill PID`: unwind like Ctrl-C, so half-written exports are removed (finally blocks run).
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         return {"layers": cmd_layers, "invert": cmd_invert, "features": cmd_features,
                 "train-decoder": cmd_train_decoder, "probe": cmd_probe, "gui": cmd_gui}[args.command](args)
     except BrokenPipeError:            # `invgui layers M | head`: the reader went away, that is fine
-        sys.stdout = open(__import__("os").devnull, "w")
+        sys.stdout = open(os.devnull, "w")
         return 0
-    except (ImageError, RepresentationError, ValueError, OSError, FloatingPointError) as e:
-        print(f"invgui: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("invgui: interrupted", file=sys.stderr)
         return 130
+    except (ImageError, RepresentationError, ValueError, OSError, FloatingPointError) as e:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"invgui: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("invgui: error: out of memory; try a smaller --size, fewer restarts or a smaller batch",
+              file=sys.stderr)
+        return 2
+    except Exception as e:             # a bug or an environment problem: one clear line, no traceback
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"invgui: unexpected error: {type(e).__name__}: {_one_line(e)}"
+              + ("" if debug else " (run again with --debug to see where it happened)"), file=sys.stderr)
+        return 1
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= 600 else text[:600] + " …"

@@ -64,7 +64,7 @@ def test_console_entry_point_runs():
 
 
 @pytest.mark.gui
-def test_gui_screenshot_mode(tmp_path):
+def test_gui_screenshot_mode(tmp_path, invgui_home):
     shot = tmp_path / "shot.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     out = subprocess.run([sys.executable, "-m", "invgui", "gui", "--screenshot", str(shot), "--iters", "3"],
@@ -72,3 +72,4 @@ def test_gui_screenshot_mode(tmp_path):
     assert out.returncode == 0, out.stderr
     img = load_image(shot)
     assert img.shape[0] > 400 and img.shape[1] > 600 and np.std(img) > 0.05
+    assert not list(invgui_home.glob("autosave*")), "a screenshot run wrote the user's autosave"

@@ -500,7 +500,12 @@ def test_model_chooser_opens_a_torchscript_file_and_a_state_dict(qtbot, window, 
     seq = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 3, stride=2, padding=1)).eval()
     path = tmp_path / "seq.pt"
     torch.jit.script(seq).save(str(path))
-    assert window.open_model_file(str(path))
+    asked = []
+    window.confirm_torchscript = lambda p: asked.append(p) or False       # the user says no: nothing loads
+    assert window.open_model_file(str(path)) is False and asked == [str(path)]
+    assert window.rep.name == "efficientnet_lite0"
+    window.confirm_torchscript = lambda p: asked.append(p) or True        # the user trusts it
+    assert window.open_model_file(str(path)) and len(asked) == 2
     assert window.rep.name == f"torchscript:{path}" and window.model_box.currentData() == window.rep.name
     assert window.layer_tree.topLevelItemCount() == 3
     window.set_layer("1")
@@ -517,6 +522,7 @@ def test_model_chooser_opens_a_torchscript_file_and_a_state_dict(qtbot, window, 
     n = len(window.errors)
     (tmp_path / "junk.pt").write_bytes(b"junk")
     assert window.open_model_file(str(tmp_path / "junk.pt")) is False and "TorchScript" in window.errors[n]
+    assert len(asked) == 3
     assert window.rep.name == "efficientnet_lite0"
     tips = [window.model_box.itemData(i, Qt.ItemDataRole.ToolTipRole) for i in range(window.model_box.count())]
     assert "weights: embedded" in tips
@@ -549,3 +555,52 @@ def test_themes_about_box_and_icons(window):
                 window.export_action, window.compare_action):
         assert not act.icon().isNull()
     assert not window.windowIcon().isNull()
+
+
+def test_a_bad_autosave_never_stops_the_window_and_is_kept_aside(qtbot, invgui_home):
+    """Issue 10 §2: the window starts, the user is told where the unreadable autosave went."""
+    from invgui.ui.main_window import MainWindow
+
+    invgui_home.mkdir(parents=True, exist_ok=True)
+    (invgui_home / "autosave.invgui").write_bytes(b"PK\x03\x04 this is not a session")
+    w = MainWindow()
+    qtbot.addWidget(w)
+    assert w.rep is not None and w.session.runs == []
+    assert any("could not be read" in e and "moved aside" in e for e in w.errors), w.errors
+    kept = list(invgui_home.glob("autosave-broken-*.invgui"))
+    assert len(kept) == 1 and kept[0].read_bytes().startswith(b"PK\x03\x04 this")
+    w.close()
+
+
+def test_opening_a_bad_session_leaves_the_current_one_untouched(qtbot, window, tmp_path):
+    window.form.set_value("iters", 2)
+    with qtbot.waitSignal(window.runEnded, timeout=120_000):
+        window.run()
+    qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
+    before = list(window.session.runs)
+    good = window.save_session(tmp_path / "good")
+    import zipfile
+
+    bad = tmp_path / "bad.invgui"
+    with zipfile.ZipFile(good) as z, zipfile.ZipFile(bad, "w") as out:
+        out.writestr("session.json", z.read("session.json").replace(b'"method"', b'"methods"', 1))
+        out.writestr("arrays.npz", z.read("arrays.npz"))
+    n = len(window.errors)
+    assert window.open_session(bad) is False
+    assert "run 0" in window.errors[n] and "'method' is missing" in window.errors[n]
+    assert window.session.runs == before and window.run_list.count() == len(before)
+    assert window.result is not None
+
+
+def test_a_scripted_window_never_writes_the_users_autosave(qtbot, invgui_home):
+    """`invgui gui --screenshot` opens the window with restore=False: the user's autosave is untouched."""
+    from invgui.core.session import Run
+    from invgui.ui.main_window import MainWindow
+
+    w = MainWindow(restore=False)
+    qtbot.addWidget(w)
+    w.enqueue(Run(method="optimize", model="hog", layer="hog", image=str(invgui_home / "missing.png")))
+    assert w._autosave_dirty and w.autosave() is None
+    w._add_recent("images", "/somewhere/photo.png")
+    w.close()
+    assert not (invgui_home / "autosave.invgui").exists() and not (invgui_home / "settings.ini").exists()

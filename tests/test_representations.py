@@ -122,6 +122,9 @@ def test_torchscript_and_any_architecture_with_a_state_dict(tmp_path):
     seq = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 3, stride=2, padding=1)).eval()
     path = tmp_path / "seq.pt"
     torch.jit.script(seq).save(str(path))
+    with pytest.raises(R.UntrustedModelError, match="arbitrary code"):       # never loaded silently
+        R.get(f"torchscript:{path}")
+    R.trust(path)
     rep = R.get(f"torchscript:{path}")
     assert [i.name for i in rep.layers(32)] == ["0", "1", "2"]
     assert rep.layer_info("2", 32).shape == (4, 16, 16) and rep.default_layer == "1"
@@ -130,9 +133,11 @@ def test_torchscript_and_any_architecture_with_a_state_dict(tmp_path):
     assert x.grad is not None
     tpath = tmp_path / "net.pt"
     torch.jit.script(TinyNet().eval()).save(str(tpath))          # not a Sequential: one layer, its output
+    R.trust(tpath)
     whole = R.get(f"torchscript:{tpath}")
     assert [i.name for i in whole.layers(16)] == ["output"] and whole.layer_info("output", 16).shape == (2, 14, 14)
     (tmp_path / "junk.pt").write_bytes(b"junk")
+    R.trust(tmp_path / "junk.pt")
     with pytest.raises(R.RepresentationError, match="not a TorchScript file"):
         R.get(f"torchscript:{tmp_path / 'junk.pt'}")
     # A torchvision architecture by name with a state-dict file.

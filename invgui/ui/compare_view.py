@@ -238,7 +238,7 @@ class CompareView(QWidget):
     def queue_sweep(self) -> list[Run]:
         """Build the sweep's runs from the window's current settings and queue them."""
         from ..core.methods import decoder as D
-        from ..core.params import coerce
+        from ..core.params import coerce, from_dict
 
         w = self.window_
         template = w._request_template()
@@ -264,6 +264,8 @@ class CompareView(QWidget):
             try:
                 values = [coerce(OptimizeParams, name, v.strip()) for v in self.sweep_values.text().split(",")
                           if v.strip()]
+                for v in values:                 # each value within the parameter's range, finite
+                    from_dict(OptimizeParams, {**template.params, name: v})
             except (ValueError, TypeError) as e:
                 w.show_error("Cannot sweep", f"{name}: {e}")
                 return []
@@ -282,13 +284,18 @@ class CompareView(QWidget):
     def export_sheet(self, path, tile: int = 512) -> Path | None:
         if self.grid is None or not self.grid.cells:
             return None
-        from ..core.export import runs_sidecar
+        from ..core.export import runs_sidecar, sidecar_path
+        from ..core.images import FileSet, check_writable
 
         try:
-            out = C.save_sheet(path, C.contact_sheet(self.grid, tile, self.nre))
-            runs_sidecar(out, list(self.grid.cells.values()), contact_sheet=str(out), rows=self.grid.rows,
-                         cols=self.grid.cols, rows_by=self.grid.rows_by, cols_by=self.grid.cols_by,
-                         normalised_errors=self.nre)
+            check_writable(path)                 # before the sheet is drawn
+            check_writable(sidecar_path(path))
+            sheet = C.contact_sheet(self.grid, tile, self.nre)
+            with FileSet():                      # the sheet and its sidecar, or neither
+                out = C.save_sheet(path, sheet)
+                runs_sidecar(out, list(self.grid.cells.values()), contact_sheet=str(out), rows=self.grid.rows,
+                             cols=self.grid.cols, rows_by=self.grid.rows_by, cols_by=self.grid.cols_by,
+                             normalised_errors=self.nre)
             return out
         except OSError as e:
             self.window_.show_error("Cannot export the contact sheet", str(e))

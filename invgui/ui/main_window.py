@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from ..core.methods import decoder as dec
 from ..core.methods import optimize
 from ..core.methods import probe as probe_mod
 from ..core.params import from_dict, to_dict
-from ..core.session import SUFFIX, Run, Session, SessionError, autosave_path
+from ..core.session import (SUFFIX, Run, Session, SessionError, autosave_path, recover_autosave,
+                             write_autosave)
 from .compare_view import CompareView
 from .decoder_panel import DecoderPanel, TrainDialog
 from .image_pane import FeatureMapPane, ImagePane, colourise, mosaic
@@ -64,9 +66,14 @@ class MainWindow(QMainWindow):
         self.shown_run: Run | None = None           # the run whose result the panes show
         self._images: dict[str, np.ndarray] = {}    # decoded images of queued runs, by source
         self._autosave_dirty = False
+        self.autosave_enabled = restore          # a screenshot/scripted window leaves the user's autosave alone
         self.compare_view: CompareView | None = None
         self._rf_cache: dict[tuple, int | None] = {}      # receptive field per (model, weights, layer, size)
-        self.settings = QSettings(str(autosave_path().parent / "settings.ini"), QSettings.Format.IniFormat)
+        # A scripted window (restore=False: screenshots, benchmarks) keeps its settings in a scratch
+        # folder, so it never changes the user's layout, recent files or theme.
+        self._scratch = None if restore else tempfile.TemporaryDirectory(prefix="invgui-scratch-")
+        settings_dir = autosave_path().parent if restore else Path(self._scratch.name)
+        self.settings = QSettings(str(settings_dir / "settings.ini"), QSettings.Format.IniFormat)
         self.history: dict[str, list[float]] = {}
         self.latest_preview: np.ndarray | None = None
         self.last_step: Step | None = None
@@ -372,6 +379,11 @@ class MainWindow(QMainWindow):
             name, weights = arch, str(path)
         else:
             name, weights = f"torchscript:{path}", None
+            if not R.is_trusted(path):
+                if not self.confirm_torchscript(str(path)):
+                    self.statusBar().showMessage(f"did not load {path}: not trusted", 8000)
+                    return False
+                R.trust(path)
         if weights:
             self.model_weights[name] = weights
         if self.model_box.findData(name) < 0:
@@ -381,6 +393,18 @@ class MainWindow(QMainWindow):
             self.model_box.removeItem(self.model_box.findData(name))
             return False
         return True
+
+    def confirm_torchscript(self, path: str) -> bool:
+        """Ask before loading a TorchScript file: it is a program and can run code when loaded."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Trust this TorchScript file?",
+                          f"{path}\n\nA TorchScript file is a program: loading it can run arbitrary code "
+                          "with your permissions. Load it only if you trust where it came from.\n\n"
+                          "(A torchvision/timm architecture with a state-dict file is loaded safely, "
+                          "with weights_only=True, and needs no such trust.)",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box.button(QMessageBox.StandardButton.Yes).setText("Load it, I trust it")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        return box.exec() == QMessageBox.StandardButton.Yes
 
     @property
     def weights_path(self) -> str | None:
@@ -973,11 +997,26 @@ class MainWindow(QMainWindow):
         except SessionError as e:
             self.show_error("Cannot open the session", str(e))
             return False
-        self._set_session(session)
+        if not self._replace_session(session, f"{path}"):
+            return False
         if session.path is not None and replace:
             self._add_recent("sessions", str(session.path))
             self.setWindowTitle(f"invgui — {session.path.name}")
         return True
+
+    def _replace_session(self, session: Session, source: str) -> bool:
+        """Show ``session`` instead of the current one; if showing it fails, the current one stays."""
+        import traceback
+
+        old = self.session
+        try:
+            self._set_session(session)
+            return True
+        except Exception as e:                        # a validated file should never get here
+            detail = traceback.format_exc()
+            self._set_session(old)
+            self.show_error("Cannot show the session", f"{source}: {type(e).__name__}: {e}", detail)
+            return False
 
     def _set_session(self, session: Session) -> None:
         for r in session.runs:
@@ -993,13 +1032,13 @@ class MainWindow(QMainWindow):
             self.show_run(last)
 
     def autosave(self) -> Path | None:
-        """Write the session to the autosave file when something changed since the last autosave."""
-        if not self._autosave_dirty:
+        """Write the session to the autosave file when something changed since the last autosave
+        (the file it replaces is kept as the previous autosave).  A window opened with
+        ``restore=False`` (screenshots, scripted runs) never touches the user's autosave."""
+        if not self._autosave_dirty or not self.autosave_enabled:
             return None
-        path = autosave_path()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            out = self.session.save(path, remember=False)                 # autosave is not a user save
+            out = write_autosave(self.session)
         except OSError as e:
             self.statusBar().showMessage(f"autosave failed: {e}", 8000)
             return None
@@ -1007,20 +1046,17 @@ class MainWindow(QMainWindow):
         return out
 
     def restore_autosave(self) -> bool:
-        """Bring back the runs of the last session (after a crash, or simply the last time)."""
-        path = autosave_path()
-        if not path.is_file():
+        """Bring back the runs of the last session (after a crash, or simply the last time).  An
+        unreadable autosave is moved aside (the message says where) and the window starts empty."""
+        found = recover_autosave()
+        if found.message:
+            self.show_error("The autosaved session could not be read", found.message)
+        if found.session is None:
             return False
-        try:
-            session = Session.load(path)
-        except SessionError as e:
-            self.statusBar().showMessage(f"the autosaved session could not be read: {e}", 10000)
+        if not self._replace_session(found.session, str(autosave_path())):
             return False
-        if not session.runs:
-            return False
-        session.path, session.dirty = None, True
-        self._set_session(session)
-        self.statusBar().showMessage(f"restored {len(session.runs)} run(s) from the autosave ({path})", 10000)
+        self.statusBar().showMessage(f"restored {len(found.session.runs)} run(s) from the autosave "
+                                     f"({autosave_path()})", 10000)
         return True
 
     def _open_session_dialog(self) -> None:
@@ -1088,15 +1124,16 @@ class MainWindow(QMainWindow):
 
     def export_probe_to(self, path: str | os.PathLike) -> tuple[Path, Path] | None:
         """Write the probe strip PNG and its JSON record; errors become a dialog."""
-        from ..core.images import save_png
+        from ..core.images import FileSet, save_png
 
         if self.probe_result is None:
             return None
         path = Path(path).with_suffix(".png")
         try:
-            png = save_png(path, self.probe_strip)
-            js = write_json(path.with_suffix(".json"), run_record(self.probe_result, image=self.image_source,
-                                                                  source="gui"))
+            with FileSet():                      # the strip and its record, or neither
+                png = save_png(path, self.probe_strip)
+                js = write_json(path.with_suffix(".json"), run_record(self.probe_result, image=self.image_source,
+                                                                      source="gui"))
         except OSError as e:
             self.show_error("Cannot export", str(e))
             return None
@@ -1177,44 +1214,48 @@ class MainWindow(QMainWindow):
         import pyqtgraph.exporters as ex
 
         from ..core.export import write_losses_csv
+        from ..core.images import FileSet, atomic_write, check_writable
 
         path = Path(path)
+        if path.suffix.lower() != ".svg":
+            path = path.with_suffix(".png")
         try:
-            if path.suffix.lower() == ".svg":
-                # pyqtgraph's SVGExporter fails on this Qt's path syntax ("not enough values to
-                # unpack"); Qt's own SVG generator renders the widget as vector graphics instead.
-                from PySide6.QtCore import QRect
-                from PySide6.QtGui import QPainter
-                from PySide6.QtSvg import QSvgGenerator
+            check_writable(path)
+            with FileSet():                      # the picture, its CSV and its sidecar, or none of them
+                if path.suffix.lower() == ".svg":
+                    atomic_write(path, self._write_plot_svg)
+                else:
+                    exporter = ex.ImageExporter(self.plot.plotItem)
+                    exporter.parameters()["width"] = 1600
+                    atomic_write(path, lambda tmp: _nonempty(exporter.export(tmp), tmp))
+                if self.history and any(self.history.values()):
+                    write_losses_csv(path.with_suffix(".csv"), self.history)
+                if self.shown_run is not None:
+                    from ..core.export import runs_sidecar
 
-                gen = QSvgGenerator()
-                tmp = path.with_name(f".{path.stem}-partial.svg")
-                gen.setFileName(str(tmp))
-                gen.setSize(self.plot.size())
-                gen.setViewBox(QRect(0, 0, self.plot.width(), self.plot.height()))
-                gen.setTitle("invgui loss curves")
-                painter = QPainter(gen)
-                self.plot.render(painter)
-                painter.end()
-                if not tmp.is_file():
-                    raise OSError("the folder cannot be written")
-                os.replace(tmp, path)
-            else:
-                path = path.with_suffix(".png")
-                exporter = ex.ImageExporter(self.plot.plotItem)
-                exporter.parameters()["width"] = 1600
-                exporter.export(str(path))
-            if self.history and any(self.history.values()):
-                write_losses_csv(path.with_suffix(".csv"), self.history)
-            if self.shown_run is not None:
-                from ..core.export import runs_sidecar
-
-                runs_sidecar(path, [self.shown_run], curves=str(path))
+                    runs_sidecar(path, [self.shown_run], curves=str(path))
         except Exception as e:          # pyqtgraph's exporters raise plain Exceptions on write errors
-            self.show_error("Cannot export the curves", f"{path}: {e}")
+            self.show_error("Cannot export the curves", f"{path}: {e}" if str(path) not in str(e) else str(e))
             return None
         self.statusBar().showMessage(f"exported {path}", 8000)
         return path
+
+    def _write_plot_svg(self, tmp: str) -> None:
+        # pyqtgraph's SVGExporter fails on this Qt's path syntax ("not enough values to unpack");
+        # Qt's own SVG generator renders the widget as vector graphics instead.
+        from PySide6.QtCore import QRect
+        from PySide6.QtGui import QPainter
+        from PySide6.QtSvg import QSvgGenerator
+
+        gen = QSvgGenerator()
+        gen.setFileName(tmp)
+        gen.setSize(self.plot.size())
+        gen.setViewBox(QRect(0, 0, self.plot.width(), self.plot.height()))
+        gen.setTitle("invgui loss curves")
+        painter = QPainter(gen)
+        self.plot.render(painter)
+        if not painter.end() or Path(tmp).stat().st_size == 0:
+            raise OSError("Qt could not write the SVG")
 
     def export_metrics(self, path: str | os.PathLike, run_ids: list[str] | None = None) -> Path | None:
         """A CSV with one row per run (the selected ones, or all) and its metrics."""
@@ -1228,11 +1269,13 @@ class MainWindow(QMainWindow):
             if r.result is not None:
                 row.update({k: r.result.metrics.get(k, "") for k in METRIC_COLUMNS})
             rows.append(row)
-        try:
-            out = write_metrics_csv(path, rows)
-            from ..core.export import runs_sidecar
+        from ..core.export import runs_sidecar
+        from ..core.images import FileSet
 
-            runs_sidecar(out, runs, metrics_csv=str(out))
+        try:
+            with FileSet():                      # the CSV and its sidecar, or neither
+                out = write_metrics_csv(path, rows)
+                runs_sidecar(out, runs, metrics_csv=str(out))
         except OSError as e:
             self.show_error("Cannot export the metrics", str(e))
             return None
@@ -1282,6 +1325,12 @@ def _decoder_job(model, image, layer, path, size, weights, random_weights, devic
 def _probe_job(model, image, layer, path, pp, size, weights, random_weights, device, rep_params, should_stop):
     rep = R.get(model, weights=weights, random_weights=random_weights, params=rep_params)
     return probe_mod.run_params(rep, image, layer, path, pp, size=size, device=device, should_stop=should_stop)
+
+
+def _nonempty(_ret, tmp: str) -> None:
+    """pyqtgraph's exporters ignore a failed save; an empty file says it failed."""
+    if os.path.getsize(tmp) == 0:
+        raise OSError("the picture could not be written")
 
 
 def _devices() -> list[str]:

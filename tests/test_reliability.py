@@ -1,0 +1,517 @@
+"""Reliability (issue 10): bad sessions, parameters, files, training corner cases, exports and the
+CLI's catch-all.  Each test names the point of the issue it covers.  Qt-free; small inputs."""
+
+import dataclasses
+import io
+import json
+import math
+import os
+import re
+import time
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from invgui.cli import main
+from invgui.core import features_io
+from invgui.core import representations as R
+from invgui.core.events import Result
+from invgui.core.images import FileSet, TMP_PREFIX, atomic_write, check_writable, load_image, save_png
+from invgui.core.methods import decoder as D
+from invgui.core.methods import decoder_nets as nets
+from invgui.core.methods.optimize import OptimizeParams
+from invgui.core.methods.probe import ProbeParams
+from invgui.core.params import ParamError, check, field_type, from_dict
+from invgui.core.session import (Run, Session, SessionError, autosave_backup_path, autosave_path, recover_autosave,
+                                 write_autosave)
+
+
+METRICS = {"start_representation_error": 1.0, "representation_error": 0.5, "iterations": 3,
+           "iterations_per_second": 2.0, "seconds": 1.5}
+
+
+def _result(n=1, side=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return Result(images=rng.random((n, side, side, 3)).astype(np.float32),
+                  target=rng.random((side, side, 3)).astype(np.float32), history={"total": [3.0, float("nan")]},
+                  metrics={**METRICS, "representation_error": float("nan"), "psnr": 20.0},
+                  record={"representation": "hog", "layer": "hog", "layer_shape": [31, 1, 1]},
+                  deviation=rng.random((side, side)).astype(np.float32) if n > 1 else None)
+
+
+def _session(tmp_path, name="s.invgui"):
+    s = Session()
+    a = s.add(Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"iters": 3}))
+    a.result, a.state = _result(2), "done"
+    s.add(Run(method="decoder", model="lbp", layer="lbp", image="x.png", decoder="d.pt"))
+    return s.save(tmp_path / name)
+
+
+def _rewrite(path, out, doc=None, arrays=None, raw_arrays=None):
+    """A copy of session ``path`` with its JSON and/or arrays replaced."""
+    with zipfile.ZipFile(path) as z:
+        text, npz = z.read("session.json").decode(), z.read("arrays.npz")
+    if doc is not None:
+        text = doc if isinstance(doc, str) else json.dumps(doc)
+    if arrays is not None:
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        npz = buf.getvalue()
+    if raw_arrays is not None:
+        npz = raw_arrays
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("session.json", text)
+        z.writestr("arrays.npz", npz)
+    return out
+
+
+# -- 2. sessions ------------------------------------------------------------------------------------
+
+def test_session_json_is_validated_with_member_and_reason(tmp_path):
+    path = _session(tmp_path)
+    doc = json.loads(zipfile.ZipFile(path).read("session.json"))
+    t = Session.load(path)
+    assert math.isnan(t.runs[0].result.metrics["representation_error"])      # NaN survives as NaN, not None
+    assert t.runs[0].summary()                                               # and the run list can show it
+    cases = [
+        (lambda d: d.update(runs="nope"), "runs: expected a list"),
+        (lambda d: d["runs"][0].pop("model"), "run 0: the required key 'model' is missing"),
+        (lambda d: d["runs"][0].update(size="big"), "run 0 size: expected int"),
+        (lambda d: d["runs"][0].update(size=10**9), "run 0 size"),
+        (lambda d: d["runs"][1].update(state="exploded"), "run 1 state"),
+        (lambda d: d["runs"][0].update(params={"lr": "fast"}), "run 0 params"),
+        (lambda d: d["runs"][0].update(params={"iters": 0}), "below its minimum"),
+        (lambda d: d["runs"][0]["result"].update(history={"total": ["a"]}), "history total"),
+        (lambda d: d["runs"][0]["result"].update(metrics=[1, 2]), "result metrics"),
+        (lambda d: d["runs"][0]["result"]["metrics"].update(seconds="1 s"), "result metrics seconds"),
+        (lambda d: d["runs"][0]["result"]["record"].pop("layer"), "result record layer"),
+        (lambda d: d["runs"][1].update(id=d["runs"][0]["id"]), "used by an earlier run"),
+        (lambda d: d.update(invgui_session="1"), "invgui_session"),
+        (lambda d: d["runs"][0].update(random_weights="yes"), "random_weights"),
+    ]
+    for i, (change, message) in enumerate(cases):
+        d = json.loads(json.dumps(doc))
+        change(d)
+        bad = _rewrite(path, tmp_path / f"bad{i}.invgui", doc=d)
+        with pytest.raises(SessionError, match="session.json") as e:
+            Session.load(bad)
+        assert message in str(e.value) and str(bad) in str(e.value), (message, str(e.value))
+    with pytest.raises(SessionError, match="not valid JSON"):
+        Session.load(_rewrite(path, tmp_path / "text.invgui", doc="{not json"))
+
+
+def test_session_arrays_are_checked_against_their_runs(tmp_path):
+    path = _session(tmp_path)
+    good = dict(np.load(io.BytesIO(zipfile.ZipFile(path).read("arrays.npz"))))
+    cases = [
+        ({**good, "0_images": np.zeros((2, 8, 8), np.float16)}, "expected 4 dimensions"),
+        ({**good, "0_target": np.zeros((9, 8, 3), np.float16)}, "does not match the run's images"),
+        ({**good, "0_deviation": np.zeros((8, 9), np.float16)}, "does not match"),
+        ({**good, "7_images": np.zeros((1, 8, 8, 3), np.float16)}, "belongs to no run"),
+        ({**good, "1_images": np.zeros((1, 8, 8, 3), np.float16)}, "has no result to hold it"),
+        ({k: v for k, v in good.items() if k != "0_images"}, "has no images"),
+        ({**good, "0_images": np.zeros((1, 8, 8, 3), np.int64)}, "pixel type"),
+        ({**good, "0_images": np.full((1, 8, 8, 3), np.nan, np.float32)}, "NaN"),
+    ]
+    for i, (arrays, message) in enumerate(cases):
+        with pytest.raises(SessionError, match="arrays.npz") as e:
+            Session.load(_rewrite(path, tmp_path / f"a{i}.invgui", arrays=arrays))
+        assert message in str(e.value), (message, str(e.value))
+
+
+def test_small_session_files_cannot_ask_for_gigabytes(tmp_path):
+    path = _session(tmp_path)
+    # A deflate bomb: 300 MB of zeros as session.json packs into a few hundred KB.
+    bomb = tmp_path / "bomb.invgui"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("session.json", b" " * (300 << 20))
+        z.writestr("arrays.npz", b"")
+    assert bomb.stat().st_size < 2 << 20
+    with pytest.raises(SessionError, match="would expand to"):
+        Session.load(bomb)
+    # An .npy header that declares a 100000×4096×4096×3 array over a few bytes of data.
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f2", "fortran_order": False,
+                                                  "shape": (100000, 4096, 4096, 3)})
+    npz = io.BytesIO()
+    with zipfile.ZipFile(npz, "w") as z:
+        z.writestr("0_images.npy", header.getvalue() + b"\0" * 64)
+    with pytest.raises(SessionError, match="images in one run"):
+        Session.load(_rewrite(path, tmp_path / "huge.invgui", raw_arrays=npz.getvalue()))
+    npz = io.BytesIO()
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f2", "fortran_order": False, "shape": (2, 8, 8, 3)})
+    with zipfile.ZipFile(npz, "w") as z:
+        z.writestr("0_images.npy", header.getvalue() + b"\0" * 64)           # shorter than its shape
+    with pytest.raises(SessionError, match="bytes of data"):
+        Session.load(_rewrite(path, tmp_path / "short.invgui", raw_arrays=npz.getvalue()))
+
+
+def test_autosave_keeps_the_previous_one_and_a_bad_one_is_moved_aside(invgui_home, tmp_path):
+    s = Session()
+    s.add(Run(method="optimize", model="hog", layer="hog", image="sample:coffee", name="first"))
+    write_autosave(s)
+    assert not autosave_backup_path().exists()
+    s.add(Run(method="optimize", model="hog", layer="hog", image="sample:coffee", name="second"))
+    write_autosave(s)
+    assert [r.name for r in Session.load(autosave_backup_path()).runs] == ["first"]
+    assert [r.name for r in Session.load(autosave_path()).runs] == ["first", "second"]
+    # A broken autosave: moved aside (kept, timestamped), the previous one is restored instead.
+    autosave_path().write_bytes(b"garbage")
+    found = recover_autosave()
+    assert found.session is not None and [r.name for r in found.session.runs] == ["first"]
+    assert found.moved_to is not None and found.moved_to.read_bytes() == b"garbage"
+    assert "could not be read" in found.message and str(found.moved_to) in found.message
+    assert not autosave_path().exists()
+    # Both broken: nothing restored, both moved aside, nothing raised.
+    autosave_path().write_bytes(b"x")
+    autosave_backup_path().write_bytes(b"y")
+    found = recover_autosave()
+    assert found.session is None and len(list(invgui_home.glob("*broken*"))) == 3
+
+
+# -- 3. parameters ----------------------------------------------------------------------------------
+
+def test_every_parameter_class_has_float_fields_to_check():
+    assert all(any(field_type(c, f) is float for f in dataclasses.fields(c))
+               for c in (OptimizeParams, D.TrainParams, ProbeParams))
+
+
+def _param_classes():
+    out = [OptimizeParams, D.TrainParams, ProbeParams]
+    out += [e.presets.cls for e in R.REGISTRY.values() if e.presets is not None]
+    return list(dict.fromkeys(out))
+
+
+@pytest.mark.parametrize("cls", _param_classes(), ids=lambda c: f"{c.__module__.split('.')[-1]}.{c.__name__}")
+def test_nan_and_inf_are_refused_for_every_float_parameter(cls):
+    floats = [f for f in dataclasses.fields(cls) if field_type(cls, f) in (float, tuple[float, ...])]
+    for f in floats:
+        for bad in (float("nan"), float("inf"), float("-inf")):
+            value = (bad,) if field_type(cls, f) is not float else bad
+            with pytest.raises(ParamError, match=re.escape(f.metadata.get("label") or f.name)):
+                check(dataclasses.replace(cls(), **{f.name: value}))
+            with pytest.raises(ParamError):
+                from_dict(cls, {f.name: value})
+    for f in dataclasses.fields(cls):               # wrong types are refused too, not coerced silently
+        if field_type(cls, f) in (int, float):
+            with pytest.raises(ParamError):
+                from_dict(cls, {f.name: "abc"})
+            with pytest.raises(ParamError):
+                from_dict(cls, {f.name: [1, 2]})
+
+
+def test_representation_parameters_refuse_nan():
+    with pytest.raises(R.RepresentationError, match="finite"):
+        R.get("sift", params={"sigma": float("nan")})
+    with pytest.raises(R.RepresentationError, match="finite"):
+        R.get("dsift", params={"clip": "inf"})
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["invert", "--lr", "nan"], "Learning rate = nan is not a finite number"),
+    (["invert", "--tv-weight", "inf"], "is not a finite number"),
+    (["invert", "--device", "gpu"], "use cpu, cuda, cuda:N or auto"),
+    (["invert", "--device", "cuda:x"], "use cpu, cuda, cuda:N or auto"),
+    (["invert", "--size", "8"], "outside 16…4096"),
+    (["invert", "--size", "100000"], "above its maximum 4096"),
+    (["invert", "--method", "decoder", "--model", "hog", "--size", "100000"], "above its maximum"),
+    (["layers", "hog", "--size", "100000"], "outside 16…4096"),
+    (["features", "--size", "100000", "-o", "{tmp}/f.pt"], "outside 16…4096"),
+    (["features", "--model", "alexnet", "--random-weights", "--size", "20", "--layer", "conv5", "-o",
+      "{tmp}/f.pt"], "does not fit"),
+    (["probe", "--model", "hog", "--size", "200000", "-o", "{tmp}/p.png"], "outside 16…4096"),
+    (["probe", "--model", "hog", "--count", "0", "-o", "{tmp}/p.png"], "Count = 0 is below its minimum 1"),
+    (["probe", "--model", "hog", "--k", "0", "-o", "{tmp}/p.png"], "k = 0 is below its minimum"),
+    (["probe", "--model", "hog", "--steps", "1", "-o", "{tmp}/p.png"], "Steps = 1 is below its minimum"),
+    (["probe", "--model", "hog", "--alpha", "nan", "-o", "{tmp}/p.png"], "not a finite number"),
+    (["probe", "--model", "hog", "--position", "a,b", "--probe", "neuron", "-o", "{tmp}/p.png"], "Position"),
+    (["probe", "--model", "hog", "--optimize", "--iters", "0", "-o", "{tmp}/p.png"], "below its minimum"),
+    (["probe", "--model", "hog", "--device", "tpu", "-o", "{tmp}/p.png"], "use cpu, cuda"),
+    (["train-decoder", "--model", "hog", "--data", "{tmp}", "-o", "{tmp}/d.pt", "--lr", "nan"], "not a finite"),
+    (["train-decoder", "--model", "hog", "--data", "{tmp}", "-o", "{tmp}/d.pt", "--width", "1e9"], "maximum"),
+])
+def test_every_cli_path_validates_its_parameters(argv, message, tmp_path, capsys):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(argv + (["-q"] if argv[0] in ("invert",) else [])) == 2
+    err = capsys.readouterr().err
+    assert "invgui: error:" in err and message in err and "Traceback" not in err, err
+
+
+# -- 4. files ---------------------------------------------------------------------------------------
+
+def _tiny_decoder(path, **meta_changes):
+    rep = R.get("hog")
+    info = rep.layer_info("hog", 32)
+    net = nets.build("two-stream", info.shape, info.stride, 0.05)
+    meta = {"method": "decoder", **rep.describe(), "layer": "hog", "input_size": 32, "feature_shape": list(info.shape),
+            "stride": info.stride, "architecture": "two-stream", "width": 0.05, "epochs": 1}
+    meta.update(meta_changes)
+    return D.save_checkpoint(path, net, meta)
+
+
+def test_decoder_metadata_of_the_wrong_type_is_a_clear_error(tmp_path):
+    assert D.load_checkpoint(_tiny_decoder(tmp_path / "ok.pt")).meta["width"] == 0.05
+    cases = [({"width": "0.05"}, "meta['width']"), ({"width": 1e6}, "meta['width']"),
+             ({"feature_shape": [31, 4, "4"]}, "feature_shape"), ({"feature_shape": [65536, 65536, 65536]},
+                                                                 "feature_shape"),
+             ({"stride": 2.5}, "stride"), ({"input_size": None}, "input_size"), ({"architecture": 3}, "architecture"),
+             ({"architecture": "unet"}, "architecture"), ({"layer": ["hog"]}, "layer"),
+             ({"held_out_normalised_error": "good"}, "held_out_normalised_error"), ({"training": 3}, "training"),
+             ({"width": 0.1}, "do not fit its description")]
+    for i, (change, message) in enumerate(cases):
+        path = _tiny_decoder(tmp_path / f"bad{i}.pt", **change)
+        with pytest.raises(D.DecoderError, match="bad") as e:
+            D.load_checkpoint(path)
+        assert message in str(e.value) and str(path) in str(e.value), (change, str(e.value))
+    # The state dict itself of the wrong kind.
+    obj = torch.load(tmp_path / "ok.pt", weights_only=True)
+    for i, bad in enumerate([[1, 2], {"a": 1}, "weights"]):
+        torch.save({**obj, "decoder": bad}, tmp_path / f"sd{i}.pt")
+        with pytest.raises(D.DecoderError, match="state dict"):
+            D.load_checkpoint(tmp_path / f"sd{i}.pt")
+
+
+def test_feature_file_metadata_of_the_wrong_type_is_a_clear_error(tmp_path):
+    good = {"features": torch.rand(31, 4, 4), "meta": {"representation": "hog", "layer": "hog", "input_size": 32}}
+    for i, (obj, message) in enumerate([
+        ({**good, "meta": [1]}, "meta should be a dict"),
+        ({**good, "meta": {"layer": 3}}, "meta['layer']"),
+        ({**good, "meta": {"input_size": "32"}}, "meta['input_size']"),
+        ({**good, "meta": {"input_size": 10**7}}, "input_size"),
+        ({**good, "features": torch.rand(1, 31, 4, 4)}, "without a batch"),
+        ({**good, "features": torch.full((3,), float("nan"))}, "NaN"),
+        ({**good, "features": torch.zeros(3, dtype=torch.bool)}, "expected numbers"),
+    ]):
+        torch.save(obj, tmp_path / f"f{i}.pt")
+        with pytest.raises(features_io.FeatureFileError) as e:
+            features_io.load(tmp_path / f"f{i}.pt")
+        assert message in str(e.value) and f"f{i}.pt" in str(e.value), str(e.value)
+    # A .npy whose header declares a huge array over a few bytes: refused from the header.
+    with open(tmp_path / "huge.npy", "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
+                                                 "shape": (100000, 100000, 100)})
+        f.write(b"\0" * 16)
+    with pytest.raises(features_io.FeatureFileError, match="more than"):
+        features_io.load(tmp_path / "huge.npy")
+
+
+def test_torchscript_needs_explicit_trust_in_the_cli(tmp_path, capsys):
+    import torch.nn as nn
+
+    path = tmp_path / "seq.pt"
+    torch.jit.script(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()).eval()).save(str(path))
+    assert main(["layers", f"torchscript:{path}"]) == 2
+    err = capsys.readouterr().err
+    assert "arbitrary code" in err and "--trust-torchscript" in err
+    assert main(["layers", f"torchscript:{path}", "--trust-torchscript"]) == 0
+    assert "4×222×222" in capsys.readouterr().out
+
+
+# -- 5. training ------------------------------------------------------------------------------------
+
+def test_one_image_and_no_held_out_train_and_a_resume_keeps_the_architecture(tmp_path, capsys):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    save_png(folder / "a.png", load_image("sample:chelsea")[::6, ::6])
+    common = ["train-decoder", "--model", "hog", "--data", str(folder), "--batch", "4", "--crops-per-image", "2", "-q"]
+    out = tmp_path / "d.pt"
+    assert main(common + ["--epochs", "1", "--size", "32", "--width", "0.05", "--out", str(out)]) == 0
+    assert "no held-out images" in capsys.readouterr().out
+    assert main(common + ["--epochs", "1", "--size", "32", "--width", "0.05", "--held-out", "0",
+                          "--out", str(tmp_path / "e.pt")]) == 0
+    # Resume with other width/size flags: the checkpoint's architecture is kept, and it stays loadable.
+    assert main(common[:-1] + ["--epochs", "2", "--size", "48", "--width", "0.2", "--out", str(out),
+                               "--resume", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "keeping the checkpoint's width 0.2 → 0.05, size 48 → 32" in err
+    loaded = D.load_checkpoint(out)
+    assert loaded.epoch == 2 and loaded.meta["width"] == 0.05 and loaded.meta["input_size"] == 32
+    assert main(["invert", "--method", "decoder", "--model", "hog", "--decoder", str(out),
+                 "-o", str(tmp_path / "r.png")]) == 0
+
+
+# -- 6. exports -------------------------------------------------------------------------------------
+
+def test_destinations_are_checked_before_anything_is_computed(tmp_path, capsys, monkeypatch):
+    from invgui.core.methods import optimize
+
+    def boom(*a, **k):
+        raise AssertionError("the computation ran although its output cannot be written")
+
+    monkeypatch.setattr(optimize, "run", boom)
+    monkeypatch.setattr(D, "train", boom)
+    monkeypatch.setattr(features_io, "compute", boom)
+    targets = [tmp_path / "missing" / "x.png", tmp_path]          # no such folder; a folder, not a file
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    if not os.access(ro, os.W_OK):                                 # root writes anywhere: not testable then
+        targets.append(ro / "x.png")
+    try:
+        for out in targets:
+            assert main(["invert", "--iters", "2", "-q", "--out", str(out)]) == 2
+            assert main(["train-decoder", "--model", "hog", "--data", str(tmp_path), "-q", "--out", str(out)]) == 2
+            assert main(["features", "--model", "hog", "-o", str(tmp_path / "f.pt"), "--picture", str(out)]) == 2
+            err = capsys.readouterr().err
+            assert err.count("invgui: error:") == 3 and ("cannot write" in err or "is a folder" in err), err
+            assert "computation ran" not in err
+    finally:
+        ro.chmod(0o700)
+    assert not (tmp_path / "f.pt").exists()
+
+
+def test_a_multi_file_export_writes_the_whole_set_or_none(tmp_path):
+    from invgui.core.export import export_result
+
+    res = _result(n=3, side=16)
+    res = dataclasses.replace(res, history={"total": [3.0, 2.0]}, metrics={"representation_error": 0.5})
+    (tmp_path / "r-losses.csv").mkdir()            # one of the set's destinations cannot be written
+    with pytest.raises(OSError):
+        export_result(res, tmp_path / "r.png", tiff=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r-losses.csv"], list(tmp_path.iterdir())
+    (tmp_path / "r-losses.csv").rmdir()
+    png, js = export_result(res, tmp_path / "r.png", tiff=True)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["r-1.png", "r-1.tif", "r-2.png", "r-2.tif", "r-deviation.png", "r-losses.csv", "r.json",
+                     "r.png", "r.tif"], names
+
+
+def test_temporaries_are_removed_on_failure_and_stale_ones_swept(tmp_path):
+    with pytest.raises(RuntimeError):
+        with FileSet():
+            save_png(tmp_path / "a.png", np.zeros((16, 16, 3), np.float32))
+            raise RuntimeError("killed mid-export")
+    assert list(tmp_path.iterdir()) == []
+    stale = tmp_path / f"{TMP_PREFIX}old-x.png"
+    stale.write_bytes(b"half")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    fresh = tmp_path / f"{TMP_PREFIX}now-y.png"      # another process may be writing this one: left alone
+    fresh.write_bytes(b"half")
+    atomic_write(tmp_path / "b.txt", lambda t: open(t, "w").write("x"))
+    assert not stale.exists() and fresh.exists() and (tmp_path / "b.txt").read_text() == "x"
+
+
+# -- 7. the CLI's catch-all -------------------------------------------------------------------------
+
+def test_unexpected_errors_print_one_line_and_a_traceback_only_with_debug(monkeypatch, capsys):
+    import invgui.cli as cli
+
+    def broken(args):
+        raise TypeError("something nobody expected")
+
+    monkeypatch.setattr(cli, "cmd_layers", broken)
+    assert main(["layers", "hog"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["invgui: unexpected error: TypeError: something nobody expected (run again "
+                                        "with --debug to see where it happened)"]
+    assert main(["layers", "hog", "--debug"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "something nobody expected" in err
+
+
+# -- fuzz: malformed sessions, decoder checkpoints and feature files ----------------------------------
+
+_ODD = [None, True, -1, 0, 2**40, 1e308, float("nan"), "", "x" * 70000, [], [1, [2, [3]]], {}, {"a": {"b": 1}},
+        [None] * 5]
+
+
+def _mutate(value, rng):
+    """``value`` with one randomly chosen leaf or key changed: deleted, retyped or made huge."""
+    if isinstance(value, dict) and value and rng.random() < 0.8:
+        key = list(value)[rng.integers(len(value))]
+        out = dict(value)
+        if rng.random() < 0.25:
+            del out[key]
+        else:
+            out[key] = _mutate(out[key], rng)
+        return out
+    if isinstance(value, list) and value and rng.random() < 0.8:
+        out = list(value)
+        i = int(rng.integers(len(out)))
+        out[i] = _mutate(out[i], rng)
+        return out
+    return _ODD[int(rng.integers(len(_ODD)))]
+
+
+def _json_safe(v):
+    return json.loads(json.dumps(v, allow_nan=True))
+
+
+def test_fuzz_malformed_files_raise_only_clear_errors(tmp_path):
+    rng = np.random.default_rng(int(os.environ.get("INVGUI_FUZZ_SEED", "1234")))
+    counts = {"session": 0, "decoder": 0, "features": 0}
+    # Sessions: mutated JSON, mutated arrays, truncated and bit-flipped files.
+    path = _session(tmp_path)
+    doc = json.loads(zipfile.ZipFile(path).read("session.json"))
+    arrays = dict(np.load(io.BytesIO(zipfile.ZipFile(path).read("arrays.npz"))))
+    raw = path.read_bytes()
+    for i in range(40):
+        out = tmp_path / f"fz{i}.invgui"
+        kind = i % 4
+        if kind == 0:
+            _rewrite(path, out, doc=json.dumps(_json_safe(_mutate(doc, rng))))
+        elif kind == 1:
+            key = list(arrays)[int(rng.integers(len(arrays)))]
+            shape = tuple(int(s) for s in rng.integers(0, 12, size=int(rng.integers(0, 6))))
+            dtype = [np.float16, np.float32, np.int8, np.float64, np.complex64][int(rng.integers(5))]
+            _rewrite(path, out, arrays={**arrays, key: np.ones(shape, dtype)})
+        elif kind == 2:
+            out.write_bytes(raw[:int(rng.integers(len(raw)))])
+        else:
+            b = bytearray(raw)
+            for _ in range(8):
+                b[int(rng.integers(len(b)))] ^= 1 << int(rng.integers(8))
+            out.write_bytes(bytes(b))
+        try:
+            Session.load(out)
+        except SessionError:
+            pass
+        counts["session"] += 1
+    # Decoder checkpoints: mutated metadata, odd state dicts, odd top-level values.
+    ok = torch.load(_tiny_decoder(tmp_path / "ok.pt"), weights_only=True)
+    for i in range(30):
+        obj = dict(ok)
+        choice = i % 3
+        if choice == 0:
+            obj["meta"] = _mutate(ok["meta"], rng)
+        elif choice == 1:
+            key = ["decoder", "encoder", "optimizer", "epoch", "invgui_decoder"][int(rng.integers(5))]
+            m = _mutate(ok.get(key), rng)
+            obj[key] = m if rng.random() < 0.5 else {"w": torch.zeros(int(rng.integers(1, 5)))}
+        else:
+            sd = dict(ok["decoder"])
+            k = list(sd)[int(rng.integers(len(sd)))]
+            sd[k] = torch.zeros(tuple(int(s) for s in rng.integers(1, 6, size=int(rng.integers(1, 4)))))
+            obj["decoder"] = sd
+        torch.save(obj, tmp_path / f"fd{i}.pt")
+        try:
+            D.load_checkpoint(tmp_path / f"fd{i}.pt")
+        except D.DecoderError:
+            pass
+        counts["decoder"] += 1
+    # Feature files: odd metadata and tensors, .npy of odd shapes and types, junk bytes.
+    for i in range(30):
+        choice = i % 3
+        if choice == 0:
+            p = tmp_path / f"ff{i}.pt"
+            torch.save({"features": torch.rand(4, 3, 3),
+                        "meta": _mutate({"representation": "hog", "layer": "hog", "input_size": 32,
+                                         "representation_params": {"cell": 8}}, rng)}, p)
+        elif choice == 1:
+            p = tmp_path / f"ff{i}.npy"
+            shape = tuple(int(s) for s in rng.integers(0, 5, size=int(rng.integers(0, 6))))
+            np.save(p, np.ones(shape, [np.float32, np.int16, np.bool_, np.complex64][int(rng.integers(4))]))
+        else:
+            p = tmp_path / f"ff{i}.pt"
+            p.write_bytes(rng.bytes(int(rng.integers(0, 400))))
+        try:
+            ff = features_io.load(p)
+            assert ff.features.dtype == torch.float32 and 1 <= ff.features.dim() <= 3
+        except features_io.FeatureFileError:
+            pass
+        counts["features"] += 1
+    assert sum(counts.values()) >= 100 and min(counts.values()) >= 30
