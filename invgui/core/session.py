@@ -161,7 +161,9 @@ class Session:
         try:
             with zipfile.ZipFile(path) as z:
                 limit = budget(path)
-                text = _read_member(z, "session.json", min(MAX_JSON_BYTES, limit), path)
+                # JSON becomes Python objects several times its size: a tighter bound than the arrays'.
+                json_limit = min(MAX_JSON_BYTES, max(JSON_FLOOR, JSON_RATIO * path.stat().st_size))
+                text = _read_member(z, "session.json", json_limit, path)
                 try:
                     doc = json.loads(text.decode("utf-8"))
                 except (UnicodeDecodeError, ValueError) as e:
@@ -191,6 +193,8 @@ class Session:
 # Sizes are bounded before anything is decompressed (safeload.budget: 100 × the file's size, at
 # least 64 MiB), and never more than these absolute caps.
 MAX_JSON_BYTES = 256 << 20
+JSON_FLOOR = 16 << 20       # legitimate session.json compresses 2-5×; histories of 100,000 iterations fit
+JSON_RATIO = 10
 MAX_ARRAY_BYTES = 4 << 30
 MAX_RUNS = 100_000
 MAX_SIDE = 4096             # the largest input side invgui computes at (representations.base.MAX_INPUT_SIDE)
