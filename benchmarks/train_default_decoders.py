@@ -140,7 +140,8 @@ def main() -> int:
             elif isinstance(ev, Result):
                 result = ev
             elif "held_out" in ev.losses and (ev.i // max(1, ev.total // 10)) != ((ev.i - 1) // max(1, ev.total // 10)):
-                print(f"   step {ev.i}/{ev.total}: train {ev.losses['train']:.4f}, held-out {ev.losses['held_out']:.4f} "
+                print(f"   step {ev.i}/{ev.total}: train {ev.losses['train']:.4f}, "
+                      f"held-out {ev.losses['held_out']:.4f} "
                       f"({ev.elapsed:.0f} s)", flush=True)
         loaded = D.load_checkpoint(tmp)
         final = out_dir / f"{name}.pt"
@@ -148,9 +149,11 @@ def main() -> int:
         D.save_checkpoint(final, loaded.net, meta, epoch=loaded.epoch, half=True)
         tmp.unlink()
         m = result.metrics
-        print(f"   wrote {final} ({final.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t0:.0f} s: held-out MSE "
+        print(f"   wrote {final} ({final.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t0:.0f} s: "
+              "held-out MSE "
               f"{m.get('held_out_mse', float('nan')):.4f}, normalised error "
-              f"{m.get('held_out_normalised_error', float('nan')):.3f}, {m['images_per_second']:.0f} images/s", flush=True)
+              f"{m.get('held_out_normalised_error', float('nan')):.3f}, {m['images_per_second']:.0f} images/s",
+              flush=True)
     return 0
 
 

@@ -1,15 +1,9 @@
-"""Application start-up: ``main()`` is the ``invgui`` command; ``run_gui`` opens the window."""
+"""Application start-up: ``run_gui`` opens the window (the ``invgui`` command is ``invgui.cli.main``)."""
 
 from __future__ import annotations
 
 import os
 import sys
-
-
-def main(argv: list[str] | None = None) -> int:
-    from .cli import main as cli_main
-
-    return cli_main(argv)
 
 
 def run_gui(image: str | None = None, screenshot: str | None = None, iters: int | None = None,

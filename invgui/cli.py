@@ -403,27 +403,9 @@ def summary(result) -> str:
 
 
 def eval_set_distance(spec: str, size: int) -> float:
-    """N of paper 001 over a folder of images (or the bundled samples), compared at ``size``×``size``."""
-    from .core.images import SAMPLES, ImageError, load_image, resize_center_crop
-    from .core.metrics import mean_pairwise_distance
+    from .core.metrics import eval_set_distance as distance
 
-    if spec == "samples":
-        sources = [f"sample:{n}" for n in SAMPLES]
-    else:
-        folder = Path(spec)
-        if not folder.is_dir():
-            raise ImageError(f"{folder}: the evaluation set must be a folder of images (or 'samples')")
-        sources = sorted(str(f) for f in folder.rglob("*")
-                         if f.suffix.lower() in {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
-    images = []
-    for src in sources:
-        try:
-            images.append(resize_center_crop(load_image(src), size))
-        except ImageError as e:
-            print(f"skipping {e}", file=sys.stderr)
-    if len(images) < 2:
-        raise ImageError(f"{spec}: the evaluation set needs at least two readable images")
-    return mean_pairwise_distance(images)
+    return distance(spec, size, on_skip=lambda e: print(f"skipping {e}", file=sys.stderr))
 
 
 def cmd_features(args) -> int:
@@ -522,7 +504,7 @@ def cmd_probe(args) -> int:
             opt = check(dc.replace(opt, iters=args.iters), "--iters")
     result = None
     for ev in P.run_params(rep, image, args.layer, decoder, pp, size=args.size, optimize_params=opt,
-                           device=pick_device(args.device), save_features=args.save_features):
+                           device=device, save_features=args.save_features):
         if isinstance(ev, Status):
             print(ev.message, file=sys.stderr)
         elif isinstance(ev, Result):

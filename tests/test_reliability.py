@@ -18,7 +18,7 @@ from invgui.cli import main
 from invgui.core import features_io
 from invgui.core import representations as R
 from invgui.core.events import Result
-from invgui.core.images import FileSet, TMP_PREFIX, atomic_write, check_writable, load_image, save_png
+from invgui.core.images import FileSet, TMP_PREFIX, atomic_write, load_image, save_png
 from invgui.core.methods import decoder as D
 from invgui.core.methods import decoder_nets as nets
 from invgui.core.methods.optimize import OptimizeParams

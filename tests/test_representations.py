@@ -166,6 +166,7 @@ class TinyNet(torch.nn.Module):
 
 def test_receptive_fields_match_alexnets_known_ones(alexnet_random):
     # AlexNet's theoretical receptive fields: conv1 11, conv2 51, conv3 99, conv5 163 pixels.
-    assert [alexnet_random.receptive_field(l, 224) for l in ("conv1", "conv2", "conv3", "conv5")] == [11, 51, 99, 163]
+    layers = ("conv1", "conv2", "conv3", "conv5")
+    assert [alexnet_random.receptive_field(name, 224) for name in layers] == [11, 51, 99, 163]
     assert alexnet_random.receptive_field("fc8", 224) is None                  # no spatial map
     assert R.get("lbp").receptive_field("lbp", 64) is None                     # not differentiable

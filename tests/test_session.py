@@ -17,7 +17,8 @@ def result(seed=0, n=1):
     return Result(images=rng.random((n, 8, 8, 3)).astype(np.float32), target=rng.random((8, 8, 3)).astype(np.float32),
                   history={"total": [3.0, 2.0, 1.0]}, metrics={"representation_error": 0.25, "psnr": 20.0,
                                                                "seconds": 1.5, **METRICS},
-                  record={"representation": "hog", "layer": "hog", "layer_shape": [31, 1, 1]}, stopped=False, message="",
+                  record={"representation": "hog", "layer": "hog", "layer_shape": [31, 1, 1]}, stopped=False,
+                  message="",
                   deviation=rng.random((8, 8)).astype(np.float32) if n > 1 else None)
 
 

@@ -41,3 +41,30 @@ def mean_pairwise_distance(images: list[np.ndarray]) -> float:
 def normalised_reconstruction_error(x: np.ndarray, ref: np.ndarray, n: float) -> float:
     """Paper 001's ‖x − x̂‖₂ / N, images in [0, 1] RGB at input resolution."""
     return float(np.linalg.norm((np.clip(x, 0, 1) - ref).astype(np.float64)) / n)
+
+
+def eval_set_distance(spec: str, size: int, on_skip=None) -> float:
+    """N of paper 001 over a folder of images (or ``"samples"``: the bundled photos), compared at
+    ``size``×``size``.  Unreadable files are skipped (``on_skip(error)`` is told of each)."""
+    from pathlib import Path
+
+    from .images import SAMPLES, ImageError, load_image, resize_center_crop
+
+    if spec == "samples":
+        sources = [f"sample:{n}" for n in SAMPLES]
+    else:
+        folder = Path(spec)
+        if not folder.is_dir():
+            raise ImageError(f"{folder}: the evaluation set must be a folder of images (or 'samples')")
+        sources = sorted(str(f) for f in folder.rglob("*")
+                         if f.suffix.lower() in {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+    images = []
+    for src in sources:
+        try:
+            images.append(resize_center_crop(load_image(src), size))
+        except ImageError as e:
+            if on_skip is not None:
+                on_skip(e)
+    if len(images) < 2:
+        raise ImageError(f"{spec}: the evaluation set needs at least two readable images")
+    return mean_pairwise_distance(images)

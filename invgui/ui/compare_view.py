@@ -118,7 +118,7 @@ class CompareView(QWidget):
     def _distance(self, size: int) -> float:
         """N of paper 001 at ``size``: the mean distance between the bundled sample photos."""
         if size not in self._distance_cache:
-            from ..cli import eval_set_distance
+            from ..core.metrics import eval_set_distance
 
             self._distance_cache[size] = eval_set_distance("samples", size)
         return self._distance_cache[size]

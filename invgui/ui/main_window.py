@@ -12,7 +12,8 @@ import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow,
-                               QInputDialog, QLineEdit, QMessageBox, QPushButton, QScrollArea, QSplitter, QStackedWidget,
+                               QInputDialog, QLineEdit, QMessageBox, QPushButton, QScrollArea, QSplitter,
+                               QStackedWidget,
                                QVBoxLayout, QWidget, QHBoxLayout)
 
 from ..core import representations as R
@@ -734,7 +735,8 @@ class MainWindow(QMainWindow):
         return path
 
     def _start(self, job, title: str) -> None:
-        self.history = {k: [] for k in optimize.TERMS} if self.active_run and self.active_run.method == "optimize" else {}
+        optimizing = self.active_run is not None and self.active_run.method == "optimize"
+        self.history = {k: [] for k in optimize.TERMS} if optimizing else {}
         self.result = None
         self.latest_preview = None
         self.last_step = None
@@ -904,7 +906,8 @@ class MainWindow(QMainWindow):
             p = rec.get("params", {})
             self.metrics_label.setText(
                 f"{where}<br>"
-                f"representation error {m['start_representation_error']:.3f} → <b>{m['representation_error']:.3f}</b><br>"
+                f"representation error {m['start_representation_error']:.3f} → "
+                f"<b>{m['representation_error']:.3f}</b><br>"
                 + (f"PSNR {m['psnr']:.2f} dB · SSIM {m['ssim']:.3f}<br>" if "psnr" in m else "")
                 + f"{m['iterations']} iterations in {m['seconds']:.1f} s ({m['iterations_per_second']:.1f} it/s)<br>"
                 f"<small>{p.get('optimizer')} lr {p.get('lr')}, λV {rec.get('resolved', {}).get('tv_weight')}, "
@@ -1204,7 +1207,8 @@ class MainWindow(QMainWindow):
             files = export_result(self.result, path, visual=visual, tiff=tiff, image=source, source="gui",
                                   run_name=run.label() if run else None)
         except OSError as e:
-            self.show_error("Cannot export", f"{path}: {e.strerror or e}" if not str(e).startswith(str(path)) else str(e))
+            self.show_error("Cannot export",
+                            f"{path}: {e.strerror or e}" if not str(e).startswith(str(path)) else str(e))
             return None
         self.statusBar().showMessage(f"exported {files[0]} and {files[1]}", 8000)
         return files

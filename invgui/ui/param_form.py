@@ -113,7 +113,7 @@ class ParamForm(QWidget):
                 kw[f.name] = float(w.value())
             else:
                 try:
-                    kw[f.name] = parse_floats(w.text()) if tp != str else w.text()
+                    kw[f.name] = parse_floats(w.text()) if tp is not str else w.text()
                 except ValueError:
                     label = f.metadata.get("label") or f.name
                     raise ValueError(f"{label}: {w.text()!r} is not a comma-separated list of numbers") from None

@@ -581,7 +581,8 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
         message += f"; the checkpoint holds {meta['epochs']} complete epoch(s) of training plus this one's steps"
     m = {k: v for k, v in final.items() if k.startswith("held_out") and v is not None}
     m.update({"steps": step, "seconds": time.perf_counter() - t0,
-              "images_per_second": (step - start_epoch * steps_per_epoch) * p.batch / max(time.perf_counter() - t0, 1e-9),
+              "images_per_second": (step - start_epoch * steps_per_epoch) * p.batch
+              / max(time.perf_counter() - t0, 1e-9),
               "training_images": len(train_set), "skipped": len(train_set.skipped) + len(held_set.skipped)})
     yield Result(images=recon if len(recon) else np.zeros((1, p.size, p.size, 3), np.float32),
                  target=held[0] if held else None, history=history, metrics=m,

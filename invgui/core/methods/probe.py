@@ -145,7 +145,8 @@ def run(rep: Representation, image: np.ndarray, layer: str | None, decoder, kind
             opt_images.append(res.images[0])
         images = np.concatenate([images, np.stack(opt_images)])
         labels = [f"decoder: {x}" for x in labels] + [f"optimisation: {x}" for x in labels]
-    record = {"method": "probe", "probe": kind, "other_image": other is not None, **rep.describe(), "layer": layer, "input_size": size,
+    record = {"method": "probe", "probe": kind, "other_image": other is not None, **rep.describe(), "layer": layer,
+              "input_size": size,
               "labels": labels, "rows": rows, "probe_options": {k: v for k, v in probe_kw.items()},
               "decoder_meta": {k: loaded.meta.get(k) for k in ("architecture", "width", "input_size",
                                                                 "held_out_normalised_error")},

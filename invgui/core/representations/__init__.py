@@ -19,7 +19,7 @@ from .lbp import LBP_PRESETS, LBPRepresentation, lbp_builder
 from .sift import SIFT_PRESETS, SIFTRepresentation, sift_builder
 
 __all__ = ["LayerInfo", "Representation", "RepresentationError", "WeightsNotFoundError", "UntrustedModelError",
-           "trust", "is_trusted",
+           "trust", "is_trusted", "check_size", "MIN_INPUT_SIDE", "MAX_INPUT_SIDE",
            "CNNRepresentation", "HOGRepresentation", "DSIFTRepresentation",
            "LBPRepresentation", "SIFTRepresentation", "REGISTRY", "get", "names", "DEFAULT"]
 

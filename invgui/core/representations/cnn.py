@@ -310,7 +310,8 @@ def any_timm(arch: str, weights: str | None = None, random_weights: bool = False
         load_into(model, load_state_dict_file(weights), str(weights), arch)
         info, wfile = f"file {weights}", str(weights)
     size = int((cfg.get("input_size") or (3, 224, 224))[-1])
-    return CNNRepresentation(f"timm:{arch}", f"{arch} (timm)", model, mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
+    return CNNRepresentation(f"timm:{arch}", f"{arch} (timm)", model,
+                             mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
                              std=tuple(cfg.get("std", (0.229, 0.224, 0.225))), input_size=size,
                              default_layer=middle_layer(model), weights_info=info, weights_file=wfile)
 
