@@ -547,6 +547,11 @@ def test_themes_about_box_and_icons(window):
     assert QApplication.instance().palette().color(QApplication.instance().palette().ColorRole.Window).lightness() < 128
     assert window.theme_actions["dark"].isChecked() and window.settings.value("theme") == "dark"
     assert window.set_theme("light") is False
+    window.theme_actions["dark"].trigger()                   # the menu, as a user picks it
+    assert window.theme == "dark" and window.dark and window.theme_actions["dark"].isChecked()
+    assert not window.theme_actions["light"].isChecked()
+    window.theme_actions["light"].trigger()
+    assert window.theme == "light" and not window.dark
     window.set_theme("system")
     box = window.show_about()
     assert "invgui" in box.text() and "torch" in box.text()

@@ -320,8 +320,9 @@ class MainWindow(QMainWindow):
         v = self.menuBar().addMenu("&View")
         self.theme_actions = {}
         for mode in theme.MODES:
-            act = QAction(f"{mode.capitalize()} theme", self, checkable=True,
-                          triggered=functools.partial(self.set_theme, mode))
+            act = QAction(f"{mode.capitalize()} theme", self, checkable=True)
+            # triggered(bool) passes `checked`: bind the mode so it is not taken as set_theme's argument
+            act.triggered.connect(lambda _checked=False, m=mode: self.set_theme(m))
             v.addAction(act)
             self.theme_actions[mode] = act
         h = self.menuBar().addMenu("&Help")
