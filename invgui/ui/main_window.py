@@ -1054,7 +1054,7 @@ class MainWindow(QMainWindow):
         unreadable autosave is moved aside (the message says where) and the window starts empty."""
         found = recover_autosave()
         if found.message:
-            self.show_error("The autosaved session could not be read", found.message)
+            self.show_error("The autosaved session could not be read", found.message[:1].upper() + found.message[1:])
         if found.session is None:
             return False
         if not self._replace_session(found.session, str(autosave_path())):
