@@ -199,60 +199,47 @@ def _default_out(image: str, model: str, layer: str) -> Path:
     return Path(re.sub(r"[^\w.-]+", "_", f"{stem}_{model}_{layer}") + ".png")
 
 
+def _request(args, method: str, params=None, **extra):
+    """The RunRequest the flags describe (the same model the window and the API use)."""
+    from .core import representations as R
+    from .core.request import RunRequest, freeze_params
+
+    images = args.image if isinstance(args.image, list) else [args.image]
+    return RunRequest(method=method, model=args.model, layer=args.layer, images=tuple(images), params=params,
+                      rep_params=freeze_params(R.parse_params(args.rep_param)), weights=args.weights,
+                      random_weights=args.random_weights, device=args.device,
+                      trust_torchscript=args.trust_torchscript, **extra)
+
+
+def _skip(e: Exception) -> None:
+    print(f"skipping {e}", file=sys.stderr)
+
+
 def cmd_invert(args) -> int:
     from tqdm import tqdm
 
-    from .core import representations as R
     from .core.events import Result, Status, Step
-    from .core.export import export_paths, export_result
-    from .core.images import load_image
-    from .core.methods.optimize import PRESETS, OptimizeParams, run
+    from .core.export import export_paths
+    from .core.methods.optimize import PRESETS, OptimizeParams
     from .core.params import from_arguments
-
-    from .core import features_io
+    from .core.request import prepare, run_prepared
 
     params = from_arguments(OptimizeParams, args, PRESETS.get(args.preset))
-    device = pick_device(args.device)
-    args.images = list(args.image) if isinstance(args.image, list) else [args.image]
-    args.image = args.images[0] if args.images else DEFAULT_IMAGE
-    rep = _get_rep(args)
     if args.method == "decoder":
-        return _invert_decoder(args, rep, params, device)
-    if len(args.images) > 1:
-        raise ValueError("optimisation inverts one image at a time (its restarts are the batch); several "
-                         "images in one batch need --method decoder")
-    if not rep.differentiable:
-        raise R.RepresentationError(f"{rep.name}: {rep.decoder_hint}: `invgui invert --model {rep.name} "
-                                    f"--method decoder --decoder FILE.pt` (train one with `invgui train-decoder`)")
-    target_features = None
-    image_given = args.image != DEFAULT_IMAGE or not args.target_features
-    if args.target_features:
-        ff = features_io.load(args.target_features)
-        layer = rep.resolve_layer(args.layer or ff.meta.get("layer"))
-        if not params.size and ff.meta.get("input_size"):
-            params = dataclasses.replace(params, size=int(ff.meta["input_size"]))
-        info = rep.layer_info(layer, params.size or rep.input_size)
-        features_io.check(ff, rep, layer, info.shape or (), args.target_features)
-        target_features = ff.features
-    else:
-        layer = rep.resolve_layer(args.layer)
-    image = load_image(args.image) if image_given else None
-    eval_distance = None
-    if args.eval_set:
-        eval_distance = eval_set_distance(args.eval_set, params.size or rep.input_size)
-    source = args.image if image_given else Path(args.target_features).stem
-    out = Path(args.out) if args.out else _default_out(source, rep.name, layer)
+        return _invert_decoder(args, params)
+    req = _request(args, "optimize", params, target_features=args.target_features, eval_set=args.eval_set)
+    prep = prepare(req, on_skip=_skip)
+    out = Path(args.out) if args.out else _default_out(prep.source, prep.rep.name, prep.layer)
     _check_destinations(export_paths(out, args.metrics))        # before minutes of optimisation
     result = None
     bar = None
     try:
-        for ev in run(rep, image, layer, params, device=device, target_features=target_features,
-                      eval_distance=eval_distance):
+        for ev in run_prepared(prep):
             if isinstance(ev, Status) and not args.quiet:
                 print(ev.message, file=sys.stderr)
             elif isinstance(ev, Step):
                 if bar is None and not args.quiet:
-                    bar = tqdm(total=ev.total, unit="it", desc=f"{rep.name} {layer}", file=sys.stderr,
+                    bar = tqdm(total=ev.total, unit="it", desc=f"{prep.rep.name} {prep.layer}", file=sys.stderr,
                                mininterval=0.5)
                 if bar is not None and (ev.preview is not None or ev.i == ev.total):
                     bar.set_postfix(loss=f"{ev.losses['total']:.4g}", feat=f"{ev.losses['feature']:.4g}",
@@ -263,106 +250,78 @@ def cmd_invert(args) -> int:
     finally:
         if bar is not None:
             bar.close()
-    visual = R.feature_picture(rep, image, params.size) if image is not None else None
-    png, js = export_result(result, out, args.metrics, visual=visual, image=args.image if image_given else None,
-                            tiff=args.tiff, target_features=args.target_features, eval_set=args.eval_set,
-                            preset=args.preset,
-                            command=" ".join(["invgui"] + sys.argv[1:]))
+    wrote = _export_one(args, prep, result, out, preset=args.preset)
     if result.message:
         print(result.message, file=sys.stderr)
     print(summary(result))
-    print(f"wrote {png} and {js}" + (f" (+ {len(result.images) - 1} restarts and the deviation map)"
-                                     if len(result.images) > 1 else "")
-          + (" (+ the features' picture)" if visual is not None else ""))
+    print(wrote)
     return 0
 
 
-def _decoder_file(rep, layer: str | None, given: str | None) -> str:
-    from .core.methods.decoder import DecoderError, find_shipped
-
-    if given:
-        return given
-    layer = rep.resolve_layer(layer)
-    found = find_shipped(rep.name, layer)
-    if found is None:
-        raise DecoderError(f"no decoder shipped for {rep.name} {layer}; give one with --decoder FILE.pt or train "
-                           f"one: invgui train-decoder --model {rep.name} --layer {layer} --data DIR --out FILE.pt")
-    return str(found)
-
-
-def _invert_decoder(args, rep, params, device) -> int:
-    from .core import features_io
+def _export_one(args, prep, result, out: Path, **extra) -> str:
     from .core import representations as R
-    from .core.events import Result
-    from .core.export import export_paths, export_result
-    from .core.images import load_image
-    from .core.methods import decoder as D
+    from .core.export import export_result
 
-    decoder = _decoder_file(rep, args.layer, args.decoder)
-    loaded, layer = D.prepare(rep, D.load_checkpoint(decoder), args.layer, device)
-    target_features = None
-    image_given = args.image != DEFAULT_IMAGE or not args.target_features
-    size = params.size
-    if args.target_features:
-        ff = features_io.load(args.target_features)
-        size = size or int(ff.meta.get("input_size") or 0)
-        info = rep.layer_info(layer, size or int(loaded.meta["input_size"]))
-        features_io.check(ff, rep, layer, info.shape or (), args.target_features)
-        target_features = ff.features
-    eval_distance = eval_set_distance(args.eval_set, size or int(loaded.meta["input_size"])) if args.eval_set else None
-    if len(args.images) > 1:
-        return _invert_decoder_batch(args, rep, loaded, decoder, layer, size, device, eval_distance)
-    image = load_image(args.image) if image_given else None
-    source = args.image if image_given else Path(args.target_features).stem
-    out = Path(args.out) if args.out else _default_out(source, rep.name, layer + "_decoder")
+    image = prep.images[0] if prep.images else None
+    visual = R.feature_picture(prep.rep, image, result.record["input_size"]) if image is not None else None
+    png, js = export_result(result, out, args.metrics, visual=visual, image=prep.request.image if image is not None
+                            else None, tiff=args.tiff, target_features=args.target_features, eval_set=args.eval_set,
+                            command=" ".join(["invgui"] + sys.argv[1:]), **extra)
+    restarts = len(result.images) - 1 if prep.request.method == "optimize" else 0
+    return (f"wrote {png} and {js}" + (f" (+ {restarts} restarts and the deviation map)" if restarts else "")
+            + (" (+ the features' picture)" if visual is not None else ""))
+
+
+def _invert_decoder(args, params) -> int:
+    from .core.events import Result
+    from .core.export import export_paths
+    from .core.request import prepare, run_prepared
+
+    req = _request(args, "decoder", decoder=args.decoder, size=params.size, target_features=args.target_features,
+                   eval_set=args.eval_set)
+    prep = prepare(req, on_skip=_skip)
+    layer = prep.layer
+    if len(prep.images) > 1:
+        return _invert_decoder_batch(args, prep)
+    out = Path(args.out) if args.out else _default_out(prep.source, prep.rep.name, layer + "_decoder")
     _check_destinations(export_paths(out, args.metrics))
-    result = None
-    for ev in D.run(rep, image, layer, loaded, size=size, device=device, target_features=target_features,
-                    eval_distance=eval_distance):
-        if isinstance(ev, Result):
-            result = ev
-    result.record["decoder"] = decoder
-    visual = R.feature_picture(rep, image, result.record["input_size"]) if image is not None else None
-    png, js = export_result(result, out, args.metrics, visual=visual, image=args.image if image_given else None,
-                            tiff=args.tiff, target_features=args.target_features, eval_set=args.eval_set,
-                            command=" ".join(["invgui"] + sys.argv[1:]))
+    result = next(ev for ev in run_prepared(prep) if isinstance(ev, Result))
+    wrote = _export_one(args, prep, result, out)
     print(summary(result))
-    print(f"wrote {png} and {js}")
+    print(wrote)
     return 0
 
 
-def _invert_decoder_batch(args, rep, loaded, decoder, layer, size, device, eval_distance) -> int:
+def _invert_decoder_batch(args, prep) -> int:
     """Several images through the decoder in one forward pass; one PNG + JSON per image in --out."""
     import dataclasses as dc
 
     from .core import representations as R
     from .core.events import Result
     from .core.export import export_result
-    from .core.images import load_image
-    from .core.methods import decoder as D
+    from .core.request import run_prepared
 
-    images = [load_image(src) for src in args.images]
+    rep, layer, sources = prep.rep, prep.layer, prep.request.images
     folder = Path(args.out or ".")
     if folder.suffix.lower() == ".png":
         raise ValueError(f"{folder}: with several images --out is a folder")
     folder.mkdir(parents=True, exist_ok=True)
-    _check_destinations([folder / _default_out(src, rep.name, layer + "_decoder").name for src in args.images])
-    result = next(ev for ev in D.run(rep, images, layer, loaded, size=size, device=device,
-                                     eval_distance=eval_distance) if isinstance(ev, Result))
+    _check_destinations([folder / _default_out(src, rep.name, layer + "_decoder").name for src in sources])
+    result = next(ev for ev in run_prepared(prep) if isinstance(ev, Result))
     m = result.metrics
-    for i, (src, img) in enumerate(zip(args.images, images)):
+    for i, (src, img) in enumerate(zip(sources, prep.images)):
         per = {k: v for k, v in m.items() if not k.endswith("_per_image")}
         for key in ("representation_error", "psnr", "ssim", "normalised_reconstruction_error"):
             if f"{key}_per_image" in m:
                 per[key] = m[f"{key}_per_image"][i]
         one = dc.replace(result, images=result.images[i:i + 1], metrics=per,
-                         record={**result.record, "decoder": decoder, "batch": len(images), "batch_index": i})
+                         record={**result.record, "batch": len(sources), "batch_index": i})
         out = folder / _default_out(src, rep.name, layer + "_decoder").name
         visual = R.feature_picture(rep, img, result.record["input_size"])
         export_result(one, out, visual=visual, image=src, eval_set=args.eval_set,
                       command=" ".join(["invgui"] + sys.argv[1:]))
         print(f"{src}: {summary(one)}")
-    print(f"{len(images)} images in one forward pass of {m['seconds'] * 1000:.1f} ms "
+    print(f"{len(sources)} images in one forward pass of {m['seconds'] * 1000:.1f} ms "
           f"({m['images_per_second']:.0f} images/s); wrote them to {folder}/")
     return 0
 
@@ -400,12 +359,6 @@ def summary(result) -> str:
         parts.append(f"normalised reconstruction error {pm('normalised_reconstruction_error', '.4f')}")
     parts.append(f"{m['iterations']} it in {m['seconds']:.1f} s ({m['iterations_per_second']:.1f} it/s)")
     return "; ".join(parts)
-
-
-def eval_set_distance(spec: str, size: int) -> float:
-    from .core.metrics import eval_set_distance as distance
-
-    return distance(spec, size, on_skip=lambda e: print(f"skipping {e}", file=sys.stderr))
 
 
 def cmd_features(args) -> int:
@@ -486,25 +439,21 @@ def cmd_probe(args) -> int:
 
     from .core.events import Result, Status
     from .core.export import image_strip, run_record, write_json
-    from .core.images import FileSet, load_image, save_png
+    from .core.images import FileSet, save_png
     from .core.methods import probe as P
     from .core.methods.optimize import PRESETS
     from .core.params import check, from_arguments
+    from .core.request import prepare, run_prepared
 
     pp = from_arguments(P.ProbeParams, args, P.ProbeParams())
-    device = pick_device(args.device)
-    rep = _get_rep(args)
-    decoder = _decoder_file(rep, args.layer, args.decoder)
+    opt = PRESETS.get(args.preset)
+    if args.iters is not None:
+        opt = check(dc.replace(opt, iters=args.iters), "--iters")
+    req = _request(args, "probe", opt, probe=pp, decoder=args.decoder, size=args.size)
+    prep = prepare(req)
     _check_destinations([args.out, Path(args.out).with_suffix(".json")])
-    image = load_image(args.image)
-    opt = None
-    if pp.optimize:
-        opt = PRESETS.get(args.preset)
-        if args.iters is not None:
-            opt = check(dc.replace(opt, iters=args.iters), "--iters")
     result = None
-    for ev in P.run_params(rep, image, args.layer, decoder, pp, size=args.size, optimize_params=opt,
-                           device=device, save_features=args.save_features):
+    for ev in run_prepared(prep, save_features=args.save_features):
         if isinstance(ev, Status):
             print(ev.message, file=sys.stderr)
         elif isinstance(ev, Result):
@@ -514,13 +463,13 @@ def cmd_probe(args) -> int:
     with FileSet():                           # the strip and its record, or neither
         png = save_png(args.out, strip)
         js = write_json(Path(args.out).with_suffix(".json"),
-                        run_record(result, image=args.image, decoder=decoder,
+                        run_record(result, image=args.image, decoder=prep.decoder_file,
                                    command=" ".join(["invgui"] + sys.argv[1:])))
     print(f"{pp.probe}: {len(rec['labels'])} reconstruction(s); wrote {png} and {js}")
     if rec.get("feature_files"):
         files = rec["feature_files"]
         print(f"wrote {len(files)} feature file(s) to {args.save_features} (invert one with "
-              f"`invgui invert --model {rep.name} --target-features {files[-1]}`)")
+              f"`invgui invert --model {prep.rep.name} --target-features {files[-1]}`)")
     return 0
 
 

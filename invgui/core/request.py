@@ -1,0 +1,270 @@
+"""The application model under the window and the command line: one frozen :class:`RunRequest`
+says everything a reconstruction needs, and :func:`execute` turns it into events.
+
+The CLI builds requests from flags, the window from its widgets, sweeps from a template request,
+tests and benchmarks by hand — and all of them run them the same way::
+
+    for ev in execute(RunRequest(model="hog", images=("sample:coffee",), params=PRESETS.get("fast"))):
+        ...
+
+:func:`prepare` does the part that can fail on bad input (building the representation, reading
+the images, feature files and decoder, resolving the layer, the size and the device) without
+computing anything, so a caller can check what it will write before minutes of optimisation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .events import Event, Result, Status
+from .params import check, from_dict, to_dict
+
+METHODS = ("optimize", "decoder", "probe")
+DEFAULT_IMAGE = "sample:chelsea"
+
+
+class RequestError(ValueError):
+    """A request that cannot run as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything one reconstruction needs.  ``params`` are the optimisation parameters
+    (``OptimizeParams``; for a probe, those of its optional optimisation row), ``probe`` the
+    probe's (``ProbeParams``); ``rep_params`` a hand-crafted representation's own parameters as
+    ``(name, value)`` pairs; ``size`` the decoder's / probe's input side (0: the decoder's own)."""
+
+    method: str = "optimize"
+    model: str = ""                                   # "" = the default representation
+    layer: str | None = None                          # None = the representation's (or decoder's) default
+    images: tuple[str, ...] = (DEFAULT_IMAGE,)        # sources: paths or sample:NAME
+    params: Any = None                                # OptimizeParams (None = the default preset)
+    rep_params: tuple[tuple[str, Any], ...] = ()
+    weights: str | None = None
+    random_weights: bool = False
+    device: str = "auto"
+    decoder: str | None = None                        # checkpoint (None = the shipped one, if any)
+    size: int = 0
+    probe: Any = None                                 # ProbeParams for method="probe"
+    target_features: str | None = None                # invert these features (a feature file) instead
+    eval_set: str | None = None                       # folder (or "samples") defining paper 001's N
+    trust_torchscript: bool = False
+
+    # -- conveniences ---------------------------------------------------------------------------
+    @property
+    def image(self) -> str:
+        return self.images[0] if self.images else ""
+
+    def rep_params_dict(self) -> dict[str, Any] | None:
+        return dict(self.rep_params) if self.rep_params else None
+
+    def optimize_params(self):
+        from .methods.optimize import PRESETS
+
+        return self.params if self.params is not None else PRESETS.get(PRESETS.names()[0])
+
+    def replace(self, **changes: Any) -> "RunRequest":
+        if "rep_params" in changes and isinstance(changes["rep_params"], dict):
+            changes["rep_params"] = freeze_params(changes["rep_params"])
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (sessions, records)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["images"] = list(self.images)
+        d["params"] = to_dict(self.params) if self.params is not None else None
+        d["probe"] = to_dict(self.probe) if self.probe is not None else None
+        d["rep_params"] = self.rep_params_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunRequest":
+        from .methods.optimize import OptimizeParams
+        from .methods.probe import ProbeParams
+
+        d = dict(d)
+        if d.get("params") is not None:
+            d["params"] = from_dict(OptimizeParams, d["params"])
+        if d.get("probe") is not None:
+            d["probe"] = from_dict(ProbeParams, d["probe"])
+        d["images"] = tuple(d.get("images") or ())
+        d["rep_params"] = freeze_params(d.get("rep_params"))
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def validate(self) -> "RunRequest":
+        """``self`` when its own fields are consistent; a :class:`RequestError` otherwise (files,
+        layers and sizes are checked by :func:`prepare`, which reads them)."""
+        from .representations import check_size
+
+        if self.method not in METHODS:
+            raise RequestError(f"method {self.method!r}: use one of {', '.join(METHODS)}")
+        if not self.images and self.target_features is None:
+            raise RequestError("give an image or target features")
+        if len(self.images) > 1 and self.method != "decoder":
+            raise RequestError("optimisation inverts one image at a time (its restarts are the batch); several "
+                               "images in one batch need the decoder method")
+        if self.method == "probe" and self.probe is None:
+            raise RequestError("a probe request needs its probe parameters")
+        if self.params is not None:
+            check(self.params, "optimisation parameters")
+        if self.probe is not None:
+            check(self.probe, "probe parameters")
+        check_size(self.size)
+        return self
+
+
+def freeze_params(values: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted((str(k), v) for k, v in (values or {}).items()))
+
+
+@dataclass
+class Prepared:
+    """A request with everything read and resolved: what :func:`run_prepared` computes with."""
+
+    request: RunRequest
+    rep: Any                                          # Representation
+    layer: str
+    device: str
+    images: list[np.ndarray] = field(default_factory=list)
+    target_features: Any = None                       # torch.Tensor
+    eval_distance: float | None = None
+    decoder: Any = None                               # decoder.Loaded
+    decoder_file: str | None = None
+    size: int = 0                                     # the input side the run computes at
+
+    @property
+    def source(self) -> str:
+        """What the outputs are named after: the image, or the feature file's name."""
+        if self.images and self.request.images:
+            return self.request.image
+        return Path(self.request.target_features or "features").stem
+
+
+def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None, rep=None,
+            on_skip: Callable[[Exception], None] | None = None) -> Prepared:
+    """Read and check everything ``request`` needs, computing nothing: the representation (or
+    ``rep``, already built), the images (``images`` maps sources already decoded), the feature
+    file, the decoder, the layer, the input size and the device.  Raises clear errors
+    (``ImageError``, ``RepresentationError``, ``DecoderError``, ``FeatureFileError``, ``RequestError``,
+    ``DeviceError``, ``ParamError``) for anything wrong."""
+    from . import features_io
+    from . import representations as R
+    from .device import resolve_device
+    from .images import load_image
+    from .metrics import eval_set_distance
+
+    request.validate()
+    device = resolve_device(request.device)
+    if request.model.startswith("torchscript:") and request.trust_torchscript:
+        R.trust(request.model[len("torchscript:"):])
+    if rep is None:
+        rep = R.get(request.model or R.DEFAULT, weights=request.weights, random_weights=request.random_weights,
+                    params=request.rep_params_dict())
+    given = images or {}
+    # With target features, the default image only serves the metrics when it was asked for.
+    use_images = not (request.target_features and request.images == (DEFAULT_IMAGE,))
+    arrays = [given[s] if s in given else load_image(s) for s in request.images] if use_images else []
+    prep = Prepared(request, rep, "", device, arrays)
+
+    if request.method in ("decoder", "probe"):
+        from .methods import decoder as D
+
+        prep.decoder_file = request.decoder or _shipped_decoder(rep, request.layer)
+        prep.decoder, prep.layer = D.prepare(rep, D.load_checkpoint(prep.decoder_file), request.layer, "cpu")
+        meta = prep.decoder.meta
+        size = request.size
+        if request.target_features and not size:
+            size = 0                                  # from the feature file below
+        prep.size = int(meta["input_size"]) if meta["architecture"] == "fc" or not size else size
+    else:
+        if not rep.differentiable:
+            raise R.RepresentationError(f"{rep.name}: {rep.decoder_hint}: `invgui invert --model {rep.name} "
+                                        "--method decoder --decoder FILE.pt` (train one with `invgui "
+                                        "train-decoder`)")
+        prep.size = request.optimize_params().size or rep.input_size
+
+    if request.target_features:
+        ff = features_io.load(request.target_features)
+        if request.method == "optimize":
+            prep.layer = rep.resolve_layer(request.layer or ff.meta.get("layer"))
+            if not request.optimize_params().size and ff.meta.get("input_size"):
+                prep.size = int(ff.meta["input_size"])
+        elif not request.size and ff.meta.get("input_size") and prep.decoder.meta["architecture"] != "fc":
+            prep.size = int(ff.meta["input_size"])
+        info = rep.check_input(prep.layer, prep.size)
+        features_io.check(ff, rep, prep.layer, info.shape or (), request.target_features)
+        prep.target_features = ff.features
+    elif request.method == "optimize":
+        prep.layer = rep.resolve_layer(request.layer)
+    rep.check_input(prep.layer, prep.size)
+    if request.eval_set:
+        prep.eval_distance = eval_set_distance(request.eval_set, prep.size, on_skip=on_skip)
+    return prep
+
+
+def _shipped_decoder(rep, layer: str | None) -> str:
+    from .methods.decoder import DecoderError, find_shipped
+
+    layer = rep.resolve_layer(layer)
+    found = find_shipped(rep.name, layer)
+    if found is None:
+        raise DecoderError(f"no decoder shipped for {rep.name} {layer}; give one (--decoder FILE.pt) or train "
+                           f"one: invgui train-decoder --model {rep.name} --layer {layer} --data DIR --out FILE.pt")
+    return str(found)
+
+
+def run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
+                 save_features: str | None = None) -> Iterator[Event]:
+    """The events of a prepared request (``Step``s, ``Status``es, a final ``Result``)."""
+    req = prep.request
+    if req.method == "optimize":
+        from .methods import optimize
+
+        params = dataclasses.replace(req.optimize_params(), size=prep.size)
+        yield from optimize.run(prep.rep, prep.images[0] if prep.images else None, prep.layer, params,
+                                device=prep.device, target_features=prep.target_features,
+                                eval_distance=prep.eval_distance, should_stop=should_stop)
+        return
+    if req.method == "decoder":
+        from .methods import decoder as D
+
+        image: Any = prep.images if len(prep.images) > 1 else (prep.images[0] if prep.images else None)
+        for ev in D.run(prep.rep, image, prep.layer, prep.decoder, size=prep.size, device=prep.device,
+                        target_features=prep.target_features, eval_distance=prep.eval_distance,
+                        should_stop=should_stop):
+            if isinstance(ev, Result):
+                ev.record["decoder"] = prep.decoder_file
+            yield ev
+        return
+    from .methods import probe as P
+
+    opt = req.params if req.probe.optimize else None
+    yield from P.run_params(prep.rep, prep.images[0], prep.layer, prep.decoder, req.probe, size=prep.size,
+                            optimize_params=opt, device=prep.device, should_stop=should_stop,
+                            save_features=save_features)
+
+
+def execute(request: RunRequest, should_stop: Callable[[], bool] | None = None, *,
+            images: dict[str, np.ndarray] | None = None) -> Iterator[Event]:
+    """THE entry point: the events of ``request``, from loading to the final ``Result``.
+    ``images`` maps sources to arrays the caller has already decoded (the window's open image)."""
+    yield Status(f"loading {request.model or 'the default representation'}")
+    prep = prepare(request, images=images)
+    yield from run_prepared(prep, should_stop)
+
+
+def final_result(events: Iterator[Event]) -> Result:
+    """Drain ``events`` and return the final ``Result``."""
+    result = None
+    for ev in events:
+        if isinstance(ev, Result):
+            result = ev
+    if result is None:
+        raise RequestError("the run ended without a result")
+    return result

@@ -1,0 +1,53 @@
+"""The application model: RunRequest and execute (the one entry point of CLI, window, sweeps, tests)."""
+
+import numpy as np
+import pytest
+
+from invgui.core.events import Result, Status, Step
+from invgui.core.methods.optimize import PRESETS
+from invgui.core.methods.probe import ProbeParams
+from invgui.core.request import RequestError, RunRequest, execute, final_result, prepare
+
+
+def test_execute_optimisation_yields_status_steps_and_result():
+    req = RunRequest(model="hog", images=("sample:coffee",), params=PRESETS.get("fast").__class__(iters=3, size=64),
+                     device="cpu")
+    events = list(execute(req))
+    assert isinstance(events[0], Status) and sum(isinstance(e, Step) for e in events) == 3
+    res = events[-1]
+    assert isinstance(res, Result) and res.images.shape == (1, 64, 64, 3) and res.record["layer"] == "hog"
+
+
+def test_execute_decoder_batch_and_probe(tiny_hog_decoder):
+    req = RunRequest(method="decoder", model="hog", images=("sample:coffee", "sample:chelsea"),
+                     decoder=str(tiny_hog_decoder), device="cpu")
+    res = final_result(execute(req))
+    assert res.images.shape == (2, 32, 32, 3) and res.record["decoder"] == str(tiny_hog_decoder)
+    probe = RunRequest(method="probe", model="hog", decoder=str(tiny_hog_decoder), probe=ProbeParams(probe="binarise"),
+                       device="cpu")
+    res = final_result(execute(probe))
+    assert res.record["probe"] == "binarise" and len(res.images) == len(res.record["labels"])
+
+
+def test_window_images_are_used_as_given():
+    img = np.full((40, 40, 3), 0.5, np.float32)
+    prep = prepare(RunRequest(model="hog", images=("in-memory",), device="cpu",
+                              params=PRESETS.get("fast").__class__(iters=1, size=32)), images={"in-memory": img})
+    assert prep.images[0] is img and prep.layer == "hog" and prep.size == 32
+
+
+def test_requests_round_trip_and_refuse_what_cannot_run():
+    req = RunRequest(model="dsift", images=("a.png",), params=PRESETS.get("mv2016"), rep_params=(("step", 3),),
+                     layer="dsift", size=64)
+    back = RunRequest.from_dict(req.to_dict())
+    assert back == req and back.rep_params_dict() == {"step": 3}
+    for bad, message in [(RunRequest(method="paint"), "method"),
+                         (RunRequest(images=("a.png", "b.png")), "one image at a time"),
+                         (RunRequest(method="probe"), "probe parameters"),
+                         (RunRequest(size=5), "outside")]:
+        with pytest.raises(ValueError, match=message):
+            bad.validate()
+    with pytest.raises(RequestError):
+        RunRequest(images=()).validate()
+    with pytest.raises(ValueError, match="not differentiable|decoder"):
+        prepare(RunRequest(model="lbp", device="cpu"))
