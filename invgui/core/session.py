@@ -63,6 +63,17 @@ class Run:
     def label(self) -> str:
         return self.name or default_name(self)
 
+    def request(self, device: str = "auto"):
+        """This run as a :class:`~invgui.core.request.RunRequest` (what ``execute`` runs)."""
+        from .methods.optimize import OptimizeParams
+        from .params import from_dict
+        from .request import RunRequest, freeze_params
+
+        params = from_dict(OptimizeParams, self.params) if self.method == "optimize" else None
+        return RunRequest(method=self.method, model=self.model, layer=self.layer, images=(self.image,),
+                          params=params, rep_params=freeze_params(self.rep_params), weights=self.weights,
+                          random_weights=self.random_weights, device=device, decoder=self.decoder, size=self.size)
+
     def copy(self, **changes: Any) -> "Run":
         """A new queued run with the same request (and ``changes``), without the result."""
         base = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)

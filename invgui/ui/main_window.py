@@ -20,10 +20,9 @@ from ..core import representations as R
 from ..core.events import Result, Step
 from ..core.export import export_result, image_strip, run_record, write_json
 from ..core.images import SAMPLES, ImageError, image_batch, load_image, resize_center_crop
-from ..core.methods import decoder as dec
 from ..core.methods import optimize
-from ..core.methods import probe as probe_mod
 from ..core.params import from_dict, to_dict
+from ..core.request import execute
 from ..core.session import (SUFFIX, Run, Session, SessionError, autosave_path, recover_autosave,
                              write_autosave)
 from .compare_view import CompareView
@@ -721,12 +720,7 @@ class MainWindow(QMainWindow):
             return
 
     def _job_for(self, run: Run, image: np.ndarray):
-        if run.method == "decoder":
-            return functools.partial(_decoder_job, run.model, image, run.layer, run.decoder, run.size, run.weights,
-                                     run.random_weights, self.device, run.rep_params)
-        params = from_dict(optimize.OptimizeParams, run.params)
-        return functools.partial(_job, run.model, image, run.layer, params, run.weights, run.random_weights,
-                                 self.device, run.rep_params)
+        return functools.partial(_execute, run.request(self.device), {run.image: image})
 
     def _decoder_or_error(self) -> str | None:
         path = self.decoder_panel.current()
@@ -762,9 +756,10 @@ class MainWindow(QMainWindow):
         except ValueError as e:
             self.show_error("Invalid probe parameters", str(e))
             return False
-        size = int(self.decoder_panel.size.value())
-        job = functools.partial(_probe_job, self.rep.name, self.image, self.layer, path, pp, size, self.weights_path,
-                                self.random_weights.isChecked(), self.device, self.rep.params)
+        base = self._request_base()
+        req = Run(method="decoder", decoder=path, size=int(self.decoder_panel.size.value()), **base) \
+            .request(self.device).replace(method="probe", probe=pp, params=optimize.PRESETS.get("fast"))
+        job = functools.partial(_execute, req, {self.image_source: self.image})
         self.probe_pane.set_title(f"Probe — {pp.probe} (running)")
         self.probe_pane.show()
         self.worker.submit(job)
@@ -1317,19 +1312,9 @@ class MainWindow(QMainWindow):
         super().closeEvent(e)
 
 
-def _job(model, image, layer, params, weights, random_weights, device, rep_params, should_stop):
-    return optimize.run_named(model, image, layer, params, weights=weights, random_weights=random_weights,
-                              device=device, should_stop=should_stop, rep_params=rep_params)
-
-
-def _decoder_job(model, image, layer, path, size, weights, random_weights, device, rep_params, should_stop):
-    rep = R.get(model, weights=weights, random_weights=random_weights, params=rep_params)
-    return dec.run(rep, image, layer, path, size=size, device=device, should_stop=should_stop)
-
-
-def _probe_job(model, image, layer, path, pp, size, weights, random_weights, device, rep_params, should_stop):
-    rep = R.get(model, weights=weights, random_weights=random_weights, params=rep_params)
-    return probe_mod.run_params(rep, image, layer, path, pp, size=size, device=device, should_stop=should_stop)
+def _execute(request, images, should_stop):
+    """The worker's job: the request's events (core.request.execute), with the window's decoded image."""
+    return execute(request, should_stop, images=images)
 
 
 def _nonempty(_ret, tmp: str) -> None:
