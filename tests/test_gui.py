@@ -26,7 +26,7 @@ def window(qtbot):
     w = make_window(qtbot)
     yield w
     w.close()
-    assert not w.worker.thread.isRunning()
+    assert not w.controller.worker.thread.isRunning()
 
 
 def run_and_wait(qtbot, w, iters):
@@ -78,7 +78,7 @@ def test_close_mid_run_ends_the_thread(qtbot):
     w.run()
     qtbot.waitUntil(lambda: len(w.history["total"]) >= 3, timeout=60_000)
     w.close()
-    assert not w.worker.thread.isRunning()
+    assert not w.controller.worker.thread.isRunning()
 
 
 def test_choose_layer_in_tree_and_run_it(qtbot, window):
@@ -309,7 +309,7 @@ def test_closing_the_window_mid_training_ends_both_threads(qtbot, photos, tmp_pa
     assert dlg.start()
     qtbot.waitUntil(lambda: len(dlg.history["train"]) >= 2, timeout=60_000)
     w.close()
-    assert not dlg.worker.thread.isRunning() and not w.worker.thread.isRunning()
+    assert not dlg.worker.thread.isRunning() and not w.controller.worker.thread.isRunning()
 
 
 def test_runs_queue_and_list(qtbot, window):
@@ -369,7 +369,7 @@ def test_session_save_open_and_crash_recovery(qtbot, window, tmp_path, invgui_ho
     assert other.recon_pane.image is not None and "total" in other.plot.curves
     other.close()
     # A crash: the process dies after an autosave; the next window brings the runs back.
-    assert window.autosave() is not None and (invgui_home / "autosave.invgui").exists()
+    assert window.autosave(wait=True) is not None and (invgui_home / "autosave.invgui").exists()
     revived = MainWindow()
     qtbot.addWidget(revived)
     assert [r.name for r in revived.session.runs] == ["kept"]
@@ -471,14 +471,14 @@ def test_difference_pane_linked_zoom_pixel_readout_pause_and_layer_keys(qtbot, w
     assert window.run()
     qtbot.waitUntil(lambda: len(window.history.get("total", [])) >= 2, timeout=60_000)
     window.pause(True)
-    assert window.worker.worker.paused and window.pause_button.text() == "Resume"
+    assert window.controller.worker.worker.paused and window.pause_button.text() == "Resume"
     qtbot.wait(300)
     n = len(window.history["total"])
     qtbot.wait(700)
     assert len(window.history["total"]) <= n + 2                    # held (at most the burst in flight)
     with qtbot.waitSignal(window.runEnded, timeout=120_000):
         window.pause(False)
-    assert not window.worker.worker.paused and window.result.metrics["iterations"] == 60
+    assert not window.controller.worker.worker.paused and window.result.metrics["iterations"] == 60
     assert window.diff_pane.isVisible() and window.diff_pane.image.shape == (96, 96, 3)
     assert window.recon_pane.view.linkedView(0) is window.original_pane.view     # one zoom for both
     text = window.original_pane.readout(10.5, 20.2)

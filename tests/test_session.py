@@ -72,3 +72,48 @@ def test_bad_session_files_are_clear_errors(tmp_path):
 
 def test_autosave_path_follows_invgui_home(invgui_home):
     assert autosave_path().parent == invgui_home
+
+
+def test_run_queue_state_rules():
+    from invgui.core.session import QueueError, RunQueue
+
+    q = RunQueue()
+    seen = []
+    q.listeners.append(lambda r: seen.append((r.name, r.state)))
+    a = q.submit(Run(method="optimize", model="hog", layer="hog", image="sample:coffee", name="a"))
+    b = q.submit(Run(method="optimize", model="hog", layer="hog", image="sample:coffee", name="b"))
+    assert a.state == b.state == "queued" and q.waiting() == 2 and q.changed
+    assert q.start_next() is a and a.state == "running" and q.running is a
+    assert q.start_next() is None                                   # one at a time
+    with pytest.raises(QueueError, match="stop it"):
+        q.remove(a.id)
+    with pytest.raises(QueueError, match="cannot finish a queued"):
+        q.finish(b, result())
+    q.finish(a, result())
+    assert a.state == "done" and a.result is not None and q.running is None
+    assert q.start_next() is b
+    q.fail(b, "boom")
+    assert b.state == "failed" and b.message == "boom"
+    with pytest.raises(QueueError):
+        q.fail(a, "late")                                           # a finished run cannot fail
+    stopped = Result(images=np.zeros((1, 8, 8, 3), np.float32), target=None, history={}, metrics={}, stopped=True,
+                     message="stopped by the user")
+    c = q.rerun(a.id)
+    assert c.id != a.id and c.state == "queued" and c.result is None and a.result is not None
+    q.start_next()
+    q.finish(c, stopped)
+    assert c.state == "stopped" and c.message == "stopped by the user"
+    q.rename(c.id, "  kept ")
+    assert c.label() == "kept"
+    q.remove(b.id)
+    assert [r.name for r in q.runs] == ["a", "kept"]
+    assert ("a", "running") in seen and ("b", "failed") in seen
+    # The restore rule: nothing read from a file is in progress.
+    s = Session()
+    s.add(Run(method="optimize", model="hog", layer="hog", image="x")).state = "running"
+    s.add(Run(method="optimize", model="hog", layer="hog", image="x"))
+    q.replace(s)
+    assert [r.state for r in q.runs] == ["stopped", "stopped"] and "interrupted" in q.runs[0].message
+    q.start_next()
+    with pytest.raises(QueueError):
+        q.get("nope")

@@ -169,7 +169,12 @@ class TrainDialog(QDialog):
         self.history: dict[str, list[float]] = {"train": [], "held_out": []}
         self.held_steps: list[int] = []
         self.worker = WorkerThread(self)
-        self.worker.connect_to(self)
+        w = self.worker.worker                   # bound methods of this GUI-thread object run on the GUI thread
+        w.step.connect(self._on_step)
+        w.finished.connect(self._on_finished)
+        w.failed.connect(self._on_failed)
+        w.status.connect(self._on_status)
+        w.idle.connect(self._on_idle)
 
         left = QWidget()
         ll = QVBoxLayout(left)

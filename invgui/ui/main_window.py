@@ -22,9 +22,8 @@ from ..core.export import export_result, image_strip, run_record, write_json
 from ..core.images import SAMPLES, ImageError, image_batch, load_image, resize_center_crop
 from ..core.methods import optimize
 from ..core.params import from_dict, to_dict
-from ..core.request import execute
-from ..core.session import (SUFFIX, Run, Session, SessionError, autosave_path, recover_autosave,
-                             write_autosave)
+from ..core.session import SUFFIX, QueueError, Run, Session, SessionError, autosave_path, recover_autosave
+from .controller import Controller
 from .compare_view import CompareView
 from .decoder_panel import DecoderPanel, TrainDialog
 from .image_pane import FeatureMapPane, ImagePane, colourise, mosaic
@@ -33,11 +32,10 @@ from .param_form import ParamForm
 from .plots import LossPlot
 from .run_list import RunList
 from . import theme
-from .worker import WorkerThread, error_dialog
+from .worker import error_dialog
 
 OPEN_MODEL = "<open model file>"
 METHODS = {"optimize": "Optimisation (Mahendran & Vedaldi)", "decoder": "Decoder (Dosovitskiy & Brox)"}
-AUTOSAVE_MS = 60_000             # a crash or kill loses at most the last minute
 SESSION_FILTER = f"invgui session (*{SUFFIX});;All files (*)"
 MAX_RECENT = 10
 DRAW_INTERVAL_MS = 100          # previews and curves are redrawn at most ~10 times a second
@@ -61,12 +59,7 @@ class MainWindow(QMainWindow):
         self.result: Result | None = None
         self.probe_result: Result | None = None
         self.train_dialog: TrainDialog | None = None
-        self.session = Session()
-        self.active_run: Run | None = None          # the run the worker is computing
         self.shown_run: Run | None = None           # the run whose result the panes show
-        self._images: dict[str, np.ndarray] = {}    # decoded images of queued runs, by source
-        self._autosave_dirty = False
-        self.autosave_enabled = restore          # a screenshot/scripted window leaves the user's autosave alone
         self.compare_view: CompareView | None = None
         self._rf_cache: dict[tuple, int | None] = {}      # receptive field per (model, weights, layer, size)
         # A scripted window (restore=False: screenshots, benchmarks) keeps its settings in a scratch
@@ -82,8 +75,22 @@ class MainWindow(QMainWindow):
         self._run_started = 0.0
         self._rate = (0, 0.0)                       # (iteration, time) at the last status update
 
-        self.worker = WorkerThread(self)
-        self.worker.connect_to(self)
+        # The controller owns the run queue, the worker thread and the autosave; a scripted window
+        # (restore=False: screenshots, benchmarks) never writes the user's autosave.
+        self.controller = Controller(self, device=lambda: self.device, autosave=restore)
+        c = self.controller
+        c.runChanged.connect(self._on_run_changed)
+        c.runRemoved.connect(self._on_run_removed)
+        c.runStarted.connect(self._on_run_started)
+        c.steps.connect(self._on_step)
+        c.status.connect(self._on_status)
+        c.runFinished.connect(self._on_finished)
+        c.runFailed.connect(self._on_failed)
+        c.cannotStart.connect(lambda run, msg: self.show_error("The run cannot start", f"{run.label()}: {msg}"))
+        c.probeFinished.connect(self._on_probe_finished)
+        c.idle.connect(self._on_idle)
+        c.sessionReplaced.connect(self._on_session_replaced)
+        c.autosaveFailed.connect(lambda msg: self.statusBar().showMessage(f"autosave failed: {msg}", 8000))
 
         self._build_panes()
         self._build_docks()
@@ -100,10 +107,7 @@ class MainWindow(QMainWindow):
 
         self.set_model(R.DEFAULT)
         self.open_image(image or "sample:chelsea")
-        self.autosave_timer = QTimer(self)
-        self.autosave_timer.setInterval(AUTOSAVE_MS)
-        self.autosave_timer.timeout.connect(self.autosave)
-        self.autosave_timer.start()
+        self.autosave_timer = c.timer
         self.theme = "system"
         self.set_theme(self.settings.value("theme", "system") if restore else "light")
         try:
@@ -300,7 +304,7 @@ class MainWindow(QMainWindow):
         self.run_action = QAction(theme.icon("run"), "&Run", self, shortcut="Ctrl+R", triggered=self.run)
         self.stop_action = QAction(theme.icon("stop"), "&Stop", self, shortcut="Ctrl+.", triggered=self.stop)
         self.pause_action = QAction(theme.icon("pause"), "&Pause / resume", self, shortcut="Ctrl+P",
-                                    triggered=lambda: self.pause(not self.worker.worker.paused))
+                                    triggered=lambda: self.pause(not self.controller.is_paused))
         self.next_layer_action = QAction("&Next layer", self, shortcut="Ctrl+]",
                                          triggered=lambda: self.step_layer(1))
         self.prev_layer_action = QAction("Pre&vious layer", self, shortcut="Ctrl+[",
@@ -591,6 +595,7 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot open the image", str(e))
             return False
         self.image, self.image_source = img, str(source)
+        self.controller.window_images = {self.image_source: img}     # queued runs reuse it, no second decode
         self._show_original()
         self._update_feature_map()
         if not str(source).startswith("sample:"):
@@ -621,7 +626,24 @@ class MainWindow(QMainWindow):
 
     # -- running -----------------------------------------------------------------------------
     def running(self) -> bool:
-        return self.worker.busy
+        return self.controller.running()
+
+    @property
+    def session(self) -> Session:
+        return self.controller.session
+
+    @property
+    def active_run(self) -> Run | None:
+        """The run the worker is computing (None: a probe, or nothing)."""
+        return self.controller.active
+
+    @property
+    def _autosave_dirty(self) -> bool:
+        return self.controller.queue.changed
+
+    @property
+    def autosave_enabled(self) -> bool:
+        return self.controller.autosave_enabled
 
     def run(self) -> bool:
         """Queue a run with the current settings; it starts at once when nothing else is running."""
@@ -681,46 +703,27 @@ class MainWindow(QMainWindow):
         return self.compare_view
 
     def enqueue(self, run: Run) -> Run:
-        self.session.add(run)
-        self._autosave_dirty = True
-        self.run_list.add(run)
-        self._start_next()
+        self.controller.submit(run)
         if run.state == "queued":
-            self.statusBar().showMessage(f"queued: {run.label()} "
-                                         f"({sum(r.state == 'queued' for r in self.session.runs)} waiting)", 5000)
+            self.statusBar().showMessage(f"queued: {run.label()} ({self.controller.queue.waiting()} waiting)", 5000)
         return run
 
     def _image_for(self, source: str) -> np.ndarray:
-        if source == self.image_source and self.image is not None:
-            return self.image
-        if source not in self._images:
-            self._images[source] = load_image(source)
-        return self._images[source]
+        return self.controller.image_for(source)
 
-    def _start_next(self) -> None:
-        """Start the next queued run when the worker is free."""
-        while not self.running():
-            run = self.session.next_queued()
-            if run is None:
-                return
-            try:
-                image = self._image_for(run.image)
-                job = self._job_for(run, image)
-            except (ImageError, ValueError, R.RepresentationError) as e:
-                run.state, run.message = "failed", str(e)
-                self.run_list.update_run(run)
-                self.show_error("The run cannot start", f"{run.label()}: {e}")
-                continue
-            run.state = "running"
-            self.active_run = run
+    def _on_run_changed(self, run: Run) -> None:
+        if self.run_list.has(run.id):
             self.run_list.update_run(run)
-            self.run_list.select(run.id)
-            self.run_params = from_dict(optimize.OptimizeParams, run.params) if run.method == "optimize" else None
-            self._start(job, f"Reconstruction — {run.model} {run.layer} (running)")
-            return
+        elif any(r is run for r in self.session.runs):
+            self.run_list.add(run)
 
-    def _job_for(self, run: Run, image: np.ndarray):
-        return functools.partial(_execute, run.request(self.device), {run.image: image})
+    def _on_run_removed(self, run_id: str) -> None:
+        self.run_list.remove(run_id)
+
+    def _on_run_started(self, run: Run) -> None:
+        self.run_list.select(run.id)
+        self.run_params = from_dict(optimize.OptimizeParams, run.params) if run.method == "optimize" else None
+        self._start(f"Reconstruction — {run.model} {run.layer} (running)")
 
     def _decoder_or_error(self) -> str | None:
         path = self.decoder_panel.current()
@@ -729,7 +732,7 @@ class MainWindow(QMainWindow):
                             "file, or train one (Run › Train a decoder…).")
         return path
 
-    def _start(self, job, title: str) -> None:
+    def _start(self, title: str) -> None:
         optimizing = self.active_run is not None and self.active_run.method == "optimize"
         self.history = {k: [] for k in optimize.TERMS} if optimizing else {}
         self.result = None
@@ -740,7 +743,6 @@ class MainWindow(QMainWindow):
         self._run_started = time.perf_counter()
         self._rate = (0, self._run_started)
         self.run_layer = self.layer
-        self.worker.submit(job)
         self.recon_pane.set_title(title)
         self._update_buttons()
 
@@ -759,10 +761,9 @@ class MainWindow(QMainWindow):
         base = self._request_base()
         req = Run(method="decoder", decoder=path, size=int(self.decoder_panel.size.value()), **base) \
             .request(self.device).replace(method="probe", probe=pp, params=optimize.PRESETS.get("fast"))
-        job = functools.partial(_execute, req, {self.image_source: self.image})
         self.probe_pane.set_title(f"Probe — {pp.probe} (running)")
         self.probe_pane.show()
-        self.worker.submit(job)
+        self.controller.submit_probe(req, {self.image_source: self.image})
         self._update_buttons()
         return True
 
@@ -784,7 +785,7 @@ class MainWindow(QMainWindow):
         """Pause or resume the running job."""
         if not self.running():
             on = False
-        self.worker.worker.pause(on)
+        self.controller.pause(on)
         self.pause_button.blockSignals(True)
         self.pause_button.setChecked(on)
         self.pause_button.setText("Resume" if on else "Pause")
@@ -795,7 +796,7 @@ class MainWindow(QMainWindow):
     def stop(self) -> None:
         self.pause(False)
         if self.running():
-            self.worker.request_stop()
+            self.controller.stop()
             self.statusBar().showMessage("stopping…")
 
     def _on_pixel(self, text: str) -> None:
@@ -824,23 +825,14 @@ class MainWindow(QMainWindow):
             rate = (ev.i - i0) / (now - t0) if now > t0 and ev.i > i0 else 0.0
             if now - t0 > 1.0:
                 self._rate = (ev.i, now)
-            if self.worker.worker.paused:
+            if self.controller.is_paused:
                 return
             eta = (ev.total - ev.i) / rate if rate > 0 else float("nan")
             eta_text = (f"{eta:.0f} s left" if eta < 120 else f"{eta / 60:.1f} min left") if eta == eta else ""
             loss = ev.losses.get("total", next(iter(ev.losses.values()), float("nan")))
             self.progress.setText(f"iteration {ev.i}/{ev.total} · {rate:.1f} it/s · {eta_text} · loss {loss:.4g}")
 
-    def _on_finished(self, res: Result) -> None:
-        if res.record.get("method") == "probe":
-            return self._on_probe_finished(res)
-        run = self.active_run
-        if run is not None:
-            run.result = res
-            run.state = "stopped" if res.stopped else "done"
-            run.message = res.message
-            self.run_list.update_run(run)
-            self.session.dirty = self._autosave_dirty = True
+    def _on_finished(self, run: Run | None, res: Result) -> None:
         self.shown_run = run
         self.statusBar().clearMessage()
         self._show_result(res)
@@ -922,10 +914,7 @@ class MainWindow(QMainWindow):
         self._show_result(run.result, run)
 
     def rename_run(self, run_id: str, name: str) -> None:
-        run = self.session.get(run_id)
-        run.name = name.strip()
-        self.run_list.update_run(run)
-        self.session.dirty = self._autosave_dirty = True
+        self.controller.rename(run_id, name)
 
     def _rename_dialog(self, run_id: str) -> None:
         run = self.session.get(run_id)
@@ -935,7 +924,7 @@ class MainWindow(QMainWindow):
 
     def rerun(self, run_id: str) -> Run:
         """Queue the same request again."""
-        return self.enqueue(self.session.get(run_id).copy())
+        return self.controller.rerun(run_id)
 
     def duplicate_run(self, run_id: str) -> bool:
         """Load a run's request into the window (model, layer, image, method, parameters), to change and run."""
@@ -960,13 +949,11 @@ class MainWindow(QMainWindow):
         return True
 
     def delete_run(self, run_id: str) -> bool:
-        run = self.session.get(run_id)
-        if run.state == "running":
-            self.show_error("The run is running", "Stop it before deleting it.")
+        try:
+            run = self.controller.remove(run_id)
+        except QueueError as e:
+            self.show_error("The run is running", str(e))
             return False
-        self.session.remove(run_id)
-        self._autosave_dirty = True
-        self.run_list.remove(run_id)
         if self.shown_run is run:
             self.shown_run = None
             self._show_result(None)
@@ -1009,19 +996,19 @@ class MainWindow(QMainWindow):
 
         old = self.session
         try:
-            self._set_session(session)
+            self.controller.replace_session(session)
             return True
+        except QueueError as e:
+            self.show_error("Busy", str(e))
+            return False
         except Exception as e:                        # a validated file should never get here
             detail = traceback.format_exc()
-            self._set_session(old)
+            self.controller.replace_session(old)
             self.show_error("Cannot show the session", f"{source}: {type(e).__name__}: {e}", detail)
             return False
 
-    def _set_session(self, session: Session) -> None:
-        for r in session.runs:
-            if r.state in ("running", "queued"):
-                r.state, r.message = "stopped", r.message or "interrupted (the session was closed or crashed)"
-        self.session = session
+    def _on_session_replaced(self) -> None:
+        session = self.session
         self.run_list.clear()
         for r in session.runs:
             self.run_list.add(r)
@@ -1030,19 +1017,11 @@ class MainWindow(QMainWindow):
             self.run_list.select(last.id)
             self.show_run(last)
 
-    def autosave(self) -> Path | None:
-        """Write the session to the autosave file when something changed since the last autosave
-        (the file it replaces is kept as the previous autosave).  A window opened with
-        ``restore=False`` (screenshots, scripted runs) never touches the user's autosave."""
-        if not self._autosave_dirty or not self.autosave_enabled:
-            return None
-        try:
-            out = write_autosave(self.session)
-        except OSError as e:
-            self.statusBar().showMessage(f"autosave failed: {e}", 8000)
-            return None
-        self._autosave_dirty = False
-        return out
+    def autosave(self, wait: bool = False) -> Path | None:
+        """Autosave now (on the controller's background thread) when something changed; the file it
+        replaces is kept as the previous autosave.  A window opened with ``restore=False``
+        (screenshots, scripted runs) never touches the user's autosave."""
+        return self.controller.autosave(wait=wait)
 
     def restore_autosave(self) -> bool:
         """Bring back the runs of the last session (after a crash, or simply the last time).  An
@@ -1142,19 +1121,12 @@ class MainWindow(QMainWindow):
     def _on_status(self, message: str) -> None:
         self.statusBar().showMessage(message)
 
-    def _on_failed(self, message: str, detail: str) -> None:
-        run = self.active_run
-        if run is not None:
-            run.state, run.message = "failed", message
-            self.run_list.update_run(run)
-            self.session.dirty = self._autosave_dirty = True
+    def _on_failed(self, run: Run | None, message: str, detail: str) -> None:
         self.show_error("The run failed", message, detail)
         self.runEnded.emit()
 
     def _on_idle(self) -> None:
-        self.active_run = None
         self._update_buttons()
-        self._start_next()                  # the queue goes on
 
     def _update_buttons(self) -> None:
         busy = self.running()
@@ -1299,22 +1271,15 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, e) -> None:
         self.timer.stop()
-        self.autosave_timer.stop()
         if self.train_dialog is not None:
             self.train_dialog.close()          # stops its training run and joins its thread
         if self.compare_view is not None:
             self.compare_view.close()
-        self.worker.shutdown()
-        self.autosave()                        # the next start brings these runs back
+        self.controller.shutdown()             # stops the run, joins the worker, writes the autosave
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.sync()
         super().closeEvent(e)
-
-
-def _execute(request, images, should_stop):
-    """The worker's job: the request's events (core.request.execute), with the window's decoded image."""
-    return execute(request, should_stop, images=images)
 
 
 def _nonempty(_ret, tmp: str) -> None:

@@ -35,6 +35,9 @@ class RunList(QListWidget):
                 return self.item(i)
         return None
 
+    def has(self, run_id: str) -> bool:
+        return self._item(run_id) is not None
+
     def add(self, run: Run) -> None:
         item = QListWidgetItem()
         item.setData(Qt.ItemDataRole.UserRole, run.id)

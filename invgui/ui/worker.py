@@ -110,17 +110,6 @@ class WorkerThread(QObject):
     def _on_idle(self) -> None:
         self.busy = False
 
-    def connect_to(self, receiver: QObject) -> None:
-        """Connect the worker's signals to ``receiver._on_step/_on_finished/_on_failed/_on_status/_on_idle``.
-
-        Bound methods of a QObject living in the GUI thread are called there (queued); a lambda or a
-        plain function would run in the worker thread.
-        """
-        w = self.worker
-        for signal, slot in ((w.step, "_on_step"), (w.finished, "_on_finished"), (w.failed, "_on_failed"),
-                             (w.status, "_on_status"), (w.idle, "_on_idle")):
-            signal.connect(getattr(receiver, slot))
-
     def submit(self, job: Job) -> None:
         if self.busy:
             raise RuntimeError("a run is already in progress")

@@ -1,0 +1,229 @@
+"""The window's application controller: owns the run queue (``core.session.RunQueue``), the
+worker thread and the autosave, and tells the views what happened through signals.
+
+Views (the main window, the run list, the comparison view) never touch the worker or the
+queue's states themselves: they call ``submit`` / ``stop`` / ``pause`` / ``rename`` / ``remove``
+and draw what the signals say.  Autosave writes a snapshot of the session on a background
+thread, so a session with many runs never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from ..core.events import Result, Step
+from ..core.images import load_image
+from ..core.request import RunRequest, execute
+from ..core.session import QueueError, Run, RunQueue, Session, write_autosave
+from .worker import WorkerThread
+
+AUTOSAVE_MS = 60_000
+
+
+def _execute(request: RunRequest, images: dict, should_stop):
+    """The worker's job: the request's events, with images the window has already decoded."""
+    return execute(request, should_stop, images=images)
+
+
+class Controller(QObject):
+    # every signal is delivered on the GUI thread
+    runChanged = Signal(object)           # Run: state, name or result changed (also: added)
+    runRemoved = Signal(str)              # run id
+    runStarted = Signal(object)           # Run, now computing
+    steps = Signal(object)                # list[Step] of the run (or probe) computing
+    status = Signal(str)
+    runFinished = Signal(object, object)  # Run (None for a probe), Result
+    runFailed = Signal(object, str, str)  # Run (None for a probe), message, detail
+    cannotStart = Signal(object, str)     # Run that failed before reaching the worker, message
+    probeFinished = Signal(object)        # Result of a probe (not a run of the session)
+    idle = Signal()                       # the worker is free (the queue then goes on)
+    sessionReplaced = Signal()
+    paused = Signal(bool)
+    autosaveFailed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None, *, device: Callable[[], str] = lambda: "cpu",
+                 autosave: bool = True):
+        super().__init__(parent)
+        self.queue = RunQueue()
+        self.queue.listeners.append(self.runChanged.emit)
+        self.device = device
+        self.autosave_enabled = autosave
+        self.active: Run | None = None              # the run the worker computes (None: a probe or nothing)
+        self._probe = False
+        self._images: dict[str, np.ndarray] = {}    # decoded images of queued runs, by source
+        self.window_images: dict[str, np.ndarray] = {}   # what the window has open (no second decode)
+        self.worker = WorkerThread(self)
+        w = self.worker.worker
+        # Explicit connections: bound methods of this GUI-thread object are called on the GUI thread.
+        w.step.connect(self._on_steps)
+        w.status.connect(self.status)
+        w.finished.connect(self._on_finished)
+        w.failed.connect(self._on_failed)
+        w.idle.connect(self._on_idle)
+        self._autosave_thread: threading.Thread | None = None
+        self._autosave_lock = threading.Lock()
+        self.timer = QTimer(self)
+        self.timer.setInterval(AUTOSAVE_MS)
+        self.timer.timeout.connect(self.autosave)
+        self.timer.start()
+
+    # -- state ---------------------------------------------------------------------------------
+    @property
+    def session(self) -> Session:
+        return self.queue.session
+
+    def running(self) -> bool:
+        return self.worker.busy
+
+    @property
+    def is_paused(self) -> bool:
+        return self.worker.worker.paused
+
+    # -- runs ----------------------------------------------------------------------------------
+    def submit(self, run: Run) -> Run:
+        """Queue ``run``; it starts at once when the worker is free."""
+        self.queue.submit(run)
+        self.start_next()
+        return run
+
+    def rerun(self, run_id: str) -> Run:
+        return self.submit(self.queue.get(run_id).copy())
+
+    def rename(self, run_id: str, name: str) -> Run:
+        return self.queue.rename(run_id, name)
+
+    def remove(self, run_id: str) -> Run:
+        run = self.queue.remove(run_id)               # QueueError for a running run
+        self.runRemoved.emit(run_id)
+        return run
+
+    def image_for(self, source: str) -> np.ndarray:
+        if source in self.window_images:
+            return self.window_images[source]
+        if source not in self._images:
+            self._images[source] = load_image(source)
+        return self._images[source]
+
+    def start_next(self) -> None:
+        """Start queued runs until one reaches the worker; a run that cannot start is marked
+        failed (``cannotStart``) and the queue goes on."""
+        from ..core.images import ImageError
+        from ..core.representations import RepresentationError
+
+        while not self.running():
+            run = self.queue.start_next()
+            if run is None:
+                return
+            try:
+                job = functools.partial(_execute, run.request(self.device()), {run.image: self.image_for(run.image)})
+            except (ImageError, ValueError, RepresentationError) as e:
+                self.queue.fail(run, str(e))
+                self.cannotStart.emit(run, str(e))
+                continue
+            self.active = run
+            self.worker.submit(job)                  # busy from here on: views see a running worker
+            self.runStarted.emit(run)
+            return
+
+    def submit_probe(self, request: RunRequest, images: dict) -> None:
+        """A probe is not a run of the session: its result goes to ``probeFinished``."""
+        if self.running():
+            raise QueueError("a run is in progress")
+        self._probe = True
+        self.worker.submit(functools.partial(_execute, request, images))
+
+    def stop(self) -> None:
+        if self.running():
+            self.worker.request_stop()
+
+    def pause(self, on: bool) -> None:
+        if on and not self.running():
+            return
+        self.worker.worker.pause(on)
+        self.paused.emit(on)
+
+    # -- worker signals ------------------------------------------------------------------------
+    def _on_steps(self, steps: list[Step]) -> None:
+        self.steps.emit(steps)
+
+    def _on_finished(self, res: Result) -> None:
+        if self._probe:
+            self.probeFinished.emit(res)
+            return
+        run = self.active
+        if run is not None and run.state == "running":
+            self.queue.finish(run, res)
+        self.runFinished.emit(run, res)
+
+    def _on_failed(self, message: str, detail: str) -> None:
+        run = None if self._probe else self.active
+        if run is not None and run.state == "running":
+            self.queue.fail(run, message)
+        self.runFailed.emit(run, message, detail)
+
+    def _on_idle(self) -> None:
+        self.active, self._probe = None, False
+        if self.is_paused:
+            self.pause(False)
+        self.idle.emit()
+        self.start_next()                            # the queue goes on
+
+    # -- sessions ------------------------------------------------------------------------------
+    def replace_session(self, session: Session) -> None:
+        """Take an opened or restored session (running/queued runs become stopped)."""
+        if self.running():
+            raise QueueError("a run is in progress: stop it before opening another session")
+        self.queue.replace(session)
+        self.sessionReplaced.emit()
+
+    def autosave(self, wait: bool = False) -> Path | None:
+        """Write a snapshot of the session to the autosave file on a background thread when
+        something changed since the last one (``wait``: finish writing before returning).
+        Returns the autosave path when a write was started, else None."""
+        from ..core.session import autosave_path
+
+        if not self.autosave_enabled:
+            return None
+        if self.queue.changed:
+            if self._autosave_thread is not None and self._autosave_thread.is_alive():
+                if not wait:
+                    return None                      # the next tick writes what changed meanwhile
+                self._autosave_thread.join()
+            # A snapshot: copies of the runs (results are never changed after they arrive).
+            snapshot = Session(runs=[dataclasses.replace(r) for r in self.session.runs])
+            self.queue.changed = False
+            self._autosave_thread = threading.Thread(target=self._write_autosave, args=(snapshot,),
+                                                     name="invgui-autosave", daemon=True)
+            self._autosave_thread.start()
+            started = True
+        else:
+            started = False
+        if wait and self._autosave_thread is not None:
+            self._autosave_thread.join()
+        return autosave_path() if started else None
+
+    def _write_autosave(self, snapshot: Session) -> None:
+        with self._autosave_lock:
+            try:
+                write_autosave(snapshot)
+            except OSError as e:
+                self.queue.changed = True            # try again at the next tick
+                self.autosaveFailed.emit(str(e))
+
+    def wait_autosave(self) -> None:
+        t = self._autosave_thread
+        if t is not None:
+            t.join()
+
+    def shutdown(self) -> None:
+        """Window closing: stop the run, join the worker, write the autosave and wait for it."""
+        self.timer.stop()
+        self.worker.shutdown()
+        self.autosave(wait=True)

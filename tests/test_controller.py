@@ -1,0 +1,47 @@
+"""The window's controller alone (no window): queue, worker thread and background autosave."""
+
+import pytest
+
+from invgui.core.session import QueueError, Run, Session, autosave_path
+
+pytestmark = pytest.mark.gui
+
+
+def _run(iters=2, image="sample:coffee"):
+    return Run(method="optimize", model="hog", layer="hog", image=image, params={"iters": iters, "size": 48})
+
+
+def test_controller_runs_the_queue_through_the_worker_and_autosaves(qtbot, invgui_home):
+    from invgui.ui.controller import Controller
+
+    c = Controller()
+    events = []
+    c.runStarted.connect(lambda r: events.append(("started", r.id)))
+    c.runFinished.connect(lambda r, res: events.append(("finished", r.id)))
+    c.cannotStart.connect(lambda r, m: events.append(("cannot", r.id)))
+    a, b = c.submit(_run()), c.submit(_run(3))
+    assert a.state == "running" and b.state == "queued" and c.running()
+    with pytest.raises(QueueError):
+        c.remove(a.id)
+    with pytest.raises(QueueError):
+        c.replace_session(Session())
+    bad = c.submit(_run(image=str(invgui_home / "gone.png")))
+    qtbot.waitUntil(lambda: not c.running() and bad.state == "failed", timeout=120_000)
+    assert a.state == b.state == "done" and len(b.result.history["total"]) == 3
+    assert events[:4] == [("started", a.id), ("finished", a.id), ("started", b.id), ("finished", b.id)]
+    assert ("cannot", bad.id) in events and "gone.png" in bad.message
+    assert c.queue.changed and c.autosave(wait=True) == autosave_path() and autosave_path().exists()
+    assert not c.queue.changed and c.autosave() is None                # nothing changed since
+    assert len(Session.load(autosave_path()).runs) == 3
+    c.shutdown()
+    assert not c.worker.thread.isRunning()
+
+
+def test_a_scripted_controller_never_autosaves(qtbot, invgui_home):
+    from invgui.ui.controller import Controller
+
+    c = Controller(autosave=False)
+    c.queue.submit(_run())
+    assert c.autosave(wait=True) is None
+    c.shutdown()
+    assert not autosave_path().exists()
