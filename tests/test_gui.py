@@ -609,3 +609,25 @@ def test_a_scripted_window_never_writes_the_users_autosave(qtbot, invgui_home):
     w._add_recent("images", "/somewhere/photo.png")
     w.close()
     assert not (invgui_home / "autosave.invgui").exists() and not (invgui_home / "settings.ini").exists()
+
+
+def test_no_stale_panes_status_or_selection_and_presets_follow_the_representation(qtbot, window):
+    """Issue 11 §6: what a new user hit."""
+    run_and_wait(qtbot, window, 3)
+    qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
+    first = window.session.runs[-1]
+    window._redraw()
+    assert window.progress.text().startswith("done") and "left" not in window.progress.text()
+    assert "preparing" not in window.statusBar().currentMessage()
+    # Another layer: the reconstruction of blocks.3 is not left up as if it were blocks.1's.
+    window.set_layer("blocks.1")
+    assert window.result is None and window.recon_pane.image is None and "blocks.1" in window.recon_pane.title.text()
+    run_and_wait(qtbot, window, 3)
+    qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
+    second = window.session.runs[-1]
+    assert window.run_list.selected_ids() == [second.id] and first.id != second.id
+    # A CNN preset does not silently carry over to HOG, nor HOG's to a CNN.
+    window.form.preset_box.setCurrentText("mv2015")
+    assert window.set_model("hog") and window.form.preset_box.currentText() == "mv2015-shallow"
+    assert "mv2015 → mv2015-shallow" in window.statusBar().currentMessage()
+    assert window.set_model("efficientnet_lite0") and window.form.preset_box.currentText() == "mv2015"

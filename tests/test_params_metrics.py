@@ -39,3 +39,11 @@ def test_metrics():
     a = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
     assert metrics.ssim(a, a) == pytest.approx(1.0)
     assert metrics.psnr(np.clip(a + 0.1, 0, 1), a) < 25
+
+
+def test_a_preset_for_one_kind_of_representation_is_swapped_for_its_counterpart():
+    from invgui.core.methods.optimize import preset_for
+
+    assert preset_for("mv2015-shallow", handcrafted=False) == "mv2015"
+    assert preset_for("mv2015", handcrafted=True) == "mv2015-shallow"
+    assert preset_for("fast", handcrafted=True) == "fast" and preset_for("mv2016", handcrafted=False) == "mv2016"

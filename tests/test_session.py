@@ -117,3 +117,15 @@ def test_run_queue_state_rules():
     q.start_next()
     with pytest.raises(QueueError):
         q.get("nope")
+
+
+def test_runs_that_look_alike_say_what_differs():
+    from invgui.core.session import distinct_labels
+
+    a = Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"lr": 0.01, "iters": 5})
+    b = Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"lr": 0.02, "iters": 5})
+    c = Run(method="optimize", model="hog", layer="hog", image="sample:chelsea", params={"lr": 0.02, "iters": 5})
+    d = Run(method="optimize", model="hog", layer="hog", image="sample:chelsea", params={"lr": 0.02, "iters": 5})
+    labels = distinct_labels([a, b, c, d])
+    assert labels[a.id].endswith("(lr 0.01)") and labels[b.id].endswith("(lr 0.02)")
+    assert labels[c.id] == labels[d.id] == c.label()          # the same request: nothing to tell apart

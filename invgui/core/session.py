@@ -104,6 +104,42 @@ def default_name(run: Run) -> str:
     return f"{run.model} {run.layer} · {what} · {img}"
 
 
+def distinct_labels(runs: list[Run]) -> dict[str, str]:
+    """Each run's label; runs whose labels would be equal get what differs between them appended
+    (``lr 0.01``, ``size 96``, ``decoder hog.pt``), so different parameters never look alike."""
+    groups: dict[str, list[Run]] = {}
+    for r in runs:
+        groups.setdefault(r.label(), []).append(r)
+    out = {}
+    for label, group in groups.items():
+        if len(group) == 1:
+            out[group[0].id] = label
+            continue
+        flat = [_request_items(r) for r in group]
+        keys = sorted({k for f in flat for k in f})
+        differ = [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
+        for r, f in zip(group, flat):
+            extra = ", ".join(f"{k} {_short(f.get(k))}" for k in differ[:3])
+            out[r.id] = f"{label} ({extra})" if extra else label
+    return out
+
+
+def _request_items(r: Run) -> dict[str, Any]:
+    items = {k: v for k, v in r.params.items()}
+    items.update({f"{k}": v for k, v in (r.rep_params or {}).items()})
+    items.update(size=r.size or items.get("size"), weights=r.weights and Path(r.weights).name,
+                 random=r.random_weights or None, decoder=r.decoder and Path(r.decoder).name)
+    return {k: v for k, v in items.items() if v is not None}
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        return ",".join(_short(x) for x in v)
+    return str(v)[:24]
+
+
 @dataclass
 class Session:
     runs: list[Run] = field(default_factory=list)

@@ -358,8 +358,21 @@ class MainWindow(QMainWindow):
         self._refresh_tree()
         self._fmap_key = None
         self._update_feature_map()
-        self.statusBar().showMessage(f"{rep.title}: weights {rep.weights_info}", 5000)
+        note = self._fit_preset()
+        self._clear_stale()
+        self.statusBar().showMessage(f"{rep.title}: weights {rep.weights_info}" + note, 8000)
         return True
+
+    def _fit_preset(self) -> str:
+        """A preset made for another kind of representation is not carried over silently: the
+        paper's counterpart for this one is chosen instead, and the status bar says so."""
+        current = self.form.preset_box.currentText()
+        handcrafted = self.rep.params is not None
+        fitting = optimize.preset_for(current, handcrafted)
+        if fitting == current:
+            return ""
+        self.form.preset_box.setCurrentText(fitting)
+        return f" · preset {current} → {fitting} (made for {'hand-crafted features' if handcrafted else 'CNNs'})"
 
     def _on_model_chosen(self, index: int) -> None:
         name = self.model_box.itemData(index)
@@ -505,6 +518,24 @@ class MainWindow(QMainWindow):
             self._show_receptive_field()
             self._show_original()
 
+    def _clear_stale(self) -> None:
+        """Take down what belongs to other settings: a reconstruction, difference or probe strip of
+        another representation, layer or image is not left up as if it were this one's."""
+        if self.probe_result is not None:
+            rec = self.probe_result.record
+            if (rec.get("representation"), rec.get("layer")) != (self.rep.name, self.layer):
+                self.probe_result = None
+                self.probe_pane.hide()
+        if self.result is None or self.running():
+            return
+        rec = self.result.record
+        image = self.shown_run.image if self.shown_run is not None else self.image_source
+        if (rec.get("representation"), rec.get("layer"), image) != (self.rep.name, self.layer, self.image_source):
+            self.shown_run = None
+            self._show_result(None)
+            self.recon_pane.set_title(f"Reconstruction — {self.rep.name} {self.layer}")
+            self.progress.setText("idle")
+
     def set_layer(self, name: str) -> None:
         self.layer = self.rep.resolve_layer(name)
         self.layer_tree.select(self.layer)
@@ -513,6 +544,7 @@ class MainWindow(QMainWindow):
         self.form.set_value("window", "")          # a window belongs to one layer's map
         self.decoder_panel.refresh(self.rep.name, self.layer)
         self._update_feature_map()
+        self._clear_stale()
 
     def step_layer(self, delta: int) -> str:
         """Select the next (or previous) layer that fits, in the tree's order."""
@@ -598,6 +630,8 @@ class MainWindow(QMainWindow):
         self.controller.window_images = {self.image_source: img}     # queued runs reuse it, no second decode
         self._show_original()
         self._update_feature_map()
+        if self.rep is not None:
+            self._clear_stale()
         if not str(source).startswith("sample:"):
             self._add_recent("images", str(Path(source).resolve()))
         return True
@@ -712,10 +746,9 @@ class MainWindow(QMainWindow):
         return self.controller.image_for(source)
 
     def _on_run_changed(self, run: Run) -> None:
-        if self.run_list.has(run.id):
-            self.run_list.update_run(run)
-        elif any(r is run for r in self.session.runs):
+        if not self.run_list.has(run.id) and any(r is run for r in self.session.runs):
             self.run_list.add(run)
+        self.run_list.relabel(self.session.runs)     # identical labels say what differs
 
     def _on_run_removed(self, run_id: str) -> None:
         self.run_list.remove(run_id)
@@ -803,6 +836,8 @@ class MainWindow(QMainWindow):
         self.pixel_label.setText(text)
 
     def _on_step(self, steps: list[Step]) -> None:
+        if self.last_step is None:
+            self.statusBar().clearMessage()          # "preparing …" is over once iterations arrive
         for ev in steps:
             for k, v in ev.losses.items():
                 self.history.setdefault(k, []).append(v)
@@ -833,6 +868,7 @@ class MainWindow(QMainWindow):
             self.progress.setText(f"iteration {ev.i}/{ev.total} · {rate:.1f} it/s · {eta_text} · loss {loss:.4g}")
 
     def _on_finished(self, run: Run | None, res: Result) -> None:
+        self.last_step = None                        # no stale "iteration n/N · s left" after the end
         self.shown_run = run
         self.statusBar().clearMessage()
         self._show_result(res)
@@ -1119,9 +1155,12 @@ class MainWindow(QMainWindow):
         return png, js
 
     def _on_status(self, message: str) -> None:
-        self.statusBar().showMessage(message)
+        self.statusBar().showMessage(message, 15000)
 
     def _on_failed(self, run: Run | None, message: str, detail: str) -> None:
+        self.last_step = None
+        self.progress.setText("failed")
+        self.statusBar().clearMessage()
         self.show_error("The run failed", message, detail)
         self.runEnded.emit()
 

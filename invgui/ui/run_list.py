@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QMenu
 
-from ..core.session import Run
+from ..core.session import Run, distinct_labels
 
 MARKS = {"queued": "⏳", "running": "▶", "done": "✓", "stopped": "■", "failed": "✗"}
 
@@ -57,9 +57,21 @@ class RunList(QListWidget):
             self.takeItem(self.row(item))
 
     def select(self, run_id: str) -> None:
+        """Make ``run_id`` the current and only selected run (a new run replaces the selection)."""
         item = self._item(run_id)
         if item is not None:
+            self.clearSelection()
             self.setCurrentItem(item)
+            item.setSelected(True)
+
+    def relabel(self, runs: list[Run]) -> None:
+        """Every item's text, with what differs appended to labels that would otherwise be equal."""
+        labels = distinct_labels(runs)
+        for run in runs:
+            item = self._item(run.id)
+            if item is not None:
+                item.setText(f"{MARKS.get(run.state, '?')} {labels[run.id]}\n    {run.summary()}")
+                item.setToolTip(run.message or run.summary())
 
     def selected_ids(self) -> list[str]:
         return [it.data(Qt.ItemDataRole.UserRole) for it in self.selectedItems()]

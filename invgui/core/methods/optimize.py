@@ -176,6 +176,19 @@ PRESETS.add("fast", OptimizeParams(iters=100, optimizer="adam", lr=0.2, momentum
                                    tv_weight=1.0))
 
 
+# Presets made for one kind of representation, and their counterpart for the other kind.
+_COUNTERPART = {"mv2015": "mv2015-shallow", "mv2015-shallow": "mv2015"}
+SHALLOW_ONLY = ("mv2015-shallow",)
+CNN_ONLY = ("mv2015",)
+
+
+def preset_for(name: str, handcrafted: bool) -> str:
+    """``name`` when it suits the kind of representation, else its counterpart (mv2015 ↔
+    mv2015-shallow: the 2015 paper's schedules for CNNs and for HOG/DSIFT)."""
+    wrong = CNN_ONLY if handcrafted else SHALLOW_ONLY
+    return _COUNTERPART.get(name, "default") if name in wrong else name
+
+
 def lr_at(p: OptimizeParams, i: int) -> float:
     """Learning rate for 0-based iteration ``i`` (stage 1 step schedule, then stage 2)."""
     if i >= p.iters:
