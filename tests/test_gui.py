@@ -631,3 +631,22 @@ def test_no_stale_panes_status_or_selection_and_presets_follow_the_representatio
     assert window.set_model("hog") and window.form.preset_box.currentText() == "mv2015-shallow"
     assert "mv2015 → mv2015-shallow" in window.statusBar().currentMessage()
     assert window.set_model("efficientnet_lite0") and window.form.preset_box.currentText() == "mv2015"
+
+
+def test_a_sweep_tells_its_failures_once_and_picks_spatial_stages(qtbot, window, tmp_path):
+    from invgui.core.compare import default_sweep_layers
+    from invgui.core.session import Run
+
+    view = window.open_compare([])
+    assert view.default_layers() == default_sweep_layers(window.rep, window._size())
+    assert view.default_layers() == ["conv_stem", "blocks.2", "blocks.4", "conv_head"]     # no classifier
+    runs = [Run(method="optimize", model="hog", layer="hog", image=str(tmp_path / f"gone{i}.png"),
+                params={"iters": 2}) for i in range(3)]
+    n = len(window.errors)
+    window.begin_batch(runs)
+    for r in runs:
+        window.enqueue(r)
+    qtbot.waitUntil(lambda: len(window.errors) > n, timeout=10_000)
+    qtbot.wait(100)
+    assert len(window.errors) == n + 1 and window.errors[n].startswith("3 of 3 runs of the sweep failed")
+    assert all(f"gone{i}.png" in window.errors[n] for i in range(3))

@@ -47,3 +47,11 @@ def test_a_preset_for_one_kind_of_representation_is_swapped_for_its_counterpart(
     assert preset_for("mv2015-shallow", handcrafted=False) == "mv2015"
     assert preset_for("mv2015", handcrafted=True) == "mv2015-shallow"
     assert preset_for("fast", handcrafted=True) == "fast" and preset_for("mv2016", handcrafted=False) == "mv2016"
+
+
+def test_default_sweep_layers_are_spatial_stages_from_shallow_to_deep(alexnet_random):
+    from invgui.core import representations as R
+    from invgui.core.compare import default_sweep_layers
+
+    assert default_sweep_layers(alexnet_random, 224) == ["features.0", "features.3", "features.8", "features.10"]
+    assert default_sweep_layers(R.get("hog"), 96) == ["hog"]

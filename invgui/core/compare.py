@@ -9,6 +9,7 @@ run: methods × layers, or one parameter over a list of values.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +76,32 @@ def grid(runs: list[Run], rows_by: str | None = None, cols_by: str | None = None
         g.cells = {(ri, order.index(ci)): run for (ri, ci), run in g.cells.items()}
         g.cols = [g.cols[i] for i in order]
     return g
+
+
+_CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
+_NOT_STAGES = re.compile(r"Norm|ReLU|GELU|SiLU|Sigmoid|Tanh|Act|Dropout|Pool|Flatten|Identity|Softmax")
+
+
+def default_sweep_layers(rep, size: int, n: int = 4) -> list[str]:
+    """``n`` layers spread from shallow to deep for a methods × layers sweep: containers are
+    opened (a Sequential's stages, not the Sequential), and only layers with a spatial map that fit
+    ``size`` count — no classifier, pooling, normalisation or activation."""
+    def candidates(nodes):
+        return [i for i in nodes if i.fits and i.shape is not None and len(i.shape) == 3
+                and not _NOT_STAGES.search(i.kind)]
+
+    # The network's own stages: open containers one level at a time until there are enough
+    # (EfficientNet's blocks.0…6, AlexNet's features.N, ResNet's layer1…4 as they are).
+    nodes = rep.layer_tree(size)
+    while len(candidates(nodes)) < n and any(i.kind in _CONTAINERS and i.children for i in nodes):
+        nodes = [c for i in nodes for c in (i.children if i.kind in _CONTAINERS and i.children else [i])]
+    picks = candidates(nodes)
+    if not picks:                                     # e.g. a single-output TorchScript model
+        picks = [i for i in rep.layers(size) if i.fits and i.shape is not None and len(i.shape) == 3][-1:]
+    if len(picks) <= n:
+        return [i.name for i in picks]
+    idx = np.linspace(0, len(picks) - 1, n).round().astype(int)
+    return [picks[i].name for i in dict.fromkeys(idx.tolist())]
 
 
 def layer_depth(run: Run) -> float | None:

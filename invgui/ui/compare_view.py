@@ -227,13 +227,9 @@ class CompareView(QWidget):
 
     # -- sweeps ----------------------------------------------------------------------------------
     def default_layers(self) -> list[str]:
-        """Four layers spread over the current model (top-level nodes that fit the input)."""
+        """Four layers spread over the current model (stages with a spatial map; see core.compare)."""
         w = self.window_
-        nodes = [i for i in w.rep.layer_tree(w._size()) if i.fits]
-        if len(nodes) <= 4:
-            return [i.name for i in nodes]
-        picks = np.linspace(0, len(nodes) - 1, 4).round().astype(int)
-        return [nodes[i].name for i in dict.fromkeys(picks.tolist())]
+        return C.default_sweep_layers(w.rep, w._size())
 
     def queue_sweep(self) -> list[Run]:
         """Build the sweep's runs from the window's current settings and queue them."""
@@ -275,6 +271,7 @@ class CompareView(QWidget):
             w.show_error("Nothing to sweep", "No run fits these choices (a decoder sweep needs decoders for the "
                          "layers).")
             return []
+        w.begin_batch(runs, "sweep")               # failures are told once, when the sweep is over
         for r in runs:
             w.enqueue(r)
         self.add_runs([r.id for r in runs])

@@ -60,6 +60,7 @@ class MainWindow(QMainWindow):
         self.probe_result: Result | None = None
         self.train_dialog: TrainDialog | None = None
         self.shown_run: Run | None = None           # the run whose result the panes show
+        self._batch: dict | None = None             # a sweep's runs, whose failures are told together
         self.compare_view: CompareView | None = None
         self._rf_cache: dict[tuple, int | None] = {}      # receptive field per (model, weights, layer, size)
         # A scripted window (restore=False: screenshots, benchmarks) keeps its settings in a scratch
@@ -86,7 +87,7 @@ class MainWindow(QMainWindow):
         c.status.connect(self._on_status)
         c.runFinished.connect(self._on_finished)
         c.runFailed.connect(self._on_failed)
-        c.cannotStart.connect(lambda run, msg: self.show_error("The run cannot start", f"{run.label()}: {msg}"))
+        c.cannotStart.connect(self._on_cannot_start)
         c.probeFinished.connect(self._on_probe_finished)
         c.idle.connect(self._on_idle)
         c.sessionReplaced.connect(self._on_session_replaced)
@@ -869,6 +870,8 @@ class MainWindow(QMainWindow):
 
     def _on_finished(self, run: Run | None, res: Result) -> None:
         self.last_step = None                        # no stale "iteration n/N · s left" after the end
+        if self._batch is not None:
+            QTimer.singleShot(0, self._check_batch)
         self.shown_run = run
         self.statusBar().clearMessage()
         self._show_result(res)
@@ -1161,8 +1164,38 @@ class MainWindow(QMainWindow):
         self.last_step = None
         self.progress.setText("failed")
         self.statusBar().clearMessage()
-        self.show_error("The run failed", message, detail)
+        if not self._batch_failure(run, message):
+            self.show_error("The run failed", message, detail)
         self.runEnded.emit()
+
+    def _on_cannot_start(self, run: Run, message: str) -> None:
+        if not self._batch_failure(run, message):
+            self.show_error("The run cannot start", f"{run.label()}: {message}")
+
+    # A batch (a sweep) tells its failures once, in one dialog, when its last run has ended.
+    def begin_batch(self, runs: list[Run], what: str = "sweep") -> None:
+        self._batch = {"what": what, "ids": {r.id for r in runs}, "failed": []}
+
+    def _batch_failure(self, run: Run | None, message: str) -> bool:
+        b = self._batch
+        if b is None or run is None or run.id not in b["ids"]:
+            return False
+        b["failed"].append(f"{run.label()}: {message}")
+        QTimer.singleShot(0, self._check_batch)
+        return True
+
+    def _check_batch(self) -> None:
+        b = self._batch
+        if b is None:
+            return
+        states = {r.id: r.state for r in self.session.runs if r.id in b["ids"]}
+        if any(st in ("queued", "running") for st in states.values()):
+            return
+        self._batch = None
+        if b["failed"]:
+            n = len(b["failed"])
+            self.show_error(f"{n} of {len(b['ids'])} runs of the {b['what']} failed",
+                            "\n".join(b["failed"][:12]) + (f"\n… and {n - 12} more" if n > 12 else ""))
 
     def _on_idle(self) -> None:
         self._update_buttons()
