@@ -14,21 +14,27 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
     whole window and exit (0 on success).  ``view="compare"`` screenshots the comparison view of a
     methods × layers sweep instead, ``view="train"`` the decoder training dialog after a short
     training on the bundled photos."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("invgui")
+    app.setOrganizationName("invgui")
+    splash = None if screenshot else _splash(app)     # something on screen while torch is imported
     import torch
 
     # Leave one core to the event loop (intra-op threads are process-wide).
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
     import pyqtgraph as pg
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
 
     pg.setConfigOptions(antialias=True, useOpenGL=False)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("invgui")
-    app.setOrganizationName("invgui")
     from .ui.main_window import MainWindow
 
-    win = MainWindow(image=image, restore=not screenshot)
+    # Interactive start: the window first, the default model loads on a thread.  A screenshot run
+    # loads it at once (it runs straight away).
+    win = MainWindow(image=image, restore=not screenshot, defer_model=not screenshot and not model)
+    if splash is not None:
+        splash.finish(win)
     if model and not win.set_model(model):
         print(f"invgui: error: {'; '.join(win.errors)}", file=sys.stderr)
         return 2
@@ -74,6 +80,33 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
     QTimer.singleShot(200, win.run)
     app.exec()
     return outcome["code"]
+
+
+def _splash(app):
+    """A start-up card with the icon and name, painted before the heavy imports."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor, QPainter, QPixmap
+    from PySide6.QtWidgets import QSplashScreen
+
+    from .ui import theme
+
+    pix = QPixmap(420, 160)
+    pix.fill(QColor("#20242c"))
+    p = QPainter(pix)
+    theme.icon("invgui").paint(p, 24, 40, 80, 80)
+    p.setPen(QColor("#e8e8e8"))
+    font = p.font()
+    font.setPointSize(20)
+    p.setFont(font)
+    p.drawText(124, 78, "invgui")
+    font.setPointSize(10)
+    p.setFont(font)
+    p.drawText(124, 104, "what does a representation keep?  loading…")
+    p.end()
+    splash = QSplashScreen(pix, Qt.WindowType.WindowStaysOnTopHint)
+    splash.show()
+    app.processEvents()
+    return splash
 
 
 def _grab(widget, path: str, outcome: dict) -> None:

@@ -650,3 +650,18 @@ def test_a_sweep_tells_its_failures_once_and_picks_spatial_stages(qtbot, window,
     qtbot.wait(100)
     assert len(window.errors) == n + 1 and window.errors[n].startswith("3 of 3 runs of the sweep failed")
     assert all(f"gone{i}.png" in window.errors[n] for i in range(3))
+
+
+def test_the_window_shows_before_the_model_is_loaded(qtbot):
+    """Issue 11 §6: start-up paints the window first; the default model arrives from a thread."""
+    from invgui.ui.main_window import MainWindow
+
+    w = MainWindow(restore=False, defer_model=True)
+    qtbot.addWidget(w)
+    w.show()
+    assert not w.run_button.isEnabled() or w.rep is not None          # nothing to run before the model
+    assert w.run() is False or w.rep is not None
+    qtbot.waitUntil(lambda: w.rep is not None, timeout=60_000)
+    assert w.rep.name == "efficientnet_lite0" and w.layer_tree.topLevelItemCount() > 3
+    assert w.run_button.isEnabled() and w.model_box.isEnabled() and w.original_pane.image is not None
+    w.close()

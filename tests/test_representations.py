@@ -170,3 +170,12 @@ def test_receptive_fields_match_alexnets_known_ones(alexnet_random):
     assert [alexnet_random.receptive_field(name, 224) for name in layers] == [11, 51, 99, 163]
     assert alexnet_random.receptive_field("fc8", 224) is None                  # no spatial map
     assert R.get("lbp").receptive_field("lbp", 64) is None                     # not differentiable
+
+
+def test_the_known_torchvision_weight_urls_match_torchvision():
+    import torchvision
+
+    from invgui.core.representations.cnn import TORCHVISION_URLS
+
+    for arch, url in TORCHVISION_URLS.items():
+        assert torchvision.models.get_model_weights(arch).DEFAULT.url == url, arch

@@ -44,8 +44,12 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
 
 class MainWindow(QMainWindow):
     runEnded = Signal()            # on the GUI thread, after a run's result or error was shown
+    modelLoaded = Signal(object, object)   # (representation or None, error message): from the loading thread
 
-    def __init__(self, image: str | None = None, device: str | None = None, restore: bool = True):
+    def __init__(self, image: str | None = None, device: str | None = None, restore: bool = True,
+                 defer_model: bool = False):
+        """``defer_model``: show the window first and build the default representation (timm,
+        weights, layer tree: seconds on a laptop) on a background thread; the app starts this way."""
         super().__init__()
         self.setWindowTitle("invgui — what does a representation keep?")
         self.setWindowIcon(theme.icon("invgui"))
@@ -106,7 +110,11 @@ class MainWindow(QMainWindow):
         self.timer.timeout.connect(self._redraw)
         self.timer.start()
 
-        self.set_model(R.DEFAULT)
+        self.modelLoaded.connect(self._on_model_loaded)
+        if defer_model:
+            self._load_model_in_background(R.DEFAULT)
+        else:
+            self.set_model(R.DEFAULT)
         self.open_image(image or "sample:chelsea")
         self.autosave_timer = c.timer
         self.theme = "system"
@@ -338,6 +346,34 @@ class MainWindow(QMainWindow):
             tb.addAction(a)
 
     # -- model, layer, image -----------------------------------------------------------------
+    def _load_model_in_background(self, name: str) -> None:
+        """Build representation ``name`` and its layer shapes on a thread; ``modelLoaded`` brings it back."""
+        import threading
+
+        self.model_box.setEnabled(False)
+        self.statusBar().showMessage(f"loading {R.REGISTRY[name].title}…")
+        self.progress.setText("loading the model")
+
+        def load() -> None:
+            try:
+                rep = R.get(name, weights=self.model_weights.get(name))
+                rep.layers(rep.input_size)           # the tree's shapes: one forward pass, cached
+                self.modelLoaded.emit(rep, None)
+            except Exception as e:                   # shown on the GUI thread
+                self.modelLoaded.emit(None, f"{type(e).__name__}: {e}" if not isinstance(e, ValueError) else str(e))
+
+        threading.Thread(target=load, name="invgui-model-load", daemon=True).start()
+
+    def _on_model_loaded(self, rep, error) -> None:
+        self.model_box.setEnabled(True)
+        self.progress.setText("idle")
+        if rep is None:
+            self.show_error("Cannot load the model", error)
+            return
+        if self.rep is None:                         # the user has not picked another one meanwhile
+            self._adopt_model(rep)
+            self._update_buttons()
+
     def set_model(self, name: str, rep_params=None) -> bool:
         """Load representation ``name`` (with its own ``rep_params``); on failure keep the current one."""
         try:
@@ -348,6 +384,11 @@ class MainWindow(QMainWindow):
             if self.rep is not None:
                 self.model_box.setCurrentIndex(self.model_box.findData(self.rep.name))
             return False
+        self._adopt_model(rep)
+        return True
+
+    def _adopt_model(self, rep) -> None:
+        name = rep.name
         changed = self.rep is None or self.rep.name != rep.name
         self.rep = rep
         self.model_box.setCurrentIndex(self.model_box.findData(name))
@@ -361,8 +402,8 @@ class MainWindow(QMainWindow):
         self._update_feature_map()
         note = self._fit_preset()
         self._clear_stale()
+        self._show_original()
         self.statusBar().showMessage(f"{rep.title}: weights {rep.weights_info}" + note, 8000)
-        return True
 
     def _fit_preset(self) -> str:
         """A preset made for another kind of representation is not carried over silently: the
@@ -1202,8 +1243,8 @@ class MainWindow(QMainWindow):
 
     def _update_buttons(self) -> None:
         busy = self.running()
-        for w in (self.run_button, self.run_action):
-            w.setEnabled(True)                 # while busy, Run queues
+        for w in (self.run_button, self.run_action, self.compare_action):
+            w.setEnabled(self.rep is not None)  # while busy, Run queues; before the model is loaded, nothing
         self.run_button.setText("Queue" if busy else "Run")
         for w in (self.stop_button, self.stop_action, self.pause_button, self.pause_action):
             w.setEnabled(busy)

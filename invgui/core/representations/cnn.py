@@ -253,12 +253,24 @@ ALEXNET_ALIASES = {
 }
 
 
+# The default weights of the registered torchvision models, as torchvision 0.29 names them: known
+# here so the model chooser can say where they are without importing torchvision (5 s at start-up,
+# it pulls in torch._dynamo).  tests/test_representations.py checks the table against torchvision.
+TORCHVISION_URLS = {
+    "alexnet": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+    "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
+    "resnet50": "https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
+}
+
+
 def torchvision_cache_file(arch: str) -> tuple[Path, str]:
     """Where torchvision keeps ``arch``'s default ImageNet weights, and where they come from."""
-    import torchvision
+    url = TORCHVISION_URLS.get(arch)
+    if url is None:
+        import torchvision
 
-    enum = torchvision.models.get_model_weights(arch).DEFAULT
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(enum.url), enum.url
+        url = torchvision.models.get_model_weights(arch).DEFAULT.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url), url
 
 
 def middle_layer(model: nn.Module) -> str:
