@@ -481,10 +481,17 @@ def test_difference_pane_linked_zoom_pixel_readout_pause_and_layer_keys(qtbot, w
     assert not window.controller.worker.worker.paused and window.result.metrics["iterations"] == 60
     assert window.diff_pane.isVisible() and window.diff_pane.image.shape == (96, 96, 3)
     assert window.recon_pane.view.linkedView(0) is window.original_pane.view     # one zoom for both
-    text = window.original_pane.readout(10.5, 20.2)
+    u = window.original_pane.scale                                   # view units per pixel
+    text = window.original_pane.readout(10.5 * u, 20.2 * u)
     r, g, b = window.original_pane.image[20, 10] / 255
     assert text.endswith(f"x 10, y 20: R {r:.3f} G {g:.3f} B {b:.3f}")
-    assert window.original_pane.readout(-1, 5) == ""
+    assert window.original_pane.readout(-1 * u, 5 * u) == ""
+    # A reconstruction of another size (a run made at 48 px) covers the same view as the original:
+    # the shared zoom does not crop one of them.
+    window.recon_pane.set_image(np.zeros((48, 48, 3), np.uint8))
+    rect, orig = window.recon_pane.item.mapRectToView(window.recon_pane.item.boundingRect()), \
+        window.original_pane.item.mapRectToView(window.original_pane.item.boundingRect())
+    assert rect.width() == pytest.approx(orig.width()) and rect.height() == pytest.approx(orig.height())
     names = [i.name for i in window.rep.layers(96) if i.fits]
     i = names.index("blocks.3")
     assert window.step_layer(1) == names[i + 1] and window.layer_tree.current_layer() == names[i + 1]

@@ -13,8 +13,12 @@ class ImagePane(QWidget):
 
     pixelHovered = Signal(str)
 
-    def __init__(self, title: str, parent: QWidget | None = None):
+    def __init__(self, title: str, parent: QWidget | None = None, unit: bool = False):
+        """``unit``: draw every image one unit wide whatever its pixel size, so panes that share
+        zoom and pan (original, reconstruction, difference) stay aligned when their sizes differ."""
         super().__init__(parent)
+        self.unit = unit
+        self.scale = 1.0                             # view units per pixel
         self.title = QLabel(title)
         self.title.setStyleSheet("font-weight: bold; padding: 2px;")
         self.title.setWordWrap(True)                 # long titles must not widen the window
@@ -32,10 +36,10 @@ class ImagePane(QWidget):
         self.view_widget.scene().sigMouseMoved.connect(self._hover)
 
     def readout(self, x: float, y: float) -> str:
-        """The value under image coordinates (x, y), or "" outside the image."""
+        """The value under view coordinates (x, y), or "" outside the image."""
         if self.image is None:
             return ""
-        xi, yi = int(np.floor(x)), int(np.floor(y))
+        xi, yi = int(np.floor(x / self.scale)), int(np.floor(y / self.scale))
         h, w = self.image.shape[:2]
         if not (0 <= xi < w and 0 <= yi < h):
             return ""
@@ -65,6 +69,12 @@ class ImagePane(QWidget):
         resized = self.image is None or self.image.shape != img.shape
         self.image = img
         self.item.setImage(img, autoLevels=False, levels=(0, 255))
+        if self.unit:
+            from PySide6.QtCore import QRectF
+
+            h, w = img.shape[:2]
+            self.scale = 1.0 / w
+            self.item.setRect(QRectF(0, 0, 1.0, h / w))
         if resized:
             self.view.autoRange(padding=0.02)
 

@@ -135,13 +135,13 @@ class MainWindow(QMainWindow):
 
     # -- construction ------------------------------------------------------------------------
     def _build_panes(self) -> None:
-        self.original_pane = ImagePane("Original")
-        self.recon_pane = ImagePane("Reconstruction")
+        self.original_pane = ImagePane("Original", unit=True)
+        self.recon_pane = ImagePane("Reconstruction", unit=True)
         self.feature_pane = FeatureMapPane()
         self.feature_pane.windowPicked.connect(lambda spec: self.form.set_value("window", spec))
         self.restarts_pane = ImagePane("Restarts and deviation")
         self.restarts_pane.hide()
-        self.diff_pane = ImagePane("Difference")          # |reconstruction − original|
+        self.diff_pane = ImagePane("Difference", unit=True)          # |reconstruction − original|
         self.diff_pane.hide()
         # Original, reconstruction and difference have the same size: one zoom and pan for all three.
         self.recon_pane.link(self.original_pane)
