@@ -145,7 +145,8 @@ def _screenshot_view(app, win, view: str, path: str, iters: int | None) -> int:
             runs = cv.queue_sweep()
 
             def check() -> None:
-                if all(r.state in ("done", "stopped", "failed") for r in runs) and not win.running():
+                if all(r.state in ("done", "stopped", "failed") for r in runs) and not win.running() \
+                        and not cv.distances_pending():
                     cv.refresh()
                     QTimer.singleShot(300, cv.fit)
                     QTimer.singleShot(700, lambda: finish(cv))

@@ -443,6 +443,7 @@ def test_compare_view_grid_sweep_depth_plot_and_contact_sheet(qtbot, window, tin
     g = view.grid
     assert g.rows == ["optimisation", "decoder"] and len(g.cells) == 2
     assert len(view.views) == 2 and view.views[1].linkedView(0) is view.views[0]   # shared zoom/pan
+    qtbot.waitUntil(lambda: not view.distances_pending(), timeout=60_000)      # N comes from a thread
     assert all(r.id in view.nre for r in runs)
     assert "optimisation · hog" in view.series and "decoder · hog" in view.series
     # A parameter sweep: one column per value.

@@ -20,6 +20,7 @@ class CompareView(QWidget):
     """A window of its own; ``set_runs`` fills it, ``refresh`` redraws after runs finished."""
 
     sweepRequested = Signal(list)            # list[Run] to queue
+    distanceReady = Signal(int, object)      # size, N (or None when it could not be computed): from a thread
 
     def __init__(self, window, parent: QWidget | None = None):
         super().__init__(parent, Qt.WindowType.Window)
@@ -30,7 +31,9 @@ class CompareView(QWidget):
         self.grid: C.Grid | None = None
         self.views: list[pg.ViewBox] = []
         self.nre: dict[str, float] = {}
-        self._distance_cache: dict[int, float] = {}
+        self._distance_cache: dict[int, float | None] = {}
+        self._distance_pending: set[int] = set()
+        self.distanceReady.connect(self._on_distance)
 
         controls = QHBoxLayout()
         self.rows_box, self.cols_box = QComboBox(), QComboBox()
@@ -115,13 +118,37 @@ class CompareView(QWidget):
         t = box.currentText().strip()
         return None if t in ("", "auto") else t
 
-    def _distance(self, size: int) -> float:
-        """N of paper 001 at ``size``: the mean distance between the bundled sample photos."""
-        if size not in self._distance_cache:
-            from ..core.metrics import eval_set_distance
+    def _distance(self, size: int) -> float | None:
+        """N of paper 001 at ``size`` (the mean distance between the bundled sample photos), or None
+        while it is being computed: that takes ~1 s per size, so it runs on a thread and the grid
+        is redrawn when it arrives."""
+        if size in self._distance_cache:
+            return self._distance_cache[size]
+        if size not in self._distance_pending:
+            import threading
 
-            self._distance_cache[size] = eval_set_distance("samples", size)
-        return self._distance_cache[size]
+            self._distance_pending.add(size)
+
+            def compute() -> None:
+                from ..core.metrics import eval_set_distance
+
+                try:
+                    value = eval_set_distance("samples", size)
+                except Exception:                    # no N: the captions simply omit the error
+                    value = None
+                self.distanceReady.emit(size, value)
+
+            threading.Thread(target=compute, name="invgui-compare-N", daemon=True).start()
+        return None
+
+    def _on_distance(self, size: int, value) -> None:
+        self._distance_pending.discard(size)
+        self._distance_cache[size] = value
+        if self.isVisible() or self.grid is not None:
+            self.refresh()
+
+    def distances_pending(self) -> bool:
+        return bool(self._distance_pending)
 
     def refresh(self) -> None:
         runs = [r for r in self.runs() if r.result is not None]
@@ -132,8 +159,8 @@ class CompareView(QWidget):
             return
         self.nre = {}
         for r in runs:
-            size = r.result.images.shape[1]
-            val = C.normalised_error(r, self._distance(size))
+            n = self._distance(r.result.images.shape[1])
+            val = C.normalised_error(r, n) if n is not None else None
             if val is not None:
                 self.nre[r.id] = val
         self._draw_grid()
