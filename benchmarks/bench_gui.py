@@ -9,6 +9,14 @@
   (cores − 1, at least 1), interleaved window / headless / window / headless; the ratio uses the
   best of each.  Headless with every core is printed too, for context.
 
+With ``--session``: a whole scripted session instead — 14 runs queued at once (three layers of
+EfficientNet-Lite0 and HOG, several seeds), Compare opened on them, a methods × layers sweep with
+Compare open, autosaves while runs compute, a reconstruction, metrics and contact-sheet export —
+with the same 5 ms tick measuring event-loop stalls from start to end, and the phase in which the
+longest stall happened.  Issue 11's bounds: p99 ≤ 30 ms, max ≤ 150 ms.
+
+    python benchmarks/bench_gui.py --session [--runs 14] [--iters 40] [--size 96]
+
 Qt runs offscreen unless a display is set.  Prints figures; never part of the test pass/fail.
 """
 
@@ -48,10 +56,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="efficientnet_lite0")
     ap.add_argument("--layer", default="blocks.3")
-    ap.add_argument("--iters", type=int, default=300)
-    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--iters", type=int, default=None, help="default 300 (40 with --session)")
+    ap.add_argument("--size", type=int, default=None, help="default 224 (96 with --session)")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--session", action="store_true", help="measure a whole scripted session instead")
+    ap.add_argument("--runs", type=int, default=14)
     args = ap.parse_args()
+    if args.session:
+        args.iters, args.size = args.iters or 40, args.size or 96
+        return session(args)
+    args.iters, args.size = args.iters or 300, args.size or 224
 
     import pyqtgraph as pg
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
@@ -127,6 +141,103 @@ def main() -> int:
           f"{[round(x, 1) for x in headless_rates]})")
     print(f"headless with all {cores} threads: {headless_all:.1f} it/s (the window leaves one core to the "
           f"interface)")
+    return 0
+
+
+def session(args) -> int:
+    """A scripted session of many runs with Compare open; event-loop stalls throughout."""
+    import pyqtgraph as pg
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from invgui.core.session import Run
+    from invgui.ui.main_window import MainWindow
+
+    cores = os.cpu_count() or 2
+    pg.setConfigOptions(antialias=True, useOpenGL=False)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    torch.set_num_threads(max(1, cores - 1))
+    win = MainWindow(restore=True)           # INVGUI_HOME is a fresh temporary folder: autosave is real
+    win.resize(1600, 900)
+    win.show()
+    out = tempfile.mkdtemp(prefix="invgui-bench-session-")
+    clock = QElapsedTimer()
+    clock.start()
+    ticks: list[tuple[float, str]] = []
+    phase = ["start"]
+    last = [clock.nsecsElapsed() / 1e6]
+
+    def tick() -> None:
+        now = clock.nsecsElapsed() / 1e6
+        ticks.append((now - last[0], phase[0]))
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(TICK_MS)
+    timer.timeout.connect(tick)
+    timer.start()
+
+    def wait_idle(limit_s: float = 1800) -> None:
+        t0 = time.time()
+        while (win.running() or win.controller.queue.waiting()) and time.time() - t0 < limit_s:
+            loop = QEventLoop()
+            QTimer.singleShot(50, loop.quit)
+            loop.exec()
+
+    def step(name: str, fn) -> None:
+        phase[0] = name
+        fn()
+        loop = QEventLoop()                  # let the event loop breathe between scripted actions
+        QTimer.singleShot(100, loop.quit)
+        loop.exec()
+
+    params = {"iters": args.iters, "size": args.size, "preview_every": 5}
+    layers = [("efficientnet_lite0", "blocks.1"), ("efficientnet_lite0", "blocks.3"),
+              ("efficientnet_lite0", "blocks.5"), ("hog", "hog")]
+    runs = [Run(method="optimize", model=m, layer=lay, image=img, params={**params, "seed": i})
+            for i in range(args.runs)
+            for (m, lay), img in [(layers[i % len(layers)], ("sample:chelsea", "sample:coffee")[i % 2])]]
+    t_start = time.time()
+    step("queue runs", lambda: [win.enqueue(r) for r in runs])
+    step("open compare", lambda: win.open_compare([r.id for r in runs]))
+    phase[0] = "runs computing (autosave every 2 s)"
+    win.controller.timer.setInterval(2000)
+    wait_idle()
+    cv = win.compare_view
+    cv.sweep_kind.setCurrentIndex(0)
+    cv.sweep_opt.setChecked(True)
+    cv.sweep_dec.setChecked(False)
+    win.form.set_value("iters", args.iters)
+    win.form.set_value("size", args.size)
+    step("sweep queued with compare open", cv.queue_sweep)
+    phase[0] = "sweep computing"
+    wait_idle()
+    step("compare refresh", cv.refresh)
+    step("autosave", lambda: win.autosave())
+    step("show a run", lambda: win.show_run(runs[0]))
+    step("export reconstruction", lambda: win.export_to(os.path.join(out, "r.png"), tiff=True))
+    step("export metrics", lambda: win.export_metrics(os.path.join(out, "m.csv")))
+    step("contact sheet", lambda: cv.export_sheet(os.path.join(out, "sheet.png"), tile=256))
+    win.controller.wait_autosave()
+    timer.stop()
+    n_runs = len(win.session.runs)
+    failed = sum(r.state == "failed" for r in win.session.runs)
+    win.close()
+    gaps = np.asarray([g for g, _ in ticks])
+    stalls = np.maximum(gaps - TICK_MS, 0.0)
+    worst = int(stalls.argmax())
+    p50, p99, mx = (float(np.percentile(stalls, 50)), float(np.percentile(stalls, 99)), float(stalls.max()))
+    print(f"# bench_gui --session: {platform.machine()}, {cores} cores, torch {torch.__version__}, Qt platform "
+          f"{app.platformName()}; {n_runs} runs ({failed} failed) at {args.size} px, {args.iters} iterations, "
+          f"{time.time() - t_start:.0f} s")
+    print(f"event-loop stalls over the whole session ({len(stalls)} ticks of {TICK_MS} ms): p50 {p50:.1f} ms, "
+          f"p99 {p99:.1f} ms, max {mx:.1f} ms (in: {ticks[worst][1]})")
+    by_phase: dict[str, float] = {}
+    for (g, ph), st in zip(ticks, stalls):
+        by_phase[ph] = max(by_phase.get(ph, 0.0), st)
+    print("max stall by phase: " + "; ".join(f"{k} {v:.0f} ms" for k, v in by_phase.items()))
+    print(f"bounds (issue 11): p99 <= 30 ms {'met' if p99 <= 30 else 'NOT met'}, max <= 150 ms "
+          f"{'met' if mx <= 150 else 'NOT met'}")
     return 0
 
 

@@ -150,6 +150,16 @@ class CompareView(QWidget):
     def distances_pending(self) -> bool:
         return bool(self._distance_pending)
 
+    def refresh_soon(self, delay_ms: int = 400) -> None:
+        """Redraw once after ``delay_ms``, however many times this is called meanwhile."""
+        if not hasattr(self, "_refresh_timer"):
+            from PySide6.QtCore import QTimer
+
+            self._refresh_timer = QTimer(self)
+            self._refresh_timer.setSingleShot(True)
+            self._refresh_timer.timeout.connect(self.refresh)
+        self._refresh_timer.start(delay_ms)
+
     def refresh(self) -> None:
         runs = [r for r in self.runs() if r.result is not None]
         try:

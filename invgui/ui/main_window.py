@@ -918,7 +918,7 @@ class MainWindow(QMainWindow):
         self._show_result(res)
         if self.compare_view is not None and self.compare_view.isVisible() and run is not None \
                 and run.id in self.compare_view.run_ids:
-            self.compare_view.refresh()
+            self.compare_view.refresh_soon()             # runs finishing in a burst redraw the grid once
         if res.message and "diverged" in res.message:
             self.show_error("The run diverged", res.message)
         elif res.message:
