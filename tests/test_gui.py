@@ -660,15 +660,27 @@ def test_a_sweep_tells_its_failures_once_and_picks_spatial_stages(qtbot, window,
     assert all(f"gone{i}.png" in window.errors[n] for i in range(3))
 
 
-def test_the_window_shows_before_the_model_is_loaded(qtbot):
+def test_the_window_shows_before_the_model_is_loaded(qtbot, monkeypatch):
     """Issue 11 §6: start-up paints the window first; the default model arrives from a thread."""
+    import threading
+
+    from invgui.core import representations as R
     from invgui.ui.main_window import MainWindow
 
+    release, real_get = threading.Event(), R.get
+
+    def slow_get(*a, **k):                     # the loading thread waits until the test lets it go
+        if threading.current_thread().name == "invgui-model-load":
+            release.wait(30)
+        return real_get(*a, **k)
+
+    monkeypatch.setattr(R, "get", slow_get)
     w = MainWindow(restore=False, defer_model=True)
     qtbot.addWidget(w)
     w.show()
-    assert not w.run_button.isEnabled() or w.rep is not None          # nothing to run before the model
-    assert w.run() is False or w.rep is not None
+    assert w.rep is None and not w.run_button.isEnabled() and not w.model_box.isEnabled()
+    assert w.run() is False and w.original_pane.image is not None          # the image is there already
+    release.set()
     qtbot.waitUntil(lambda: w.rep is not None, timeout=60_000)
     assert w.rep.name == "efficientnet_lite0" and w.layer_tree.topLevelItemCount() > 3
     assert w.run_button.isEnabled() and w.model_box.isEnabled() and w.original_pane.image is not None

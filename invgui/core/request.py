@@ -178,9 +178,7 @@ def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None,
         prep.decoder_file = request.decoder or _shipped_decoder(rep, request.layer)
         prep.decoder, prep.layer = D.prepare(rep, D.load_checkpoint(prep.decoder_file), request.layer, "cpu")
         meta = prep.decoder.meta
-        size = request.size
-        if request.target_features and not size:
-            size = 0                                  # from the feature file below
+        size = request.size                           # 0: the decoder's own (or the feature file's, below)
         prep.size = int(meta["input_size"]) if meta["architecture"] == "fc" or not size else size
     else:
         if not rep.differentiable:
