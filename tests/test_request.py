@@ -51,3 +51,22 @@ def test_requests_round_trip_and_refuse_what_cannot_run():
         RunRequest(images=()).validate()
     with pytest.raises(ValueError, match="not differentiable|decoder"):
         prepare(RunRequest(model="lbp", device="cpu"))
+
+
+def test_one_summary_for_the_cli_the_run_list_and_the_captions():
+    from invgui.core import compare
+    from invgui.core.results import summary
+    from invgui.core.session import Run
+
+    res = Result(images=np.zeros((2, 8, 8, 3), np.float32), target=None, history={},
+                 metrics={"start_representation_error": 1.2, "representation_error": 0.25,
+                          "representation_error_std": 0.01, "psnr": 21.0, "psnr_std": 0.5, "ssim": 0.5,
+                          "ssim_std": 0.1, "iterations": 10, "seconds": 0.5, "iterations_per_second": 20.0},
+                 record={"method": "optimize", "params": {"objective": "invert"}})
+    assert summary(res) == ("representation error 1.2000 -> 0.2500 ± 0.0100; PSNR 21.00 ± 0.50 dB; SSIM 0.500 ± "
+                            "0.100; 10 it in 0.5 s (20.0 it/s)")
+    run = Run(method="optimize", model="hog", layer="hog", image="x", state="done", result=res)
+    assert run.summary() == "done: rep. error 0.250, PSNR 21.0, 500 ms" == f"done: {summary(res, 'short')}"
+    assert compare.caption(run, 0.42) == "rep 0.250 · nre 0.420 · 21.0 dB / 0.50 · 500 ms"
+    with pytest.raises(ValueError):
+        summary(res, "poem")

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .images import to_uint8
-from .session import Run, format_seconds
+from .results import summary
+from .session import Run
 
 AXES = ("method", "layer", "model", "image", "run")
 METHOD_NAMES = {"optimize": "optimisation", "decoder": "decoder"}
@@ -112,20 +113,8 @@ def layer_depth(run: Run) -> float | None:
 
 
 def caption(run: Run, nre: float | None = None) -> str:
-    """The metrics under a grid cell."""
-    if run.result is None:
-        return run.state
-    m = run.result.metrics
-    parts = []
-    if "representation_error" in m:
-        parts.append(f"rep {m['representation_error']:.3f}")
-    if nre is not None:
-        parts.append(f"nre {nre:.3f}")
-    if "psnr" in m:
-        parts.append(f"{m['psnr']:.1f} dB / {m.get('ssim', float('nan')):.2f}")
-    if "seconds" in m:
-        parts.append(format_seconds(m["seconds"]))
-    return " · ".join(parts)
+    """The metrics under a grid cell (core.results, caption style)."""
+    return run.state if run.result is None else summary(run.result, "caption", nre)
 
 
 def normalised_error(run: Run, distance: float) -> float | None:

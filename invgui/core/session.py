@@ -28,6 +28,7 @@ import numpy as np
 from .events import Result
 from .export import _clean, library_versions
 from .images import atomic_write
+from .results import summary
 from .safeload import budget, npy_header
 
 FORMAT = 1
@@ -82,19 +83,10 @@ class Run:
         return Run(**{**base, **changes})
 
     def summary(self) -> str:
+        """The run list's line: state and the result's short summary (core.results)."""
         if self.result is None:
             return self.state
-        m = self.result.metrics
-        bits = [f"rep. error {m['representation_error']:.3f}"] if "representation_error" in m else []
-        if "psnr" in m:
-            bits.append(f"PSNR {m['psnr']:.1f}")
-        if "seconds" in m:
-            bits.append(format_seconds(m["seconds"]))
-        return f"{self.state}: " + ", ".join(bits)
-
-
-def format_seconds(sec: float) -> str:
-    return f"{sec * 1000:.0f} ms" if sec < 1 else f"{sec:.1f} s"
+        return f"{self.state}: " + summary(self.result, "short")
 
 
 def default_name(run: Run) -> str:

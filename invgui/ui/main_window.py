@@ -790,7 +790,10 @@ class MainWindow(QMainWindow):
     def _on_run_changed(self, run: Run) -> None:
         if not self.run_list.has(run.id) and any(r is run for r in self.session.runs):
             self.run_list.add(run)
-        self.run_list.relabel(self.session.runs)     # identical labels say what differs
+        # Identical labels say what differs: relabel the runs that share this one's label (not all,
+        # so queueing a sweep of N runs costs N item updates, not N²).
+        label = run.label()
+        self.run_list.relabel([r for r in self.session.runs if r is run or r.label() == label])
 
     def _on_run_removed(self, run_id: str) -> None:
         self.run_list.remove(run_id)
