@@ -43,25 +43,25 @@ def summary(result: Result, style: str = "line", nre: float | None = None) -> st
 def _line(result: Result) -> str:
     """One line of the metrics that matter, mean ± std over restarts where there are several."""
     m = result.metrics
-    if result.record.get("method") == "decoder":
-        parts = [f"decoder: representation error of the reconstruction {m['representation_error']:.4f}"]
-        if "psnr" in m:
-            parts.append(f"PSNR {m['psnr']:.2f} dB; SSIM {m['ssim']:.3f}")
-        if "normalised_reconstruction_error" in m:
-            parts.append(f"normalised reconstruction error {m['normalised_reconstruction_error']:.4f}")
-        parts.append(f"one forward pass in {m['seconds'] * 1000:.1f} ms")
-        return "; ".join(parts)
 
     def pm(key: str, fmt: str) -> str:
         s = format(m[key], fmt)
         return s + (f" ± {format(m[key + '_std'], fmt)}" if len(result.images) > 1 and key + "_std" in m else "")
 
-    parts = [f"representation error {m['start_representation_error']:.4f} -> {pm('representation_error', '.4f')}"]
-    if result.record.get("params", {}).get("objective", "invert") != "invert":
-        parts.append(f"activation {m['start_activation']:.4g} -> {m['activation']:.4g}")
+    decoder = result.record.get("method") == "decoder"
+    if decoder:
+        parts = [f"decoder: representation error of the reconstruction {m['representation_error']:.4f}"]
+    else:
+        parts = [f"representation error {m['start_representation_error']:.4f} -> "
+                 f"{pm('representation_error', '.4f')}"]
+        if result.record.get("params", {}).get("objective", "invert") != "invert":
+            parts.append(f"activation {m['start_activation']:.4g} -> {m['activation']:.4g}")
     if "psnr" in m:
         parts.append(f"PSNR {pm('psnr', '.2f')} dB; SSIM {pm('ssim', '.3f')}")
     if "normalised_reconstruction_error" in m:
         parts.append(f"normalised reconstruction error {pm('normalised_reconstruction_error', '.4f')}")
-    parts.append(f"{m['iterations']} it in {m['seconds']:.1f} s ({m['iterations_per_second']:.1f} it/s)")
+    if decoder:
+        parts.append(f"one forward pass in {m['seconds'] * 1000:.1f} ms")
+    else:
+        parts.append(f"{m['iterations']} it in {m['seconds']:.1f} s ({m['iterations_per_second']:.1f} it/s)")
     return "; ".join(parts)
