@@ -376,6 +376,7 @@ def cmd_train_decoder(args) -> int:
     from .core.events import Result, Status, Step
     from .core.methods import decoder as D
     from .core.params import from_arguments
+    from .core.results import Metrics
 
     params = from_arguments(D.TrainParams, args, D.TrainParams())
     device = pick_device(args.device)
@@ -400,14 +401,14 @@ def cmd_train_decoder(args) -> int:
     finally:
         if bar is not None:
             bar.close()
-    m = result.metrics
-    held = (f"held-out MSE {m['held_out_mse']:.4f}" if "held_out_mse" in m else "no held-out images")
-    if "held_out_normalised_error" in m:
-        held += f", normalised reconstruction error {m['held_out_normalised_error']:.3f}"
+    m = Metrics.of(result)
+    held = f"held-out MSE {m.held_out_mse:.4f}" if m.held_out_mse is not None else "no held-out images"
+    if m.held_out_normalised_error is not None:
+        held += f", normalised reconstruction error {m.held_out_normalised_error:.3f}"
     print(f"wrote {args.out}: {result.record['architecture']} decoder for {rep.name} {result.record['layer']}, "
-          f"{result.record['epochs']} epoch(s) on {m['training_images']} images"
-          + (f" ({m['skipped']} unreadable skipped)" if m["skipped"] else "")
-          + f"; {held}; {m['images_per_second']:.0f} images/s")
+          f"{result.record['epochs']} epoch(s) on {m.training_images} images"
+          + (f" ({m.skipped} unreadable skipped)" if m.skipped else "")
+          + f"; {held}; {m.images_per_second:.0f} images/s")
     if result.message:
         print(result.message, file=sys.stderr)
     return 0

@@ -18,7 +18,13 @@ def make_window(qtbot):
     w.form.set_value("size", 96)
     w.form.set_value("preview_every", 3)
     w.show()
+    settle(qtbot, w)
     return w
+
+
+def settle(qtbot, w):
+    """Wait for what the window computes off the GUI thread (Φ0, feature picture, receptive field)."""
+    qtbot.waitUntil(w.background.idle, timeout=30_000)
 
 
 @pytest.fixture()
@@ -156,6 +162,7 @@ def test_picking_a_window_on_the_feature_map(qtbot, window):
     pane.roi.setSize((3, 2))                                       # emits sigRegionChangeFinished
     assert window.form.values().window == "1,2,4,4"
     window.form.widgets["channels"].setText("5-9")
+    settle(qtbot, window)
     assert "channel 5/80" in pane.title.text()
     run_and_wait(qtbot, window, 3)
     assert window.result.record["params"]["window"] == "1,2,4,4"
@@ -175,6 +182,7 @@ def test_maximise_objective_from_the_dock(qtbot, window):
 def test_hog_from_the_model_chooser(qtbot, window):
     assert window.set_model("hog") is True
     assert window.layer_tree.current_layer() == "hog"
+    settle(qtbot, window)
     assert window.feature_pane.shape == (12, 12)                  # 96 px / cell 8
     run_and_wait(qtbot, window, 3)
     img = window.result.images[0]
@@ -184,6 +192,7 @@ def test_hog_from_the_model_chooser(qtbot, window):
 def test_hand_crafted_params_in_the_dock_and_the_features_pane(qtbot, window, tmp_path):
     assert window.rep_form is None and not window.visual_pane.isVisible()     # a CNN: no own params
     assert window.set_model("hog")
+    settle(qtbot, window)
     assert window.rep_form is not None and window.rep_form.isVisible()
     assert window.visual_pane.isVisible() and window.visual_pane.image is not None
     window.rep_form.widgets["cell"].setValue(4)                             # the real spin box
@@ -195,12 +204,14 @@ def test_hand_crafted_params_in_the_dock_and_the_features_pane(qtbot, window, tm
     assert (tmp_path / "hog-features.png").exists()
     assert json.loads(js.read_text())["features_picture"].endswith("hog-features.png")
     window.set_model("efficientnet_lite0")
+    settle(qtbot, window)
     assert window.rep_form is None and not window.visual_pane.isVisible()
 
 
 def test_non_differentiable_representation_says_use_a_decoder(qtbot, window):
     for name in ("lbp", "sift"):
         assert window.set_model(name)
+        settle(qtbot, window)
         assert window.nondiff_label.isVisible() and "decoder" in window.nondiff_label.text()
         assert window.visual_pane.isVisible()
         n = len(window.errors)
@@ -465,6 +476,64 @@ def test_compare_view_grid_sweep_depth_plot_and_contact_sheet(qtbot, window, tin
     assert side["cols"] == ["1.0", "5.0"] and len(side["runs"]) == 2 and "versions" in side
 
 
+def _finished_runs(n, layers):
+    from invgui.core.events import Result
+    from invgui.core.session import Run
+
+    rng = np.random.default_rng(0)
+    runs = []
+    for i in range(n):
+        res = Result(images=rng.random((1, 32, 32, 3), dtype=np.float32), target=None, history={"total": [1.0]},
+                     metrics={"representation_error": 0.5, "seconds": 0.1},
+                     record={"method": "optimize", "representation": "hog", "layer": layers[i % len(layers)],
+                             "layer_shape": [31, 4, 4], "resolved": {"relative_depth": i / n}})
+        runs.append(Run(method="optimize", model="hog", layer=layers[i % len(layers)], image="sample:chelsea",
+                        params={"seed": i}, state="done", result=res))
+    return runs
+
+
+def test_compare_view_scrolls_redraws_only_what_changed_and_merges_nothing(qtbot, window):
+    """Issue 11 §4/§5: many columns scroll instead of shrinking to nothing; a run finishing keeps
+    every other cell's view box; runs sharing a cell each get their own column, and it says so."""
+    runs = _finished_runs(12, [f"l{i}" for i in range(12)])
+    for r in runs:
+        window.session.add(r)
+    view = window.open_compare([r.id for r in runs[:11]])
+    qtbot.waitUntil(lambda: view.isVisible())
+    qtbot.wait(50)
+    assert len(view.views) == 11
+    assert view.canvas.width() > view.scroll.viewport().width()            # 11 columns: it scrolls
+    first = {rid: cell[0] for rid, cell in view._cells.items()}
+    view.add_runs([runs[11].id])
+    assert len(view.views) == 12
+    assert all(view._cells[rid][0] is vb for rid, vb in first.items())     # old cells kept, one made
+    twin = runs[0].copy()
+    twin.state, twin.result = "done", runs[0].result
+    window.session.add(twin)
+    view.add_runs([twin.id])
+    assert twin.id in {r.id for r in view.grid.cells.values()} and runs[0].id in {r.id for r in
+                                                                                   view.grid.cells.values()}
+    assert view.notes.isVisible() and "2 runs share" in view.notes.text()
+    view.set_runs([runs[0].id])                                             # cells of runs no longer shown go
+    assert set(view._cells) == {runs[0].id}
+
+
+def test_panes_sit_in_a_grid_and_a_small_one_can_take_the_large_place(qtbot, window):
+    """Issue 11 §5: at 1600×900 the reconstruction gets ≥ 300 px; a double-click swaps a small pane in."""
+    window.resize(1600, 900)
+    qtbot.wait(50)
+    run_and_wait(qtbot, window, 2)
+    qtbot.wait(50)
+    vw = window.recon_pane.view_widget
+    assert min(vw.width(), vw.height()) >= 300, (vw.width(), vw.height())
+    grid = window.view.grid
+    assert grid.top.indexOf(window.recon_pane) >= 0 and grid.bottom.indexOf(window.feature_pane) >= 0
+    qtbot.mouseDClick(window.feature_pane.title, Qt.MouseButton.LeftButton)
+    assert grid.top.indexOf(window.feature_pane) == 0 and grid.bottom.indexOf(window.original_pane) >= 0
+    grid.reset()
+    assert grid.top.indexOf(window.original_pane) == 0 and grid.bottom.indexOf(window.feature_pane) >= 0
+
+
 def test_difference_pane_linked_zoom_pixel_readout_pause_and_layer_keys(qtbot, window):
     window.form.set_value("iters", 60)
     window.form.set_value("preview_every", 2)
@@ -536,9 +605,10 @@ def test_model_chooser_opens_a_torchscript_file_and_a_state_dict(qtbot, window, 
     assert "weights: embedded" in tips
 
 
-def test_layer_tree_filter_stride_and_receptive_field(window):
+def test_layer_tree_filter_stride_and_receptive_field(qtbot, window):
     assert window.layer_tree.topLevelItem(0).text(3) != ""                   # stride column filled
     window.set_layer("blocks.1")
+    settle(qtbot, window)
     item = window.layer_tree._items["blocks.1"]
     assert item.text(4).isdigit() and int(item.text(4)) > 3                  # receptive field of the choice
     window.layer_filter.setText("conv_head")
@@ -614,7 +684,7 @@ def test_a_scripted_window_never_writes_the_users_autosave(qtbot, invgui_home):
     qtbot.addWidget(w)
     w.enqueue(Run(method="optimize", model="hog", layer="hog", image=str(invgui_home / "missing.png")))
     assert w._autosave_dirty and w.autosave() is None
-    w._add_recent("images", "/somewhere/photo.png")
+    w.files.add_recent("images", "/somewhere/photo.png")
     w.close()
     assert not (invgui_home / "autosave.invgui").exists() and not (invgui_home / "settings.ini").exists()
 
@@ -651,9 +721,7 @@ def test_a_sweep_tells_its_failures_once_and_picks_spatial_stages(qtbot, window,
     runs = [Run(method="optimize", model="hog", layer="hog", image=str(tmp_path / f"gone{i}.png"),
                 params={"iters": 2}) for i in range(3)]
     n = len(window.errors)
-    window.begin_batch(runs)
-    for r in runs:
-        window.enqueue(r)
+    window.queue_batch(runs)                   # through the controller, as the compare view's sweeps
     qtbot.waitUntil(lambda: len(window.errors) > n, timeout=10_000)
     qtbot.wait(100)
     assert len(window.errors) == n + 1 and window.errors[n].startswith("3 of 3 runs of the sweep failed")

@@ -179,3 +179,32 @@ def test_the_known_torchvision_weight_urls_match_torchvision():
 
     for arch, url in TORCHVISION_URLS.items():
         assert torchvision.models.get_model_weights(arch).DEFAULT.url == url, arch
+
+
+def test_a_forward_pass_on_another_thread_is_not_cut_short_by_this_threads_hooks(alexnet_random):
+    """The window computes Φ0 and layer shapes on other threads while the worker optimises
+    through the same model: one thread's stop hook must not end another thread's pass."""
+    import threading
+
+    rep = R.get("alexnet", random_weights=True)          # a fresh one: no cached layer shapes
+    x = torch.rand(1, 3, 96, 96)
+    stop, errors, shapes = threading.Event(), [], []
+
+    def features_loop():
+        try:
+            while not stop.is_set():
+                assert rep.features(x, "conv1").shape[1] == 64        # stops at conv1, every time
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    t = threading.Thread(target=features_loop)
+    t.start()
+    try:
+        for size in range(96, 160, 8):                    # each traces the whole net with recording hooks
+            info = rep.layer_info("fc8", size)
+            shapes.append(info.shape)
+    finally:
+        stop.set()
+        t.join()
+    assert not errors
+    assert all(s == (1000,) for s in shapes)             # every trace ran to the end

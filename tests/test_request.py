@@ -70,3 +70,47 @@ def test_one_summary_for_the_cli_the_run_list_and_the_captions():
     assert compare.caption(run, 0.42) == "rep 0.250 · nre 0.420 · 21.0 dB / 0.50 · 500 ms"
     with pytest.raises(ValueError):
         summary(res, "poem")
+    html = summary(res, "html")
+    assert "0.250 ± 0.010" in html and "PSNR 21.00 ± 0.50 dB" in html and "10 iterations" in html
+
+
+def test_metrics_are_typed_and_absent_ones_are_none():
+    from invgui.core.results import Metrics
+
+    m = Metrics.of({"representation_error": 0.3, "psnr": None, "something_new": 1})
+    assert m.representation_error == 0.3 and m.psnr is None and m.iterations is None
+    with pytest.raises(AttributeError):
+        m.something_new  # noqa: B018
+
+
+def _done_run(method="optimize", layer="blocks.1", image="sample:chelsea", depth=0.2, params=None, err=0.5):
+    from invgui.core.session import Run
+
+    res = Result(images=np.zeros((1, 8, 8, 3), np.float32), target=None, history={},
+                 metrics={"representation_error": err, "seconds": 1.0},
+                 record={"method": method, "resolved": {"relative_depth": depth}, "relative_depth": depth})
+    return Run(method=method, model="m", layer=layer, image=image, params=params or {"seed": 0}, state="done",
+               result=res, decoder="d.pt" if method == "decoder" else None)
+
+
+def test_the_grid_never_merges_runs_that_share_a_cell():
+    from invgui.core import compare
+
+    a, b, c = _done_run(), _done_run(params={"seed": 1}), _done_run(layer="blocks.3", depth=0.5)
+    g = compare.grid([a, b, c], "method", "layer")
+    assert sorted(r.id for r in g.cells.values()) == sorted([a.id, b.id, c.id])        # all three shown
+    assert g.cols == ["blocks.1", "blocks.1 (2)", "blocks.3"] and len(g.notes) == 1
+    assert "2 runs share optimisation / blocks.1" in g.notes[0]
+
+
+def test_the_depth_plot_joins_only_runs_that_differ_in_their_layer():
+    from invgui.core import compare
+
+    runs = [_done_run(layer=f"l{d}", depth=d / 4) for d in range(3)]                     # one curve
+    runs += [_done_run(layer=f"l{d}", depth=d / 4, image="sample:coffee") for d in range(2)]  # another image
+    runs += [_done_run(layer=f"l{d}", depth=d / 4, params={"seed": 1}) for d in range(2)]   # another seed
+    runs += [_done_run("decoder", layer=f"l{d}", depth=d / 4) for d in range(2)]
+    series = compare.depth_series(runs, lambda r: r.result.metrics["representation_error"])
+    assert sorted(len(v) for v in series.values()) == [2, 2, 2, 3]
+    assert set(series) == {"optimisation · m · seed 0 · chelsea", "optimisation · m · seed 0 · coffee",
+                           "optimisation · m · seed 1 · chelsea", "decoder · m · chelsea"}   # what tells them apart

@@ -31,12 +31,16 @@ def axis_value(run: Run, axis: str) -> str:
     if axis == "model":
         return run.model
     if axis == "image":
-        return Path(run.image.replace("sample:", "")).stem if "/" in run.image else run.image.replace("sample:", "")
+        return _image_name(run.image)
     if axis == "run":
         return run.label()
     if axis.startswith("param:"):
         return str(run.params.get(axis[6:], "—"))
     raise ValueError(f"unknown axis {axis!r}: one of {', '.join(AXES)} or param:NAME")
+
+
+def _image_name(source: str) -> str:
+    return Path(source.replace("sample:", "")).stem if "/" in source else source.replace("sample:", "")
 
 
 @dataclass
@@ -46,11 +50,13 @@ class Grid:
     rows: list[str] = field(default_factory=list)
     cols: list[str] = field(default_factory=list)
     cells: dict[tuple[int, int], Run] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)     # e.g. runs that shared a cell and got their own column
 
 
 def grid(runs: list[Run], rows_by: str | None = None, cols_by: str | None = None) -> Grid:
     """Arrange ``runs`` (in their order); by default rows = method and columns = layer, or one column
-    per run when every run has the same layer.  A later run with the same row and column wins."""
+    per run when every run has the same layer.  Runs are never merged: a run whose row and column
+    are already taken gets a column of its own (``"blocks.3 (2)"``), and ``notes`` says so."""
     runs = [r for r in runs if r.result is not None]
     if rows_by is None:
         rows_by = "method"
@@ -64,15 +70,25 @@ def grid(runs: list[Run], rows_by: str | None = None, cols_by: str | None = None
         else:
             cols_by = "run"
     g = Grid(rows_by, cols_by)
+    shared: dict[tuple[str, str], int] = {}
     for r in runs:
         rv, cv = axis_value(r, rows_by), axis_value(r, cols_by)
         if rv not in g.rows:
             g.rows.append(rv)
+        base, k = cv, 1
+        while cv in g.cols and (g.rows.index(rv), g.cols.index(cv)) in g.cells:
+            k += 1
+            cv = f"{base} ({k})"
+        if k > 1:
+            shared[(rv, base)] = k
         if cv not in g.cols:
             g.cols.append(cv)
         g.cells[(g.rows.index(rv), g.cols.index(cv))] = r
+    g.notes = [f"{k} runs share {rv} / {cv}: each has its own column (choose other axes to tell them apart)"
+               for (rv, cv), k in shared.items()]
     if cols_by == "layer":                # layers in network order where the runs tell it
-        depth = {r.layer: layer_depth(r) for r in runs}
+        depth = {axis_value(run, "layer"): layer_depth(run) for run in g.cells.values()}
+        depth.update({c: depth.get(c.rsplit(" (", 1)[0]) for c in g.cols if c not in depth})
         order = sorted(range(len(g.cols)), key=lambda i: (depth.get(g.cols[i]) is None, depth.get(g.cols[i]) or 0))
         g.cells = {(ri, order.index(ci)): run for (ri, ci), run in g.cells.items()}
         g.cols = [g.cols[i] for i in order]
@@ -110,6 +126,53 @@ def layer_depth(run: Run) -> float | None:
     if run.result is None:
         return None
     return run.result.record.get("resolved", {}).get("relative_depth", run.result.record.get("relative_depth"))
+
+
+# What must be equal for two runs to lie on one curve of error against depth: everything a run
+# asks for except its layer (and, for decoders, which file — one decoder per layer).
+_SERIES_FIELDS = ("method", "model", "image", "rep_params", "weights", "random_weights", "params")
+
+
+def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float]]]:
+    """Curves of ``value(run)`` against layer depth (paper 001, Fig. 7), joining only runs that
+    differ in nothing but the layer; a curve's name says what tells it from the others.  At a layer
+    measured twice in one curve the later run counts."""
+    groups: dict[str, dict[float, float]] = {}
+    fields: dict[str, dict] = {}
+    for r in runs:
+        depth = layer_depth(r)
+        val = value(r) if depth is not None else None
+        if val is None:
+            continue
+        f = {k: getattr(r, k) for k in _SERIES_FIELDS}
+        if r.method == "decoder":
+            f["params"] = {}
+        key = _json(f)
+        fields[key] = f
+        groups.setdefault(key, {})[depth] = val
+    varying = [k for k in _SERIES_FIELDS[2:-1] if len({_json(f[k]) for f in fields.values()}) > 1]
+    params = [f["params"] for f in fields.values() if f["method"] != "decoder"]
+    differing = sorted(n for n in {n for p in params for n in p} if len({_json(p.get(n)) for p in params}) > 1)
+    out: dict[str, list[tuple[float, float]]] = {}
+    for key, pts in groups.items():
+        f = fields[key]
+        name = f"{METHOD_NAMES.get(f['method'], f['method'])} · {f['model']}"
+        name += "".join(f" · {n} {f['params'][n]}" for n in differing if n in f["params"])
+        for k in varying:
+            if k == "image":
+                name += f" · {_image_name(f['image'])}"
+            else:
+                name += f" · {k} {f[k]}"
+        while name in out:
+            name += " ′"
+        out[name] = sorted(pts.items())
+    return out
+
+
+def _json(v) -> str:
+    import json
+
+    return json.dumps(v, sort_keys=True, default=str)
 
 
 def caption(run: Run, nre: float | None = None) -> str:

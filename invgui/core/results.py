@@ -1,16 +1,68 @@
-"""How a result is told in words — one place for the command line, the run list and the
-comparison view's captions, so the same run never reads differently in two of them.
+"""Typed metrics of a result, and how a result is told in words — one place for the command
+line, the run list, the comparison view's captions and the window's result panel, so the same
+run never reads differently in two of them.
+
+``Metrics.of(result)`` is the typed view of ``Result.metrics`` (which stays a plain dict: it is
+what the JSON records and sessions store).  Every reader goes through it instead of indexing the
+dict by string key; an absent measure is ``None``.
 
 ``summary(result, style)``: ``"line"`` is the command line's full sentence (mean ± std over
 restarts), ``"short"`` the run list's second line, ``"caption"`` the text under a comparison cell
-(with the normalised reconstruction error ``nre`` when known).
+(with the normalised reconstruction error ``nre`` when known), ``"html"`` the window's result panel.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import Any, Mapping
+
 from .events import Result
 
-STYLES = ("line", "short", "caption")
+STYLES = ("line", "short", "caption", "html")
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """What a run measured.  Optimisation fills the iteration fields, decoders ``seconds`` (one
+    forward pass), training the ``training_*`` / ``held_out_*`` ones; PSNR/SSIM and the normalised
+    reconstruction error exist when the target was an image (not a feature file)."""
+
+    representation_error: float | None = None
+    representation_error_std: float | None = None
+    start_representation_error: float | None = None
+    activation: float | None = None
+    start_activation: float | None = None
+    psnr: float | None = None
+    psnr_std: float | None = None
+    ssim: float | None = None
+    ssim_std: float | None = None
+    normalised_reconstruction_error: float | None = None
+    normalised_reconstruction_error_std: float | None = None
+    eval_distance: float | None = None
+    final_loss: float | None = None
+    iterations: int | None = None
+    seconds: float | None = None
+    iterations_per_second: float | None = None
+    # decoder training
+    training_images: int | None = None
+    skipped: int | None = None
+    images_per_second: float | None = None
+    held_out_mse: float | None = None
+    held_out_normalised_error: float | None = None
+
+    @classmethod
+    def of(cls, source: Result | Mapping[str, Any]) -> "Metrics":
+        """The typed view of a result's metrics dict (keys it does not know are ignored)."""
+        m = source.metrics if isinstance(source, Result) else source
+        return cls(**{f.name: m[f.name] for f in dataclasses.fields(cls) if m.get(f.name) is not None})
+
+    def pm(self, name: str, fmt: str, spread: bool = True) -> str:
+        """``value ± std`` (the std only when ``spread`` and it was measured)."""
+        value, std = getattr(self, name), getattr(self, f"{name}_std", None)
+        return format(value, fmt) + (f" ± {format(std, fmt)}" if spread and std is not None else "")
 
 
 def format_seconds(sec: float) -> str:
@@ -20,48 +72,81 @@ def format_seconds(sec: float) -> str:
 def summary(result: Result, style: str = "line", nre: float | None = None) -> str:
     if style not in STYLES:
         raise ValueError(f"summary style {style!r}: one of {', '.join(STYLES)}")
-    m = result.metrics
+    m = Metrics.of(result)
     if style == "short":
-        bits = [f"rep. error {m['representation_error']:.3f}"] if "representation_error" in m else []
-        if "psnr" in m:
-            bits.append(f"PSNR {m['psnr']:.1f}")
-        if "seconds" in m:
-            bits.append(format_seconds(m["seconds"]))
+        bits = [f"rep. error {m.representation_error:.3f}"] if m.representation_error is not None else []
+        if m.psnr is not None:
+            bits.append(f"PSNR {m.psnr:.1f}")
+        if m.seconds is not None:
+            bits.append(format_seconds(m.seconds))
         return ", ".join(bits)
     if style == "caption":
-        parts = [f"rep {m['representation_error']:.3f}"] if "representation_error" in m else []
+        parts = [f"rep {m.representation_error:.3f}"] if m.representation_error is not None else []
         if nre is not None:
             parts.append(f"nre {nre:.3f}")
-        if "psnr" in m:
-            parts.append(f"{m['psnr']:.1f} dB / {m.get('ssim', float('nan')):.2f}")
-        if "seconds" in m:
-            parts.append(format_seconds(m["seconds"]))
+        if m.psnr is not None:
+            parts.append(f"{m.psnr:.1f} dB / {m.ssim if m.ssim is not None else float('nan'):.2f}")
+        if m.seconds is not None:
+            parts.append(format_seconds(m.seconds))
         return " · ".join(parts)
-    return _line(result)
+    if style == "html":
+        return _html(result, m)
+    return _line(result, m)
 
 
-def _line(result: Result) -> str:
+def _image_parts(m: Metrics, spread: bool, sep: str) -> list[str]:
+    """PSNR/SSIM and the normalised reconstruction error, where the target was an image."""
+    parts = []
+    if m.psnr is not None:
+        parts.append(f"PSNR {m.pm('psnr', '.2f', spread)} dB{sep} SSIM {m.pm('ssim', '.3f', spread)}")
+    if m.normalised_reconstruction_error is not None:
+        parts.append(f"normalised reconstruction error {m.pm('normalised_reconstruction_error', '.4f', spread)}")
+    return parts
+
+
+def _line(result: Result, m: Metrics) -> str:
     """One line of the metrics that matter, mean ± std over restarts where there are several."""
-    m = result.metrics
-
-    def pm(key: str, fmt: str) -> str:
-        s = format(m[key], fmt)
-        return s + (f" ± {format(m[key + '_std'], fmt)}" if len(result.images) > 1 and key + "_std" in m else "")
-
+    spread = len(result.images) > 1
     decoder = result.record.get("method") == "decoder"
     if decoder:
-        parts = [f"decoder: representation error of the reconstruction {m['representation_error']:.4f}"]
+        parts = [f"decoder: representation error of the reconstruction {m.representation_error:.4f}"]
     else:
-        parts = [f"representation error {m['start_representation_error']:.4f} -> "
-                 f"{pm('representation_error', '.4f')}"]
+        parts = [f"representation error {m.start_representation_error:.4f} -> "
+                 f"{m.pm('representation_error', '.4f', spread)}"]
         if result.record.get("params", {}).get("objective", "invert") != "invert":
-            parts.append(f"activation {m['start_activation']:.4g} -> {m['activation']:.4g}")
-    if "psnr" in m:
-        parts.append(f"PSNR {pm('psnr', '.2f')} dB; SSIM {pm('ssim', '.3f')}")
-    if "normalised_reconstruction_error" in m:
-        parts.append(f"normalised reconstruction error {pm('normalised_reconstruction_error', '.4f')}")
+            parts.append(f"activation {m.start_activation:.4g} -> {m.activation:.4g}")
+    parts += _image_parts(m, spread, ";")
     if decoder:
-        parts.append(f"one forward pass in {m['seconds'] * 1000:.1f} ms")
+        parts.append(f"one forward pass in {m.seconds * 1000:.1f} ms")
     else:
-        parts.append(f"{m['iterations']} it in {m['seconds']:.1f} s ({m['iterations_per_second']:.1f} it/s)")
+        parts.append(f"{m.iterations} it in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)")
     return "; ".join(parts)
+
+
+def _html(result: Result, m: Metrics) -> str:
+    """The window's result panel: where, the errors, the cost, and (optimisation) the settings."""
+    rec = result.record
+    shape = "×".join(map(str, rec.get("layer_shape", [])))
+    where = f"<b>{escape(str(rec.get('representation')))} {escape(str(rec.get('layer')))}</b> ({shape})"
+    spread = len(result.images) > 1
+    image = "".join(f"{p}<br>" for p in _image_parts(m, spread, " ·"))
+    if rec.get("method") == "decoder":
+        meta = rec.get("decoder_meta", {})
+        return (f"{where} — decoder ({escape(str(meta.get('architecture')))}, "
+                f"{escape(Path(str(rec.get('decoder'))).name)})<br>"
+                f"representation error of the reconstruction <b>{m.representation_error:.3f}</b><br>"
+                f"{image}one forward pass: {m.seconds * 1000:.1f} ms")
+    p, tv = rec.get("params", {}), rec.get("resolved", {}).get("tv_weight")
+    return (f"{where}<br>representation error {m.start_representation_error:.3f} → "
+            f"<b>{m.pm('representation_error', '.3f', spread)}</b><br>{image}"
+            f"{m.iterations} iterations in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)<br>"
+            f"<small>{p.get('optimizer')} lr {p.get('lr')}, λV {tv}, α {p.get('alpha')}, β {p.get('beta')}, "
+            f"seed {p.get('seed')}, restarts {p.get('restarts')}</small>")
+
+
+def progress(result: Result) -> str:
+    """The status bar's words once a run has ended."""
+    m = Metrics.of(result)
+    if result.record.get("method") == "decoder":
+        return f"done: decoder in {m.seconds * 1000:.1f} ms"
+    return f"{'stopped' if result.stopped else 'done'}: {m.iterations} it · {m.iterations_per_second:.1f} it/s"

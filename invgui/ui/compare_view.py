@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGraphicsGridLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
+                               QWidget)
 
 from ..core import compare as C
+from ..core.results import Metrics
 from ..core.session import Run
 
 METRICS = {"normalised reconstruction error": "nre", "representation error": "rep", "PSNR": "psnr"}
+MIN_CELL = 150                      # px: below this the grid scrolls instead of shrinking the cells
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    """What a sweep starts from: the window's current settings."""
+
+    template: Run                   # an optimisation run with the current settings
+    rep: object                     # the representation (layers, resolve_layer)
+    size: int                       # the input size
+    layer: str                      # the chosen layer
+    decoder: str | None             # the decoder chosen for that layer, if any
 
 
 class CompareView(QWidget):
@@ -22,9 +38,12 @@ class CompareView(QWidget):
     sweepRequested = Signal(list)            # list[Run] to queue
     distanceReady = Signal(int, object)      # size, N (or None when it could not be computed): from a thread
 
-    def __init__(self, window, parent: QWidget | None = None):
+    def __init__(self, controller, sweep_context: Callable[[], SweepContext | None],
+                 show_error: Callable[[str, str], None], parent: QWidget | None = None):
         super().__init__(parent, Qt.WindowType.Window)
-        self.window_ = window                    # the main window (session, image distance, layer tree)
+        self.controller = controller             # the session's runs; sweeps are submitted to it
+        self.sweep_context = sweep_context
+        self.show_error = show_error
         self.setWindowTitle("invgui — compare runs")
         self.resize(1400, 850)
         self.run_ids: list[str] = []
@@ -53,8 +72,25 @@ class CompareView(QWidget):
         controls.addStretch(1)
         controls.addWidget(self.sheet_button)
 
-        self.canvas = pg.GraphicsLayoutWidget()
-        self.canvas.setBackground("w")
+        # The grid: one graphics view whose size is the grid's (cells of at least MIN_CELL px),
+        # in a scroll area; cells are kept per run and only moved when the grid changes.
+        self.canvas = pg.GraphicsView(background="w")
+        self.host = pg.GraphicsWidget()
+        self.cell_layout = QGraphicsGridLayout()
+        self.cell_layout.setContentsMargins(4, 4, 4, 4)
+        self.cell_layout.setSpacing(4)
+        self.host.setLayout(self.cell_layout)
+        self.canvas.setCentralItem(self.host)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(self.canvas)
+        self.scroll.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.notes = QLabel("")
+        self.notes.setWordWrap(True)
+        self.notes.setStyleSheet("color: #8a5a00")
+        self._cells: dict[str, tuple] = {}        # run id -> (view box, image item, caption label, caption text)
+        self._labels: dict[tuple, pg.LabelItem] = {}   # (kind, text) -> header label
+        self._drawn: tuple | None = None          # (rows, cols, cell ids) last laid out
+        self._refresh_timer = QTimer(self, singleShot=True, timeout=self.refresh)
         self.depth_plot = pg.PlotWidget(background="w")
         self.depth_plot.showGrid(x=True, y=True, alpha=0.3)
         self.depth_plot.setLabel("bottom", "relative depth of the layer (0 = input, 1 = last module)")
@@ -95,7 +131,12 @@ class CompareView(QWidget):
         sl.addWidget(self.depth_plot, 1)
         sl.addWidget(sweep)
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.canvas)
+        grid_side = QWidget()
+        gl = QVBoxLayout(grid_side)
+        gl.setContentsMargins(0, 0, 0, 0)
+        gl.addWidget(self.notes)
+        gl.addWidget(self.scroll, 1)
+        split.addWidget(grid_side)
         split.addWidget(side)
         split.setSizes([950, 450])
         lay = QVBoxLayout(self)
@@ -104,8 +145,14 @@ class CompareView(QWidget):
 
     # -- contents ------------------------------------------------------------------------------
     def runs(self) -> list[Run]:
-        ids = set(r.id for r in self.window_.session.runs)
-        return [self.window_.session.get(i) for i in self.run_ids if i in ids]
+        session = self.controller.session
+        ids = set(r.id for r in session.runs)
+        return [session.get(i) for i in self.run_ids if i in ids]
+
+    def run_finished(self, run: Run) -> None:
+        """A run ended: redraw (once for a burst of runs) if it is one of this view's."""
+        if self.isVisible() and run.id in self.run_ids:
+            self.refresh_soon()
 
     def set_runs(self, run_ids: list[str]) -> None:
         self.run_ids = list(dict.fromkeys(run_ids))
@@ -152,12 +199,6 @@ class CompareView(QWidget):
 
     def refresh_soon(self, delay_ms: int = 400) -> None:
         """Redraw once after ``delay_ms``, however many times this is called meanwhile."""
-        if not hasattr(self, "_refresh_timer"):
-            from PySide6.QtCore import QTimer
-
-            self._refresh_timer = QTimer(self)
-            self._refresh_timer.setSingleShot(True)
-            self._refresh_timer.timeout.connect(self.refresh)
         self._refresh_timer.start(delay_ms)
 
     def refresh(self) -> None:
@@ -165,7 +206,7 @@ class CompareView(QWidget):
         try:
             self.grid = C.grid(runs, self._axis(self.rows_box), self._axis(self.cols_box))
         except ValueError as e:
-            self.window_.show_error("Cannot arrange the runs", str(e))
+            self.show_error("Cannot arrange the runs", str(e))
             return
         self.nre = {}
         for r in runs:
@@ -176,55 +217,101 @@ class CompareView(QWidget):
         self._draw_grid()
         self._plot_depth()
 
+    def _label(self, kind: str, text: str, **opts) -> pg.LabelItem:
+        key = (kind, text)
+        if key not in self._labels:
+            self._labels[key] = pg.LabelItem(text, parent=self.host, **opts)
+        return self._labels[key]
+
+    def _cell(self, run: Run) -> tuple:
+        """The view box, image and caption of ``run`` (made once; the caption follows the metrics)."""
+        text = C.caption(run, self.nre.get(run.id))
+        cell = self._cells.get(run.id)
+        if cell is None:
+            vb = pg.ViewBox(parent=self.host, lockAspect=True, invertY=True, enableMenu=False)
+            item = pg.ImageItem((np.clip(run.result.images[0], 0, 1) * 255 + 0.5).astype(np.uint8),
+                                axisOrder="row-major", autoDownsample=True)
+            vb.addItem(item)
+            cap = pg.LabelItem(text, parent=self.host, color="#333", size="8pt")
+            cell = self._cells[run.id] = (vb, item, cap, text)
+        elif cell[3] != text:
+            cell[2].setText(text, color="#333", size="8pt")
+            cell = self._cells[run.id] = (*cell[:3], text)
+        return cell
+
     def _draw_grid(self) -> None:
-        self.canvas.clear()
-        self.views = []
+        """Lay the cells out; only what changed is made or moved (a finished run adds one cell)."""
         g = self.grid
+        self.notes.setText("\n".join(g.notes) if g is not None else "")
+        self.notes.setVisible(bool(g is not None and g.notes))
+        cells = {} if g is None else {pos: self._cell(run) for pos, run in g.cells.items()}
+        shape = None if g is None else (tuple(g.rows), tuple(g.cols),
+                                        tuple(sorted((pos, run.id) for pos, run in g.cells.items())))
+        if shape == self._drawn:
+            return                                 # captions were updated in place
+        self._drawn = shape
+        lay = self.cell_layout
+        while lay.count():
+            item = lay.itemAt(0)
+            lay.removeAt(0)
+            item.graphicsItem().hide()
+        live = {run.id for run in g.cells.values()} if g is not None else set()
+        for rid in [r for r in self._cells if r not in live]:      # runs no longer compared
+            vb, _item, cap, _t = self._cells.pop(rid)
+            for it in (vb, cap):
+                it.deleteLater()
+        self.views = []
         if g is None or not g.cells:
-            self.canvas.addLabel("No finished runs to compare: select runs in the run list, or queue a sweep.",
-                                 row=0, col=0, color="#444")
+            empty = self._label("empty", "No finished runs to compare: select runs in the run list, or queue a "
+                                "sweep.", color="#444")
+            lay.addItem(empty, 0, 0)
+            empty.show()
+            self.fit()
             return
         for ci, c in enumerate(g.cols):
-            self.canvas.addLabel(c, row=0, col=ci + 1, color="#111", bold=True)
+            lab = self._label("col", c, color="#111", bold=True)
+            lay.addItem(lab, 0, ci + 1)
+            lab.show()
         for ri, rname in enumerate(g.rows):
-            self.canvas.addLabel(rname, row=1 + 2 * ri, col=0, angle=-90, color="#111", bold=True)
+            lab = self._label("row", rname, color="#111", bold=True, angle=-90)
+            lay.addItem(lab, 1 + 2 * ri, 0)
+            lab.show()
             for ci in range(len(g.cols)):
-                run = g.cells.get((ri, ci))
-                vb = self.canvas.addViewBox(row=1 + 2 * ri, col=ci + 1, lockAspect=True, invertY=True)
-                if run is not None:
-                    img = run.result.images[0]
-                    item = pg.ImageItem((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), axisOrder="row-major")
-                    vb.addItem(item)
-                    self.canvas.addLabel(C.caption(run, self.nre.get(run.id)), row=2 + 2 * ri, col=ci + 1,
-                                         color="#333", size="8pt")
-                if self.views:                      # shared zoom and pan
-                    vb.setXLink(self.views[0])
-                    vb.setYLink(self.views[0])
+                cell = cells.get((ri, ci))
+                if cell is None:
+                    continue
+                vb, _item, cap, _t = cell
+                lay.addItem(vb, 1 + 2 * ri, ci + 1)
+                lay.addItem(cap, 2 + 2 * ri, ci + 1)
+                vb.show()
+                cap.show()
+                vb.setXLink(self.views[0] if self.views else None)     # shared zoom and pan
+                vb.setYLink(self.views[0] if self.views else None)
                 self.views.append(vb)
-        layout = self.canvas.ci.layout                 # label rows stay one line high; image rows share the rest
-        layout.setRowFixedHeight(0, 22)
-        for ri in range(len(g.rows)):
-            layout.setRowFixedHeight(2 + 2 * ri, 20)
-        layout.setColumnFixedWidth(0, 24)
         self.fit()
 
     def fit(self) -> None:
-        """Show whole images (the views are linked: setting the first sets them all)."""
-        if not self.views or self.grid is None:
+        """Cells as large as the window allows (never under MIN_CELL px: the grid scrolls instead),
+        and whole images in them (the views are linked: setting the first sets them all)."""
+        g, lay = self.grid, self.cell_layout
+        port = self.scroll.viewport().size()
+        if g is None or not g.cells:
+            self.canvas.resize(port)
             return
-        run = next(iter(self.grid.cells.values()))
-        h, w = run.result.images.shape[1:3]
-        # Equal cells: linked views of different sizes would show different parts of the images.
-        layout = self.canvas.ci.layout
-        nr, nc = len(self.grid.rows), len(self.grid.cols)
-        cell_h = max(40, (self.canvas.height() - 30 - nr * 26) // max(nr, 1))
-        cell_w = max(40, (self.canvas.width() - 40) // max(nc, 1) - 8)
-        side = min(cell_h, cell_w)
+        nr, nc = len(g.rows), len(g.cols)
+        side = max(MIN_CELL, min((port.height() - 30 - nr * 26) // nr, (port.width() - 40) // nc - 8))
         for ri in range(nr):
-            layout.setRowFixedHeight(1 + 2 * ri, side)
+            lay.setRowFixedHeight(1 + 2 * ri, side)
+            lay.setRowFixedHeight(2 + 2 * ri, 20)
+        lay.setRowFixedHeight(0, 22)
+        lay.setColumnFixedWidth(0, 24)
         for ci in range(nc):
-            layout.setColumnFixedWidth(ci + 1, side)
-        self.views[0].setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
+            lay.setColumnFixedWidth(ci + 1, side)
+        self.canvas.resize(max(port.width(), 40 + nc * (side + 8)), max(port.height(), 30 + nr * (side + 26)))
+        run = next(iter(g.cells.values()))
+        h, w = run.result.images.shape[1:3]
+        if self.views:
+            self.views[0].setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
 
     def resizeEvent(self, e) -> None:
         super().resizeEvent(e)
@@ -232,31 +319,23 @@ class CompareView(QWidget):
 
     def showEvent(self, e) -> None:
         super().showEvent(e)
-        from PySide6.QtCore import QTimer
-
-        QTimer.singleShot(0, self.fit)
+        QTimer.singleShot(0, self.fit)             # the first open: the viewport has its size now
 
     def _plot_depth(self) -> None:
-        """Error against layer depth per method (paper 001, Fig. 7)."""
+        """Error against layer depth (paper 001, Fig. 7); one curve per set of runs that differ only
+        in their layer (core.compare.depth_series)."""
         self.depth_plot.clear()
         self.depth_plot.plotItem.legend.clear()
         key = METRICS[self.metric_box.currentText()]
         self.depth_plot.setLabel("left", self.metric_box.currentText())
-        series: dict[str, list[tuple[float, float]]] = {}
-        for r in self.runs():
-            if r.result is None:
-                continue
-            depth = C.layer_depth(r)
-            if depth is None:
-                continue
-            m = r.result.metrics
-            val = {"nre": self.nre.get(r.id), "rep": m.get("representation_error"), "psnr": m.get("psnr")}[key]
-            if val is None:
-                continue
-            series.setdefault(f"{C.METHOD_NAMES.get(r.method, r.method)} · {r.model}", []).append((depth, val))
-        colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
-        for i, (name, pts) in enumerate(sorted(series.items())):
-            pts.sort()
+
+        def value(r: Run):
+            m = Metrics.of(r.result)
+            return {"nre": self.nre.get(r.id), "rep": m.representation_error, "psnr": m.psnr}[key]
+
+        series = C.depth_series([r for r in self.runs() if r.result is not None], value)
+        colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
+        for i, (name, pts) in enumerate(series.items()):
             x, y = zip(*pts)
             self.depth_plot.plot(x, y, pen=pg.mkPen(colours[i % len(colours)], width=2), symbol="o",
                                  symbolBrush=colours[i % len(colours)], name=name)
@@ -265,30 +344,31 @@ class CompareView(QWidget):
     # -- sweeps ----------------------------------------------------------------------------------
     def default_layers(self) -> list[str]:
         """Four layers spread over the current model (stages with a spatial map; see core.compare)."""
-        w = self.window_
-        return C.default_sweep_layers(w.rep, w._size())
+        ctx = self.sweep_context()
+        return [] if ctx is None else C.default_sweep_layers(ctx.rep, ctx.size)
 
     def queue_sweep(self) -> list[Run]:
         """Build the sweep's runs from the window's current settings and queue them."""
         from ..core.methods import decoder as D
         from ..core.params import coerce, from_dict
 
-        w = self.window_
-        template = w._request_template()
-        if template is None:
+        ctx = self.sweep_context()
+        if ctx is None:
             return []
+        template = ctx.template
         if self.sweep_kind.currentIndex() == 0:
-            layers = [t.strip() for t in self.sweep_layers.text().split(",") if t.strip()] or self.default_layers()
+            layers = [t.strip() for t in self.sweep_layers.text().split(",") if t.strip()] or \
+                C.default_sweep_layers(ctx.rep, ctx.size)
             try:
-                layers = [w.rep.resolve_layer(layer) for layer in layers]
+                layers = [ctx.rep.resolve_layer(layer) for layer in layers]
             except Exception as e:
-                w.show_error("Cannot sweep", str(e))
+                self.show_error("Cannot sweep", str(e))
                 return []
             methods = (["optimize"] if self.sweep_opt.isChecked() else []) + \
                       (["decoder"] if self.sweep_dec.isChecked() else [])
             decoders = {layer: str(p) for layer in layers if (p := D.find_shipped(template.model, layer)) is not None}
-            if w.decoder_panel.current() and w.layer in layers:
-                decoders.setdefault(w.layer, w.decoder_panel.current())
+            if ctx.decoder and ctx.layer in layers:
+                decoders.setdefault(ctx.layer, ctx.decoder)
             runs = C.sweep_layers(template, methods, layers, decoders)
         else:
             from ..core.methods.optimize import OptimizeParams
@@ -300,18 +380,16 @@ class CompareView(QWidget):
                 for v in values:                 # each value within the parameter's range, finite
                     from_dict(OptimizeParams, {**template.params, name: v})
             except (ValueError, TypeError) as e:
-                w.show_error("Cannot sweep", f"{name}: {e}")
+                self.show_error("Cannot sweep", f"{name}: {e}")
                 return []
             runs = C.sweep_param(template, name, values)
             self.cols_box.setCurrentText(f"param:{name}")
         if not runs:
-            w.show_error("Nothing to sweep", "No run fits these choices (a decoder sweep needs decoders for the "
-                         "layers).")
+            self.show_error("Nothing to sweep", "No run fits these choices (a decoder sweep needs decoders for the "
+                            "layers).")
             return []
-        w.begin_batch(runs, "sweep")               # failures are told once, when the sweep is over
-        for r in runs:
-            w.enqueue(r)
         self.add_runs([r.id for r in runs])
+        self.controller.submit_batch(runs, "sweep")     # failures are told once, when the sweep is over
         return runs
 
     # -- export ------------------------------------------------------------------------------------
@@ -332,7 +410,7 @@ class CompareView(QWidget):
                              normalised_errors=self.nre)
             return out
         except OSError as e:
-            self.window_.show_error("Cannot export the contact sheet", str(e))
+            self.show_error("Cannot export the contact sheet", str(e))
             return None
 
     def _sheet_dialog(self) -> None:

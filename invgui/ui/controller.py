@@ -47,6 +47,7 @@ class Controller(QObject):
     sessionReplaced = Signal()
     paused = Signal(bool)
     autosaveFailed = Signal(str)
+    batchFailed = Signal(str, int, list)  # what ("sweep"), how many runs it had, "label: message" per failure
 
     def __init__(self, parent: QObject | None = None, *, device: Callable[[], str] = lambda: "cpu",
                  autosave: bool = True):
@@ -58,6 +59,7 @@ class Controller(QObject):
         self.active: Run | None = None              # the run the worker computes (None: a probe or nothing)
         self._probe = False
         self._images: dict[str, np.ndarray] = {}    # decoded images of queued runs, by source
+        self._batch: dict | None = None             # a sweep's runs, whose failures are told together
         self.window_images: dict[str, np.ndarray] = {}   # what the window has open (no second decode)
         self.worker = WorkerThread(self)
         w = self.worker.worker
@@ -93,6 +95,35 @@ class Controller(QObject):
         self.start_next()
         return run
 
+    def submit_batch(self, runs: list[Run], what: str = "sweep") -> list[Run]:
+        """Queue several runs whose failures are told once, together (``batchFailed``), when the
+        last of them has ended — not one dialog per failed run."""
+        self._batch = {"what": what, "ids": {r.id for r in runs}, "failed": []}
+        for r in runs:
+            self.submit(r)
+        self._check_batch()
+        return runs
+
+    def _batch_failure(self, run: Run | None, message: str) -> bool:
+        """Keep a batch run's failure for the batch's summary (True), or not a batch run (False)."""
+        b = self._batch
+        if b is None or run is None or run.id not in b["ids"]:
+            return False
+        b["failed"].append(f"{run.label()}: {message}")
+        return True
+
+    def in_batch(self, run: Run | None) -> bool:
+        """Whether ``run``'s failure is told with its batch's summary (views then say nothing)."""
+        return self._batch is not None and run is not None and run.id in self._batch["ids"]
+
+    def _check_batch(self) -> None:
+        b = self._batch
+        if b is None or any(r.state in ("queued", "running") for r in self.session.runs if r.id in b["ids"]):
+            return
+        self._batch = None
+        if b["failed"]:
+            self.batchFailed.emit(b["what"], len(b["ids"]), b["failed"])
+
     def rerun(self, run_id: str) -> Run:
         return self.submit(self.queue.get(run_id).copy())
 
@@ -125,7 +156,8 @@ class Controller(QObject):
                 job = functools.partial(_execute, run.request(self.device()), {run.image: self.image_for(run.image)})
             except (ImageError, ValueError, RepresentationError) as e:
                 self.queue.fail(run, str(e))
-                self.cannotStart.emit(run, str(e))
+                if not self._batch_failure(run, str(e)):
+                    self.cannotStart.emit(run, str(e))
                 continue
             self.active = run
             self.worker.submit(job)                  # busy from here on: views see a running worker
@@ -161,12 +193,15 @@ class Controller(QObject):
         if run is not None and run.state == "running":
             self.queue.finish(run, res)
         self.runFinished.emit(run, res)
+        self._check_batch()
 
     def _on_failed(self, message: str, detail: str) -> None:
         run = None if self._probe else self.active
         if run is not None and run.state == "running":
             self.queue.fail(run, message)
+        self._batch_failure(run, message)
         self.runFailed.emit(run, message, detail)
+        self._check_batch()
 
     def _on_idle(self) -> None:
         self.active, self._probe = None, False
@@ -174,6 +209,7 @@ class Controller(QObject):
             self.pause(False)
         self.idle.emit()
         self.start_next()                            # the queue goes on
+        self._check_batch()
 
     # -- sessions ------------------------------------------------------------------------------
     def replace_session(self, session: Session) -> None:

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHB
                                QPushButton, QScrollArea, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from ..core.events import Result, Step
+from ..core.results import Metrics
 from ..core.methods import decoder as D
 from ..core.methods.probe import PROBE_PRESETS
 from .image_pane import ImagePane
@@ -301,10 +302,10 @@ class TrainDialog(QDialog):
     def _on_finished(self, res: Result) -> None:
         self.result = res
         self._draw()
-        m = res.metrics
-        err = m.get("held_out_normalised_error")
+        m = Metrics.of(res)
+        err = m.held_out_normalised_error
         self.status.setText(f"{'stopped' if res.stopped else 'done'}: wrote {res.record['checkpoint']} — "
-                            f"{res.record['epochs']} epoch(s), {m['images_per_second']:.0f} images/s"
+                            f"{res.record['epochs']} epoch(s), {m.images_per_second:.0f} images/s"
                             + (f", held-out normalised error {err:.3f}" if err is not None else ""))
         self.trained.emit(res.record["checkpoint"])
 

@@ -12,6 +12,7 @@ class ImagePane(QWidget):
     """``pixelHovered`` carries a readout like ``"x 12, y 40: R 0.51 G 0.32 B 0.20"`` ("" off the image)."""
 
     pixelHovered = Signal(str)
+    titleDoubleClicked = Signal()
 
     def __init__(self, title: str, parent: QWidget | None = None, unit: bool = False):
         """``unit``: draw every image one unit wide whatever its pixel size, so panes that share
@@ -25,7 +26,10 @@ class ImagePane(QWidget):
         self.title.setMinimumWidth(50)
         self.view_widget = pg.GraphicsLayoutWidget()
         self.view = self.view_widget.addViewBox(lockAspect=True, invertY=True, enableMenu=True)
-        self.item = pg.ImageItem(axisOrder="row-major")
+        self.view.setDefaultPadding(0.02)
+        # autoDownsample: a picture shown smaller than its pixels (HOG glyphs, probe strips) is
+        # averaged rather than sampled, so thin lines do not vanish.
+        self.item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
         self.view.addItem(self.item)
         self.image: np.ndarray | None = None
         lay = QVBoxLayout(self)
@@ -45,6 +49,11 @@ class ImagePane(QWidget):
             return ""
         r, g, b = (self.image[yi, xi, :3] / 255.0).tolist()
         return f"{self.title.text().split(' — ')[0]}: x {xi}, y {yi}: R {r:.3f} G {g:.3f} B {b:.3f}"
+
+    def mouseDoubleClickEvent(self, e) -> None:
+        """A double click on the title (the view keeps its own double clicks)."""
+        self.titleDoubleClicked.emit()
+        super().mouseDoubleClickEvent(e)
 
     def _hover(self, pos) -> None:
         p = self.view.mapSceneToView(pos)
@@ -76,7 +85,9 @@ class ImagePane(QWidget):
             self.scale = 1.0 / w
             self.item.setRect(QRectF(0, 0, 1.0, h / w))
         if resized:
-            self.view.autoRange(padding=0.02)
+            # Auto-range stays on (the pane re-fits the whole image whenever its size changes) until
+            # the user zooms or pans; a new image size fits it again.
+            self.view.enableAutoRange()
 
 
 def colourise(values: np.ndarray, name: str = "viridis") -> np.ndarray:

@@ -15,6 +15,7 @@ class LayerTree(QTreeWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.shapes_size = 0                          # the input size the shapes are for (0: none yet)
         self.setColumnCount(5)
         self.setHeaderLabels(["Layer", "Kind", "Output", "Stride", "RF"])
         self.headerItem().setToolTip(3, "Input pixels per output cell")
@@ -28,6 +29,7 @@ class LayerTree(QTreeWidget):
         self._current = ""
 
     def populate(self, rep: Representation, size: int, current: str) -> None:
+        self.shapes_size = size                       # the input size the shapes are for
         self.blockSignals(True)
         self.clear()
         self._items.clear()

@@ -20,7 +20,10 @@ class LossPlot(pg.PlotWidget):
         self.setLabel("left", "loss")
         for axis in ("left", "bottom"):
             self.getAxis(axis).enableAutoSIPrefix(False)
-        self.addLegend(offset=(-10, 10), labelTextColor="#202020", brush=(255, 255, 255, 200))
+        # The legend sits in a row of its own under the x axis, never over the curves.
+        legend = pg.LegendItem(colCount=4, labelTextColor="#202020")
+        self.plotItem.layout.addItem(legend, 4, 1)
+        self.plotItem.legend = legend            # plot(name=…) adds each curve to it
         self.curves: dict[str, pg.PlotDataItem] = {}
 
     def clear_curves(self) -> None:

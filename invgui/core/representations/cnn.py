@@ -46,7 +46,7 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle.UnpicklingError, RuntimeError, EOFError, zipfile errors...
         raise RepresentationError(
-            f"{path}: not a loadable state dict ({type(e).__name__}: {str(e).splitlines()[0][:200]}). "
+            f"{path}: not a loadable state dict ({type(e).__name__}: {_first_line(e, 200)}). "
             "invgui loads weights with weights_only=True and refuses pickled Python objects; "
             "save the model with torch.save(model.state_dict(), FILE)") from None
     for key in ("state_dict", "model", "model_state_dict"):
@@ -136,6 +136,7 @@ class CNNRepresentation(Representation):
         return torch.device("cpu")
 
     def _trace(self, size: int) -> list[LayerInfo]:
+        """Every module's output shape at ``size`` (one forward pass with recording hooks)."""
         shapes: dict[str, tuple[int, ...]] = {}
         order: dict[str, int] = {}
 
@@ -147,14 +148,14 @@ class CNNRepresentation(Representation):
                     order[n] = len(order)
             return hook
 
-        handles = [m.register_forward_hook(make_hook(n)) for n, m in self._modules.items()]
+        handles = [_this_thread_hook(m, make_hook(n)) for n, m in self._modules.items()]
         error = ""
         dev = self._device()
         try:
             with torch.no_grad():
                 self.model(torch.zeros(1, 3, size, size, device=dev))
         except Exception as e:  # the input is too small for some layer: that is information
-            error = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+            error = f"{type(e).__name__}: {_first_line(e, 200)}"
         finally:
             for h in handles:
                 h.remove()
@@ -180,7 +181,7 @@ class CNNRepresentation(Representation):
         def stop(_m, _i, out):
             raise _Stop(out)
 
-        handle = module.register_forward_hook(stop)
+        handle = _this_thread_hook(module, stop)
         try:
             self.model(self.normalize(x01))
         except _Stop as s:
@@ -191,7 +192,7 @@ class CNNRepresentation(Representation):
         except RuntimeError as e:
             raise RepresentationError(
                 f"{self.name} layer {name} does not fit a {x01.shape[-1]}×{x01.shape[-2]} input "
-                f"({str(e).splitlines()[0][:200]}); use a larger input size or an earlier layer") from None
+                f"({_first_line(e, 200)}); use a larger input size or an earlier layer") from None
         finally:
             handle.remove()
         raise RepresentationError(f"{self.name} layer {name} is never run by the model's forward pass; "
@@ -402,7 +403,7 @@ def torchscript(path: str, random_weights: bool = False) -> CNNRepresentation:
     try:
         scripted = torch.jit.load(str(p), map_location="cpu")
     except Exception as e:
-        raise RepresentationError(f"{p}: not a TorchScript file ({str(e).splitlines()[0][:160]})") from None
+        raise RepresentationError(f"{p}: not a TorchScript file ({_first_line(e, 160)})") from None
     scripted.eval()
     for q in scripted.parameters():           # frozen: never compute gradients of the weights
         q.requires_grad_(False)
@@ -450,3 +451,28 @@ def torchvision_cnn(arch: str, title: str, default_layer: str, aliases: dict[str
                                  weights_info=info, weights_file=wfile)
 
     return build
+
+
+def _this_thread_hook(module: nn.Module, fn):
+    """A forward hook that acts only for forward passes of the thread that registered it.
+
+    The window computes Φ0, receptive fields and layer shapes on other threads while the worker
+    optimises through the same model; hooks are shared by every thread, so a stop hook (or a
+    shape-recording hook) of one thread would otherwise cut short (or record) another's pass.
+    """
+    import threading
+
+    owner = threading.get_ident()
+
+    def hook(m, i, out):
+        if threading.get_ident() == owner:
+            return fn(m, i, out)
+        return None
+
+    return module.register_forward_hook(hook)
+
+
+def _first_line(e: BaseException, n: int) -> str:
+    """The first line of an exception's message (its type when the message is empty)."""
+    lines = str(e).splitlines()
+    return lines[0][:n] if lines else type(e).__name__

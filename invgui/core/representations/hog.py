@@ -150,7 +150,7 @@ def hog_glyphs(undirected: np.ndarray, glyph: int = 15) -> np.ndarray:
         img = np.zeros((glyph * 4, glyph * 4), np.uint8)      # drawn ×4 (sub-pixel shift 2) then shrunk
         p0 = (int(round((c - dx) * 16)), int(round((c - dy) * 16)))
         p1 = (int(round((c + dx) * 16)), int(round((c + dy) * 16)))
-        cv2.line(img, p0, p1, 255, thickness=3, lineType=cv2.LINE_AA, shift=2)
+        cv2.line(img, p0, p1, 255, thickness=6, lineType=cv2.LINE_AA, shift=2)   # 1.5 px once shrunk
         templates[k] = cv2.resize(img, (glyph, glyph), interpolation=cv2.INTER_AREA) / 255.0
     v = np.clip(undirected, 0, None)
     pic = np.einsum("khw,kyx->hywx", v, templates).reshape(h * glyph, w * glyph)

@@ -1,0 +1,123 @@
+"""Every menu entry and toolbar button of the main window, declared once in ``TABLE``.
+
+An entry names the window's slot by attribute (``"run"``, ``"exports.export_dialog"``) or gives
+a callable of the window; ``attr`` keeps the QAction on the window (tests and ``_update_buttons``
+use them); ``toolbar`` puts it on the main toolbar too.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Callable
+
+from PySide6.QtGui import QAction, QKeySequence
+
+from ..core.images import SAMPLES
+from . import theme
+
+Key = QKeySequence.StandardKey
+
+
+@dataclass(frozen=True)
+class Act:
+    menu: str
+    text: str
+    slot: str | Callable
+    attr: str | None = None
+    icon: str | None = None
+    shortcut: object = None
+    toolbar: bool = False
+
+
+@dataclass(frozen=True)
+class Sub:
+    """A submenu the window fills (``attr`` keeps it), or the samples (``fill="samples"``)."""
+
+    menu: str
+    text: str
+    attr: str | None = None
+    fill: str | None = None
+
+
+SEP = "-"
+
+TABLE: list = [
+    Act("&File", "&Open image…", "_open_dialog", "open_action", "open", Key.Open, toolbar=True),
+    Sub("&File", "Open &sample", fill="samples"),
+    Act("&File", "&Export reconstruction…", "exports.export_dialog", "export_action", "export", "Ctrl+E",
+        toolbar=True),   # toolbar order: as in this table
+    Act("&File", "Export probe &strip…", "exports.export_probe_dialog", "export_probe_action"),
+    Act("&File", "Export loss &curves (PNG/SVG + CSV)…", "exports.export_curves_dialog"),
+    Act("&File", "Export &metrics of the runs (CSV)…", "exports.export_metrics_dialog"),
+    ("&File", SEP),
+    Sub("&File", "Recent &images", "recent_images_menu"),
+    ("&File", SEP),
+    Act("&File", "Open &session…", "files.open_session_dialog", shortcut="Ctrl+Shift+O"),
+    Act("&File", "&Save session", "files.save_session_now", shortcut=Key.Save),
+    Act("&File", "Save session &as…", "files.save_session_as", shortcut="Ctrl+Shift+S"),
+    Sub("&File", "Recent s&essions", "recent_sessions_menu"),
+    ("&File", SEP),
+    Act("&File", "&Quit", "close", shortcut=Key.Quit),
+    Act("&Run", "&Run", "run", "run_action", "run", "Ctrl+R", toolbar=True),
+    Act("&Run", "&Pause / resume", lambda w: w.pause(not w.controller.is_paused), "pause_action", "pause", "Ctrl+P",
+        toolbar=True),
+    Act("&Run", "&Stop", "stop", "stop_action", "stop", "Ctrl+.", toolbar=True),
+    Act("&Run", "&Next layer", lambda w: w.step_layer(1), "next_layer_action", shortcut="Ctrl+]"),
+    Act("&Run", "Pre&vious layer", lambda w: w.step_layer(-1), "prev_layer_action", shortcut="Ctrl+["),
+    ("&Run", SEP),
+    Act("&Run", "&Train a decoder…", "open_train_dialog", "train_action"),
+    Act("&Run", "&Compare selected runs…", lambda w: w.open_compare(), "compare_action", "compare", "Ctrl+Shift+C",
+        toolbar=True),
+    *(Act("&View", f"{m.capitalize()} theme", lambda w, m=m: w.set_theme(m)) for m in theme.MODES),
+    ("&View", SEP),
+    Act("&View", "&Reset the pane layout", lambda w: w.view.grid.reset()),
+    Act("&Help", "&About invgui", "show_about"),
+]
+
+
+def _slot(window, slot: str | Callable) -> Callable[[], object]:
+    if callable(slot):
+        return lambda *_: slot(window)
+    target = window
+    for part in slot.split("."):
+        target = getattr(target, part)
+    return lambda *_: target()
+
+
+def build(window) -> None:
+    """Menus, actions and the toolbar of ``window`` from ``TABLE``."""
+    menus: dict[str, object] = {}
+    toolbar = []
+    window.theme_actions = {}
+    for entry in TABLE:
+        name = entry[0] if isinstance(entry, tuple) else entry.menu
+        menu = menus.get(name) or menus.setdefault(name, window.menuBar().addMenu(name))
+        if isinstance(entry, tuple):
+            menu.addSeparator()
+        elif isinstance(entry, Sub):
+            sub = menu.addMenu(entry.text)
+            if entry.fill == "samples":
+                for sample in SAMPLES:
+                    sub.addAction(sample, functools.partial(window.open_image, f"sample:{sample}"))
+            if entry.attr:
+                setattr(window, entry.attr, sub)
+        else:
+            act = QAction(entry.text, window)
+            if entry.icon:
+                act.setIcon(theme.icon(entry.icon))
+            if entry.shortcut is not None:
+                act.setShortcut(QKeySequence(entry.shortcut))
+            act.triggered.connect(_slot(window, entry.slot))
+            menu.addAction(act)
+            if entry.attr:
+                setattr(window, entry.attr, act)
+            if entry.toolbar:
+                toolbar.append(act)
+            if name == "&View" and entry.text.endswith(" theme"):
+                act.setCheckable(True)
+                window.theme_actions[entry.text.split()[0].lower()] = act
+    tb = window.addToolBar("Main")
+    tb.setObjectName("main_toolbar")
+    for act in toolbar:
+        tb.addAction(act)

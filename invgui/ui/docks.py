@@ -1,0 +1,135 @@
+"""The window's two docks, built here and wired by the window.
+
+Left ("Layers"): the representation, its own parameters (hand-crafted ones), random weights,
+the device, a filter and the layer tree; under it the run list ("Runs").  Right ("Parameters"):
+the method, its parameters (optimisation form, or the decoder panel), Run / Pause / Stop and
+the result panel.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea,
+                               QStackedWidget, QVBoxLayout, QWidget)
+
+from ..core import representations as R
+from ..core.methods import optimize
+from .decoder_panel import DecoderPanel
+from .layer_tree import LayerTree
+from .param_form import ParamForm
+
+OPEN_MODEL = "<open model file>"
+METHODS = {"optimize": "Optimisation (Mahendran & Vedaldi)", "decoder": "Decoder (Dosovitskiy & Brox)"}
+
+
+def devices() -> list[str]:
+    import torch
+
+    return ["cpu"] + [f"cuda:{i}" if i else "cuda" for i in range(torch.cuda.device_count())]
+
+
+def _scroll(widget: QWidget) -> QScrollArea:
+    s = QScrollArea()
+    s.setWidgetResizable(True)
+    s.setWidget(widget)
+    s.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return s
+
+
+class RepresentationDock(QWidget):
+    def __init__(self, device: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        self.model_box = QComboBox()
+        for name in R.names():
+            status = R.weights_status(name)
+            title = R.REGISTRY[name].title + ("" if not status.startswith("missing") else " — weights missing")
+            self.model_box.addItem(title, name)
+            self.model_box.setItemData(self.model_box.count() - 1, f"weights: {status}", Qt.ItemDataRole.ToolTipRole)
+        self.model_box.addItem("Open a model file (TorchScript, or state dict + architecture)…", OPEN_MODEL)
+        self.model_box.setToolTip("Representation to invert")
+        self.random_weights = QCheckBox("Random weights")
+        self.random_weights.setToolTip("Use untrained (seeded) weights instead of pretrained ones")
+        self.device_box = QComboBox()
+        self.device_box.addItems(devices())
+        self.device_box.setCurrentText(device)
+        self.device_box.setToolTip("Where runs compute (CUDA when torch sees a GPU)")
+        self.layer_tree = LayerTree()
+        lay.addWidget(QLabel("Representation"))
+        lay.addWidget(self.model_box)
+        lay.addWidget(self.random_weights)
+        # The hand-crafted representations' own parameters (cell size, bins, step, ...), rebuilt
+        # from their dataclass whenever the representation changes.
+        self.rep_form_holder = QVBoxLayout()
+        lay.addLayout(self.rep_form_holder)
+        lay.addWidget(QLabel("Device"))
+        lay.addWidget(self.device_box)
+        self.layer_filter = QLineEdit()
+        self.layer_filter.setPlaceholderText("filter layers by name or kind")
+        self.layer_filter.setClearButtonEnabled(True)
+        self.layer_filter.textChanged.connect(self.layer_tree.filter)
+        lay.addWidget(self.layer_filter)
+        lay.addWidget(self.layer_tree, 1)
+        self.rep_form: ParamForm | None = None
+
+    def set_rep_form(self, rep) -> ParamForm | None:
+        """The form of ``rep``'s own parameters (None for CNNs), replacing the previous one."""
+        if self.rep_form is not None:
+            self.rep_form.setParent(None)
+            self.rep_form.deleteLater()
+            self.rep_form = None
+        entry = R.REGISTRY.get(rep.name)
+        if entry is None or entry.presets is None:
+            return None
+        self.rep_form = ParamForm(entry.presets)
+        self.rep_form.setObjectName("rep_form")
+        self.rep_form.set_values(rep.params)
+        self.rep_form_holder.addWidget(self.rep_form)
+        self.rep_form.show()
+        return self.rep_form
+
+
+class MethodDock(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        rlay = QVBoxLayout(self)
+        self.method_box = QComboBox()
+        self.method_box.setObjectName("method_box")
+        for key, title in METHODS.items():
+            self.method_box.addItem(title, key)
+        self.method_box.setToolTip("Reconstruct by optimisation from noise, or with a trained decoder")
+        rlay.addWidget(self.method_box)
+        self.nondiff_label = QLabel("")
+        self.nondiff_label.setWordWrap(True)
+        self.nondiff_label.setStyleSheet("color: #c0392b")
+        self.nondiff_label.hide()
+        rlay.addWidget(self.nondiff_label)
+        self.form = ParamForm(optimize.PRESETS)
+        scroll = _scroll(self.form)
+        scroll.setMinimumWidth(self.form.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
+        self.decoder_panel = DecoderPanel()
+        self.decoder_panel.setMinimumWidth(200)
+        self.decoder_panel.box.setMinimumContentsLength(12)
+        self.decoder_panel.box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.method_stack = QStackedWidget()
+        self.method_stack.addWidget(scroll)
+        self.method_stack.addWidget(_scroll(self.decoder_panel))
+        self.method_box.currentIndexChanged.connect(
+            lambda _i: self.method_stack.setCurrentIndex(0 if self.method() == "optimize" else 1))
+        rlay.addWidget(self.method_stack, 1)
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Run")
+        self.stop_button = QPushButton("Stop")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setCheckable(True)
+        self.pause_button.setToolTip("Hold the run (at its next preview) and resume it later")
+        for b in (self.run_button, self.pause_button, self.stop_button):
+            buttons.addWidget(b)
+        rlay.addLayout(buttons)
+        self.metrics_label = QLabel("")
+        self.metrics_label.setWordWrap(True)
+        self.metrics_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        rlay.addWidget(self.metrics_label)
+
+    def method(self) -> str:
+        return self.method_box.currentData()

@@ -1,0 +1,173 @@
+"""What the window writes to disk: the shown reconstruction, the probe strip, the loss curves and
+the runs' metrics — each a set of files written whole or not at all (``images.FileSet``), with
+a dialog instead of a traceback when the place cannot be written."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtWidgets import QFileDialog
+
+from ..core import representations as R
+from ..core.export import export_result, run_record, write_json
+from ..core.images import FileSet, atomic_write, check_writable, save_png
+from ..core.results import Metrics
+
+
+class Exporters:
+    def __init__(self, window):
+        self.w = window
+
+    # -- dialogs -------------------------------------------------------------------------------
+    def export_dialog(self) -> None:
+        w = self.w
+        if w.result is None:
+            return
+        rec = w.result.record
+        default = f"{Path(w.image_source.replace('sample:', '')).stem}_{rec['representation']}_{rec['layer']}.png"
+        path, chosen = QFileDialog.getSaveFileName(w, "Export reconstruction", default,
+                                                   "PNG, 8-bit (*.png);;PNG + 16-bit TIFF (*.tif)")
+        if path:
+            self.export_to(path, tiff=path.lower().endswith((".tif", ".tiff")) or "TIFF" in chosen)
+
+    def export_probe_dialog(self) -> None:
+        res = self.w.probe_result
+        if res is None:
+            return
+        default = f"probe_{res.record['probe']}_{res.record['representation']}.png"
+        path, _ = QFileDialog.getSaveFileName(self.w, "Export probe strip", default, "PNG image (*.png)")
+        if path:
+            self.export_probe_to(path)
+
+    def export_curves_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.w, "Export loss curves", "losses.png", "PNG (*.png);;SVG (*.svg)")
+        if path:
+            self.export_curves(path)
+
+    def export_metrics_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.w, "Export metrics", "metrics.csv", "CSV (*.csv)")
+        if path:
+            self.export_metrics(path, self.w.run_list.selected_ids() or None)
+
+    # -- writers -------------------------------------------------------------------------------
+    def export_to(self, path: str | os.PathLike, tiff: bool = False) -> tuple[Path, Path] | None:
+        """Write the shown reconstruction (PNG, optionally 16-bit TIFF), its loss CSV and JSON record;
+        errors become a dialog."""
+        w = self.w
+        if w.result is None:
+            return None
+        path = Path(path)
+        if path.suffix.lower() in (".tif", ".tiff"):
+            tiff = True
+        if path.suffix.lower() != ".png":
+            path = path.with_suffix(".png")
+        run = w.shown_run
+        source = run.image if run is not None else w.image_source
+        try:
+            visual = None
+            rec = w.result.record
+            if (w.rep is not None and w.rep.name == rec["representation"]
+                    and w.rep.describe().get("representation_params") == rec.get("representation_params")):
+                visual = R.feature_picture(w.rep, w.controller.image_for(source), rec["input_size"])
+            files = export_result(w.result, path, visual=visual, tiff=tiff, image=source, source="gui",
+                                  run_name=run.label() if run else None)
+        except OSError as e:
+            w.show_error("Cannot export", f"{path}: {e.strerror or e}" if not str(e).startswith(str(path)) else str(e))
+            return None
+        w.statusBar().showMessage(f"exported {files[0]} and {files[1]}", 8000)
+        return files
+
+    def export_probe_to(self, path: str | os.PathLike) -> tuple[Path, Path] | None:
+        """Write the probe strip PNG and its JSON record; errors become a dialog."""
+        w = self.w
+        if w.probe_result is None:
+            return None
+        path = Path(path).with_suffix(".png")
+        try:
+            with FileSet():                      # the strip and its record, or neither
+                png = save_png(path, w.view.probe_strip)
+                js = write_json(path.with_suffix(".json"), run_record(w.probe_result, image=w.image_source,
+                                                                      source="gui"))
+        except OSError as e:
+            w.show_error("Cannot export", str(e))
+            return None
+        w.statusBar().showMessage(f"exported {png} and {js}", 8000)
+        return png, js
+
+    def export_curves(self, path: str | os.PathLike) -> Path | None:
+        """The loss plot as PNG or SVG (by suffix) plus its CSV."""
+        import pyqtgraph.exporters as ex
+
+        from ..core.export import runs_sidecar, write_losses_csv
+
+        w = self.w
+        path = Path(path)
+        if path.suffix.lower() != ".svg":
+            path = path.with_suffix(".png")
+        try:
+            check_writable(path)
+            with FileSet():                      # the picture, its CSV and its sidecar, or none of them
+                if path.suffix.lower() == ".svg":
+                    atomic_write(path, self._write_plot_svg)
+                else:
+                    exporter = ex.ImageExporter(w.plot.plotItem)
+                    exporter.parameters()["width"] = 1600
+                    atomic_write(path, lambda tmp: _nonempty(exporter.export(tmp), tmp))
+                if w.history and any(w.history.values()):
+                    write_losses_csv(path.with_suffix(".csv"), w.history)
+                if w.shown_run is not None:
+                    runs_sidecar(path, [w.shown_run], curves=str(path))
+        except Exception as e:          # pyqtgraph's exporters raise plain Exceptions on write errors
+            w.show_error("Cannot export the curves", f"{path}: {e}" if str(path) not in str(e) else str(e))
+            return None
+        w.statusBar().showMessage(f"exported {path}", 8000)
+        return path
+
+    def _write_plot_svg(self, tmp: str) -> None:
+        # pyqtgraph's SVGExporter fails on this Qt's path syntax ("not enough values to unpack");
+        # Qt's own SVG generator renders the widget as vector graphics instead.
+        from PySide6.QtCore import QRect
+        from PySide6.QtGui import QPainter
+        from PySide6.QtSvg import QSvgGenerator
+
+        plot = self.w.plot
+        gen = QSvgGenerator()
+        gen.setFileName(tmp)
+        gen.setSize(plot.size())
+        gen.setViewBox(QRect(0, 0, plot.width(), plot.height()))
+        gen.setTitle("invgui loss curves")
+        painter = QPainter(gen)
+        plot.render(painter)
+        if not painter.end() or Path(tmp).stat().st_size == 0:
+            raise OSError("Qt could not write the SVG")
+
+    def export_metrics(self, path: str | os.PathLike, run_ids: list[str] | None = None) -> Path | None:
+        """A CSV with one row per run (the selected ones, or all) and its metrics."""
+        from ..core.export import METRIC_COLUMNS, runs_sidecar, write_metrics_csv
+
+        w = self.w
+        runs = [w.session.get(i) for i in run_ids] if run_ids else list(w.session.runs)
+        rows = []
+        for r in runs:
+            row = {"name": r.label(), "state": r.state, "method": r.method, "model": r.model, "layer": r.layer,
+                   "image": r.image, "seed": r.params.get("seed", ""), "decoder": r.decoder or ""}
+            if r.result is not None:
+                m = Metrics.of(r.result)
+                row.update({k: "" if getattr(m, k, None) is None else getattr(m, k) for k in METRIC_COLUMNS})
+            rows.append(row)
+        try:
+            with FileSet():                      # the CSV and its sidecar, or neither
+                out = write_metrics_csv(path, rows)
+                runs_sidecar(out, runs, metrics_csv=str(out))
+        except OSError as e:
+            w.show_error("Cannot export the metrics", str(e))
+            return None
+        w.statusBar().showMessage(f"exported {out}", 8000)
+        return out
+
+
+def _nonempty(_ret, tmp: str) -> None:
+    """pyqtgraph's exporters ignore a failed save; an empty file says it failed."""
+    if os.path.getsize(tmp) == 0:
+        raise OSError("the picture could not be written")

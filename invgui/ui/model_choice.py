@@ -1,0 +1,157 @@
+"""Choosing the representation in the window: the embedded default loaded behind a visible
+"loading" state, a registered one picked in the chooser, a model file opened (TorchScript only
+after the user trusts it), and the hand-crafted representations' own parameters.  A model that
+cannot be loaded leaves the current one in place and says why."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
+
+from ..core import representations as R
+from ..core.methods import optimize
+from .docks import OPEN_MODEL
+
+
+class ModelChoice:
+    def __init__(self, window):
+        self.w = window
+        self.weights: dict[str, str] = {}        # explicit state-dict file per model (else its own)
+
+    def load_in_background(self, name: str) -> None:
+        """Build representation ``name`` and its layer shapes on a thread; ``modelLoaded`` brings it back."""
+        w = self.w
+        w.model_box.setEnabled(False)
+        w.statusBar().showMessage(f"loading {R.REGISTRY[name].title}…")
+        w.progress.setText("loading the model")
+
+        def load() -> None:
+            try:
+                rep = R.get(name, weights=self.weights.get(name))
+                rep.layers(rep.input_size)           # the tree's shapes: one forward pass, cached
+                w.modelLoaded.emit(rep, None)
+            except Exception as e:                   # shown on the GUI thread
+                w.modelLoaded.emit(None, f"{type(e).__name__}: {e}" if not isinstance(e, ValueError) else str(e))
+
+        threading.Thread(target=load, name="invgui-model-load", daemon=True).start()
+
+    def on_loaded(self, rep, error) -> None:
+        w = self.w
+        w.model_box.setEnabled(True)
+        w.progress.setText("idle")
+        if rep is None:
+            w.show_error("Cannot load the model", error)
+        elif w.rep is None:                          # the user has not picked another one meanwhile
+            self.adopt(rep)
+            w._update_buttons()
+
+    def set_model(self, name: str, rep_params=None) -> bool:
+        """Load representation ``name`` (with its own ``rep_params``); on failure keep the current one."""
+        w = self.w
+        try:
+            rep = R.get(name, weights=self.weights.get(name), random_weights=w.random_weights.isChecked(),
+                        params=rep_params)
+        except R.RepresentationError as e:
+            w.show_error("Cannot load the model", str(e))
+            if w.rep is not None:
+                w.model_box.setCurrentIndex(w.model_box.findData(w.rep.name))
+            return False
+        self.adopt(rep)
+        return True
+
+    def adopt(self, rep) -> None:
+        w = self.w
+        changed = w.rep is None or w.rep.name != rep.name
+        w.rep = rep
+        w.model_box.setCurrentIndex(w.model_box.findData(rep.name))
+        w.layer = rep.default_layer
+        if changed:
+            form = w.left.set_rep_form(rep)
+            if form is not None:
+                form.changed.connect(self.on_rep_params_changed)
+        w._update_nondiff_label()
+        w.decoder_panel.refresh(rep.name, w.layer)
+        w.features.invalidate()
+        w._refresh_tree()
+        w.features.update()
+        note = self.fit_preset()
+        w._clear_stale()
+        w._show_original()
+        w.statusBar().showMessage(f"{rep.title}: weights {rep.weights_info}" + note, 8000)
+
+    def fit_preset(self) -> str:
+        """A preset made for another kind of representation is not carried over silently: the
+        paper's counterpart for this one is chosen instead, and the status bar says so."""
+        form = self.w.form
+        current = form.preset_box.currentText()
+        handcrafted = self.w.rep.params is not None
+        fitting = optimize.preset_for(current, handcrafted)
+        if fitting == current:
+            return ""
+        form.preset_box.setCurrentText(fitting)
+        return f" · preset {current} → {fitting} (made for {'hand-crafted features' if handcrafted else 'CNNs'})"
+
+    def on_rep_params_changed(self) -> None:
+        w = self.w
+        try:
+            values = w.rep_form.values()
+        except ValueError as e:
+            w.statusBar().showMessage(f"representation parameters: {e}", 8000)
+            return
+        if values != w.rep.params:
+            self.set_model(w.rep.name, values)
+
+    def on_chosen(self, index: int) -> None:
+        w = self.w
+        name = w.model_box.itemData(index)
+        if name != OPEN_MODEL:
+            self.set_model(name)
+            return
+        w.model_box.setCurrentIndex(w.model_box.findData(w.rep.name) if w.rep else 0)
+        path, _ = QFileDialog.getOpenFileName(w, "Open a model", "", "TorchScript or state dict (*.pt *.pth *.ts);;"
+                                              "All files (*)")
+        if not path:
+            return
+        arch, ok = QInputDialog.getText(w, "Architecture", "For a state-dict file, the architecture "
+                                        "(torchvision:resnet18, timm:convnext_tiny, …); empty for a TorchScript file:")
+        if ok:
+            self.open_model_file(path, arch.strip() or None)
+
+    def open_model_file(self, path: str, arch: str | None = None) -> bool:
+        """Use a TorchScript file, or a state dict for ``arch`` (``torchvision:NAME`` / ``timm:NAME``)."""
+        w = self.w
+        if arch:
+            if not arch.startswith(("torchvision:", "timm:")):
+                arch = f"torchvision:{arch}"
+            name, weights = arch, str(path)
+        else:
+            name, weights = f"torchscript:{path}", None
+            if not R.is_trusted(path):
+                if not w.confirm_torchscript(str(path)):
+                    w.statusBar().showMessage(f"did not load {path}: not trusted", 8000)
+                    return False
+                R.trust(path)
+        if weights:
+            self.weights[name] = weights
+        if w.model_box.findData(name) < 0:
+            w.model_box.insertItem(w.model_box.count() - 1, f"{Path(path).name} ({arch or 'TorchScript'})", name)
+        if not self.set_model(name):
+            self.weights.pop(name, None)
+            w.model_box.removeItem(w.model_box.findData(name))
+            return False
+        return True
+
+    def confirm_torchscript(self, path: str) -> bool:
+        """Ask before loading a TorchScript file: it is a program and can run code when loaded."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Trust this TorchScript file?",
+                          f"{path}\n\nA TorchScript file is a program: loading it can run arbitrary code "
+                          "with your permissions. Load it only if you trust where it came from.\n\n"
+                          "(A torchvision/timm architecture with a state-dict file is loaded safely, "
+                          "with weights_only=True, and needs no such trust.)",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self.w)
+        box.button(QMessageBox.StandardButton.Yes).setText("Load it, I trust it")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        return box.exec() == QMessageBox.StandardButton.Yes
+

@@ -1,0 +1,128 @@
+"""Sessions on disk from the window: save, open, the autosave brought back at start, and the
+recent images/sessions menus (kept in the window's settings)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import traceback
+from pathlib import Path
+
+from PySide6.QtWidgets import QFileDialog
+
+from ..core.session import SUFFIX, QueueError, Session, SessionError, autosave_path, recover_autosave
+
+SESSION_FILTER = f"invgui session (*{SUFFIX});;All files (*)"
+MAX_RECENT = 10
+
+
+class SessionFiles:
+    def __init__(self, window):
+        self.w = window
+
+    def save_session(self, path: str | os.PathLike) -> Path | None:
+        w = self.w
+        path = Path(path)
+        if path.suffix != SUFFIX:
+            path = path.with_suffix(SUFFIX)
+        try:
+            out = w.session.save(path)
+        except OSError as e:
+            w.show_error("Cannot save the session", str(e))
+            return None
+        self.add_recent("sessions", str(out))
+        w.setWindowTitle(f"invgui — {out.name}")
+        w.statusBar().showMessage(f"saved {len(w.session.runs)} runs to {out}", 8000)
+        return out
+
+    def open_session(self, path: str | os.PathLike, *, replace: bool = True) -> bool:
+        w = self.w
+        if w.running():
+            w.show_error("Busy", "Stop the current run before opening a session.")
+            return False
+        try:
+            session = Session.load(path)
+        except SessionError as e:
+            w.show_error("Cannot open the session", str(e))
+            return False
+        if not self.replace_session(session, f"{path}"):
+            return False
+        if session.path is not None and replace:
+            self.add_recent("sessions", str(session.path))
+            w.setWindowTitle(f"invgui — {session.path.name}")
+        return True
+
+    def replace_session(self, session: Session, source: str) -> bool:
+        """Show ``session`` instead of the current one; if showing it fails, the current one stays."""
+        w = self.w
+        old = w.session
+        try:
+            w.controller.replace_session(session)
+            return True
+        except QueueError as e:
+            w.show_error("Busy", str(e))
+            return False
+        except Exception as e:                        # a validated file should never get here
+            detail = traceback.format_exc()
+            w.controller.replace_session(old)
+            w.show_error("Cannot show the session", f"{source}: {type(e).__name__}: {e}", detail)
+            return False
+
+    def restore_autosave(self) -> bool:
+        """Bring back the runs of the last session (after a crash, or simply the last time).  An
+        unreadable autosave is moved aside (the message says where) and the window starts empty."""
+        w = self.w
+        found = recover_autosave()
+        if found.message:
+            w.show_error("The autosaved session could not be read", found.message[:1].upper() + found.message[1:])
+        if found.session is None:
+            return False
+        if not self.replace_session(found.session, str(autosave_path())):
+            return False
+        w.statusBar().showMessage(f"restored {len(found.session.runs)} run(s) from the autosave "
+                                  f"({autosave_path()})", 10000)
+        return True
+
+    def open_session_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.w, "Open session", "", SESSION_FILTER)
+        if path:
+            self.open_session(path)
+
+    def save_session_now(self) -> None:
+        if self.w.session.path is not None:
+            self.save_session(self.w.session.path)
+        else:
+            self.save_session_as()
+
+    def save_session_as(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.w, "Save session", f"session{SUFFIX}", SESSION_FILTER)
+        if path:
+            self.save_session(path)
+
+    # -- recent files, window layout ---------------------------------------------------------------
+    def add_recent(self, kind: str, value: str) -> None:
+        items = [v for v in self.recent(kind) if v != value]
+        self.w.settings.setValue(f"recent/{kind}", ([value] + items)[:MAX_RECENT])
+        self.fill_recent_menus()
+
+    def recent(self, kind: str) -> list[str]:
+        v = self.w.settings.value(f"recent/{kind}", []) or []
+        return v if isinstance(v, list) else [v]
+
+    def fill_recent_menus(self) -> None:
+        w = self.w
+        for menu, kind, action in ((w.recent_images_menu, "images", w.open_image),
+                                   (w.recent_sessions_menu, "sessions", self.open_session)):
+            menu.clear()
+            for v in self.recent(kind):
+                menu.addAction(v, functools.partial(action, v))
+            menu.setEnabled(bool(self.recent(kind)))
+
+    def restore_layout(self) -> None:
+        w = self.w
+        geometry, state = w.settings.value("window/geometry"), w.settings.value("window/state")
+        if geometry is not None:
+            w.restoreGeometry(geometry)
+        if state is not None:
+            w.restoreState(state)
+        self.fill_recent_menus()
