@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import math
 import os
@@ -21,13 +22,19 @@ _PACKAGES = ("torch", "torchvision", "timm", "kornia", "opencv-python-headless",
 
 
 def library_versions() -> dict[str, str]:
+    return dict(_library_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _library_versions() -> tuple[tuple[str, str], ...]:
+    # Reading every package's metadata costs ~30 ms; versions do not change while the process runs.
     out = {"python": platform.python_version()}
     for pkg in ("invgui",) + _PACKAGES:
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             pass
-    return out
+    return tuple(out.items())
 
 
 def _clean(v: Any) -> Any:

@@ -84,18 +84,29 @@ def load_sample(name: str) -> np.ndarray:
     return to_float_rgb(getattr(skimage.data, name)(), source=f"{SAMPLE_PREFIX}{name}")
 
 
-def load_image(source: str | os.PathLike) -> np.ndarray:
-    """Load ``source`` (a path or ``sample:NAME``) as ``H×W×3`` float32 RGB in [0, 1]."""
+def check_source(source: str | os.PathLike) -> None:
+    """The cheap checks of ``load_image`` (the sample exists; the path is a file), decoding nothing."""
     s = str(source)
     if s.startswith(SAMPLE_PREFIX):
-        return load_sample(s[len(SAMPLE_PREFIX):])
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
+        if s[len(SAMPLE_PREFIX):] not in SAMPLES:
+            raise ImageError(f"{s}: no such sample; choose one of {', '.join(SAMPLES)}")
+        return
     path = Path(s)
     if not path.exists():
         raise ImageError(f"{path}: no such file")
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image file")
+
+
+def load_image(source: str | os.PathLike) -> np.ndarray:
+    """Load ``source`` (a path or ``sample:NAME``) as ``H×W×3`` float32 RGB in [0, 1]."""
+    s = str(source)
+    check_source(s)
+    if s.startswith(SAMPLE_PREFIX):
+        return load_sample(s[len(SAMPLE_PREFIX):])
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(s)
     try:
         with Image.open(path) as im:
             _check_size(*im.size, str(path))

@@ -15,6 +15,7 @@ computing anything, so a caller can check what it will write before minutes of o
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -249,12 +250,20 @@ def run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
 
 
 def execute(request: RunRequest, should_stop: Callable[[], bool] | None = None, *,
-            images: dict[str, np.ndarray] | None = None) -> Iterator[Event]:
+            images: dict[str, np.ndarray] | None = None, rep=None) -> Iterator[Event]:
     """THE entry point: the events of ``request``, from loading to the final ``Result``.
-    ``images`` maps sources to arrays the caller has already decoded (the window's open image)."""
+    ``images`` maps sources to arrays the caller has already decoded (the window's open image);
+    ``rep`` is the representation the request names, already built (see ``rep_key``)."""
     yield Status(f"loading {request.model or 'the default representation'}")
-    prep = prepare(request, images=images)
+    prep = prepare(request, images=images, rep=rep)
     yield from run_prepared(prep, should_stop)
+
+
+def rep_key(request: RunRequest) -> tuple:
+    """What identifies the representation a request runs on (and where): requests with the same
+    key can share one built representation."""
+    return (request.model or "", request.weights or "", bool(request.random_weights),
+            json.dumps(request.rep_params_dict(), sort_keys=True, default=str), request.device)
 
 
 def final_result(events: Iterator[Event]) -> Result:

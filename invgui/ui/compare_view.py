@@ -37,6 +37,7 @@ class CompareView(QWidget):
 
     sweepRequested = Signal(list)            # list[Run] to queue
     distanceReady = Signal(int, object)      # size, N (or None when it could not be computed): from a thread
+    sheetWritten = Signal(object, str)       # path (None on failure), error message: from a thread
 
     def __init__(self, controller, sweep_context: Callable[[], SweepContext | None],
                  show_error: Callable[[str, str], None], parent: QWidget | None = None):
@@ -53,6 +54,9 @@ class CompareView(QWidget):
         self._distance_cache: dict[int, float | None] = {}
         self._distance_pending: set[int] = set()
         self.distanceReady.connect(self._on_distance)
+        self.sheetWritten.connect(self._on_sheet_written)
+        self._depth_items: dict[str, pg.PlotDataItem] = {}
+        self.series: dict = {}
 
         controls = QHBoxLayout()
         self.rows_box, self.cols_box = QComboBox(), QComboBox()
@@ -70,6 +74,8 @@ class CompareView(QWidget):
             controls.addWidget(QLabel(label))
             controls.addWidget(w)
         controls.addStretch(1)
+        self.sheet_status = QLabel("")
+        controls.addWidget(self.sheet_status)
         controls.addWidget(self.sheet_button)
 
         # The grid: one graphics view whose size is the grid's (cells of at least MIN_CELL px),
@@ -150,9 +156,10 @@ class CompareView(QWidget):
         return [session.get(i) for i in self.run_ids if i in ids]
 
     def run_finished(self, run: Run) -> None:
-        """A run ended: redraw (once for a burst of runs) if it is one of this view's."""
-        if self.isVisible() and run.id in self.run_ids:
-            self.refresh_soon()
+        """A run ended: redraw (once for a burst of runs: at most once a second) if it is one of this
+        view's."""
+        if self.isVisible() and run.id in self.run_ids and not self._refresh_timer.isActive():
+            self.refresh_soon(1000)
 
     def set_runs(self, run_ids: list[str]) -> None:
         self.run_ids = list(dict.fromkeys(run_ids))
@@ -230,7 +237,7 @@ class CompareView(QWidget):
         if cell is None:
             vb = pg.ViewBox(parent=self.host, lockAspect=True, invertY=True, enableMenu=False)
             item = pg.ImageItem((np.clip(run.result.images[0], 0, 1) * 255 + 0.5).astype(np.uint8),
-                                axisOrder="row-major", autoDownsample=True)
+                                axisOrder="row-major", autoDownsample=True, levels=(0, 255))   # uint8: no rescaling
             vb.addItem(item)
             cap = pg.LabelItem(text, parent=self.host, color="#333", size="8pt")
             cell = self._cells[run.id] = (vb, item, cap, text)
@@ -285,20 +292,27 @@ class CompareView(QWidget):
                 lay.addItem(cap, 2 + 2 * ri, ci + 1)
                 vb.show()
                 cap.show()
-                vb.setXLink(self.views[0] if self.views else None)     # shared zoom and pan
-                vb.setYLink(self.views[0] if self.views else None)
+                lead = self.views[0] if self.views else None     # shared zoom and pan
+                if vb.linkedView(0) is not lead:                  # (re-linking re-ranges every view)
+                    vb.setXLink(lead)
+                    vb.setYLink(lead)
                 self.views.append(vb)
         self.fit()
 
-    def fit(self) -> None:
+    def fit(self, force: bool = False) -> None:
         """Cells as large as the window allows (never under MIN_CELL px: the grid scrolls instead),
-        and whole images in them (the views are linked: setting the first sets them all)."""
+        and whole images in them (the views are linked: setting the first sets them all).  Nothing
+        is done when neither the grid's shape nor the window's size changed (the user's zoom stays)."""
         g, lay = self.grid, self.cell_layout
         port = self.scroll.viewport().size()
         if g is None or not g.cells:
             self.canvas.resize(port)
             return
         nr, nc = len(g.rows), len(g.cols)
+        geometry = (nr, nc, port.width(), port.height(), self.views[0] if self.views else None)
+        if geometry == getattr(self, "_fitted", None) and not force:
+            return
+        self._fitted = geometry
         side = max(MIN_CELL, min((port.height() - 30 - nr * 26) // nr, (port.width() - 40) // nc - 8))
         for ri in range(nr):
             lay.setRowFixedHeight(1 + 2 * ri, side)
@@ -319,13 +333,11 @@ class CompareView(QWidget):
 
     def showEvent(self, e) -> None:
         super().showEvent(e)
-        QTimer.singleShot(0, self.fit)             # the first open: the viewport has its size now
+        QTimer.singleShot(0, lambda: self.fit(force=True))    # the first open: the viewport has its size now
 
     def _plot_depth(self) -> None:
         """Error against layer depth (paper 001, Fig. 7); one curve per set of runs that differ only
-        in their layer (core.compare.depth_series)."""
-        self.depth_plot.clear()
-        self.depth_plot.plotItem.legend.clear()
+        in their layer (core.compare.depth_series).  Curves are given new data, not re-made."""
         key = METRICS[self.metric_box.currentText()]
         self.depth_plot.setLabel("left", self.metric_box.currentText())
 
@@ -334,12 +346,23 @@ class CompareView(QWidget):
             return {"nre": self.nre.get(r.id), "rep": m.representation_error, "psnr": m.psnr}[key]
 
         series = C.depth_series([r for r in self.runs() if r.result is not None], value)
+        if series == self.series and key == getattr(self, "_series_key", None):
+            return
+        self.series, self._series_key = series, key
+        for name in [n for n in self._depth_items if n not in series]:
+            item = self._depth_items.pop(name)
+            self.depth_plot.removeItem(item)
+            self.depth_plot.plotItem.legend.removeItem(item)
         colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
         for i, (name, pts) in enumerate(series.items()):
             x, y = zip(*pts)
-            self.depth_plot.plot(x, y, pen=pg.mkPen(colours[i % len(colours)], width=2), symbol="o",
-                                 symbolBrush=colours[i % len(colours)], name=name)
-        self.series = series
+            colour = colours[i % len(colours)]
+            item = self._depth_items.get(name)
+            if item is None:
+                self._depth_items[name] = self.depth_plot.plot(x, y, pen=pg.mkPen(colour, width=2), symbol="o",
+                                                               symbolBrush=colour, name=name)
+            else:
+                item.setData(x, y, pen=pg.mkPen(colour, width=2), symbolBrush=colour)
 
     # -- sweeps ----------------------------------------------------------------------------------
     def default_layers(self) -> list[str]:
@@ -393,27 +416,61 @@ class CompareView(QWidget):
         return runs
 
     # -- export ------------------------------------------------------------------------------------
-    def export_sheet(self, path, tile: int = 512) -> Path | None:
+    def export_sheet(self, path, tile: int = 512, background: bool = False) -> Path | None:
+        """Write the grid as a contact sheet (PNG at 300 dpi) and its JSON sidecar.  With
+        ``background`` (the dialog) it is drawn and written on a thread — a sheet of many 512 px
+        tiles takes about a second — and ``sheetWritten`` tells when it is there."""
         if self.grid is None or not self.grid.cells:
             return None
-        from ..core.export import runs_sidecar, sidecar_path
-        from ..core.images import FileSet, check_writable
+        from ..core.export import sidecar_path
+        from ..core.images import check_writable
 
         try:
             check_writable(path)                 # before the sheet is drawn
             check_writable(sidecar_path(path))
-            sheet = C.contact_sheet(self.grid, tile, self.nre)
-            with FileSet():                      # the sheet and its sidecar, or neither
-                out = C.save_sheet(path, sheet)
-                runs_sidecar(out, list(self.grid.cells.values()), contact_sheet=str(out), rows=self.grid.rows,
-                             cols=self.grid.cols, rows_by=self.grid.rows_by, cols_by=self.grid.cols_by,
-                             normalised_errors=self.nre)
-            return out
         except OSError as e:
             self.show_error("Cannot export the contact sheet", str(e))
             return None
+        grid, nre = self.grid, dict(self.nre)
+        if not background:
+            try:
+                return _write_sheet(path, grid, nre, tile)
+            except OSError as e:
+                self.show_error("Cannot export the contact sheet", str(e))
+                return None
+        import threading
+
+        def work() -> None:
+            try:
+                self.sheetWritten.emit(_write_sheet(path, grid, nre, tile), "")
+            except OSError as e:
+                self.sheetWritten.emit(None, str(e))
+
+        self.sheet_status.setText(f"writing {Path(path).name}…")
+        threading.Thread(target=work, name="invgui-contact-sheet", daemon=True).start()
+        return None
+
+    def _on_sheet_written(self, path, error: str) -> None:
+        if path is None:
+            self.sheet_status.setText("")
+            self.show_error("Cannot export the contact sheet", error)
+        else:
+            self.sheet_status.setText(f"wrote {path}")
 
     def _sheet_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export contact sheet", "comparison.png", "PNG (*.png)")
         if path:
-            self.export_sheet(path)
+            self.export_sheet(path, background=True)
+
+
+def _write_sheet(path, grid: C.Grid, nre: dict, tile: int) -> Path:
+    """Draw and write the sheet and its sidecar (any thread: it touches no widget)."""
+    from ..core.export import runs_sidecar
+    from ..core.images import FileSet
+
+    sheet = C.contact_sheet(grid, tile, nre)
+    with FileSet():                              # the sheet and its sidecar, or neither
+        out = C.save_sheet(path, sheet)
+        runs_sidecar(out, list(grid.cells.values()), contact_sheet=str(out), rows=grid.rows, cols=grid.cols,
+                     rows_by=grid.rows_by, cols_by=grid.cols_by, normalised_errors=nre)
+    return out

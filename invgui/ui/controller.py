@@ -19,17 +19,43 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..core.events import Result, Step
-from ..core.images import load_image
-from ..core.request import RunRequest, execute
+from ..core.images import check_source, load_image
+from ..core.request import RunRequest, execute, rep_key
 from ..core.session import QueueError, Run, RunQueue, Session, write_autosave
 from .worker import WorkerThread
 
 AUTOSAVE_MS = 60_000
 
 
-def _execute(request: RunRequest, images: dict, should_stop):
-    """The worker's job: the request's events, with images the window has already decoded."""
-    return execute(request, should_stop, images=images)
+MAX_CACHED_IMAGES = 16
+MAX_CACHED_REPS = 4
+
+
+def _execute(request: RunRequest, images: dict, cache: dict | None, reps: dict | None, should_stop):
+    """The worker's job: the request's events, with images the window has already decoded; the
+    others are decoded here, on the worker thread (a photo takes up to ~0.3 s), and kept in
+    ``cache`` for the next runs of the queue.  The representation comes from ``reps`` (built here
+    and kept there when missing): a queue of runs on one network builds it once, not once per run
+    (EfficientNet-Lite0 takes ~0.5 s of the worker, and holds the interpreter while it does)."""
+    if cache is not None:
+        for source in request.images:
+            if source not in images and source not in cache:
+                cache[source] = load_image(source)
+                while len(cache) > MAX_CACHED_IMAGES:
+                    cache.pop(next(iter(cache)))
+        images = {**images, **{s: cache[s] for s in request.images if s in cache}}
+    rep = None
+    if reps is not None:
+        from ..core import representations as R
+
+        key = rep_key(request)
+        rep = reps.get(key)
+        if rep is None and not request.model.startswith("torchscript:"):     # trust is checked by prepare
+            rep = reps[key] = R.get(request.model or R.DEFAULT, weights=request.weights,
+                                    random_weights=request.random_weights, params=request.rep_params_dict())
+            while len(reps) > MAX_CACHED_REPS:
+                reps.pop(next(iter(reps)))
+    return execute(request, should_stop, images=images, rep=rep)
 
 
 class Controller(QObject):
@@ -60,6 +86,7 @@ class Controller(QObject):
         self._probe = False
         self._images: dict[str, np.ndarray] = {}    # decoded images of queued runs, by source
         self._batch: dict | None = None             # a sweep's runs, whose failures are told together
+        self._reps: dict[tuple, object] = {}        # built representations by core.request.rep_key
         self.window_images: dict[str, np.ndarray] = {}   # what the window has open (no second decode)
         self.worker = WorkerThread(self)
         w = self.worker.worker
@@ -135,6 +162,12 @@ class Controller(QObject):
         self.runRemoved.emit(run_id)
         return run
 
+    def offer_rep(self, rep, request: RunRequest) -> None:
+        """The window's own representation, for runs that name the same one (``rep_key``)."""
+        self._reps[rep_key(request)] = rep
+        while len(self._reps) > MAX_CACHED_REPS:
+            self._reps.pop(next(iter(self._reps)))
+
     def image_for(self, source: str) -> np.ndarray:
         if source in self.window_images:
             return self.window_images[source]
@@ -153,7 +186,9 @@ class Controller(QObject):
             if run is None:
                 return
             try:
-                job = functools.partial(_execute, run.request(self.device()), {run.image: self.image_for(run.image)})
+                check_source(run.image)               # a missing file fails here; decoding is the worker's
+                given = {run.image: self.window_images[run.image]} if run.image in self.window_images else {}
+                job = functools.partial(_execute, run.request(self.device()), given, self._images, self._reps)
             except (ImageError, ValueError, RepresentationError) as e:
                 self.queue.fail(run, str(e))
                 if not self._batch_failure(run, str(e)):
@@ -169,7 +204,7 @@ class Controller(QObject):
         if self.running():
             raise QueueError("a run is in progress")
         self._probe = True
-        self.worker.submit(functools.partial(_execute, request, images))
+        self.worker.submit(functools.partial(_execute, request, images, None, self._reps))
 
     def stop(self) -> None:
         if self.running():

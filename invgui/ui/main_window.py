@@ -43,6 +43,18 @@ DRAW_INTERVAL_MS = 100          # previews and curves are redrawn at most ~10 ti
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
 
 
+def _warm_up() -> None:
+    """Import what the first runs would otherwise import on the worker thread: scikit-image's
+    metrics load SciPy lazily (~400 modules), OpenCV draws the HOG glyphs and resizes."""
+    import cv2  # noqa: F401
+
+    from ..core import metrics
+
+    a = np.zeros((16, 16, 3), np.float32)
+    metrics.psnr(a + 0.5, a + 0.25)
+    metrics.ssim(a + 0.5, a + 0.25)
+
+
 class MainWindow(QMainWindow):
     runEnded = Signal()            # on the GUI thread, after a run's result or error was shown
     modelLoaded = Signal(object, object)   # (representation or None, error message): from the loading thread
@@ -91,6 +103,9 @@ class MainWindow(QMainWindow):
                              (c.autosaveFailed, lambda m: self.statusBar().showMessage(f"autosave failed: {m}", 8000))):
             signal.connect(slot)
         self.background = Background(self)
+        # The first run's metrics import scikit-image and SciPy (~400 modules: seconds that hold the
+        # interpreter and stall the event loop): done now, behind the painted window.
+        self.background.submit("warm-up", _warm_up, lambda *_: None)
         self.models, self.features = ModelChoice(self), FeatureDisplay(self)
         self.exports, self.files = Exporters(self), SessionFiles(self)
         for name in ("export_to", "export_curves", "export_metrics", "export_probe_to"):
@@ -457,6 +472,8 @@ class MainWindow(QMainWindow):
         self.history = {k: [] for k in optimize.TERMS} if run.method == "optimize" else {}
         self.result = self.latest_preview = self.last_step = None
         self.plot.clear_curves()
+        if run.method == "optimize":
+            self.plot.set_span(int(run.params.get("iters", 0)) + int(run.params.get("stage2_iters", 0)))
         self.metrics_label.setText("")
         self._rate = (0, time.perf_counter())
         self.recon_pane.set_title(f"Reconstruction — {run.model} {run.layer} (running)")

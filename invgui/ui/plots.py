@@ -12,6 +12,10 @@ LABELS = {"total": "total", "feature": "feature ‖Φ(x)−Φ0‖²/‖Φ0‖²"
 
 
 class LossPlot(pg.PlotWidget):
+    """Curves are made once per name and then only given new data: a new run empties them
+    instead of removing and re-creating them with their legend entries (that cost ~10 ms of the
+    GUI thread per run, and a full axis relayout)."""
+
     def __init__(self, parent=None):
         super().__init__(parent, background="w")
         self.setLogMode(y=True)
@@ -24,13 +28,29 @@ class LossPlot(pg.PlotWidget):
         legend = pg.LegendItem(colCount=4, labelTextColor="#202020")
         self.plotItem.layout.addItem(legend, 4, 1)
         self.plotItem.legend = legend            # plot(name=…) adds each curve to it
-        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.curves: dict[str, pg.PlotDataItem] = {}     # the curves that have data
+        self._items: dict[str, pg.PlotDataItem] = {}     # every curve made (kept, emptied when unused)
 
     def clear_curves(self) -> None:
-        for c in self.curves.values():
-            self.removeItem(c)
+        for item in self.curves.values():
+            item.setData([], [])
+            item.hide()
         self.curves.clear()
-        self.plotItem.legend.clear()
+        self.plotItem.enableAutoRange(x=True, y=True)
+
+    def set_span(self, iterations: int) -> None:
+        """Fix the x axis to a run's planned iterations, so it is not re-laid out at every redraw."""
+        if iterations > 1:
+            self.setXRange(0, iterations, padding=0.01)
+
+    def _curve(self, name: str, **kw) -> pg.PlotDataItem:
+        item = self._items.get(name)
+        if item is None:
+            item = self._items[name] = self.plot([], [], pen=pg.mkPen(COLOURS.get(name, "#888"), width=1),
+                                                 name=LABELS.get(name, name), connect="finite", **kw)
+        item.show()
+        self.curves[name] = item
+        return item
 
     def set_history(self, history: dict[str, list[float]]) -> None:
         for name, values in history.items():
@@ -38,23 +58,26 @@ class LossPlot(pg.PlotWidget):
                 continue
             y = np.asarray(values, dtype=float)
             y = np.where(np.isfinite(y) & (y > 0), y, np.nan)    # log axis: skip zeros
-            x = np.arange(1, len(y) + 1)
-            if name not in self.curves:
-                # Width-1 (cosmetic) pens: Qt draws wider antialiased ones ~14× slower (measured 71 vs
-                # 5 ms per redraw of four 200-point curves), which stalled the event loop and the worker.
-                self.curves[name] = self.plot(x, y, pen=pg.mkPen(COLOURS.get(name, "#888"), width=1),
-                                              name=LABELS.get(name, name), connect="finite")
-            else:
-                self.curves[name].setData(x, y, connect="finite")
+            # Width-1 (cosmetic) pens: Qt draws wider antialiased ones ~14× slower (measured 71 vs
+            # 5 ms per redraw of four 200-point curves), which stalled the event loop and the worker.
+            self._curve(name).setData(np.arange(1, len(y) + 1), y, connect="finite")
+        self._sync_legend()
+
+    def _sync_legend(self) -> None:
+        """The legend lists the curves that have data (changes only when a run of another kind shows)."""
+        legend = self.plotItem.legend
+        listed = {id(sample.item) for sample, _label in legend.items}
+        for name, item in self._items.items():
+            if name in self.curves and id(item) not in listed:
+                legend.addItem(item, LABELS.get(name, name))
+            elif name not in self.curves and id(item) in listed:
+                legend.removeItem(item)
 
     def set_series(self, name: str, x, y, symbol: bool = False) -> None:
         """One curve with its own x values (e.g. held-out error once per epoch, at its step)."""
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
         y = np.where(np.isfinite(y) & (y > 0), y, np.nan)
-        if name not in self.curves:
-            kw = dict(symbol="o", symbolSize=6, symbolBrush=COLOURS.get(name, "#888")) if symbol else {}
-            self.curves[name] = self.plot(x, y, pen=pg.mkPen(COLOURS.get(name, "#888"), width=1),
-                                          name=LABELS.get(name, name), connect="finite", **kw)
-        else:
-            self.curves[name].setData(x, y, connect="finite")
+        kw = dict(symbol="o", symbolSize=6, symbolBrush=COLOURS.get(name, "#888")) if symbol else {}
+        self._curve(name, **kw).setData(x, y, connect="finite")
+        self._sync_legend()
