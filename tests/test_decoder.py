@@ -13,7 +13,7 @@ from invgui.core import representations as R
 from invgui.core.events import Result, Status, Step
 from invgui.core.images import load_image
 from invgui.core.methods import decoder as D
-from invgui.core.methods import decoder_nets as N
+from invgui.core.methods.decoder import nets as N
 from invgui.core.methods import manipulate as M
 from invgui.core.methods import probe as P
 

@@ -20,7 +20,7 @@ from invgui.core import representations as R
 from invgui.core.events import Result
 from invgui.core.images import FileSet, TMP_PREFIX, atomic_write, load_image, save_png
 from invgui.core.methods import decoder as D
-from invgui.core.methods import decoder_nets as nets
+from invgui.core.methods.decoder import nets
 from invgui.core.methods.optimize import OptimizeParams
 from invgui.core.methods.probe import ProbeParams
 from invgui.core.params import ParamError, check, field_type, from_dict

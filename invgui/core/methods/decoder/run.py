@@ -1,0 +1,104 @@
+"""Reconstructing with a trained decoder: one forward pass per image."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+
+from ... import metrics
+from ...events import Event, Result, Status
+from ...images import resize_center_crop
+from ...representations import Representation
+from .checkpoint import Loaded, _load_encoder, check_match, load_checkpoint
+
+def reconstruct(loaded: Loaded, rep: Representation, phi: torch.Tensor, size: int) -> torch.Tensor:
+    """One forward pass: features N×… → images N×3×size×size in [0, 1]."""
+    with torch.no_grad():
+        return loaded.net(phi, (size, size)).clamp(0, 1)
+
+
+def prepare(rep: Representation, decoder: str | os.PathLike | Loaded, layer: str | None,
+            device) -> tuple[Loaded, str]:
+    """Load (or take) a decoder, check it fits ``rep``/``layer`` (default: the decoder's layer), move it."""
+    loaded = decoder if isinstance(decoder, Loaded) else load_checkpoint(decoder)
+    source = str(decoder) if not isinstance(decoder, Loaded) else loaded.meta.get("file", "the decoder")
+    if loaded.meta.get("representation") != rep.name:        # say that first, before any layer error
+        check_match(loaded.meta, rep, layer or loaded.meta.get("layer"), source)
+    layer = rep.resolve_layer(layer or loaded.meta.get("layer"))
+    check_match(loaded.meta, rep, layer, source)
+    if loaded.encoder is not None:                      # autoencoder: the fine-tuned encoder
+        _load_encoder(rep, loaded.encoder, source)
+    loaded.net.to(device)
+    rep.to(device)
+    return loaded, layer
+
+
+def run(rep: Representation, image: np.ndarray | list[np.ndarray] | None, layer: str | None,
+        decoder: str | os.PathLike | Loaded, *, size: int = 0, device: str | torch.device = "cpu",
+        target_features: torch.Tensor | None = None, eval_distance: float | None = None,
+        should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
+    """Reconstruct ``image`` — or a list of images, as one batch — (or ``target_features``, C×… or
+    N×C×…) with a trained decoder: one forward pass.
+
+    ``size`` (default: the decoder's training crop size) is the side of the input the features
+    are computed at and of the output.  Yields a ``Status`` and a ``Result`` like the
+    optimisation method (no iterations; metrics: representation error of the reconstruction,
+    PSNR/SSIM and, with ``eval_distance``, the normalised reconstruction error — means over the
+    batch, with ``*_per_image`` lists — and the seconds of the forward pass).
+    """
+    if image is None and target_features is None:
+        raise ValueError("give an image or target features")
+    device = torch.device(device)
+    yield Status("loading the decoder")
+    loaded, layer = prepare(rep, decoder, layer, device)
+    meta = loaded.meta
+    # Fully convolutional decoders work at any size; the fully connected one only at its own.
+    size = int(meta["input_size"]) if meta["architecture"] == "fc" or not size else size
+    rep.check_input(layer, size)
+    images_in = [image] if isinstance(image, np.ndarray) else list(image or [])
+    targets = [resize_center_crop(im, size) for im in images_in]
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        if target_features is not None:
+            phi0 = target_features.to(device=device, dtype=torch.float32)
+            if phi0.dim() == len(meta["feature_shape"]):
+                phi0 = phi0[None]
+        else:
+            phi0 = rep.features(torch.from_numpy(np.stack(targets)).permute(0, 3, 1, 2).to(device), layer)
+        x = reconstruct(loaded, rep, phi0, size)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - t0
+        images = x.permute(0, 2, 3, 1).cpu().numpy()
+        rep_errs = metrics.representation_error(rep.features(x, layer), phi0).cpu().numpy()
+    m: dict[str, Any] = {"representation_error": float(rep_errs.mean()), "seconds": seconds, "iterations": 0,
+                         "iterations_per_second": 0.0, "start_representation_error": float("nan"),
+                         "images": len(images), "images_per_second": len(images) / max(seconds, 1e-9)}
+    if len(images) > 1:
+        m["representation_error_per_image"] = rep_errs.tolist()
+    pairs = list(zip(images, targets)) if len(targets) == len(images) else []
+    for key, fn in (("psnr", metrics.psnr), ("ssim", metrics.ssim)) if pairs else ():
+        vals = [fn(a, b) for a, b in pairs]
+        m[key] = float(np.mean(vals))
+        if len(vals) > 1:
+            m[f"{key}_per_image"] = vals
+    if pairs and eval_distance:
+        vals = [metrics.normalised_reconstruction_error(a, b, eval_distance) for a, b in pairs]
+        m["normalised_reconstruction_error"] = float(np.mean(vals))
+        if len(vals) > 1:
+            m["normalised_reconstruction_error_per_image"] = vals
+        m["eval_distance"] = eval_distance
+    record = {"method": "decoder", **rep.describe(), "weights_file": rep.weights_file, "layer": layer,
+              "layer_shape": list(phi0.shape[1:]), "input_size": size, "device": str(device),
+              "target": "features" if target_features is not None else "image",
+              "decoder": str(decoder) if not isinstance(decoder, Loaded) else meta.get("file", "(in memory)"),
+              "decoder_meta": {k: meta.get(k) for k in ("architecture", "width", "input_size", "epochs",
+                                                         "held_out_mse", "held_out_normalised_error",
+                                                         "autoencoder", "training")},
+              "params": {"size": size},
+              "relative_depth": round(rep.layer_info(layer, size).relative_depth, 4)}
+    yield Result(images=images, target=targets[0] if targets else None, history={}, metrics=m, record=record)

@@ -1,0 +1,309 @@
+"""Training a decoder: min Σ‖x_i − f(Φ(x_i))‖² by Adam over random crops, with held-out
+evaluation after each epoch and checkpoints on the way."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ... import metrics
+from ...events import Event, Result, Status, Step
+from ...export import library_versions
+from ...images import ImageError, to_uint8
+from ...params import Presets, check, param, to_dict
+from ...representations import REGISTRY, Representation, RepresentationError
+from . import nets
+from .checkpoint import _load_encoder, check_match, load_checkpoint, save_checkpoint
+from .data import ImageSet, _batch, list_images, split
+
+MAX_HELD_OUT = 256      # held-out images evaluated after each epoch
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Training of a decoder (paper 001 §3: Adam β 0.9/0.999, batch 64, lr 1e-3 decayed at the end)."""
+
+    epochs: int = param(10, label="Epochs", min=1, max=100000, group="Training",
+                        tooltip="Passes over the training images (each gives 'crops per image' random crops).")
+    batch: int = param(64, label="Batch", min=1, max=4096, group="Training", tooltip="Mini-batch size (paper: 64).")
+    lr: float = param(1e-3, label="Learning rate", min=1e-7, max=1.0, group="Training",
+                      tooltip="Adam's initial learning rate (paper: 0.001).")
+    decay_from: float = param(0.7, label="Decay from", min=0.0, max=1.0, step=0.05, group="Training",
+                              tooltip="Fraction of training after which the rate decays geometrically, reaching "
+                                      "'final LR factor' × lr at the end (paper: 'gradually decreased towards "
+                                      "the end').")
+    final_lr: float = param(0.1, label="Final LR factor", min=0.0, max=1.0, step=0.05, group="Training",
+                            tooltip="The learning rate at the end, as a fraction of the initial one.")
+    size: int = param(64, label="Crop size (px)", min=16, max=1024, step=16, group="Data",
+                      tooltip="Side of the random training crops; also the default reconstruction size.")
+    crops_per_image: int = param(16, label="Crops per image", min=1, max=10000, group="Data",
+                                 tooltip="Random crops (random scale and position, random horizontal flip) "
+                                         "drawn from each training image per epoch.")
+    colour_jitter: float = param(0.0, label="Colour jitter", min=0.0, max=1.0, step=0.05, group="Data",
+                                 tooltip="Random contrast, brightness and saturation changes of the training "
+                                         "crops up to this fraction (0 = off).")
+    rotate: bool = param(False, label="Random 90° rotations", group="Data",
+                         tooltip="Also rotate training crops by a random multiple of 90°.")
+    held_out: float = param(0.1, label="Held-out fraction", min=0.0, max=0.9, step=0.05, group="Data",
+                            tooltip="Images kept out of training (at least one when there are two or more); "
+                                    "their error is reported after every epoch.")
+    width: float = param(0.25, label="Width", min=0.02, max=2.0, step=0.05, group="Network",
+                         tooltip="Channel multiplier of the paper's networks (1 = the paper's widths; "
+                                 "0.25 trains ~10× faster on a CPU).")
+    autoencoder: bool = param(False, label="Autoencoder (fine-tune encoder)", group="Network",
+                              tooltip="Train the CNN up to the layer together with the decoder (paper 001 §5.2); "
+                                      "CNN representations only.")
+    seed: int = param(0, label="Seed", min=0, max=2**31 - 1, group="Training",
+                      tooltip="Seeds the split, the crops and the initial weights.")
+    preview_every: int = param(10, label="Preview every", min=1, max=100000, group="Display",
+                               tooltip="Send sample reconstructions every k steps.")
+
+
+TRAIN_PRESETS: Presets[TrainParams] = Presets(TrainParams)
+TRAIN_PRESETS.add("default", TrainParams())
+TRAIN_PRESETS.add("paper", TrainParams(width=1.0, size=256, crops_per_image=1, epochs=15))
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+def lr_factor(p: TrainParams, progress: float) -> float:
+    """Multiplier of the learning rate at ``progress`` ∈ [0, 1] of training."""
+    if progress <= p.decay_from or p.decay_from >= 1:
+        return 1.0
+    t = (progress - p.decay_from) / (1 - p.decay_from)
+    return float(max(p.final_lr, 1e-12) ** t)
+
+
+def train(rep: Representation, layer: str | None, data: str | os.PathLike | list, out: str | os.PathLike,
+          params: TrainParams = TrainParams(), *, device: str | torch.device = "cpu",
+          should_stop: Callable[[], bool] | None = None, resume: str | os.PathLike | None = None,
+          held_out_data: str | os.PathLike | list | None = None) -> Iterator[Event]:
+    """Train a decoder for ``rep`` at ``layer`` on the images under ``data``; write ``out``.
+
+    ``data`` is a folder (searched recursively) or a list of image sources; ``held_out_data``
+    (the same kinds), when given, is the held-out set instead of a random split.  Yields ``Step``s
+    (losses ``train`` per step and ``held_out`` after each epoch; a preview strip of held-out
+    originals over their reconstructions) and a final ``Result`` whose images are the held-out
+    reconstructions.  A checkpoint is written after every epoch (atomically), so a stopped or
+    killed run can be resumed with ``resume=out``.
+    """
+    p = check(params, "training parameters")
+    device = torch.device(device)
+    layer = rep.resolve_layer(layer)
+    loaded = None
+    if resume:
+        # A resumed checkpoint keeps its own architecture: the network is rebuilt from its metadata,
+        # and what is saved must describe that network, whatever the flags say.
+        loaded = load_checkpoint(resume)
+        check_match(loaded.meta, rep, layer, str(resume))
+        kept = {"width": float(loaded.meta["width"]), "size": int(loaded.meta["input_size"])}
+        if loaded.encoder is not None:      # a fine-tuned encoder stays fine-tuned (and saved)
+            kept["autoencoder"] = True
+        changed = [f"{k} {getattr(p, k)} → {v}" for k, v in kept.items() if getattr(p, k) != v]
+        p = dataclasses.replace(p, **kept)
+        if changed:
+            yield Status(f"resuming {resume}: keeping the checkpoint's " + ", ".join(changed))
+    torch.manual_seed(p.seed)
+    rng = np.random.default_rng(p.seed)
+    sources = list_images(data) if not isinstance(data, list) else list(data)
+    if held_out_data is not None:
+        train_src = sources
+        held_src = list_images(held_out_data) if not isinstance(held_out_data, list) else list(held_out_data)
+    else:
+        train_src, held_src = split(sources, p.held_out, p.seed)
+    yield Status(f"reading {len(sources)} images")
+    train_set, held_set = ImageSet(train_src, p.size, p.colour_jitter, p.rotate), ImageSet(held_src, p.size)
+    skipped = train_set.skipped + held_set.skipped
+    if len(train_set) == 0:
+        raise ImageError(f"{data}: no readable training images" + (f" ({len(skipped)} unreadable)" if skipped else ""))
+    info = rep.layer_info(layer, p.size)
+    if not info.fits:
+        raise RepresentationError(f"{rep.name} {layer} does not fit a {p.size}×{p.size} crop: {info.error}")
+    family = REGISTRY[rep.name].family if rep.name in REGISTRY else "cnn"
+    kind = nets.kind_for(family, info.shape)
+    if p.autoencoder and not hasattr(rep, "model"):
+        raise RepresentationError(f"{rep.name} has no weights to fine-tune: autoencoder mode needs a CNN")
+
+    rep.to(device)
+    encoder_params: list[torch.nn.Parameter] = []
+    if p.autoencoder:
+        rep.model.requires_grad_(True)
+        rep.model.train(False)
+        encoder_params = [q for q in rep.model.parameters()]
+    start_epoch, opt_state = 0, None
+    if loaded is not None:
+        net = loaded.net.requires_grad_(True)
+        if loaded.encoder is not None and p.autoencoder:
+            _load_encoder(rep, loaded.encoder, str(resume))
+        start_epoch, opt_state = loaded.epoch, loaded.optimizer
+        yield Status(f"resuming {resume} after epoch {start_epoch}")
+    else:
+        net = nets.build(kind, info.shape, info.stride or 1, p.width)
+        with torch.no_grad():
+            probe = _batch([train_set.crop(int(rng.integers(len(train_set))), rng) for _ in range(min(p.batch, 32))],
+                           device)
+            net.set_scale(rep.features(probe, layer).cpu())
+    net.to(device).train()
+    opt = torch.optim.Adam(list(net.parameters()) + encoder_params, lr=p.lr, betas=(0.9, 0.999))
+    if opt_state:
+        try:
+            opt.load_state_dict(opt_state)
+        except ValueError:
+            pass                                     # e.g. autoencoder switched: start Adam afresh
+    held = []
+    for i in range(min(len(held_set), MAX_HELD_OUT)):      # a big collection: evaluate a fixed subset
+        try:
+            held.append(held_set.centre(i))
+        except ImageError:
+            pass
+    eval_n = metrics.mean_pairwise_distance(held) if len(held) >= 2 else None
+    meta = {
+        "method": "decoder", **rep.describe(), "layer": layer, "input_size": p.size,
+        "feature_shape": list(info.shape), "stride": int(info.stride or 1), "architecture": kind,
+        "width": p.width, "parameters": nets.count_parameters(net), "normalisation": {"mean": list(rep.mean),
+                                                                                        "std": list(rep.std)},
+        "grayscale_features": bool(rep.grayscale), "autoencoder": p.autoencoder,
+        "training": {"data": _describe(data), "held_out_data": _describe(held_out_data) if held_out_data
+                     else f"random {p.held_out:.0%} of the data", "images": len(train_set),
+                     "held_out_images": len(held_set), "skipped": len(skipped), "params": to_dict(p)},
+        "versions": library_versions(),
+    }
+    if skipped:
+        yield Status(f"skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]}")
+    yield Status(f"training a {kind} decoder ({meta['parameters'] / 1e6:.2f} M parameters) on {len(train_set)} "
+                 f"images ({len(held_set)} held out) for {rep.name} {layer} {'×'.join(map(str, info.shape))}")
+
+    steps_per_epoch = max(1, math.ceil(len(train_set) * p.crops_per_image / p.batch))
+    total = steps_per_epoch * p.epochs
+    history: dict[str, list[float]] = {"train": [], "held_out": []}
+    t0 = time.perf_counter()
+    step = start_epoch * steps_per_epoch
+    stopped, message = False, ""
+    held_err = float("nan")
+    recon = np.zeros((0, p.size, p.size, 3), np.float32)
+    meta["epochs"] = start_epoch
+    evaluated_at = -1                       # the step of the last full held-out evaluation
+    try:
+        for epoch in range(start_epoch, p.epochs):
+            order = np.concatenate([rng.permutation(len(train_set)) for _ in range(p.crops_per_image)])
+            for s in range(steps_per_epoch):
+                idx = order[s * p.batch:(s + 1) * p.batch]
+                if len(idx) == 0:
+                    idx = rng.integers(0, len(train_set), p.batch)
+                x = _batch([train_set.crop(int(i), rng) for i in idx], device)
+                factor = lr_factor(p, step / max(total, 1))
+                for g in opt.param_groups:
+                    g["lr"] = p.lr * factor
+                with torch.enable_grad():
+                    if p.autoencoder:
+                        phi = rep.features(x, layer)
+                    else:
+                        with torch.no_grad():
+                            phi = rep.features(x, layer)
+                    y = net(phi, x.shape[-2:])
+                    loss = F.mse_loss(y, x)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                opt.step()
+                step += 1
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"the training loss became {value} at step {step}; lower the "
+                                             f"learning rate (now {p.lr:g})")
+                history["train"].append(value)
+                last_of_epoch = s == steps_per_epoch - 1
+                losses = {"train": value}
+                preview = None
+                if last_of_epoch and held:
+                    held_err, recon = _evaluate(net, rep, layer, held, device, p.batch)
+                    losses["held_out"] = held_err
+                    history["held_out"].append(held_err)
+                    evaluated_at = step
+                if held and (step % p.preview_every == 0 or last_of_epoch):
+                    # Between epochs, reconstruct only the four images the preview shows.
+                    shown = recon[:4] if evaluated_at == step else _evaluate(net, rep, layer, held[:4], device,
+                                                                              p.batch)[1]
+                    preview = _strip(held[:4], shown)
+                yield Step(i=step, total=total, losses=losses, lr=p.lr * factor,
+                           elapsed=time.perf_counter() - t0, preview=preview)
+                if should_stop is not None and should_stop():
+                    stopped, message = True, f"stopped by the user at step {step} of {total}"
+                    break
+            meta["epochs"] = epoch + 1 if not stopped else epoch
+            meta["held_out_mse"] = held_err if math.isfinite(held_err) else None
+            if not stopped:
+                save_checkpoint(out, net, _finish_meta(meta, held, recon, eval_n, time.perf_counter() - t0, step),
+                                encoder=rep.model.state_dict() if p.autoencoder else None,
+                                optimizer=opt.state_dict(), epoch=epoch + 1)
+            if stopped:
+                break
+    finally:
+        if p.autoencoder:
+            rep.model.requires_grad_(False)
+        net.eval().requires_grad_(False)
+    if held and evaluated_at != step:       # stopped mid-epoch (or resumed a finished run): evaluate now
+        held_err, recon = _evaluate(net, rep, layer, held, device, p.batch)
+    final = _finish_meta(meta, held, recon, eval_n, time.perf_counter() - t0, step)
+    if stopped and step > start_epoch * steps_per_epoch:
+        save_checkpoint(out, net, final, encoder=rep.model.state_dict() if p.autoencoder else None,
+                        optimizer=opt.state_dict(), epoch=meta["epochs"])
+        message += f"; the checkpoint holds {meta['epochs']} complete epoch(s) of training plus this one's steps"
+    m = {k: v for k, v in final.items() if k.startswith("held_out") and v is not None}
+    m.update({"steps": step, "seconds": time.perf_counter() - t0,
+              "images_per_second": (step - start_epoch * steps_per_epoch) * p.batch
+              / max(time.perf_counter() - t0, 1e-9),
+              "training_images": len(train_set), "skipped": len(train_set.skipped) + len(held_set.skipped)})
+    yield Result(images=recon if len(recon) else np.zeros((1, p.size, p.size, 3), np.float32),
+                 target=held[0] if held else None, history=history, metrics=m,
+                 record={**final, "checkpoint": str(out)}, stopped=stopped, message=message)
+
+
+def _describe(data) -> str:
+    if isinstance(data, list):
+        shown = ", ".join(map(str, data[:20])) + (", …" if len(data) > 20 else "")
+        return f"{len(data)} images: {shown}"
+    return str(data)
+
+
+def _finish_meta(meta, held, recon, eval_n, seconds, steps) -> dict:
+    out = dict(meta)
+    if held and len(recon):
+        errs = [float(np.sqrt(((r - h) ** 2).sum())) for r, h in zip(recon, held)]
+        out["held_out_mse"] = float(np.mean([((r - h) ** 2).mean() for r, h in zip(recon, held)]))
+        if eval_n:
+            out["held_out_normalised_error"] = float(np.mean(errs) / eval_n)
+    out["training_seconds"] = round(seconds, 2)
+    out["training_steps"] = steps
+    return out
+
+
+@torch.no_grad()
+def _evaluate(net, rep, layer, held, device, batch) -> tuple[float, np.ndarray]:
+    was = net.training
+    net.eval()
+    outs = []
+    for i in range(0, len(held), batch):
+        x = _batch(held[i:i + batch], device)
+        outs.append(net(rep.features(x, layer), x.shape[-2:]).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy())
+    net.train(was)
+    recon = np.concatenate(outs)
+    return float(np.mean((recon - np.stack(held)) ** 2)), recon
+
+
+def _strip(originals: list[np.ndarray], recon: np.ndarray) -> np.ndarray:
+    """Originals on top, reconstructions below, as one uint8 image."""
+    top = np.concatenate(list(originals), axis=1)
+    bottom = np.concatenate(list(recon[:len(originals)]), axis=1)
+    return to_uint8(np.concatenate([top, bottom], axis=0))
+
+
+# -- reconstruction -------------------------------------------------------------------------------
+
