@@ -43,7 +43,13 @@ from ..regularizers import priors
 from ..representations import LayerInfo, Representation, RepresentationError
 from ..subsets import mask as subset_mask
 
-TERMS = ("total", "feature", "alpha", "tv")
+TERMS = ("total", "feature", "alpha", "tv")      # the loss terms every Step reports, by name
+REGULARISERS = ("alpha", "tv")                   # a run diverges when one of these explodes
+_COL = {name: i for i, name in enumerate(TERMS)}  # where a term sits in the per-iteration tensor
+
+
+def _cols(names) -> list[int]:
+    return [_COL[n] for n in names]
 OBJECTIVES = ("invert", "maximise", "caricature")
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
 INITS = ("gaussian", "uniform", "image")
@@ -345,14 +351,16 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
                 x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
             feat = p.feature_weight * objective(rep.features(x, layer))
             prior, ra, rv = priors(u, p.alpha, p.alpha_weight, p.beta, tv_w)
-            total = feat + prior
-            total.sum().backward()
+            terms = {"total": feat + prior, "feature": feat, "alpha": ra, "tv": rv}
+            terms["total"].sum().backward()
         opt.step()
         if p.clamp > 0:
             with torch.no_grad():
                 norm = u.norm(dim=1, keepdim=True)
                 u.mul_(torch.clamp(p.clamp / norm.clamp_min(1e-12), max=1.0))
-        return torch.stack([total, feat, ra, rv]).detach().mean(1)    # mean over restarts
+        # One tensor of every term (mean over restarts), in TERMS order: the host reads it once
+        # every `preview_every` iterations, not once per term and iteration.
+        return torch.stack([terms[k] for k in TERMS]).detach().mean(1)
 
     history: dict[str, list[float]] = {k: [] for k in TERMS}
     pending: list[torch.Tensor] = []
@@ -380,16 +388,18 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
         pending.clear()
         if first is None:
             first = values[0].abs().clamp_min(1e-3)
-        ok = torch.isfinite(values).all(1) & (values[:, 2:] <= EXPLODE * first[2:]).all(1)
+        reg = _cols(REGULARISERS)
+        ok = torch.isfinite(values).all(1) & (values[:, reg] <= EXPLODE * first[reg]).all(1)
         n_ok = len(values) if bool(ok.all()) else int((~ok).nonzero()[0])
         diverged = n_ok < len(values)
         if diverged:
-            bad = values[n_ok]
-            col = next((c for c in (1, 2, 3, 0) if not math.isfinite(bad[c])), None)
-            col = col if col is not None else (2 if bad[2] > EXPLODE * first[2] else 3)
+            bad = dict(zip(TERMS, values[n_ok].tolist()))
+            limit = dict(zip(TERMS, (EXPLODE * first).tolist()))
+            term = next((k for k in ("feature", "alpha", "tv", "total") if not math.isfinite(bad[k])), None) or \
+                next(k for k in REGULARISERS if bad[k] > limit[k])
             stopped = True
-            what = "became " + str(bad[col].item()) if not math.isfinite(bad[col]) else "exploded"
-            message = (f"the run diverged: the {TERMS[col]} term {what} at iteration "
+            what = f"became {bad[term]}" if not math.isfinite(bad[term]) else "exploded"
+            message = (f"the run diverged: the {term} term {what} at iteration "
                        f"{len(history['total']) + n_ok + 1}; lower the learning rate (now {p.lr:g}). "
                        "The last good image is kept.")
             preview = None
