@@ -121,3 +121,22 @@ def build(window) -> None:
     tb.setObjectName("main_toolbar")
     for act in toolbar:
         tb.addAction(act)
+
+
+def about_box(parent):
+    """Help › About: what invgui is, and the versions of everything it runs on."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMessageBox
+
+    from ..core.export import library_versions
+
+    v = library_versions()
+    text = (f"<h3>invgui {v.get('invgui', '')}</h3><p>See what an image representation keeps: invert CNN "
+            "layers and hand-crafted features by optimisation (Mahendran &amp; Vedaldi, CVPR 2015 / IJCV "
+            "2016) and with trained decoders (Dosovitskiy &amp; Brox, CVPR 2016).</p><p>"
+            + "<br>".join(f"{k} {val}" for k, val in v.items() if k != "invgui") + "</p>")
+    box = QMessageBox(QMessageBox.Icon.Information, "About invgui", text, QMessageBox.StandardButton.Ok, parent)
+    box.setIconPixmap(theme.icon("invgui").pixmap(64, 64))
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box

@@ -58,6 +58,18 @@ def _execute(request: RunRequest, images: dict, cache: dict | None, reps: dict |
     return execute(request, should_stop, images=images, rep=rep)
 
 
+def warm_up() -> None:
+    """Import what the first runs would otherwise import on the worker thread: scikit-image's
+    metrics load SciPy lazily (~400 modules), OpenCV draws the HOG glyphs and resizes."""
+    import cv2  # noqa: F401
+
+    from ..core import metrics
+
+    a = np.zeros((16, 16, 3), np.float32)
+    metrics.psnr(a + 0.5, a + 0.25)
+    metrics.ssim(a + 0.5, a + 0.25)
+
+
 class Controller(QObject):
     # every signal is delivered on the GUI thread
     runChanged = Signal(object)           # Run: state, name or result changed (also: added)

@@ -2,7 +2,8 @@
 
 What it shows lives in ``result_view`` (panes, curves) and ``docks`` (layer tree, parameters);
 its menus in ``actions.TABLE``; what it writes in ``exporters`` and ``session_files``; the model
-chooser in ``model_choice``; Φ0 and receptive fields in ``feature_display``.  Runs, the queue,
+chooser in ``model_choice``; Φ0 and receptive fields in ``feature_display``; requests from the
+settings in ``requests``; the run list's menu in ``run_actions``.  Runs, the queue,
 the worker thread and the autosave belong to the ``Controller``: the window asks it to run
 requests and draws what its signals say.
 """
@@ -10,49 +11,37 @@ requests and draws what its signals say.
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox
 
 from ..core import representations as R
 from ..core.events import Result, Step
 from ..core.images import ImageError, load_image, resize_center_crop
 from ..core.methods import optimize
-from ..core.params import from_dict, to_dict
 from ..core.results import progress as progress_text
 from ..core.results import summary
-from ..core.session import QueueError, Run, Session, autosave_path
+from ..core.session import Run, Session, autosave_path
 from . import actions, theme
 from .background import Background
-from .compare_view import CompareView, SweepContext
-from .controller import Controller
+from .compare_view import CompareView
+from .controller import Controller, warm_up
 from .decoder_panel import TrainDialog
 from .docks import MethodDock, RepresentationDock, devices
 from .exporters import Exporters
 from .feature_display import FeatureDisplay
 from .model_choice import ModelChoice
-from .result_view import ResultView
+from .requests import Requests
+from .result_view import LiveRun, ResultView
+from .run_actions import RunActions
 from .run_list import RunList
 from .session_files import SessionFiles
 from .worker import error_dialog
 
 DRAW_INTERVAL_MS = 100          # previews and curves are redrawn at most ~10 times a second
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
-
-
-def _warm_up() -> None:
-    """Import what the first runs would otherwise import on the worker thread: scikit-image's
-    metrics load SciPy lazily (~400 modules), OpenCV draws the HOG glyphs and resizes."""
-    import cv2  # noqa: F401
-
-    from ..core import metrics
-
-    a = np.zeros((16, 16, 3), np.float32)
-    metrics.psnr(a + 0.5, a + 0.25)
-    metrics.ssim(a + 0.5, a + 0.25)
 
 
 class MainWindow(QMainWindow):
@@ -83,12 +72,8 @@ class MainWindow(QMainWindow):
         self._scratch = None if restore else tempfile.TemporaryDirectory(prefix="invgui-scratch-")
         self.settings = QSettings(str((autosave_path().parent if restore else Path(self._scratch.name))
                                       / "settings.ini"), QSettings.Format.IniFormat)
-        self.history: dict[str, list[float]] = {}
-        self.latest_preview: np.ndarray | None = None
-        self.last_step: Step | None = None
+        self.live = LiveRun()                       # the run computing: curves, preview, rate
         self.errors: list[str] = []                 # every error shown (tests read it)
-        self._dirty = False
-        self._rate = (0, 0.0)                       # (iteration, time) at the last status update
 
         # The controller owns the run queue, the worker thread and the autosave; a scripted window
         # (restore=False) never writes the user's autosave.
@@ -105,9 +90,12 @@ class MainWindow(QMainWindow):
         self.background = Background(self)
         # The first run's metrics import scikit-image and SciPy (~400 modules: seconds that hold the
         # interpreter and stall the event loop): done now, behind the painted window.
-        self.background.submit("warm-up", _warm_up, lambda *_: None)
+        self.background.submit("warm-up", warm_up, lambda *_: None)
         self.models, self.features = ModelChoice(self), FeatureDisplay(self)
         self.exports, self.files = Exporters(self), SessionFiles(self)
+        self.requests, self.run_actions = Requests(self), RunActions(self)
+        self.run_probe, self.rerun = self.requests.probe, self.run_actions.rerun
+        self.duplicate_run, self.delete_run = self.run_actions.duplicate, self.run_actions.delete
         for name in ("export_to", "export_curves", "export_metrics", "export_probe_to"):
             setattr(self, name, getattr(self.exports, name))
         for name in ("save_session", "open_session", "restore_autosave", "recent"):
@@ -164,16 +152,16 @@ class MainWindow(QMainWindow):
         self.form.changed.connect(self._on_params_changed)
         self.method_box.currentIndexChanged.connect(lambda _i: self._update_nondiff_label())
         self.decoder_panel.trainRequested.connect(self.open_train_dialog)
-        self.decoder_panel.probeRequested.connect(self.run_probe)
+        self.decoder_panel.probeRequested.connect(self.requests.probe)
         self.run_button.clicked.connect(self.run)
         self.stop_button.clicked.connect(self.stop)
         self.pause_button.toggled.connect(self.pause)
         self.run_list = rl = RunList()
         rl.runSelected.connect(lambda rid: self.show_run(self.session.get(rid)))
-        rl.renameRequested.connect(self._rename_dialog)
-        rl.duplicateRequested.connect(self.duplicate_run)
-        rl.rerunRequested.connect(self.rerun)
-        rl.deleteRequested.connect(self.delete_run)
+        rl.renameRequested.connect(self.run_actions.rename_dialog)
+        rl.duplicateRequested.connect(self.run_actions.duplicate)
+        rl.rerunRequested.connect(self.run_actions.rerun)
+        rl.deleteRequested.connect(self.run_actions.delete)
         rl.exportRequested.connect(lambda rid: (self.show_run(self.session.get(rid)), self.exports.export_dialog()))
         docks = {}
         for key, title, widget, area in (("layers", "Layers", left, Qt.DockWidgetArea.LeftDockWidgetArea),
@@ -211,19 +199,8 @@ class MainWindow(QMainWindow):
         return self.dark
 
     def show_about(self) -> QMessageBox:
-        from ..core.export import library_versions
-
-        v = library_versions()
-        text = (f"<h3>invgui {v.get('invgui', '')}</h3><p>See what an image representation keeps: invert CNN "
-                "layers and hand-crafted features by optimisation (Mahendran &amp; Vedaldi, CVPR 2015 / IJCV "
-                "2016) and with trained decoders (Dosovitskiy &amp; Brox, CVPR 2016).</p><p>"
-                + "<br>".join(f"{k} {val}" for k, val in v.items() if k != "invgui") + "</p>")
-        box = QMessageBox(QMessageBox.Icon.Information, "About invgui", text, QMessageBox.StandardButton.Ok, self)
-        box.setIconPixmap(theme.icon("invgui").pixmap(64, 64))
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
-        self.about_box = box
-        return box
+        self.about_box = actions.about_box(self)
+        return self.about_box
 
     # -- model, layer, image -----------------------------------------------------------------
     def method(self) -> str:
@@ -340,50 +317,13 @@ class MainWindow(QMainWindow):
 
     def run(self) -> bool:
         """Queue a run with the current settings; it starts at once when nothing else is running."""
-        run = self._request() if self.image is not None and self.rep is not None else None
+        run = self.requests.request() if self.image is not None and self.rep is not None else None
         if run is not None:
             self.enqueue(run)
         return run is not None
 
     def _request(self, sweep: bool = False) -> Run | None:
-        """A Run from the current settings, or None (with a dialog saying why); ``sweep``: the
-        optimisation template of a sweep whatever the method."""
-        if self.method() == "decoder" and not sweep:
-            path = self._decoder_or_error()
-            return None if path is None else self._decoder_run(path)
-        if not self.rep.differentiable and not sweep:
-            self.show_error("Optimisation cannot invert this representation",
-                            f"{self.rep.title}: {self.rep.decoder_hint}. Choose *Decoder* as the method.")
-            return None
-        try:
-            params = to_dict(self.form.values())
-        except ValueError as e:
-            self.show_error("Invalid parameters", str(e))
-            return None
-        return Run(method="optimize", params=params, **self._request_base(),
-                   **({"size": int(self.decoder_panel.size.value())} if sweep else {}))
-
-    def _request_base(self) -> dict:
-        """What every request takes from the window: representation, layer, image, weights."""
-        return dict(model=self.rep.name, layer=self.layer, image=self.image_source,
-                    rep_params=to_dict(self.rep.params) if self.rep.params is not None else None,
-                    weights=self.weights_path, random_weights=self.random_weights.isChecked())
-
-    def _decoder_run(self, path: str) -> Run:
-        return Run(method="decoder", decoder=path, size=int(self.decoder_panel.size.value()), **self._request_base())
-
-    def sweep_context(self) -> SweepContext | None:
-        """What a sweep in the comparison view starts from: the window's current settings."""
-        template = self._request(sweep=True) if self.rep is not None else None
-        return None if template is None else SweepContext(template, self.rep, self._size(),
-                                                          self.layer, self.decoder_panel.current())
-
-    def _decoder_or_error(self) -> str | None:
-        path = self.decoder_panel.current()
-        if path is None:
-            self.show_error("No decoder", f"There is no decoder for {self.rep.name} {self.layer} yet: open a decoder "
-                            "file, or train one (Run › Train a decoder…).")
-        return path
+        return self.requests.request(sweep)
 
     def enqueue(self, run: Run) -> Run:
         self.controller.submit(run)
@@ -401,31 +341,11 @@ class MainWindow(QMainWindow):
         ids = run_ids if run_ids is not None else (selected if len(selected) > 1 else
                                                    [r.id for r in self.session.runs if r.result is not None])
         if self.compare_view is None:
-            self.compare_view = CompareView(self.controller, self.sweep_context, self.show_error)
+            self.compare_view = CompareView(self.controller, self.requests.sweep_context, self.show_error)
         self.compare_view.set_runs(ids)
         self.compare_view.show()
         self.compare_view.raise_()
         return self.compare_view
-
-    def run_probe(self) -> bool:
-        """Manipulate Φ0 as the probe form says and reconstruct every variant with the decoder."""
-        if self.running() or self.image is None or self.rep is None:
-            return False
-        path = self._decoder_or_error()
-        if path is None:
-            return False
-        try:
-            pp = self.decoder_panel.probe_form.values()
-        except ValueError as e:
-            self.show_error("Invalid probe parameters", str(e))
-            return False
-        base = self._decoder_run(path)
-        req = base.request(self.device).replace(method="probe", probe=pp, params=optimize.PRESETS.get("fast"))
-        self.probe_pane.set_title(f"Probe — {pp.probe} (running)")
-        self.probe_pane.show()
-        self.controller.submit_probe(req, {self.image_source: self.image})
-        self._update_buttons()
-        return True
 
     def open_train_dialog(self) -> TrainDialog | None:
         if self.rep is None:
@@ -469,48 +389,38 @@ class MainWindow(QMainWindow):
 
     def _on_run_started(self, run: Run) -> None:
         self.run_list.select(run.id)
-        self.history = {k: [] for k in optimize.TERMS} if run.method == "optimize" else {}
-        self.result = self.latest_preview = self.last_step = None
+        self.live.start(optimize.TERMS if run.method == "optimize" else ())
+        self.result = None
         self.plot.clear_curves()
         if run.method == "optimize":
             self.plot.set_span(int(run.params.get("iters", 0)) + int(run.params.get("stage2_iters", 0)))
         self.metrics_label.setText("")
-        self._rate = (0, time.perf_counter())
         self.recon_pane.set_title(f"Reconstruction — {run.model} {run.layer} (running)")
         self._update_buttons()
 
     def _on_step(self, steps: list[Step]) -> None:
-        if self.last_step is None:
+        if self.live.last is None:
             self.statusBar().clearMessage()          # "preparing …" is over once iterations arrive
-        for ev in steps:
-            for k, v in ev.losses.items():
-                self.history.setdefault(k, []).append(v)
-            if ev.preview is not None:
-                self.latest_preview = ev.preview
-        self.last_step = steps[-1]
-        self._dirty = True
+        self.live.add(steps)
 
     def _redraw(self) -> None:
-        if not self._dirty:
+        live = self.live
+        if not live.dirty:
             return
-        self._dirty = False
-        if self.latest_preview is not None:
-            self.recon_pane.set_image(self.latest_preview)
-        self.plot.set_history(self.history)
-        ev = self.last_step
-        if ev is None or self.controller.is_paused:
-            return
-        now, (i0, t0) = time.perf_counter(), self._rate
-        rate = (ev.i - i0) / (now - t0) if now > t0 and ev.i > i0 else 0.0
-        if now - t0 > 1.0:
-            self._rate = (ev.i, now)
-        eta = (ev.total - ev.i) / rate if rate > 0 else float("nan")
-        eta_text = (f"{eta:.0f} s left" if eta < 120 else f"{eta / 60:.1f} min left") if eta == eta else ""
-        loss = ev.losses.get("total", next(iter(ev.losses.values()), float("nan")))
-        self.progress.setText(f"iteration {ev.i}/{ev.total} · {rate:.1f} it/s · {eta_text} · loss {loss:.4g}")
+        live.dirty = False
+        if live.preview is not None:
+            self.recon_pane.set_image(live.preview)
+        self.plot.set_history(live.history)
+        if live.last is not None and not self.controller.is_paused:
+            self.progress.setText(live.progress())
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """The curves shown: the running run's so far, or the shown result's."""
+        return self.live.history
 
     def _on_finished(self, run: Run | None, res: Result) -> None:
-        self.last_step = None                        # no stale "iteration n/N · s left" after the end
+        self.live.last = None                        # no stale "iteration n/N · s left" after the end
         self.shown_run = run
         self.statusBar().clearMessage()
         self._show_result(res)
@@ -530,8 +440,8 @@ class MainWindow(QMainWindow):
             text = f"<b>{run.label()}</b><br>{run.state}" + (f": {run.message}" if run.message else "") if run else ""
             self.metrics_label.setText(text)
         else:
-            self.latest_preview = self.view.show_result(res)
-            self.history = {k: list(v) for k, v in res.history.items()}
+            self.live.preview = self.view.show_result(res)
+            self.live.history = {k: list(v) for k, v in res.history.items()}
             self.metrics_label.setText(summary(res, "html"))
             self.progress.setText(progress_text(res))
             state = "decoder" if res.record.get("method") == "decoder" else "stopped" if res.stopped else "done"
@@ -547,7 +457,7 @@ class MainWindow(QMainWindow):
         self.runEnded.emit()
 
     def _on_failed(self, run: Run | None, message: str, detail: str) -> None:
-        self.last_step = None
+        self.live.last = None
         self.progress.setText("failed")
         self.statusBar().clearMessage()
         if not self.controller.in_batch(run):        # a sweep's failures are told once, together
@@ -596,48 +506,6 @@ class MainWindow(QMainWindow):
 
     def rename_run(self, run_id: str, name: str) -> None:
         self.controller.rename(run_id, name)
-
-    def _rename_dialog(self, run_id: str) -> None:
-        name, ok = QInputDialog.getText(self, "Rename run", "Name", text=self.session.get(run_id).label())
-        if ok:
-            self.rename_run(run_id, name)
-
-    def rerun(self, run_id: str) -> Run:
-        """Queue the same request again."""
-        return self.controller.rerun(run_id)
-
-    def duplicate_run(self, run_id: str) -> bool:
-        """Load a run's request into the window (model, layer, image, method, parameters), to change and run."""
-        run = self.session.get(run_id)
-        if (self.rep is None or self.rep.name != run.model or self.rep.describe().get("representation_params")
-                != run.rep_params or self.random_weights.isChecked() != run.random_weights):
-            self.random_weights.blockSignals(True)
-            self.random_weights.setChecked(run.random_weights)
-            self.random_weights.blockSignals(False)
-            if not self.set_model(run.model, run.rep_params):
-                return False
-        self.set_layer(run.layer)
-        if run.image != self.image_source:
-            self.open_image(run.image)
-        self.set_method(run.method)
-        if run.method == "optimize":
-            self.form.set_values(from_dict(optimize.OptimizeParams, run.params))
-        elif run.decoder:
-            self.decoder_panel.add_file(run.decoder)
-            self.decoder_panel.size.setValue(run.size)
-        self.statusBar().showMessage(f"loaded the settings of {run.label()}: change them and Run", 8000)
-        return True
-
-    def delete_run(self, run_id: str) -> bool:
-        try:
-            run = self.controller.remove(run_id)
-        except QueueError as e:
-            self.show_error("The run is running", str(e))
-            return False
-        if self.shown_run is run:
-            self.shown_run = None
-            self._show_result(None)
-        return True
 
     def autosave(self, wait: bool = False) -> Path | None:
         """Autosave now (on the controller's thread) when something changed; see Controller.autosave."""

@@ -10,11 +10,13 @@ the height by what they hold.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
-from ..core.events import Result
+from ..core.events import Result, Step
 from ..core.export import image_strip
 from .image_pane import FeatureMapPane, ImagePane, colourise, mosaic
 from .plots import LossPlot
@@ -172,3 +174,43 @@ class ResultView(QWidget):
             self.visual_pane.set_image(picture)
         self.visual_pane.set_title(title)
         self.visual_pane.setVisible(picture is not None)
+
+
+class LiveRun:
+    """What the window keeps of the run computing: its curves so far, the latest preview, the last
+    step, and the iteration rate for the status bar's "n/N · it/s · s left"."""
+
+    def __init__(self):
+        self.history: dict[str, list[float]] = {}
+        self.preview: np.ndarray | None = None
+        self.last: Step | None = None
+        self.dirty = False
+        self._rate = (0, 0.0)                       # (iteration, time) at the last rate update
+
+    def start(self, terms: tuple[str, ...] = ()) -> None:
+        self.history = {k: [] for k in terms}
+        self.preview = self.last = None
+        self._rate = (0, time.perf_counter())
+
+    def add(self, steps: list[Step]) -> None:
+        for ev in steps:
+            for k, v in ev.losses.items():
+                self.history.setdefault(k, []).append(v)
+            if ev.preview is not None:
+                self.preview = ev.preview
+        self.last = steps[-1]
+        self.dirty = True
+
+    def progress(self) -> str:
+        """``iteration n/N · r it/s · t s left · loss L`` ("" before the first step)."""
+        ev = self.last
+        if ev is None:
+            return ""
+        now, (i0, t0) = time.perf_counter(), self._rate
+        rate = (ev.i - i0) / (now - t0) if now > t0 and ev.i > i0 else 0.0
+        if now - t0 > 1.0:
+            self._rate = (ev.i, now)
+        eta = (ev.total - ev.i) / rate if rate > 0 else float("nan")
+        eta_text = (f"{eta:.0f} s left" if eta < 120 else f"{eta / 60:.1f} min left") if eta == eta else ""
+        loss = ev.losses.get("total", next(iter(ev.losses.values()), float("nan")))
+        return f"iteration {ev.i}/{ev.total} · {rate:.1f} it/s · {eta_text} · loss {loss:.4g}"
