@@ -258,11 +258,12 @@ class CompareView(QWidget):
             return                                 # captions were updated in place
         self._drawn = shape
         lay = self.cell_layout
-        while lay.count():
-            item = lay.itemAt(0)
+        while lay.count():                         # (items staying are re-added below, not hidden)
             lay.removeAt(0)
-            item.graphicsItem().hide()
         live = {run.id for run in g.cells.values()} if g is not None else set()
+        for key in [k for k, lab in self._labels.items()
+                    if g is None or k[1] not in (g.rows if k[0] == "row" else g.cols if k[0] == "col" else ())]:
+            self._labels[key].hide()                 # headers no longer in the grid
         for rid in [r for r in self._cells if r not in live]:      # runs no longer compared
             vb, _item, cap, _t = self._cells.pop(rid)
             for it in (vb, cap):
@@ -348,6 +349,7 @@ class CompareView(QWidget):
         series = C.depth_series([r for r in self.runs() if r.result is not None], value)
         if series == self.series and key == getattr(self, "_series_key", None):
             return
+        old = self.series if key == getattr(self, "_series_key", None) else {}
         self.series, self._series_key = series, key
         for name in [n for n in self._depth_items if n not in series]:
             item = self._depth_items.pop(name)
@@ -358,6 +360,8 @@ class CompareView(QWidget):
             x, y = zip(*pts)
             colour = colours[i % len(colours)]
             item = self._depth_items.get(name)
+            if item is not None and old.get(name) == pts:
+                continue                           # this curve did not change
             if item is None:
                 self._depth_items[name] = self.depth_plot.plot(x, y, pen=pg.mkPen(colour, width=2), symbol="o",
                                                                symbolBrush=colour, name=name)
