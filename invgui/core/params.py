@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, Generic, TypeVar
@@ -30,7 +31,13 @@ def param(default: Any, *, label: str | None = None, tooltip: str = "", min: flo
 
 def field_type(cls: type, f: dataclasses.Field) -> Any:
     """The resolved type of a field (annotations are strings under ``from __future__``)."""
-    return typing.get_type_hints(cls)[f.name]
+    return _type_hints(cls)[f.name]
+
+
+@functools.lru_cache(maxsize=None)
+def _type_hints(cls: type) -> dict[str, Any]:
+    # Resolving string annotations evaluates them (~1 ms per call): once per class is enough.
+    return typing.get_type_hints(cls)
 
 
 def _is_tuple_of_float(tp: Any) -> bool:
