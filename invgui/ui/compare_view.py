@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGraphicsGridLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
                                QWidget)
@@ -238,6 +238,10 @@ class CompareView(QWidget):
             vb = pg.ViewBox(parent=self.host, lockAspect=True, invertY=True, enableMenu=False)
             item = pg.ImageItem((np.clip(run.result.images[0], 0, 1) * 255 + 0.5).astype(np.uint8),
                                 axisOrder="row-major", autoDownsample=True, levels=(0, 255))   # uint8: no rescaling
+            # One unit wide whatever its pixel size (decoders may reconstruct at another size than
+            # optimisation): linked views then show the same part of every image.
+            h, w = run.result.images.shape[1:3]
+            item.setRect(QRectF(0, 0, 1.0, h / w))
             vb.addItem(item)
             cap = pg.LabelItem(text, parent=self.host, color="#333", size="8pt")
             cell = self._cells[run.id] = (vb, item, cap, text)
@@ -298,7 +302,7 @@ class CompareView(QWidget):
                     vb.setXLink(lead)
                     vb.setYLink(lead)
                 self.views.append(vb)
-        self.fit()
+        self.fit(force=True)                       # new cells need the whole-image range too
 
     def fit(self, force: bool = False) -> None:
         """Cells as large as the window allows (never under MIN_CELL px: the grid scrolls instead),
@@ -323,10 +327,20 @@ class CompareView(QWidget):
         for ci in range(nc):
             lay.setColumnFixedWidth(ci + 1, side)
         self.canvas.resize(max(port.width(), 40 + nc * (side + 8)), max(port.height(), 30 + nr * (side + 26)))
-        run = next(iter(g.cells.values()))
-        h, w = run.result.images.shape[1:3]
-        if self.views:
-            self.views[0].setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
+        self._whole_images()
+        QTimer.singleShot(0, self._whole_images)     # again once Qt has given the cells their size
+
+    def _whole_images(self) -> None:
+        """Every cell shows its whole image (each is drawn one unit wide, so one range fits all)."""
+        if not self.views or self.grid is None:
+            return
+        self.cell_layout.activate()
+        aspect = max(run.result.images.shape[1] / run.result.images.shape[2] for run in self.grid.cells.values())
+        # The lead view only: the others follow through the link (setting each one as well makes
+        # the links fight while cells still differ in size).
+        self.views[0].setRange(xRange=(0, 1), yRange=(0, aspect), padding=0.02)
+        for vb in self.views:                        # apply the ranges now (pyqtgraph defers it to a paint
+            vb.updateMatrix()                        # that a scrolled-out or grabbed view may not get)
 
     def resizeEvent(self, e) -> None:
         super().resizeEvent(e)
