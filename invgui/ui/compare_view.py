@@ -56,6 +56,7 @@ class CompareView(QWidget):
         self.distanceReady.connect(self._on_distance)
         self.sheetWritten.connect(self._on_sheet_written)
         self._depth_items: dict[str, pg.PlotDataItem] = {}
+        self._nre_cache: dict[tuple, float | None] = {}   # (run id, result, N) -> normalised error
         self.series: dict = {}
 
         controls = QHBoxLayout()
@@ -218,7 +219,12 @@ class CompareView(QWidget):
         self.nre = {}
         for r in runs:
             n = self._distance(r.result.images.shape[1])
-            val = C.normalised_error(r, n) if n is not None else None
+            if n is None:
+                continue
+            key = (r.id, id(r.result), n)            # a result never changes once it arrived
+            if key not in self._nre_cache:
+                self._nre_cache[key] = C.normalised_error(r, n)
+            val = self._nre_cache[key]
             if val is not None:
                 self.nre[r.id] = val
         self._draw_grid()
