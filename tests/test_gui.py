@@ -753,3 +753,13 @@ def test_the_window_shows_before_the_model_is_loaded(qtbot, monkeypatch):
     assert w.rep.name == "efficientnet_lite0" and w.layer_tree.topLevelItemCount() > 3
     assert w.run_button.isEnabled() and w.model_box.isEnabled() and w.original_pane.image is not None
     w.close()
+
+
+def test_runs_on_the_cpu_reuse_the_windows_representation(window):
+    """The worker does not rebuild the network the window already has (same rep_key)."""
+    from invgui.core.request import rep_key
+
+    for model in ("efficientnet_lite0", "hog"):
+        assert window.set_model(model)
+        key = rep_key(window._request().request("cpu"))
+        assert window.controller._reps.get(key) is window.rep

@@ -31,6 +31,14 @@ MAX_CACHED_IMAGES = 16
 MAX_CACHED_REPS = 4
 
 
+def _keep(cache: dict, key, value, limit: int):
+    """Put ``value`` in ``cache``, dropping the oldest entries beyond ``limit``; returns ``value``."""
+    cache[key] = value
+    while len(cache) > limit:
+        cache.pop(next(iter(cache)))
+    return value
+
+
 def _execute(request: RunRequest, images: dict, cache: dict | None, reps: dict | None, should_stop):
     """The worker's job: the request's events, with images the window has already decoded; the
     others are decoded here, on the worker thread (a photo takes up to ~0.3 s), and kept in
@@ -40,9 +48,7 @@ def _execute(request: RunRequest, images: dict, cache: dict | None, reps: dict |
     if cache is not None:
         for source in request.images:
             if source not in images and source not in cache:
-                cache[source] = load_image(source)
-                while len(cache) > MAX_CACHED_IMAGES:
-                    cache.pop(next(iter(cache)))
+                _keep(cache, source, load_image(source), MAX_CACHED_IMAGES)
         images = {**images, **{s: cache[s] for s in request.images if s in cache}}
     rep = None
     if reps is not None:
@@ -51,10 +57,9 @@ def _execute(request: RunRequest, images: dict, cache: dict | None, reps: dict |
         key = rep_key(request)
         rep = reps.get(key)
         if rep is None and not request.model.startswith("torchscript:"):     # trust is checked by prepare
-            rep = reps[key] = R.get(request.model or R.DEFAULT, weights=request.weights,
-                                    random_weights=request.random_weights, params=request.rep_params_dict())
-            while len(reps) > MAX_CACHED_REPS:
-                reps.pop(next(iter(reps)))
+            rep = _keep(reps, key, R.get(request.model or R.DEFAULT, weights=request.weights,
+                                         random_weights=request.random_weights, params=request.rep_params_dict()),
+                        MAX_CACHED_REPS)
     return execute(request, should_stop, images=images, rep=rep)
 
 
@@ -174,11 +179,14 @@ class Controller(QObject):
         self.runRemoved.emit(run_id)
         return run
 
-    def offer_rep(self, rep, request: RunRequest) -> None:
-        """The window's own representation, for runs that name the same one (``rep_key``)."""
-        self._reps[rep_key(request)] = rep
-        while len(self._reps) > MAX_CACHED_REPS:
-            self._reps.pop(next(iter(self._reps)))
+    def offer_rep(self, rep, weights: str | None, random_weights: bool) -> None:
+        """The window's own representation, for CPU runs that name the same one (``rep_key``)."""
+        from ..core.params import to_dict
+        from ..core.request import freeze_params
+
+        request = RunRequest(model=rep.name, weights=weights, random_weights=random_weights, device="cpu",
+                             rep_params=freeze_params(to_dict(rep.params) if rep.params is not None else None))
+        _keep(self._reps, rep_key(request), rep, MAX_CACHED_REPS)
 
     def image_for(self, source: str) -> np.ndarray:
         if source in self.window_images:

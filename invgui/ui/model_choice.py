@@ -81,13 +81,7 @@ class ModelChoice:
         w._show_original()
         w.statusBar().showMessage(f"{rep.title}: weights {rep.weights_info}" + note, 8000)
         if w.device == "cpu":               # runs on the CPU use this one instead of building their own
-            from ..core.params import to_dict
-            from ..core.session import Run
-
-            run = Run(method="optimize", model=rep.name, layer=w.layer, image=w.image_source or "sample:chelsea",
-                      rep_params=to_dict(rep.params) if rep.params is not None else None,
-                      weights=self.weights.get(rep.name), random_weights=w.random_weights.isChecked())
-            w.controller.offer_rep(rep, run.request("cpu"))
+            w.controller.offer_rep(rep, self.weights.get(rep.name), w.random_weights.isChecked())
 
     def fit_preset(self) -> str:
         """A preset made for another kind of representation is not carried over silently: the
