@@ -183,6 +183,14 @@ class StallSampler:
         print(f"GUI thread inside stalls > 20 ms ({len(spans)} stalls), by stack (ms of 2 ms samples):")
         for stack, ms in sorted(where.items(), key=lambda kv: -kv[1])[:25]:
             print(f"  {ms:6.0f}  {' > '.join(stack) or '(Qt / outside Python)'}")
+        for a, b in sorted(spans, key=lambda s: s[0] - s[1])[:3]:       # the three longest, each on its own
+            inside: dict[tuple, float] = {}
+            for ts, stack in self.samples:
+                if a <= ts <= b:
+                    inside[stack] = inside.get(stack, 0) + 2
+            print(f"stall of {b - a:.0f} ms at {a / 1000:.1f} s:")
+            for stack, ms in sorted(inside.items(), key=lambda kv: -kv[1])[:6]:
+                print(f"  {ms:6.0f}  {' > '.join(stack) or '(Qt / outside Python)'}")
 
 
 def session(args) -> int:

@@ -453,7 +453,8 @@ def test_compare_view_grid_sweep_depth_plot_and_contact_sheet(qtbot, window, tin
     view.refresh()
     g = view.grid
     assert g.rows == ["optimisation", "decoder"] and len(g.cells) == 2
-    assert len(view.views) == 2 and view.views[1].linkedView(0) is view.views[0]   # shared zoom/pan
+    assert len(view.views) == 2
+    _zoom_and_check_shared(qtbot, view)
     qtbot.waitUntil(lambda: not view.distances_pending(), timeout=60_000)      # N comes from a thread
     assert all(r.id in view.nre for r in runs)
     assert "optimisation · hog" in view.series and "decoder · hog" in view.series
@@ -492,21 +493,48 @@ def _finished_runs(n, layers):
     return runs
 
 
+def _zoom_and_check_shared(qtbot, view):
+    """A wheel step on the first cell zooms it; every other cell in sight shows the same range."""
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    vb = view.views[0]
+    before = vb.viewRange()
+    centre = view.cell_grid.canvas.mapFromScene(vb.mapToScene(vb.boundingRect().center()))
+    ev = QWheelEvent(QPointF(centre), QPointF(view.cell_grid.canvas.mapToGlobal(centre)), QPoint(0, 0),
+                     QPoint(0, 120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                     Qt.ScrollPhase.NoScrollPhase, False)
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.sendEvent(view.cell_grid.canvas.viewport(), ev)
+    after = vb.viewRange()
+    assert after[0][1] - after[0][0] < before[0][1] - before[0][0]           # zoomed in
+    for other in view.views[1:]:
+        assert np.allclose(other.viewRange(), after, atol=1e-6)
+
+
 def test_compare_view_scrolls_redraws_only_what_changed_and_merges_nothing(qtbot, window):
-    """Issue 11 §4/§5: many columns scroll instead of shrinking to nothing; a run finishing keeps
-    every other cell's view box; runs sharing a cell each get their own column, and it says so."""
+    """Issue 11 §4/§5: many columns scroll instead of shrinking to nothing, and only the cells in
+    sight exist; a run finishing keeps every other cell; runs sharing a cell each get their own
+    column, and it says so."""
     runs = _finished_runs(12, [f"l{i}" for i in range(12)])
     for r in runs:
         window.session.add(r)
     view = window.open_compare([r.id for r in runs[:11]])
     qtbot.waitUntil(lambda: view.isVisible())
     qtbot.wait(50)
-    assert len(view.views) == 11
-    assert view.canvas.width() > view.scroll.viewport().width()            # 11 columns: it scrolls
-    first = {rid: cell[0] for rid, cell in view._cells.items()}
+    cg = view.cell_grid
+    assert cg.canvas.width() > cg.viewport().width()                       # 11 columns: it scrolls
+    shown = len(view.views)
+    assert 2 <= shown < 11 and set(cg.cells) == {r.id for r in runs[:shown]}   # only the cells in sight
+    first = {rid: cell.vb for rid, cell in cg.cells.items()}
     view.add_runs([runs[11].id])
-    assert len(view.views) == 12
-    assert all(view._cells[rid][0] is vb for rid, vb in first.items())     # old cells kept, one made
+    assert all(cg.cells[rid].vb is vb for rid, vb in first.items())         # cells in sight kept
+    _zoom_and_check_shared(qtbot, view)
+    zoomed = view.views[0].viewRange()
+    cg.horizontalScrollBar().setValue(cg.horizontalScrollBar().maximum())   # scroll to the last column
+    assert runs[11].id in cg.cells and runs[0].id not in cg.cells
+    assert np.allclose(cg.cells[runs[11].id].vb.viewRange(), zoomed, atol=1e-6)   # the zoom follows
     twin = runs[0].copy()
     twin.state, twin.result = "done", runs[0].result
     window.session.add(twin)
@@ -515,7 +543,33 @@ def test_compare_view_scrolls_redraws_only_what_changed_and_merges_nothing(qtbot
                                                                                    view.grid.cells.values()}
     assert view.notes.isVisible() and "2 runs share" in view.notes.text()
     view.set_runs([runs[0].id])                                             # cells of runs no longer shown go
-    assert set(view._cells) == {runs[0].id}
+    assert set(cg.cells) == {runs[0].id}
+
+
+def test_compare_view_of_300_runs_makes_only_the_cells_in_sight(qtbot, window):
+    """Issue 11 §4: a grid of 300 runs (3 rows × 100 columns) costs what is in sight, not 300
+    view boxes; a finished run added keeps the cells in sight and makes no more than it shows."""
+    runs = _finished_runs(301, [f"l{i}" for i in range(100)])
+    for i, r in enumerate(runs):
+        r.params["seed"] = i % 3
+    runs[300].layer = runs[300].result.record["layer"] = "l_last"      # the deepest: a column at the end
+    for r in runs:
+        window.session.add(r)
+    view = window.open_compare([r.id for r in runs[:300]])
+    view.rows_box.setCurrentText("param:seed")
+    qtbot.waitUntil(lambda: view.isVisible())
+    qtbot.wait(50)
+    g, cg = view.grid, view.cell_grid
+    assert (len(g.rows), len(g.cols)) == (3, 100) and len(g.cells) == 300
+    assert 3 <= len(view.views) <= 3 * 12 and len(cg.cells) == len(view.views)
+    before = {rid: cell.vb for rid, cell in cg.cells.items()}
+    view.add_runs([runs[300].id])
+    assert len(view.grid.cells) == 301 and {rid: c.vb for rid, c in cg.cells.items()} == before
+    cg.verticalScrollBar().setValue(cg.verticalScrollBar().maximum())
+    cg.horizontalScrollBar().setValue(cg.horizontalScrollBar().maximum() // 2)
+    assert 3 <= len(view.views) <= 3 * 12 and len(cg._pool) + len(cg.cells) <= 3 * 12 + 64
+    mid = {r.id for (ri, ci), r in view.grid.cells.items() if abs(ci - 50) <= 2}
+    assert mid & set(cg.cells)                                              # the middle columns are shown
 
 
 def test_panes_sit_in_a_grid_and_a_small_one_can_take_the_large_place(qtbot, window):
@@ -578,10 +632,10 @@ def test_model_chooser_opens_a_torchscript_file_and_a_state_dict(qtbot, window, 
     path = tmp_path / "seq.pt"
     torch.jit.script(seq).save(str(path))
     asked = []
-    window.confirm_torchscript = lambda p: asked.append(p) or False       # the user says no: nothing loads
+    window.models.confirm_torchscript = lambda p: asked.append(p) or False       # the user says no: nothing loads
     assert window.open_model_file(str(path)) is False and asked == [str(path)]
     assert window.rep.name == "efficientnet_lite0"
-    window.confirm_torchscript = lambda p: asked.append(p) or True        # the user trusts it
+    window.models.confirm_torchscript = lambda p: asked.append(p) or True        # the user trusts it
     assert window.open_model_file(str(path)) and len(asked) == 2
     assert window.rep.name == f"torchscript:{path}" and window.model_box.currentData() == window.rep.name
     assert window.layer_tree.topLevelItemCount() == 3
@@ -683,7 +737,7 @@ def test_a_scripted_window_never_writes_the_users_autosave(qtbot, invgui_home):
     w = MainWindow(restore=False)
     qtbot.addWidget(w)
     w.enqueue(Run(method="optimize", model="hog", layer="hog", image=str(invgui_home / "missing.png")))
-    assert w._autosave_dirty and w.autosave() is None
+    assert w.controller.queue.changed and w.autosave() is None
     w.files.add_recent("images", "/somewhere/photo.png")
     w.close()
     assert not (invgui_home / "autosave.invgui").exists() and not (invgui_home / "settings.ini").exists()

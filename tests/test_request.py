@@ -108,9 +108,16 @@ def test_the_depth_plot_joins_only_runs_that_differ_in_their_layer():
 
     runs = [_done_run(layer=f"l{d}", depth=d / 4) for d in range(3)]                     # one curve
     runs += [_done_run(layer=f"l{d}", depth=d / 4, image="sample:coffee") for d in range(2)]  # another image
-    runs += [_done_run(layer=f"l{d}", depth=d / 4, params={"seed": 1}) for d in range(2)]   # another seed
+    runs += [_done_run(layer=f"l{d}", depth=d / 4, params={"seed": 0, "tv_weight": 9.0})
+             for d in range(2)]                                                          # another setting
     runs += [_done_run("decoder", layer=f"l{d}", depth=d / 4) for d in range(2)]
     series = compare.depth_series(runs, lambda r: r.result.metrics["representation_error"])
     assert sorted(len(v) for v in series.values()) == [2, 2, 2, 3]
-    assert set(series) == {"optimisation · m · seed 0 · chelsea", "optimisation · m · seed 0 · coffee",
-                           "optimisation · m · seed 1 · chelsea", "decoder · m · chelsea"}   # what tells them apart
+    assert set(series) == {"optimisation · m · chelsea", "optimisation · m · coffee",
+                           "optimisation · m · tv_weight 9.0 · chelsea", "decoder · m · chelsea"}  # what differs
+    # Other seeds are replicates of the same setting: one curve, the mean with the lowest and highest.
+    seeds = [_done_run(layer="l0", depth=0.0, params={"seed": s}, err=e) for s, e in ((0, 0.2), (1, 0.4), (2, 0.9))]
+    series = compare.depth_series(seeds + runs[:3], lambda r: r.result.metrics["representation_error"])
+    assert set(series) == {"optimisation · m"}
+    (d, mean, lo, hi), *rest = series["optimisation · m"]
+    assert d == 0.0 and len(rest) == 2 and (lo, hi) == (0.2, 0.9)

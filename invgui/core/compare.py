@@ -71,26 +71,34 @@ def grid(runs: list[Run], rows_by: str | None = None, cols_by: str | None = None
             cols_by = "run"
     g = Grid(rows_by, cols_by)
     shared: dict[tuple[str, str], int] = {}
+    row_of: dict[str, int] = {}
+    col_of: dict[str, int] = {}
+    next_k: dict[tuple[str, str], int] = {}      # the next own-column number to try (linear, not quadratic)
     for r in runs:
-        rv, cv = axis_value(r, rows_by), axis_value(r, cols_by)
-        if rv not in g.rows:
+        rv, base = axis_value(r, rows_by), axis_value(r, cols_by)
+        ri = row_of.setdefault(rv, len(g.rows))
+        if ri == len(g.rows):
             g.rows.append(rv)
-        base, k = cv, 1
-        while cv in g.cols and (g.rows.index(rv), g.cols.index(cv)) in g.cells:
+        k = next_k.get((rv, base), 1)
+        cv = base if k == 1 else f"{base} ({k})"
+        while cv in col_of and (ri, col_of[cv]) in g.cells:
             k += 1
             cv = f"{base} ({k})"
+        next_k[(rv, base)] = k + 1
         if k > 1:
             shared[(rv, base)] = k
-        if cv not in g.cols:
+        ci = col_of.setdefault(cv, len(g.cols))
+        if ci == len(g.cols):
             g.cols.append(cv)
-        g.cells[(g.rows.index(rv), g.cols.index(cv))] = r
+        g.cells[(ri, ci)] = r
     g.notes = [f"{k} runs share {rv} / {cv}: each has its own column (choose other axes to tell them apart)"
                for (rv, cv), k in shared.items()]
     if cols_by == "layer":                # layers in network order where the runs tell it
         depth = {axis_value(run, "layer"): layer_depth(run) for run in g.cells.values()}
         depth.update({c: depth.get(c.rsplit(" (", 1)[0]) for c in g.cols if c not in depth})
         order = sorted(range(len(g.cols)), key=lambda i: (depth.get(g.cols[i]) is None, depth.get(g.cols[i]) or 0))
-        g.cells = {(ri, order.index(ci)): run for (ri, ci), run in g.cells.items()}
+        place = {old: new for new, old in enumerate(order)}
+        g.cells = {(ri, place[ci]): run for (ri, ci), run in g.cells.items()}
         g.cols = [g.cols[i] for i in order]
     return g
 
@@ -133,11 +141,13 @@ def layer_depth(run: Run) -> float | None:
 _SERIES_FIELDS = ("method", "model", "image", "rep_params", "weights", "random_weights", "params")
 
 
-def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float]]]:
+def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float, float, float]]]:
     """Curves of ``value(run)`` against layer depth (paper 001, Fig. 7), joining only runs that
-    differ in nothing but the layer; a curve's name says what tells it from the others.  At a layer
-    measured twice in one curve the later run counts."""
-    groups: dict[str, dict[float, float]] = {}
+    differ in nothing but the layer — and the seed: runs of several random starts are replicates of
+    one setting, so a curve's point at a depth is their mean, with their lowest and highest value
+    (one curve per seed would give a session of many restarts hundreds of unreadable curves).
+    Points are ``(depth, mean, low, high)``; a curve's name says what tells it from the others."""
+    groups: dict[str, dict[float, list[float]]] = {}
     fields: dict[str, dict] = {}
     for r in runs:
         depth = layer_depth(r)
@@ -145,15 +155,14 @@ def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float]]]
         if val is None:
             continue
         f = {k: getattr(r, k) for k in _SERIES_FIELDS}
-        if r.method == "decoder":
-            f["params"] = {}
+        f["params"] = {} if r.method == "decoder" else {k: v for k, v in r.params.items() if k != "seed"}
         key = _json(f)
         fields[key] = f
-        groups.setdefault(key, {})[depth] = val
+        groups.setdefault(key, {}).setdefault(depth, []).append(float(val))
     varying = [k for k in _SERIES_FIELDS[2:-1] if len({_json(f[k]) for f in fields.values()}) > 1]
     params = [f["params"] for f in fields.values() if f["method"] != "decoder"]
     differing = sorted(n for n in {n for p in params for n in p} if len({_json(p.get(n)) for p in params}) > 1)
-    out: dict[str, list[tuple[float, float]]] = {}
+    out: dict[str, list[tuple[float, float, float, float]]] = {}
     for key, pts in groups.items():
         f = fields[key]
         name = f"{METHOD_NAMES.get(f['method'], f['method'])} · {f['model']}"
@@ -165,7 +174,7 @@ def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float]]]
                 name += f" · {k} {f[k]}"
         while name in out:
             name += " ′"
-        out[name] = sorted(pts.items())
+        out[name] = [(d, float(np.mean(v)), min(v), max(v)) for d, v in sorted(pts.items())]
     return out
 
 

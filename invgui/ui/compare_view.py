@@ -8,17 +8,18 @@ from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGraphicsGridLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QVBoxLayout,
                                QWidget)
 
 from ..core import compare as C
 from ..core.results import Metrics
 from ..core.session import Run
+from .compare_grid import CellGrid
 
 METRICS = {"normalised reconstruction error": "nre", "representation error": "rep", "PSNR": "psnr"}
-MIN_CELL = 150                      # px: below this the grid scrolls instead of shrinking the cells
+MAX_CURVES = 12                     # more curves (and legend rows) are neither readable nor cheap to paint
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,12 @@ class CompareView(QWidget):
         self.resize(1400, 850)
         self.run_ids: list[str] = []
         self.grid: C.Grid | None = None
-        self.views: list[pg.ViewBox] = []
         self.nre: dict[str, float] = {}
         self._distance_cache: dict[int, float | None] = {}
         self._distance_pending: set[int] = set()
         self.distanceReady.connect(self._on_distance)
         self.sheetWritten.connect(self._on_sheet_written)
-        self._depth_items: dict[str, pg.PlotDataItem] = {}
+        self._depth_items: dict[str, tuple] = {}   # name -> (curve, error bars)
         self._nre_cache: dict[tuple, float | None] = {}   # (run id, result, N) -> normalised error
         self.series: dict = {}
 
@@ -79,24 +79,10 @@ class CompareView(QWidget):
         controls.addWidget(self.sheet_status)
         controls.addWidget(self.sheet_button)
 
-        # The grid: one graphics view whose size is the grid's (cells of at least MIN_CELL px),
-        # in a scroll area; cells are kept per run and only moved when the grid changes.
-        self.canvas = pg.GraphicsView(background="w")
-        self.host = pg.GraphicsWidget()
-        self.cell_layout = QGraphicsGridLayout()
-        self.cell_layout.setContentsMargins(4, 4, 4, 4)
-        self.cell_layout.setSpacing(4)
-        self.host.setLayout(self.cell_layout)
-        self.canvas.setCentralItem(self.host)
-        self.scroll = QScrollArea()
-        self.scroll.setWidget(self.canvas)
-        self.scroll.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.cell_grid = CellGrid()               # only the cells in sight exist (compare_grid)
         self.notes = QLabel("")
         self.notes.setWordWrap(True)
         self.notes.setStyleSheet("color: #8a5a00")
-        self._cells: dict[str, tuple] = {}        # run id -> (view box, image item, caption label, caption text)
-        self._labels: dict[tuple, pg.LabelItem] = {}   # (kind, text) -> header label
-        self._drawn: tuple | None = None          # (rows, cols, cell ids) last laid out
         self._refresh_timer = QTimer(self, singleShot=True, timeout=self.refresh)
         self.depth_plot = pg.PlotWidget(background="w")
         self.depth_plot.showGrid(x=True, y=True, alpha=0.3)
@@ -104,6 +90,9 @@ class CompareView(QWidget):
         self.depth_plot.addLegend(offset=(-10, 10), labelTextColor="#202020")
         for axis in ("left", "bottom"):
             self.depth_plot.getAxis(axis).enableAutoSIPrefix(False)
+        self.depth_note = QLabel("")
+        self.depth_note.setStyleSheet("color: #8a5a00")
+        self.depth_note.hide()
 
         sweep = QGroupBox("Sweep (queued with the window's current settings as the template)")
         sf = QFormLayout(sweep)
@@ -136,13 +125,14 @@ class CompareView(QWidget):
         side = QWidget()
         sl = QVBoxLayout(side)
         sl.addWidget(self.depth_plot, 1)
+        sl.addWidget(self.depth_note)
         sl.addWidget(sweep)
         split = QSplitter(Qt.Orientation.Horizontal)
         grid_side = QWidget()
         gl = QVBoxLayout(grid_side)
         gl.setContentsMargins(0, 0, 0, 0)
         gl.addWidget(self.notes)
-        gl.addWidget(self.scroll, 1)
+        gl.addWidget(self.cell_grid, 1)
         split.addWidget(grid_side)
         split.addWidget(side)
         split.setSizes([950, 450])
@@ -230,127 +220,19 @@ class CompareView(QWidget):
         self._draw_grid()
         self._plot_depth()
 
-    def _label(self, kind: str, text: str, **opts) -> pg.LabelItem:
-        key = (kind, text)
-        if key not in self._labels:
-            self._labels[key] = pg.LabelItem(text, parent=self.host, **opts)
-        return self._labels[key]
-
-    def _cell(self, run: Run) -> tuple:
-        """The view box, image and caption of ``run`` (made once; the caption follows the metrics)."""
-        text = C.caption(run, self.nre.get(run.id))
-        cell = self._cells.get(run.id)
-        if cell is None:
-            vb = pg.ViewBox(parent=self.host, lockAspect=True, invertY=True, enableMenu=False)
-            item = pg.ImageItem((np.clip(run.result.images[0], 0, 1) * 255 + 0.5).astype(np.uint8),
-                                axisOrder="row-major", autoDownsample=True, levels=(0, 255))   # uint8: no rescaling
-            # One unit wide whatever its pixel size (decoders may reconstruct at another size than
-            # optimisation): linked views then show the same part of every image.
-            h, w = run.result.images.shape[1:3]
-            item.setRect(QRectF(0, 0, 1.0, h / w))
-            vb.addItem(item)
-            cap = pg.LabelItem(text, parent=self.host, color="#333", size="8pt")
-            cell = self._cells[run.id] = (vb, item, cap, text)
-        elif cell[3] != text:
-            cell[2].setText(text, color="#333", size="8pt")
-            cell = self._cells[run.id] = (*cell[:3], text)
-        return cell
-
     def _draw_grid(self) -> None:
-        """Lay the cells out; only what changed is made or moved (a finished run adds one cell)."""
         g = self.grid
         self.notes.setText("\n".join(g.notes) if g is not None else "")
         self.notes.setVisible(bool(g is not None and g.notes))
-        cells = {} if g is None else {pos: self._cell(run) for pos, run in g.cells.items()}
-        shape = None if g is None else (tuple(g.rows), tuple(g.cols),
-                                        tuple(sorted((pos, run.id) for pos, run in g.cells.items())))
-        if shape == self._drawn:
-            return                                 # captions were updated in place
-        self._drawn = shape
-        lay = self.cell_layout
-        while lay.count():                         # (items staying are re-added below, not hidden)
-            lay.removeAt(0)
-        live = {run.id for run in g.cells.values()} if g is not None else set()
-        for key in [k for k, lab in self._labels.items()
-                    if g is None or k[1] not in (g.rows if k[0] == "row" else g.cols if k[0] == "col" else ())]:
-            self._labels[key].hide()                 # headers no longer in the grid
-        for rid in [r for r in self._cells if r not in live]:      # runs no longer compared
-            vb, _item, cap, _t = self._cells.pop(rid)
-            for it in (vb, cap):
-                it.deleteLater()
-        self.views = []
-        if g is None or not g.cells:
-            empty = self._label("empty", "No finished runs to compare: select runs in the run list, or queue a "
-                                "sweep.", color="#444")
-            lay.addItem(empty, 0, 0)
-            empty.show()
-            self.fit()
-            return
-        for ci, c in enumerate(g.cols):
-            lab = self._label("col", c, color="#111", bold=True)
-            lay.addItem(lab, 0, ci + 1)
-            lab.show()
-        for ri, rname in enumerate(g.rows):
-            lab = self._label("row", rname, color="#111", bold=True, angle=-90)
-            lay.addItem(lab, 1 + 2 * ri, 0)
-            lab.show()
-            for ci in range(len(g.cols)):
-                cell = cells.get((ri, ci))
-                if cell is None:
-                    continue
-                vb, _item, cap, _t = cell
-                lay.addItem(vb, 1 + 2 * ri, ci + 1)
-                lay.addItem(cap, 2 + 2 * ri, ci + 1)
-                vb.show()
-                cap.show()
-                lead = self.views[0] if self.views else None     # shared zoom and pan
-                if vb.linkedView(0) is not lead:                  # (re-linking re-ranges every view)
-                    vb.setXLink(lead)
-                    vb.setYLink(lead)
-                self.views.append(vb)
-        self.fit(force=True)                       # new cells need the whole-image range too
+        self.cell_grid.set_grid(g, self.nre)
+
+    @property
+    def views(self) -> list[pg.ViewBox]:
+        """The view boxes of the cells in sight, in grid order."""
+        return self.cell_grid.views
 
     def fit(self, force: bool = False) -> None:
-        """Cells as large as the window allows (never under MIN_CELL px: the grid scrolls instead),
-        and whole images in them (the views are linked: setting the first sets them all).  Nothing
-        is done when neither the grid's shape nor the window's size changed (the user's zoom stays)."""
-        g, lay = self.grid, self.cell_layout
-        port = self.scroll.viewport().size()
-        if g is None or not g.cells:
-            self.canvas.resize(port)
-            return
-        nr, nc = len(g.rows), len(g.cols)
-        geometry = (nr, nc, port.width(), port.height(), self.views[0] if self.views else None)
-        if geometry == getattr(self, "_fitted", None) and not force:
-            return
-        self._fitted = geometry
-        side = max(MIN_CELL, min((port.height() - 30 - nr * 26) // nr, (port.width() - 40) // nc - 8))
-        for ri in range(nr):
-            lay.setRowFixedHeight(1 + 2 * ri, side)
-            lay.setRowFixedHeight(2 + 2 * ri, 20)
-        lay.setRowFixedHeight(0, 22)
-        lay.setColumnFixedWidth(0, 24)
-        for ci in range(nc):
-            lay.setColumnFixedWidth(ci + 1, side)
-        self.canvas.resize(max(port.width(), 40 + nc * (side + 8)), max(port.height(), 30 + nr * (side + 26)))
-        self._whole_images()
-        QTimer.singleShot(0, self._whole_images)     # again once Qt has given the cells their size
-
-    def _whole_images(self) -> None:
-        """Every cell shows its whole image (each is drawn one unit wide, so one range fits all)."""
-        if not self.views or self.grid is None:
-            return
-        self.cell_layout.activate()
-        aspect = max(run.result.images.shape[1] / run.result.images.shape[2] for run in self.grid.cells.values())
-        # The lead view only: the others follow through the link (setting each one as well makes
-        # the links fight while cells still differ in size).
-        self.views[0].setRange(xRange=(0, 1), yRange=(0, aspect), padding=0.02)
-        for vb in self.views:                        # apply the ranges now (pyqtgraph defers it to a paint
-            vb.updateMatrix()                        # that a scrolled-out or grabbed view may not get)
-
-    def resizeEvent(self, e) -> None:
-        super().resizeEvent(e)
-        self.fit()
+        self.cell_grid.fit(force)
 
     def showEvent(self, e) -> None:
         super().showEvent(e)
@@ -358,7 +240,8 @@ class CompareView(QWidget):
 
     def _plot_depth(self) -> None:
         """Error against layer depth (paper 001, Fig. 7); one curve per set of runs that differ only
-        in their layer (core.compare.depth_series).  Curves are given new data, not re-made."""
+        in their layer or seed (core.compare.depth_series: the mean, with a bar from the lowest to
+        the highest seed).  Curves are given new data, not re-made; at most MAX_CURVES are drawn."""
         key = METRICS[self.metric_box.currentText()]
         self.depth_plot.setLabel("left", self.metric_box.currentText())
 
@@ -366,27 +249,34 @@ class CompareView(QWidget):
             m = Metrics.of(r.result)
             return {"nre": self.nre.get(r.id), "rep": m.representation_error, "psnr": m.psnr}[key]
 
-        series = C.depth_series([r for r in self.runs() if r.result is not None], value)
+        every = C.depth_series([r for r in self.runs() if r.result is not None], value)
+        series = dict(list(every.items())[:MAX_CURVES])
+        self.depth_note.setText(f"{len(series)} of {len(every)} curves drawn: compare fewer runs to see the "
+                                "others" if len(every) > len(series) else "")
+        self.depth_note.setVisible(len(every) > len(series))
         if series == self.series and key == getattr(self, "_series_key", None):
             return
         old = self.series if key == getattr(self, "_series_key", None) else {}
         self.series, self._series_key = series, key
         for name in [n for n in self._depth_items if n not in series]:
-            item = self._depth_items.pop(name)
-            self.depth_plot.removeItem(item)
+            item, bars = self._depth_items.pop(name)
+            for it in (item, bars):
+                self.depth_plot.removeItem(it)
             self.depth_plot.plotItem.legend.removeItem(item)
         colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
         for i, (name, pts) in enumerate(series.items()):
-            x, y = zip(*pts)
-            colour = colours[i % len(colours)]
-            item = self._depth_items.get(name)
-            if item is not None and old.get(name) == pts:
+            if name in self._depth_items and old.get(name) == pts:
                 continue                           # this curve did not change
-            if item is None:
-                self._depth_items[name] = self.depth_plot.plot(x, y, pen=pg.mkPen(colour, width=2), symbol="o",
-                                                               symbolBrush=colour, name=name)
-            else:
-                item.setData(x, y, pen=pg.mkPen(colour, width=2), symbolBrush=colour)
+            x, y, lo, hi = (np.asarray(v, dtype=float) for v in zip(*pts))
+            colour = colours[i % len(colours)]
+            if name not in self._depth_items:
+                item = self.depth_plot.plot(name=name)
+                bars = pg.ErrorBarItem(x=x, y=y, beam=0.015, pen=pg.mkPen(colour, width=1))
+                self.depth_plot.addItem(bars)
+                self._depth_items[name] = (item, bars)
+            item, bars = self._depth_items[name]
+            item.setData(x, y, pen=pg.mkPen(colour, width=2), symbol="o", symbolBrush=colour, symbolPen=colour)
+            bars.setData(x=x, y=y, top=hi - y, bottom=y - lo, pen=pg.mkPen(colour, width=1))
 
     # -- sweeps ----------------------------------------------------------------------------------
     def default_layers(self) -> list[str]:

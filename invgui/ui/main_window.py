@@ -14,15 +14,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox
 
 from ..core import representations as R
-from ..core.events import Result, Step
+from ..core.events import Result
 from ..core.images import ImageError, load_image, resize_center_crop
-from ..core.methods import optimize
-from ..core.results import progress as progress_text
-from ..core.results import summary
 from ..core.session import Run, Session, autosave_path
 from . import actions, theme
 from .background import Background
@@ -36,11 +33,11 @@ from .model_choice import ModelChoice
 from .requests import Requests
 from .result_view import LiveRun, ResultView
 from .run_actions import RunActions
+from .run_display import RunDisplay
 from .run_list import RunList
 from .session_files import SessionFiles
 from .worker import error_dialog
 
-DRAW_INTERVAL_MS = 100          # previews and curves are redrawn at most ~10 times a second
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
 
 
@@ -78,15 +75,9 @@ class MainWindow(QMainWindow):
         # The controller owns the run queue, the worker thread and the autosave; a scripted window
         # (restore=False) never writes the user's autosave.
         self.controller = c = Controller(self, device=lambda: self.device, autosave=restore)
-        for signal, slot in ((c.runChanged, self._on_run_changed), (c.runRemoved, lambda i: self.run_list.remove(i)),
-                             (c.runStarted, self._on_run_started), (c.steps, self._on_step),
-                             (c.status, lambda m: self.statusBar().showMessage(m, 15000)),
-                             (c.runFinished, self._on_finished), (c.runFailed, self._on_failed),
-                             (c.cannotStart, self._on_cannot_start), (c.probeFinished, self._on_probe_finished),
-                             (c.idle, self._update_buttons), (c.sessionReplaced, self._on_session_replaced),
-                             (c.batchFailed, self._on_batch_failed),
-                             (c.autosaveFailed, lambda m: self.statusBar().showMessage(f"autosave failed: {m}", 8000))):
-            signal.connect(slot)
+        self.display = RunDisplay(self)             # what the controller's signals say, shown
+        self.show_run, self._show_result, self._redraw = (self.display.show_run, self.display.show_result,
+                                                          self.display.redraw)
         self.background = Background(self)
         # The first run's metrics import scikit-image and SciPy (~400 modules: seconds that hold the
         # interpreter and stall the event loop): done now, behind the painted window.
@@ -106,8 +97,6 @@ class MainWindow(QMainWindow):
         self.pixel_label, self.progress = QLabel(""), QLabel("idle")
         self.statusBar().addPermanentWidget(self.pixel_label)
         self.statusBar().addPermanentWidget(self.progress)
-        self.timer = QTimer(self, interval=DRAW_INTERVAL_MS, timeout=self._redraw)
-        self.timer.start()
         self.modelLoaded.connect(self.models.on_loaded)
         if defer_model:
             self.models.load_in_background(R.DEFAULT)
@@ -183,9 +172,6 @@ class MainWindow(QMainWindow):
         """The explicit weight file of the current model (None: its own weights)."""
         return self.models.weights.get(self.rep.name) if self.rep is not None else None
 
-    def confirm_torchscript(self, path: str) -> bool:
-        return self.models.confirm_torchscript(path)
-
     def set_theme(self, mode: str) -> bool:
         """Light, dark, or following the system; returns True when dark."""
         from PySide6.QtWidgets import QApplication
@@ -230,24 +216,6 @@ class MainWindow(QMainWindow):
             self.features.receptive_field()
             self._show_original()
 
-    def _clear_stale(self) -> None:
-        """Take down what belongs to other settings: a reconstruction, difference or probe strip of
-        another representation, layer or image is not left up as if it were this one's."""
-        if self.probe_result is not None:
-            rec = self.probe_result.record
-            if (rec.get("representation"), rec.get("layer")) != (self.rep.name, self.layer):
-                self.probe_result = None
-                self.view.hide_probe()
-        if self.result is None or self.running():
-            return
-        rec = self.result.record
-        image = self.shown_run.image if self.shown_run is not None else self.image_source
-        if (rec.get("representation"), rec.get("layer"), image) != (self.rep.name, self.layer, self.image_source):
-            self.shown_run = None
-            self._show_result(None)
-            self.recon_pane.set_title(f"Reconstruction — {self.rep.name} {self.layer}")
-            self.progress.setText("idle")
-
     def set_layer(self, name: str) -> None:
         self.layer = self.rep.resolve_layer(name)
         self.layer_tree.select(self.layer)
@@ -256,7 +224,7 @@ class MainWindow(QMainWindow):
         self.form.set_value("window", "")          # a window belongs to one layer's map
         self.decoder_panel.refresh(self.rep.name, self.layer)
         self.features.update()
-        self._clear_stale()
+        self.display.clear_stale()
 
     def step_layer(self, delta: int) -> str:
         """Select the next (or previous) layer that fits, in the tree's order."""
@@ -277,7 +245,7 @@ class MainWindow(QMainWindow):
         self._show_original()
         self.features.update()
         if self.rep is not None:
-            self._clear_stale()
+            self.display.clear_stale()
         if not str(source).startswith("sample:"):
             self.files.add_recent("images", str(Path(source).resolve()))
         return True
@@ -378,108 +346,10 @@ class MainWindow(QMainWindow):
             self.controller.stop()
             self.statusBar().showMessage("stopping…")
 
-    # -- what the controller says ------------------------------------------------------------
-    def _on_run_changed(self, run: Run) -> None:
-        if not self.run_list.has(run.id) and any(r is run for r in self.session.runs):
-            self.run_list.add(run)
-        # Identical labels say what differs: relabel the runs that share this one's label (not all,
-        # so queueing a sweep of N runs costs N item updates, not N²).
-        label = run.label()
-        self.run_list.relabel([r for r in self.session.runs if r is run or r.label() == label])
-
-    def _on_run_started(self, run: Run) -> None:
-        self.run_list.select(run.id)
-        self.live.start(optimize.TERMS if run.method == "optimize" else ())
-        self.result = None
-        self.plot.clear_curves()
-        if run.method == "optimize":
-            self.plot.set_span(int(run.params.get("iters", 0)) + int(run.params.get("stage2_iters", 0)))
-        self.metrics_label.setText("")
-        self.recon_pane.set_title(f"Reconstruction — {run.model} {run.layer} (running)")
-        self._update_buttons()
-
-    def _on_step(self, steps: list[Step]) -> None:
-        if self.live.last is None:
-            self.statusBar().clearMessage()          # "preparing …" is over once iterations arrive
-        self.live.add(steps)
-
-    def _redraw(self) -> None:
-        live = self.live
-        if not live.dirty:
-            return
-        live.dirty = False
-        if live.preview is not None:
-            self.recon_pane.set_image(live.preview)
-        self.plot.set_history(live.history)
-        if live.last is not None and not self.controller.is_paused:
-            self.progress.setText(live.progress())
-
     @property
     def history(self) -> dict[str, list[float]]:
         """The curves shown: the running run's so far, or the shown result's."""
         return self.live.history
-
-    def _on_finished(self, run: Run | None, res: Result) -> None:
-        self.live.last = None                        # no stale "iteration n/N · s left" after the end
-        self.shown_run = run
-        self.statusBar().clearMessage()
-        self._show_result(res)
-        if self.compare_view is not None and run is not None:
-            self.compare_view.run_finished(run)
-        if res.message and "diverged" in res.message:
-            self.show_error("The run diverged", res.message)
-        elif res.message:
-            self.statusBar().showMessage(res.message, 8000)
-        self.runEnded.emit()
-
-    def _show_result(self, res: Result | None, run: Run | None = None) -> None:
-        """Show a result in the panes, the curves and the result panel (None: clear them)."""
-        self.result = res
-        if res is None:
-            self.view.clear_result()
-            text = f"<b>{run.label()}</b><br>{run.state}" + (f": {run.message}" if run.message else "") if run else ""
-            self.metrics_label.setText(text)
-        else:
-            self.live.preview = self.view.show_result(res)
-            self.live.history = {k: list(v) for k, v in res.history.items()}
-            self.metrics_label.setText(summary(res, "html"))
-            self.progress.setText(progress_text(res))
-            state = "decoder" if res.record.get("method") == "decoder" else "stopped" if res.stopped else "done"
-            self.recon_pane.set_title(f"Reconstruction — {res.record['representation']} {res.record['layer']} "
-                                      f"({state})")
-        self._update_buttons()
-
-    def _on_probe_finished(self, res: Result) -> None:
-        self.probe_result = res
-        self.view.show_probe(res)
-        self.statusBar().showMessage(f"probe {res.record['probe']} done in {res.metrics['seconds'] * 1000:.0f} ms",
-                                     8000)
-        self.runEnded.emit()
-
-    def _on_failed(self, run: Run | None, message: str, detail: str) -> None:
-        self.live.last = None
-        self.progress.setText("failed")
-        self.statusBar().clearMessage()
-        if not self.controller.in_batch(run):        # a sweep's failures are told once, together
-            self.show_error("The run failed", message, detail)
-        self.runEnded.emit()
-
-    def _on_cannot_start(self, run: Run, message: str) -> None:
-        self.show_error("The run cannot start", f"{run.label()}: {message}")
-
-    def _on_batch_failed(self, what: str, total: int, failed: list) -> None:
-        n = len(failed)
-        self.show_error(f"{n} of {total} runs of the {what} failed",
-                        "\n".join(failed[:12]) + (f"\n… and {n - 12} more" if n > 12 else ""))
-
-    def _on_session_replaced(self) -> None:
-        self.run_list.clear()
-        for r in self.session.runs:
-            self.run_list.add(r)
-        last = next((r for r in reversed(self.session.runs) if r.result is not None), None)
-        if last is not None:
-            self.run_list.select(last.id)
-            self.show_run(last)
 
     def _update_buttons(self) -> None:
         busy = self.running()
@@ -497,13 +367,6 @@ class MainWindow(QMainWindow):
         # Model, image and parameters stay editable while a run computes: Run then queues the next one.
 
     # -- the run list ------------------------------------------------------------------------
-    def show_run(self, run: Run) -> None:
-        """Show a run of the list: its images, curves, metrics and parameters."""
-        if run is self.active_run and run.result is None:
-            return                                   # running: the live preview is already shown
-        self.shown_run = run
-        self._show_result(run.result, run)
-
     def rename_run(self, run_id: str, name: str) -> None:
         self.controller.rename(run_id, name)
 
@@ -511,17 +374,13 @@ class MainWindow(QMainWindow):
         """Autosave now (on the controller's thread) when something changed; see Controller.autosave."""
         return self.controller.autosave(wait=wait)
 
-    @property
-    def _autosave_dirty(self) -> bool:
-        return self.controller.queue.changed
-
     # -- errors, closing ---------------------------------------------------------------------
     def show_error(self, title: str, text: str, detail: str = "") -> None:
         """A readable, non-blocking dialog; the traceback goes under 'Show Details'."""
         error_dialog(self, self.errors, title, text, detail)
 
     def closeEvent(self, e) -> None:
-        self.timer.stop()
+        self.display.timer.stop()
         if self.train_dialog is not None:
             self.train_dialog.close()          # stops its training run and joins its thread
         if self.compare_view is not None:

@@ -77,7 +77,7 @@ class ModelChoice:
         w._refresh_tree()
         w.features.update()
         note = self.fit_preset()
-        w._clear_stale()
+        w.display.clear_stale()
         w._show_original()
         w.statusBar().showMessage(f"{rep.title}: weights {rep.weights_info}" + note, 8000)
         if w.device == "cpu":               # runs on the CPU use this one instead of building their own
@@ -131,7 +131,7 @@ class ModelChoice:
         else:
             name, weights = f"torchscript:{path}", None
             if not R.is_trusted(path):
-                if not w.confirm_torchscript(str(path)):
+                if not self.confirm_torchscript(str(path)):
                     w.statusBar().showMessage(f"did not load {path}: not trusted", 8000)
                     return False
                 R.trust(path)

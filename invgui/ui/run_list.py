@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QMenu
 
@@ -26,35 +26,92 @@ class RunList(QListWidget):
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._menu)
         self.currentItemChanged.connect(self._on_current)
+        self._items: dict[str, QListWidgetItem] = {}    # run id -> its line
+        self._runs: dict[str, Run] = {}
+        self._base: dict[str, str] = {}                 # run id -> its plain label
+        self._dirty: set[str] = set()                   # labels whose runs need relabelling
+        self._relabel_timer = QTimer(self, singleShot=True, timeout=self._flush)
         self.setToolTip("Every run of this session. Select one to show it; right-click to rename, duplicate "
                         "with other parameters, re-run, export or delete; select several to compare them.")
 
     def _item(self, run_id: str) -> QListWidgetItem | None:
-        for i in range(self.count()):
-            if self.item(i).data(Qt.ItemDataRole.UserRole) == run_id:
-                return self.item(i)
-        return None
+        return self._items.get(run_id)
 
     def has(self, run_id: str) -> bool:
-        return self._item(run_id) is not None
+        return run_id in self._items
 
     def add(self, run: Run) -> None:
         item = QListWidgetItem()
         item.setData(Qt.ItemDataRole.UserRole, run.id)
         self.addItem(item)
+        self._items[run.id] = item
         self.update_run(run)
 
+    def show_runs(self, runs: list[Run]) -> None:
+        """Exactly ``runs`` (a session opened or restored), labelled in one pass."""
+        self.clear()
+        for run in runs:
+            item = QListWidgetItem()
+            item.setData(Qt.ItemDataRole.UserRole, run.id)
+            self.addItem(item)
+            self._items[run.id] = item
+            self._runs[run.id], self._base[run.id] = run, run.label()
+        self._dirty.update(self._base.values())
+        self._flush()
+
     def update_run(self, run: Run) -> None:
-        item = self._item(run.id)
-        if item is None:
+        """``run`` was added or changed: its line now; the runs sharing its label (before or after
+        the change) get what differs appended — at once when no other run shares it, otherwise
+        once for a burst of changes (queueing a sweep of N alike runs is N updates, not N²)."""
+        if run.id not in self._items:
             return
-        item.setText(f"{MARKS.get(run.state, '?')} {run.label()}\n    {run.summary()}")
-        item.setToolTip(run.message or run.summary())
+        old, label = self._base.get(run.id), run.label()
+        self._runs[run.id], self._base[run.id] = run, label
+        if old is not None and old != label:
+            self._dirty.add(old)                    # its former twins may no longer need the suffix
+        if sum(1 for v in self._base.values() if v == label) == 1:
+            self._set_text(run, label)
+        else:
+            self._dirty.add(label)
+        if self._dirty and not self._relabel_timer.isActive():
+            self._relabel_timer.start(0)
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        if not dirty:
+            return
+        group = [r for rid, r in self._runs.items() if self._base[rid] in dirty]
+        labels = distinct_labels(group)
+        for run in group:
+            self._set_text(run, labels[run.id])
+
+    def _set_text(self, run: Run, label: str) -> None:
+        item = self._items.get(run.id)
+        if item is not None:
+            item.setText(f"{MARKS.get(run.state, '?')} {label}\n    {run.summary()}")
+            item.setToolTip(run.message or run.summary())
+
+    def text_of(self, run_id: str) -> str:
+        """The line shown for ``run_id`` (after any pending relabelling)."""
+        self._flush()
+        return self._items[run_id].text()
 
     def remove(self, run_id: str) -> None:
-        item = self._item(run_id)
+        item = self._items.pop(run_id, None)
         if item is not None:
             self.takeItem(self.row(item))
+        self._runs.pop(run_id, None)
+        label = self._base.pop(run_id, None)
+        if label is not None:
+            self._dirty.add(label)
+            self._relabel_timer.start(0)
+
+    def clear(self) -> None:
+        super().clear()
+        self._items.clear()
+        self._runs.clear()
+        self._base.clear()
+        self._dirty.clear()
 
     def select(self, run_id: str) -> None:
         """Make ``run_id`` the current and only selected run (a new run replaces the selection)."""
@@ -63,15 +120,6 @@ class RunList(QListWidget):
             self.clearSelection()
             self.setCurrentItem(item)
             item.setSelected(True)
-
-    def relabel(self, runs: list[Run]) -> None:
-        """Every item's text, with what differs appended to labels that would otherwise be equal."""
-        labels = distinct_labels(runs)
-        for run in runs:
-            item = self._item(run.id)
-            if item is not None:
-                item.setText(f"{MARKS.get(run.state, '?')} {labels[run.id]}\n    {run.summary()}")
-                item.setToolTip(run.message or run.summary())
 
     def selected_ids(self) -> list[str]:
         return [it.data(Qt.ItemDataRole.UserRole) for it in self.selectedItems()]

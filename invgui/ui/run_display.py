@@ -1,0 +1,163 @@
+"""What the controller says, shown in the window: the run list's lines, the live preview and
+curves of the run computing (redrawn at most every DRAW_INTERVAL_MS), a finished run's result in
+the panes and the result panel, probes, failures (a sweep's together) and a replaced session."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QTimer
+
+from ..core.events import Result, Step
+from ..core.methods import optimize
+from ..core.results import progress as progress_text
+from ..core.results import summary
+from ..core.session import Run
+
+DRAW_INTERVAL_MS = 100          # previews and curves are redrawn at most ~10 times a second
+
+
+class RunDisplay:
+    def __init__(self, window):
+        self.w = w = window
+        c = w.controller
+        for signal, slot in ((c.runChanged, self.run_changed), (c.runRemoved, lambda i: w.run_list.remove(i)),
+                             (c.runStarted, self.run_started), (c.steps, self.steps),
+                             (c.status, lambda m: w.statusBar().showMessage(m, 15000)),
+                             (c.runFinished, self.finished), (c.runFailed, self.failed),
+                             (c.cannotStart, self.cannot_start), (c.probeFinished, self.probe_finished),
+                             (c.idle, w._update_buttons), (c.sessionReplaced, self.session_replaced),
+                             (c.batchFailed, self.batch_failed),
+                             (c.autosaveFailed, lambda m: w.statusBar().showMessage(f"autosave failed: {m}", 8000))):
+            signal.connect(slot)
+        self.timer = QTimer(w, interval=DRAW_INTERVAL_MS, timeout=self.redraw)
+        self.timer.start()
+
+    def run_changed(self, run: Run) -> None:
+        w = self.w
+        if not w.run_list.has(run.id):
+            if any(r is run for r in w.session.runs):
+                w.run_list.add(run)
+            return
+        w.run_list.update_run(run)
+
+    def run_started(self, run: Run) -> None:
+        w = self.w
+        w.run_list.select(run.id)
+        w.live.start(optimize.TERMS if run.method == "optimize" else ())
+        w.result = None
+        w.plot.clear_curves()
+        if run.method == "optimize":
+            w.plot.set_span(int(run.params.get("iters", 0)) + int(run.params.get("stage2_iters", 0)))
+        w.metrics_label.setText("")
+        w.recon_pane.set_title(f"Reconstruction — {run.model} {run.layer} (running)")
+        w._update_buttons()
+
+    def steps(self, steps: list[Step]) -> None:
+        w = self.w
+        if w.live.last is None:
+            w.statusBar().clearMessage()          # "preparing …" is over once iterations arrive
+        w.live.add(steps)
+
+    def redraw(self) -> None:
+        w = self.w
+        live = w.live
+        if not live.dirty:
+            return
+        live.dirty = False
+        if live.preview is not None:
+            w.recon_pane.set_image(live.preview)
+        w.plot.set_history(live.history)
+        if live.last is not None and not w.controller.is_paused:
+            w.progress.setText(live.progress())
+
+    def finished(self, run: Run | None, res: Result) -> None:
+        w = self.w
+        w.live.last = None                        # no stale "iteration n/N · s left" after the end
+        w.shown_run = run
+        w.statusBar().clearMessage()
+        self.show_result(res)
+        if w.compare_view is not None and run is not None:
+            w.compare_view.run_finished(run)
+        if res.message and "diverged" in res.message:
+            w.show_error("The run diverged", res.message)
+        elif res.message:
+            w.statusBar().showMessage(res.message, 8000)
+        w.runEnded.emit()
+
+    def show_result(self, res: Result | None, run: Run | None = None) -> None:
+        """Show a result in the panes, the curves and the result panel (None: clear them)."""
+        w = self.w
+        w.result = res
+        if res is None:
+            w.view.clear_result()
+            text = f"<b>{run.label()}</b><br>{run.state}" + (f": {run.message}" if run.message else "") if run else ""
+            w.metrics_label.setText(text)
+        else:
+            w.live.preview = w.view.show_result(res)
+            w.live.history = {k: list(v) for k, v in res.history.items()}
+            w.metrics_label.setText(summary(res, "html"))
+            w.progress.setText(progress_text(res))
+            state = "decoder" if res.record.get("method") == "decoder" else "stopped" if res.stopped else "done"
+            w.recon_pane.set_title(f"Reconstruction — {res.record['representation']} {res.record['layer']} "
+                                   f"({state})")
+        w._update_buttons()
+
+    def probe_finished(self, res: Result) -> None:
+        w = self.w
+        w.probe_result = res
+        w.view.show_probe(res)
+        w.statusBar().showMessage(f"probe {res.record['probe']} done in {res.metrics['seconds'] * 1000:.0f} ms",
+                                  8000)
+        w.runEnded.emit()
+
+    def failed(self, run: Run | None, message: str, detail: str) -> None:
+        w = self.w
+        w.live.last = None
+        w.progress.setText("failed")
+        w.statusBar().clearMessage()
+        if not w.controller.in_batch(run):        # a sweep's failures are told once, together
+            w.show_error("The run failed", message, detail)
+        w.runEnded.emit()
+
+    def cannot_start(self, run: Run, message: str) -> None:
+        self.w.show_error("The run cannot start", f"{run.label()}: {message}")
+
+    def batch_failed(self, what: str, total: int, failed: list) -> None:
+        w = self.w
+        n = len(failed)
+        w.show_error(f"{n} of {total} runs of the {what} failed",
+                     "\n".join(failed[:12]) + (f"\n… and {n - 12} more" if n > 12 else ""))
+
+    def session_replaced(self) -> None:
+        w = self.w
+        w.run_list.show_runs(w.session.runs)
+        last = next((r for r in reversed(w.session.runs) if r.result is not None), None)
+        if last is not None:
+            w.run_list.select(last.id)
+            self.show_run(last)
+
+    def show_run(self, run: Run) -> None:
+        """Show a run of the list: its images, curves, metrics and parameters."""
+        w = self.w
+        if run is w.active_run and run.result is None:
+            return                                   # running: the live preview is already shown
+        w.shown_run = run
+        self.show_result(run.result, run)
+
+    def clear_stale(self) -> None:
+        """Take down what belongs to other settings: a reconstruction, difference or probe strip of
+        another representation, layer or image is not left up as if it were this one's."""
+        w = self.w
+        if w.probe_result is not None:
+            rec = w.probe_result.record
+            if (rec.get("representation"), rec.get("layer")) != (w.rep.name, w.layer):
+                w.probe_result = None
+                w.view.hide_probe()
+        if w.result is None or w.running():
+            return
+        rec = w.result.record
+        image = w.shown_run.image if w.shown_run is not None else w.image_source
+        if (rec.get("representation"), rec.get("layer"), image) != (w.rep.name, w.layer, w.image_source):
+            w.shown_run = None
+            self.show_result(None)
+            w.recon_pane.set_title(f"Reconstruction — {w.rep.name} {w.layer}")
+            w.progress.setText("idle")
