@@ -258,11 +258,15 @@ def session(args) -> int:
     win.controller.timer.setInterval(2000)
     wait_idle()
     cv = win.compare_view
-    cv.sweep_kind.setCurrentIndex(0)
-    cv.sweep_opt.setChecked(True)
-    cv.sweep_dec.setChecked(False)
-    win.form.set_value("iters", args.iters)
-    win.form.set_value("size", args.size)
+
+    def settings() -> None:                  # what a user sets before queueing the sweep (each a click or
+        cv.sweep_kind.setCurrentIndex(0)     # an edit: done here in one go, then the event loop runs)
+        cv.sweep_opt.setChecked(True)
+        cv.sweep_dec.setChecked(False)
+        win.form.set_value("iters", args.iters)
+        win.form.set_value("size", args.size)
+
+    step("sweep settings (input size changed)", settings)
     step("sweep queued with compare open", cv.queue_sweep)
     phase[0] = "sweep computing"
     wait_idle()

@@ -118,12 +118,14 @@ def test_drop_an_image_file(window, tmp_path):
     assert window.image_source == str(p) and window.image.shape == (40, 50, 3)
 
 
-def test_missing_weights_and_bad_params_are_dialogs(window, no_hub):
+def test_missing_weights_and_bad_params_are_dialogs(qtbot, window, no_hub):
     assert window.set_model("alexnet") is False
     assert "alexnet-owt-7be5be79.pth" in window.errors[-1]
     assert window.rep.name == "efficientnet_lite0"
     window.random_weights.setChecked(True)
     window.set_model("alexnet")
+    assert window.layer_tree.rep_name != "efficientnet_lite0"      # not the old model's layers meanwhile
+    settle(qtbot, window)                                         # the shapes at 96 px: from the thread
     assert window.rep.name == "alexnet" and window.layer_tree.current_layer() == "features.6"
     window.form.widgets["lr_milestones"].setText("0.5, x")
     assert window.run() is False
@@ -570,6 +572,10 @@ def test_compare_view_of_300_runs_makes_only_the_cells_in_sight(qtbot, window):
     assert 3 <= len(view.views) <= 3 * 12 and len(cg._pool) + len(cg.cells) <= 3 * 12 + 64
     mid = {r.id for (ri, ci), r in view.grid.cells.items() if abs(ci - 50) <= 2}
     assert mid & set(cg.cells)                                              # the middle columns are shown
+    shown_col = view.grid.cols[next(ci for (ri, ci), r in view.grid.cells.items() if r.id in cg.cells)]
+    for lab in (cg._labels[("col", shown_col)], cg._labels[("row", view.grid.rows[-1])]):
+        top = cg.canvas.scene().items(lab.sceneBoundingRect().center())[0]   # names stay in sight, on top
+        assert lab.isVisible() and (top is lab or lab.isAncestorOf(top))
 
 
 def test_panes_sit_in_a_grid_and_a_small_one_can_take_the_large_place(qtbot, window):
@@ -638,6 +644,7 @@ def test_model_chooser_opens_a_torchscript_file_and_a_state_dict(qtbot, window, 
     window.models.confirm_torchscript = lambda p: asked.append(p) or True        # the user trusts it
     assert window.open_model_file(str(path)) and len(asked) == 2
     assert window.rep.name == f"torchscript:{path}" and window.model_box.currentData() == window.rep.name
+    settle(qtbot, window)                                       # the layer shapes come from a thread
     assert window.layer_tree.topLevelItemCount() == 3
     window.set_layer("1")
     window.form.set_value("iters", 3)
@@ -815,5 +822,29 @@ def test_runs_on_the_cpu_reuse_the_windows_representation(window):
 
     for model in ("efficientnet_lite0", "hog"):
         assert window.set_model(model)
-        key = rep_key(window._request().request("cpu"))
+        key = rep_key(window.requests.request().request("cpu"))
         assert window.controller._reps.get(key) is window.rep
+
+
+def test_the_live_loss_plot_moves_its_y_axis_only_in_steps(qtbot):
+    """Issue 11 §4: while a run computes, the y range changes only when a curve leaves it (every
+    range change regenerates the axis); a shown result fits its curves again."""
+    from invgui.ui.plots import LossPlot
+
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.set_span(100)
+    plot.set_history({"total": [10.0, 5.0], "tv": [0.1, 0.1]})
+    first = plot.plotItem.vb.viewRange()[1]
+    assert first[0] <= -1 and first[1] >= 1                     # log10: 0.1 … 10 inside
+    changes = 0
+    for i in range(3, 60):                                      # a falling loss, redrawn 57 times
+        before = plot.plotItem.vb.viewRange()[1]
+        plot.set_history({"total": list(np.geomspace(10, 10 / i, i)), "tv": [0.1] * i})
+        plot.plotItem.vb.prepareForPaint()                      # what a paint does first (auto-range)
+        changes += plot.plotItem.vb.viewRange()[1] != before
+    lo, hi = plot.plotItem.vb.viewRange()[1]
+    assert changes <= 3 and lo <= np.log10(10 / 59) and hi >= 1
+    plot.clear_curves()                                         # a finished result: fitted again
+    plot.set_history({"total": [1.0, 0.9]})
+    assert plot.plotItem.vb.autoRangeEnabled()[1]

@@ -87,11 +87,10 @@ class CellGrid(QScrollArea):
         self._aspect = 1.0
         bands = []
         for _ in range(2):                         # behind the headers, which stay in sight
-            band = QGraphicsRectItem()
+            band = QGraphicsRectItem(self.host)     # a sibling of the cells: above them, under the names
             band.setBrush(QBrush(QColor("white")))
             band.setPen(QPen(Qt.PenStyle.NoPen))
             band.setZValue(5)
-            self.canvas.scene().addItem(band)
             bands.append(band)
         self._top_band, self._left_band = bands
         for bar in (self.horizontalScrollBar(), self.verticalScrollBar()):

@@ -20,19 +20,6 @@ class FeatureDisplay:
     def invalidate(self) -> None:
         self._fmap_key = self._visual_key = None
 
-    def shown_channel(self) -> int:
-        """The first channel the Channels field selects at the current layer (0 if none/invalid)."""
-        from ..core.subsets import SubsetError, parse_channels
-
-        w = self.w
-        info = w.rep.layer_info(w.layer, w._size())
-        if not info.shape:
-            return 0
-        try:
-            return parse_channels(w.form.widgets["channels"].text(), info.shape[0])[0]
-        except SubsetError:
-            return 0
-
     def update(self) -> None:
         """Φ0 and the representation's picture for the current settings (computed when they changed)."""
         w = self.w
@@ -43,11 +30,15 @@ class FeatureDisplay:
         if key != self._visual_key:
             self._visual_key = key
             w.background.submit("visual", lambda: R.feature_picture(rep, image, size), self._on_visual)
-        channel = self.shown_channel()
-        key = (rep.name, rep.weights_info, layer, size, w.image_source, id(image), channel)
+        channels = w.form.widgets["channels"].text()
+        key = (rep.name, rep.weights_info, layer, size, w.image_source, id(image), channels)
         if key != self._fmap_key:
             self._fmap_key = key
-            w.background.submit("fmap", lambda: _feature_map(rep, image, size, layer, channel), self._on_fmap)
+
+            def fmap():
+                return _feature_map(rep, image, size, layer, _first_channel(rep, layer, size, channels))
+
+            w.background.submit("fmap", fmap, self._on_fmap)
 
     def _on_visual(self, picture, error) -> None:
         view, rep = self.w.view, self.w.rep
@@ -99,3 +90,17 @@ def _feature_map(rep, image, size: int, layer: str, channel: int):
     if phi.dim() != 3:
         return None, f"Feature map — {layer} has no spatial map ({phi.shape[0]} values)"
     return phi[channel].numpy(), f"Φ0 — {layer} channel {channel}/{phi.shape[0]} ({phi.shape[2]}×{phi.shape[1]})"
+
+
+def _first_channel(rep, layer: str, size: int, channels: str) -> int:
+    """The first channel the Channels field selects at ``layer`` (0 if none or invalid).  Needs the
+    layer's shape at ``size`` — a forward pass when the size is new: on the background thread."""
+    from ..core.subsets import SubsetError, parse_channels
+
+    info = rep.layer_info(layer, size)
+    if not info.shape:
+        return 0
+    try:
+        return parse_channels(channels, info.shape[0])[0]
+    except SubsetError:
+        return 0

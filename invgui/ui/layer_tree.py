@@ -16,6 +16,7 @@ class LayerTree(QTreeWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.shapes_size = 0                          # the input size the shapes are for (0: none yet)
+        self.rep_name = ""                            # the representation whose layers are shown
         self.setColumnCount(5)
         self.setHeaderLabels(["Layer", "Kind", "Output", "Stride", "RF"])
         self.headerItem().setToolTip(3, "Input pixels per output cell")
@@ -28,8 +29,16 @@ class LayerTree(QTreeWidget):
         self.currentItemChanged.connect(lambda cur, _prev: cur is not None and self._clicked(cur))
         self._current = ""
 
+    def show_pending(self, title: str, size: int) -> None:
+        """Another representation's layers are not left up while this one's shapes are computed."""
+        self.clear()
+        self._items.clear()
+        self.rep_name = ""
+        self.addTopLevelItem(QTreeWidgetItem([f"{title}: computing the layer shapes at {size} px…"]))
+
     def populate(self, rep: Representation, size: int, current: str) -> None:
         self.shapes_size = size                       # the input size the shapes are for
+        self.rep_name = rep.name
         self.blockSignals(True)
         self.clear()
         self._items.clear()

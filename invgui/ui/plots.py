@@ -30,18 +30,24 @@ class LossPlot(pg.PlotWidget):
         self.plotItem.legend = legend            # plot(name=…) adds each curve to it
         self.curves: dict[str, pg.PlotDataItem] = {}     # the curves that have data
         self._items: dict[str, pg.PlotDataItem] = {}     # every curve made (kept, emptied when unused)
+        self._live: tuple[float, float] | None = None    # while a run computes: its y range (log10)
 
     def clear_curves(self) -> None:
         for item in self.curves.values():
             item.setData([], [])
             item.hide()
         self.curves.clear()
+        self._live = None
         self.plotItem.enableAutoRange(x=True, y=True)
 
     def set_span(self, iterations: int) -> None:
-        """Fix the x axis to a run's planned iterations, so it is not re-laid out at every redraw."""
+        """A run starts: fix the x axis to its planned iterations and let the y axis move only in
+        steps (``set_history``), so the axes are not re-laid out at every redraw — pyqtgraph
+        regenerates an axis's ticks and labels (~5 ms each) whenever its range changes."""
         if iterations > 1:
             self.setXRange(0, iterations, padding=0.01)
+            self.plotItem.enableAutoRange(y=False)
+            self._live = (np.inf, -np.inf)          # the y range shown, log10 (empty until data come)
 
     def _curve(self, name: str, **kw) -> pg.PlotDataItem:
         item = self._items.get(name)
@@ -61,7 +67,26 @@ class LossPlot(pg.PlotWidget):
             # Width-1 (cosmetic) pens: Qt draws wider antialiased ones ~14× slower (measured 71 vs
             # 5 ms per redraw of four 200-point curves), which stalled the event loop and the worker.
             self._curve(name).setData(np.arange(1, len(y) + 1), y, connect="finite")
+        if self._live is not None:
+            self._step_y_range(history)
         self._sync_legend()
+
+    def _step_y_range(self, history: dict[str, list[float]]) -> None:
+        """While a run computes: widen the y range only when a curve leaves it, by half a decade
+        more than needed (losses fall steadily: the range then changes a few times per run)."""
+        ys = np.asarray([v for values in history.values() for v in values[-50:]], dtype=float)
+        ys = np.log10(ys[np.isfinite(ys) & (ys > 0)])
+        if ys.size == 0:
+            return
+        lo, hi = self._live
+        if ys.max() > hi:
+            hi = ys.max() + 0.25
+        if ys.min() < lo:
+            lo = ys.min() - 0.5
+        lo = max(lo, hi - 12)                         # a diverging term: no more than 12 decades
+        if (lo, hi) != self._live:
+            self._live = (lo, hi)
+            self.setYRange(lo, hi, padding=0)
 
     def _sync_legend(self) -> None:
         """The legend lists the curves that have data (changes only when a run of another kind shows)."""

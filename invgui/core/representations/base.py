@@ -86,6 +86,10 @@ class Representation:
         """Top-level nodes with ``children`` filled in."""
         raise NotImplementedError
 
+    def layers_ready(self, size: int | None = None) -> bool:
+        """Whether ``layers(size)`` returns at once (False: it needs a forward pass first)."""
+        return True
+
     def resolve_layer(self, layer: str | None) -> str:
         raise NotImplementedError
 

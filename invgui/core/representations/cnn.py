@@ -115,6 +115,9 @@ class CNNRepresentation(Representation):
             self._layer_cache[size] = self._trace(size)
         return self._layer_cache[size]
 
+    def layers_ready(self, size: int | None = None) -> bool:
+        return (size or self.input_size) in self._layer_cache
+
     def layer_tree(self, size: int | None = None) -> list[LayerInfo]:
         flat = self.layers(size)
         by_name = {}
