@@ -14,9 +14,14 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
     whole window and exit (0 on success).  ``view="compare"`` screenshots the comparison view of a
     methods × layers sweep instead, ``view="train"`` the decoder training dialog after a short
     training on the bundled photos."""
+    import os
+
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    if screenshot and sys.platform.startswith("linux") and not any(
+            os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"    # a screenshot needs no screen (Qt aborts without one)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("invgui")
     app.setOrganizationName("invgui")
