@@ -39,6 +39,7 @@ class _Cell:
         self.run_id: str | None = None
         self.result_id = 0
         self.text = ""
+        self.ranged = -1                   # the grid's range version this cell shows
 
     def show_run(self, run: Run, text: str) -> None:
         if run.id != self.run_id or id(run.result) != self.result_id:
@@ -85,6 +86,7 @@ class CellGrid(QScrollArea):
         self._shape: tuple | None = None           # (rows, cols, port size) the geometry was made for
         self._range: tuple | None = None           # the user's zoom: (x range, y range); None: whole images
         self._aspect = 1.0
+        self._range_version = 0                    # bumped when the range or the cells' size changes
         bands = []
         for _ in range(2):                         # behind the headers, which stay in sight
             band = QGraphicsRectItem(self.host)     # a sibling of the cells: above them, under the names
@@ -116,6 +118,7 @@ class CellGrid(QScrollArea):
         side = max(MIN_CELL, min((port.height() - 30 - nr * 26) // nr, (port.width() - 40) // nc - GAP))
         if force or side != self._side or aspect != self._aspect:
             self._range = None                     # whole images again
+            self._range_version += 1
         self._side, self._aspect = side, aspect
         if shape != self._shape or force:
             self._shape = shape
@@ -173,8 +176,9 @@ class CellGrid(QScrollArea):
             cell.place(x, y, self._side)
             self.views.append(cell.vb)
         self._headers(rows, cols)
-        for cell in self.cells.values():
-            self._apply_range(cell.vb)
+        for cell in self.cells.values():           # cells new in sight, or all after a resize / re-fit
+            if cell.ranged != self._range_version:
+                self._apply_range(cell)
 
     def _release(self, run_id: str) -> None:
         cell = self.cells.pop(run_id)
@@ -210,7 +214,8 @@ class CellGrid(QScrollArea):
             lab.show()
 
     # -- shared zoom ------------------------------------------------------------------------------
-    def _apply_range(self, vb: pg.ViewBox) -> None:
+    def _apply_range(self, cell: _Cell) -> None:
+        vb, cell.ranged = cell.vb, self._range_version
         if self._range is None:
             vb.setRange(xRange=(0, 1), yRange=(0, self._aspect), padding=0.02)
         else:
@@ -220,15 +225,11 @@ class CellGrid(QScrollArea):
     def _zoomed(self, cell: _Cell) -> None:
         """The user zoomed or panned one cell: every cell in sight (and every later one) follows."""
         self._range = tuple(tuple(r) for r in cell.vb.viewRange())
+        self._range_version += 1
+        cell.ranged = self._range_version
         for other in self.cells.values():
             if other is not cell:
-                self._apply_range(other.vb)
-
-    def whole_images(self) -> None:
-        """Back to whole images in every cell."""
-        self._range = None
-        for cell in self.cells.values():
-            self._apply_range(cell.vb)
+                self._apply_range(other)
 
     def resizeEvent(self, e) -> None:
         super().resizeEvent(e)

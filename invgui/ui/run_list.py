@@ -91,11 +91,6 @@ class RunList(QListWidget):
             item.setText(f"{MARKS.get(run.state, '?')} {label}\n    {run.summary()}")
             item.setToolTip(run.message or run.summary())
 
-    def text_of(self, run_id: str) -> str:
-        """The line shown for ``run_id`` (after any pending relabelling)."""
-        self._flush()
-        return self._items[run_id].text()
-
     def remove(self, run_id: str) -> None:
         item = self._items.pop(run_id, None)
         if item is not None:
