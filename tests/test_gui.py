@@ -382,7 +382,7 @@ def test_session_save_open_and_crash_recovery(qtbot, window, tmp_path, invgui_ho
     assert other.recon_pane.image is not None and "total" in other.plot.curves
     other.close()
     # A crash: the process dies after an autosave; the next window brings the runs back.
-    assert window.autosave(wait=True) is not None and (invgui_home / "autosave.invgui").exists()
+    assert window.autosave(wait=True) is not None and (invgui_home / "autosave" / "session.json").exists()
     revived = MainWindow()
     qtbot.addWidget(revived)
     assert [r.name for r in revived.session.runs] == ["kept"]
@@ -705,14 +705,14 @@ def test_a_bad_autosave_never_stops_the_window_and_is_kept_aside(qtbot, invgui_h
     """Issue 10 §2: the window starts, the user is told where the unreadable autosave went."""
     from invgui.ui.main_window import MainWindow
 
-    invgui_home.mkdir(parents=True, exist_ok=True)
-    (invgui_home / "autosave.invgui").write_bytes(b"PK\x03\x04 this is not a session")
+    (invgui_home / "autosave").mkdir(parents=True)
+    (invgui_home / "autosave" / "session.json").write_bytes(b'{"invgui_session": 1, "runs": [{"method": 3')
     w = MainWindow()
     qtbot.addWidget(w)
     assert w.rep is not None and w.session.runs == []
     assert any("could not be read" in e and "moved aside" in e for e in w.errors), w.errors
-    kept = list(invgui_home.glob("autosave-broken-*.invgui"))
-    assert len(kept) == 1 and kept[0].read_bytes().startswith(b"PK\x03\x04 this")
+    kept = list((invgui_home / "autosave").glob("session-broken-*.json"))
+    assert len(kept) == 1 and kept[0].read_bytes().startswith(b'{"invgui_session": 1, "runs"')
     w.close()
 
 
@@ -747,7 +747,7 @@ def test_a_scripted_window_never_writes_the_users_autosave(qtbot, invgui_home):
     assert w.controller.queue.changed and w.autosave() is None
     w.files.add_recent("images", "/somewhere/photo.png")
     w.close()
-    assert not (invgui_home / "autosave.invgui").exists() and not (invgui_home / "settings.ini").exists()
+    assert not (invgui_home / "autosave").exists() and not (invgui_home / "settings.ini").exists()
 
 
 def test_no_stale_panes_status_or_selection_and_presets_follow_the_representation(qtbot, window):

@@ -9,6 +9,7 @@ import os
 import re
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,8 +25,8 @@ from invgui.core.methods.decoder import nets
 from invgui.core.methods.optimize import OptimizeParams
 from invgui.core.methods.probe import ProbeParams
 from invgui.core.params import ParamError, check, field_type, from_dict
-from invgui.core.session import (Run, Session, SessionError, autosave_backup_path, autosave_path, recover_autosave,
-                                 write_autosave)
+from invgui.core.autosave import AutosaveStore, autosave_path, legacy_paths, recover_autosave, write_autosave
+from invgui.core.session import Run, Session, SessionError
 
 
 METRICS = {"start_representation_error": 1.0, "representation_error": 0.5, "iterations": 3,
@@ -149,27 +150,107 @@ def test_small_session_files_cannot_ask_for_gigabytes(tmp_path):
         Session.load(_rewrite(path, tmp_path / "short.invgui", raw_arrays=npz.getvalue()))
 
 
-def test_autosave_keeps_the_previous_one_and_a_bad_one_is_moved_aside(invgui_home, tmp_path):
+def _done(name, seed=0):
+    r = Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"iters": 3}, name=name)
+    r.result, r.state = _result(2, seed=seed), "done"
+    return r
+
+
+def test_autosave_keeps_the_previous_index_and_a_bad_one_is_moved_aside(invgui_home):
     s = Session()
-    s.add(Run(method="optimize", model="hog", layer="hog", image="sample:coffee", name="first"))
+    s.add(_done("first"))
     write_autosave(s)
-    assert not autosave_backup_path().exists()
+    index, previous = autosave_path(), autosave_path().with_name("session.previous.json")
+    assert index.is_file() and not previous.exists()
     s.add(Run(method="optimize", model="hog", layer="hog", image="sample:coffee", name="second"))
     write_autosave(s)
-    assert [r.name for r in Session.load(autosave_backup_path()).runs] == ["first"]
-    assert [r.name for r in Session.load(autosave_path()).runs] == ["first", "second"]
-    # A broken autosave: moved aside (kept, timestamped), the previous one is restored instead.
-    autosave_path().write_bytes(b"garbage")
+    store = AutosaveStore()
+    assert [r.name for r in store.read(previous)[0].runs] == ["first"]
+    back = store.read(index)[0]
+    assert [r.name for r in back.runs] == ["first", "second"]
+    assert np.allclose(back.runs[0].result.images, s.runs[0].result.images, atol=2e-3)
+    # A broken index: moved aside (kept, timestamped), the previous one is restored instead.
+    index.write_bytes(b"garbage")
     found = recover_autosave()
     assert found.session is not None and [r.name for r in found.session.runs] == ["first"]
+    assert found.session.runs[0].result is not None
     assert found.moved_to is not None and found.moved_to.read_bytes() == b"garbage"
     assert "could not be read" in found.message and str(found.moved_to) in found.message
-    assert not autosave_path().exists()
+    assert not index.exists()
     # Both broken: nothing restored, both moved aside, nothing raised.
-    autosave_path().write_bytes(b"x")
-    autosave_backup_path().write_bytes(b"y")
+    index.write_bytes(b"x")
+    previous.write_bytes(b"y")
     found = recover_autosave()
-    assert found.session is None and len(list(invgui_home.glob("*broken*"))) == 3
+    assert found.session is None and len(list(index.parent.glob("*broken*"))) == 3
+
+
+def test_autosave_writes_each_result_once_and_removes_what_no_index_names(invgui_home, monkeypatch):
+    """Issue 11 §4: an autosave of a long session writes the new results and a small index only."""
+    saved = []
+    real = Session.save
+    monkeypatch.setattr(Session, "save", lambda self, path, remember=True: saved.append(Path(path).name)
+                        or real(self, path, remember))
+    store = AutosaveStore()
+    s = Session()
+    runs = [s.add(_done(f"r{i}", seed=i)) for i in range(3)]
+    store.write(s)
+    assert len(saved) == 3
+    runs[1].name = "renamed"
+    s.add(_done("r3", seed=3))
+    store.write(s)
+    assert len(saved) == 4                               # only the new result; the rename is in the index
+    files = lambda: sorted(p.name for p in (autosave_path().parent / "runs").iterdir())  # noqa: E731
+    assert len(files()) == 4
+    s.remove(runs[0].id)
+    store.write(s)
+    assert len(files()) == 4                             # the previous index still names its file
+    store.write(s)
+    assert len(files()) == 3 and len(saved) == 4         # no index names it any more: removed
+    # A window started later reads it back and does not write the results again.
+    later = AutosaveStore()
+    found = later.recover()
+    assert [r.name for r in found.session.runs] == ["renamed", "r2", "r3"] and not found.message
+    later.write(found.session)
+    assert len(saved) == 4
+    # A result file deleted behind the store's back is written again, not left missing.
+    for p in (autosave_path().parent / "runs").iterdir():
+        p.unlink()
+    later.write(found.session)
+    assert len(saved) == 7 and len(files()) == 3
+
+
+def test_an_unreadable_result_file_costs_only_its_own_run(invgui_home):
+    s = Session()
+    s.add(_done("kept"))
+    s.add(_done("damaged", seed=1))
+    write_autosave(s)
+    doc = json.loads(autosave_path().read_text())
+    damaged = autosave_path().parent / doc["runs"][1]["result_file"]
+    damaged.write_bytes(b"PK\x03\x04 broken")
+    found = recover_autosave()
+    kept, lost = found.session.runs
+    assert kept.result is not None and lost.result is None and lost.state == "stopped"
+    assert "could not be read" in lost.message and "damaged" in found.message
+    aside = list(autosave_path().parent.glob("run-broken-*"))
+    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"PK\x03\x04 broken") and not damaged.exists()
+    # A result file name that leaves the folder is refused, not followed.
+    doc["runs"][0]["result_file"] = "../../etc/passwd.invgui"
+    autosave_path().write_text(json.dumps(doc))
+    with pytest.raises(SessionError, match="not a result file name"):
+        AutosaveStore().read(autosave_path())
+
+
+def test_an_autosave_of_an_older_invgui_is_still_restored(invgui_home):
+    s = Session()
+    s.add(_done("old"))
+    legacy, _ = legacy_paths()
+    legacy.parent.mkdir(parents=True)
+    s.save(legacy, remember=False)
+    found = recover_autosave()
+    assert [r.name for r in found.session.runs] == ["old"] and found.session.runs[0].result is not None
+    write_autosave(found.session)                        # from now on the incremental autosave is read
+    legacy.write_bytes(b"stale")
+    assert [r.name for r in recover_autosave().session.runs] == ["old"]
 
 
 # -- 3. parameters ----------------------------------------------------------------------------------

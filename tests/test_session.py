@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from invgui.core.events import Result
-from invgui.core.session import Run, Session, SessionError, autosave_path
+from invgui.core.autosave import autosave_path
+from invgui.core.session import Run, Session, SessionError
 
 
 METRICS = {"start_representation_error": 1.0, "iterations": 3, "iterations_per_second": 2.0, "seconds": 1.5}
@@ -71,7 +72,7 @@ def test_bad_session_files_are_clear_errors(tmp_path):
 
 
 def test_autosave_path_follows_invgui_home(invgui_home):
-    assert autosave_path().parent == invgui_home
+    assert autosave_path().parent.parent == invgui_home
 
 
 def test_run_queue_state_rules():

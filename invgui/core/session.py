@@ -5,8 +5,8 @@ parameters, image, decoder) plus what came back (the :class:`Result`: images, lo
 record) and its state.  A :class:`Session` is an ordered list of runs.  ``save`` writes one
 ``.invgui`` file — a zip holding ``session.json`` (everything but the images) and ``arrays.npz``
 (the images, float16) — atomically; ``load`` reads it back without unpickling anything
-(``allow_pickle=False``).  The window autosaves to :func:`autosave_path` every minute while
-there are unsaved changes, so a crash or a kill loses at most the last minute.
+(``allow_pickle=False``).  The window's autosave (:mod:`invgui.core.autosave`) keeps each result
+in a one-run session file of this format.
 """
 
 from __future__ import annotations
@@ -89,6 +89,20 @@ class Run:
         return f"{self.state}: " + summary(self.result, "short")
 
 
+def run_fields(r: Run) -> dict[str, Any]:
+    """A run's fields as saved (everything but the result); a run in progress is saved as stopped."""
+    d = {f.name: getattr(r, f.name) for f in dataclasses.fields(r) if f.name != "result"}
+    if r.state == "running":
+        d["state"], d["message"] = "stopped", "the session was saved while this run was in progress"
+    return d
+
+
+def session_json(runs: list[dict[str, Any]]) -> str:
+    """The text of a session document (``session.json``) holding ``runs``."""
+    doc = {"invgui_session": FORMAT, "saved": time.time(), "versions": library_versions(), "runs": runs}
+    return json.dumps(_clean(doc), indent=1)
+
+
 def default_name(run: Run) -> str:
     img = run.image.replace("sample:", "")
     img = Path(img).stem if "/" in img or "\\" in img else img
@@ -160,9 +174,7 @@ class Session:
         path = Path(path)
         meta, arrays = [], {}
         for i, r in enumerate(self.runs):
-            d = {f.name: getattr(r, f.name) for f in dataclasses.fields(r) if f.name != "result"}
-            if r.state == "running":
-                d["state"], d["message"] = "stopped", "the session was saved while this run was in progress"
+            d = run_fields(r)
             if r.result is not None:
                 res = r.result
                 d["result"] = {"history": res.history, "metrics": res.metrics, "record": res.record,
@@ -173,8 +185,7 @@ class Session:
                 if res.deviation is not None:
                     arrays[f"{i}_deviation"] = res.deviation.astype(np.float16)
             meta.append(d)
-        doc = {"invgui_session": FORMAT, "saved": time.time(), "versions": library_versions(), "runs": meta}
-        text = json.dumps(_clean(doc), indent=1)
+        text = session_json(meta)
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
 
@@ -579,77 +590,3 @@ def _check_array(shape: tuple, dtype: np.dtype, kind: str, path: Path, where: st
         raise SessionError(f"{path}: {where}: {shape[0]} images in one run (1…{MAX_IMAGES_PER_RUN})")
     if kind in ("images", "target") and shape[-1] != 3:
         raise SessionError(f"{path}: {where}: shape {shape}: expected 3 colour channels")
-
-
-def autosave_path() -> Path:
-    """Where the window autosaves (``$INVGUI_HOME`` or ``~/.local/state/invgui``)."""
-    base = os.environ.get("INVGUI_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state", "invgui")
-    return Path(base) / f"autosave{SUFFIX}"
-
-
-def autosave_backup_path() -> Path:
-    """The previous autosave, kept when a new one is written (``autosave.previous.invgui``)."""
-    p = autosave_path()
-    return p.with_name(f"{p.stem}.previous{SUFFIX}")
-
-
-def write_autosave(session: Session) -> Path:
-    """Write ``session`` to the autosave file, keeping the one it replaces as
-    :func:`autosave_backup_path`.  The autosave file itself is replaced atomically, so at every
-    moment there is a complete autosave (the old one or the new one) on disk."""
-    path = autosave_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_file():
-        backup = autosave_backup_path()
-        tmp = backup.with_name(f".{backup.name}.tmp")
-        tmp.unlink(missing_ok=True)
-        try:
-            os.link(path, tmp)                     # no copy: the old file's data stays where it is
-        except OSError:
-            import shutil
-
-            shutil.copyfile(path, tmp)
-        os.replace(tmp, backup)
-    return session.save(path, remember=False)
-
-
-@dataclass
-class Recovered:
-    """What :func:`recover_autosave` found: a session to restore (or None) and what to tell the user."""
-
-    session: Session | None
-    message: str = ""
-    moved_to: Path | None = None
-
-
-def recover_autosave() -> Recovered:
-    """The autosaved session, if there is a readable one.  An unreadable autosave never stops the
-    window from starting: it is moved aside to ``autosave-broken-YYYYmmdd-HHMMSS.invgui`` (nothing
-    is deleted) and the message says so; the previous autosave is tried next."""
-    path = autosave_path()
-    notes, moved = [], None
-    for candidate in (path, autosave_backup_path()):
-        if not candidate.is_file():
-            continue
-        try:
-            session = Session.load(candidate)
-        except Exception as e:                    # any failure: move it aside, never crash the start
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            target = candidate.with_name(f"{candidate.stem}-broken-{stamp}{SUFFIX}")
-            n = 1
-            while target.exists():
-                target = candidate.with_name(f"{candidate.stem}-broken-{stamp}-{n}{SUFFIX}")
-                n += 1
-            try:
-                os.replace(candidate, target)
-                moved = moved or target
-                notes.append(f"the autosaved session {candidate.name} could not be read ({e}); "
-                             f"it was moved aside to {target}")
-            except OSError as e2:
-                notes.append(f"the autosaved session {candidate} could not be read ({e}) nor moved aside ({e2})")
-            continue
-        if candidate != path and session.runs:
-            notes.append(f"restored the previous autosave {candidate.name} instead")
-        session.path, session.dirty = None, True
-        return Recovered(session if session.runs else None, "; ".join(notes), moved)
-    return Recovered(None, "; ".join(notes), moved)

@@ -21,7 +21,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from ..core.events import Result, Step
 from ..core.images import check_source, load_image
 from ..core.request import RunRequest, execute, rep_key
-from ..core.session import QueueError, Run, RunQueue, Session, write_autosave
+from ..core.autosave import AutosaveStore
+from ..core.session import QueueError, Run, RunQueue, Session
 from .worker import WorkerThread
 
 AUTOSAVE_MS = 60_000
@@ -113,6 +114,7 @@ class Controller(QObject):
         w.finished.connect(self._on_finished)
         w.failed.connect(self._on_failed)
         w.idle.connect(self._on_idle)
+        self.autosave_store = AutosaveStore()       # remembers which results are written already
         self._autosave_thread: threading.Thread | None = None
         self._autosave_lock = threading.Lock()
         self.timer = QTimer(self)
@@ -278,8 +280,6 @@ class Controller(QObject):
         """Write a snapshot of the session to the autosave file on a background thread when
         something changed since the last one (``wait``: finish writing before returning).
         Returns the autosave path when a write was started, else None."""
-        from ..core.session import autosave_path
-
         if not self.autosave_enabled:
             return None
         if self.queue.changed:
@@ -298,12 +298,12 @@ class Controller(QObject):
             started = False
         if wait and self._autosave_thread is not None:
             self._autosave_thread.join()
-        return autosave_path() if started else None
+        return self.autosave_store.index if started else None
 
     def _write_autosave(self, snapshot: Session) -> None:
         with self._autosave_lock:
             try:
-                write_autosave(snapshot)
+                self.autosave_store.write(snapshot)
             except OSError as e:
                 self.queue.changed = True            # try again at the next tick
                 self.autosaveFailed.emit(str(e))

@@ -20,7 +20,8 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMe
 from ..core import representations as R
 from ..core.events import Result
 from ..core.images import ImageError, load_image, resize_center_crop
-from ..core.session import Run, Session, autosave_path
+from ..core.autosave import state_dir
+from ..core.session import Run, Session
 from . import actions, theme
 from .background import Background
 from .compare_view import CompareView
@@ -67,7 +68,7 @@ class MainWindow(QMainWindow):
         # A scripted window (restore=False: screenshots, benchmarks) keeps its settings in a scratch
         # folder, so it never changes the user's layout, recent files or theme.
         self._scratch = None if restore else tempfile.TemporaryDirectory(prefix="invgui-scratch-")
-        self.settings = QSettings(str((autosave_path().parent if restore else Path(self._scratch.name))
+        self.settings = QSettings(str((state_dir() if restore else Path(self._scratch.name))
                                       / "settings.ini"), QSettings.Format.IniFormat)
         self.live = LiveRun()                       # the run computing: curves, preview, rate
         self.errors: list[str] = []                 # every error shown (tests read it)

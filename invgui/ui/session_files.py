@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog
 
-from ..core.session import SUFFIX, QueueError, Session, SessionError, autosave_path, recover_autosave
+from ..core.session import SUFFIX, QueueError, Session, SessionError
 
 SESSION_FILTER = f"invgui session (*{SUFFIX});;All files (*)"
 MAX_RECENT = 10
@@ -72,15 +72,16 @@ class SessionFiles:
         """Bring back the runs of the last session (after a crash, or simply the last time).  An
         unreadable autosave is moved aside (the message says where) and the window starts empty."""
         w = self.w
-        found = recover_autosave()
+        store = w.controller.autosave_store           # it learns which results are on disk already
+        found = store.recover()
         if found.message:
-            w.show_error("The autosaved session could not be read", found.message[:1].upper() + found.message[1:])
+            w.show_error("The autosave could not be read in full", found.message[:1].upper() + found.message[1:])
         if found.session is None:
             return False
-        if not self.replace_session(found.session, str(autosave_path())):
+        if not self.replace_session(found.session, str(store.folder)):
             return False
         w.statusBar().showMessage(f"restored {len(found.session.runs)} run(s) from the autosave "
-                                  f"({autosave_path()})", 10000)
+                                  f"({store.folder})", 10000)
         return True
 
     def open_session_dialog(self) -> None:
