@@ -848,3 +848,25 @@ def test_the_live_loss_plot_moves_its_y_axis_only_in_steps(qtbot):
     plot.clear_curves()                                         # a finished result: fitted again
     plot.set_history({"total": [1.0, 0.9]})
     assert plot.plotItem.vb.autoRangeEnabled()[1]
+
+
+def test_run_list_keeps_what_tells_alike_runs_apart_when_their_state_changes(qtbot):
+    from invgui.core.session import Run
+    from invgui.ui.run_list import RunList
+
+    rl = RunList()
+    qtbot.addWidget(rl)
+    a, b = (Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"lr": lr})
+            for lr in (0.01, 0.02))
+    rl.add(a)
+    assert rl.item(0).text().startswith("⏳ hog hog · invert · coffee\n")     # alone: no suffix
+    rl.add(b)
+    qtbot.waitUntil(lambda: "(lr 0.02)" in rl.item(1).text())
+    assert "(lr 0.01)" in rl.item(0).text()
+    a.state = "running"
+    rl.update_run(a)                                    # a state change: its line at once, suffix kept
+    assert rl.item(0).text().startswith("▶ hog hog · invert · coffee (lr 0.01)")
+    a.name = "mine"
+    rl.update_run(a)                                    # a new label: b is alone again
+    qtbot.waitUntil(lambda: "(lr" not in rl.item(1).text())
+    assert rl.item(0).text().startswith("▶ mine\n")

@@ -14,6 +14,7 @@ restarts), ``"short"`` the run list's second line, ``"caption"`` the text under 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -57,12 +58,19 @@ class Metrics:
     def of(cls, source: Result | Mapping[str, Any]) -> "Metrics":
         """The typed view of a result's metrics dict (keys it does not know are ignored)."""
         m = source.metrics if isinstance(source, Result) else source
-        return cls(**{f.name: m[f.name] for f in dataclasses.fields(cls) if m.get(f.name) is not None})
+        return cls(**{name: m[name] for name in _metric_names(cls) if m.get(name) is not None})
 
     def pm(self, name: str, fmt: str, spread: bool = True) -> str:
         """``value ± std`` (the std only when ``spread`` and it was measured)."""
         value, std = getattr(self, name), getattr(self, f"{name}_std", None)
         return format(value, fmt) + (f" ± {format(std, fmt)}" if spread and std is not None else "")
+
+
+@functools.cache
+def _metric_names(cls: type) -> tuple[str, ...]:
+    # dataclasses.fields() per call was most of Metrics.of's cost (the run list and Compare call it
+    # for every run on every refresh: ~38,000 calls in a 200-run session).
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def format_seconds(sec: float) -> str:

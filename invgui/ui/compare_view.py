@@ -17,6 +17,7 @@ from ..core import compare as C
 from ..core.results import Metrics
 from ..core.session import Run
 from .compare_grid import CellGrid
+from .plots import cache_axes
 
 METRICS = {"normalised reconstruction error": "nre", "representation error": "rep", "PSNR": "psnr"}
 MAX_CURVES = 12                     # more curves (and legend rows) are neither readable nor cheap to paint
@@ -88,6 +89,7 @@ class CompareView(QWidget):
         self.depth_plot.showGrid(x=True, y=True, alpha=0.3)
         self.depth_plot.setLabel("bottom", "relative depth of the layer (0 = input, 1 = last module)")
         self.depth_plot.addLegend(offset=(-10, 10), labelTextColor="#202020")
+        cache_axes(self.depth_plot)
         for axis in ("left", "bottom"):
             self.depth_plot.getAxis(axis).enableAutoSIPrefix(False)
         self.depth_note = QLabel("")
@@ -243,7 +245,8 @@ class CompareView(QWidget):
         in their layer or seed (core.compare.depth_series: the mean, with a bar from the lowest to
         the highest seed).  Curves are given new data, not re-made; at most MAX_CURVES are drawn."""
         key = METRICS[self.metric_box.currentText()]
-        self.depth_plot.setLabel("left", self.metric_box.currentText())
+        if self.depth_plot.getAxis("left").labelText != self.metric_box.currentText():
+            self.depth_plot.setLabel("left", self.metric_box.currentText())   # re-lays out the axis
 
         def value(r: Run):
             m = Metrics.of(r.result)

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtWidgets import QGraphicsItem
 
 COLOURS = {"total": "#222222", "feature": "#1f77b4", "alpha": "#2ca02c", "tv": "#d62728",
            "train": "#1f77b4", "held_out": "#d62728"}
 LABELS = {"total": "total", "feature": "feature ‖Φ(x)−Φ0‖²/‖Φ0‖²", "alpha": "α-norm", "tv": "TV^β",
           "train": "training loss", "held_out": "held-out MSE"}
+
+
+def cache_axes(plot: pg.PlotWidget) -> None:
+    """Let Qt keep each axis of ``plot`` as a pixmap, redrawn only when the axis changes.
+
+    With a grid, an axis covers the whole plot, so every new point of a curve repainted both axes:
+    pyqtgraph replays their tick labels and grid lines (a QPicture) on each paint, ~2 ms of the GUI
+    thread per redraw of the live loss plot (measured: 4.7–5.3 → 3.0 ms per repaint).  pyqtgraph
+    calls ``update()`` whenever an axis's range or size changes, which renews Qt's cached pixmap;
+    a cached repaint differs from a direct one by at most 2 of 255 levels (rounding)."""
+    for name in ("left", "bottom", "right", "top"):
+        plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
 
 class LossPlot(pg.PlotWidget):
@@ -24,6 +37,7 @@ class LossPlot(pg.PlotWidget):
         self.setLabel("left", "loss")
         for axis in ("left", "bottom"):
             self.getAxis(axis).enableAutoSIPrefix(False)
+        cache_axes(self)
         # The legend sits in a row of its own under the x axis, never over the curves.
         legend = pg.LegendItem(colCount=4, labelTextColor="#202020")
         self.plotItem.layout.addItem(legend, 4, 1)
@@ -31,6 +45,7 @@ class LossPlot(pg.PlotWidget):
         self.curves: dict[str, pg.PlotDataItem] = {}     # the curves that have data
         self._items: dict[str, pg.PlotDataItem] = {}     # every curve made (kept, emptied when unused)
         self._live: tuple[float, float] | None = None    # while a run computes: its y range (log10)
+        self._listed: frozenset[str] = frozenset()       # the curves the legend lists
 
     def clear_curves(self) -> None:
         for item in self.curves.values():
@@ -90,6 +105,9 @@ class LossPlot(pg.PlotWidget):
 
     def _sync_legend(self) -> None:
         """The legend lists the curves that have data (changes only when a run of another kind shows)."""
+        if frozenset(self.curves) == self._listed:
+            return
+        self._listed = frozenset(self.curves)
         legend = self.plotItem.legend
         listed = {id(sample.item) for sample, _label in legend.items}
         for name, item in self._items.items():
