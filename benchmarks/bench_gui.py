@@ -158,16 +158,28 @@ class StallSampler:
         threading.Thread(target=self._loop, daemon=True).start()
 
     def _loop(self) -> None:
+        import threading
         import traceback
 
+        names = {}
         while not self.stop.wait(0.002):
-            frame = sys._current_frames().get(self.main)
+            frames = sys._current_frames()
+            frame = frames.get(self.main)
             if frame is None:
                 continue
             stack = traceback.StackSummary.extract(traceback.walk_stack(frame), lookup_lines=False)[::-1]
             mine = [f"{os.path.basename(f.filename)}:{f.name}" for f in stack
                     if "invgui" in f.filename or "pyqtgraph" in f.filename or "bench_gui" in f.filename]
-            self.samples.append((self.clock.nsecsElapsed() / 1e6, tuple(mine[-4:])))
+            others = []                     # what the other threads were doing (the innermost frames)
+            for ident, f in frames.items():
+                if ident in (self.main, threading.get_ident()):
+                    continue
+                if ident not in names:
+                    names = {t.ident: t.name for t in threading.enumerate()}
+                inner = traceback.StackSummary.extract(traceback.walk_stack(f), lookup_lines=False)[:2]
+                others.append(f"{names.get(ident, ident)}: " + " < ".join(
+                    f"{os.path.basename(x.filename)}:{x.name}" for x in inner))
+            self.samples.append((self.clock.nsecsElapsed() / 1e6, tuple(mine[-4:]), tuple(others)))
 
     def report(self, ticks) -> None:
         self.stop.set()
@@ -177,7 +189,7 @@ class StallSampler:
             if gap - TICK_MS > 20:
                 spans.append((t - gap, t))
         where: dict[tuple, float] = {}
-        for ts, stack in self.samples:
+        for ts, stack, _others in self.samples:
             if any(a <= ts <= b for a, b in spans):
                 where[stack] = where.get(stack, 0) + 2
         print(f"GUI thread inside stalls > 20 ms ({len(spans)} stalls), by stack (ms of 2 ms samples):")
@@ -185,12 +197,21 @@ class StallSampler:
             print(f"  {ms:6.0f}  {' > '.join(stack) or '(Qt / outside Python)'}")
         for a, b in sorted(spans, key=lambda s: s[0] - s[1])[:3]:       # the three longest, each on its own
             inside: dict[tuple, float] = {}
-            for ts, stack in self.samples:
+            busy: dict[str, float] = {}
+            for ts, stack, others in self.samples:
                 if a <= ts <= b:
                     inside[stack] = inside.get(stack, 0) + 2
-            print(f"stall of {b - a:.0f} ms at {a / 1000:.1f} s:")
+                    for o in others:
+                        busy[o] = busy.get(o, 0) + 2
+            # Few samples for a long stall: the sampler (and the GUI thread) waited for the interpreter,
+            # held by another thread in code that does not let it go.
+            print(f"stall of {b - a:.0f} ms at {a / 1000:.1f} s ({sum(inside.values()) / 2:.0f} samples of "
+                  f"{(b - a) / 2:.0f} taken):")
             for stack, ms in sorted(inside.items(), key=lambda kv: -kv[1])[:6]:
                 print(f"  {ms:6.0f}  {' > '.join(stack) or '(Qt / outside Python)'}")
+            print("  other threads meanwhile:")
+            for o, ms in sorted(busy.items(), key=lambda kv: -kv[1])[:6]:
+                print(f"  {ms:6.0f}  {o}")
 
 
 def session(args) -> int:

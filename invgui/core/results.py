@@ -63,6 +63,8 @@ class Metrics:
     def pm(self, name: str, fmt: str, spread: bool = True) -> str:
         """``value ± std`` (the std only when ``spread`` and it was measured)."""
         value, std = getattr(self, name), getattr(self, f"{name}_std", None)
+        if value is None:                       # a session file may hold PSNR without SSIM, …
+            return "n/a"
         return format(value, fmt) + (f" ± {format(std, fmt)}" if spread and std is not None else "")
 
 
@@ -122,7 +124,7 @@ def _line(result: Result, m: Metrics) -> str:
         parts = [f"representation error {m.start_representation_error:.4f} -> "
                  f"{m.pm('representation_error', '.4f', spread)}"]
         if result.record.get("params", {}).get("objective", "invert") != "invert":
-            parts.append(f"activation {m.start_activation:.4g} -> {m.activation:.4g}")
+            parts.append(f"activation {m.pm('start_activation', '.4g')} -> {m.pm('activation', '.4g')}")
     parts += _image_parts(m, spread, ";")
     if decoder:
         parts.append(f"one forward pass in {m.seconds * 1000:.1f} ms")

@@ -23,6 +23,10 @@ class RunList(QListWidget):
         super().__init__(parent)
         self.setObjectName("run_list")
         self.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
+        # Every line is two lines of text: with uniform sizes Qt lays the list out from one item, not
+        # by measuring every item on each change (250 runs: 12 → 4 ms per changed line, in C++ on the
+        # GUI thread, invisible to Python profilers).
+        self.setUniformItemSizes(True)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._menu)
         self.currentItemChanged.connect(self._on_current)
