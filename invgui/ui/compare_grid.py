@@ -72,6 +72,11 @@ class CellGrid(QScrollArea):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.canvas = pg.GraphicsView(background="w")
+        # The canvas is as large as the whole grid (thousands of pixels for a few hundred runs):
+        # pyqtgraph's background cache is a pixmap of its full size, refilled whenever the grid
+        # changes shape (~65 ms of the GUI thread per added row with 200 runs); a white fill of
+        # the exposed part is cheap without it.
+        self.canvas.setCacheMode(pg.GraphicsView.CacheModeFlag.CacheNone)
         self.host = pg.GraphicsWidget()
         self.canvas.setCentralItem(self.host)
         self.setWidget(self.canvas)

@@ -144,9 +144,8 @@ class CompareView(QWidget):
 
     # -- contents ------------------------------------------------------------------------------
     def runs(self) -> list[Run]:
-        session = self.controller.session
-        ids = set(r.id for r in session.runs)
-        return [session.get(i) for i in self.run_ids if i in ids]
+        by_id = {r.id: r for r in self.controller.session.runs}     # session.get per id was O(runs²)
+        return [by_id[i] for i in self.run_ids if i in by_id]
 
     def run_finished(self, run: Run) -> None:
         """A run ended: redraw (once for a burst of runs: at most once a second) if it is one of this
