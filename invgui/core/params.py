@@ -98,7 +98,7 @@ def validate(p: Any) -> list[str]:
     import math
 
     problems = []
-    hints = typing.get_type_hints(type(p))
+    hints = _type_hints(type(p))
     for f in fields(p):
         v = getattr(p, f.name)
         label = f.metadata.get("label") or f.name

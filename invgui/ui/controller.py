@@ -277,9 +277,9 @@ class Controller(QObject):
         self.sessionReplaced.emit()
 
     def autosave(self, wait: bool = False) -> Path | None:
-        """Write a snapshot of the session to the autosave file on a background thread when
-        something changed since the last one (``wait``: finish writing before returning).
-        Returns the autosave path when a write was started, else None."""
+        """Autosave a snapshot of the session (core.autosave: the new results and the index) on a
+        background thread when something changed since the last one (``wait``: finish writing
+        before returning).  Returns the autosave's index when a write was started, else None."""
         if not self.autosave_enabled:
             return None
         if self.queue.changed:
