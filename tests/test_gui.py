@@ -870,3 +870,25 @@ def test_run_list_keeps_what_tells_alike_runs_apart_when_their_state_changes(qtb
     rl.update_run(a)                                    # a new label: b is alone again
     qtbot.waitUntil(lambda: "(lr" not in rl.item(1).text())
     assert rl.item(0).text().startswith("▶ mine\n")
+
+
+def test_the_original_stays_in_view_when_the_reconstruction_is_taken_down(qtbot, window):
+    """Switching the layer takes the reconstruction down; its pane, emptied, must not drag the
+    linked original off its image (it was left showing a corner, centred on the origin)."""
+    run = _finished_runs(1, ["hog"])[0]
+    run.result.metrics.update(start_representation_error=1.0, iterations=1, iterations_per_second=10.0)
+    run.result.target = np.full((32, 32, 3), 0.5, np.float32)
+    window.resize(1200, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    window.controller.queue.session.runs.append(run)
+    layers = [i.name for i in window.rep.layers(64) if i.fits]
+    window.show_run(run)                                      # a result of another size: the pane re-fits
+    window.set_layer(next(n for n in layers if n != window.layer))
+    settle(qtbot, window)
+    qtbot.wait(100)
+    assert window.recon_pane.image is None                    # taken down: another layer now
+    (x0, x1), (y0, y1) = window.original_pane.view.viewRange()
+    h, w = window.original_pane.image.shape[:2]
+    assert x0 <= 0.0 and x1 >= 1.0 and y0 <= 0.0 and y1 >= h / w    # the whole original in sight
+    assert x1 - x0 < 1.5                                      # and not lost in a large margin

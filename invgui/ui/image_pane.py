@@ -27,6 +27,7 @@ class ImagePane(QWidget):
         self.view_widget = pg.GraphicsLayoutWidget()
         self.view = self.view_widget.addViewBox(lockAspect=True, invertY=True, enableMenu=True)
         self.view.setDefaultPadding(0.02)
+        self.view.disableAutoRange()                 # an empty pane never ranges (see set_image)
         # autoDownsample: a picture shown smaller than its pixels (HOG glyphs, probe strips) is
         # averaged rather than sampled, so thin lines do not vanish.
         self.item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
@@ -70,6 +71,10 @@ class ImagePane(QWidget):
     def set_image(self, img: np.ndarray | None) -> None:
         """Show an H×W×3 image (uint8, or float in [0, 1]); keeps the zoom unless the size changes."""
         if img is None:
+            # An empty item has zero-size bounds at the origin: with auto-range on, the view would
+            # range onto them and, linked, drag its partners (the original) off their image — the
+            # original was shown off-centre after a layer switch or a restored session.
+            self.view.disableAutoRange()
             self.item.clear()
             self.image = None
             return
