@@ -46,3 +46,22 @@ def test_a_scripted_controller_never_autosaves(qtbot, invgui_home):
     assert c.autosave(wait=True) is None
     c.shutdown()
     assert not autosave_path().exists()
+
+
+def test_a_run_submitted_as_the_worker_goes_idle_keeps_its_result(qtbot, invgui_home):
+    """The worker's idle reaches the GUI thread as two queued slots (busy cleared, then the
+    controller's): a run submitted between them (a script waiting on running()) lost its result."""
+    from invgui.ui.controller import Controller
+
+    c = Controller(autosave=False)
+    w = c.worker.worker
+    late = []
+    w.idle.disconnect(c._on_idle)
+    w.idle.connect(lambda: late or late.append(c.submit(_run(3))))   # between the two slots, once
+    w.idle.connect(c._on_idle)
+    first = c.submit(_run(2))
+    qtbot.waitUntil(lambda: bool(late) and late[0].state in ("done", "failed", "stopped") and not c.running(),
+                    timeout=120_000)
+    assert first.state == "done" and late[0].state == "done", late[0].message
+    assert late[0].result is not None and len(late[0].result.history["total"]) == 3
+    c.shutdown()

@@ -261,9 +261,13 @@ class Controller(QObject):
         self._check_batch()
 
     def _on_idle(self) -> None:
-        self.active, self._probe = None, False
         if self.is_paused:
             self.pause(False)
+        if self.running():
+            # A job was submitted between the worker's idle (busy cleared, a slot of its own) and
+            # this slot: it is the active one now; clearing it lost that run's result.
+            return
+        self.active, self._probe = None, False
         self.idle.emit()
         self.start_next()                            # the queue goes on
         self._check_batch()
