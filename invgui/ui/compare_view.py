@@ -219,7 +219,7 @@ class CompareView(QWidget):
             if val is not None:
                 self.nre[r.id] = val
         self._draw_grid()
-        self._plot_depth()
+        self._plot_depth(runs)
 
     def _draw_grid(self) -> None:
         g = self.grid
@@ -239,7 +239,7 @@ class CompareView(QWidget):
         super().showEvent(e)
         QTimer.singleShot(0, lambda: self.fit(force=True))    # the first open: the viewport has its size now
 
-    def _plot_depth(self) -> None:
+    def _plot_depth(self, runs: list[Run] | None = None) -> None:
         """Error against layer depth (paper 001, Fig. 7); one curve per set of runs that differ only
         in their layer or seed (core.compare.depth_series: the mean, with a bar from the lowest to
         the highest seed).  Curves are given new data, not re-made; at most MAX_CURVES are drawn."""
@@ -251,7 +251,8 @@ class CompareView(QWidget):
             m = Metrics.of(r.result)
             return {"nre": self.nre.get(r.id), "rep": m.representation_error, "psnr": m.psnr}[key]
 
-        every = C.depth_series([r for r in self.runs() if r.result is not None], value)
+        finished = runs if runs is not None else [r for r in self.runs() if r.result is not None]
+        every = C.depth_series(finished, value)
         series = dict(list(every.items())[:MAX_CURVES])
         self.depth_note.setText(f"{len(series)} of {len(every)} curves drawn: compare fewer runs to see the "
                                 "others" if len(every) > len(series) else "")
