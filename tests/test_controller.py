@@ -2,7 +2,7 @@
 
 import pytest
 
-from invgui.core.autosave import autosave_path, recover_autosave
+from invgui.core.autosave import AutosaveStore, autosave_path
 from invgui.core.session import QueueError, Run, Session
 
 pytestmark = pytest.mark.gui
@@ -33,7 +33,7 @@ def test_controller_runs_the_queue_through_the_worker_and_autosaves(qtbot, invgu
     assert ("cannot", bad.id) in events and "gone.png" in bad.message
     assert c.queue.changed and c.autosave(wait=True) == autosave_path() and autosave_path().exists()
     assert not c.queue.changed and c.autosave() is None                # nothing changed since
-    assert len(recover_autosave().session.runs) == 3
+    assert len(AutosaveStore().recover().session.runs) == 3
     c.shutdown()
     assert not c.worker.thread.isRunning()
 

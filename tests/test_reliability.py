@@ -25,7 +25,7 @@ from invgui.core.methods.decoder import nets
 from invgui.core.methods.optimize import OptimizeParams
 from invgui.core.methods.probe import ProbeParams
 from invgui.core.params import ParamError, check, field_type, from_dict
-from invgui.core.autosave import AutosaveStore, autosave_path, legacy_paths, recover_autosave, write_autosave
+from invgui.core.autosave import AutosaveStore, autosave_path, legacy_paths
 from invgui.core.session import Run, Session, SessionError
 
 
@@ -159,11 +159,11 @@ def _done(name, seed=0):
 def test_autosave_keeps_the_previous_index_and_a_bad_one_is_moved_aside(invgui_home):
     s = Session()
     s.add(_done("first"))
-    write_autosave(s)
+    AutosaveStore().write(s)
     index, previous = autosave_path(), autosave_path().with_name("session.previous.json")
     assert index.is_file() and not previous.exists()
     s.add(Run(method="optimize", model="hog", layer="hog", image="sample:coffee", name="second"))
-    write_autosave(s)
+    AutosaveStore().write(s)
     store = AutosaveStore()
     assert [r.name for r in store.read(previous)[0].runs] == ["first"]
     back = store.read(index)[0]
@@ -171,7 +171,7 @@ def test_autosave_keeps_the_previous_index_and_a_bad_one_is_moved_aside(invgui_h
     assert np.allclose(back.runs[0].result.images, s.runs[0].result.images, atol=2e-3)
     # A broken index: moved aside (kept, timestamped), the previous one is restored instead.
     index.write_bytes(b"garbage")
-    found = recover_autosave()
+    found = AutosaveStore().recover()
     assert found.session is not None and [r.name for r in found.session.runs] == ["first"]
     assert found.session.runs[0].result is not None
     assert found.moved_to is not None and found.moved_to.read_bytes() == b"garbage"
@@ -180,7 +180,7 @@ def test_autosave_keeps_the_previous_index_and_a_bad_one_is_moved_aside(invgui_h
     # Both broken: nothing restored, both moved aside, nothing raised.
     index.write_bytes(b"x")
     previous.write_bytes(b"y")
-    found = recover_autosave()
+    found = AutosaveStore().recover()
     assert found.session is None and len(list(index.parent.glob("*broken*"))) == 3
 
 
@@ -223,11 +223,11 @@ def test_an_unreadable_result_file_costs_only_its_own_run(invgui_home):
     s = Session()
     s.add(_done("kept"))
     s.add(_done("damaged", seed=1))
-    write_autosave(s)
+    AutosaveStore().write(s)
     doc = json.loads(autosave_path().read_text())
     damaged = autosave_path().parent / doc["runs"][1]["result_file"]
     damaged.write_bytes(b"PK\x03\x04 broken")
-    found = recover_autosave()
+    found = AutosaveStore().recover()
     kept, lost = found.session.runs
     assert kept.result is not None and lost.result is None and lost.state == "stopped"
     assert "could not be read" in lost.message and "damaged" in found.message
@@ -246,11 +246,11 @@ def test_an_autosave_of_an_older_invgui_is_still_restored(invgui_home):
     legacy, _ = legacy_paths()
     legacy.parent.mkdir(parents=True)
     s.save(legacy, remember=False)
-    found = recover_autosave()
+    found = AutosaveStore().recover()
     assert [r.name for r in found.session.runs] == ["old"] and found.session.runs[0].result is not None
-    write_autosave(found.session)                        # from now on the incremental autosave is read
+    AutosaveStore().write(found.session)                        # from now on the incremental autosave is read
     legacy.write_bytes(b"stale")
-    assert [r.name for r in recover_autosave().session.runs] == ["old"]
+    assert [r.name for r in AutosaveStore().recover().session.runs] == ["old"]
 
 
 # -- 3. parameters ----------------------------------------------------------------------------------

@@ -237,12 +237,3 @@ def _move_aside(path: Path, target: Path) -> Path | None:
         return target
     except OSError:
         return None
-
-
-def write_autosave(session: Session) -> Path:
-    """Autosave ``session`` with a fresh store (every result written; the window keeps one store)."""
-    return AutosaveStore().write(session)
-
-
-def recover_autosave() -> Recovered:
-    return AutosaveStore().recover()
