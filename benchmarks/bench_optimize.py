@@ -7,6 +7,8 @@
    network truncated at the layer plus a backward pass to the input images, same batch, size and
    device — the least any inversion method must spend per iteration.  The ratio says how much
    the method adds (regularisers, optimiser, schedule, bookkeeping).
+   On a CUDA device each row is timed twice: eager (Python launches every kernel of every step)
+   and as one captured CUDA graph per step (``cuda_graph``, the default there).
 2. With --quality: time-to-quality — seconds until the representation error of the iterate
    (√(feature term / C), before clipping to the display range) falls below --threshold — for
    each preset, one restart each, on efficientnet_lite0 at three depths and on AlexNet with
@@ -44,7 +46,7 @@ clock = time.perf_counter
 
 
 def interleaved_ms(rep, image, layer: str, size: int, chunks: int, device: str, restarts: int = 1,
-                   channels_last: bool = False) -> tuple[float, float]:
+                   channels_last: bool = False, graph: bool = True) -> tuple[float, float]:
     """(floor, method) ms per iteration, timed in alternating chunks of CHUNK iterations.
 
     The method's generator is paused between flushes, so a chunk of the bare forward+backward
@@ -52,7 +54,7 @@ def interleaved_ms(rep, image, layer: str, size: int, chunks: int, device: str, 
     fastest chunk (timeit's convention): on a shared machine slower chunks measure the neighbours.
     """
     p = dataclasses.replace(OptimizeParams(), iters=(chunks + 3) * CHUNK, size=size, preview_every=CHUNK,
-                            restarts=restarts, channels_last=channels_last)
+                            restarts=restarts, channels_last=channels_last, cuda_graph=graph)
     gen = run(rep, image, layer, p, device=device)
     x = torch.rand(restarts, 3, size, size, device=device, requires_grad=True)
 
@@ -79,9 +81,9 @@ def interleaved_ms(rep, image, layer: str, size: int, chunks: int, device: str, 
     return min(floors), min(methods)
 
 
-def time_to_quality(rep, image, layer: str, p: OptimizeParams, threshold: float, device: str):
+def time_to_quality(rep, image, layer: str, p: OptimizeParams, threshold: float, device: str, graph: bool = True):
     """(seconds, iterations) until the iterate's representation error < threshold, or (None, final error)."""
-    p = dataclasses.replace(p, restarts=1, preview_every=2)
+    p = dataclasses.replace(p, restarts=1, preview_every=2, cuda_graph=graph)
     for ev in run(rep, image, layer, p, device=device):
         if isinstance(ev, Result):
             return None, ev.metrics["representation_error"]
@@ -89,10 +91,11 @@ def time_to_quality(rep, image, layer: str, p: OptimizeParams, threshold: float,
             return ev.elapsed, ev.i
 
 
-def quality_table(image, threshold: float, device: str) -> None:
+def quality_table(image, threshold: float, device: str, graph: bool = True) -> None:
     cases = [("efficientnet_lite0", False, layer) for layer in ("blocks.1", "blocks.3", "blocks.5")]
     cases += [("alexnet", True, layer) for layer in ("conv3", "conv5")]
-    print(f"\ntime-to-quality: seconds (iterations) until representation error < {threshold}, "
+    mode = ("CUDA graph" if graph else "eager") if device.startswith("cuda") else "cpu"
+    print(f"\ntime-to-quality ({mode}): seconds (iterations) until representation error < {threshold}, "
           "sample:chelsea, 224×224, one restart")
     print(f"  {'model':<28}{'layer':<10}" + "".join(f"{n:>18}" for n in PRESETS.names()))
     reps = {}
@@ -100,7 +103,7 @@ def quality_table(image, threshold: float, device: str) -> None:
         rep = reps.setdefault(model, R.get(model, random_weights=rnd).to(device))
         cells = []
         for name in PRESETS.names():
-            t, k = time_to_quality(rep, image, layer, PRESETS.get(name), threshold, device)
+            t, k = time_to_quality(rep, image, layer, PRESETS.get(name), threshold, device, graph)
             cells.append(f"{t:8.2f} s ({k:>3})" if t is not None else f"never (end {k:.2f})")
         label = model + (" (random)" if rnd else "")
         print(f"  {label:<28}{layer:<10}" + "".join(f"{c:>18}" for c in cells), flush=True)
@@ -128,17 +131,28 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {a.device}")
     print(f"{a.model} {layer} at {a.size}×{a.size}: ms per iteration (all restarts together)")
-    print(f"  {'restarts':>8} {'floor':>10} {'method':>10} {'ratio':>7}")
+    cuda = a.device.startswith("cuda")
+    if cuda:
+        print(f"GPU: {torch.cuda.get_device_name(a.device)}; floor = eager forward+backward; "
+              "speed-up = eager method / graph method")
+    print(f"  {'restarts':>8} {'mode':>7} {'floor':>10} {'method':>10} {'ratio':>7}")
     chunks = max(3, a.iters // CHUNK)
-    for restarts in (1, 4):
-        floor, method = interleaved_ms(rep, image, layer, a.size, chunks, a.device, restarts=restarts)
-        print(f"  {restarts:>8} {floor:10.2f} {method:10.2f} {method / floor:7.2f}", flush=True)
+    for restarts in ((1, 8) if cuda else (1, 4)):
+        eager = None
+        for graph in ((False, True) if cuda else (False,)):
+            floor, method = interleaved_ms(rep, image, layer, a.size, chunks, a.device, restarts=restarts,
+                                           graph=graph)
+            mode = ("graph" if graph else "eager") if cuda else "cpu"
+            extra = f"   speed-up {eager / method:.2f}×" if graph else ""
+            print(f"  {restarts:>8} {mode:>7} {floor:10.2f} {method:10.2f} {method / floor:7.2f}{extra}", flush=True)
+            eager = method
     if a.channels_last:
         floor, method = interleaved_ms(rep, image, layer, a.size, chunks, a.device, channels_last=True)
         print(f"  {'1, channels-last':>8} {floor:10.2f} {method:10.2f} {method / floor:7.2f}", flush=True)
         rep.set_channels_last(False)
     if a.quality:
-        quality_table(image, a.threshold, a.device)
+        for graph in ((False, True) if cuda else (True,)):
+            quality_table(image, a.threshold, a.device, graph)
 
 
 if __name__ == "__main__":

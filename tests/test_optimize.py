@@ -134,3 +134,84 @@ def test_fused_priors_match_autograd_and_pass_gradcheck(alpha, beta):
     g_ref, = torch.autograd.grad(ref.sum(), u)
     g, = torch.autograd.grad(total.sum(), u)
     assert torch.allclose(g, g_ref)
+
+
+@pytest.mark.parametrize("kind,momentum,decay", [("sgd", 0.9, 0.9), ("rmsprop", 0.9, 0.9), ("rmsprop", 0.0, 0.99),
+                                                 ("adam", 0.9, 0.99)])
+def test_hand_written_updates_match_torch_optim(kind, momentum, decay):
+    """The stepper's updates (device-side state, capturable) do what torch.optim does, through a rate
+    change and a state reset (a fresh torch.optim optimiser)."""
+    from invgui.core.methods.stepper import Update
+
+    torch.manual_seed(0)
+    target = torch.randn(2, 3, 5, 6, dtype=torch.float64)
+    ours = torch.randn(2, 3, 5, 6, dtype=torch.float64)
+    ref = ours.clone().requires_grad_(True)
+    update = Update(kind, ours, momentum, decay)
+
+    def make(lr):
+        if kind == "sgd":
+            return torch.optim.SGD([ref], lr=lr, momentum=momentum)
+        if kind == "rmsprop":
+            return torch.optim.RMSprop([ref], lr=lr, alpha=decay, momentum=momentum, eps=1e-8)
+        return torch.optim.Adam([ref], lr=lr, betas=(momentum, decay))
+
+    opt = make(0.05)
+    for lr, steps, reset in ((0.05, 7, False), (0.005, 5, False), (0.02, 6, True)):
+        for g in opt.param_groups:
+            g["lr"] = lr
+        if reset:
+            opt = make(lr)
+            update.reset()
+        update.set_lr(lr)
+        for _ in range(steps):
+            opt.zero_grad()
+            (ref - target).pow(2).sum().backward()
+            opt.step()
+            update(ours, 2 * (ours - target))
+        assert torch.isfinite(ours).all() and not torch.equal(ours, target)
+        assert torch.allclose(ours, ref.detach(), rtol=1e-9, atol=1e-12), (kind, lr)
+
+
+def test_device_side_jitter_is_torch_roll():
+    from invgui.core.methods.stepper import Stepper, Update
+
+    x = torch.arange(2 * 3 * 5 * 7, dtype=torch.float32).view(2, 3, 5, 7)
+    shifts = torch.tensor([[2, -3], [-1, 6], [0, 0]])
+    u = x.clone().requires_grad_(True)
+    s = Stepper(u, Update("sgd", u, 0.0, 0.0), lambda v: v, None, 4, 3, shifts)
+    for i, (dy, dx) in enumerate(shifts.tolist()):
+        s.it.fill_(i)
+        assert torch.equal(s._jitter(x), torch.roll(x, shifts=(dy, dx), dims=(2, 3)))
+
+
+def test_the_run_record_says_whether_a_cuda_graph_ran(effnet, chelsea):
+    _, res = collect(run(effnet, chelsea, "blocks.1", dataclasses.replace(SMALL, iters=2)))
+    assert res.record["resolved"]["cuda_graph"] == "off"
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("model,preset,layer", [("efficientnet_lite0", "fast", "blocks.3"),
+                                                ("efficientnet_lite0", "mv2016", "blocks.3"),
+                                                ("hog", "mv2015-shallow", None), ("hog", "mv2016", None)])
+def test_cuda_graph_and_eager_agree(model, preset, layer, chelsea):
+    """Captured and eager optimisation reach the same representation error after 50 iterations
+    (fixed seed; two presets, two representations; mv2016 covers jitter, the accumulator, the
+    colour-norm clamp and the stage switch)."""
+    from invgui.core import representations as R
+
+    rep = R.get(model)
+    base = dataclasses.replace(PRESETS.get(preset), restarts=2, preview_every=10)
+    if preset == "mv2016":
+        base = dataclasses.replace(base, iters=40, stage2_iters=10)
+    else:
+        base = dataclasses.replace(base, iters=50)
+    out = {}
+    for graph in (False, True):
+        events = list(run(rep, chelsea, layer, dataclasses.replace(base, cuda_graph=graph), device="cuda"))
+        res = events[-1]
+        assert res.record["resolved"]["cuda_graph"] == ("on" if graph else "off")
+        assert res.metrics["iterations"] == 50
+        out[graph] = res.metrics["representation_error"]
+    assert abs(out[True] - out[False]) < 1e-4, out

@@ -42,6 +42,7 @@ from ..params import Presets, param, to_dict, validate
 from ..regularizers import priors
 from ..representations import LayerInfo, Representation, RepresentationError
 from ..subsets import mask as subset_mask
+from .stepper import Stepper, Update, capture
 
 TERMS = ("total", "feature", "alpha", "tv")      # the loss terms every Step reports, by name
 REGULARISERS = ("alpha", "tv")                   # a run diverges when one of these explodes
@@ -139,6 +140,11 @@ class OptimizeParams:
                                 tooltip="Run convolutions in the channels-last memory layout; off by default "
                                         "because on the 2-core CPU measured it gained 0–12 %, within noise; "
                                         "benchmarks/bench_optimize.py --channels-last tells for your machine.")
+    cuda_graph: bool = param(True, label="CUDA graph", group="Speed",
+                             tooltip="On a CUDA device, capture the optimisation step once as a CUDA graph "
+                                     "and replay it (one launch per iteration instead of hundreds); a "
+                                     "representation that cannot be captured runs eagerly and the run's "
+                                     "log says why. No effect on the CPU.")
     preview_every: int = param(10, label="Preview every", min=1, max=10000, group="Display",
                                tooltip="Send a preview image (and read losses back) every k iterations.")
 
@@ -282,14 +288,6 @@ def _start(p: OptimizeParams, size: int, channels: int, target: torch.Tensor | N
     return noise
 
 
-def _optimizer(p: OptimizeParams, u: torch.Tensor, lr_scale: float) -> torch.optim.Optimizer:
-    if p.optimizer == "sgd":
-        return torch.optim.SGD([u], lr=p.lr * lr_scale, momentum=p.momentum)
-    if p.optimizer == "rmsprop":   # v ← μv + g/(√acc + ε), u ← u − lr·v: M&V 2016's update
-        return torch.optim.RMSprop([u], lr=p.lr, alpha=p.accumulator_decay, momentum=p.momentum, eps=1e-8)
-    return torch.optim.Adam([u], lr=p.lr, betas=(p.momentum, p.accumulator_decay))
-
-
 def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
         params: OptimizeParams = OptimizeParams(), *, device: str | torch.device = "cpu",
         should_stop: Callable[[], bool] | None = None, target_features: torch.Tensor | None = None,
@@ -338,54 +336,62 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
     u = u0.to(device).clone().requires_grad_(True)
     # sgd: per-pixel learning rate; the objective is a mean over pixels, so scale the step by their count.
     lr_scale = float(u[0].numel()) if p.optimizer == "sgd" else 1.0
-    opt = _optimizer(p, u, lr_scale)
-    jitter_gen = torch.Generator().manual_seed(p.seed + 1)
+    n_total = p.iters + p.stage2_iters
     tv_w = used["tv_weight"]
+    shifts = None
+    if used["jitter"] and p.iters:           # stage 1 only; the table is drawn once, up front
+        jit = used["jitter"]
+        gen = torch.Generator().manual_seed(p.seed + 1)
+        shifts = torch.zeros(n_total, 2, dtype=torch.long)
+        shifts[:p.iters] = torch.randint(-jit, jit + 1, (p.iters, 2), generator=gen)
 
-    def step_fn(jit: int) -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        with torch.enable_grad():             # grad mode is thread-local: set it here, not by the caller
-            x = conv.to_rgb(u)
-            if jit:
-                dy, dx = (int(v) for v in torch.randint(-jit, jit + 1, (2,), generator=jitter_gen))
-                x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
-            feat = p.feature_weight * objective(rep.features(x, layer))
-            prior, ra, rv = priors(u, p.alpha, p.alpha_weight, p.beta, tv_w)
-            terms = {"total": feat + prior, "feature": feat, "alpha": ra, "tv": rv}
-            terms["total"].sum().backward()
-        opt.step()
-        if p.clamp > 0:
-            with torch.no_grad():
-                norm = u.norm(dim=1, keepdim=True)
-                u.mul_(torch.clamp(p.clamp / norm.clamp_min(1e-12), max=1.0))
-        # One tensor of every term (mean over restarts), in TERMS order: the host reads it once
-        # every `preview_every` iterations, not once per term and iteration.
-        return torch.stack([terms[k] for k in TERMS]).detach().mean(1)
+    def loss(x: torch.Tensor, u_: torch.Tensor):
+        feat = p.feature_weight * objective(rep.features(x, layer))
+        prior, ra, rv = priors(u_, p.alpha, p.alpha_weight, p.beta, tv_w)
+        total = feat + prior
+        # One tensor of every term (mean over restarts), in TERMS order: the host reads the history
+        # once every `preview_every` iterations, not once per term and iteration.
+        return total, torch.stack([total, feat, ra, rv]).detach().mean(1)
+
+    update = Update(p.optimizer, u, p.momentum, p.accumulator_decay)
+    stepper = Stepper(u, update, conv.to_rgb, loss, len(TERMS), n_total, shifts, p.clamp)
+    graph, used["cuda_graph"] = None, "off"
+    if device.type == "cuda" and p.cuda_graph and n_total > 1:
+        try:
+            update.set_lr(lr_at(p, 0) * lr_scale)
+            graph = capture(stepper)
+            used["cuda_graph"] = "on"
+        except Exception as e:     # a forward with a host copy or sync cannot be captured: eager
+            used["cuda_graph"] = f"off: capture failed ({type(e).__name__}: {str(e).splitlines()[0][:160]})"
+            yield Status(f"CUDA graph: {used['cuda_graph'][5:]}; running eagerly")
 
     history: dict[str, list[float]] = {k: [] for k in TERMS}
-    pending: list[torch.Tensor] = []
     last_good = u.detach().clone()
     first: torch.Tensor | None = None
     stopped, message = False, ""
-    lr_now = p.lr
-    n_total = p.iters + p.stage2_iters
+    lr_now = None
+    flushed = 0
     t_start = time.perf_counter()
     for i in range(n_total):
         lr = lr_at(p, i)
-        if lr != lr_now or i == p.iters:
-            for g in opt.param_groups:
-                g["lr"] = lr * lr_scale
-            if p.reset_momentum or i == p.iters:
-                opt.state.clear()
+        if lr != lr_now:
+            update.set_lr(lr * lr_scale)
+            if lr_now is not None and (p.reset_momentum or i == p.iters):
+                update.reset()
             lr_now = lr
-        pending.append(step_fn(used["jitter"] if i < p.iters else 0))
+        elif i == p.iters and i:
+            update.reset()
+        if graph is not None:
+            graph.replay()
+        else:
+            stepper.step()
         last = i + 1 == n_total
         user_stop = should_stop is not None and should_stop()
         if (i + 1) % p.preview_every and not last and not user_stop:
             continue
         # Flush: the only host sync, once every `preview_every` iterations.
-        values = torch.stack(pending).cpu()
-        pending.clear()
+        values = stepper.history[flushed:i + 1].cpu()
+        flushed = i + 1
         if first is None:
             first = values[0].abs().clamp_min(1e-3)
         reg = _cols(REGULARISERS)
@@ -418,6 +424,7 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
         if user_stop and not last:
             stopped, message = True, f"stopped by the user after {i + 1} of {n_total} iterations"
             break
+    del graph, stepper
     elapsed = time.perf_counter() - t_start
 
     images = np.clip(_to_numpy(conv.to_rgb(last_good)), 0.0, 1.0)

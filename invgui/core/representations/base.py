@@ -59,6 +59,23 @@ class LayerInfo:
         return "×".join(map(str, self.shape))
 
 
+_CONSTANTS: dict[tuple, torch.Tensor] = {}
+
+
+def const(values, like: torch.Tensor) -> torch.Tensor:
+    """``values`` as a tensor on ``like``'s device and dtype, made once per device and dtype.
+
+    Built anew in every forward pass, such a constant is a host-to-device copy per call: a
+    CUDA graph cannot capture that ("Cannot copy between CPU and CUDA tensors during CUDA graph
+    capture"), and eagerly it is one more transfer per step.
+    """
+    key = (tuple(values), like.dtype, like.device)
+    t = _CONSTANTS.get(key)
+    if t is None:
+        t = _CONSTANTS[key] = torch.tensor(key[0], dtype=like.dtype, device=like.device)
+    return t
+
+
 class Representation:
     """Base class.  Subclasses set the attributes and implement :meth:`features`."""
 
@@ -112,9 +129,7 @@ class Representation:
 
     def normalize(self, x01: torch.Tensor) -> torch.Tensor:
         """Map an RGB batch in [0, 1] to the model's input space."""
-        mean = torch.tensor(self.mean, dtype=x01.dtype, device=x01.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, dtype=x01.dtype, device=x01.device).view(1, 3, 1, 1)
-        return (x01 - mean) / std
+        return (x01 - const(self.mean, x01).view(1, 3, 1, 1)) / const(self.std, x01).view(1, 3, 1, 1)
 
     def features(self, x01: torch.Tensor, layer: str) -> torch.Tensor:
         """Φ at ``layer`` of an RGB batch in [0, 1] (N×3×H×W); only runs up to that layer."""
@@ -167,7 +182,7 @@ class Representation:
 
 def luma255(x01: torch.Tensor) -> torch.Tensor:
     """ITU-R 601 luma of an RGB batch in [0, 1], on the 0–255 scale: N×1×H×W (as VLFeat's inputs)."""
-    w = torch.tensor([0.299, 0.587, 0.114], dtype=x01.dtype, device=x01.device).view(1, 3, 1, 1)
+    w = const((0.299, 0.587, 0.114), x01).view(1, 3, 1, 1)
     return (x01 * w).sum(1, keepdim=True) * 255.0
 
 
