@@ -12,6 +12,15 @@ def test_samples_load_offline(name):
     assert 0.0 <= img.min() and img.max() <= 1.0
 
 
+@pytest.mark.parametrize("name", ["astronaut", "cat", "rocket", "camera", "immunohistochemistry", "horse"])
+def test_samples_read_directly_are_what_skimage_data_gives(name):
+    import skimage.data
+
+    from invgui.core.images import to_float_rgb
+
+    assert np.array_equal(load_image(f"sample:{name}"), to_float_rgb(getattr(skimage.data, name)()))
+
+
 def test_unknown_sample():
     with pytest.raises(ImageError, match="sample:nope.*astronaut"):
         load_image("sample:nope")

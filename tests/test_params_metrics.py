@@ -39,6 +39,11 @@ def test_metrics():
     a = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
     assert metrics.ssim(a, a) == pytest.approx(1.0)
     assert metrics.psnr(np.clip(a + 0.1, 0, 1), a) < 25
+    from skimage.metrics import peak_signal_noise_ratio
+
+    b = np.clip(a + np.random.default_rng(1).normal(0, 0.05, a.shape), 0, 1).astype(np.float32)
+    assert metrics.psnr(b, a) == pytest.approx(peak_signal_noise_ratio(a, b, data_range=1.0), rel=1e-9)
+    assert metrics.psnr(a, a) == float("inf")
 
 
 def test_a_preset_for_one_kind_of_representation_is_swapped_for_its_counterpart():

@@ -21,6 +21,26 @@ def test_efficientnet_layer_tree_shapes_follow_input_size(effnet):
     assert [c.name for c in blocks.children][:2] == ["blocks.0", "blocks.1"]
 
 
+def test_the_embedded_efficientnet_is_timms_tf_efficientnet_lite0(effnet):
+    """invgui builds EfficientNet-Lite0 itself (no timm import at start-up): the same modules, names,
+    classes and state-dict order as timm's, and the same outputs with the same weights — at 224 px
+    and at an odd size where TensorFlow's SAME padding is asymmetric."""
+    import timm
+
+    ref = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    ours = effnet.model
+    assert [(n, type(m).__name__) for n, m in ours.named_modules()] == \
+        [(n, type(m).__name__) for n, m in ref.named_modules()]
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    ref.load_state_dict(ours.state_dict())
+    for size in (224, 97):
+        x = torch.rand(2, 3, size, size + 6, generator=torch.Generator().manual_seed(size))
+        with torch.no_grad():
+            assert torch.allclose(ours(x), ref(x), atol=1e-5)
+            assert torch.allclose(effnet.features(x, "blocks.3"),
+                                  ref.blocks[:4](ref.bn1(ref.conv_stem(effnet.normalize(x)))), atol=1e-5)
+
+
 def test_efficientnet_classifies_chelsea_as_tabby(effnet, chelsea):
     x = torch.from_numpy(resize_center_crop(chelsea, 224)).permute(2, 0, 1)[None]
     with torch.no_grad():

@@ -76,12 +76,29 @@ def _check_size(w: int, h: int, source: str) -> None:
                          f"{MAX_PIXELS // 1_000_000} megapixels; downscale it first")
 
 
+# The file of each sample in scikit-image's data folder (what its ``skimage.data.NAME()`` reads).
+# Read with Pillow directly because ``skimage.data`` reads through ``skimage.io``, whose import
+# (colour conversions, SciPy's linear algebra) adds ~0.25 s to a cold start; the result is the
+# same array (tests/test_images.py compares).  Samples not listed go through skimage.data.
+SAMPLE_FILES = {"astronaut": "astronaut.png", "chelsea": "chelsea.png", "cat": "chelsea.png",
+                "coffee": "coffee.png", "rocket": "rocket.jpg", "camera": "camera.png", "coins": "coins.png",
+                "hubble_deep_field": "hubble_deep_field.jpg", "immunohistochemistry": "ihc.png",
+                "moon": "moon.png", "page": "page.png", "retina": "retina.jpg", "text": "text.png"}
+
+
 def load_sample(name: str) -> np.ndarray:
     import skimage.data
 
     if name not in SAMPLES:
         raise ImageError(f"{SAMPLE_PREFIX}{name}: no such sample; choose one of {', '.join(SAMPLES)}")
-    return to_float_rgb(getattr(skimage.data, name)(), source=f"{SAMPLE_PREFIX}{name}")
+    source = f"{SAMPLE_PREFIX}{name}"
+    path = Path(skimage.data.__file__).parent / SAMPLE_FILES.get(name, "-")
+    if path.is_file():
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return to_float_rgb(np.asarray(im), source=source)
+    return to_float_rgb(getattr(skimage.data, name)(), source=source)
 
 
 def check_source(source: str | os.PathLike) -> None:

