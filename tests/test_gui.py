@@ -816,6 +816,35 @@ def test_the_window_shows_before_the_model_is_loaded(qtbot, monkeypatch):
     w.close()
 
 
+def test_the_model_loads_after_the_first_paint_and_closing_meanwhile_waits_for_it(qtbot, monkeypatch):
+    """Issue 13: nothing competes with the window's first paint (the load starts after it), and a
+    window closed while the model loads waits for the loading thread: a process that exits while
+    that thread is inside torch aborts ("terminate called without an active exception")."""
+    import threading
+
+    from invgui.core import representations as R
+    from invgui.ui.main_window import MainWindow
+
+    release, real_get = threading.Event(), R.get
+
+    def slow_get(*a, **k):
+        if threading.current_thread().name == "invgui-model-load":
+            release.wait(30)
+        return real_get(*a, **k)
+
+    monkeypatch.setattr(R, "get", slow_get)
+    w = MainWindow(restore=False, defer_model=True)
+    qtbot.addWidget(w)
+    qtbot.wait(50)
+    assert w.models.loader is None and w.progress.text() == "loading the model"     # not shown: not started
+    w.show()
+    qtbot.waitUntil(lambda: w.models.loader is not None, timeout=10_000)
+    assert w.models.loader.is_alive()
+    threading.Timer(0.3, release.set).start()
+    w.close()
+    assert not w.models.loader.is_alive()
+
+
 def test_runs_on_the_cpu_reuse_the_windows_representation(window):
     """The worker does not rebuild the network the window already has (same rep_key)."""
     from invgui.core.request import rep_key

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox
 
 from ..core import representations as R
@@ -48,8 +48,9 @@ class MainWindow(QMainWindow):
 
     def __init__(self, image: str | None = None, device: str | None = None, restore: bool = True,
                  defer_model: bool = False):
-        """``defer_model``: show the window first and build the default representation (timm,
-        weights, layer tree: seconds on a laptop) on a background thread; the app starts this way."""
+        """``defer_model``: show the window first (in its "loading" state) and, once it has painted,
+        build the default representation (weights, layer tree) on a background thread; the app
+        starts this way."""
         super().__init__()
         self.setWindowTitle("invgui — what does a representation keep?")
         self.setWindowIcon(theme.icon("invgui"))
@@ -80,9 +81,11 @@ class MainWindow(QMainWindow):
         self.show_run, self._show_result, self._redraw = (self.display.show_run, self.display.show_result,
                                                           self.display.redraw)
         self.background = Background(self)
+        self._behind: list = []               # started once the window has painted (paintEvent)
+        self._closed = False
         # The first run's metrics import scikit-image and SciPy (~400 modules: seconds that hold the
-        # interpreter and stall the event loop): done now, behind the painted window.
-        self.background.submit("warm-up", warm_up, lambda *_: None)
+        # interpreter and stall the event loop): done behind the painted window, not before it.
+        self._behind.append(lambda: self.background.submit("warm-up", warm_up, lambda *_: None))
         self.models, self.features = ModelChoice(self), FeatureDisplay(self)
         self.exports, self.files = Exporters(self), SessionFiles(self)
         self.requests, self.run_actions = Requests(self), RunActions(self)
@@ -99,8 +102,9 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.pixel_label)
         self.statusBar().addPermanentWidget(self.progress)
         self.modelLoaded.connect(self.models.on_loaded)
-        if defer_model:
-            self.models.load_in_background(R.DEFAULT)
+        if defer_model:                     # "loading" shows now; the thread starts after the first paint
+            self.models.show_loading(R.DEFAULT)
+            self._behind.insert(0, lambda: self.models.load_in_background(R.DEFAULT))
         else:
             self.set_model(R.DEFAULT)
         self.open_image(image or "sample:chelsea")
@@ -114,6 +118,14 @@ class MainWindow(QMainWindow):
         else:
             self.files.fill_recent_menus()
         self._update_buttons()
+
+    def paintEvent(self, e) -> None:
+        super().paintEvent(e)
+        if self._behind:
+            # After the first paint: threads that import or build while holding the interpreter
+            # would otherwise delay it (issue 13: the window paints within 3 s of the start).
+            jobs, self._behind = self._behind, []
+            QTimer.singleShot(0, self, lambda: self._closed or [job() for job in jobs])
 
     # -- construction ------------------------------------------------------------------------
     def _build(self) -> None:
@@ -386,6 +398,7 @@ class MainWindow(QMainWindow):
         error_dialog(self, self.errors, title, text, detail)
 
     def closeEvent(self, e) -> None:
+        self._closed, self._behind = True, []     # nothing starts behind a closed window
         self.display.timer.stop()
         if self.train_dialog is not None:
             self.train_dialog.close()          # stops its training run and joins its thread
@@ -393,6 +406,7 @@ class MainWindow(QMainWindow):
             self.compare_view.close()
         self.controller.shutdown()             # stops the run, joins the worker, writes the autosave
         self.background.close()
+        self.models.join()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.sync()

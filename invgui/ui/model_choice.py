@@ -19,13 +19,19 @@ class ModelChoice:
     def __init__(self, window):
         self.w = window
         self.weights: dict[str, str] = {}        # explicit state-dict file per model (else its own)
+        self.loader: threading.Thread | None = None
 
-    def load_in_background(self, name: str) -> None:
-        """Build representation ``name`` and its layer shapes on a thread; ``modelLoaded`` brings it back."""
+    def show_loading(self, name: str) -> None:
+        """The visible "loading" state (the chooser disabled, the status bar saying what loads)."""
         w = self.w
         w.model_box.setEnabled(False)
         w.statusBar().showMessage(f"loading {R.REGISTRY[name].title}…")
         w.progress.setText("loading the model")
+
+    def load_in_background(self, name: str) -> None:
+        """Build representation ``name`` and its layer shapes on a thread; ``modelLoaded`` brings it back."""
+        w = self.w
+        self.show_loading(name)
 
         def load() -> None:
             try:
@@ -35,7 +41,14 @@ class ModelChoice:
             except Exception as e:                   # shown on the GUI thread
                 w.modelLoaded.emit(None, f"{type(e).__name__}: {e}" if not isinstance(e, ValueError) else str(e))
 
-        threading.Thread(target=load, name="invgui-model-load", daemon=True).start()
+        self.loader = threading.Thread(target=load, name="invgui-model-load", daemon=True)
+        self.loader.start()
+
+    def join(self, timeout: float = 30.0) -> None:
+        """Wait for a model still loading (closing the window then): a process that exits while
+        the thread is inside torch aborts ("terminate called without an active exception")."""
+        if self.loader is not None:
+            self.loader.join(timeout)
 
     def on_loaded(self, rep, error) -> None:
         w = self.w
