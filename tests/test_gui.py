@@ -178,7 +178,11 @@ def test_maximise_objective_from_the_dock(qtbot, window):
     run_and_wait(qtbot, window, 6)
     m = window.result.metrics
     assert m["activation"] > m["start_activation"]
-    assert window.device_box.currentText() == "cpu"
+    # Issue 13 §5: the window starts on "auto" (no GPU here: the CPU), and the run says where it ran.
+    assert window.device_box.currentText() == "auto" and window.device_box.itemText(1) == "cpu"
+    assert window.result.record["device"] == "cpu" and window.result.record["device_name"].startswith("CPU")
+    run = window.controller.queue.session.runs[-1]
+    assert run.summary().endswith(" on cpu")
 
 
 def test_hog_from_the_model_chooser(qtbot, window):

@@ -68,6 +68,8 @@ def test_one_summary_for_the_cli_the_run_list_and_the_captions():
     run = Run(method="optimize", model="hog", layer="hog", image="x", state="done", result=res)
     assert run.summary() == "done: rep. error 0.250, PSNR 21.0, 500 ms" == f"done: {summary(res, 'short')}"
     assert compare.caption(run, 0.42) == "rep 0.250 · nre 0.420 · 21.0 dB / 0.50 · 500 ms"
+    res.record["device"] = "cuda:0"
+    assert summary(res, "short") == "rep. error 0.250, PSNR 21.0, 500 ms on cuda:0"
     with pytest.raises(ValueError):
         summary(res, "poem")
     html = summary(res, "html")

@@ -9,6 +9,15 @@ class DeviceError(ValueError):
     """A device name invgui does not know, or a device this machine does not have."""
 
 
+def describe(device: str) -> str:
+    """What ran, for records: the GPU's name (``NVIDIA H100 80GB HBM3``) or the CPU's thread count."""
+    import torch
+
+    if str(device).startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"CPU, {torch.get_num_threads()} threads"
+
+
 def resolve_device(name: str) -> str:
     """The torch device for ``name``: ``auto`` is the first GPU when there is one, else the CPU.
     Anything else than ``auto``/``cpu``/``cuda``/``cuda:N`` — or a GPU this machine lacks — is a

@@ -220,7 +220,19 @@ def _shipped_decoder(rep, layer: str | None) -> str:
 
 def run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
                  save_features: str | None = None) -> Iterator[Event]:
-    """The events of a prepared request (``Step``s, ``Status``es, a final ``Result``)."""
+    """The events of a prepared request (``Step``s, ``Status``es, a final ``Result``); the
+    result's record says which device ran (``auto`` resolved) and what it is."""
+    from .device import describe
+
+    for ev in _run_prepared(prep, should_stop, save_features):
+        if isinstance(ev, Result):
+            ev.record["device"] = prep.device
+            ev.record["device_name"] = describe(prep.device)
+        yield ev
+
+
+def _run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
+                  save_features: str | None = None) -> Iterator[Event]:
     req = prep.request
     if req.method == "optimize":
         from .methods import optimize
@@ -262,8 +274,14 @@ def execute(request: RunRequest, should_stop: Callable[[], bool] | None = None, 
 def rep_key(request: RunRequest) -> tuple:
     """What identifies the representation a request runs on (and where): requests with the same
     key can share one built representation."""
+    from .device import DeviceError, resolve_device
+
+    try:
+        device = resolve_device(request.device)        # "auto" on a machine without a GPU is "cpu"
+    except DeviceError:
+        device = request.device                        # prepare() will say what is wrong with it
     return (request.model or "", request.weights or "", bool(request.random_weights),
-            json.dumps(request.rep_params_dict(), sort_keys=True, default=str), request.device)
+            json.dumps(request.rep_params_dict(), sort_keys=True, default=str), device)
 
 
 def final_result(events: Iterator[Event]) -> Result:

@@ -88,7 +88,8 @@ def summary(result: Result, style: str = "line", nre: float | None = None) -> st
         if m.psnr is not None:
             bits.append(f"PSNR {m.psnr:.1f}")
         if m.seconds is not None:
-            bits.append(format_seconds(m.seconds))
+            device = result.record.get("device")
+            bits.append(format_seconds(m.seconds) + (f" on {device}" if device else ""))
         return ", ".join(bits)
     if style == "caption":
         parts = [f"rep {m.representation_error:.3f}"] if m.representation_error is not None else []

@@ -334,6 +334,8 @@ class TrainDialog(QDialog):
 
 def _train_job(model, layer, rep_params, weights, random_weights, device, data, held, out, params, should_stop):
     from ..core import representations as R
+    from ..core.device import resolve_device
 
     rep = R.get(model, weights=weights, random_weights=random_weights, params=rep_params)
-    return D.train(rep, layer, data, out, params, device=device, should_stop=should_stop, held_out_data=held)
+    return D.train(rep, layer, data, out, params, device=resolve_device(device), should_stop=should_stop,
+                   held_out_data=held)

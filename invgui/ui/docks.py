@@ -23,9 +23,10 @@ METHODS = {"optimize": "Optimisation (Mahendran & Vedaldi)", "decoder": "Decoder
 
 
 def devices() -> list[str]:
+    """``auto`` (the first GPU when torch sees one, else the CPU), then every device by name."""
     import torch
 
-    return ["cpu"] + [f"cuda:{i}" if i else "cuda" for i in range(torch.cuda.device_count())]
+    return ["auto", "cpu"] + [f"cuda:{i}" if i else "cuda" for i in range(torch.cuda.device_count())]
 
 
 def _scroll(widget: QWidget) -> QScrollArea:
@@ -53,7 +54,8 @@ class RepresentationDock(QWidget):
         self.device_box = QComboBox()
         self.device_box.addItems(devices())
         self.device_box.setCurrentText(device)
-        self.device_box.setToolTip("Where runs compute (CUDA when torch sees a GPU)")
+        self.device_box.setToolTip("Where runs compute: auto = the first GPU when torch sees one, else the CPU "
+                                   "(each run's line in the run list says which device ran it)")
         self.layer_tree = LayerTree()
         lay.addWidget(QLabel("Representation"))
         lay.addWidget(self.model_box)

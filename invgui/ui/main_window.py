@@ -27,7 +27,7 @@ from .background import Background
 from .compare_view import CompareView
 from .controller import Controller, warm_up
 from .decoder_panel import TrainDialog
-from .docks import MethodDock, RepresentationDock, devices
+from .docks import MethodDock, RepresentationDock
 from .exporters import Exporters
 from .feature_display import FeatureDisplay
 from .model_choice import ModelChoice
@@ -56,7 +56,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(theme.icon("invgui"))
         self.resize(1600, 900)
         self.setAcceptDrops(True)
-        self.device = device or devices()[min(1, len(devices()) - 1)]   # the first GPU, if any
+        self.device = device or "auto"              # the first GPU, if any
         self.rep: R.Representation | None = None
         self.layer = ""
         self.image_source = ""

@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from ..core import representations as R
+from ..core.device import resolve_device
 from ..core.methods import optimize
 from .docks import OPEN_MODEL
 
@@ -93,7 +94,7 @@ class ModelChoice:
         w.display.clear_stale()
         w._show_original()
         w.statusBar().showMessage(f"{rep.title}: weights {rep.weights_info}" + note, 8000)
-        if w.device == "cpu":               # runs on the CPU use this one instead of building their own
+        if resolve_device(w.device) == "cpu":   # runs on the CPU use this one instead of building their own
             w.controller.offer_rep(rep, self.weights.get(rep.name), w.random_weights.isChecked())
 
     def fit_preset(self) -> str:
