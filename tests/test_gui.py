@@ -793,41 +793,12 @@ def test_a_sweep_tells_its_failures_once_and_picks_spatial_stages(qtbot, window,
     assert all(f"gone{i}.png" in window.errors[n] for i in range(3))
 
 
-def test_the_window_shows_before_the_model_is_loaded(qtbot, monkeypatch):
-    """Issue 11 §6: start-up paints the window first; the default model arrives from a thread."""
+@pytest.fixture()
+def held_model_load(monkeypatch):
+    """The window's model-loading thread waits in ``R.get`` until the test sets the returned event."""
     import threading
 
     from invgui.core import representations as R
-    from invgui.ui.main_window import MainWindow
-
-    release, real_get = threading.Event(), R.get
-
-    def slow_get(*a, **k):                     # the loading thread waits until the test lets it go
-        if threading.current_thread().name == "invgui-model-load":
-            release.wait(30)
-        return real_get(*a, **k)
-
-    monkeypatch.setattr(R, "get", slow_get)
-    w = MainWindow(restore=False, defer_model=True)
-    qtbot.addWidget(w)
-    w.show()
-    assert w.rep is None and not w.run_button.isEnabled() and not w.model_box.isEnabled()
-    assert w.run() is False and w.original_pane.image is not None          # the image is there already
-    release.set()
-    qtbot.waitUntil(lambda: w.rep is not None, timeout=60_000)
-    assert w.rep.name == "efficientnet_lite0" and w.layer_tree.topLevelItemCount() > 3
-    assert w.run_button.isEnabled() and w.model_box.isEnabled() and w.original_pane.image is not None
-    w.close()
-
-
-def test_the_model_loads_after_the_first_paint_and_closing_meanwhile_waits_for_it(qtbot, monkeypatch):
-    """Issue 13: nothing competes with the window's first paint (the load starts after it), and a
-    window closed while the model loads waits for the loading thread: a process that exits while
-    that thread is inside torch aborts ("terminate called without an active exception")."""
-    import threading
-
-    from invgui.core import representations as R
-    from invgui.ui.main_window import MainWindow
 
     release, real_get = threading.Event(), R.get
 
@@ -837,6 +808,33 @@ def test_the_model_loads_after_the_first_paint_and_closing_meanwhile_waits_for_i
         return real_get(*a, **k)
 
     monkeypatch.setattr(R, "get", slow_get)
+    return release
+
+
+def test_the_window_shows_before_the_model_is_loaded(qtbot, held_model_load):
+    """Issue 11 §6: start-up paints the window first; the default model arrives from a thread."""
+    from invgui.ui.main_window import MainWindow
+
+    w = MainWindow(restore=False, defer_model=True)
+    qtbot.addWidget(w)
+    w.show()
+    assert w.rep is None and not w.run_button.isEnabled() and not w.model_box.isEnabled()
+    assert w.run() is False and w.original_pane.image is not None          # the image is there already
+    held_model_load.set()
+    qtbot.waitUntil(lambda: w.rep is not None, timeout=60_000)
+    assert w.rep.name == "efficientnet_lite0" and w.layer_tree.topLevelItemCount() > 3
+    assert w.run_button.isEnabled() and w.model_box.isEnabled() and w.original_pane.image is not None
+    w.close()
+
+
+def test_the_model_loads_after_the_first_paint_and_closing_meanwhile_waits_for_it(qtbot, held_model_load):
+    """Issue 13: nothing competes with the window's first paint (the load starts after it), and a
+    window closed while the model loads waits for the loading thread: a process that exits while
+    that thread is inside torch aborts ("terminate called without an active exception")."""
+    import threading
+
+    from invgui.ui.main_window import MainWindow
+
     w = MainWindow(restore=False, defer_model=True)
     qtbot.addWidget(w)
     qtbot.wait(50)
@@ -844,7 +842,7 @@ def test_the_model_loads_after_the_first_paint_and_closing_meanwhile_waits_for_i
     w.show()
     qtbot.waitUntil(lambda: w.models.loader is not None, timeout=10_000)
     assert w.models.loader.is_alive()
-    threading.Timer(0.3, release.set).start()
+    threading.Timer(0.3, held_model_load.set).start()
     w.close()
     assert not w.models.loader.is_alive()
 
