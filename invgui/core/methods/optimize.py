@@ -358,7 +358,6 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
     graph, used["cuda_graph"] = None, "off"
     if device.type == "cuda" and p.cuda_graph and n_total > 1:
         try:
-            update.set_lr(lr_at(p, 0) * lr_scale)
             graph = capture(stepper)
             used["cuda_graph"] = "on"
         except Exception as e:     # a forward with a host copy or sync cannot be captured: eager
@@ -374,13 +373,11 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
     t_start = time.perf_counter()
     for i in range(n_total):
         lr = lr_at(p, i)
-        if lr != lr_now:
+        if lr != lr_now or i == p.iters:
             update.set_lr(lr * lr_scale)
-            if lr_now is not None and (p.reset_momentum or i == p.iters):
+            if p.reset_momentum or i == p.iters:      # (at i = 0 the state is still zero)
                 update.reset()
             lr_now = lr
-        elif i == p.iters and i:
-            update.reset()
         if graph is not None:
             graph.replay()
         else:
