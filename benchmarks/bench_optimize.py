@@ -9,7 +9,11 @@
    the method adds (regularisers, optimiser, schedule, bookkeeping).
    On a CUDA device each row is timed twice: eager (Python launches every kernel of every step)
    and as one captured CUDA graph per step (``cuda_graph``, the default there).
-2. With --quality: time-to-quality — seconds until the representation error of the iterate
+2. Several images at one layer (--images N, default 4): the N images optimised as one batch
+   (``run_batch``, what the CLI's several images and the window's images sweep do) against one
+   run after another, whole runs (set-up, iterations, metrics), fastest of --rounds alternating
+   rounds; the ratio is sequential / batched.
+3. With --quality: time-to-quality — seconds until the representation error of the iterate
    (√(feature term / C), before clipping to the display range) falls below --threshold — for
    each preset, one restart each, on efficientnet_lite0 at three depths and on AlexNet with
    random weights at conv3/conv5.
@@ -109,6 +113,39 @@ def quality_table(image, threshold: float, device: str, graph: bool = True) -> N
         print(f"  {label:<28}{layer:<10}" + "".join(f"{c:>18}" for c in cells), flush=True)
 
 
+def images_rows(rep, layer: str, size: int, n: int, iters: int, device: str, rounds: int) -> None:
+    """Several images: one batch vs one run after another (whole runs, alternating rounds)."""
+    from invgui.core.methods.optimize import Target, run_batch
+
+    names = ("chelsea", "coffee", "astronaut", "rocket", "camera", "horse", "coins", "moon")
+    images = [load_image(f"sample:{names[i % len(names)]}") for i in range(n)]
+    p = dataclasses.replace(PRESETS.get("fast"), iters=iters, size=size, preview_every=CHUNK)
+
+    def sequential() -> None:
+        for img in images:
+            for _ in run(rep, img, layer, p, device=device):
+                pass
+
+    def batched() -> None:
+        for _ in run_batch(rep, [Target(img) for img in images], layer, p, device=device):
+            pass
+
+    for fn in (sequential, batched):               # warm-up (allocator, cuDNN's choices)
+        fn()
+    best = {"sequential": float("inf"), "batched": float("inf")}
+    for _ in range(rounds):
+        for name, fn in (("sequential", sequential), ("batched", batched)):
+            sync(device)
+            t = clock()
+            fn()
+            sync(device)
+            best[name] = min(best[name], clock() - t)
+    print(f"{n} images at {layer}, fast preset, {iters} iterations each (whole runs, best of {rounds}):")
+    for name, sec in best.items():
+        print(f"  {name:>10} {sec:8.2f} s  {sec / (n * iters) * 1000:8.2f} ms per image-iteration")
+    print(f"  one batch is {best['sequential'] / best['batched']:.2f}× one run after another", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="efficientnet_lite0")
@@ -122,6 +159,8 @@ def main() -> None:
     ap.add_argument("--channels-last", action="store_true",
                     help="also time one restart with the channels-last memory layout")
     ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--images", type=int, default=4, help="images for the batch-vs-sequential rows (0: skip)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of the images rows")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -150,6 +189,8 @@ def main() -> None:
         floor, method = interleaved_ms(rep, image, layer, a.size, chunks, a.device, channels_last=True)
         print(f"  {'1, channels-last':>8} {floor:10.2f} {method:10.2f} {method / floor:7.2f}", flush=True)
         rep.set_channels_last(False)
+    if a.images > 1:
+        images_rows(rep, layer, a.size, a.images, max(CHUNK, a.iters // 2), a.device, a.rounds)
     if a.quality:
         for graph in ((False, True) if cuda else (True,)):
             quality_table(image, a.threshold, a.device, graph)

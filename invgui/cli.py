@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import re
 import sys
+import time
 from pathlib import Path
 
 from . import __version__
@@ -75,8 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("invert", help="reconstruct an image from a representation, headless")
     p.add_argument("image", nargs="*", default=[DEFAULT_IMAGE],
-                   help=f"image file or sample:NAME (default {DEFAULT_IMAGE}); with --method decoder several "
-                        "images are reconstructed in one batch (--out is then a folder)")
+                   help=f"image file or sample:NAME (default {DEFAULT_IMAGE}); several images are reconstructed "
+                        "in one batch (optimisation: every image's restarts together; decoder: one forward "
+                        "pass) and --out is then a folder")
     _add_model_args(p)
     p.add_argument("--layer", "-l", default=None, help="layer to invert (default: the model's mid-depth layer)")
     p.add_argument("--preset", default=PRESETS.names()[0], choices=PRESETS.names(),
@@ -216,40 +218,21 @@ def _skip(e: Exception) -> None:
 
 
 def cmd_invert(args) -> int:
-    from tqdm import tqdm
-
-    from .core.events import Result, Status, Step
     from .core.export import export_paths
     from .core.methods.optimize import PRESETS, OptimizeParams
     from .core.params import from_arguments
-    from .core.request import prepare, run_prepared
+    from .core.request import prepare
 
     params = from_arguments(OptimizeParams, args, PRESETS.get(args.preset))
     if args.method == "decoder":
         return _invert_decoder(args, params)
     req = _request(args, "optimize", params, target_features=args.target_features, eval_set=args.eval_set)
     prep = prepare(req, on_skip=_skip)
+    if len(prep.images) > 1:
+        return _invert_batch(args, prep, "", preset=args.preset)
     out = Path(args.out) if args.out else _default_out(prep.source, prep.rep.name, prep.layer)
     _check_destinations(export_paths(out, args.metrics))        # before minutes of optimisation
-    result = None
-    bar = None
-    try:
-        for ev in run_prepared(prep):
-            if isinstance(ev, Status) and not args.quiet:
-                print(ev.message, file=sys.stderr)
-            elif isinstance(ev, Step):
-                if bar is None and not args.quiet:
-                    bar = tqdm(total=ev.total, unit="it", desc=f"{prep.rep.name} {prep.layer}", file=sys.stderr,
-                               mininterval=0.5)
-                if bar is not None and (ev.preview is not None or ev.i == ev.total):
-                    bar.set_postfix(loss=f"{ev.losses['total']:.4g}", feat=f"{ev.losses['feature']:.4g}",
-                                    refresh=False)
-                    bar.update(ev.i - bar.n)
-            elif isinstance(ev, Result):
-                result = ev
-    finally:
-        if bar is not None:
-            bar.close()
+    (result,) = _optimize_with_progress(args, prep)
     wrote = _export_one(args, prep, result, out, preset=args.preset)
     if result.message:
         print(result.message, file=sys.stderr)
@@ -258,14 +241,44 @@ def cmd_invert(args) -> int:
     return 0
 
 
-def _export_one(args, prep, result, out: Path, **extra) -> str:
+def _optimize_with_progress(args, prep) -> list:
+    """Run an optimisation request with a progress bar (the first image's iterations); its Results."""
+    from tqdm import tqdm
+
+    from .core.events import Result, Status, Step
+    from .core.request import run_prepared
+
+    results, bar = [], None
+    n = len(prep.images)
+    desc = f"{prep.rep.name} {prep.layer}" + (f", {n} images" if n > 1 else "")
+    try:
+        for ev in run_prepared(prep):
+            if isinstance(ev, Status) and not args.quiet:
+                print(ev.message, file=sys.stderr)
+            elif isinstance(ev, Step) and ev.item == 0:
+                if bar is None and not args.quiet:
+                    bar = tqdm(total=ev.total, unit="it", desc=desc, file=sys.stderr, mininterval=0.5)
+                if bar is not None and (ev.preview is not None or ev.i == ev.total):
+                    bar.set_postfix(loss=f"{ev.losses['total']:.4g}", feat=f"{ev.losses['feature']:.4g}",
+                                    refresh=False)
+                    bar.update(ev.i - bar.n)
+            elif isinstance(ev, Result):
+                results.append(ev)
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
+
+
+def _export_one(args, prep, result, out: Path, image=None, source=None, **extra) -> str:
     from .core import representations as R
     from .core.export import export_result
 
-    image = prep.images[0] if prep.images else None
+    if image is None and prep.images:
+        image, source = prep.images[0], prep.request.image
     visual = R.feature_picture(prep.rep, image, result.record["input_size"]) if image is not None else None
-    png, js = export_result(result, out, args.metrics, visual=visual, image=prep.request.image if image is not None
-                            else None, tiff=args.tiff, target_features=args.target_features, eval_set=args.eval_set,
+    png, js = export_result(result, out, args.metrics, visual=visual, image=source, tiff=args.tiff,
+                            target_features=args.target_features, eval_set=args.eval_set,
                             command=" ".join(["invgui"] + sys.argv[1:]), **extra)
     restarts = len(result.images) - 1 if prep.request.method == "optimize" else 0
     return (f"wrote {png} and {js}" + (f" (+ {restarts} restarts and the deviation map)" if restarts else "")
@@ -282,7 +295,7 @@ def _invert_decoder(args, params) -> int:
     prep = prepare(req, on_skip=_skip)
     layer = prep.layer
     if len(prep.images) > 1:
-        return _invert_decoder_batch(args, prep)
+        return _invert_batch(args, prep, "_decoder")
     out = Path(args.out) if args.out else _default_out(prep.source, prep.rep.name, layer + "_decoder")
     _check_destinations(export_paths(out, args.metrics))
     result = next(ev for ev in run_prepared(prep) if isinstance(ev, Result))
@@ -292,37 +305,56 @@ def _invert_decoder(args, params) -> int:
     return 0
 
 
-def _invert_decoder_batch(args, prep) -> int:
-    """Several images through the decoder in one forward pass; one PNG + JSON per image in --out."""
+def _decoder_per_image(result, n: int) -> list:
+    """The decoder's one batch Result as one Result per image (as optimisation gives them)."""
     import dataclasses as dc
 
-    from .core import representations as R
-    from .core.events import Result
-    from .core.export import export_result
-    from .core.request import run_prepared
-
-    rep, layer, sources = prep.rep, prep.layer, prep.request.images
-    folder = Path(args.out or ".")
-    if folder.suffix.lower() == ".png":
-        raise ValueError(f"{folder}: with several images --out is a folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    _check_destinations([folder / _default_out(src, rep.name, layer + "_decoder").name for src in sources])
-    result = next(ev for ev in run_prepared(prep) if isinstance(ev, Result))
     m = result.metrics
-    for i, (src, img) in enumerate(zip(sources, prep.images)):
+    out = []
+    for i in range(n):
         per = {k: v for k, v in m.items() if not k.endswith("_per_image")}
         for key in ("representation_error", "psnr", "ssim", "normalised_reconstruction_error"):
             if f"{key}_per_image" in m:
                 per[key] = m[f"{key}_per_image"][i]
-        one = dc.replace(result, images=result.images[i:i + 1], metrics=per,
-                         record={**result.record, "batch": len(sources), "batch_index": i})
-        out = folder / _default_out(src, rep.name, layer + "_decoder").name
-        visual = R.feature_picture(rep, img, result.record["input_size"])
-        export_result(one, out, visual=visual, image=src, eval_set=args.eval_set,
-                      command=" ".join(["invgui"] + sys.argv[1:]))
-        print(f"{src}: {summary(one)}")
-    print(f"{len(sources)} images in one forward pass of {m['seconds'] * 1000:.1f} ms "
-          f"({m['images_per_second']:.0f} images/s); wrote them to {folder}/")
+        out.append(dc.replace(result, images=result.images[i:i + 1], metrics=per,
+                              record={**result.record, "batch": n, "batch_index": i}))
+    return out
+
+
+def _invert_batch(args, prep, suffix: str, **extra) -> int:
+    """Several images in one batch (the decoder: one forward pass; optimisation: every image's
+    restarts optimised together); one PNG + JSON per image in the folder --out."""
+    from .core.events import Result
+    from .core.request import run_prepared
+
+    rep, layer, sources = prep.rep, prep.layer, prep.request.images
+    folder = Path(args.out or ".")
+    if folder.suffix.lower() in (".png", ".tif", ".tiff", ".jpg"):
+        raise ValueError(f"{folder}: with several images --out is a folder")
+    if args.metrics:
+        raise ValueError("with several images each image's JSON record is written beside its PNG in --out; "
+                         "drop --metrics")
+    outs = [folder / _default_out(src, rep.name, layer + suffix).name for src in sources]
+    if len(set(outs)) < len(outs):
+        raise ValueError("two images would be written to the same file (same name in different folders); "
+                         "rename one or run them separately")
+    folder.mkdir(parents=True, exist_ok=True)
+    _check_destinations(outs)
+    if prep.request.method == "decoder":
+        result = next(ev for ev in run_prepared(prep) if isinstance(ev, Result))
+        results = _decoder_per_image(result, len(sources))
+        took = (f"{len(sources)} images in one forward pass of {result.metrics['seconds'] * 1000:.1f} ms "
+                f"({result.metrics['images_per_second']:.0f} images/s)")
+    else:
+        t0 = time.perf_counter()
+        results = _optimize_with_progress(args, prep)
+        rows = results[0].record.get("batch_rows", len(sources) * len(results[0].images))
+        took = (f"{len(sources)} images optimised in batches of up to {rows} rows (images × restarts) in "
+                f"{time.perf_counter() - t0:.1f} s")
+    for src, img, res, out in zip(sources, prep.images, results, outs):
+        _export_one(args, prep, res, out, image=img, source=src, **extra)
+        print(f"{src}: {summary(res)}" + (f" ({res.message})" if res.message else ""))
+    print(f"{took}; wrote them to {folder}/")
     return 0
 
 

@@ -74,3 +74,29 @@ def test_gui_screenshot_mode(tmp_path, invgui_home):
     img = load_image(shot)
     assert img.shape[0] > 400 and img.shape[1] > 600 and np.std(img) > 0.05
     assert not list(invgui_home.glob("autosave*")), "a screenshot run wrote the user's autosave"
+
+
+def test_invert_several_images_optimises_them_in_one_batch(tmp_path, capsys):
+    """Several images: one batch (each image's restarts together), one PNG + JSON per image in the
+    folder --out, each record numbered; names that would collide and a file as --out are refused."""
+    folder = tmp_path / "many"
+    assert main(["invert", "sample:coffee", "sample:chelsea", "--model", "hog", "--iters", "3", "--size", "48",
+                 "--restarts", "2", "--out", str(folder), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "sample:coffee: representation error" in out and "2 images optimised in batches" in out
+    recs = [json.loads((folder / f"{n}_hog_hog.json").read_text()) for n in ("coffee", "chelsea")]
+    assert [r["batch_index"] for r in recs] == [0, 1] and all(r["batch"] == 2 for r in recs)
+    assert [r["image"] for r in recs] == ["sample:coffee", "sample:chelsea"]
+    assert load_image(folder / "chelsea_hog_hog.png").shape == (48, 48, 3)
+    assert (folder / "chelsea_hog_hog-1.png").exists() and (folder / "chelsea_hog_hog-deviation.png").exists()
+    from invgui.core.images import save_png
+
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        save_png(tmp_path / d / "x.png", np.full((32, 32, 3), 0.5, np.float32))
+    assert main(["invert", str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png"), "--model", "hog",
+                 "--iters", "1", "--out", str(tmp_path / "c")]) == 2
+    assert "same file" in capsys.readouterr().err
+    assert main(["invert", "sample:coffee", "sample:chelsea", "--model", "hog", "--iters", "1",
+                 "--out", str(tmp_path / "one.png")]) == 2
+    assert "--out is a folder" in capsys.readouterr().err

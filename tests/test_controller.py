@@ -65,3 +65,64 @@ def test_a_run_submitted_as_the_worker_goes_idle_keeps_its_result(qtbot, invgui_
     assert first.state == "done" and late[0].state == "done", late[0].message
     assert late[0].result is not None and len(late[0].result.history["total"]) == 3
     c.shutdown()
+
+
+def test_a_sweeps_runs_that_differ_in_image_or_subset_run_as_one_batch(qtbot, invgui_home):
+    """Runs of one sweep with the same layer and parameters but for the image and the neuron
+    subset are computed together (one job, one batch); each gets its own result; runs that differ
+    in more run after them, each alone; a run whose image is gone fails alone."""
+    from invgui.ui.controller import Controller
+
+    c = Controller(autosave=False)
+    started, finished, steps = [], [], []
+    c.runStarted.connect(lambda r: started.append(r.id))
+    c.runFinished.connect(lambda r, res: finished.append((r.id, res.record.get("batch_index"))))
+    c.steps.connect(lambda s: steps.extend(s))
+    a, b = _run(3), _run(3, image="sample:chelsea")
+    sub = Run(method="optimize", model="hog", layer="hog", image="sample:astronaut",
+              params={"iters": 3, "size": 48, "channels": "0-9"})
+    gone = _run(3, image=str(invgui_home / "gone.png"))
+    other = _run(4)
+    runs = c.submit_batch([a, b, gone, sub, other])
+    assert [r.state for r in runs] == ["running", "running", "failed", "running", "queued"]
+    assert c.active_runs == [a, b, sub]
+    qtbot.waitUntil(lambda: not c.running() and other.state == "done", timeout=120_000)
+    assert [r.state for r in (a, b, sub)] == ["done"] * 3
+    assert started == [a.id, other.id]
+    assert finished[:3] == [(a.id, 0), (b.id, 1), (sub.id, 2)]
+    assert {s.item for s in steps} == {0}              # the live view follows the batch's first run
+    assert sub.result.record["params"]["channels"] == "0-9" and a.result.record["params"]["channels"] == ""
+    assert len(other.result.history["total"]) == 4 and "batch" not in other.result.record
+    assert a.result.images.shape == (1, 48, 48, 3) and not (a.result.images == b.result.images).all()
+    c.shutdown()
+
+
+def test_stopping_a_batch_stops_each_of_its_runs_with_what_it_reached(qtbot, invgui_home):
+    from invgui.ui.controller import Controller
+
+    c = Controller(autosave=False)
+    runs = c.submit_batch([_run(100000), _run(100000, image="sample:chelsea")])
+    c.steps.connect(lambda s: c.stop())
+    qtbot.waitUntil(lambda: not c.running(), timeout=120_000)
+    assert [r.state for r in runs] == ["stopped", "stopped"]
+    assert all(r.result is not None and 0 < len(r.result.history["total"]) < 100000 for r in runs)
+    c.shutdown()
+
+
+def test_a_failing_batch_fails_each_of_its_runs_once(qtbot, invgui_home, monkeypatch):
+    from invgui.core.methods import optimize
+    from invgui.ui.controller import Controller
+
+    def broken(*a, **k):
+        raise RuntimeError("out of memory (simulated)")
+        yield
+
+    monkeypatch.setattr(optimize, "run_batch", broken)
+    c = Controller(autosave=False)
+    told = []
+    c.batchFailed.connect(lambda what, n, failed: told.append((what, n, failed)))
+    runs = c.submit_batch([_run(), _run(image="sample:chelsea")])
+    qtbot.waitUntil(lambda: not c.running() and bool(told), timeout=120_000)
+    assert [r.state for r in runs] == ["failed", "failed"]
+    assert told[0][1] == 2 and len(told[0][2]) == 2 and all("out of memory" in f for f in told[0][2])
+    c.shutdown()

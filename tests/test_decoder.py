@@ -303,5 +303,6 @@ def test_several_images_in_one_batch(tiny_hog_decoder, tmp_path, capsys):
                  "--decoder", str(tiny_hog_decoder), "--out", str(tmp_path / "batch")]) == 0
     assert "2 images in one forward pass" in capsys.readouterr().out
     assert len(list((tmp_path / "batch").glob("*_decoder.png"))) == 2
-    assert main(["invert", "sample:chelsea", "sample:coffee", "--model", "hog", "--iters", "2"]) == 2
-    assert "one image at a time" in capsys.readouterr().err
+    assert main(["invert", "sample:chelsea", "sample:coffee", "--model", "hog", "--method", "decoder",
+                 "--decoder", str(tiny_hog_decoder), "--out", str(tmp_path / "b.png")]) == 2
+    assert "--out is a folder" in capsys.readouterr().err

@@ -483,6 +483,33 @@ def test_compare_view_grid_sweep_depth_plot_and_contact_sheet(qtbot, window, tin
     assert side["cols"] == ["1.0", "5.0"] and len(side["runs"]) == 2 and "versions" in side
 
 
+def test_compare_view_sweeps_over_images_in_one_batch(qtbot, window, tiny_hog_decoder):
+    """methods × images: the optimisation runs of the sweep are computed as one batch (each with
+    its own result and record), the decoder row beside them; the grid has one column per image."""
+    window.set_model("hog")
+    window.form.set_value("iters", 3)
+    window.form.set_value("restarts", 2)
+    window.decoder_panel.add_file(str(tiny_hog_decoder))
+    view = window.open_compare([])
+    view.sweep_kind.setCurrentIndex(2)
+    view.sweep_images.setText("sample:coffee, sample:astronaut, sample:nope")
+    assert view.queue_sweep() == [] and "sample:nope" in window.errors[-1]          # said before anything ran
+    view.sweep_images.setText("sample:coffee, sample:astronaut")
+    runs = view.queue_sweep()
+    assert [(r.method, r.image) for r in runs] == [("optimize", "sample:coffee"), ("optimize", "sample:astronaut"),
+                                                   ("decoder", "sample:coffee"), ("decoder", "sample:astronaut")]
+    qtbot.waitUntil(lambda: all(r.state in ("done", "failed", "stopped") for r in runs) and not window.running(),
+                    timeout=120_000)
+    assert [r.state for r in runs] == ["done"] * 4, [r.message for r in runs] + window.errors
+    opt = runs[:2]
+    assert [r.result.record["batch_index"] for r in opt] == [0, 1] and opt[0].result.images.shape[0] == 2
+    view.refresh()
+    assert view.grid.cols_by == "image" and view.grid.cols == ["coffee", "astronaut"]
+    assert view.grid.rows == ["optimisation", "decoder"]
+    view.sweep_images.setText("")
+    assert view.sweep_image_list(window.image_source)[0] == window.image_source
+
+
 def _finished_runs(n, layers):
     from invgui.core.events import Result
     from invgui.core.session import Run

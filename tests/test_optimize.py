@@ -215,3 +215,90 @@ def test_cuda_graph_and_eager_agree(model, preset, layer, chelsea):
         assert res.metrics["iterations"] == 50
         out[graph] = res.metrics["representation_error"]
     assert abs(out[True] - out[False]) < 1e-4, out
+
+
+# -- several targets in one batch (issue 13 §2) ----------------------------------------------------
+def batch_events(rep, targets, layer, params, **kw):
+    from invgui.core.methods.optimize import run_batch
+
+    events = list(run_batch(rep, targets, layer, params, **kw))
+    results = [e for e in events if isinstance(e, Result)]
+    steps = [e for e in events if isinstance(e, Step)]
+    return steps, results
+
+
+def test_a_batch_of_images_ends_where_each_image_alone_would(effnet, chelsea):
+    """Two images × two restarts in one batch: each item's images, losses and metrics are those
+    of its own run (same seed), its steps carry its index and its record says which item it was."""
+    from invgui.core.images import load_image
+    from invgui.core.methods.optimize import Target
+
+    coffee = load_image("sample:coffee")
+    p = dataclasses.replace(SMALL, iters=12, restarts=2)
+    steps, results = batch_events(effnet, [Target(chelsea, label="chelsea"), Target(coffee, label="coffee")],
+                                  "blocks.2", p)
+    assert [r.record["batch_index"] for r in results] == [0, 1]
+    assert all(r.record["batch"] == 2 for r in results)
+    for k, (img, res) in enumerate(zip((chelsea, coffee), results)):
+        _, alone = collect(run(effnet, img, "blocks.2", p))
+        assert res.images.shape == alone.images.shape == (2, 96, 96, 3)
+        np.testing.assert_allclose(res.images, alone.images, atol=2e-3)
+        np.testing.assert_allclose(res.history["total"], alone.history["total"], rtol=1e-3)
+        assert res.metrics["representation_error"] == pytest.approx(alone.metrics["representation_error"],
+                                                                   rel=1e-3)
+        assert res.metrics["psnr"] == pytest.approx(alone.metrics["psnr"], abs=0.05)
+        mine = [s for s in steps if s.item == k]
+        assert [s.i for s in mine] == list(range(1, 13))
+        assert [s.i for s in mine if s.preview is not None] == [5, 10, 12]
+    assert not np.allclose(results[0].images, results[1].images, atol=0.05)
+
+
+def test_subset_variants_in_one_batch_match_their_own_runs(effnet, chelsea):
+    from invgui.core.methods.optimize import Target
+
+    # Adam (fast): momentum SGD at blocks.3 amplifies the rounding of a batched convolution (a
+    # single run's first restart differs as much from the same run with 3 restarts: 0.05 per pixel).
+    p = dataclasses.replace(PRESETS.get("fast"), iters=10, size=96)
+    variants = [("0-9", "centre:2"), ("first-half", ""), (None, None)]
+    _, results = batch_events(effnet, [Target(chelsea, channels=c, window=w) for c, w in variants], "blocks.3", p)
+    for (c, w), res in zip(variants, results):
+        own = dataclasses.replace(p, channels=c if c is not None else p.channels,
+                                  window=w if w is not None else p.window)
+        _, alone = collect(run(effnet, chelsea, "blocks.3", own))
+        assert res.record["params"]["channels"] == own.channels and res.record["params"]["window"] == own.window
+        np.testing.assert_allclose(res.history["feature"], alone.history["feature"], rtol=1e-4)
+        np.testing.assert_allclose(res.images, alone.images, atol=1e-3)
+
+
+def test_one_diverging_item_ends_alone_and_the_others_go_on(effnet, chelsea):
+    """An item whose step explodes (target features ×1e-3: the normalised feature term's gradient
+    grows 1e6×) ends with the divergence message and its last good image; the other item runs on."""
+    from invgui.core.methods.optimize import Target
+
+    with torch.no_grad():
+        phi = effnet.features(torch.from_numpy(chelsea[:96, :96].copy()).permute(2, 0, 1)[None], "blocks.1")[0]
+    p = dataclasses.replace(SMALL, iters=40, preview_every=1)
+    steps, results = batch_events(effnet, [Target(features=phi * 1e-3), Target(chelsea)], "blocks.1", p)
+    bad, good = results
+    assert bad.stopped and "diverged" in bad.message
+    assert np.isfinite(bad.images).all()
+    assert not good.stopped and good.metrics["iterations"] == 40
+    assert len([s for s in steps if s.item == 1]) == 40
+
+
+def test_stop_ends_every_item_of_a_batch(effnet, chelsea):
+    from invgui.core.methods.optimize import Target
+
+    calls = []
+    _, results = batch_events(effnet, [Target(chelsea), Target(chelsea[::-1].copy())], "blocks.1",
+                              dataclasses.replace(SMALL, iters=1000),
+                              should_stop=lambda: len(calls) >= 3 or calls.append(1) and False)
+    assert len(results) == 2
+    assert all(r.stopped and "stopped by the user" in r.message for r in results)
+
+
+def test_batches_split_rows():
+    from invgui.core.methods.optimize import batches
+
+    assert [list(r) for r in batches(5, 2, limit=4)] == [[0, 1], [2, 3], [4]]
+    assert [list(r) for r in batches(3, 100, limit=64)] == [[0], [1], [2]]

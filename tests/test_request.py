@@ -42,7 +42,8 @@ def test_requests_round_trip_and_refuse_what_cannot_run():
     back = RunRequest.from_dict(req.to_dict())
     assert back == req and back.rep_params_dict() == {"step": 3}
     for bad, message in [(RunRequest(method="paint"), "method"),
-                         (RunRequest(images=("a.png", "b.png")), "one image at a time"),
+                         (RunRequest(method="probe", images=("a.png", "b.png"), probe=ProbeParams()), "one image"),
+                         (RunRequest(images=("a.png", "b.png"), target_features="f.pt"), "at most one image"),
                          (RunRequest(method="probe"), "probe parameters"),
                          (RunRequest(size=5), "outside")]:
         with pytest.raises(ValueError, match=message):
@@ -140,3 +141,49 @@ def test_the_depth_plot_joins_only_runs_that_differ_in_their_layer():
     assert set(series) == {"optimisation · m"}
     (d, mean, lo, hi), *rest = series["optimisation · m"]
     assert d == 0.0 and len(rest) == 2 and (lo, hi) == (0.2, 0.9)
+
+
+def test_several_images_optimise_as_one_batch_with_one_result_each():
+    """A request with several images (the CLI's, the API's) optimises them together: one Result
+    per image, in order, each numbered in its record; the batch splits when its rows
+    (images × restarts) exceed MAX_BATCH_ROWS, numbering across the parts."""
+    from invgui.core.methods import optimize
+    from invgui.core.request import results
+
+    p = PRESETS.get("fast").__class__(iters=4, size=48, restarts=2, preview_every=2)
+    req = RunRequest(model="hog", images=("sample:coffee", "sample:chelsea", "sample:astronaut"), params=p,
+                     device="cpu")
+    out = results(execute(req))
+    assert [r.record["batch_index"] for r in out] == [0, 1, 2] and {r.record["batch"] for r in out} == {3}
+    assert all(r.images.shape == (2, 48, 48, 3) and r.record["device"] == "cpu" for r in out)
+    alone = final_result(execute(req.replace(images=("sample:chelsea",))))
+    np.testing.assert_allclose(out[1].images, alone.images, atol=2e-3)
+    old = optimize.MAX_BATCH_ROWS
+    try:
+        optimize.MAX_BATCH_ROWS = 4                 # two images of two restarts per batch: 2 batches
+        events = list(execute(req))
+    finally:
+        optimize.MAX_BATCH_ROWS = old
+    split = [e for e in events if isinstance(e, Result)]
+    assert [r.record["batch_index"] for r in split] == [0, 1, 2]
+    assert [r.record["batch_rows"] for r in split] == [4, 4, 2]
+    assert {e.item for e in events if isinstance(e, Step)} == {0, 1, 2}
+    assert any(isinstance(e, Status) and "batch 2 of 2" in e.message for e in events)
+    np.testing.assert_allclose(split[2].images, out[2].images, atol=2e-3)
+
+
+def test_runs_differing_in_image_or_subset_share_a_batch_and_others_do_not():
+    from invgui.core.request import batch_key, execute_batch, results
+
+    p = PRESETS.get("fast").__class__(iters=3, size=48)
+    a = RunRequest(model="hog", images=("sample:coffee",), params=p, device="cpu")
+    b = a.replace(images=("sample:chelsea",), params=p.__class__(iters=3, size=48, channels="0-3"))
+    assert batch_key(a) == batch_key(b) is not None
+    for other in (a.replace(params=p.__class__(iters=4, size=48)), a.replace(layer="x"),
+                  a.replace(method="decoder"), a.replace(target_features="f.pt"), a.replace(model="dsift")):
+        assert batch_key(other) != batch_key(a)
+    out = results(execute_batch([a, b]))
+    assert [r.record["params"]["channels"] for r in out] == ["", "0-3"]
+    assert [r.record["batch_index"] for r in out] == [0, 1]
+    with pytest.raises(RequestError, match="cannot share a batch"):
+        list(execute_batch([a, a.replace(params=p.__class__(iters=4, size=48))]))

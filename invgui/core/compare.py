@@ -252,6 +252,19 @@ def sweep_layers(template: Run, methods: list[str], layers: list[str], decoders:
     return runs
 
 
+def sweep_images(template: Run, methods: list[str], images: list[str], decoder: str | None = None) -> list[Run]:
+    """methods × images at the template's layer (the decoder row needs ``decoder``).  The
+    optimisation runs differ only in their image, so the window computes them as one batch."""
+    runs = []
+    for method in methods:
+        if method == "decoder" and decoder is None:
+            continue
+        for image in images:
+            extra = {"decoder": decoder} if method == "decoder" else {}
+            runs.append(template.copy(method=method, image=image, **extra))
+    return runs
+
+
 def sweep_param(template: Run, name: str, values: list) -> list[Run]:
     """One optimisation run per value of parameter ``name``."""
     return [template.copy(method="optimize", params={**template.params, name: v}) for v in values]

@@ -33,6 +33,7 @@ class Step:
     lr: float
     elapsed: float              # seconds since the optimisation started
     preview: np.ndarray | None = None
+    item: int = 0               # which target of a batch (optimize.run_batch); 0 for a single run
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .events import Event, Result, Status
+from .events import Event, Result, Status, Step
 from .params import check, from_dict, to_dict
 
 METHODS = ("optimize", "decoder", "probe")
@@ -107,9 +107,10 @@ class RunRequest:
             raise RequestError(f"method {self.method!r}: use one of {', '.join(METHODS)}")
         if not self.images and self.target_features is None:
             raise RequestError("give an image or target features")
-        if len(self.images) > 1 and self.method != "decoder":
-            raise RequestError("optimisation inverts one image at a time (its restarts are the batch); several "
-                               "images in one batch need the decoder method")
+        if len(self.images) > 1 and self.method == "probe":
+            raise RequestError("a probe manipulates the features of one image; give one image")
+        if len(self.images) > 1 and self.target_features:
+            raise RequestError("with target features the image only serves the metrics; give at most one image")
         if self.method == "probe" and self.probe is None:
             raise RequestError("a probe request needs its probe parameters")
         if self.params is not None:
@@ -219,12 +220,15 @@ def _shipped_decoder(rep, layer: str | None) -> str:
 
 
 def run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
-                 save_features: str | None = None) -> Iterator[Event]:
-    """The events of a prepared request (``Step``s, ``Status``es, a final ``Result``); the
-    result's record says which device ran (``auto`` resolved) and what it is."""
+                 save_features: str | None = None, targets: list | None = None) -> Iterator[Event]:
+    """The events of a prepared request (``Step``s, ``Status``es, a final ``Result`` — one per
+    image for optimisation); every result's record says which device ran (``auto`` resolved) and
+    what it is.  ``targets`` (optimisation): these instead of the request's own."""
     from .device import describe
 
-    for ev in _run_prepared(prep, should_stop, save_features):
+    events = _optimize(prep, targets, should_stop) if targets is not None else \
+        _run_prepared(prep, should_stop, save_features)
+    for ev in events:
         if isinstance(ev, Result):
             ev.record["device"] = prep.device
             ev.record["device_name"] = describe(prep.device)
@@ -235,12 +239,13 @@ def _run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
                   save_features: str | None = None) -> Iterator[Event]:
     req = prep.request
     if req.method == "optimize":
-        from .methods import optimize
+        from .methods.optimize import Target
 
-        params = dataclasses.replace(req.optimize_params(), size=prep.size)
-        yield from optimize.run(prep.rep, prep.images[0] if prep.images else None, prep.layer, params,
-                                device=prep.device, target_features=prep.target_features,
-                                eval_distance=prep.eval_distance, should_stop=should_stop)
+        if prep.target_features is not None:
+            targets = [Target(prep.images[0] if prep.images else None, prep.target_features, label=prep.source)]
+        else:
+            targets = [Target(img, label=src) for src, img in zip(req.images, prep.images)]
+        yield from _optimize(prep, targets, should_stop)
         return
     if req.method == "decoder":
         from .methods import decoder as D
@@ -259,6 +264,65 @@ def _run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
     yield from P.run_params(prep.rep, prep.images[0], prep.layer, prep.decoder, req.probe, size=prep.size,
                             optimize_params=opt, device=prep.device, should_stop=should_stop,
                             save_features=save_features)
+
+
+def _optimize(prep: Prepared, targets: list, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
+    """Optimisation of ``targets`` at ``prep``'s layer, as few batches as fit ``MAX_BATCH_ROWS``
+    (items × restarts); items are numbered across the batches (``Step.item``, the records'
+    ``batch_index``) and a list longer than one batch says so once."""
+    from .methods import optimize
+
+    params = dataclasses.replace(prep.request.optimize_params(), size=prep.size)
+    chunks = optimize.batches(len(targets), params.restarts)
+    for n, chunk in enumerate(chunks):
+        if len(chunks) > 1:
+            yield Status(f"batch {n + 1} of {len(chunks)}: targets {chunk.start + 1}–{chunk.stop} of {len(targets)}")
+        for ev in optimize.run_batch(prep.rep, targets[chunk.start:chunk.stop], prep.layer, params,
+                                     device=prep.device, eval_distance=prep.eval_distance, should_stop=should_stop):
+            if chunk.start and isinstance(ev, Step):
+                ev = dataclasses.replace(ev, item=ev.item + chunk.start)
+            elif isinstance(ev, Result) and len(targets) > 1:
+                ev.record["batch"] = len(targets)
+                ev.record["batch_index"] = ev.record.get("batch_index", 0) + chunk.start
+                ev.record["batch_rows"] = len(chunk) * params.restarts     # what ran together
+            yield ev
+        if should_stop is not None and should_stop():
+            return                                # stopped: the later batches do not start
+
+
+def batch_key(request: RunRequest) -> tuple | None:
+    """Requests with equal keys can run as one batch (:func:`execute_batch`): optimisation of
+    images at one layer of one representation with the same parameters but for the neuron
+    subset (channels, window).  None: the request runs alone (decoders and probes are one
+    forward pass already; a feature file is its own target)."""
+    if request.method != "optimize" or request.target_features or request.eval_set:
+        return None
+    p = dataclasses.replace(request.optimize_params(), channels="", window="")
+    return (rep_key(request), request.layer or "", json.dumps(to_dict(p), sort_keys=True, default=str))
+
+
+def execute_batch(requests: list[RunRequest], should_stop: Callable[[], bool] | None = None, *,
+                  images: dict[str, np.ndarray] | None = None, rep=None) -> Iterator[Event]:
+    """The events of several requests with one :func:`batch_key` as one optimisation batch (the
+    window's sweeps): one ``Result`` per request, in order; ``Step.item`` and the records'
+    ``batch_index`` say which request.  One request is :func:`execute`."""
+    if len(requests) == 1:
+        yield from execute(requests[0], should_stop, images=images, rep=rep)
+        return
+    keys = {batch_key(r) for r in requests}
+    if None in keys or len(keys) > 1:
+        raise RequestError("these runs cannot share a batch: they differ in more than the image and the neuron "
+                           "subset, or are not optimisations")
+    if any(len(r.images) != 1 for r in requests):
+        raise RequestError("a batch of runs takes one image per run")
+    yield Status(f"loading {requests[0].model or 'the default representation'}")
+    first = prepare(requests[0], images=images, rep=rep)
+    preps = [first] + [prepare(r, images=images, rep=first.rep) for r in requests[1:]]
+    from .methods.optimize import Target
+
+    targets = [Target(p.images[0], channels=p.request.optimize_params().channels,
+                      window=p.request.optimize_params().window, label=p.request.image) for p in preps]
+    yield from run_prepared(first, should_stop, targets=targets)
 
 
 def execute(request: RunRequest, should_stop: Callable[[], bool] | None = None, *,
@@ -282,6 +346,14 @@ def rep_key(request: RunRequest) -> tuple:
         device = request.device                        # prepare() will say what is wrong with it
     return (request.model or "", request.weights or "", bool(request.random_weights),
             json.dumps(request.rep_params_dict(), sort_keys=True, default=str), device)
+
+
+def results(events: Iterator[Event]) -> list[Result]:
+    """Drain ``events`` and return every ``Result`` (one per image of an optimisation batch)."""
+    out = [ev for ev in events if isinstance(ev, Result)]
+    if not out:
+        raise RequestError("the run ended without a result")
+    return out
 
 
 def final_result(events: Iterator[Event]) -> Result:

@@ -246,7 +246,8 @@ class QueueError(ValueError):
 class RunQueue:
     """The runs of a session and the rules of their states, without Qt.
 
-    A run is ``queued`` when submitted, ``running`` while the worker computes it (one at a time),
+    A run is ``queued`` when submitted, ``running`` while the worker computes it (one at a time,
+    or several of a sweep together in one optimisation batch: :meth:`join`),
     then ``done``, ``stopped`` (the user stopped it; it keeps what was reached) or ``failed`` (it
     could not start or raised; the queue goes on).  A session restored from a file has no run in
     progress: ``running`` and ``queued`` runs come back as ``stopped`` (:meth:`restore`).
@@ -292,6 +293,15 @@ class RunQueue:
         if run is not None:
             run.state = "running"
             self._touch(run)
+        return run
+
+    def join(self, run: Run) -> Run:
+        """A queued run starts beside the running one: the worker computes them in one batch."""
+        self._expect(run, "queued", "batch")
+        if self.running is None:
+            raise QueueError(f"{run.label()}: no run is computing, so there is no batch to join")
+        run.state = "running"
+        self._touch(run)
         return run
 
     def finish(self, run: Run, result: Result) -> Run:

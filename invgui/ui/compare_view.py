@@ -99,7 +99,7 @@ class CompareView(QWidget):
         sweep = QGroupBox("Sweep (queued with the window's current settings as the template)")
         sf = QFormLayout(sweep)
         self.sweep_kind = QComboBox()
-        self.sweep_kind.addItems(["methods × layers", "one parameter"])
+        self.sweep_kind.addItems(["methods × layers", "one parameter", "methods × images"])
         self.sweep_layers = QLineEdit()
         self.sweep_layers.setPlaceholderText("layers, comma-separated (empty: four spread over the network)")
         mrow = QHBoxLayout()
@@ -115,6 +115,16 @@ class CompareView(QWidget):
         self.sweep_param.addItems([f.name for f in dataclasses.fields(OptimizeParams)])
         self.sweep_param.setCurrentText("tv_weight")
         self.sweep_values = QLineEdit("1, 10, 100")
+        irow = QHBoxLayout()
+        self.sweep_images = QLineEdit()
+        self.sweep_images.setPlaceholderText("files or sample:NAME, comma-separated (empty: the open image "
+                                             "and three samples)")
+        self.sweep_images.setToolTip("Images reconstructed at the window's layer with its settings; the "
+                                     "optimisation runs share one batch (all their restarts together).")
+        browse = QPushButton("Add files…")
+        browse.clicked.connect(self._browse_images)
+        irow.addWidget(self.sweep_images, 1)
+        irow.addWidget(browse)
         self.sweep_button = QPushButton("Queue sweep")
         self.sweep_button.clicked.connect(self.queue_sweep)
         sf.addRow("Kind", self.sweep_kind)
@@ -122,6 +132,7 @@ class CompareView(QWidget):
         sf.addRow("Methods", mrow)
         sf.addRow("Parameter", self.sweep_param)
         sf.addRow("Values", self.sweep_values)
+        sf.addRow("Images", irow)
         sf.addRow(self.sweep_button)
 
         side = QWidget()
@@ -310,6 +321,21 @@ class CompareView(QWidget):
             if ctx.decoder and ctx.layer in layers:
                 decoders.setdefault(ctx.layer, ctx.decoder)
             runs = C.sweep_layers(template, methods, layers, decoders)
+        elif self.sweep_kind.currentIndex() == 2:
+            from ..core.images import ImageError, check_source
+
+            images = self.sweep_image_list(template.image)
+            try:
+                for source in images:
+                    check_source(source)          # a missing file or unknown sample: said now, not per run
+            except ImageError as e:
+                self.show_error("Cannot sweep", str(e))
+                return []
+            methods = (["optimize"] if self.sweep_opt.isChecked() else []) + \
+                      (["decoder"] if self.sweep_dec.isChecked() else [])
+            decoder = ctx.decoder or (str(p) if (p := D.find_shipped(template.model, ctx.layer)) else None)
+            runs = C.sweep_images(template, methods, images, decoder)
+            self.cols_box.setCurrentText("image")
         else:
             from ..core.methods.optimize import OptimizeParams
 
@@ -331,6 +357,22 @@ class CompareView(QWidget):
         self.add_runs([r.id for r in runs])
         self.controller.submit_batch(runs, "sweep")     # failures are told once, when the sweep is over
         return runs
+
+    def sweep_image_list(self, current: str) -> list[str]:
+        """The images of a methods × images sweep: the field's, or the open image and three samples."""
+        given = [t.strip() for t in self.sweep_images.text().split(",") if t.strip()]
+        if given:
+            return list(dict.fromkeys(given))
+        samples = [f"sample:{n}" for n in ("chelsea", "coffee", "astronaut", "rocket")]
+        return list(dict.fromkeys([current] + samples))[:4]
+
+    def _browse_images(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Images to sweep over", "",
+                                                "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp);;All files (*)")
+        if paths:
+            have = [t.strip() for t in self.sweep_images.text().split(",") if t.strip()]
+            self.sweep_images.setText(", ".join(dict.fromkeys(have + paths)))
+            self.sweep_kind.setCurrentIndex(2)
 
     # -- export ------------------------------------------------------------------------------------
     def export_sheet(self, path, tile: int = 512, background: bool = False) -> Path | None:

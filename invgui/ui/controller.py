@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..core.events import Result, Step
 from ..core.images import check_source, load_image
-from ..core.request import RunRequest, execute, rep_key
+from ..core.request import RunRequest, batch_key, execute_batch, rep_key
 from ..core.autosave import AutosaveStore
 from ..core.session import QueueError, Run, RunQueue, Session
 from .worker import WorkerThread
@@ -40,17 +40,20 @@ def _keep(cache: dict, key, value, limit: int):
     return value
 
 
-def _execute(request: RunRequest, images: dict, cache: dict | None, reps: dict | None, should_stop):
-    """The worker's job: the request's events, with images the window has already decoded; the
-    others are decoded here, on the worker thread (a photo takes up to ~0.3 s), and kept in
-    ``cache`` for the next runs of the queue.  The representation comes from ``reps`` (built here
-    and kept there when missing): a queue of runs on one network builds it once, not once per run
+def _execute(requests: list[RunRequest], images: dict, cache: dict | None, reps: dict | None, should_stop):
+    """The worker's job: the requests' events (several: one optimisation batch, see
+    ``core.request.execute_batch``), with images the window has already decoded; the others are
+    decoded here, on the worker thread (a photo takes up to ~0.3 s), and kept in ``cache`` for
+    the next runs of the queue.  The representation comes from ``reps`` (built here and kept
+    there when missing): a queue of runs on one network builds it once, not once per run
     (EfficientNet-Lite0 takes ~0.5 s of the worker, and holds the interpreter while it does)."""
+    request = requests[0]
+    sources = [s for r in requests for s in r.images]
     if cache is not None:
-        for source in request.images:
+        for source in sources:
             if source not in images and source not in cache:
                 _keep(cache, source, load_image(source), MAX_CACHED_IMAGES)
-        images = {**images, **{s: cache[s] for s in request.images if s in cache}}
+        images = {**images, **{s: cache[s] for s in sources if s in cache}}
     rep = None
     if reps is not None:
         from ..core import representations as R
@@ -61,7 +64,7 @@ def _execute(request: RunRequest, images: dict, cache: dict | None, reps: dict |
             rep = _keep(reps, key, R.get(request.model or R.DEFAULT, weights=request.weights,
                                          random_weights=request.random_weights, params=request.rep_params_dict()),
                         MAX_CACHED_REPS)
-    return execute(request, should_stop, images=images, rep=rep)
+    return execute_batch(requests, should_stop, images=images, rep=rep)
 
 
 def warm_up() -> None:
@@ -101,6 +104,7 @@ class Controller(QObject):
         self.device = device
         self.autosave_enabled = autosave
         self.active: Run | None = None              # the run the worker computes (None: a probe or nothing)
+        self.active_runs: list[Run] = []            # it and the runs computed in its batch (a sweep's)
         self._probe = False
         self._images: dict[str, np.ndarray] = {}    # decoded images of queued runs, by source
         self._batch: dict | None = None             # a sweep's runs, whose failures are told together
@@ -143,10 +147,12 @@ class Controller(QObject):
 
     def submit_batch(self, runs: list[Run], what: str = "sweep") -> list[Run]:
         """Queue several runs whose failures are told once, together (``batchFailed``), when the
-        last of them has ended — not one dialog per failed run."""
+        last of them has ended — not one dialog per failed run.  Those that can share an
+        optimisation batch are computed together (``_companions``)."""
         self._batch = {"what": what, "ids": {r.id for r in runs}, "failed": []}
         for r in runs:
-            self.submit(r)
+            self.queue.submit(r)
+        self.start_next()                 # after all are queued: the first can take the others into its batch
         self._check_batch()
         return runs
 
@@ -209,24 +215,61 @@ class Controller(QObject):
                 return
             try:
                 check_source(run.image)               # a missing file fails here; decoding is the worker's
-                given = {run.image: self.window_images[run.image]} if run.image in self.window_images else {}
-                job = functools.partial(_execute, run.request(self.device()), given, self._images, self._reps)
+                request = run.request(self.device())
             except (ImageError, ValueError, RepresentationError) as e:
-                self.queue.fail(run, str(e))
-                if not self._batch_failure(run, str(e)):
-                    self.cannotStart.emit(run, str(e))
+                self._cannot_start(run, e)
                 continue
-            self.active = run
-            self.worker.submit(job)                  # busy from here on: views see a running worker
-            self.runStarted.emit(run)
+            runs, requests = [run], [request]
+            for other, req in self._companions(run, request):
+                self.queue.join(other)
+                runs.append(other)
+                requests.append(req)
+            given = {r.image: self.window_images[r.image] for r in runs if r.image in self.window_images}
+            self.active, self.active_runs = run, runs
+            self.worker.submit(functools.partial(_execute, requests, given, self._images, self._reps))
+            self.runStarted.emit(run)                 # busy from here on: views see a running worker
             return
+
+    def _cannot_start(self, run: Run, e: Exception) -> None:
+        self.queue.fail(run, str(e))
+        if not self._batch_failure(run, str(e)):
+            self.cannotStart.emit(run, str(e))
+
+    def _companions(self, run: Run, request: RunRequest) -> list[tuple[Run, RunRequest]]:
+        """Queued runs of ``run``'s sweep that can be computed in its batch: optimisations at the
+        same layer with the same parameters but for the image and the neuron subset
+        (``core.request.batch_key``), up to ``MAX_BATCH_ROWS`` rows (runs × restarts)."""
+        from ..core.images import ImageError
+        from ..core.methods.optimize import MAX_BATCH_ROWS
+        from ..core.representations import RepresentationError
+
+        key = batch_key(request)
+        if key is None or not self.in_batch(run):
+            return []
+        rows, out = request.optimize_params().restarts, []
+        for other in self.session.runs:
+            if other.state != "queued" or not self.in_batch(other):
+                continue
+            if rows + request.optimize_params().restarts > MAX_BATCH_ROWS:
+                break
+            try:
+                req = other.request(self.device())
+                if batch_key(req) != key:
+                    continue
+                check_source(other.image)
+            except (ImageError, ValueError, RepresentationError) as e:
+                self._cannot_start(other, e)
+                continue
+            out.append((other, req))
+            rows += req.optimize_params().restarts
+        return out
 
     def submit_probe(self, request: RunRequest, images: dict) -> None:
         """A probe is not a run of the session: its result goes to ``probeFinished``."""
         if self.running():
             raise QueueError("a run is in progress")
         self._probe = True
-        self.worker.submit(functools.partial(_execute, request, images, None, self._reps))
+        self.worker.submit(functools.partial(_execute, [request], images, None, self._reps))
 
     def stop(self) -> None:
         if self.running():
@@ -240,24 +283,31 @@ class Controller(QObject):
 
     # -- worker signals ------------------------------------------------------------------------
     def _on_steps(self, steps: list[Step]) -> None:
-        self.steps.emit(steps)
+        # The live preview and curves follow the batch's first run (the others' arrive as results).
+        mine = [s for s in steps if s.item == 0] if len(self.active_runs) > 1 else steps
+        if mine:
+            self.steps.emit(mine)
 
     def _on_finished(self, res: Result) -> None:
         if self._probe:
             self.probeFinished.emit(res)
             return
         run = self.active
+        if len(self.active_runs) > 1:
+            k = res.record.get("batch_index", 0)
+            run = self.active_runs[k] if 0 <= k < len(self.active_runs) else None
         if run is not None and run.state == "running":
             self.queue.finish(run, res)
         self.runFinished.emit(run, res)
         self._check_batch()
 
     def _on_failed(self, message: str, detail: str) -> None:
-        run = None if self._probe else self.active
-        if run is not None and run.state == "running":
-            self.queue.fail(run, message)
-        self._batch_failure(run, message)
-        self.runFailed.emit(run, message, detail)
+        runs = [None] if self._probe else [r for r in self.active_runs if r.state == "running"] or [self.active]
+        for run in runs:
+            if run is not None and run.state == "running":
+                self.queue.fail(run, message)
+            self._batch_failure(run, message)
+            self.runFailed.emit(run, message, detail)
         self._check_batch()
 
     def _on_idle(self) -> None:
@@ -267,7 +317,11 @@ class Controller(QObject):
             # A job was submitted between the worker's idle (busy cleared, a slot of its own) and
             # this slot: it is the active one now; clearing it lost that run's result.
             return
-        self.active, self._probe = None, False
+        for run in self.active_runs:                 # a batch that ended without one of its results
+            if run.state == "running":
+                self.queue.fail(run, "the batch it ran in ended without its result")
+                self._batch_failure(run, run.message)
+        self.active, self.active_runs, self._probe = None, [], False
         self.idle.emit()
         self.start_next()                            # the queue goes on
         self._check_batch()

@@ -27,6 +27,7 @@ deviation map (what the representation is invariant to).  ``run`` is a generator
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -236,38 +237,80 @@ class _Images:
 
 
 class FeatureObjective:
-    """The feature term of each objective, per restart (lower is better), on a neuron subset."""
+    """The feature term of each objective, per batch row (lower is better), on a neuron subset.
 
-    def __init__(self, objective: str, phi0: torch.Tensor, channels: str = "", window: str = ""):
+    ``phi0`` holds one target per batch *item* (K×…); the rows fed to :meth:`__call__` are the
+    items' restarts, item after item (K·R rows).  ``channels`` / ``window`` are one subset for
+    every item, or one per item (the subset variants of a sweep run as one batch)."""
+
+    def __init__(self, objective: str, phi0: torch.Tensor, channels: str | list[str] = "",
+                 window: str | list[str] = "", labels: list[str] | None = None):
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
-        self.objective, self.phi0 = objective, phi0
-        m = subset_mask(tuple(phi0.shape[1:]), channels, window)
-        self.mask = m.to(phi0.device)[None] if m is not None else None
+        k, shape = phi0.shape[0], tuple(phi0.shape[1:])
+        chans = [channels] * k if isinstance(channels, str) else list(channels)
+        wins = [window] * k if isinstance(window, str) else list(window)
+        self.objective, self.phi0, self.items = objective, phi0, k
+        masks = [subset_mask(shape, c, w) for c, w in zip(chans, wins)]
+        self.mask = None
+        if any(m is not None for m in masks):
+            self.mask = torch.stack([m if m is not None else torch.ones(shape) for m in masks]).to(phi0.device)
         self.phi0_m = phi0 * self.mask if self.mask is not None else phi0
-        self.norm0 = self.phi0_m.square().sum()
-        if not torch.isfinite(self.norm0) or (objective != "maximise" and self.norm0.item() == 0):
-            raise ValueError("the target's features are all zero (or not finite)"
-                             f"{' in the chosen subset' if self.mask is not None else ''}; there is nothing to "
-                             "invert: pick another layer, subset or image")
-        self.n_sel = float(self.mask.sum()) if self.mask is not None else float(phi0[0].numel())
-        self.scale0 = phi0.square().mean().sqrt().clamp_min(1e-8)    # activation scale for maximisation
+        self.norm0 = self.phi0_m.square().flatten(1).sum(1)                       # per item
+        for i, (n, m) in enumerate(zip(self.norm0.tolist(), masks)):
+            if not math.isfinite(n) or (objective != "maximise" and n == 0):
+                who = f"{labels[i]}: " if labels and k > 1 else ""
+                raise ValueError(f"{who}the target's features are all zero (or not finite)"
+                                 f"{' in the chosen subset' if m is not None else ''}; there is nothing to "
+                                 "invert: pick another layer, subset or image")
+        self.n_sel = (self.mask.flatten(1).sum(1) if self.mask is not None
+                      else torch.full((k,), float(phi0[0].numel()), device=phi0.device))
+        self.scale0 = phi0.square().flatten(1).mean(1).sqrt().clamp_min(1e-8)   # for maximisation
 
-    def _select(self, t: torch.Tensor) -> torch.Tensor:
-        return t * self.mask if self.mask is not None else t
+    def _rows(self, phi: torch.Tensor) -> torch.Tensor:
+        return phi.unflatten(0, (self.items, -1))           # K × R × …: the rows of each item
+
+    def _select(self, t: torch.Tensor) -> torch.Tensor:      # t: K × R × …
+        return t * self.mask[:, None] if self.mask is not None else t
 
     def __call__(self, phi: torch.Tensor) -> torch.Tensor:
+        t = self._rows(phi)
         if self.objective == "invert":
-            return self._select(phi - self.phi0).square().flatten(1).sum(1) / self.norm0
-        if self.objective == "caricature":
-            return -(phi * self.phi0_m).flatten(1).sum(1) / self.norm0
-        # Normalised by the layer's size (not the subset's) so each selected neuron pulls on the image
-        # as hard as one entry of the feature-matching term does: one learning rate suits both.
-        return -self._select(phi).flatten(1).sum(1) / self.phi0[0].numel() / self.scale0
+            v = self._select(t - self.phi0[:, None]).square().flatten(2).sum(2) / self.norm0[:, None]
+        elif self.objective == "caricature":
+            v = -(t * self.phi0_m[:, None]).flatten(2).sum(2) / self.norm0[:, None]
+        else:
+            # Normalised by the layer's size (not the subset's) so each selected neuron pulls on the image
+            # as hard as one entry of the feature-matching term does: one learning rate suits both.
+            v = -self._select(t).flatten(2).sum(2) / self.phi0[0].numel() / self.scale0[:, None]
+        return v.flatten()
 
     def activation(self, phi: torch.Tensor) -> torch.Tensor:
-        """Mean activation of the selected neurons, per restart (reported for every objective)."""
-        return self._select(phi).flatten(1).sum(1) / self.n_sel
+        """Mean activation of the selected neurons, per row (reported for every objective)."""
+        return (self._select(self._rows(phi)).flatten(2).sum(2) / self.n_sel[:, None]).flatten()
+
+
+@dataclass(frozen=True, eq=False)
+class Target:
+    """One item of a batch: what to reconstruct (an image, or target features with the image, if
+    any, only for the metrics) and, optionally, its own neuron subset (None: the parameters')."""
+
+    image: np.ndarray | None = None                  # H×W×3 float in [0, 1]
+    features: torch.Tensor | None = None             # C×H×W or C, as saved by `invgui features`
+    channels: str | None = None
+    window: str | None = None
+    label: str = ""
+
+
+# Most batch rows (items × restarts) one batch holds; callers split longer lists (batches()).
+MAX_BATCH_ROWS = 64
+
+
+def batches(n_items: int, restarts: int, limit: int | None = None) -> list[range]:
+    """Consecutive item ranges whose rows (items × restarts) fit in ``limit`` (default
+    ``MAX_BATCH_ROWS``; at least one item each)."""
+    per = max(1, (limit or MAX_BATCH_ROWS) // max(1, restarts))
+    return [range(i, min(i + per, n_items)) for i in range(0, n_items, per)]
 
 
 def _start(p: OptimizeParams, size: int, channels: int, target: torch.Tensor | None, conv: _Images
@@ -302,37 +345,64 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
     ``Result.stopped``.  ``close()`` on the generator cancels without a result.
     ``eval_distance`` (N of paper 001) adds the normalised reconstruction error ‖x − x0‖/N.
     """
+    if image is None and target_features is None:
+        raise ValueError("give an image or target features")
+    yield from run_batch(rep, [Target(image, target_features)], layer, params, device=device,
+                         should_stop=should_stop, eval_distance=eval_distance)
+
+
+def run_batch(rep: Representation, targets: list[Target], layer: str | None = None,
+              params: OptimizeParams = OptimizeParams(), *, device: str | torch.device = "cpu",
+              should_stop: Callable[[], bool] | None = None, eval_distance: float | None = None
+              ) -> Iterator[Event]:
+    """:func:`run` for several targets at one layer in one batch: K targets × R restarts rows,
+    each item's rows from the start noise its own run would draw (same seed), so every item ends
+    where its own run would (up to float rounding).  Yields each item's ``Step``s (``item`` = its
+    index in ``targets``; losses averaged over its restarts) and one ``Result`` per item, in
+    order; a single target's events are exactly :func:`run`'s.  An item that diverges keeps its
+    last good image and ends (its result says so); the others go on.  ``should_stop`` ends all.
+    """
     problems = validate(params)
     if problems:
         raise ValueError("invalid parameters: " + "; ".join(problems))
     if not rep.differentiable:
         raise RepresentationError(f"{rep.title or rep.name}: {rep.decoder_hint}")
-    if image is None and target_features is None:
-        raise ValueError("give an image or target features")
+    if not targets:
+        raise ValueError("give at least one target")
+    for t in targets:
+        if t.image is None and t.features is None:
+            raise ValueError(f"{t.label + ': ' if t.label else ''}give an image or target features")
     device = torch.device(device)
     layer = rep.resolve_layer(layer)
     size = params.size or rep.input_size
     p = params
+    k_items = len(targets)
     used = resolve(p, rep.check_input(layer, size))
-    yield Status(f"preparing {rep.name} {layer} at {size}×{size} on {device}")
+    what = f" ({k_items} targets × {p.restarts} restarts in one batch)" if k_items > 1 else ""
+    yield Status(f"preparing {rep.name} {layer} at {size}×{size} on {device}{what}")
 
     rep.to(device)
     rep.set_channels_last(p.channels_last)
-    target = resize_center_crop(image, size) if image is not None else None
-    x0 = torch.from_numpy(target).permute(2, 0, 1)[None].to(device) if target is not None else None
+    crops = [resize_center_crop(t.image, size) if t.image is not None else None for t in targets]
+    x0s = [torch.from_numpy(c).permute(2, 0, 1)[None].to(device) if c is not None else None for c in crops]
     with torch.no_grad():
-        if target_features is not None:
-            phi0 = target_features.to(device=device, dtype=torch.float32)[None]
-        else:
-            phi0 = rep.features(x0, layer)
+        phis = [t.features.to(device=device, dtype=torch.float32)[None] if t.features is not None
+                else rep.features(x0, layer) for t, x0 in zip(targets, x0s)]
+    shapes = {tuple(f.shape[1:]) for f in phis}
+    if len(shapes) > 1:
+        raise ValueError(f"{rep.name} {layer}: the targets' features differ in shape ({', '.join(map(str, shapes))})")
+    phi0 = torch.cat(phis)                                           # K × …
+    chans = [t.channels if t.channels is not None else p.channels for t in targets]
+    wins = [t.window if t.window is not None else p.window for t in targets]
     try:
-        objective = FeatureObjective(p.objective, phi0, p.channels, p.window)
+        objective = FeatureObjective(p.objective, phi0, chans, wins, [t.label or f"target {i + 1}"
+                                                                      for i, t in enumerate(targets)])
     except ValueError as e:
         raise ValueError(f"{rep.name} {layer}: {e}") from None
     conv = _Images(rep, p.sigma, device)
     # A representation of the grayscale image is inverted as a one-channel image (broadcast to RGB),
     # so colour the representation never saw is not invented.
-    u0 = _start(p, size, 1 if rep.grayscale else 3, x0, conv)
+    u0 = torch.cat([_start(p, size, 1 if rep.grayscale else 3, x0, conv) for x0 in x0s])
     u = u0.to(device).clone().requires_grad_(True)
     # sgd: per-pixel learning rate; the objective is a mean over pixels, so scale the step by their count.
     lr_scale = float(u[0].numel()) if p.optimizer == "sgd" else 1.0
@@ -344,17 +414,19 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
         gen = torch.Generator().manual_seed(p.seed + 1)
         shifts = torch.zeros(n_total, 2, dtype=torch.long)
         shifts[:p.iters] = torch.randint(-jit, jit + 1, (p.iters, 2), generator=gen)
+    n_terms = len(TERMS)
 
     def loss(x: torch.Tensor, u_: torch.Tensor):
         feat = p.feature_weight * objective(rep.features(x, layer))
         prior, ra, rv = priors(u_, p.alpha, p.alpha_weight, p.beta, tv_w)
         total = feat + prior
-        # One tensor of every term (mean over restarts), in TERMS order: the host reads the history
-        # once every `preview_every` iterations, not once per term and iteration.
-        return total, torch.stack([total, feat, ra, rv]).detach().mean(1)
+        # One tensor of every term (each item's mean over its restarts), item after item in TERMS
+        # order: the host reads the history once every `preview_every` iterations, not per term.
+        terms = torch.stack([total, feat, ra, rv], 1).detach().view(k_items, p.restarts, n_terms).mean(1)
+        return total, terms.flatten()
 
     update = Update(p.optimizer, u, p.momentum, p.accumulator_decay)
-    stepper = Stepper(u, update, conv.to_rgb, loss, len(TERMS), n_total, shifts, p.clamp)
+    stepper = Stepper(u, update, conv.to_rgb, loss, k_items * n_terms, n_total, shifts, p.clamp)
     graph, used["cuda_graph"] = None, "off"
     if device.type == "cuda" and p.cuda_graph and n_total > 1:
         try:
@@ -364,12 +436,14 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
             used["cuda_graph"] = f"off: capture failed ({type(e).__name__}: {str(e).splitlines()[0][:160]})"
             yield Status(f"CUDA graph: {used['cuda_graph'][5:]}; running eagerly")
 
-    history: dict[str, list[float]] = {k: [] for k in TERMS}
+    histories: list[dict[str, list[float]]] = [{k: [] for k in TERMS} for _ in targets]
     last_good = u.detach().clone()
     first: torch.Tensor | None = None
-    stopped, message = False, ""
+    ended = [""] * k_items                  # an item's end message (it diverged), "" while it goes on
+    stopped_all, stop_message = False, ""
     lr_now = None
     flushed = 0
+    reg = _cols(REGULARISERS)
     t_start = time.perf_counter()
     for i in range(n_total):
         lr = lr_at(p, i)
@@ -387,90 +461,111 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
         if (i + 1) % p.preview_every and not last and not user_stop:
             continue
         # Flush: the only host sync, once every `preview_every` iterations.
-        values = stepper.history[flushed:i + 1].cpu()
+        values = stepper.history[flushed:i + 1].cpu().view(-1, k_items, n_terms)
         flushed = i + 1
         if first is None:
-            first = values[0].abs().clamp_min(1e-3)
-        reg = _cols(REGULARISERS)
-        ok = torch.isfinite(values).all(1) & (values[:, reg] <= EXPLODE * first[reg]).all(1)
-        n_ok = len(values) if bool(ok.all()) else int((~ok).nonzero()[0])
-        diverged = n_ok < len(values)
-        if diverged:
-            bad = dict(zip(TERMS, values[n_ok].tolist()))
-            limit = dict(zip(TERMS, (EXPLODE * first).tolist()))
-            term = next((k for k in ("feature", "alpha", "tv", "total") if not math.isfinite(bad[k])), None) or \
-                next(k for k in REGULARISERS if bad[k] > limit[k])
-            stopped = True
-            what = f"became {bad[term]}" if not math.isfinite(bad[term]) else "exploded"
-            message = (f"the run diverged: the {term} term {what} at iteration "
-                       f"{len(history['total']) + n_ok + 1}; lower the learning rate (now {p.lr:g}). "
-                       "The last good image is kept.")
-            preview = None
-        else:
-            last_good = u.detach().clone()
-            preview = to_uint8(_to_numpy(conv.to_rgb(last_good[:1]))[0])
+            first = values[0].abs().clamp_min(1e-3)                       # K × terms
+        ok = torch.isfinite(values).all(2) & (values[:, :, reg] <= EXPLODE * first[:, reg]).all(2)   # n × K
+        good_rows = torch.zeros(k_items, dtype=torch.bool)
         elapsed = time.perf_counter() - t_start
-        for k, row_vals in enumerate(values[:n_ok].tolist()):
-            for name, v in zip(TERMS, row_vals):
-                history[name].append(v)
-            n = len(history["total"])
+        steps: list[tuple] = []            # (item, iteration, terms, with a preview)
+        for k in range(k_items):
+            if ended[k]:
+                continue
+            n_ok = len(values) if bool(ok[:, k].all()) else int((~ok[:, k]).nonzero()[0])
+            history = histories[k]
+            if n_ok < len(values):
+                bad = dict(zip(TERMS, values[n_ok, k].tolist()))
+                limit = dict(zip(TERMS, (EXPLODE * first[k]).tolist()))
+                term = next((t for t in ("feature", "alpha", "tv", "total") if not math.isfinite(bad[t])), None) \
+                    or next(t for t in REGULARISERS if bad[t] > limit[t])
+                how = f"became {bad[term]}" if not math.isfinite(bad[term]) else "exploded"
+                ended[k] = (f"the run diverged: the {term} term {how} at iteration "
+                            f"{len(history['total']) + n_ok + 1}; lower the learning rate (now {p.lr:g}). "
+                            "The last good image is kept.")
+            else:
+                good_rows[k] = True
+            for j, row_vals in enumerate(values[:n_ok, k].tolist()):
+                for name, v in zip(TERMS, row_vals):
+                    history[name].append(v)
+                n = len(history["total"])
+                steps.append((k, n, row_vals, j == n_ok - 1 and not ended[k]))
+        if bool(good_rows.any()):
+            keep = good_rows.repeat_interleave(p.restarts).to(device).view(-1, 1, 1, 1)
+            last_good = torch.where(keep, u.detach(), last_good)
+        for k, n, row_vals, with_preview in steps:
+            row = k * p.restarts              # the item's first restart, from the image just kept
+            preview = to_uint8(_to_numpy(conv.to_rgb(last_good[row:row + 1]))[0]) if with_preview else None
             yield Step(i=n, total=n_total, losses=dict(zip(TERMS, row_vals)), lr=lr_at(p, n - 1),
-                       elapsed=elapsed, preview=preview if k == n_ok - 1 else None)
-        if diverged:
+                       elapsed=elapsed, preview=preview, item=k)
+        if all(ended):
             break
         if user_stop and not last:
-            stopped, message = True, f"stopped by the user after {i + 1} of {n_total} iterations"
+            stopped_all = True
+            stop_message = f"stopped by the user after {i + 1} of {n_total} iterations"
             break
     del graph, stepper
     elapsed = time.perf_counter() - t_start
 
     images = np.clip(_to_numpy(conv.to_rgb(last_good)), 0.0, 1.0)
+    phi0_rows = phi0.repeat_interleave(p.restarts, 0)
     with torch.no_grad():
         x = torch.from_numpy(images).permute(0, 3, 1, 2).to(device)
         phi_end = rep.features(x, layer)
         phi_start = rep.features(conv.to_rgb(u0.to(device)).clamp(0, 1), layer)
-        rep_err = metrics.representation_error(phi_end, phi0).cpu().numpy()
-        start_err = metrics.representation_error(phi_start, phi0).cpu().numpy()
+        rep_err = metrics.representation_error(phi_end, phi0_rows).cpu().numpy()
+        start_err = metrics.representation_error(phi_start, phi0_rows).cpu().numpy()
         act_end = objective.activation(phi_end).cpu().numpy()
         act_start = objective.activation(phi_start).cpu().numpy()
-    done = len(history["total"])
-    res_metrics = {
-        "representation_error": float(rep_err.mean()),
-        "representation_error_std": float(rep_err.std()),
-        "representation_error_sq": float((rep_err ** 2).mean()),
-        "representation_error_per_restart": rep_err.tolist(),
-        "start_representation_error": float(start_err.mean()),
-        "activation": float(act_end.mean()),
-        "start_activation": float(act_start.mean()),
-        "final_loss": history["total"][-1] if done else float("nan"),
-        "iterations": done,
-        "seconds": elapsed,
-        "iterations_per_second": done / elapsed if elapsed > 0 else float("nan"),
-    }
-    if target is not None:
-        for name, fn in (("psnr", metrics.psnr), ("ssim", metrics.ssim)):
-            vals = np.array([fn(im, target) for im in images])
-            res_metrics[name], res_metrics[f"{name}_std"] = float(vals.mean()), float(vals.std())
-        if eval_distance:
-            vals = np.array([metrics.normalised_reconstruction_error(im, target, eval_distance) for im in images])
-            res_metrics["normalised_reconstruction_error"] = float(vals.mean())
-            res_metrics["normalised_reconstruction_error_std"] = float(vals.std())
-            res_metrics["eval_distance"] = eval_distance
-    deviation = images.std(axis=0).mean(axis=2) if len(images) > 1 else None
-    record = {
-        "method": "optimize",
-        **rep.describe(),
-        "weights_file": rep.weights_file,
-        "layer": layer,
-        "layer_shape": list(phi0.shape[1:]),
-        "input_size": size,
-        "device": str(device),
-        "target": "features" if target_features is not None else "image",
-        "params": to_dict(p),
-        "resolved": used,
-    }
-    yield Result(images=images, target=target, history=history, metrics=res_metrics, record=record,
-                 stopped=stopped, message=message, deviation=deviation)
+    for k, t in enumerate(targets):
+        rows = slice(k * p.restarts, (k + 1) * p.restarts)
+        history, target = histories[k], crops[k]
+        done = len(history["total"])
+        err = rep_err[rows]
+        res_metrics = {
+            "representation_error": float(err.mean()),
+            "representation_error_std": float(err.std()),
+            "representation_error_sq": float((err ** 2).mean()),
+            "representation_error_per_restart": err.tolist(),
+            "start_representation_error": float(start_err[rows].mean()),
+            "activation": float(act_end[rows].mean()),
+            "start_activation": float(act_start[rows].mean()),
+            "final_loss": history["total"][-1] if done else float("nan"),
+            "iterations": done,
+            "seconds": elapsed,
+            "iterations_per_second": done / elapsed if elapsed > 0 else float("nan"),
+        }
+        item_images = images[rows]
+        if target is not None:
+            for name, fn in (("psnr", metrics.psnr), ("ssim", metrics.ssim)):
+                vals = np.array([fn(im, target) for im in item_images])
+                res_metrics[name], res_metrics[f"{name}_std"] = float(vals.mean()), float(vals.std())
+            if eval_distance:
+                vals = np.array([metrics.normalised_reconstruction_error(im, target, eval_distance)
+                                 for im in item_images])
+                res_metrics["normalised_reconstruction_error"] = float(vals.mean())
+                res_metrics["normalised_reconstruction_error_std"] = float(vals.std())
+                res_metrics["eval_distance"] = eval_distance
+        deviation = item_images.std(axis=0).mean(axis=2) if len(item_images) > 1 else None
+        item_params = p if (chans[k], wins[k]) == (p.channels, p.window) else \
+            dataclasses.replace(p, channels=chans[k], window=wins[k])
+        record = {
+            "method": "optimize",
+            **rep.describe(),
+            "weights_file": rep.weights_file,
+            "layer": layer,
+            "layer_shape": list(phi0.shape[1:]),
+            "input_size": size,
+            "device": str(device),
+            "target": "features" if t.features is not None else "image",
+            "params": to_dict(item_params),
+            "resolved": dict(used),
+        }
+        if k_items > 1:                       # as the decoder's batches: which item of how many
+            record["batch"], record["batch_index"] = k_items, k
+        yield Result(images=item_images, target=target, history=history, metrics=res_metrics, record=record,
+                     stopped=stopped_all or bool(ended[k]), message=ended[k] or stop_message,
+                     deviation=deviation)
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:

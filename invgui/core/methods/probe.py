@@ -135,14 +135,13 @@ def run(rep: Representation, image: np.ndarray, layer: str | None, decoder, kind
         rows = 2
         optimize_params = dataclasses.replace(optimize_params, size=size)     # the probe's input size
         opt_images = []
-        for i, (label, f) in enumerate(variants):
-            yield Status(f"optimisation {i + 1}/{len(variants)}: {label}")
-            res = None
-            for ev in optimize.run(rep, image, layer, optimize_params, device=device, target_features=f,
-                                   should_stop=should_stop):
+        targets = [optimize.Target(image, f, label=label) for label, f in variants]
+        for chunk in optimize.batches(len(targets), optimize_params.restarts):      # the variants as one batch
+            yield Status(f"optimisation of variants {chunk.start + 1}–{chunk.stop} of {len(variants)} in one batch")
+            for ev in optimize.run_batch(rep, targets[chunk.start:chunk.stop], layer, optimize_params,
+                                         device=device, should_stop=should_stop):
                 if isinstance(ev, Result):
-                    res = ev
-            opt_images.append(res.images[0])
+                    opt_images.append(ev.images[0])
         images = np.concatenate([images, np.stack(opt_images)])
         labels = [f"decoder: {x}" for x in labels] + [f"optimisation: {x}" for x in labels]
     record = {"method": "probe", "probe": kind, "other_image": other is not None, **rep.describe(), "layer": layer,
