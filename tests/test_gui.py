@@ -492,9 +492,12 @@ def test_compare_view_sweeps_over_images_in_one_batch(qtbot, window, tiny_hog_de
     window.decoder_panel.add_file(str(tiny_hog_decoder))
     view = window.open_compare([])
     view.sweep_kind.setCurrentIndex(2)
+    assert view.sweep_images.isEnabled() and not view.sweep_layers.isEnabled() and not view.sweep_values.isEnabled()
     view.sweep_images.setText("sample:coffee, sample:astronaut, sample:nope")
     assert view.queue_sweep() == [] and "sample:nope" in window.errors[-1]          # said before anything ran
     view.sweep_images.setText("sample:coffee, sample:astronaut")
+    shown = []
+    window.runEnded.connect(lambda: shown.append(window.shown_run))
     runs = view.queue_sweep()
     assert [(r.method, r.image) for r in runs] == [("optimize", "sample:coffee"), ("optimize", "sample:astronaut"),
                                                    ("decoder", "sample:coffee"), ("decoder", "sample:astronaut")]
@@ -503,6 +506,8 @@ def test_compare_view_sweeps_over_images_in_one_batch(qtbot, window, tiny_hog_de
     assert [r.state for r in runs] == ["done"] * 4, [r.message for r in runs] + window.errors
     opt = runs[:2]
     assert [r.result.record["batch_index"] for r in opt] == [0, 1] and opt[0].result.images.shape[0] == 2
+    # The panes keep the batch's first run (the one whose live preview was shown), not the last result.
+    assert shown == [opt[0], opt[0], runs[2], runs[3]]
     view.refresh()
     assert view.grid.cols_by == "image" and view.grid.cols == ["coffee", "astronaut"]
     assert view.grid.rows == ["optimisation", "decoder"]

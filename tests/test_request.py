@@ -71,6 +71,11 @@ def test_one_summary_for_the_cli_the_run_list_and_the_captions():
     assert compare.caption(run, 0.42) == "rep 0.250 · nre 0.420 · 21.0 dB / 0.50 · 500 ms"
     res.record["device"] = "cuda:0"
     assert summary(res, "short") == "rep. error 0.250, PSNR 21.0, 500 ms on cuda:0"
+    res.record["batch"] = 3                          # computed with two other runs: the time is the batch's
+    assert summary(res, "short") == "rep. error 0.250, PSNR 21.0, 500 ms (batch of 3) on cuda:0"
+    assert summary(res, "caption").endswith("500 ms (batch of 3)") and summary(res).endswith("(batch of 3)")
+    assert "(batch of 3)" in summary(res, "html")
+    del res.record["batch"]
     with pytest.raises(ValueError):
         summary(res, "poem")
     html = summary(res, "html")

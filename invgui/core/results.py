@@ -79,6 +79,13 @@ def format_seconds(sec: float) -> str:
     return f"{sec * 1000:.0f} ms" if sec < 1 else f"{sec:.1f} s"
 
 
+def batch_note(result: Result) -> str:
+    """" (batch of N)" when the result was computed with others in one batch (its time is the
+    batch's), else ""."""
+    n = result.record.get("batch")
+    return f" (batch of {n})" if isinstance(n, int) and n > 1 else ""
+
+
 def summary(result: Result, style: str = "line", nre: float | None = None) -> str:
     if style not in STYLES:
         raise ValueError(f"summary style {style!r}: one of {', '.join(STYLES)}")
@@ -89,7 +96,7 @@ def summary(result: Result, style: str = "line", nre: float | None = None) -> st
             bits.append(f"PSNR {m.psnr:.1f}")
         if m.seconds is not None:
             device = result.record.get("device")
-            bits.append(format_seconds(m.seconds) + (f" on {device}" if device else ""))
+            bits.append(format_seconds(m.seconds) + batch_note(result) + (f" on {device}" if device else ""))
         return ", ".join(bits)
     if style == "caption":
         parts = [f"rep {m.representation_error:.3f}"] if m.representation_error is not None else []
@@ -98,7 +105,7 @@ def summary(result: Result, style: str = "line", nre: float | None = None) -> st
         if m.psnr is not None:
             parts.append(f"{m.psnr:.1f} dB / {m.ssim if m.ssim is not None else float('nan'):.2f}")
         if m.seconds is not None:
-            parts.append(format_seconds(m.seconds))
+            parts.append(format_seconds(m.seconds) + batch_note(result))
         return " · ".join(parts)
     if style == "html":
         return _html(result, m)
@@ -130,7 +137,8 @@ def _line(result: Result, m: Metrics) -> str:
     if decoder:
         parts.append(f"one forward pass in {m.seconds * 1000:.1f} ms")
     else:
-        parts.append(f"{m.iterations} it in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)")
+        parts.append(f"{m.iterations} it in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)"
+                     + batch_note(result))
     return "; ".join(parts)
 
 
@@ -150,7 +158,8 @@ def _html(result: Result, m: Metrics) -> str:
     p, tv = rec.get("params", {}), rec.get("resolved", {}).get("tv_weight")
     return (f"{where}<br>representation error {m.start_representation_error:.3f} → "
             f"<b>{m.pm('representation_error', '.3f', spread)}</b><br>{image}"
-            f"{m.iterations} iterations in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)<br>"
+            f"{m.iterations} iterations in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)"
+            f"{batch_note(result)}<br>"
             f"<small>{p.get('optimizer')} lr {p.get('lr')}, λV {tv}, α {p.get('alpha')}, β {p.get('beta')}, "
             f"seed {p.get('seed')}, restarts {p.get('restarts')}</small>")
 

@@ -121,7 +121,7 @@ class CompareView(QWidget):
                                              "and three samples)")
         self.sweep_images.setToolTip("Images reconstructed at the window's layer with its settings; the "
                                      "optimisation runs share one batch (all their restarts together).")
-        browse = QPushButton("Add files…")
+        browse = self.sweep_browse = QPushButton("Add files…")
         browse.clicked.connect(self._browse_images)
         irow.addWidget(self.sweep_images, 1)
         irow.addWidget(browse)
@@ -134,6 +134,8 @@ class CompareView(QWidget):
         sf.addRow("Values", self.sweep_values)
         sf.addRow("Images", irow)
         sf.addRow(self.sweep_button)
+        self.sweep_kind.currentIndexChanged.connect(self._kind_changed)
+        self._kind_changed(self.sweep_kind.currentIndex())
 
         side = QWidget()
         sl = QVBoxLayout(side)
@@ -357,6 +359,14 @@ class CompareView(QWidget):
         self.add_runs([r.id for r in runs])
         self.controller.submit_batch(runs, "sweep")     # failures are told once, when the sweep is over
         return runs
+
+    def _kind_changed(self, kind: int) -> None:
+        """Only the fields the chosen kind of sweep reads can be edited."""
+        for widgets, kinds in (((self.sweep_layers,), (0,)), ((self.sweep_opt, self.sweep_dec), (0, 2)),
+                               ((self.sweep_param, self.sweep_values), (1,)),
+                               ((self.sweep_images, self.sweep_browse), (2,))):
+            for w in widgets:
+                w.setEnabled(kind in kinds)
 
     def sweep_image_list(self, current: str) -> list[str]:
         """The images of a methods × images sweep: the field's, or the open image and three samples."""

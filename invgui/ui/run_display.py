@@ -71,12 +71,17 @@ class RunDisplay:
 
     def finished(self, run: Run | None, res: Result) -> None:
         w = self.w
+        if w.compare_view is not None and run is not None:
+            w.compare_view.run_finished(run)
+        if run is not None and run is not w.active_run:
+            # Another run of the batch the selected one ran in: its line in the list says it is done;
+            # the panes keep the run whose live preview was shown (its result came first).
+            w.runEnded.emit()
+            return
         w.live.last = None                        # no stale "iteration n/N · s left" after the end
         w.shown_run = run
         w.statusBar().clearMessage()
         self.show_result(res)
-        if w.compare_view is not None and run is not None:
-            w.compare_view.run_finished(run)
         if res.message and "diverged" in res.message:
             w.show_error("The run diverged", res.message)
         elif res.message:
