@@ -955,3 +955,28 @@ def test_the_original_stays_in_view_when_the_reconstruction_is_taken_down(qtbot,
     h, w = window.original_pane.image.shape[:2]
     assert x0 <= 0.0 and x1 >= 1.0 and y0 <= 0.0 and y1 >= h / w    # the whole original in sight
     assert x1 - x0 < 1.5                                      # and not lost in a large margin
+
+
+def test_a_restored_run_stays_shown_when_the_deferred_model_arrives(qtbot, invgui_home, held_model_load):
+    """The app restores the last session while the default model still loads; adopting the model
+    (default layer blocks.3) took down the restored run of another layer.  It stays, and the
+    window moves to its layer."""
+    from invgui.core.autosave import AutosaveStore
+    from invgui.core.request import execute, final_result
+    from invgui.core.session import Run, Session
+    from invgui.ui.main_window import MainWindow
+
+    run = Run(method="optimize", model="efficientnet_lite0", layer="blocks.1", image="sample:chelsea",
+              params={"iters": 2, "size": 64}, state="done")
+    run.result = final_result(execute(run.request("cpu")))
+    AutosaveStore().write(Session(runs=[run]))
+    w = MainWindow(defer_model=True)
+    qtbot.addWidget(w)
+    w.show()
+    assert w.result is not None and w.recon_pane.image is not None        # restored before the model
+    held_model_load.set()
+    qtbot.waitUntil(lambda: w.rep is not None, timeout=60_000)
+    assert w.result is not None and w.recon_pane.image is not None and w.shown_run is not None
+    assert w.layer == "blocks.1"
+    qtbot.waitUntil(lambda: w.layer_tree.current_layer() == "blocks.1", timeout=30_000)   # the tree fills on a thread
+    w.close()

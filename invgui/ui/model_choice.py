@@ -58,7 +58,7 @@ class ModelChoice:
         if rep is None:
             w.show_error("Cannot load the model", error)
         elif w.rep is None:                          # the user has not picked another one meanwhile
-            self.adopt(rep)
+            self.adopt(rep, keep_shown=True)
             w._update_buttons()
 
     def set_model(self, name: str, rep_params=None) -> bool:
@@ -75,12 +75,21 @@ class ModelChoice:
         self.adopt(rep)
         return True
 
-    def adopt(self, rep) -> None:
+    def adopt(self, rep, keep_shown: bool = False) -> None:
+        """Make ``rep`` the window's representation.  ``keep_shown`` (the default model arriving
+        after start-up): a run already shown — restored from the autosave meanwhile — stays, and
+        the window takes its layer when it is of this representation."""
         w = self.w
         changed = w.rep is None or w.rep.name != rep.name
         w.rep = rep
         w.model_box.setCurrentIndex(w.model_box.findData(rep.name))
         w.layer = rep.default_layer
+        shown = w.shown_run if keep_shown and w.result is not None else None
+        if shown is not None and shown.model == rep.name:
+            try:
+                w.layer = rep.resolve_layer(shown.layer)
+            except ValueError:
+                pass                                 # a layer this build does not have: the default
         if changed:
             form = w.left.set_rep_form(rep)
             if form is not None:
@@ -91,7 +100,8 @@ class ModelChoice:
         w._refresh_tree()
         w.features.update()
         note = self.fit_preset()
-        w.display.clear_stale()
+        if shown is None:
+            w.display.clear_stale()
         w._show_original()
         w.statusBar().showMessage(f"{rep.title}: weights {rep.weights_info}" + note, 8000)
         if resolve_device(w.device) == "cpu":   # runs on the CPU use this one instead of building their own
