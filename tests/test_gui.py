@@ -980,3 +980,16 @@ def test_a_restored_run_stays_shown_when_the_deferred_model_arrives(qtbot, invgu
     assert w.layer == "blocks.1"
     qtbot.waitUntil(lambda: w.layer_tree.current_layer() == "blocks.1", timeout=30_000)   # the tree fills on a thread
     w.close()
+
+
+def test_the_weights_are_hashed_behind_the_window_once_a_run_ends(qtbot, window, monkeypatch):
+    """Exports record the weight file's SHA-256: it is computed on the background thread when the
+    result arrives, so the export itself (GUI thread) finds it cached."""
+    from invgui.core import export
+
+    monkeypatch.setattr(export, "_HASHES", {})
+    run_and_wait(qtbot, window, 2)
+    weights = window.result.record["weights_file"]
+    assert weights
+    qtbot.waitUntil(window.background.idle, timeout=30_000)
+    assert [k[0] for k in export._HASHES] == [weights]

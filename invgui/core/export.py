@@ -182,6 +182,11 @@ def file_sha256(path: str | os.PathLike | None) -> str | None:
     return _HASHES[key]
 
 
+def hashed_files(record: dict) -> list[str]:
+    """The files whose SHA-256 a result's export records (weights, decoder)."""
+    return [str(record[k]) for k in ("weights_file", "decoder") if record.get(k)]
+
+
 def features_path(png: str | os.PathLike) -> Path:
     png = Path(png)
     return png.with_name(f"{png.stem}-features{png.suffix}")
