@@ -51,11 +51,9 @@ def _add_model_args(p: argparse.ArgumentParser, *, positional: bool = False) -> 
 def _get_rep(args, **kw):
     from .core import representations as R
 
-    if args.model.startswith("torchscript:") and getattr(args, "trust_torchscript", False):
-        R.trust(args.model[len("torchscript:"):])
     return R.get(args.model, weights=kw.get("weights", args.weights),
                  random_weights=kw.get("random_weights", args.random_weights),
-                 params=R.parse_params(args.rep_param))
+                 params=R.parse_params(args.rep_param), trust_torchscript=getattr(args, "trust_torchscript", False))
 
 
 def build_parser() -> argparse.ArgumentParser:

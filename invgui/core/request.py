@@ -163,11 +163,9 @@ def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None,
 
     request.validate()
     device = resolve_device(request.device)
-    if request.model.startswith("torchscript:") and request.trust_torchscript:
-        R.trust(request.model[len("torchscript:"):])
     if rep is None:
         rep = R.get(request.model or R.DEFAULT, weights=request.weights, random_weights=request.random_weights,
-                    params=request.rep_params_dict())
+                    params=request.rep_params_dict(), trust_torchscript=request.trust_torchscript)
     given = images or {}
     # With target features, the default image only serves the metrics when it was asked for.
     use_images = not (request.target_features and request.images == (DEFAULT_IMAGE,))

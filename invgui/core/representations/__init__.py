@@ -66,8 +66,9 @@ def names() -> list[str]:
 
 
 def get(name: str = DEFAULT, *, weights: str | None = None, random_weights: bool = False,
-        params: Any = None) -> Representation:
+        params: Any = None, trust_torchscript: bool = False) -> Representation:
     """Build representation ``name``; ``weights`` is an explicit state-dict file.
+    ``trust_torchscript``: the user said a ``torchscript:FILE`` may be loaded (it is a program).
 
     ``params`` are the representation's own parameters (hand-crafted ones): an instance of its
     ``Params`` dataclass or a dict of field values (e.g. ``{"cell": 4}``).
@@ -76,6 +77,8 @@ def get(name: str = DEFAULT, *, weights: str | None = None, random_weights: bool
     it) when pretrained weights are missing, unless ``random_weights`` is set.
     """
     if name.startswith("torchscript:"):
+        if trust_torchscript:
+            trust(name[len("torchscript:"):])
         return torchscript(name[len("torchscript:"):], random_weights=random_weights)
     if name.startswith("torchvision:"):
         return any_torchvision(name[len("torchvision:"):], weights=weights, random_weights=random_weights)
