@@ -513,6 +513,13 @@ def test_compare_view_sweeps_over_images_in_one_batch(qtbot, window, tiny_hog_de
     assert view.grid.rows == ["optimisation", "decoder"]
     view.sweep_images.setText("")
     assert view.sweep_image_list(window.image_source)[0] == window.image_source
+    # Selecting a run of another image shows that image as the original (the difference is against it).
+    assert window.image_source not in ("sample:coffee", "sample:astronaut")
+    window.show_run(opt[1])
+    assert np.abs(window.original_pane.image / 255.0 - opt[1].result.target).max() <= 1 / 255
+    assert "sample:astronaut" in window.original_pane.title.text()
+    window.show_run(opt[0])
+    assert "sample:coffee" in window.original_pane.title.text()
 
 
 def _finished_runs(n, layers):
