@@ -272,7 +272,13 @@ class MainWindow(QMainWindow):
         return True
 
     def _show_original(self) -> None:
-        if self.image is not None:
+        """The Original pane shows what the shown result was computed from: a run of another image
+        (an images sweep, a restored session) shows its own preprocessed original, not the window's."""
+        run, res = self.shown_run, self.result
+        if res is not None and res.target is not None and run is not None and run.image != self.image_source:
+            self.original_pane.set_image(res.target)
+            self.original_pane.set_title(f"Original — {run.image} (this run's; the window has {self.image_source})")
+        elif self.image is not None:
             self.original_pane.set_image(resize_center_crop(self.image, self._size()))
             name = Path(self.image_source).name if not self.image_source.startswith("sample:") else self.image_source
             self.original_pane.set_title(f"Original — {name} ({self.image.shape[1]}×{self.image.shape[0]})")

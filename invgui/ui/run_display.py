@@ -107,19 +107,8 @@ class RunDisplay:
             state = "decoder" if res.record.get("method") == "decoder" else "stopped" if res.stopped else "done"
             w.recon_pane.set_title(f"Reconstruction — {res.record['representation']} {res.record['layer']} "
                                    f"({state})")
-        self.show_original(res)
+        w._show_original()
         w._update_buttons()
-
-    def show_original(self, res: Result | None) -> None:
-        """The Original pane shows what the shown result was computed from: a run of another image
-        (an images sweep, a restored session) shows its own preprocessed original, not the window's."""
-        w = self.w
-        run = w.shown_run
-        if res is not None and res.target is not None and run is not None and run.image != w.image_source:
-            w.original_pane.set_image(res.target)
-            w.original_pane.set_title(f"Original — {run.image} (this run's; the window has {w.image_source})")
-        else:
-            w._show_original()
 
     def hash_behind(self, res: Result) -> None:
         """Every export records the SHA-256 of the weight (and decoder) file: computed now on the
