@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
-ICONS = Path(__file__).resolve().parents[2] / "resources" / "icons"
+from ..core.resources import resource
+
+ICONS = resource("icons")
 MODES = ("system", "light", "dark")
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from ...images import atomic_write
+from ...resources import resource
 from ...representations import Representation
 from ...safeload import TooLargeError, check_archive
 from . import nets
@@ -195,7 +196,7 @@ def check_match(meta: dict, rep: Representation, layer: str, source: str) -> Non
 
 def shipped_decoders() -> dict[str, Path]:
     """Decoders shipped in ``resources/decoders`` (name → file)."""
-    folder = Path(__file__).resolve().parents[4] / "resources" / "decoders"
+    folder = resource("decoders")
     if not folder.is_dir():
         return {}
     return {p.stem: p for p in sorted(folder.glob("*.pt")) if not p.name.startswith(".") and ".training" not in p.name}
