@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import re
 import sys
 import time
@@ -113,7 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "--held-out fraction of --data)")
     p.add_argument("--out", "-o", required=True, metavar="FILE.pt", help="checkpoint to write (after every epoch)")
     p.add_argument("--resume", metavar="FILE.pt", help="continue training this checkpoint up to --epochs")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default); under torchrun each "
+                   "process takes the GPU of its local rank")
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="data worker processes per training "
+                   "process (default: the usable cores beside the training processes, minus one; 0 = crop in the "
+                   "training process); the crops and the result do not depend on it")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_arguments(p, TrainParams)
 
@@ -410,15 +415,21 @@ def cmd_train_decoder(args) -> int:
 
     params = from_arguments(D.TrainParams, args, D.TrainParams())
     device = pick_device(args.device)
-    _check_destinations([args.out])           # a checkpoint is written after every epoch
+    if args.workers is not None and args.workers < 0:
+        raise SystemExit("invgui train-decoder: --workers must be 0 or more")
+    # Under torchrun every process runs this command; process 0 alone talks and writes.
+    lead = int(os.environ.get("RANK", "0") or 0) == 0
+    quiet = args.quiet or not lead
+    if lead:
+        _check_destinations([args.out])       # a checkpoint is written after every epoch
     rep = _get_rep(args)
     bar, result = None, None
     try:
         for ev in D.train(rep, args.layer, args.data, args.out, params, device=device,
-                          resume=args.resume, held_out_data=args.held_out_data):
-            if isinstance(ev, Status) and not args.quiet:
+                          resume=args.resume, held_out_data=args.held_out_data, workers=args.workers):
+            if isinstance(ev, Status) and not quiet:
                 print(ev.message, file=sys.stderr)
-            elif isinstance(ev, Step) and not args.quiet:
+            elif isinstance(ev, Step) and not quiet:
                 if bar is None:
                     bar = tqdm(total=ev.total, initial=ev.i - 1, unit="step", file=sys.stderr, mininterval=0.5)
                 post = {"loss": f"{ev.losses['train']:.4f}"}
@@ -431,6 +442,8 @@ def cmd_train_decoder(args) -> int:
     finally:
         if bar is not None:
             bar.close()
+    if not lead:
+        return 0
     m = Metrics.of(result)
     held = f"held-out MSE {m.held_out_mse:.4f}" if m.held_out_mse is not None else "no held-out images"
     if m.held_out_normalised_error is not None:

@@ -76,6 +76,8 @@ def test_16bit_gray_and_colour(tmp_path):
     cv2.imwrite(str(tmp_path / "c16.png"), c)
     img = load_image(tmp_path / "c16.png")
     assert np.allclose(img[0, 0], [1000 / 65535, 0, 0], atol=1e-6)   # precision beyond 8 bits kept
+    cv2.imwrite(str(tmp_path / "c16.tif"), c)                          # the header says 16 bits: TIFF too
+    assert np.allclose(load_image(tmp_path / "c16.tif")[0, 0], [1000 / 65535, 0, 0], atol=1e-6)
 
 
 def test_truncated_file_names_file_and_reason(tmp_path):

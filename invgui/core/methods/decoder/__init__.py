@@ -12,18 +12,19 @@ layer, its parameters, input size, normalisation), how it was built (architectur
 trained (data, sizes, epochs, held-out error, versions); loading refuses a checkpoint whose
 representation, layer or parameters do not match, saying what differs.
 
-The package: ``nets`` (the architectures), ``data`` (image folders, crops, the cache),
+The package: ``nets`` (the architectures), ``data`` (image folders, crops made in DataLoader
+workers, the cache),
 ``checkpoint`` (save, load, check; the shipped decoders), ``train`` and ``run``.
 """
 
 from . import nets
 from .checkpoint import (FORMAT, MAX_FEATURE_VALUES, DecoderError, Loaded, check_match, check_meta, find_shipped,
                          load_checkpoint, save_checkpoint, shipped_decoders)
-from .data import CACHE_SIDE, IMAGE_SUFFIXES, ImageSet, list_images, split
+from .data import CACHE_SIDE, IMAGE_SUFFIXES, ImageSet, default_workers, list_images, split
 from .run import prepare, reconstruct, run
 from .train import MAX_HELD_OUT, TRAIN_PRESETS, TrainParams, lr_factor, train
 
 __all__ = ["nets", "FORMAT", "MAX_FEATURE_VALUES", "DecoderError", "Loaded", "check_match", "check_meta",
            "find_shipped", "load_checkpoint", "save_checkpoint", "shipped_decoders", "CACHE_SIDE", "IMAGE_SUFFIXES",
-           "ImageSet", "list_images", "split", "prepare", "reconstruct", "run", "MAX_HELD_OUT", "TRAIN_PRESETS",
-           "TrainParams", "lr_factor", "train"]
+           "ImageSet", "default_workers", "list_images", "split", "prepare", "reconstruct", "run", "MAX_HELD_OUT",
+           "TRAIN_PRESETS", "TrainParams", "lr_factor", "train"]

@@ -12,7 +12,6 @@ from typing import Callable, Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ... import metrics
 from ...events import Event, Result, Status, Step
@@ -22,7 +21,7 @@ from ...params import Presets, check, param, to_dict
 from ...representations import REGISTRY, Representation, RepresentationError
 from . import nets
 from .checkpoint import _load_encoder, check_match, load_checkpoint, save_checkpoint
-from .data import ImageSet, _batch, list_images, split
+from .data import Crops, GlobalBatches, ImageSet, _batch, default_workers, list_images, loader, split
 
 MAX_HELD_OUT = 256      # held-out images evaluated after each epoch
 
@@ -85,7 +84,7 @@ def lr_factor(p: TrainParams, progress: float) -> float:
 def train(rep: Representation, layer: str | None, data: str | os.PathLike | list, out: str | os.PathLike,
           params: TrainParams = TrainParams(), *, device: str | torch.device = "cpu",
           should_stop: Callable[[], bool] | None = None, resume: str | os.PathLike | None = None,
-          held_out_data: str | os.PathLike | list | None = None) -> Iterator[Event]:
+          held_out_data: str | os.PathLike | list | None = None, workers: int | None = None) -> Iterator[Event]:
     """Train a decoder for ``rep`` at ``layer`` on the images under ``data``; write ``out``.
 
     ``data`` is a folder (searched recursively) or a list of image sources; ``held_out_data``
@@ -94,9 +93,21 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
     originals over their reconstructions) and a final ``Result`` whose images are the held-out
     reconstructions.  A checkpoint is written after every epoch (atomically), so a stopped or
     killed run can be resumed with ``resume=out``.
+
+    Crops are made by ``workers`` DataLoader processes (default: the usable cores beside the
+    training processes, :func:`data.default_workers`); the crops, and so the result, do not depend
+    on it.  Started by ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) it trains with
+    DistributedDataParallel — NCCL on GPUs (one per local process), gloo on CPUs: every process
+    takes its share of each global batch of ``params.batch`` crops, process 0 evaluates, previews
+    and writes the checkpoints, and a checkpoint written by any number of processes resumes on any
+    other number (the global batches, and so the training, are the same).
     """
     p = check(params, "training parameters")
+    dist_rank, world, local_rank, local_world = _distributed_env()
     device = torch.device(device)
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", local_rank)           # one GPU per process on each machine
+    lead = dist_rank == 0
     layer = rep.resolve_layer(layer)
     loaded = None
     if resume:
@@ -111,6 +122,12 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
         p = dataclasses.replace(p, **kept)
         if changed:
             yield Status(f"resuming {resume}: keeping the checkpoint's " + ", ".join(changed))
+        before = (loaded.meta.get("training") or {}).get("world_size", 1)
+        if before != world:
+            yield Status(f"resuming {resume}: trained so far by {before} process(es), now {world}; the global batch "
+                         f"of {p.batch} is the same, so training goes on as it would have")
+    if p.batch < world:
+        raise ValueError(f"a batch of {p.batch} cannot be shared by {world} processes; use --batch ≥ {world}")
     torch.manual_seed(p.seed)
     rng = np.random.default_rng(p.seed)
     sources = list_images(data) if not isinstance(data, list) else list(data)
@@ -147,7 +164,7 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
         yield Status(f"resuming {resume} after epoch {start_epoch}")
     else:
         net = nets.build(kind, info.shape, info.stride or 1, p.width)
-        with torch.no_grad():
+        with torch.no_grad():           # the same probe crops in every process: the same scale
             probe = _batch([train_set.crop(int(rng.integers(len(train_set))), rng) for _ in range(min(p.batch, 32))],
                            device)
             net.set_scale(rep.features(probe, layer).cpu())
@@ -159,12 +176,13 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
         except ValueError:
             pass                                     # e.g. autoencoder switched: start Adam afresh
     held = []
-    for i in range(min(len(held_set), MAX_HELD_OUT)):      # a big collection: evaluate a fixed subset
+    for i in range(min(len(held_set), MAX_HELD_OUT) if lead else 0):     # a big collection: a fixed subset
         try:
             held.append(held_set.centre(i))
         except ImageError:
             pass
     eval_n = metrics.mean_pairwise_distance(held) if len(held) >= 2 else None
+    n_workers = default_workers(local_world) if workers is None else max(0, int(workers))
     meta = {
         "method": "decoder", **rep.describe(), "layer": layer, "input_size": p.size,
         "feature_shape": list(info.shape), "stride": int(info.stride or 1), "architecture": kind,
@@ -173,16 +191,30 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
         "grayscale_features": bool(rep.grayscale), "autoencoder": p.autoencoder,
         "training": {"data": _describe(data), "held_out_data": _describe(held_out_data) if held_out_data
                      else f"random {p.held_out:.0%} of the data", "images": len(train_set),
-                     "held_out_images": len(held_set), "skipped": len(skipped), "params": to_dict(p)},
+                     "held_out_images": len(held_set), "skipped": len(skipped), "params": to_dict(p),
+                     "world_size": world, "device": device.type},
         "versions": library_versions(),
     }
     if skipped:
         yield Status(f"skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]}")
     yield Status(f"training a {kind} decoder ({meta['parameters'] / 1e6:.2f} M parameters) on {len(train_set)} "
-                 f"images ({len(held_set)} held out) for {rep.name} {layer} {'×'.join(map(str, info.shape))}")
+                 f"images ({len(held_set)} held out) for {rep.name} {layer} {'×'.join(map(str, info.shape))}"
+                 + (f" on {world} processes ({device.type}, {p.batch} crops per step in all)" if world > 1 else "")
+                 + f"; {n_workers or 'no'} data worker process(es)" + (" each" if world > 1 and n_workers else ""))
 
-    steps_per_epoch = max(1, math.ceil(len(train_set) * p.crops_per_image / p.batch))
+    batches = GlobalBatches(len(train_set), p.crops_per_image, p.batch, p.seed, dist_rank, world)
+    crops = loader(Crops(train_set, p.seed), batches, n_workers, pin_memory=device.type == "cuda")
+    model = _Model(net, rep, layer, p.autoencoder)
+    own_group = False
+    if world > 1:
+        own_group = _init_process_group(device)
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                        broadcast_buffers=False)
+    steps_per_epoch = batches.steps
     total = steps_per_epoch * p.epochs
+    pixels = p.batch * 3 * p.size * p.size          # of a global batch: the loss is its mean
     history: dict[str, list[float]] = {"train": [], "held_out": []}
     t0 = time.perf_counter()
     step = start_epoch * steps_per_epoch
@@ -191,30 +223,30 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
     recon = np.zeros((0, p.size, p.size, 3), np.float32)
     meta["epochs"] = start_epoch
     evaluated_at = -1                       # the step of the last full held-out evaluation
+    lazily_skipped: set[str] = set()
     try:
         for epoch in range(start_epoch, p.epochs):
-            order = np.concatenate([rng.permutation(len(train_set)) for _ in range(p.crops_per_image)])
-            for s in range(steps_per_epoch):
-                idx = order[s * p.batch:(s + 1) * p.batch]
-                if len(idx) == 0:
-                    idx = rng.integers(0, len(train_set), p.batch)
-                x = _batch([train_set.crop(int(i), rng) for i in idx], device)
+            batches.set_epoch(epoch)
+            for s, (x, skipped_now) in enumerate(crops):
+                lazily_skipped.update(skipped_now)
+                x = x.to(device, non_blocking=True)
                 factor = lr_factor(p, step / max(total, 1))
                 for g in opt.param_groups:
                     g["lr"] = p.lr * factor
                 with torch.enable_grad():
-                    if p.autoencoder:
-                        phi = rep.features(x, layer)
-                    else:
-                        with torch.no_grad():
-                            phi = rep.features(x, layer)
-                    y = net(phi, x.shape[-2:])
-                    loss = F.mse_loss(y, x)
+                    # Σ of squared errors over the global batch's pixel count, times the number of
+                    # processes: DDP averages the processes' gradients, so the sum is the gradient
+                    # of the global batch's mean squared error, however it is shared.
+                    sse = (model(x) - x).square().sum()
+                    loss = sse * (world / pixels)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                 opt.step()
                 step += 1
-                value = float(loss.detach())
+                mse = sse.detach() / pixels
+                if world > 1:
+                    torch.distributed.all_reduce(mse)
+                value = float(mse)
                 if not math.isfinite(value):
                     raise FloatingPointError(f"the training loss became {value} at step {step}; lower the "
                                              f"learning rate (now {p.lr:g})")
@@ -234,36 +266,98 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
                     preview = _strip(held[:4], shown)
                 yield Step(i=step, total=total, losses=losses, lr=p.lr * factor,
                            elapsed=time.perf_counter() - t0, preview=preview)
-                if should_stop is not None and should_stop():
+                if should_stop is not None and _any_process(should_stop(), world, device):
                     stopped, message = True, f"stopped by the user at step {step} of {total}"
                     break
             meta["epochs"] = epoch + 1 if not stopped else epoch
             meta["held_out_mse"] = held_err if math.isfinite(held_err) else None
-            if not stopped:
+            meta["training"]["skipped"] = len(skipped) + len(lazily_skipped)
+            if not stopped and lead:
                 save_checkpoint(out, net, _finish_meta(meta, held, recon, eval_n, time.perf_counter() - t0, step),
                                 encoder=rep.model.state_dict() if p.autoencoder else None,
                                 optimizer=opt.state_dict(), epoch=epoch + 1)
             if stopped:
                 break
     finally:
+        del crops                           # ends the worker processes now, not at garbage collection
         if p.autoencoder:
             rep.model.requires_grad_(False)
         net.eval().requires_grad_(False)
+    if lazily_skipped:
+        yield Status(f"skipped {len(lazily_skipped)} unreadable file(s) while training, "
+                     f"e.g. {sorted(lazily_skipped)[0]}")
     if held and evaluated_at != step:       # stopped mid-epoch (or resumed a finished run): evaluate now
         held_err, recon = _evaluate(net, rep, layer, held, device, p.batch)
     final = _finish_meta(meta, held, recon, eval_n, time.perf_counter() - t0, step)
-    if stopped and step > start_epoch * steps_per_epoch:
+    if stopped and step > start_epoch * steps_per_epoch and lead:
         save_checkpoint(out, net, final, encoder=rep.model.state_dict() if p.autoencoder else None,
                         optimizer=opt.state_dict(), epoch=meta["epochs"])
         message += f"; the checkpoint holds {meta['epochs']} complete epoch(s) of training plus this one's steps"
+    if world > 1:
+        torch.distributed.barrier()         # every process ends after the last checkpoint is written
+        if own_group:
+            torch.distributed.destroy_process_group()
     m = {k: v for k, v in final.items() if k.startswith("held_out") and v is not None}
     m.update({"steps": step, "seconds": time.perf_counter() - t0,
               "images_per_second": (step - start_epoch * steps_per_epoch) * p.batch
               / max(time.perf_counter() - t0, 1e-9),
-              "training_images": len(train_set), "skipped": len(train_set.skipped) + len(held_set.skipped)})
+              "training_images": len(train_set), "skipped": len(skipped) + len(lazily_skipped),
+              "world_size": world})
     yield Result(images=recon if len(recon) else np.zeros((1, p.size, p.size, 3), np.float32),
                  target=held[0] if held else None, history=history, metrics=m,
                  record={**final, "checkpoint": str(out)}, stopped=stopped, message=message)
+
+
+class _Model(torch.nn.Module):
+    """Features then decoder, as one module for DistributedDataParallel: the encoder is part of it
+    (its gradients averaged too) only when it is fine-tuned."""
+
+    def __init__(self, net: nets.Decoder, rep: Representation, layer: str, finetune: bool):
+        super().__init__()
+        self.net = net
+        self.encoder = rep.model if finetune else None
+        self._rep, self._layer, self._finetune = rep, layer, finetune
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._finetune:
+            phi = self._rep.features(x, self._layer)
+        else:
+            with torch.no_grad():
+                phi = self._rep.features(x, self._layer)
+        return self.net(phi, x.shape[-2:])
+
+
+def _distributed_env() -> tuple[int, int, int, int]:
+    """(rank, world size, local rank, processes on this machine) as torchrun sets them; (0, 1, 0, 1) otherwise."""
+    env = os.environ
+    world = int(env.get("WORLD_SIZE", "1") or 1)
+    if world <= 1:
+        return 0, 1, 0, 1
+    return (int(env.get("RANK", "0")), world, int(env.get("LOCAL_RANK", "0")),
+            int(env.get("LOCAL_WORLD_SIZE", str(world))))
+
+
+def _init_process_group(device: torch.device) -> bool:
+    """Join torchrun's process group (NCCL on GPUs, gloo on CPUs); True when this call made it."""
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        raise RuntimeError("this torch build has no torch.distributed: train on one process")
+    if dist.is_initialized():
+        return False
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return True
+
+
+def _any_process(flag: bool, world: int, device: torch.device) -> bool:
+    """Whether any process asks to stop (all must stop at the same step, or the others would wait)."""
+    if world <= 1:
+        return bool(flag)
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    torch.distributed.all_reduce(t)
+    return bool(t.item() > 0)
 
 
 def _describe(data) -> str:

@@ -1,0 +1,121 @@
+"""Decoder training at scale: the DataLoader pipeline (worker processes, lazily read folders,
+reproducible crops whatever the number of workers or processes) and DistributedDataParallel
+through torchrun with gloo on CPU, resumed on another number of processes."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from invgui.core import representations as R
+from invgui.core.events import Result, Status
+from invgui.core.images import load_image, save_png
+from invgui.core.methods import decoder as D
+from invgui.core.methods.decoder import data as data_mod
+
+TINY = D.TrainParams(epochs=1, batch=4, size=32, crops_per_image=2, width=0.05, preview_every=1)
+
+
+def train_all(*args, **kw):
+    events = list(D.train(*args, **kw))
+    return events, events[-1]
+
+
+def weights(path) -> dict[str, torch.Tensor]:
+    return D.load_checkpoint(path).net.state_dict()
+
+
+def test_every_process_count_sees_the_same_global_batches():
+    one = data_mod.GlobalBatches(10, 3, 8, seed=5)
+    for world in (2, 3, 8):
+        shares = [data_mod.GlobalBatches(10, 3, 8, seed=5, rank=r, world=world) for r in range(world)]
+        for epoch in (0, 4):
+            for b in [one, *shares]:
+                b.set_epoch(epoch)
+            joined = [sum(parts, []) for parts in zip(*[list(s) for s in shares])]
+            assert joined == list(one)
+    one.set_epoch(0)
+    keys = [k for batch in one for k in batch]
+    assert len(keys) == one.steps * 8 == 32                        # ceil(30 / 8) whole batches
+    counts = np.bincount([k[0] for k in keys[:30]], minlength=10)
+    assert (counts == 3).all()                                     # each image crops_per_image times
+    with pytest.raises(ValueError, match="cannot be shared by 9 processes"):
+        data_mod.GlobalBatches(10, 3, 8, seed=5, rank=0, world=9)
+
+
+def test_crops_do_not_depend_on_the_number_of_workers(photos, tmp_path):
+    _, a = train_all(R.get("hog"), None, photos / "train", tmp_path / "w0.pt", TINY, workers=0)
+    events, b = train_all(R.get("hog"), None, photos / "train", tmp_path / "w2.pt", TINY, workers=2)
+    assert any(isinstance(e, Status) and "2 data worker process(es)" in e.message for e in events)
+    wa, wb = weights(tmp_path / "w0.pt"), weights(tmp_path / "w2.pt")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert a.history["train"] == b.history["train"]
+
+
+def test_a_big_folder_is_read_lazily_by_the_workers(photos, tmp_path, monkeypatch):
+    # Over PRELOAD images, nothing is decoded up front; the unreadable file is met by a worker,
+    # reported back with its batch and counted once, however often it is drawn.
+    monkeypatch.setattr(data_mod.ImageSet, "PRELOAD", 2)
+    big = tmp_path / "big"
+    big.mkdir()
+    for i, name in enumerate(("astronaut", "rocket", "camera", "coins", "chelsea")):
+        save_png(big / f"{name}.png", load_image(f"sample:{name}")[::8, ::8])
+    (big / "broken.jpg").write_bytes(b"not a jpeg at all")
+    p = dataclasses.replace(TINY, epochs=2, crops_per_image=4, held_out=0.0)
+    sets = data_mod.ImageSet(data_mod.list_images(big), 32)
+    assert sets.lazy and not sets.images and sets.paths.dtype.kind == "S"      # one bytes array, no list
+    events, res = train_all(R.get("hog"), None, big, tmp_path / "lazy.pt", p, workers=1)
+    assert isinstance(res, Result) and res.metrics["skipped"] == 1
+    assert any(isinstance(e, Status) and "while training" in e.message and "broken.jpg" in e.message
+               for e in events)
+    assert D.load_checkpoint(tmp_path / "lazy.pt").meta["training"]["skipped"] == 1
+
+
+def test_large_jpegs_are_decoded_at_a_reduced_scale(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((800, 1200, 3)) * 255).astype(np.uint8)).save(tmp_path / "big.jpg")
+    assert load_image(tmp_path / "big.jpg").shape == (800, 1200, 3)
+    small = load_image(tmp_path / "big.jpg", min_side=128)
+    assert small.shape == (200, 300, 3)                   # 1/4 scale: the shorter side stays ≥ 128
+    assert load_image(tmp_path / "big.jpg", min_side=500).shape == (800, 1200, 3)
+
+
+def torchrun(n: int, args: list[str], tmp_path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "INVGUI_HOME": str(tmp_path / "home")}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}",
+           "-m", "invgui", "train-decoder", *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+
+
+def test_torchrun_gloo_trains_like_one_process_and_resumes_on_another_count(photos, tmp_path):
+    common = ["--model", "hog", "--data", str(photos / "train"), "--size", "32", "--width", "0.05",
+              "--batch", "4", "--crops-per-image", "2", "--device", "cpu", "--workers", "0", "--quiet"]
+    two = tmp_path / "two.pt"
+    done = torchrun(2, [*common, "--epochs", "2", "--out", str(two)], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("wrote ") == 1                       # process 0 alone reports
+    meta = D.load_checkpoint(two).meta
+    assert meta["training"]["world_size"] == 2 and meta["epochs"] == 2
+    # The same training on one process: the same global batches, so (up to the order of float sums
+    # in the all-reduce) the same decoder.
+    _, single = train_all(R.get("hog"), None, photos / "train", tmp_path / "one.pt",
+                          dataclasses.replace(TINY, epochs=2), workers=0)
+    w1, w2 = weights(tmp_path / "one.pt"), weights(two)
+    assert max(float((w1[k] - w2[k]).abs().max()) for k in w1) < 1e-4
+    assert single.metrics["held_out_mse"] == pytest.approx(meta["held_out_mse"], rel=1e-3)
+    # Resume the two-process checkpoint on one process (the window's or a laptop's), one epoch on.
+    events, res = train_all(R.get("hog"), None, photos / "train", two, dataclasses.replace(TINY, epochs=3),
+                            resume=two, workers=0)
+    assert any(isinstance(e, Status) and "by 2 process(es), now 1" in e.message for e in events)
+    loaded = D.load_checkpoint(two)
+    assert loaded.epoch == 3 and loaded.meta["training"]["world_size"] == 1
+    *_, rec = D.run(R.get("hog"), load_image("sample:coffee"), None, two)
+    assert rec.images.shape == (1, 32, 32, 3) and np.isfinite(rec.images).all() and rec.images.std() > 0
