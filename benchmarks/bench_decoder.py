@@ -9,7 +9,17 @@ For each shipped decoder (or any decoder file given), on random images at the de
     backward, an Adam step) at batch 64;
 and the optimisation method's time per image at the same size (fast preset, one restart) for
 scale.  Each figure is the best of --repeats timed runs after a warm-up.  CUDA is timed with
-synchronisation when --device cuda.  Prints figures; never part of the test pass/fail.
+synchronisation when --device cuda.
+
+Then the **pipeline row**: ``train-decoder`` (the real ``decoder.train`` loop: files read lazily and
+cropped by DataLoader workers, copied to the device, a training step) on a generated folder of
+--pipeline-images JPEGs (default 20,000, over the preload limit, so every crop decodes a file),
+against the bare training step (features, decoder forward and backward, Adam, on a batch already
+on the device) of the same decoder, batch, device and thread count, both as the mean over the same
+number of steady-state steps, measured in one run; target: ratio ≥ 0.8.  The folder is made once
+(--pipeline-dir, reused when it holds the count) from scikit-image's photos: random crops, flips and
+colour gains at ImageNet-like sizes (384×288 or 288×384, JPEG quality 90).  Prints figures; never
+part of the test pass/fail.
 """
 
 from __future__ import annotations
@@ -21,6 +31,9 @@ import platform
 import sys
 import time
 
+from pathlib import Path
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -55,6 +68,10 @@ def main() -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--pipeline-images", type=int, default=20000, help="JPEGs in the pipeline row's folder (0: skip)")
+    ap.add_argument("--pipeline-dir", default="", help="where to make (or find) them (default: under the temp folder)")
+    ap.add_argument("--pipeline-steps", type=int, default=30, help="steady-state steps timed (after 5 warm-up)")
+    ap.add_argument("--workers", type=int, default=None, help="data workers of the pipeline row (default: train's)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -104,7 +121,112 @@ def main() -> int:
               f"{rates['e2e1']:>9.0f} {rates['e2e32']:>9.0f} {rates['train']:>10.0f} {opt_s:>13}", flush=True)
     print("(images per second; fwd = decoder only, e2e = features + decoder; optimisation: fast preset, "
           f"{optimize.PRESETS.get('fast').iters} iterations)")
+    if args.pipeline_images:
+        pipeline_row(args, dev)
     return 0
+
+
+WARMUP = 5
+
+
+def make_jpegs(folder: Path, n: int) -> Path:
+    """``n`` JPEGs of ImageNet-like size cut from scikit-image's photos (made once, then reused)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    folder.mkdir(parents=True, exist_ok=True)
+    have = len(list(folder.glob("*.jpg")))
+    if have >= n:
+        return folder
+    t0 = time.perf_counter()
+    chunks = [(folder, range(k, min(n, k + 500))) for k in range(0, n, 500)]
+    with ProcessPoolExecutor(max(1, (os.cpu_count() or 2))) as pool:
+        list(pool.map(_write_chunk, chunks))
+    print(f"(made {n} JPEGs in {folder} in {time.perf_counter() - t0:.0f} s)", flush=True)
+    return folder
+
+
+def _write_chunk(job) -> None:
+    from PIL import Image
+
+    from invgui.core.images import load_image, to_uint8
+
+    folder, indices = job
+    names = ("astronaut", "chelsea", "coffee", "rocket", "camera", "coins", "immunohistochemistry", "retina",
+             "hubble_deep_field", "brick", "grass", "gravel", "moon", "page", "text")
+    photos = [to_uint8(load_image(f"sample:{n}")) for n in names if _has_sample(n)]
+    for k in indices:
+        target = folder / f"img-{k:06d}.jpg"
+        if target.exists():
+            continue
+        rng = np.random.default_rng(k)
+        img = photos[k % len(photos)]
+        h, w = img.shape[:2]
+        side = int(rng.integers(min(h, w) // 3, min(h, w) + 1))
+        y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        out = (384, 288) if rng.random() < 0.6 else (288, 384)
+        patch = Image.fromarray(img[y:y + side, x:x + side]).resize(out, Image.Resampling.BILINEAR)
+        arr = np.asarray(patch).astype(np.float32) * rng.uniform(0.7, 1.3, 3)
+        if rng.random() < 0.5:
+            arr = arr[:, ::-1]
+        Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(target, quality=90)
+
+
+def _has_sample(name: str) -> bool:
+    from invgui.core.images import SAMPLES
+
+    return name in SAMPLES
+
+
+def pipeline_row(args, dev: str) -> None:
+    """train-decoder on a folder of JPEGs read lazily vs the bare step, same decoder/batch/device/threads."""
+    folder = Path(args.pipeline_dir or Path(os.environ.get("TMPDIR", "/tmp")) / f"invgui-jpegs-{args.pipeline_images}")
+    make_jpegs(folder, args.pipeline_images)
+    params = dataclasses.replace(D.TrainParams(), size=128, width=0.25, batch=64, crops_per_image=1, held_out=0.0,
+                                 epochs=1, preview_every=100000)
+    rep = R.get("hog")
+    steps = WARMUP + args.pipeline_steps
+    times: list[float] = []
+    status = ""
+    out = folder.parent / "invgui-bench-pipeline.pt"
+    from invgui.core.events import Status, Step
+
+    for ev in D.train(rep, None, folder, out, params, device=dev, workers=args.workers,
+                      should_stop=lambda: len(times) >= steps):
+        if isinstance(ev, Step):
+            sync(dev)
+            times.append(time.perf_counter())
+        elif isinstance(ev, Status) and "data worker" in ev.message:
+            status = ev.message.rsplit("; ", 1)[-1]
+    timed = times[WARMUP:]
+    piped = params.batch * (len(timed) - 1) / (timed[-1] - timed[0])
+    # The bare step of the same network, on a batch already on the device, over as many steps.
+    info = rep.layer_info("hog", params.size)
+    net = D.nets.build(D.nets.kind_for("hog", info.shape), info.shape, info.stride or 1, params.width).to(dev)
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    x = torch.rand(params.batch, 3, params.size, params.size, device=dev)
+
+    def step():
+        with torch.no_grad():
+            f = rep.features(x, "hog")
+        loss = F.mse_loss(net(f, (params.size, params.size)), x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(WARMUP):
+        step()
+    sync(dev)
+    t0 = time.perf_counter()
+    for _ in range(len(timed) - 1):
+        step()
+    sync(dev)
+    bare = params.batch * (len(timed) - 1) / (time.perf_counter() - t0)
+    out.unlink(missing_ok=True)
+    print(f"\npipeline: hog decoder, 128 px, width 0.25, batch 64, {dev}, {torch.get_num_threads()} torch threads, "
+          f"{status}; {args.pipeline_images} JPEGs read lazily")
+    print(f"{'train-decoder (files → workers → step)':<42} {piped:>8.0f} images/s")
+    print(f"{'bare training step':<42} {bare:>8.0f} images/s")
+    print(f"{'ratio':<42} {piped / bare:>8.2f}   (target ≥ 0.8; mean of {len(timed) - 1} steps each)")
 
 
 if __name__ == "__main__":

@@ -131,3 +131,22 @@ def test_huge_image_refused_before_decoding(tmp_path, monkeypatch):
     monkeypatch.setattr(images, "MAX_PIXELS", 100 * 199)
     with pytest.raises(ImageError, match=r"big\.png.*200×100.*downscale"):
         load_image(tmp_path / "big.png")
+
+
+def test_uint8_loading_follows_the_same_rules(tmp_path):
+    # The decoder's training path reads files as uint8 directly; it must give what load_image gives.
+    import cv2
+
+    from invgui.core.images import load_image_uint8, to_uint8
+
+    rng = np.random.default_rng(0)
+    rgb = (rng.random((20, 24, 3)) * 255).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    Image.fromarray(rgb).save(tmp_path / "rgb.jpg")
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "gray.png")
+    Image.fromarray(np.dstack([rgb, rgb[..., :1]])).save(tmp_path / "rgba.png")
+    cv2.imwrite(str(tmp_path / "c16.png"), (rng.random((20, 24, 3)) * 65535).astype(np.uint16))
+    for name in ("rgb.png", "rgb.jpg", "gray.png", "rgba.png", "c16.png"):
+        got = load_image_uint8(tmp_path / name)
+        assert got.dtype == np.uint8 and got.shape == (20, 24, 3)
+        assert np.array_equal(got, to_uint8(load_image(tmp_path / name))), name

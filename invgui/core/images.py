@@ -127,9 +127,27 @@ def load_image(source: str | os.PathLike, min_side: int | None = None) -> np.nda
     check_source(s)
     if s.startswith(SAMPLE_PREFIX):
         return load_sample(s[len(SAMPLE_PREFIX):])
+    return to_float_rgb(_decode(Path(s), min_side), source=s)
+
+
+def load_image_uint8(source: str | os.PathLike, min_side: int | None = None) -> np.ndarray:
+    """:func:`load_image` as ``H×W×3`` uint8 (the same rules, rounded to 8 bits), without the float
+    round trip for the common 8-bit RGB or grayscale file: a decoder's training crops, read by the
+    thousand, spent 2 of their 5 ms converting to float and back."""
+    s = str(source)
+    check_source(s)
+    if not s.startswith(SAMPLE_PREFIX):
+        arr = _decode(Path(s), min_side)
+        if arr.dtype == np.uint8 and (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
+            return np.ascontiguousarray(np.repeat(arr[..., None], 3, axis=2) if arr.ndim == 2 else arr)
+        return to_uint8(to_float_rgb(arr, source=s))
+    return to_uint8(load_image(s))
+
+
+def _decode(path: Path, min_side: int | None) -> np.ndarray:
+    """The file's pixels as Pillow (or, for 16-bit colour, OpenCV) gives them; ImageError if it cannot."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    path = Path(s)
     try:
         with Image.open(path) as im:
             _check_size(*im.size, str(path))
@@ -157,7 +175,7 @@ def load_image(source: str | os.PathLike, min_side: int | None = None) -> np.nda
         raise ImageError(f"{path}: the file is damaged or truncated ({e})") from None
     if deep and arr.ndim == 3 and arr.dtype == np.uint8:
         arr = _read_16bit_colour(path, arr)
-    return to_float_rgb(arr, source=str(path))
+    return arr
 
 
 def _sixteen_bit(im, path: Path) -> bool:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ...images import ImageError, load_image, resize_center_crop, to_uint8
+from ...images import ImageError, load_image_uint8, resize_center_crop
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 CACHE_SIDE = 4          # decoded training images are kept with their shorter side ≤ CACHE_SIDE × size
@@ -79,11 +79,11 @@ class ImageSet:
         names = []
         for src in sources:
             try:
-                img = load_image(src, min_side=CACHE_SIDE * size)
+                img = load_image_uint8(src, min_side=CACHE_SIDE * size)
             except ImageError as e:
                 self.skipped.append(str(e))
                 continue
-            self.images.append(_shrink(to_uint8(img), CACHE_SIDE * size))
+            self.images.append(_shrink(img, CACHE_SIDE * size))
             names.append(str(src))
         self.paths = np.array([os.fsencode(n) for n in names], dtype=np.bytes_)
 
@@ -99,8 +99,7 @@ class ImageSet:
             return self.images[i]
         for _ in range(MAX_REPLACED):
             try:
-                img = load_image(self.name(i), min_side=CACHE_SIDE * self.size)
-                return _shrink(to_uint8(img), CACHE_SIDE * self.size)
+                return _shrink(load_image_uint8(self.name(i), min_side=CACHE_SIDE * self.size), CACHE_SIDE * self.size)
             except ImageError as e:
                 skipped.append(str(e))
                 i = int(rng.integers(len(self.paths)))
@@ -108,7 +107,7 @@ class ImageSet:
 
     def crop(self, i: int, rng: np.random.Generator, skipped: list[str] | None = None) -> np.ndarray:
         """A random square crop (side between the crop size and the shorter side), resized, maybe
-        flipped, as float32 in [0, 1]."""
+        flipped: uint8, or float32 in [0, 1] when colour jitter is on (see :func:`to_input`)."""
         img = self.image(i, rng, self.skipped if skipped is None else skipped)
         h, w = img.shape[:2]
         short = min(h, w)
@@ -117,12 +116,12 @@ class ImageSet:
         patch = img[y:y + side, x:x + side]
         if side != self.size:
             patch = _resize(patch, self.size, self.size)
-        patch = patch.astype(np.float32) * np.float32(1 / 255)
         if rng.random() < 0.5:
             patch = patch[:, ::-1]
         if self.rotate:
             patch = np.rot90(patch, int(rng.integers(4)))
         if self.jitter > 0:
+            patch = patch.astype(np.float32) * np.float32(1 / 255)
             j = self.jitter
             gray = patch @ np.array([0.299, 0.587, 0.114], np.float32)
             mean = float(gray.mean())
@@ -193,6 +192,12 @@ class GlobalBatches(Sampler):
         return self.steps
 
 
+def to_input(x: torch.Tensor) -> torch.Tensor:
+    """A batch as the network takes it: float in [0, 1].  Crops travel as uint8 (a quarter of the
+    bytes through shared memory and to the GPU) and become float on the training device."""
+    return x.float().mul_(1 / 255) if x.dtype == torch.uint8 else x.float()
+
+
 def collate(samples: list[tuple[np.ndarray, list[str]]]) -> tuple[torch.Tensor, list[str]]:
     """A batch N×3×H×W (made contiguous in the worker, not in the training loop) and the files skipped."""
     x = torch.from_numpy(np.stack([s[0] for s in samples])).permute(0, 3, 1, 2).contiguous()
@@ -226,4 +231,4 @@ def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
 
 
 def _batch(arrs: list[np.ndarray], device) -> torch.Tensor:
-    return torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).to(device)
+    return to_input(torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).to(device))

@@ -21,7 +21,7 @@ from ...params import Presets, check, param, to_dict
 from ...representations import REGISTRY, Representation, RepresentationError
 from . import nets
 from .checkpoint import _load_encoder, check_match, load_checkpoint, save_checkpoint
-from .data import Crops, GlobalBatches, ImageSet, _batch, default_workers, list_images, loader, split
+from .data import Crops, GlobalBatches, ImageSet, _batch, default_workers, list_images, loader, split, to_input
 
 MAX_HELD_OUT = 256      # held-out images evaluated after each epoch
 
@@ -229,7 +229,7 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
             batches.set_epoch(epoch)
             for s, (x, skipped_now) in enumerate(crops):
                 lazily_skipped.update(skipped_now)
-                x = x.to(device, non_blocking=True)
+                x = to_input(x.to(device, non_blocking=True))
                 factor = lr_factor(p, step / max(total, 1))
                 for g in opt.param_groups:
                     g["lr"] = p.lr * factor
