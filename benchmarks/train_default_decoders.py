@@ -1,6 +1,7 @@
 """Train the decoders shipped in resources/decoders/ from images any fresh install has.
 
     python benchmarks/train_default_decoders.py [--only hog] [--epochs-scale 1.0] [--work DIR]
+                                                [--synthetic 600] [--device auto] [--workers N]
 
 The training photos are scikit-image's bundled ones (no download): 14 for training and 3 colour
 photos held out (chelsea, coffee, rocket) to report the held-out error.  Fourteen photos are far
@@ -114,7 +115,12 @@ def main() -> int:
     ap.add_argument("--out-dir", default=str(OUT_DIR))
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--synthetic", type=int, default=600, help="dead-leaves images added to the training folder")
+    ap.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (the GPU when there is one)")
+    ap.add_argument("--workers", type=int, default=None, help="data worker processes (default: train-decoder's)")
     args = ap.parse_args()
+    from invgui.core.device import resolve_device
+
+    device = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="invgui-decoder-data-"))
@@ -129,12 +135,13 @@ def main() -> int:
         rep = R.get(model)
         tmp = work / f"{name}.training.pt"            # not in resources/ while it trains
         t0 = time.perf_counter()
-        print(f"== {name}: invgui train-decoder --model {model} --layer {layer} --data {train_dir} "
+        print(f"== {name}: invgui train-decoder --model {model} --layer {layer} --data {train_dir} --device {device} "
               f"--held-out-data {held_dir} --size {params.size} --width {params.width} --epochs {params.epochs} "
               f"--crops-per-image {params.crops_per_image} --batch {params.batch} --lr {params.lr} "
               f"--colour-jitter {params.colour_jitter}", flush=True)
         result = None
-        for ev in D.train(rep, layer, train_dir, tmp, params, held_out_data=held_dir):
+        for ev in D.train(rep, layer, train_dir, tmp, params, held_out_data=held_dir, device=device,
+                          workers=args.workers):
             if isinstance(ev, Status):
                 print("  ", ev.message, flush=True)
             elif isinstance(ev, Result):
