@@ -95,11 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "error ‖x − x0‖/N of paper 001 (N: mean distance between pairs of its images)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--tiff", action="store_true", help="also write every reconstruction as a 16-bit TIFF")
-    p.add_argument("--method", default="optimize", choices=("optimize", "decoder"),
-                   help="optimize (Mahendran & Vedaldi, default) or decoder (Dosovitskiy & Brox: one forward "
-                        "pass of a trained decoder)")
-    p.add_argument("--decoder", metavar="FILE.pt", help="decoder checkpoint for --method decoder (default: the "
-                   "shipped one for the model and layer, if any)")
+    p.add_argument("--method", default="optimize", choices=("optimize", "decoder", "hybrid"),
+                   help="optimize (Mahendran & Vedaldi, default), decoder (Dosovitskiy & Brox: one forward "
+                        "pass of a trained decoder) or hybrid (the decoder's reconstruction starts the "
+                        "optimisation; restarts add small noise to it)")
+    p.add_argument("--decoder", metavar="FILE.pt", help="decoder checkpoint for --method decoder or hybrid "
+                   "(default: the shipped one for the model and layer, if any)")
     add_arguments(p, OptimizeParams)
 
     from .core.methods.decoder import TrainParams
@@ -229,11 +230,16 @@ def cmd_invert(args) -> int:
     params = from_arguments(OptimizeParams, args, PRESETS.get(args.preset))
     if args.method == "decoder":
         return _invert_decoder(args, params)
-    req = _request(args, "optimize", params, target_features=args.target_features, eval_set=args.eval_set)
+    if args.method == "hybrid":
+        req = _request(args, "hybrid", params, decoder=args.decoder, size=params.size,
+                       target_features=args.target_features, eval_set=args.eval_set)
+    else:
+        req = _request(args, "optimize", params, target_features=args.target_features, eval_set=args.eval_set)
     prep = prepare(req, on_skip=_skip)
+    suffix = "_hybrid" if args.method == "hybrid" else ""
     if len(prep.images) > 1:
-        return _invert_batch(args, prep, "", preset=args.preset)
-    out = Path(args.out) if args.out else _default_out(prep.source, prep.rep.name, prep.layer)
+        return _invert_batch(args, prep, suffix, preset=args.preset)
+    out = Path(args.out) if args.out else _default_out(prep.source, prep.rep.name, prep.layer + suffix)
     _check_destinations(export_paths(out, args.metrics))        # before minutes of optimisation
     (result,) = _optimize_with_progress(args, prep)
     wrote = _export_one(args, prep, result, out, preset=args.preset)
@@ -283,8 +289,9 @@ def _export_one(args, prep, result, out: Path, image=None, source=None, **extra)
     png, js = export_result(result, out, args.metrics, visual=visual, image=source, tiff=args.tiff,
                             target_features=args.target_features, eval_set=args.eval_set,
                             command=" ".join(["invgui"] + sys.argv[1:]), **extra)
-    restarts = len(result.images) - 1 if prep.request.method == "optimize" else 0
+    restarts = len(result.images) - 1 if prep.request.method in ("optimize", "hybrid") else 0
     return (f"wrote {png} and {js}" + (f" (+ {restarts} restarts and the deviation map)" if restarts else "")
+            + (" (+ the decoder's reconstruction it started from)" if result.start is not None else "")
             + (" (+ the features' picture)" if visual is not None else ""))
 
 

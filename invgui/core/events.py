@@ -48,6 +48,8 @@ class Result:
     stopped: bool = False
     message: str = ""
     deviation: np.ndarray | None = None     # H×W per-pixel std across restarts (None for one restart)
+    start: np.ndarray | None = None         # H×W×3: where the optimisation started when it was not noise
+                                            # (the hybrid method: the decoder's reconstruction)
 
     @property
     def image(self) -> np.ndarray:

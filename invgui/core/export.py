@@ -90,9 +90,11 @@ def export_result(result: Result, png: str | os.PathLike, json_path: str | os.Pa
 
     Further restarts, when present, are written as ``NAME-1.png``, ``NAME-2.png``, ...; the
     representation's picture of Φ0 (``visual``, H×W×3 uint8: HOG glyphs, SIFT keypoints, LBP
-    map), when given, as ``NAME-features.png``; with ``tiff`` every reconstruction also as a
-    16-bit TIFF (``NAME.tif``); the losses per iteration as ``NAME-losses.csv``.  The JSON record
-    holds every parameter, the seed, library versions and the SHA-256 of the model's weight file.
+    map), when given, as ``NAME-features.png``; the image the optimisation started from, when it
+    was not noise (the hybrid method: the decoder's reconstruction), as ``NAME-start.png``; with
+    ``tiff`` every reconstruction also as a 16-bit TIFF (``NAME.tif``); the losses per iteration
+    as ``NAME-losses.csv``.  The JSON record holds every parameter, the seed, library versions and
+    the SHA-256 of the model's weight file.
     """
     with FileSet():                      # the whole set of files, or none of them
         return _export_result(result, png, json_path, visual, tiff, **extra)
@@ -114,6 +116,10 @@ def _export_result(result: Result, png, json_path, visual, tiff, **extra: Any) -
         dev_png, dev_max = deviation_path(png), float(result.deviation.max())
         save_png(dev_png, deviation_image(result.deviation))
         extra = {**extra, "deviation_map": str(dev_png), "deviation_max": dev_max}
+    if result.start is not None:                # hybrid: the decoder's reconstruction it started from
+        start_png = png.with_name(f"{png.stem}-start{png.suffix}")
+        save_png(start_png, result.start)
+        extra = {**extra, "start_image": str(start_png)}
     if visual is not None:
         vis_png = features_path(png)
         save_png(vis_png, visual)

@@ -25,7 +25,7 @@ import numpy as np
 from .events import Event, Result, Status, Step
 from .params import check, from_dict, to_dict
 
-METHODS = ("optimize", "decoder", "probe")
+METHODS = ("optimize", "decoder", "probe", "hybrid")
 DEFAULT_IMAGE = "sample:chelsea"
 
 
@@ -36,9 +36,11 @@ class RequestError(ValueError):
 @dataclass(frozen=True)
 class RunRequest:
     """Everything one reconstruction needs.  ``params`` are the optimisation parameters
-    (``OptimizeParams``; for a probe, those of its optional optimisation row), ``probe`` the
-    probe's (``ProbeParams``); ``rep_params`` a hand-crafted representation's own parameters as
-    ``(name, value)`` pairs; ``size`` the decoder's / probe's input side (0: the decoder's own)."""
+    (``OptimizeParams``; for a probe, those of its optional optimisation row; for ``hybrid``, those
+    of its second stage), ``probe`` the probe's (``ProbeParams``); ``rep_params`` a hand-crafted
+    representation's own parameters as ``(name, value)`` pairs; ``size`` the decoder's / probe's /
+    hybrid's input side (0: the decoder's own).  ``hybrid``: the decoder's reconstruction starts
+    the optimisation (paper 001's and paper 000's methods in series)."""
 
     method: str = "optimize"
     model: str = ""                                   # "" = the default representation
@@ -172,7 +174,10 @@ def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None,
     arrays = [given[s] if s in given else load_image(s) for s in request.images] if use_images else []
     prep = Prepared(request, rep, "", device, arrays)
 
-    if request.method in ("decoder", "probe"):
+    if request.method == "hybrid" and not rep.differentiable:
+        raise R.RepresentationError(f"{rep.name}: {rep.decoder_hint}; the hybrid method optimises after the "
+                                    "decoder, so it needs a differentiable representation: use --method decoder")
+    if request.method in ("decoder", "probe", "hybrid"):
         from .methods import decoder as D
 
         prep.decoder_file = request.decoder or _shipped_decoder(rep, request.layer)
@@ -236,6 +241,9 @@ def run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
 def _run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
                   save_features: str | None = None) -> Iterator[Event]:
     req = prep.request
+    if req.method == "hybrid":
+        yield from _hybrid(prep, should_stop)
+        return
     if req.method == "optimize":
         from .methods.optimize import Target
 
@@ -262,6 +270,58 @@ def _run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
     yield from P.run_params(prep.rep, prep.images[0], prep.layer, prep.decoder, req.probe, size=prep.size,
                             optimize_params=opt, device=prep.device, should_stop=should_stop,
                             save_features=save_features)
+
+
+def _hybrid(prep: Prepared, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
+    """Stage 1, the decoder (one forward pass for every image); stage 2, the optimisation from its
+    reconstructions (restart 1 from each exactly, the others from it plus small noise), one batch.
+    Each image's result is the optimisation's, its record keeps the decoder stage: its metrics,
+    seconds and image (``Result.start``)."""
+    from .methods import decoder as D
+    from .methods.optimize import Target
+
+    req = prep.request
+    yield Status("stage 1 of 2: the decoder")
+    first = None
+    image: Any = prep.images if len(prep.images) > 1 else (prep.images[0] if prep.images else None)
+    for ev in D.run(prep.rep, image, prep.layer, prep.decoder, size=prep.size, device=prep.device,
+                    target_features=prep.target_features, eval_distance=prep.eval_distance):
+        if isinstance(ev, Result):
+            first = ev
+    if should_stop is not None and should_stop():
+        return
+    starts = list(first.images)
+    decoder_metrics = _per_image(first.metrics, len(starts))
+    if prep.target_features is not None:
+        targets = [Target(prep.images[0] if prep.images else None, prep.target_features, label=prep.source,
+                          start=starts[0])]
+    else:
+        targets = [Target(img, label=src, start=st) for src, img, st in zip(req.images, prep.images, starts)]
+    yield Status("stage 2 of 2: optimisation from the decoder's reconstruction")
+    for ev in _optimize(prep, targets, should_stop):
+        if isinstance(ev, Result):
+            i = ev.record.get("batch_index", 0) if len(targets) > 1 else 0
+            ev.start = starts[i]
+            ev.record.update({"method": "hybrid", "decoder": prep.decoder_file,
+                              "decoder_meta": first.record.get("decoder_meta"),
+                              "decoder_stage": {**decoder_metrics[i], "seconds": first.metrics["seconds"]}})
+            ev.metrics["decoder_representation_error"] = decoder_metrics[i].get("representation_error")
+        yield ev
+
+
+def _per_image(m: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    """The decoder's batch metrics split into one dict per image."""
+    keys = ("representation_error", "psnr", "ssim", "normalised_reconstruction_error")
+    out = []
+    for i in range(n):
+        one = {}
+        for k in keys:
+            if f"{k}_per_image" in m:
+                one[k] = float(m[f"{k}_per_image"][i])
+            elif k in m and n == 1:
+                one[k] = float(m[k])
+        out.append(one)
+    return out
 
 
 def _optimize(prep: Prepared, targets: list, should_stop: Callable[[], bool] | None) -> Iterator[Event]:

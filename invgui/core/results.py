@@ -128,6 +128,9 @@ def _line(result: Result, m: Metrics) -> str:
     decoder = result.record.get("method") == "decoder"
     if decoder:
         parts = [f"decoder: representation error of the reconstruction {m.representation_error:.4f}"]
+    elif result.record.get("method") == "hybrid":
+        parts = [f"hybrid: representation error {_decoder_stage(result):.4f} (decoder) -> "
+                 f"{m.pm('representation_error', '.4f', spread)} (optimised)"]
     else:
         parts = [f"representation error {m.start_representation_error:.4f} -> "
                  f"{m.pm('representation_error', '.4f', spread)}"]
@@ -156,12 +159,30 @@ def _html(result: Result, m: Metrics) -> str:
                 f"representation error of the reconstruction <b>{m.representation_error:.3f}</b><br>"
                 f"{image}one forward pass: {m.seconds * 1000:.1f} ms")
     p, tv = rec.get("params", {}), rec.get("resolved", {}).get("tv_weight")
+    if rec.get("method") == "hybrid":
+        stage = rec.get("decoder_stage") or {}
+        nre = stage.get("normalised_reconstruction_error")
+        where += (f" — hybrid: decoder ({escape(Path(str(rec.get('decoder'))).name)}) then optimisation<br>"
+                  f"<small>decoder stage: representation error {_decoder_stage(result):.3f}"
+                  + (f", normalised reconstruction error {nre:.3f}" if isinstance(nre, (int, float)) else "")
+                  + "</small>")
+        return (f"{where}<br>representation error <b>{m.pm('representation_error', '.3f', spread)}</b><br>{image}"
+                f"{m.iterations} iterations in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)"
+                f"{batch_note(result)}<br>"
+                f"<small>{p.get('optimizer')} lr {p.get('lr')}, λV {tv}, seed {p.get('seed')}, "
+                f"restarts {p.get('restarts')}</small>")
     return (f"{where}<br>representation error {m.start_representation_error:.3f} → "
             f"<b>{m.pm('representation_error', '.3f', spread)}</b><br>{image}"
             f"{m.iterations} iterations in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)"
             f"{batch_note(result)}<br>"
             f"<small>{p.get('optimizer')} lr {p.get('lr')}, λV {tv}, α {p.get('alpha')}, β {p.get('beta')}, "
             f"seed {p.get('seed')}, restarts {p.get('restarts')}</small>")
+
+
+def _decoder_stage(result: Result) -> float:
+    """The hybrid's decoder-stage representation error (NaN when the record lacks it)."""
+    v = (result.record.get("decoder_stage") or {}).get("representation_error")
+    return float(v) if isinstance(v, (int, float)) else float("nan")
 
 
 def progress(result: Result) -> str:

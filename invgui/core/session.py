@@ -44,11 +44,11 @@ class SessionError(ValueError):
 class Run:
     """One reconstruction: the request and, once it ran, its result."""
 
-    method: str                                   # "optimize" or "decoder"
+    method: str                                   # "optimize", "decoder" or "hybrid"
     model: str
     layer: str
     image: str                                    # path or sample:NAME
-    params: dict[str, Any] = field(default_factory=dict)       # OptimizeParams as a dict (optimize)
+    params: dict[str, Any] = field(default_factory=dict)       # OptimizeParams as a dict (optimize, hybrid)
     rep_params: dict[str, Any] | None = None
     weights: str | None = None
     random_weights: bool = False
@@ -70,7 +70,7 @@ class Run:
         from .params import from_dict
         from .request import RunRequest, freeze_params
 
-        params = from_dict(OptimizeParams, self.params) if self.method == "optimize" else None
+        params = from_dict(OptimizeParams, self.params) if self.method in ("optimize", "hybrid") else None
         return RunRequest(method=self.method, model=self.model, layer=self.layer, images=(self.image,),
                           params=params, rep_params=freeze_params(self.rep_params), weights=self.weights,
                           random_weights=self.random_weights, device=device, decoder=self.decoder, size=self.size)
@@ -106,7 +106,7 @@ def session_json(runs: list[dict[str, Any]]) -> str:
 def default_name(run: Run) -> str:
     img = run.image.replace("sample:", "")
     img = Path(img).stem if "/" in img or "\\" in img else img
-    what = "decoder" if run.method == "decoder" else run.params.get("objective", "invert")
+    what = run.method if run.method in ("decoder", "hybrid") else run.params.get("objective", "invert")
     return f"{run.model} {run.layer} · {what} · {img}"
 
 
@@ -184,6 +184,8 @@ class Session:
                     arrays[f"{i}_target"] = res.target.astype(np.float16)
                 if res.deviation is not None:
                     arrays[f"{i}_deviation"] = res.deviation.astype(np.float16)
+                if res.start is not None:
+                    arrays[f"{i}_start"] = res.start.astype(np.float16)
             meta.append(d)
         text = session_json(meta)
         buf = io.BytesIO()
@@ -234,7 +236,7 @@ class Session:
                 run.result = Result(images=arrays[f"{i}_images"], target=arrays.get(f"{i}_target"),
                                     history=res["history"], metrics=res["metrics"], record=res["record"],
                                     stopped=res["stopped"], message=res["message"],
-                                    deviation=arrays.get(f"{i}_deviation"))
+                                    deviation=arrays.get(f"{i}_deviation"), start=arrays.get(f"{i}_start"))
             out.append(run)
         return cls(runs=out, path=path, dirty=False)
 
@@ -374,7 +376,7 @@ MAX_RUNS = 100_000
 MAX_SIDE = 4096             # the largest input side invgui computes at (representations.base.MAX_INPUT_SIDE)
 MAX_IMAGES_PER_RUN = 1024   # restarts, probe variants, a decoder batch
 MAX_TEXT = 1 << 16          # characters in one string field (paths, names, messages)
-ARRAY_KINDS = ("images", "target", "deviation")
+ARRAY_KINDS = ("images", "target", "deviation", "start")
 
 
 def _read_member(z: zipfile.ZipFile, name: str, limit: int, path: Path) -> bytes:
@@ -471,12 +473,12 @@ def _validate_doc(doc: Any, path: Path) -> tuple[list[dict], set[str]]:
             if isinstance(v, dict):
                 _expect(_json_value(v), path, f"{where} {name}", "holds values that are not plain JSON")
             kw[name] = v
-        _expect(kw["method"] in ("optimize", "decoder"), path, f"{where} method",
-                f"{kw['method']!r:.40} is not optimize or decoder")
+        _expect(kw["method"] in ("optimize", "decoder", "hybrid"), path, f"{where} method",
+                f"{kw['method']!r:.40} is not optimize, decoder or hybrid")
         _expect(kw.get("state", "queued") in STATES, path, f"{where} state",
                 f"{kw.get('state')!r:.40} is not one of {', '.join(STATES)}")
         _expect(0 <= kw.get("size", 0) <= MAX_SIDE, path, f"{where} size", f"{kw.get('size')} is outside 0…{MAX_SIDE}")
-        if kw["method"] == "optimize":
+        if kw["method"] in ("optimize", "hybrid"):
             try:
                 from_dict(OptimizeParams, kw.get("params", {}))
             except ValueError as e:
@@ -497,6 +499,7 @@ _RECORD_KEYS = {"representation": str, "layer": str, "layer_shape": list}
 _METRIC_KEYS = {"optimize": ("start_representation_error", "representation_error", "iterations", "seconds",
                              "iterations_per_second"),
                 "decoder": ("representation_error", "seconds")}
+_METRIC_KEYS["hybrid"] = _METRIC_KEYS["optimize"]
 
 
 def _validate_result(res: Any, path: Path, where: str, method: str = "optimize") -> dict:
@@ -520,7 +523,7 @@ def _validate_result(res: Any, path: Path, where: str, method: str = "optimize")
     for key in _METRIC_KEYS[method] + tuple(k for k in ("psnr", "ssim") if k in out["metrics"]):
         v = out["metrics"].get(key)
         _expect(_is_num(v), path, f"{where} metrics {key}", f"expected a number, got {_kind(v)}")
-    if method == "decoder":
+    if method in ("decoder", "hybrid"):
         _expect(isinstance(out["record"].get("decoder"), str), path, f"{where} record decoder",
                 f"expected text, got {_kind(out['record'].get('decoder'))}")
     stopped, message = res.get("stopped", False), res.get("message", "")
@@ -577,10 +580,12 @@ def _read_arrays(npz_bytes: bytes, runs: list[dict], needed: set[str], path: Pat
         if img is None:
             continue
         h, w = img.shape[1:3]
-        t, dev = out.get(f"{i}_target"), out.get(f"{i}_deviation")
-        if t is not None and t.shape != (h, w, 3):
-            raise SessionError(f"{path}: {member}/{i}_target: shape {t.shape} does not match the run's "
-                               f"images {img.shape}")
+        dev = out.get(f"{i}_deviation")
+        for kind in ("target", "start"):
+            a = out.get(f"{i}_{kind}")
+            if a is not None and a.shape != (h, w, 3):
+                raise SessionError(f"{path}: {member}/{i}_{kind}: shape {a.shape} does not match the run's "
+                                   f"images {img.shape}")
         if dev is not None and dev.shape != (h, w):
             raise SessionError(f"{path}: {member}/{i}_deviation: shape {dev.shape} does not match the run's "
                                f"images {img.shape}")
@@ -590,7 +595,7 @@ def _read_arrays(npz_bytes: bytes, runs: list[dict], needed: set[str], path: Pat
 def _check_array(shape: tuple, dtype: np.dtype, kind: str, path: Path, where: str) -> None:
     if dtype not in (np.dtype(np.float16), np.dtype(np.float32)):
         raise SessionError(f"{path}: {where}: pixel type {dtype} (sessions hold float16 images)")
-    ndim = {"images": 4, "target": 3, "deviation": 2}[kind]
+    ndim = {"images": 4, "target": 3, "deviation": 2, "start": 3}[kind]
     if len(shape) != ndim:
         raise SessionError(f"{path}: {where}: shape {shape}, expected {ndim} dimensions")
     spatial = shape[1:3] if kind == "images" else shape[:2]

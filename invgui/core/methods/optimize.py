@@ -300,6 +300,7 @@ class Target:
     channels: str | None = None
     window: str | None = None
     label: str = ""
+    start: np.ndarray | None = None                  # H×W×3 at the run's size: start here, not from noise
 
 
 # Most batch rows (items × restarts) one batch holds; callers split longer lists (batches()).
@@ -313,14 +314,24 @@ def batches(n_items: int, restarts: int, limit: int | None = None) -> list[range
     return [range(i, min(i + per, n_items)) for i in range(0, n_items, per)]
 
 
-def _start(p: OptimizeParams, size: int, channels: int, target: torch.Tensor | None, conv: _Images
-           ) -> torch.Tensor:
+def _start(p: OptimizeParams, size: int, channels: int, target: torch.Tensor | None, conv: _Images,
+           start: np.ndarray | None = None) -> torch.Tensor:
     gen = torch.Generator().manual_seed(p.seed)
     shape = (p.restarts, channels, size, size)
-    if p.init == "uniform":
+    if start is None and p.init == "uniform":
         return (torch.rand(shape, generator=gen) * 2 - 1) * p.init_scale
     noise = torch.randn(shape, generator=gen)
     noise = noise / noise.flatten(1).square().mean(1).sqrt().view(-1, 1, 1, 1) * p.init_scale
+    if start is not None:
+        # The hybrid method: the first restart starts at the given image (the decoder's output)
+        # exactly, the others at it plus small noise (0.1 × the start noise RMS, as the 'image' start).
+        x = torch.from_numpy(np.ascontiguousarray(start, np.float32)).permute(2, 0, 1)[None]
+        if channels == 1:           # the representation's own luminance, so restart 1 has its features
+            x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True).expand(1, 3, -1, -1)
+        base = conv.from_rgb(x)[:, :channels]
+        jitter = 0.1 * noise
+        jitter[0] = 0
+        return base.expand(shape) + jitter
     if p.init == "image":
         if target is None:
             raise ValueError("the 'image' start needs an image, not only target features")
@@ -402,7 +413,10 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
     conv = _Images(rep, p.sigma, device)
     # A representation of the grayscale image is inverted as a one-channel image (broadcast to RGB),
     # so colour the representation never saw is not invented.
-    u0 = torch.cat([_start(p, size, 1 if rep.grayscale else 3, x0, conv) for x0 in x0s])
+    for t in targets:
+        if t.start is not None and t.start.shape[:2] != (size, size):
+            raise ValueError(f"the start image is {t.start.shape[1]}×{t.start.shape[0]}, the run {size}×{size}")
+    u0 = torch.cat([_start(p, size, 1 if rep.grayscale else 3, x0, conv, t.start) for t, x0 in zip(targets, x0s)])
     u = u0.to(device).clone().requires_grad_(True)
     # sgd: per-pixel learning rate; the objective is a mean over pixels, so scale the step by their count.
     lr_scale = float(u[0].numel()) if p.optimizer == "sgd" else 1.0

@@ -1,0 +1,73 @@
+"""The hybrid method (issue 15): the decoder's reconstruction starts the optimisation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from invgui.cli import main
+from invgui.core.methods.optimize import PRESETS
+from invgui.core.request import RunRequest, execute, prepare, results
+from invgui.core.session import Run, Session
+
+FAST = dataclasses.replace(PRESETS.get("fast"), iters=40)
+
+
+def hybrid(decoder, images=("sample:coffee",), **params):
+    req = RunRequest(method="hybrid", model="hog", images=images, decoder=str(decoder), device="cpu",
+                     params=dataclasses.replace(FAST, **params))
+    return results(execute(req))
+
+
+def test_restart_one_starts_at_the_decoder_output_and_improves_on_it(tiny_hog_decoder):
+    (res,) = hybrid(tiny_hog_decoder, restarts=1)
+    stage = res.record["decoder_stage"]
+    assert res.record["method"] == "hybrid" and res.record["decoder"] == str(tiny_hog_decoder)
+    assert res.start.shape == res.images[0].shape == (32, 32, 3)
+    # The optimisation's first iterate is the decoder's reconstruction: the same features.
+    assert res.metrics["start_representation_error"] == pytest.approx(stage["representation_error"], abs=1e-4)
+    assert res.metrics["decoder_representation_error"] == pytest.approx(stage["representation_error"])
+    assert res.metrics["representation_error"] < 0.8 * stage["representation_error"]
+    assert {"psnr", "ssim", "seconds"} <= set(stage)
+
+
+def test_restarts_add_noise_to_the_decoder_output_and_images_batch(tiny_hog_decoder):
+    a, b = hybrid(tiny_hog_decoder, images=("sample:coffee", "sample:chelsea"), restarts=2, iters=5)
+    assert len(a.images) == 2 and a.deviation is not None and a.deviation.max() > 0
+    assert a.record["batch"] == 2 and b.record["batch_index"] == 1
+    assert not np.array_equal(a.start, b.start)
+    assert a.record["decoder_stage"]["representation_error"] != b.record["decoder_stage"]["representation_error"]
+
+
+def test_non_differentiable_representations_are_refused_with_a_reason(tiny_hog_decoder):
+    from invgui.core.representations import RepresentationError
+
+    with pytest.raises(RepresentationError, match="hybrid method optimises after the decoder"):
+        prepare(RunRequest(method="hybrid", model="lbp", device="cpu"))
+
+
+def test_cli_writes_both_stages(tiny_hog_decoder, tmp_path, capsys):
+    out = tmp_path / "h.png"
+    assert main(["invert", "sample:coffee", "--model", "hog", "--method", "hybrid", "--decoder",
+                 str(tiny_hog_decoder), "--preset", "fast", "--iters", "10", "--out", str(out), "-q"]) == 0
+    said = capsys.readouterr().out
+    assert "hybrid: representation error" in said and "(decoder)" in said
+    assert (tmp_path / "h-start.png").is_file()
+    rec = json.loads((tmp_path / "h.json").read_text())
+    assert rec["method"] == "hybrid" and rec["start_image"].endswith("h-start.png")
+    assert rec["decoder_stage"]["representation_error"] > 0 and rec["decoder_sha256"]
+
+
+def test_sessions_keep_the_hybrid_run_and_its_start_image(tiny_hog_decoder, tmp_path):
+    (res,) = hybrid(tiny_hog_decoder, iters=5)
+    run = Run(method="hybrid", model="hog", layer="hog", image="sample:coffee", params=dataclasses.asdict(FAST),
+              decoder=str(tiny_hog_decoder), state="done", result=res)
+    Session(runs=[run]).save(tmp_path / "s.invgui")
+    (back,) = Session.load(tmp_path / "s.invgui").runs
+    assert back.method == "hybrid" and back.result.start.shape == (32, 32, 3)
+    assert np.allclose(back.result.start, res.start, atol=1e-3)
+    req = back.request(device="cpu")
+    assert req.method == "hybrid" and req.params.iters == FAST.iters and req.decoder == str(tiny_hog_decoder)
