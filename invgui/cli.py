@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", default=None, choices=R.names(), metavar="MODEL",
                    help="representation to start with (default: the embedded CNN)")
     p.add_argument("--preset", default=None, choices=PRESETS.names(), help="optimisation preset to start with")
-    p.add_argument("--method", default=None, choices=("optimize", "decoder"), help="method to start with")
+    p.add_argument("--method", default=None, choices=("optimize", "decoder", "hybrid"),
+                   help="method to start with")
     p.add_argument("--probe", default=None, help="with --screenshot and --method decoder: also run this probe")
     p.add_argument("--other", default=None, help="second image for --probe interpolate")
     p.add_argument("--view", default="main", choices=("main", "compare", "train"),

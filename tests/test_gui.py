@@ -255,6 +255,35 @@ def test_decoder_method_reconstructs_and_exports(qtbot, window, tiny_hog_decoder
     assert window.decoder_panel.current() is None
 
 
+def test_hybrid_method_runs_from_the_decoder_output_in_the_window(qtbot, window, tiny_hog_decoder, tmp_path):
+    window.set_model("hogb")
+    window.set_method("hybrid")
+    assert window.method_stack.currentIndex() == 0                    # the optimisation parameters
+    assert "No decoder" in window.hybrid_label.text() and window.hybrid_label.isVisibleTo(window)
+    n = len(window.errors)
+    assert window.run() is False and "No decoder" in window.errors[n]
+    window.set_model("hog")
+    window.decoder_panel.add_file(str(tiny_hog_decoder))
+    assert "hog-tiny.pt" in window.hybrid_label.text()
+    window.form.set_value("iters", 5)
+    window.form.set_value("restarts", 2)
+    wait_run(qtbot, window, lambda: qtbot.mouseClick(window.run_button, Qt.MouseButton.LeftButton) or True)
+    res = window.result
+    assert res.record["method"] == "hybrid" and res.start is not None and len(res.images) == 2
+    assert "hybrid" in window.metrics_label.text() and "decoder stage" in window.metrics_label.text()
+    assert window.restarts_pane.isVisibleTo(window) and "decoder's reconstruction" in window.restarts_pane.title.text()
+    run = window.shown_run
+    assert run.method == "hybrid" and "hybrid" in run.label() and run.decoder == str(tiny_hog_decoder)
+    png, js = window.export_to(tmp_path / "hyb.png")
+    assert json.loads(js.read_text())["start_image"].endswith("hyb-start.png") and (tmp_path / "hyb-start.png").exists()
+    # Back into the window: the method, the parameters and the decoder come back.
+    window.set_method("optimize")
+    window.form.set_value("iters", 7)
+    assert window.run_actions.duplicate(run.id)
+    assert window.method() == "hybrid" and window.form.values().iters == 5
+    assert window.decoder_panel.current() == str(tiny_hog_decoder)
+
+
 def test_probe_from_the_panel_shows_and_exports_a_strip(qtbot, window, tiny_hog_decoder, tmp_path):
     window.set_model("hog")
     window.set_method("decoder")

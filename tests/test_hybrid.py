@@ -71,3 +71,26 @@ def test_sessions_keep_the_hybrid_run_and_its_start_image(tiny_hog_decoder, tmp_
     assert np.allclose(back.result.start, res.start, atol=1e-3)
     req = back.request(device="cpu")
     assert req.method == "hybrid" and req.params.iters == FAST.iters and req.decoder == str(tiny_hog_decoder)
+
+
+def test_sweeps_make_hybrid_runs_where_a_decoder_fits(tiny_hog_decoder):
+    from invgui.core import compare as C
+
+    template = Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params=dataclasses.asdict(FAST))
+    runs = C.sweep_layers(template, ["optimize", "hybrid"], ["hog"], {"hog": str(tiny_hog_decoder)})
+    assert [(r.method, r.decoder) for r in runs] == [("optimize", None), ("hybrid", str(tiny_hog_decoder))]
+    assert C.sweep_layers(template, ["hybrid"], ["hog"], {}) == []                  # no decoder: no run
+    imgs = C.sweep_images(template, ["hybrid"], ["sample:coffee", "sample:rocket"], str(tiny_hog_decoder))
+    assert [r.method for r in imgs] == ["hybrid", "hybrid"] and C.axis_value(imgs[0], "method") == "hybrid"
+    assert imgs[0].params == template.params                 # the optimisation stage's parameters
+
+
+def test_a_grayscale_representation_keeps_the_decoders_colour(tiny_hog_decoder):
+    # HOG sees luminance only: optimisation from noise is gray, the hybrid keeps the colour the
+    # decoder predicted and changes what the features see.
+    (res,) = hybrid(tiny_hog_decoder, iters=20)
+    chroma = lambda im: float(np.abs(im - im.mean(axis=2, keepdims=True)).mean())  # noqa: E731
+    assert chroma(res.start) > 1e-3 and chroma(res.image) > 0.5 * chroma(res.start)
+    (plain,) = results(execute(RunRequest(model="hog", images=("sample:coffee",), device="cpu",
+                                          params=dataclasses.replace(FAST, iters=5, size=32))))
+    assert chroma(plain.image) < 1e-6

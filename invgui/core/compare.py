@@ -20,7 +20,7 @@ from .results import summary
 from .session import Run
 
 AXES = ("method", "layer", "model", "image", "run")
-METHOD_NAMES = {"optimize": "optimisation", "decoder": "decoder"}
+METHOD_NAMES = {"optimize": "optimisation", "decoder": "decoder", "hybrid": "hybrid"}
 
 
 def axis_value(run: Run, axis: str) -> str:
@@ -238,29 +238,29 @@ def contact_sheet(g: Grid, tile: int = 512, nre: dict[str, float] | None = None)
 
 def sweep_layers(template: Run, methods: list[str], layers: list[str], decoders: dict[str, str] | None = None
                  ) -> list[Run]:
-    """methods × layers; a decoder run needs ``decoders[layer]`` (layers without one are skipped)."""
+    """methods × layers; a decoder or hybrid run needs ``decoders[layer]`` (layers without one are skipped)."""
     runs = []
     for method in methods:
         for layer in layers:
-            if method == "decoder":
+            if method in ("decoder", "hybrid"):
                 path = (decoders or {}).get(layer)
                 if path is None:
                     continue
-                runs.append(template.copy(method="decoder", layer=layer, decoder=path))
+                runs.append(template.copy(method=method, layer=layer, decoder=path))
             else:
                 runs.append(template.copy(method="optimize", layer=layer))
     return runs
 
 
 def sweep_images(template: Run, methods: list[str], images: list[str], decoder: str | None = None) -> list[Run]:
-    """methods × images at the template's layer (the decoder row needs ``decoder``).  The
+    """methods × images at the template's layer (the decoder and hybrid rows need ``decoder``).  The
     optimisation runs differ only in their image, so the window computes them as one batch."""
     runs = []
     for method in methods:
-        if method == "decoder" and decoder is None:
+        if method in ("decoder", "hybrid") and decoder is None:
             continue
         for image in images:
-            extra = {"decoder": decoder} if method == "decoder" else {}
+            extra = {"decoder": decoder} if method in ("decoder", "hybrid") else {}
             runs.append(template.copy(method=method, image=image, **extra))
     return runs
 

@@ -104,10 +104,13 @@ class CompareView(QWidget):
         self.sweep_layers.setPlaceholderText("layers, comma-separated (empty: four spread over the network)")
         mrow = QHBoxLayout()
         self.sweep_opt, self.sweep_dec = QCheckBox("optimisation"), QCheckBox("decoder (where one fits)")
+        self.sweep_hyb = QCheckBox("hybrid")
+        self.sweep_hyb.setToolTip("The decoder's reconstruction starts the optimisation (where a decoder fits)")
         self.sweep_opt.setChecked(True)
         self.sweep_dec.setChecked(True)
         mrow.addWidget(self.sweep_opt)
         mrow.addWidget(self.sweep_dec)
+        mrow.addWidget(self.sweep_hyb)
         self.sweep_param = QComboBox()
         from ..core.methods.optimize import OptimizeParams
         import dataclasses
@@ -317,8 +320,7 @@ class CompareView(QWidget):
             except Exception as e:
                 self.show_error("Cannot sweep", str(e))
                 return []
-            methods = (["optimize"] if self.sweep_opt.isChecked() else []) + \
-                      (["decoder"] if self.sweep_dec.isChecked() else [])
+            methods = self.sweep_methods()
             decoders = {layer: str(p) for layer in layers if (p := D.find_shipped(template.model, layer)) is not None}
             if ctx.decoder and ctx.layer in layers:
                 decoders.setdefault(ctx.layer, ctx.decoder)
@@ -333,8 +335,7 @@ class CompareView(QWidget):
             except ImageError as e:
                 self.show_error("Cannot sweep", str(e))
                 return []
-            methods = (["optimize"] if self.sweep_opt.isChecked() else []) + \
-                      (["decoder"] if self.sweep_dec.isChecked() else [])
+            methods = self.sweep_methods()
             decoder = ctx.decoder or (str(p) if (p := D.find_shipped(template.model, ctx.layer)) else None)
             runs = C.sweep_images(template, methods, images, decoder)
             self.cols_box.setCurrentText("image")
@@ -362,11 +363,16 @@ class CompareView(QWidget):
 
     def _kind_changed(self, kind: int) -> None:
         """Only the fields the chosen kind of sweep reads can be edited."""
-        for widgets, kinds in (((self.sweep_layers,), (0,)), ((self.sweep_opt, self.sweep_dec), (0, 2)),
+        for widgets, kinds in (((self.sweep_layers,), (0,)), ((self.sweep_opt, self.sweep_dec, self.sweep_hyb), (0, 2)),
                                ((self.sweep_param, self.sweep_values), (1,)),
                                ((self.sweep_images, self.sweep_browse), (2,))):
             for w in widgets:
                 w.setEnabled(kind in kinds)
+
+    def sweep_methods(self) -> list[str]:
+        """The methods ticked for a layers or images sweep, in the grid's order."""
+        return [m for m, box in (("optimize", self.sweep_opt), ("decoder", self.sweep_dec),
+                                 ("hybrid", self.sweep_hyb)) if box.isChecked()]
 
     def sweep_image_list(self, current: str) -> list[str]:
         """The images of a methods × images sweep: the field's, or the open image and three samples."""

@@ -19,7 +19,8 @@ from .layer_tree import LayerTree
 from .param_form import ParamForm
 
 OPEN_MODEL = "<open model file>"
-METHODS = {"optimize": "Optimisation (Mahendran & Vedaldi)", "decoder": "Decoder (Dosovitskiy & Brox)"}
+METHODS = {"optimize": "Optimisation (Mahendran & Vedaldi)", "decoder": "Decoder (Dosovitskiy & Brox)",
+           "hybrid": "Hybrid (decoder, then optimisation)"}
 
 
 def devices() -> list[str]:
@@ -99,8 +100,14 @@ class MethodDock(QWidget):
         self.method_box.setObjectName("method_box")
         for key, title in METHODS.items():
             self.method_box.addItem(title, key)
-        self.method_box.setToolTip("Reconstruct by optimisation from noise, or with a trained decoder")
+        self.method_box.setToolTip("Reconstruct by optimisation from noise, with a trained decoder, or both: "
+                                   "the decoder's reconstruction starts the optimisation (hybrid)")
         rlay.addWidget(self.method_box)
+        self.hybrid_label = QLabel("")               # hybrid: which decoder starts the optimisation
+        self.hybrid_label.setObjectName("hybrid_label")
+        self.hybrid_label.setWordWrap(True)
+        self.hybrid_label.hide()
+        rlay.addWidget(self.hybrid_label)
         self.nondiff_label = QLabel("")
         self.nondiff_label.setWordWrap(True)
         self.nondiff_label.setStyleSheet("color: #c0392b")
@@ -117,7 +124,7 @@ class MethodDock(QWidget):
         self.method_stack.addWidget(scroll)
         self.method_stack.addWidget(_scroll(self.decoder_panel))
         self.method_box.currentIndexChanged.connect(
-            lambda _i: self.method_stack.setCurrentIndex(0 if self.method() == "optimize" else 1))
+            lambda _i: self.method_stack.setCurrentIndex(1 if self.method() == "decoder" else 0))
         rlay.addWidget(self.method_stack, 1)
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Run")

@@ -140,8 +140,8 @@ class MainWindow(QMainWindow):
         self.right = right = MethodDock()
         for name in ("model_box", "random_weights", "device_box", "layer_tree", "layer_filter"):
             setattr(self, name, getattr(left, name))
-        for name in ("method_box", "nondiff_label", "form", "decoder_panel", "method_stack", "run_button",
-                     "stop_button", "pause_button", "metrics_label"):
+        for name in ("method_box", "nondiff_label", "hybrid_label", "form", "decoder_panel", "method_stack",
+                     "run_button", "stop_button", "pause_button", "metrics_label"):
             setattr(self, name, getattr(right, name))
         self.device_box.currentTextChanged.connect(lambda d: setattr(self, "device", d))
         self.model_box.activated.connect(self.models.on_chosen)
@@ -149,6 +149,7 @@ class MainWindow(QMainWindow):
         self.layer_tree.layerChosen.connect(self.set_layer)
         self.form.changed.connect(self._on_params_changed)
         self.method_box.currentIndexChanged.connect(lambda _i: self._update_nondiff_label())
+        self.decoder_panel.box.currentIndexChanged.connect(lambda _i: self._update_hybrid_label())
         self.decoder_panel.trainRequested.connect(self.open_train_dialog)
         self.decoder_panel.probeRequested.connect(self.requests.probe)
         self.run_button.clicked.connect(self.run)
@@ -197,9 +198,22 @@ class MainWindow(QMainWindow):
         self.method_box.setCurrentIndex(self.method_box.findData(key))
 
     def _update_nondiff_label(self) -> None:
-        show = self.rep is not None and not self.rep.differentiable and self.method() == "optimize"
+        show = self.rep is not None and not self.rep.differentiable and self.method() in ("optimize", "hybrid")
         self.nondiff_label.setText(f"{self.rep.name}: {self.rep.decoder_hint}." if show else "")
         self.nondiff_label.setVisible(show)
+        self._update_hybrid_label()
+
+    def _update_hybrid_label(self) -> None:
+        """Hybrid: say which decoder (the Decoder page's choice) will start the optimisation."""
+        if self.method() != "hybrid":
+            self.hybrid_label.hide()
+            return
+        path = self.decoder_panel.current()
+        self.hybrid_label.setText(
+            f"Starts from the reconstruction of the decoder <b>{Path(path).name}</b> (chosen on the Decoder "
+            "page), then optimises with the parameters below." if path else
+            "No decoder for this layer: choose <i>Decoder</i> to open or train one, then come back.")
+        self.hybrid_label.show()
 
     def _size(self) -> int:
         return int(self.form.widgets["size"].value()) or (self.rep.input_size if self.rep else 224)
@@ -244,6 +258,7 @@ class MainWindow(QMainWindow):
         self.recon_pane.set_title(f"Reconstruction — {self.rep.name} {self.layer}")
         self.form.set_value("window", "")          # a window belongs to one layer's map
         self.decoder_panel.refresh(self.rep.name, self.layer)
+        self._update_hybrid_label()
         self.features.update()
         self.display.clear_stale()
 

@@ -96,6 +96,7 @@ class ModelChoice:
                 form.changed.connect(self.on_rep_params_changed)
         w._update_nondiff_label()
         w.decoder_panel.refresh(rep.name, w.layer)
+        w._update_hybrid_label()
         w.features.invalidate()
         w._refresh_tree()
         w.features.update()

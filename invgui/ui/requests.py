@@ -30,6 +30,12 @@ class Requests:
         except ValueError as e:
             w.show_error("Invalid parameters", str(e))
             return None
+        if w.method() == "hybrid" and not sweep:
+            path = self.decoder_or_error()          # the decoder page's choice starts the optimisation
+            if path is None:
+                return None
+            return Run(method="hybrid", params=params, decoder=path, size=int(params.get("size") or 0),
+                       **self.base())
         return Run(method="optimize", params=params, **self.base(),
                    **({"size": int(w.decoder_panel.size.value())} if sweep else {}))
 

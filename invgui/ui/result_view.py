@@ -143,11 +143,18 @@ class ResultView(QWidget):
             self.diff_pane.hide()
         self.plot.clear_curves()
         self.plot.set_history(res.history)
+        start = [to_uint8(res.start)] if res.start is not None and res.start.shape == res.image.shape else []
+        first = "the decoder's reconstruction it started from, then " if start else ""
         if len(res.images) > 1 and res.deviation is not None:
-            tiles = [to_uint8(im) for im in res.images] + [colourise(res.deviation, "inferno")]
+            tiles = start + [to_uint8(im) for im in res.images] + [colourise(res.deviation, "inferno")]
             self.restarts_pane.set_image(mosaic(tiles))
-            self.restarts_pane.set_title(f"{len(res.images)} restarts + per-pixel deviation (max "
+            self.restarts_pane.set_title(f"{first}{len(res.images)} restarts + per-pixel deviation (max "
                                          f"{res.deviation.max():.3f}; bright = varies across restarts)")
+            self.restarts_pane.show()
+        elif start:                                  # hybrid, one restart: decoder stage | optimised
+            self.restarts_pane.set_image(mosaic(start + [shown]))
+            self.restarts_pane.set_title("Hybrid: the decoder's reconstruction (left) and the optimisation "
+                                         "that started from it (right)")
             self.restarts_pane.show()
         else:
             self.restarts_pane.hide()

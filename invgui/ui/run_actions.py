@@ -38,9 +38,11 @@ class RunActions:
         if run.image != w.image_source:
             w.open_image(run.image)
         w.set_method(run.method)
-        if run.method == "optimize":
+        if run.method in ("optimize", "hybrid"):
             w.form.set_values(from_dict(optimize.OptimizeParams, run.params))
-        elif run.decoder:
+        if run.method == "hybrid" and run.decoder:
+            w.decoder_panel.add_file(run.decoder)
+        elif run.method == "decoder" and run.decoder:
             w.decoder_panel.add_file(run.decoder)
             w.decoder_panel.size.setValue(run.size)
         w.statusBar().showMessage(f"loaded the settings of {run.label()}: change them and Run", 8000)

@@ -44,10 +44,10 @@ class RunDisplay:
     def run_started(self, run: Run) -> None:
         w = self.w
         w.run_list.select(run.id)
-        w.live.start(optimize.TERMS if run.method == "optimize" else ())
+        w.live.start(optimize.TERMS if run.method in ("optimize", "hybrid") else ())
         w.result = None
         w.plot.clear_curves()
-        if run.method == "optimize":
+        if run.method in ("optimize", "hybrid"):
             w.plot.set_span(int(run.params.get("iters", 0)) + int(run.params.get("stage2_iters", 0)))
         w.metrics_label.setText("")
         w.recon_pane.set_title(f"Reconstruction — {run.model} {run.layer} (running)")

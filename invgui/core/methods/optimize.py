@@ -412,11 +412,14 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
         raise ValueError(f"{rep.name} {layer}: {e}") from None
     conv = _Images(rep, p.sigma, device)
     # A representation of the grayscale image is inverted as a one-channel image (broadcast to RGB),
-    # so colour the representation never saw is not invented.
+    # so colour the representation never saw is not invented — unless the run starts from a given
+    # image (the hybrid method): then the colour the decoder predicted is kept, and only the part of
+    # the image the features see (its luminance) gets the feature term's gradient.
+    colour = not rep.grayscale or any(t.start is not None for t in targets)
     for t in targets:
         if t.start is not None and t.start.shape[:2] != (size, size):
             raise ValueError(f"the start image is {t.start.shape[1]}×{t.start.shape[0]}, the run {size}×{size}")
-    u0 = torch.cat([_start(p, size, 1 if rep.grayscale else 3, x0, conv, t.start) for t, x0 in zip(targets, x0s)])
+    u0 = torch.cat([_start(p, size, 3 if colour else 1, x0, conv, t.start) for t, x0 in zip(targets, x0s)])
     u = u0.to(device).clone().requires_grad_(True)
     # sgd: per-pixel learning rate; the objective is a mean over pixels, so scale the step by their count.
     lr_scale = float(u[0].numel()) if p.optimizer == "sgd" else 1.0
