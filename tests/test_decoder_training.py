@@ -119,3 +119,31 @@ def test_torchrun_gloo_trains_like_one_process_and_resumes_on_another_count(phot
     assert loaded.epoch == 3 and loaded.meta["training"]["world_size"] == 1
     *_, rec = D.run(R.get("hog"), load_image("sample:coffee"), None, two)
     assert rec.images.shape == (1, 32, 32, 3) and np.isfinite(rec.images).all() and rec.images.std() > 0
+
+
+def test_feature_space_loss_terms_are_trained_and_reported(photos, tmp_path):
+    # Paper 001 appendix A: the loss compares reconstructions in a comparator's features too.
+    p = dataclasses.replace(TINY, feature_weight=0.5, comparator="representation")
+    events, res = train_all(R.get("hog"), None, photos / "train", tmp_path / "f.pt", p, workers=0)
+    steps = [e for e in events if hasattr(e, "losses")]
+    for s in steps:
+        assert {"train", "pixel", "feature_space"} <= set(s.losses)
+        assert s.losses["train"] == pytest.approx(s.losses["pixel"] + 0.5 * s.losses["feature_space"], rel=1e-5)
+    assert len(res.history["feature_space"]) == len(steps)
+    meta = D.load_checkpoint(tmp_path / "f.pt").meta
+    assert meta["training"]["params"]["feature_weight"] == 0.5
+    # A different loss trains a different decoder; a comparator network works at a small crop size.
+    _, plain = train_all(R.get("hog"), None, photos / "train", tmp_path / "p.pt", TINY, workers=0)
+    assert plain.history["train"] != res.history["train"] and "feature_space" not in plain.history
+    lite = dataclasses.replace(TINY, pixel_weight=0.0, feature_weight=1.0, comparator="efficientnet_lite0:blocks.1")
+    _, r2 = train_all(R.get("lbp"), None, photos / "train", tmp_path / "l.pt", lite, workers=0)
+    assert all(np.isfinite(r2.history["feature_space"])) and r2.history["pixel"]
+
+
+def test_feature_loss_refusals_say_why(photos, tmp_path):
+    with pytest.raises(R.RepresentationError, match="not differentiable"):
+        train_all(R.get("lbp"), None, photos / "train", tmp_path / "x.pt",
+                  dataclasses.replace(TINY, feature_weight=1.0), workers=0)
+    with pytest.raises(ValueError, match="every loss weight is 0"):
+        train_all(R.get("hog"), None, photos / "train", tmp_path / "x.pt",
+                  dataclasses.replace(TINY, pixel_weight=0.0), workers=0)

@@ -278,6 +278,9 @@ class TrainDialog(QDialog):
     def _on_step(self, steps: list[Step]) -> None:
         for ev in steps:
             self.history["train"].append(ev.losses["train"])
+            for k in ("pixel", "feature_space"):        # the loss's terms, when it has several
+                if k in ev.losses:
+                    self.history.setdefault(k, []).append(ev.losses[k])
             if "held_out" in ev.losses:
                 self.history["held_out"].append(ev.losses["held_out"])
                 self.held_steps.append(ev.i)
@@ -294,6 +297,9 @@ class TrainDialog(QDialog):
 
     def _draw(self) -> None:
         self.plot.set_series("train", np.arange(1, len(self.history["train"]) + 1), self.history["train"])
+        for k in ("pixel", "feature_space"):
+            if self.history.get(k):
+                self.plot.set_series(k, np.arange(1, len(self.history[k]) + 1), self.history[k])
         if self.held_steps:
             self.plot.set_series("held_out", np.asarray(self.held_steps), self.history["held_out"], symbol=True)
         if self._latest_preview is not None:

@@ -18,12 +18,17 @@ from ...events import Event, Result, Status, Step
 from ...export import library_versions
 from ...images import ImageError, to_uint8
 from ...params import Presets, check, param, to_dict
+from ... import representations as R
 from ...representations import REGISTRY, Representation, RepresentationError
 from . import nets
 from .checkpoint import _load_encoder, check_match, load_checkpoint, save_checkpoint
 from .data import Crops, GlobalBatches, ImageSet, _batch, default_workers, list_images, loader, split, to_input
 
 MAX_HELD_OUT = 256      # held-out images evaluated after each epoch
+# What the feature-space loss compares reconstructions in (paper 001, appendix A): the inverted
+# representation itself, or a layer of the embedded EfficientNet-Lite0.
+COMPARATORS = ("representation", "efficientnet_lite0:blocks.1", "efficientnet_lite0:blocks.2",
+               "efficientnet_lite0:blocks.3", "efficientnet_lite0:blocks.4")
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,14 @@ class TrainParams:
                                       "CNN representations only.")
     seed: int = param(0, label="Seed", min=0, max=2**31 - 1, group="Training",
                       tooltip="Seeds the split, the crops and the initial weights.")
+    pixel_weight: float = param(1.0, label="Pixel loss weight", min=0.0, max=1000.0, step=0.1, group="Loss",
+                                tooltip="Weight of the mean squared pixel error ‖y − x‖² (paper 001's loss).")
+    feature_weight: float = param(0.0, label="Feature loss weight", min=0.0, max=1000.0, step=0.1, group="Loss",
+                                  tooltip="Weight of the feature-space loss ‖C(y) − C(x)‖² / ‖C(x)‖² (paper 001, "
+                                          "appendix A): reconstructions are compared in a comparator's features.")
+    comparator: str = param("representation", label="Feature loss in", choices=COMPARATORS, group="Loss",
+                            tooltip="The comparator C of the feature loss: the inverted representation itself, "
+                                    "or a layer of the embedded EfficientNet-Lite0.")
     preview_every: int = param(10, label="Preview every", min=1, max=100000, group="Display",
                                tooltip="Send sample reconstructions every k steps.")
 
@@ -128,6 +141,8 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
                          f"of {p.batch} is the same, so training goes on as it would have")
     if p.batch < world:
         raise ValueError(f"a batch of {p.batch} cannot be shared by {world} processes; use --batch ≥ {world}")
+    if p.pixel_weight <= 0 and p.feature_weight <= 0:
+        raise ValueError("every loss weight is 0: give the pixel or the feature loss a weight above 0")
     torch.manual_seed(p.seed)
     rng = np.random.default_rng(p.seed)
     sources = list_images(data) if not isinstance(data, list) else list(data)
@@ -150,6 +165,7 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
         raise RepresentationError(f"{rep.name} has no weights to fine-tune: autoencoder mode needs a CNN")
 
     rep.to(device)
+    comparator = _comparator(p, rep, layer, device) if p.feature_weight > 0 else None
     encoder_params: list[torch.nn.Parameter] = []
     if p.autoencoder:
         rep.model.requires_grad_(True)
@@ -236,23 +252,34 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
                 with torch.enable_grad():
                     # Σ of squared errors over the global batch's pixel count, times the number of
                     # processes: DDP averages the processes' gradients, so the sum is the gradient
-                    # of the global batch's mean squared error, however it is shared.
-                    sse = (model(x) - x).square().sum()
-                    loss = sse * (world / pixels)
+                    # of the global batch's mean squared error, however it is shared.  The feature
+                    # term is a sum over this process's crops of per-crop distances, likewise.
+                    y = model(x)
+                    sse = (y - x).square().sum()
+                    loss = sse * (p.pixel_weight * world / pixels)
+                    fsum = None
+                    if comparator is not None:
+                        fsum = _feature_distances(comparator, y, x).sum()
+                        loss = loss + fsum * (p.feature_weight * world / p.batch)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                 opt.step()
                 step += 1
-                mse = sse.detach() / pixels
+                terms = torch.stack([sse.detach() / pixels] + ([fsum.detach() / p.batch] if fsum is not None else []))
                 if world > 1:
-                    torch.distributed.all_reduce(mse)
-                value = float(mse)
+                    torch.distributed.all_reduce(terms)
+                parts = terms.tolist()
+                value = p.pixel_weight * parts[0] + (p.feature_weight * parts[1] if fsum is not None else 0.0)
                 if not math.isfinite(value):
                     raise FloatingPointError(f"the training loss became {value} at step {step}; lower the "
                                              f"learning rate (now {p.lr:g})")
                 history["train"].append(value)
                 last_of_epoch = s == steps_per_epoch - 1
                 losses = {"train": value}
+                if fsum is not None:                 # the terms, each drawn in the loss plot
+                    losses.update(pixel=parts[0], feature_space=parts[1])
+                    for k in ("pixel", "feature_space"):
+                        history.setdefault(k, []).append(losses[k])
                 preview = None
                 if last_of_epoch and held:
                     held_err, recon = _evaluate(net, rep, layer, held, device, p.batch)
@@ -306,6 +333,34 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
     yield Result(images=recon if len(recon) else np.zeros((1, p.size, p.size, 3), np.float32),
                  target=held[0] if held else None, history=history, metrics=m,
                  record={**final, "checkpoint": str(out)}, stopped=stopped, message=message)
+
+
+def _comparator(p: TrainParams, rep: Representation, layer: str, device) -> tuple[Representation, str]:
+    """(representation, layer) the feature loss compares in: frozen, on the device."""
+    if p.comparator == "representation":
+        if not rep.differentiable:
+            raise RepresentationError(f"{rep.name} is not differentiable, so the feature loss cannot compare in it; "
+                                      "choose an EfficientNet-Lite0 layer as the comparator")
+        if p.autoencoder:
+            raise RepresentationError("autoencoder mode changes the representation while it trains, so the feature "
+                                      "loss cannot compare in it; choose an EfficientNet-Lite0 layer")
+        return rep, layer
+    model, _, cl = p.comparator.partition(":")
+    comp = R.get(model).to(device)
+    info = comp.layer_info(cl, p.size)
+    if not info.fits:
+        raise RepresentationError(f"the comparator {model} {cl} does not fit a {p.size}×{p.size} crop: {info.error}")
+    return comp, cl
+
+
+def _feature_distances(comparator: tuple[Representation, str], y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per crop ‖C(y) − C(x)‖² / ‖C(x)‖²: the comparator's features of the reconstructions against
+    those of the originals (no gradient through the originals' side)."""
+    comp, layer = comparator
+    with torch.no_grad():
+        fx = comp.features(x, layer).flatten(1)
+    fy = comp.features(y, layer).flatten(1)
+    return (fy - fx).square().sum(1) / fx.square().sum(1).clamp_min(1e-12)
 
 
 class _Model(torch.nn.Module):
