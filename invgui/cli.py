@@ -320,16 +320,11 @@ def _decoder_per_image(result, n: int) -> list:
     """The decoder's one batch Result as one Result per image (as optimisation gives them)."""
     import dataclasses as dc
 
-    m = result.metrics
-    out = []
-    for i in range(n):
-        per = {k: v for k, v in m.items() if not k.endswith("_per_image")}
-        for key in ("representation_error", "psnr", "ssim", "normalised_reconstruction_error"):
-            if f"{key}_per_image" in m:
-                per[key] = m[f"{key}_per_image"][i]
-        out.append(dc.replace(result, images=result.images[i:i + 1], metrics=per,
-                              record={**result.record, "batch": n, "batch_index": i}))
-    return out
+    from .core.results import per_image_metrics
+
+    return [dc.replace(result, images=result.images[i:i + 1], metrics=per,
+                       record={**result.record, "batch": n, "batch_index": i})
+            for i, per in enumerate(per_image_metrics(result.metrics, n))]
 
 
 def _invert_batch(args, prep, suffix: str, **extra) -> int:

@@ -279,6 +279,7 @@ def _hybrid(prep: Prepared, should_stop: Callable[[], bool] | None) -> Iterator[
     seconds and image (``Result.start``)."""
     from .methods import decoder as D
     from .methods.optimize import Target
+    from .results import PER_IMAGE, per_image_metrics
 
     req = prep.request
     yield Status("stage 1 of 2: the decoder")
@@ -291,7 +292,8 @@ def _hybrid(prep: Prepared, should_stop: Callable[[], bool] | None) -> Iterator[
     if should_stop is not None and should_stop():
         return
     starts = list(first.images)
-    decoder_metrics = _per_image(first.metrics, len(starts))
+    decoder_metrics = [{k: float(m[k]) for k in PER_IMAGE if k in m}
+                       for m in per_image_metrics(first.metrics, len(starts))]
     if prep.target_features is not None:
         targets = [Target(prep.images[0] if prep.images else None, prep.target_features, label=prep.source,
                           start=starts[0])]
@@ -307,21 +309,6 @@ def _hybrid(prep: Prepared, should_stop: Callable[[], bool] | None) -> Iterator[
                               "decoder_stage": {**decoder_metrics[i], "seconds": first.metrics["seconds"]}})
             ev.metrics["decoder_representation_error"] = decoder_metrics[i].get("representation_error")
         yield ev
-
-
-def _per_image(m: dict[str, Any], n: int) -> list[dict[str, Any]]:
-    """The decoder's batch metrics split into one dict per image."""
-    keys = ("representation_error", "psnr", "ssim", "normalised_reconstruction_error")
-    out = []
-    for i in range(n):
-        one = {}
-        for k in keys:
-            if f"{k}_per_image" in m:
-                one[k] = float(m[f"{k}_per_image"][i])
-            elif k in m and n == 1:
-                one[k] = float(m[k])
-        out.append(one)
-    return out
 
 
 def _optimize(prep: Prepared, targets: list, should_stop: Callable[[], bool] | None) -> Iterator[Event]:

@@ -179,6 +179,17 @@ def _html(result: Result, m: Metrics) -> str:
             f"seed {p.get('seed')}, restarts {p.get('restarts')}</small>")
 
 
+PER_IMAGE = ("representation_error", "psnr", "ssim", "normalised_reconstruction_error")
+
+
+def per_image_metrics(m: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    """A batch result's metrics (means, with ``*_per_image`` lists) as one dict per image: every
+    plain metric, and each per-image one taken from its list (a batch of one has no lists)."""
+    plain = {k: v for k, v in m.items() if not k.endswith("_per_image")}
+    return [{**plain, **{k: m[f"{k}_per_image"][i] for k in PER_IMAGE if f"{k}_per_image" in m}}
+            for i in range(n)]
+
+
 def _decoder_stage(result: Result) -> float:
     """The hybrid's decoder-stage representation error (NaN when the record lacks it)."""
     v = (result.record.get("decoder_stage") or {}).get("representation_error")

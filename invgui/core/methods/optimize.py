@@ -42,6 +42,7 @@ from ..images import resize_center_crop, to_uint8
 from ..params import Presets, param, to_dict, validate
 from ..regularizers import priors
 from ..representations import LayerInfo, Representation, RepresentationError
+from ..representations.base import luma255
 from ..subsets import mask as subset_mask
 from .stepper import Stepper, Update, capture
 
@@ -327,7 +328,7 @@ def _start(p: OptimizeParams, size: int, channels: int, target: torch.Tensor | N
         # exactly, the others at it plus small noise (0.1 × the start noise RMS, as the 'image' start).
         x = torch.from_numpy(np.ascontiguousarray(start, np.float32)).permute(2, 0, 1)[None]
         if channels == 1:           # the representation's own luminance, so restart 1 has its features
-            x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True).expand(1, 3, -1, -1)
+            x = (luma255(x) / 255.0).expand(1, 3, -1, -1)
         base = conv.from_rgb(x)[:, :channels]
         jitter = 0.1 * noise
         jitter[0] = 0
