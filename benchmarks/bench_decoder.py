@@ -72,6 +72,16 @@ def main() -> int:
     ap.add_argument("--pipeline-dir", default="", help="where to make (or find) them (default: under the temp folder)")
     ap.add_argument("--pipeline-steps", type=int, default=30, help="steady-state steps timed (after 5 warm-up)")
     ap.add_argument("--workers", type=int, default=None, help="data workers of the pipeline row (default: train's)")
+    ap.add_argument("--pipeline-widths", default="",
+                    help="decoder widths of the pipeline row, comma-separated (default: 0.25 on the CPU; 0.25 "
+                         "and 1, the paper's, on CUDA)")
+    ap.add_argument("--precision-rows", action=argparse.BooleanOptionalAction, default=None,
+                    help="bare training step in fp32/bf16 × contiguous/channels-last (default: on CUDA)")
+    ap.add_argument("--precision-steps", type=int, default=None,
+                    help="steps of the fp32-vs-bf16 held-out check (default: 400 on CUDA, 0 on the CPU)")
+    ap.add_argument("--precision", default="fp32", choices=D.train_module.PRECISIONS,
+                    help="precision of the pipeline row (both sides)")
+    ap.add_argument("--channels-last", action="store_true", help="channels-last layout in the pipeline row")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -121,9 +131,97 @@ def main() -> int:
               f"{rates['e2e1']:>9.0f} {rates['e2e32']:>9.0f} {rates['train']:>10.0f} {opt_s:>13}", flush=True)
     print("(images per second; fwd = decoder only, e2e = features + decoder; optimisation: fast preset, "
           f"{optimize.PRESETS.get('fast').iters} iterations)")
+    cuda = dev.startswith("cuda")
+    if args.precision_rows if args.precision_rows is not None else cuda:
+        precision_rows(args, dev)
+    folder = None
     if args.pipeline_images:
-        pipeline_row(args, dev)
+        folder = Path(args.pipeline_dir
+                      or Path(os.environ.get("TMPDIR", "/tmp")) / f"invgui-jpegs-{args.pipeline_images}")
+        make_jpegs(folder, args.pipeline_images)
+        widths = args.pipeline_widths or ("0.25,1" if cuda else "0.25")
+        for w in widths.split(","):
+            pipeline_row(args, dev, folder, float(w))
+    steps = args.precision_steps if args.precision_steps is not None else (400 if cuda else 0)
+    if steps and folder is not None:
+        precision_check(dev, folder, steps)
     return 0
+
+
+SPEEDS = (("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True))
+
+
+def _bare_step(rep, layer: str, size: int, width: float, batch: int, dev: str, precision: str = "fp32",
+               channels_last: bool = False):
+    """The bare training step of decoder.train (features, decoder under its precision, MSE, Adam) on
+    one batch already on the device, as train() builds it."""
+    T = D.train_module
+
+    info = rep.layer_info(layer, size)
+    family = R.REGISTRY[rep.name].family if rep.name in R.REGISTRY else "cnn"
+    net = D.nets.build(D.nets.kind_for(family, info.shape), info.shape, info.stride or 1, width).to(dev)
+    p = dataclasses.replace(D.TrainParams(), precision=precision, channels_last=channels_last)
+    bf16, last = T.speed_settings(p, torch.device(dev))
+    if last:
+        net.to(memory_format=torch.channels_last)
+    model = T._Model(net, rep, layer, False, bf16, last)
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    x = torch.rand(batch, 3, size, size, device=dev)
+
+    def step():
+        loss = F.mse_loss(model(x)[0], x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def precision_rows(args, dev: str) -> None:
+    """Images/s of the bare training step per precision × memory layout, for two decoders at two widths."""
+    print(f"\ntraining step by precision and layout ({dev}, batch 64, images/s, best of {max(2, args.repeats // 3)}):")
+    cases = [("hog", "hog", 128, 0.25), ("hog", "hog", 128, 1.0),
+             ("efficientnet_lite0", "blocks.5", 96, 0.25), ("efficientnet_lite0", "blocks.5", 96, 1.0)]
+    print(f"{'decoder':<34} " + " ".join(f"{a + '/' + ('cl' if b else 'nchw'):>11}" for a, b in SPEEDS)
+          + "  best/fp32")
+    for model, layer, size, width in cases:
+        rep = R.get(model).to(dev)
+        rates = []
+        for precision, last in SPEEDS:
+            step = _bare_step(rep, layer, size, width, 64, dev, precision, last)
+            rates.append(64 / best_time(step, dev, max(2, args.repeats // 3)))
+        print(f"{model + ' ' + layer + f' w{width:g} {size}px':<34} " + " ".join(f"{r:>11.0f}" for r in rates)
+              + f"  {max(rates) / rates[0]:>8.2f}", flush=True)
+
+
+def precision_check(dev: str, folder: Path, steps: int) -> None:
+    """Held-out MSE after the same ``steps`` of training: float32 vs bf16 autocast with channels-last."""
+    from invgui.core.events import Step
+
+    held = [f"sample:{n}" for n in ("chelsea", "coffee", "rocket")]
+    rep = R.get("hog")
+    print(f"\nheld-out check: hog decoder, 128 px, width 1, batch 64, {steps} steps on {folder.name}; "
+          "held out: chelsea, coffee, rocket")
+    for precision in ("fp32", "bf16"):
+        params = dataclasses.replace(D.TrainParams(), size=128, width=1.0, batch=64, crops_per_image=1,
+                                     held_out=0.0, epochs=1000, preview_every=100000, precision=precision,
+                                     channels_last=precision == "bf16")
+        out = folder.parent / f"invgui-bench-precision-{precision}.pt"
+        n, t0, res = 0, time.perf_counter(), None
+
+        def stop():
+            return n >= steps
+
+        for ev in D.train(rep, None, folder, out, params, device=dev, held_out_data=held, should_stop=stop):
+            if isinstance(ev, Step):
+                n += 1
+            elif isinstance(ev, Result):
+                res = ev
+        settings, m = res.record["training"], res.metrics
+        print(f"  {precision:<5} ({settings['precision']}, channels-last {settings['channels_last']}): held-out MSE "
+              f"{m['held_out_mse']:.4f}, NRE {m.get('held_out_normalised_error', float('nan')):.3f}, "
+              f"{steps * 64 / (time.perf_counter() - t0):.0f} images/s over the whole run", flush=True)
+        out.unlink(missing_ok=True)
 
 
 WARMUP = 5
@@ -177,12 +275,11 @@ def _has_sample(name: str) -> bool:
     return name in SAMPLES
 
 
-def pipeline_row(args, dev: str) -> None:
+def pipeline_row(args, dev: str, folder: Path, width: float) -> None:
     """train-decoder on a folder of JPEGs read lazily vs the bare step, same decoder/batch/device/threads."""
-    folder = Path(args.pipeline_dir or Path(os.environ.get("TMPDIR", "/tmp")) / f"invgui-jpegs-{args.pipeline_images}")
-    make_jpegs(folder, args.pipeline_images)
-    params = dataclasses.replace(D.TrainParams(), size=128, width=0.25, batch=64, crops_per_image=1, held_out=0.0,
-                                 epochs=1, preview_every=100000)
+    params = dataclasses.replace(D.TrainParams(), size=128, width=width, batch=64, crops_per_image=1, held_out=0.0,
+                                 epochs=1, preview_every=100000, precision=args.precision,
+                                 channels_last=args.channels_last)
     rep = R.get("hog")
     steps = WARMUP + args.pipeline_steps
     times: list[float] = []
@@ -196,23 +293,11 @@ def pipeline_row(args, dev: str) -> None:
             sync(dev)
             times.append(time.perf_counter())
         elif isinstance(ev, Status) and "data worker" in ev.message:
-            status = ev.message.rsplit("; ", 1)[-1]
+            status = ev.message.split("; ", 1)[-1]
     timed = times[WARMUP:]
     piped = params.batch * (len(timed) - 1) / (timed[-1] - timed[0])
-    # The bare step of the same network, on a batch already on the device, over as many steps.
-    info = rep.layer_info("hog", params.size)
-    net = D.nets.build(D.nets.kind_for("hog", info.shape), info.shape, info.stride or 1, params.width).to(dev)
-    opt = torch.optim.Adam(net.parameters(), 1e-3)
-    x = torch.rand(params.batch, 3, params.size, params.size, device=dev)
-
-    def step():
-        with torch.no_grad():
-            f = rep.features(x, "hog")
-        loss = F.mse_loss(net(f, (params.size, params.size)), x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
+    # The bare step of the same network and precision, on a batch already on the device, over as many steps.
+    step = _bare_step(rep, "hog", params.size, width, params.batch, dev, args.precision, args.channels_last)
     for _ in range(WARMUP):
         step()
     sync(dev)
@@ -222,11 +307,11 @@ def pipeline_row(args, dev: str) -> None:
     sync(dev)
     bare = params.batch * (len(timed) - 1) / (time.perf_counter() - t0)
     out.unlink(missing_ok=True)
-    print(f"\npipeline: hog decoder, 128 px, width 0.25, batch 64, {dev}, {torch.get_num_threads()} torch threads, "
-          f"{status}; {args.pipeline_images} JPEGs read lazily")
+    print(f"\npipeline: hog decoder, 128 px, width {width:g}, batch 64, {dev}, {torch.get_num_threads()} torch "
+          f"threads, {status}; {args.pipeline_images} JPEGs read lazily")
     print(f"{'train-decoder (files → workers → step)':<42} {piped:>8.0f} images/s")
     print(f"{'bare training step':<42} {bare:>8.0f} images/s")
-    print(f"{'ratio':<42} {piped / bare:>8.2f}   (target ≥ 0.8; mean of {len(timed) - 1} steps each)")
+    print(f"{'ratio':<42} {piped / bare:>8.2f}   (target ≥ 0.8; mean of {len(timed) - 1} steps each)", flush=True)
 
 
 if __name__ == "__main__":

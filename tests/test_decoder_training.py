@@ -147,3 +147,103 @@ def test_feature_loss_refusals_say_why(photos, tmp_path):
     with pytest.raises(ValueError, match="every loss weight is 0"):
         train_all(R.get("hog"), None, photos / "train", tmp_path / "x.pt",
                   dataclasses.replace(TINY, pixel_weight=0.0), workers=0)
+
+
+def test_bf16_autocast_and_channels_last_train_the_same_decoder_closely(photos, tmp_path):
+    # The speed options change the arithmetic, not the training: the same crops, a loss within bf16's
+    # precision of float32's, the setting recorded, and the checkpoint an ordinary float32 decoder.
+    _, ref = train_all(R.get("hog"), None, photos / "train", tmp_path / "a.pt", TINY, workers=0)
+    events, fast = train_all(R.get("hog"), None, photos / "train", tmp_path / "b.pt",
+                             dataclasses.replace(TINY, precision="bf16", channels_last=True), workers=0)
+    assert any(isinstance(e, Status) and "bf16 autocast; channels-last" in e.message for e in events)
+    assert fast.history["train"][0] == pytest.approx(ref.history["train"][0], rel=0.05)
+    assert fast.history["train"] != ref.history["train"]               # bf16 did run
+    loaded = D.load_checkpoint(tmp_path / "b.pt")
+    assert loaded.meta["training"]["precision"] == "bf16" and loaded.meta["training"]["channels_last"] is True
+    assert all(t.dtype == torch.float32 for t in loaded.net.state_dict().values())
+    *_, rec = D.run(R.get("hog"), load_image("sample:coffee"), None, tmp_path / "b.pt")
+    assert np.isfinite(rec.images).all() and rec.images.std() > 0
+    # channels-last alone is float32 arithmetic in another layout: the same losses up to rounding.
+    _, last = train_all(R.get("hog"), None, photos / "train", tmp_path / "c.pt",
+                        dataclasses.replace(TINY, channels_last=True), workers=0)
+    assert last.history["train"] == pytest.approx(ref.history["train"], rel=1e-4)
+    assert D.load_checkpoint(tmp_path / "c.pt").meta["training"]["precision"] == "fp32"
+
+
+ADV = dataclasses.replace(TINY, adversarial_weight=0.1, epochs=2)
+
+
+def test_adversarial_term_trains_a_critic_alternately_and_resumes_with_it(photos, tmp_path):
+    # Paper 001 appendix A: a learned prior.  Every step reports the decoder's terms and the
+    # critic's hinge loss; the critic is saved with the decoder so --resume continues both.
+    events, res = train_all(R.get("hog"), None, photos / "train", tmp_path / "a.pt", ADV, workers=0)
+    steps = [e for e in events if hasattr(e, "losses")]
+    for s in steps:
+        assert {"train", "pixel", "adversarial", "discriminator"} <= set(s.losses)
+        assert s.losses["train"] == pytest.approx(s.losses["pixel"] + 0.1 * s.losses["adversarial"], rel=1e-5)
+        assert s.losses["adversarial"] > 0 and 0 <= s.losses["discriminator"] <= 20
+    assert len(res.history["discriminator"]) == len(steps)
+    loaded = D.load_checkpoint(tmp_path / "a.pt")
+    assert loaded.discriminator is not None and loaded.discriminator_optimizer
+    assert loaded.meta["training"]["params"]["adversarial_weight"] == 0.1
+    # The critic learns: its weights moved from the seeded start.
+    torch.manual_seed(ADV.seed + 1)
+    fresh = D.nets.Discriminator(tuple(loaded.meta["feature_shape"]), loaded.meta["width"]).state_dict()
+    moved = [k for k in fresh if k.endswith("original") and not torch.equal(fresh[k], loaded.discriminator[k])]
+    assert moved
+    # Resume for a third epoch with the critic; without the term, the same file resumes as a plain decoder.
+    more = dataclasses.replace(ADV, epochs=3)
+    events, res3 = train_all(R.get("hog"), None, photos / "train", tmp_path / "a.pt", more, workers=0,
+                             resume=tmp_path / "a.pt")
+    assert not any(isinstance(e, Status) and "no discriminator" in e.message for e in events)
+    assert D.load_checkpoint(tmp_path / "a.pt").epoch == 3
+    # A plain checkpoint resumed with the term gets a new critic, and says so.
+    _, _ = train_all(R.get("hog"), None, photos / "train", tmp_path / "p.pt", TINY, workers=0)
+    events, _ = train_all(R.get("hog"), None, photos / "train", tmp_path / "p.pt",
+                          dataclasses.replace(ADV, epochs=2), workers=0, resume=tmp_path / "p.pt")
+    assert any(isinstance(e, Status) and "no discriminator" in e.message for e in events)
+    # The shipped form (half precision, no optimiser) leaves the critic out; it reconstructs.
+    D.save_checkpoint(tmp_path / "s.pt", loaded.net, {k: v for k, v in loaded.meta.items() if k != "file"},
+                      half=True)
+    assert D.load_checkpoint(tmp_path / "s.pt").discriminator is None
+    *_, rec = D.run(R.get("hog"), load_image("sample:coffee"), None, tmp_path / "s.pt")
+    assert np.isfinite(rec.images).all()
+
+
+def test_a_collapsing_discriminator_stops_the_run_and_keeps_the_last_good_checkpoint(photos, tmp_path,
+                                                                                      monkeypatch):
+    T = D.train_module
+    steps_per_epoch = 2                           # 4 readable photos × 2 crops / batch 4
+    monkeypatch.setattr(T, "COLLAPSE_LOSS", 1e9)  # every step counts as collapsing
+    monkeypatch.setattr(T, "COLLAPSE_STEPS", steps_per_epoch + 1)
+    out = tmp_path / "c.pt"
+    with pytest.raises(FloatingPointError, match=r"discriminator collapsed at step 3.*after epoch 1, is kept in"):
+        train_all(R.get("hog"), None, photos / "train", out, ADV, workers=0)
+    assert D.load_checkpoint(out).epoch == 1
+    # Collapse before any checkpoint: said as such.
+    monkeypatch.setattr(T, "COLLAPSE_STEPS", 1)
+    with pytest.raises(FloatingPointError, match="no checkpoint had been written yet"):
+        train_all(R.get("hog"), None, photos / "train", tmp_path / "d.pt", ADV, workers=0)
+    assert not (tmp_path / "d.pt").exists()
+    # The adversarial term alone does not say which image to make: refused with the reason.
+    with pytest.raises(ValueError, match="adversarial term alone"):
+        train_all(R.get("hog"), None, photos / "train", tmp_path / "e.pt",
+                  dataclasses.replace(ADV, pixel_weight=0.0), workers=0)
+
+
+def test_torchrun_gloo_trains_the_adversarial_term_like_one_process(photos, tmp_path):
+    # The critic has its own DDP wrapper and optimiser: two processes train decoder and critic as one does.
+    args = ["--model", "hog", "--data", str(photos / "train"), "--size", "32", "--width", "0.05", "--batch", "4",
+            "--crops-per-image", "2", "--device", "cpu", "--workers", "0", "--quiet", "--epochs", "2",
+            "--adversarial-weight", "0.1", "--out", str(tmp_path / "two.pt")]
+    done = torchrun(2, args, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    train_all(R.get("hog"), None, photos / "train", tmp_path / "one.pt", ADV, workers=0)
+    one, two = D.load_checkpoint(tmp_path / "one.pt"), D.load_checkpoint(tmp_path / "two.pt")
+    a, b = one.net.state_dict(), two.net.state_dict()
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-4
+    # The critic too, but Adam turns a near-zero gradient (a bias whose terms cancel) into a step of
+    # ±lr whatever its sign: a coordinate may differ by up to steps × lr; the rest agree closely.
+    a, b = one.discriminator, two.discriminator
+    diffs = torch.cat([(a[k] - b[k]).abs().flatten() for k in a])
+    assert float(diffs.max()) < 4 * ADV.discriminator_lr and float(diffs.mean()) < 1e-6

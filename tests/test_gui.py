@@ -327,7 +327,7 @@ def test_train_dialog_trains_and_offers_the_decoder(qtbot, window, photos, tmp_p
     dlg.data.setText(str(photos / "train"))
     dlg.out.setText(str(tmp_path / "trained.pt"))
     for name, value in (("epochs", 2), ("batch", 4), ("size", 32), ("crops_per_image", 2), ("width", 0.05),
-                        ("preview_every", 1)):
+                        ("preview_every", 1), ("adversarial_weight", 0.1)):
         dlg.form.set_value(name, value)
     with qtbot.waitSignal(dlg.trained, timeout=120_000):
         qtbot.mouseClick(dlg.start_button, Qt.MouseButton.LeftButton)
@@ -336,6 +336,12 @@ def test_train_dialog_trains_and_offers_the_decoder(qtbot, window, photos, tmp_p
     assert (tmp_path / "trained.pt").exists() and dlg.result.record["epochs"] == 2
     assert len(dlg.history["train"]) == dlg.result.metrics["steps"] and len(dlg.history["held_out"]) == 2
     assert "train" in dlg.plot.curves and "held_out" in dlg.plot.curves
+    # The loss's terms, each a curve: the pixel term, the decoder's and the critic's adversarial ones.
+    assert {"pixel", "adversarial", "discriminator"} <= set(dlg.plot.curves)
+    assert dlg.plot.getAxis("left").labelText.startswith("loss")
+    from invgui.core.methods import decoder as D
+
+    assert D.load_checkpoint(tmp_path / "trained.pt").discriminator is not None
     assert dlg.preview.image is not None
     window.set_method("decoder")
     assert window.decoder_panel.current() == str(tmp_path / "trained.pt")

@@ -21,6 +21,7 @@ from .plots import LossPlot
 from .worker import WorkerThread, error_dialog
 
 OPEN_OTHER = "Open a decoder file…"
+TERMS = ("pixel", "feature_space", "adversarial", "discriminator")    # a training loss's terms, when it has several
 
 
 class DecoderPanel(QWidget):
@@ -217,7 +218,7 @@ class TrainDialog(QDialog):
         right = QSplitter(Qt.Orientation.Vertical)
         self.plot = LossPlot()
         self.plot.setLabel("bottom", "step")
-        self.plot.setLabel("left", "MSE")
+        self.plot.setLabel("left", "MSE")       # "loss" when the loss has more terms than the pixel one
         self.preview = ImagePane("Held-out images (top) and their reconstructions (bottom)")
         right.addWidget(self.preview)
         right.addWidget(self.plot)
@@ -263,6 +264,8 @@ class TrainDialog(QDialog):
         self.history = {"train": [], "held_out": []}
         self.held_steps = []
         self.plot.clear_curves()
+        pixel_only = params.feature_weight <= 0 and params.adversarial_weight <= 0
+        self.plot.setLabel("left", "MSE" if pixel_only else "loss (held-out: MSE)")
         self.result = None
         job = functools.partial(_train_job, self.rep_name, self.layer, self.rep_params, self.weights,
                                 self.random_weights, self.device, data, held, out, params)
@@ -278,7 +281,7 @@ class TrainDialog(QDialog):
     def _on_step(self, steps: list[Step]) -> None:
         for ev in steps:
             self.history["train"].append(ev.losses["train"])
-            for k in ("pixel", "feature_space"):        # the loss's terms, when it has several
+            for k in TERMS:        # the loss's terms, when it has several
                 if k in ev.losses:
                     self.history.setdefault(k, []).append(ev.losses[k])
             if "held_out" in ev.losses:
@@ -297,7 +300,7 @@ class TrainDialog(QDialog):
 
     def _draw(self) -> None:
         self.plot.set_series("train", np.arange(1, len(self.history["train"]) + 1), self.history["train"])
-        for k in ("pixel", "feature_space"):
+        for k in TERMS:
             if self.history.get(k):
                 self.plot.set_series(k, np.arange(1, len(self.history[k]) + 1), self.history[k])
         if self.held_steps:

@@ -7,10 +7,12 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QGraphicsItem
 
 COLOURS = {"total": "#222222", "feature": "#1f77b4", "alpha": "#2ca02c", "tv": "#d62728",
-           "train": "#1f77b4", "held_out": "#d62728", "pixel": "#9467bd", "feature_space": "#ff7f0e"}
+           "train": "#1f77b4", "held_out": "#d62728", "pixel": "#9467bd", "feature_space": "#ff7f0e",
+           "adversarial": "#8c564b", "discriminator": "#7f7f7f"}
 LABELS = {"total": "total", "feature": "feature ‖Φ(x)−Φ0‖²/‖Φ0‖²", "alpha": "α-norm", "tv": "TV^β",
           "train": "training loss", "held_out": "held-out MSE", "pixel": "pixel MSE",
-          "feature_space": "feature-space ‖C(y)−C(x)‖²/‖C(x)‖²"}
+          "feature_space": "feature-space ‖C(y)−C(x)‖²/‖C(x)‖²", "adversarial": "adversarial softplus(−D(y))",
+          "discriminator": "discriminator (hinge)"}
 
 
 def cache_axes(plot: pg.PlotWidget) -> None:

@@ -17,14 +17,19 @@ workers, the cache),
 ``checkpoint`` (save, load, check; the shipped decoders), ``train`` and ``run``.
 """
 
+import sys
+
 from . import nets
 from .checkpoint import (FORMAT, MAX_FEATURE_VALUES, DecoderError, Loaded, check_match, check_meta, find_shipped,
                          load_checkpoint, save_checkpoint, shipped_decoders)
 from .data import CACHE_SIDE, IMAGE_SUFFIXES, ImageSet, default_workers, list_images, split
 from .run import prepare, reconstruct, run
-from .train import MAX_HELD_OUT, TRAIN_PRESETS, TrainParams, lr_factor, train
+from .train import MAX_HELD_OUT, PRECISIONS, TRAIN_PRESETS, TrainParams, lr_factor, speed_settings, train
+
+# The module (the name ``train`` is the function): for benchmarks that build its training step.
+train_module = sys.modules[__name__ + ".train"]
 
 __all__ = ["nets", "FORMAT", "MAX_FEATURE_VALUES", "DecoderError", "Loaded", "check_match", "check_meta",
            "find_shipped", "load_checkpoint", "save_checkpoint", "shipped_decoders", "CACHE_SIDE", "IMAGE_SUFFIXES",
            "ImageSet", "default_workers", "list_images", "split", "prepare", "reconstruct", "run", "MAX_HELD_OUT",
-           "TRAIN_PRESETS", "TrainParams", "lr_factor", "train"]
+           "PRECISIONS", "TRAIN_PRESETS", "TrainParams", "lr_factor", "speed_settings", "train", "train_module"]

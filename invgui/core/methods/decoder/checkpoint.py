@@ -31,16 +31,20 @@ class Loaded:
     encoder: dict[str, torch.Tensor] | None
     optimizer: dict | None
     epoch: int
+    discriminator: dict[str, torch.Tensor] | None = None      # the adversarial term's critic (to resume)
+    discriminator_optimizer: dict | None = None
 
 
 def save_checkpoint(path: str | os.PathLike, net: nets.Decoder, meta: dict, encoder=None, optimizer=None,
-                    epoch: int = 0, half: bool = False) -> Path:
+                    epoch: int = 0, half: bool = False, discriminator=None, discriminator_optimizer=None) -> Path:
     """Write a checkpoint atomically; ``half`` stores the weights in float16 (shipped decoders)."""
     state = net.state_dict()
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     obj = {"invgui_decoder": FORMAT, "meta": meta, "decoder": state,
            "encoder": encoder, "optimizer": optimizer, "epoch": int(epoch)}
+    if discriminator is not None:
+        obj.update(discriminator=discriminator, discriminator_optimizer=discriminator_optimizer)
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
@@ -72,8 +76,11 @@ def load_checkpoint(path: str | os.PathLike) -> Loaded:
     state = _tensor_dict(obj.get("decoder"), path, "decoder")
     encoder = None if obj.get("encoder") is None else _tensor_dict(obj["encoder"], path, "encoder")
     optimizer = obj.get("optimizer")
-    if optimizer is not None and not isinstance(optimizer, dict):
-        raise DecoderError(f"{path}: optimizer should be a dict or None, not {type(optimizer).__name__}")
+    d_opt = obj.get("discriminator_optimizer")
+    for what, v in (("optimizer", optimizer), ("discriminator_optimizer", d_opt)):
+        if v is not None and not isinstance(v, dict):
+            raise DecoderError(f"{path}: {what} should be a dict or None, not {type(v).__name__}")
+    disc = None if obj.get("discriminator") is None else _tensor_dict(obj["discriminator"], path, "discriminator")
     epoch = obj.get("epoch", 0)
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
         raise DecoderError(f"{path}: epoch should be a whole number ≥ 0, not {epoch!r:.40}")
@@ -99,7 +106,7 @@ def load_checkpoint(path: str | os.PathLike) -> Loaded:
         raise DecoderError(f"{path}: the decoder's weights do not fit its description ({str(e)[:200]})") from None
     net.eval().requires_grad_(False)
     meta = {**meta, "file": str(path)}
-    return Loaded(net, meta, encoder, optimizer, epoch)
+    return Loaded(net, meta, encoder, optimizer, epoch, disc, d_opt)
 
 
 MAX_FEATURE_VALUES = 1 << 24        # C·H·W of a layer a decoder may take (EfficientNet's first block: 0.4 M)

@@ -209,3 +209,37 @@ def build(kind: str, in_shape: tuple[int, ...], stride: int, width: float) -> De
 
 def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
+
+
+class Discriminator(nn.Module):
+    """The adversarial term's critic (paper 001, appendix A: a prior learned as in GANs): says whether
+    an image is a photo or a reconstruction, *given the features* it should have.
+
+    A projection discriminator (Miyato & Koyama 2018): four strided 4×4 convolutions of the image
+    and a global sum give a vector h; the features, pooled to at most 4×4 and flattened, are
+    embedded as e; the score is w·h + e·h, so the critic judges the image and its agreement with
+    the features at once.  Spectral normalisation on every layer (Miyato et al. 2018) bounds its
+    Lipschitz constant — with the hinge loss, the settings known to train stably.  Fully
+    convolutional: any crop of 16 px or more.  Takes images in [0, 1] and features as the
+    decoder scales them.
+    """
+
+    def __init__(self, in_shape: tuple[int, ...], width: float):
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        chans = [3] + [_c(n, width) for n in (64, 128, 256, 512)]
+        layers: list[nn.Module] = []
+        for a, b in zip(chans, chans[1:]):
+            layers += [sn(nn.Conv2d(a, b, 4, 2, padding=1)), _act()]
+        self.image = nn.Sequential(*layers)
+        self.pooled = tuple(min(4, s) for s in in_shape[1:])
+        n_in = in_shape[0] * int(math.prod(self.pooled))
+        self.embed = sn(nn.Linear(n_in, chans[-1]))
+        self.out = sn(nn.Linear(chans[-1], 1))
+
+    def forward(self, img: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+        h = self.image(img * 2 - 1).sum((2, 3))
+        if phi.dim() > 2:
+            phi = F.adaptive_avg_pool2d(phi, self.pooled) if phi.dim() == 4 else phi
+        e = self.embed(phi.flatten(1))
+        return self.out(h).squeeze(1) + (e * h).sum(1)

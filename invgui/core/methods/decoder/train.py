@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ... import metrics
 from ...events import Event, Result, Status, Step
@@ -21,12 +22,18 @@ from ...params import Presets, check, param, to_dict
 from ... import representations as R
 from ...representations import REGISTRY, Representation, RepresentationError
 from . import nets
-from .checkpoint import _load_encoder, check_match, load_checkpoint, save_checkpoint
+from .checkpoint import DecoderError, _load_encoder, check_match, load_checkpoint, save_checkpoint
 from .data import Crops, GlobalBatches, ImageSet, _batch, default_workers, list_images, loader, split, to_input
 
 MAX_HELD_OUT = 256      # held-out images evaluated after each epoch
+# The adversarial term's discriminator has collapsed when its hinge loss (per crop, photos and
+# reconstructions together; 2 when it cannot tell them apart) stays below COLLAPSE_LOSS this many
+# steps in a row: it then separates them with a margin everywhere and its verdict stops guiding.
+COLLAPSE_LOSS = 1e-3
+COLLAPSE_STEPS = 100
 # What the feature-space loss compares reconstructions in (paper 001, appendix A): the inverted
 # representation itself, or a layer of the embedded EfficientNet-Lite0.
+PRECISIONS = ("fp32", "bf16")
 COMPARATORS = ("representation", "efficientnet_lite0:blocks.1", "efficientnet_lite0:blocks.2",
                "efficientnet_lite0:blocks.3", "efficientnet_lite0:blocks.4")
 
@@ -75,6 +82,24 @@ class TrainParams:
     comparator: str = param("representation", label="Feature loss in", choices=COMPARATORS, group="Loss",
                             tooltip="The comparator C of the feature loss: the inverted representation itself, "
                                     "or a layer of the embedded EfficientNet-Lite0.")
+    adversarial_weight: float = param(0.0, label="Adversarial loss weight", min=0.0, max=1000.0, step=0.01,
+                                      group="Loss",
+                                      tooltip="Weight of the adversarial term (paper 001, appendix A: a natural-image "
+                                              "prior learned as in GANs): a discriminator, conditioned on the "
+                                              "features, is trained alternately to tell photos from "
+                                              "reconstructions (hinge loss, spectral normalisation), and the "
+                                              "decoder to fool it.  0 = off.")
+    discriminator_lr: float = param(2e-4, label="Discriminator LR", min=1e-7, max=1.0, group="Loss",
+                                    tooltip="Adam learning rate of the discriminator (β 0.5/0.999); decays with "
+                                            "the decoder's.")
+    precision: str = param("fp32", label="Precision", choices=PRECISIONS, group="Speed",
+                           tooltip="Arithmetic of the decoder's forward and backward passes: float32, or bf16 "
+                                   "autocast (weights, Adam and the loss stay float32; the features are "
+                                   "computed in float32).  bf16 is for GPUs: on the CPU it measured 5–15× "
+                                   "slower (benchmarks/bench_decoder.py --precision-rows).")
+    channels_last: bool = param(False, label="Channels-last layout", group="Speed",
+                                tooltip="Run the decoder's convolutions in the channels-last memory layout "
+                                        "(on the CPU: within 4 % of the default, measured).")
     preview_every: int = param(10, label="Preview every", min=1, max=100000, group="Display",
                                tooltip="Send sample reconstructions every k steps.")
 
@@ -142,7 +167,10 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
     if p.batch < world:
         raise ValueError(f"a batch of {p.batch} cannot be shared by {world} processes; use --batch ≥ {world}")
     if p.pixel_weight <= 0 and p.feature_weight <= 0:
-        raise ValueError("every loss weight is 0: give the pixel or the feature loss a weight above 0")
+        raise ValueError("every loss weight is 0 but the adversarial one: give the pixel or the feature loss a "
+                         "weight above 0 (the adversarial term alone does not say which image to make)"
+                         if p.adversarial_weight > 0 else
+                         "every loss weight is 0: give the pixel or the feature loss a weight above 0")
     torch.manual_seed(p.seed)
     rng = np.random.default_rng(p.seed)
     sources = list_images(data) if not isinstance(data, list) else list(data)
@@ -191,6 +219,23 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
             opt.load_state_dict(opt_state)
         except ValueError:
             pass                                     # e.g. autoencoder switched: start Adam afresh
+    disc = d_opt = None
+    if p.adversarial_weight > 0:
+        # The critic of the adversarial term, with its own optimiser (β1 0.5, the usual for GANs).
+        torch.manual_seed(p.seed + 1)
+        disc = nets.Discriminator(tuple(info.shape), p.width).to(device).train()
+        d_opt = torch.optim.Adam(disc.parameters(), lr=p.discriminator_lr, betas=(0.5, 0.999))
+        if loaded is not None and loaded.discriminator is not None:
+            try:
+                disc.load_state_dict(loaded.discriminator)
+                if loaded.discriminator_optimizer:
+                    d_opt.load_state_dict(loaded.discriminator_optimizer)
+            except (RuntimeError, ValueError, KeyError) as e:
+                raise DecoderError(f"{resume}: its discriminator does not fit this run's ({str(e)[:160]}); "
+                                   "resume with the same width, or start afresh") from None
+        elif loaded is not None:
+            yield Status(f"resuming {resume}: it has no discriminator, so the adversarial term starts with a "
+                         "new one")
     held = []
     for i in range(min(len(held_set), MAX_HELD_OUT) if lead else 0):     # a big collection: a fixed subset
         try:
@@ -213,21 +258,30 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
     }
     if skipped:
         yield Status(f"skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]}")
+    bf16, last = speed_settings(p, device)
+    if last:
+        net.to(memory_format=torch.channels_last)
+    meta["training"]["precision"] = "bf16" if bf16 else "fp32"
+    meta["training"]["channels_last"] = last
     yield Status(f"training a {kind} decoder ({meta['parameters'] / 1e6:.2f} M parameters) on {len(train_set)} "
                  f"images ({len(held_set)} held out) for {rep.name} {layer} {'×'.join(map(str, info.shape))}"
                  + (f" on {world} processes ({device.type}, {p.batch} crops per step in all)" if world > 1 else "")
-                 + f"; {n_workers or 'no'} data worker process(es)" + (" each" if world > 1 and n_workers else ""))
+                 + f"; {n_workers or 'no'} data worker process(es)" + (" each" if world > 1 and n_workers else "")
+                 + ("; bf16 autocast" if bf16 else "") + ("; channels-last" if last else ""))
 
     batches = GlobalBatches(len(train_set), p.crops_per_image, p.batch, p.seed, dist_rank, world)
     crops = loader(Crops(train_set, p.seed), batches, n_workers, pin_memory=device.type == "cuda")
-    model = _Model(net, rep, layer, p.autoencoder)
+    model = _Model(net, rep, layer, p.autoencoder, bf16, last)
+    d_model = disc
     own_group = False
     if world > 1:
         own_group = _init_process_group(device)
         from torch.nn.parallel import DistributedDataParallel
 
-        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                        broadcast_buffers=False)
+        ids = [device.index] if device.type == "cuda" else None
+        model = DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+        if disc is not None:        # its own wrapper: its gradients are averaged in its own step
+            d_model = DistributedDataParallel(disc, device_ids=ids)
     steps_per_epoch = batches.steps
     total = steps_per_epoch * p.epochs
     pixels = p.batch * 3 * p.size * p.size          # of a global batch: the loss is its mean
@@ -240,6 +294,12 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
     meta["epochs"] = start_epoch
     evaluated_at = -1                       # the step of the last full held-out evaluation
     lazily_skipped: set[str] = set()
+    saved_epoch = start_epoch               # the last checkpoint written (0: none by this run)
+    collapsing = 0                          # steps in a row with the discriminator's loss ≈ 0
+    names = ["pixel"] + (["feature_space"] if comparator is not None else []) \
+        + (["adversarial", "discriminator"] if disc is not None else [])
+    weights = {"pixel": p.pixel_weight, "feature_space": p.feature_weight, "adversarial": p.adversarial_weight,
+               "discriminator": 0.0}
     try:
         for epoch in range(start_epoch, p.epochs):
             batches.set_epoch(epoch)
@@ -249,36 +309,69 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
                 factor = lr_factor(p, step / max(total, 1))
                 for g in opt.param_groups:
                     g["lr"] = p.lr * factor
+                sums = {}
                 with torch.enable_grad():
                     # Σ of squared errors over the global batch's pixel count, times the number of
                     # processes: DDP averages the processes' gradients, so the sum is the gradient
-                    # of the global batch's mean squared error, however it is shared.  The feature
-                    # term is a sum over this process's crops of per-crop distances, likewise.
-                    y = model(x)
-                    sse = (y - x).square().sum()
-                    loss = sse * (p.pixel_weight * world / pixels)
-                    fsum = None
+                    # of the global batch's mean squared error, however it is shared.  The other
+                    # terms are sums over this process's crops of per-crop values, likewise.
+                    y, phi = model(x)
+                    sums["pixel"] = (y - x).square().sum()
+                    loss = sums["pixel"] * (p.pixel_weight * world / pixels)
                     if comparator is not None:
-                        fsum = _feature_distances(comparator, y, x).sum()
-                        loss = loss + fsum * (p.feature_weight * world / p.batch)
+                        sums["feature_space"] = _feature_distances(comparator, y, x).sum()
+                        loss = loss + sums["feature_space"] * (p.feature_weight * world / p.batch)
+                    if disc is not None:
+                        # The decoder's side: the non-saturating loss softplus(−D(y | Φ)), through a
+                        # frozen critic called directly (not through its DDP wrapper: no gradients
+                        # of its own to average in this step).
+                        cond = net._scaled(phi.detach()).float()
+                        disc.requires_grad_(False)
+                        sums["adversarial"] = F.softplus(-disc(y, cond)).sum()
+                        disc.requires_grad_(True)
+                        loss = loss + sums["adversarial"] * (p.adversarial_weight * world / p.batch)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                 opt.step()
+                if disc is not None:
+                    # The critic's side, alternating: hinge loss on photos (≥ +1) and on the
+                    # reconstructions just made (≤ −1), one forward of both for DDP.
+                    for g in d_opt.param_groups:
+                        g["lr"] = p.discriminator_lr * factor
+                    with torch.enable_grad():
+                        scores = d_model(torch.cat([x, y.detach()]), torch.cat([cond, cond]))
+                        n = x.shape[0]
+                        sums["discriminator"] = F.relu(1 - scores[:n]).sum() + F.relu(1 + scores[n:]).sum()
+                        d_opt.zero_grad(set_to_none=True)
+                        (sums["discriminator"] * (world / p.batch)).backward()
+                    d_opt.step()
                 step += 1
-                terms = torch.stack([sse.detach() / pixels] + ([fsum.detach() / p.batch] if fsum is not None else []))
+                terms = torch.stack([sums[k].detach() / (pixels if k == "pixel" else p.batch) for k in names])
                 if world > 1:
                     torch.distributed.all_reduce(terms)
-                parts = terms.tolist()
-                value = p.pixel_weight * parts[0] + (p.feature_weight * parts[1] if fsum is not None else 0.0)
-                if not math.isfinite(value):
-                    raise FloatingPointError(f"the training loss became {value} at step {step}; lower the "
-                                             f"learning rate (now {p.lr:g})")
+                parts = dict(zip(names, terms.tolist()))
+                value = sum(weights[k] * v for k, v in parts.items())
+                if not all(math.isfinite(v) for v in [value, *parts.values()]):
+                    bad = ", ".join(f"{k} {v}" for k, v in parts.items() if not math.isfinite(v))
+                    raise FloatingPointError(f"the training loss became {value} at step {step} ({bad}); lower the "
+                                             f"learning rate (now {p.lr:g}"
+                                             + (f", the discriminator's {p.discriminator_lr:g}" if disc else "")
+                                             + "); " + _kept(out, saved_epoch))
+                if disc is not None:
+                    collapsing = collapsing + 1 if parts["discriminator"] < COLLAPSE_LOSS else 0
+                    if collapsing >= COLLAPSE_STEPS:
+                        raise FloatingPointError(
+                            f"the discriminator collapsed at step {step}: its loss stayed below {COLLAPSE_LOSS:g} for "
+                            f"{COLLAPSE_STEPS} steps, so it tells every reconstruction from a photo and the "
+                            f"adversarial term no longer guides the decoder; lower the adversarial weight (now "
+                            f"{p.adversarial_weight:g}) or the discriminator's learning rate (now "
+                            f"{p.discriminator_lr:g}); " + _kept(out, saved_epoch))
                 history["train"].append(value)
                 last_of_epoch = s == steps_per_epoch - 1
                 losses = {"train": value}
-                if fsum is not None:                 # the terms, each drawn in the loss plot
-                    losses.update(pixel=parts[0], feature_space=parts[1])
-                    for k in ("pixel", "feature_space"):
+                if len(names) > 1:                   # the terms, each drawn in the loss plot
+                    losses.update(parts)
+                    for k in names:
                         history.setdefault(k, []).append(losses[k])
                 preview = None
                 if last_of_epoch and held:
@@ -302,7 +395,9 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
             if not stopped and lead:
                 save_checkpoint(out, net, _finish_meta(meta, held, recon, eval_n, time.perf_counter() - t0, step),
                                 encoder=rep.model.state_dict() if p.autoencoder else None,
-                                optimizer=opt.state_dict(), epoch=epoch + 1)
+                                optimizer=opt.state_dict(), epoch=epoch + 1, **_critic(disc, d_opt))
+            if not stopped:
+                saved_epoch = epoch + 1
             if stopped:
                 break
     finally:
@@ -318,7 +413,7 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
     final = _finish_meta(meta, held, recon, eval_n, time.perf_counter() - t0, step)
     if stopped and step > start_epoch * steps_per_epoch and lead:
         save_checkpoint(out, net, final, encoder=rep.model.state_dict() if p.autoencoder else None,
-                        optimizer=opt.state_dict(), epoch=meta["epochs"])
+                        optimizer=opt.state_dict(), epoch=meta["epochs"], **_critic(disc, d_opt))
         message += f"; the checkpoint holds {meta['epochs']} complete epoch(s) of training plus this one's steps"
     if world > 1:
         torch.distributed.barrier()         # every process ends after the last checkpoint is written
@@ -333,6 +428,18 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
     yield Result(images=recon if len(recon) else np.zeros((1, p.size, p.size, 3), np.float32),
                  target=held[0] if held else None, history=history, metrics=m,
                  record={**final, "checkpoint": str(out)}, stopped=stopped, message=message)
+
+
+def _critic(disc, d_opt) -> dict:
+    """The discriminator's part of a checkpoint (for --resume; shipped decoders leave it out)."""
+    if disc is None:
+        return {}
+    return {"discriminator": disc.state_dict(), "discriminator_optimizer": d_opt.state_dict()}
+
+
+def _kept(out, saved_epoch: int) -> str:
+    return (f"the last good checkpoint, after epoch {saved_epoch}, is kept in {out}" if saved_epoch
+            else "no checkpoint had been written yet")
 
 
 def _comparator(p: TrainParams, rep: Representation, layer: str, device) -> tuple[Representation, str]:
@@ -363,15 +470,28 @@ def _feature_distances(comparator: tuple[Representation, str], y: torch.Tensor, 
     return (fy - fx).square().sum(1) / fx.square().sum(1).clamp_min(1e-12)
 
 
+def speed_settings(p: TrainParams, device: torch.device) -> tuple[bool, bool]:
+    """(bf16 autocast, channels-last) for ``p`` on ``device``.  Both are off unless asked for: neither
+    has been measured on a GPU yet (benchmarks/bench_decoder.py --precision-rows and its held-out
+    check are the measurement), and on the CPU bf16 is far slower."""
+    if p.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"{torch.cuda.get_device_name(device)} has no bf16: use --precision fp32")
+    return p.precision == "bf16", bool(p.channels_last)
+
+
 class _Model(torch.nn.Module):
     """Features then decoder, as one module for DistributedDataParallel: the encoder is part of it
-    (its gradients averaged too) only when it is fine-tuned."""
+    (its gradients averaged too) only when it is fine-tuned.  The features are computed in float32
+    whatever the precision (hand-crafted ones, HOG's orientation bins say, are not bf16-safe); the
+    decoder runs under bf16 autocast when ``bf16``, and its output is float32 for the loss."""
 
-    def __init__(self, net: nets.Decoder, rep: Representation, layer: str, finetune: bool):
+    def __init__(self, net: nets.Decoder, rep: Representation, layer: str, finetune: bool,
+                 bf16: bool = False, channels_last: bool = False):
         super().__init__()
         self.net = net
         self.encoder = rep.model if finetune else None
         self._rep, self._layer, self._finetune = rep, layer, finetune
+        self._bf16, self._last = bf16, channels_last
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._finetune:
@@ -379,7 +499,11 @@ class _Model(torch.nn.Module):
         else:
             with torch.no_grad():
                 phi = self._rep.features(x, self._layer)
-        return self.net(phi, x.shape[-2:])
+        if self._last and phi.dim() == 4:
+            phi = phi.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self._bf16):
+            y = self.net(phi, x.shape[-2:])
+        return y.float(), phi
 
 
 def _distributed_env() -> tuple[int, int, int, int]:
