@@ -5,12 +5,20 @@
 
 For each shipped decoder (resources/decoders) and each held-out photo — by default the three
 photos train_default_decoders.py keeps out of training — reconstructs the photo with the decoder
-(one forward pass), with the optimisation method at the same input size, and with the hybrid
-method (the same optimisation started from the decoder's reconstruction), and prints, as
-mean ± std over the photos: the normalised reconstruction error ‖x − x̂‖/N (N = mean distance
-between pairs of these photos at that size; paper 001, Table 2), the representation error of the
-reconstruction, PSNR, and the seconds per image.  Lower normalised error is better.  Prints
-figures; never part of the test pass/fail.
+(one forward pass; labelled by its training loss: pixel, or feature+adversarial, paper 001's
+appendix A), with the optimisation method at the same input size (once per representation and
+layer), and with the hybrid method (the same optimisation started from the decoder's
+reconstruction), and prints, as mean ± std over the photos:
+  * the normalised reconstruction error ‖x − x̂‖/N (N = mean distance between pairs of these
+    photos at that size; paper 001, Table 2) — lower is better;
+  * the representation error of the reconstruction, and PSNR;
+  * a perceptual distance in a network none of the hand-crafted decoders was trained against:
+    ‖C(x̂) − C(x)‖² / ‖C(x)‖² with C = EfficientNet-Lite0 blocks.3 (for the Lite0 decoders it is
+    another layer of the network they invert);
+  * sharpness: the mean gradient magnitude of x̂ over that of x (1 = as much fine detail as the
+    photo; blurry reconstructions score low);
+  * the seconds per image.
+Prints figures; never part of the test pass/fail.
 """
 
 from __future__ import annotations
@@ -52,10 +60,12 @@ def main() -> int:
     photos = {n: load_image(f"sample:{n}") for n in args.images.split(",") if n}
     print(f"# eval_decoder: held-out photos {', '.join(photos)}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {platform.machine()}, device {args.device}")
-    header = (f"{'decoder':<30} {'method':<32} {'size':>4} {'norm. rec. error':>17} {'rep. error':>15} "
-              f"{'PSNR dB':>12} {'s/image':>8}")
+    header = (f"{'decoder':<30} {'method':<34} {'size':>4} {'norm. rec. error':>17} {'rep. error':>15} "
+              f"{'PSNR dB':>12} {'lite0 dist.':>13} {'sharpness':>11} {'s/image':>8}")
     print(header)
     print("-" * len(header))
+    judge = R.get("efficientnet_lite0")
+    optimised: dict[tuple, list] = {}           # (representation, layer, size) → the optimisation row
     for name in args.decoders.split(","):
         loaded = D.load_checkpoint(shipped.get(name, name))
         meta = loaded.meta
@@ -67,27 +77,54 @@ def main() -> int:
         params = dataclasses.replace(optimize.PRESETS.get(preset), size=size, restarts=1)
         if args.iters:
             params = dataclasses.replace(params, iters=args.iters)
-        rows = {"decoder": [], f"optimisation ({preset})": [], "hybrid (decoder, then the same)": []}
+        tp = (meta.get("training") or {}).get("params") or {}
+        loss = "+".join(k for k, w in (("pixel", tp.get("pixel_weight", 1)), ("feature", tp.get("feature_weight")),
+                                        ("adversarial", tp.get("adversarial_weight"))) if w)
+        key = (meta["representation"], layer, size)
+        opt_row = f"optimisation ({preset})"
+        rows = {f"decoder ({loss})": [], "hybrid (decoder, then the same)": []}
+        if key not in optimised:
+            rows[opt_row] = optimised[key] = []
         for img in photos.values():
+            x = resize_center_crop(img, size)
             t0 = time.perf_counter()
             res = final(D.run(rep, img, layer, loaded, size=size, device=args.device, eval_distance=n))
-            rows["decoder"].append((res.metrics, time.perf_counter() - t0))
+            rows[f"decoder ({loss})"].append((res.metrics, time.perf_counter() - t0, _judged(judge, x, res.images[0])))
             decoded, dec_s = res.images[0], time.perf_counter() - t0
             t0 = time.perf_counter()
             res = final(optimize.run_batch(rep, [optimize.Target(img, start=decoded)], layer, params,
                                            device=args.device, eval_distance=n))
-            rows["hybrid (decoder, then the same)"].append((res.metrics, dec_s + time.perf_counter() - t0))
-            t0 = time.perf_counter()
-            res = final(optimize.run(rep, img, layer, params, device=args.device, eval_distance=n))
-            rows[f"optimisation ({preset})"].append((res.metrics, time.perf_counter() - t0))
+            rows["hybrid (decoder, then the same)"].append((res.metrics, dec_s + time.perf_counter() - t0,
+                                                            _judged(judge, x, res.images[0])))
+            if opt_row in rows:
+                t0 = time.perf_counter()
+                res = final(optimize.run(rep, img, layer, params, device=args.device, eval_distance=n))
+                rows[opt_row].append((res.metrics, time.perf_counter() - t0, _judged(judge, x, res.images[0])))
         for method, vals in rows.items():
-            nre = [m["normalised_reconstruction_error"] for m, _ in vals]
-            err = [m["representation_error"] for m, _ in vals]
-            ps = [m["psnr"] for m, _ in vals]
-            secs = [s for _, s in vals]
-            print(f"{name:<30} {method:<32} {size:>4} {_pm(nre, '.3f'):>17} {_pm(err, '.3f'):>15} "
-                  f"{_pm(ps, '.1f'):>12} {np.mean(secs):>8.3f}", flush=True)
+            nre = [m["normalised_reconstruction_error"] for m, _, _ in vals]
+            err = [m["representation_error"] for m, _, _ in vals]
+            ps = [m["psnr"] for m, _, _ in vals]
+            dist = [j[0] for _, _, j in vals]
+            sharp = [j[1] for _, _, j in vals]
+            secs = [s for _, s, _ in vals]
+            print(f"{name:<30} {method:<34} {size:>4} {_pm(nre, '.3f'):>17} {_pm(err, '.3f'):>15} "
+                  f"{_pm(ps, '.1f'):>12} {_pm(dist, '.3f'):>13} {_pm(sharp, '.2f'):>11} {np.mean(secs):>8.3f}",
+                  flush=True)
     return 0
+
+
+def _judged(judge, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(perceptual distance in EfficientNet-Lite0 blocks.3, sharpness) of reconstruction y of photo x."""
+    with torch.no_grad():
+        fx, fy = (judge.features(torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float(),
+                                 "blocks.3").flatten() for a in (x, np.clip(y, 0, 1)))
+    dist = float((fy - fx).square().sum() / fx.square().sum().clamp_min(1e-12))
+    return dist, _gradient_energy(y) / max(_gradient_energy(x), 1e-12)
+
+
+def _gradient_energy(img: np.ndarray) -> float:
+    g = img.astype(np.float64).mean(-1)
+    return float(np.abs(np.diff(g, axis=0)).mean() + np.abs(np.diff(g, axis=1)).mean())
 
 
 def _pm(values, fmt: str) -> str:

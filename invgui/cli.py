@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "--held-out fraction of --data)")
     p.add_argument("--out", "-o", required=True, metavar="FILE.pt", help="checkpoint to write (after every epoch)")
     p.add_argument("--resume", metavar="FILE.pt", help="continue training this checkpoint up to --epochs")
+    p.add_argument("--init", metavar="FILE.pt", help="start from this trained decoder's weights (its width and size; "
+                   "a new optimiser and schedule): fine-tune it, e.g. a shipped one with --feature-weight and "
+                   "--adversarial-weight")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default); under torchrun each "
                    "process takes the GPU of its local rank")
     p.add_argument("--workers", type=int, default=None, metavar="N", help="data worker processes per training "
@@ -429,7 +432,8 @@ def cmd_train_decoder(args) -> int:
     bar, result = None, None
     try:
         for ev in D.train(rep, args.layer, args.data, args.out, params, device=device,
-                          resume=args.resume, held_out_data=args.held_out_data, workers=args.workers):
+                          resume=args.resume, held_out_data=args.held_out_data, workers=args.workers,
+                          init=args.init):
             if isinstance(ev, Status) and not quiet:
                 print(ev.message, file=sys.stderr)
             elif isinstance(ev, Step) and not quiet:

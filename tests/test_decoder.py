@@ -278,6 +278,14 @@ def test_cli_train_invert_probe(photos, tmp_path, capsys):
     assert main(["probe", "--model", "hog", "--decoder", str(ckpt), "--probe", "random-histogram",
                  "--out", str(strip)]) == 2
     assert "statistics" in capsys.readouterr().err
+    # Fine-tune it with the feature and adversarial terms (--init), the critic saved for --resume.
+    tuned = tmp_path / "tuned.pt"
+    assert main(["train-decoder", "--model", "hog", "--data", str(photos / "train"), "--out", str(tuned),
+                 "--init", str(ckpt), "--epochs", "1", "--batch", "4", "--crops-per-image", "2", "-q",
+                 "--feature-weight", "0.1", "--adversarial-weight", "0.01"]) == 0
+    params = D.load_checkpoint(tuned).meta["training"]["params"]
+    assert params["adversarial_weight"] == 0.01 and params["feature_weight"] == 0.1
+    assert D.load_checkpoint(tuned).discriminator is not None
 
 
 def test_cli_decoder_for_a_model_without_one(capsys):

@@ -247,3 +247,40 @@ def test_torchrun_gloo_trains_the_adversarial_term_like_one_process(photos, tmp_
     a, b = one.discriminator, two.discriminator
     diffs = torch.cat([(a[k] - b[k]).abs().flatten() for k in a])
     assert float(diffs.max()) < 4 * ADV.discriminator_lr and float(diffs.mean()) < 1e-6
+
+
+def test_init_fine_tunes_a_trained_decoder_as_a_new_run(photos, tmp_path):
+    # Start from a decoder's weights (a shipped one, say) with other losses: epoch 0, a fresh optimiser,
+    # the decoder's width and size kept whatever the flags say.
+    base = tmp_path / "base.pt"
+    train_all(R.get("hog"), None, photos / "train", base, TINY, workers=0)
+    events, res = train_all(R.get("hog"), None, photos / "train", tmp_path / "ft.pt",
+                            dataclasses.replace(ADV, width=0.5, epochs=1), workers=0, init=base)
+    msgs = [e.message for e in events if isinstance(e, Status)]
+    assert any("starting from the weights of" in m for m in msgs) and any("width 0.5 → 0.05" in m for m in msgs)
+    ft = D.load_checkpoint(tmp_path / "ft.pt")
+    assert ft.epoch == 1 and ft.meta["width"] == 0.05 and ft.discriminator is not None
+    # It really started there: its first loss is the base decoder's level, not a fresh network's.
+    _, fresh = train_all(R.get("hog"), None, photos / "train", tmp_path / "fresh.pt",
+                         dataclasses.replace(TINY, epochs=1), workers=0)
+    assert res.history["pixel"][0] < fresh.history["train"][0]
+    with pytest.raises(ValueError, match="either resume"):
+        train_all(R.get("hog"), None, photos / "train", tmp_path / "x.pt", TINY, workers=0, init=base, resume=base)
+    with pytest.raises(D.DecoderError, match="trained for"):
+        train_all(R.get("lbp"), None, photos / "train", tmp_path / "x.pt", TINY, workers=0, init=base)
+
+
+def test_the_window_default_is_the_pixel_loss_decoder_of_several(tmp_path, monkeypatch):
+    from invgui.core.methods.decoder import checkpoint as C
+
+    shipped = D.shipped_decoders()
+    loaded = D.load_checkpoint(shipped["hog"])
+    meta = {k: v for k, v in loaded.meta.items() if k != "file"}
+    adv = {**meta, "training": {**meta["training"], "params": {**meta["training"]["params"],
+                                                              "adversarial_weight": 0.01}}}
+    (tmp_path / "decoders").mkdir()
+    D.save_checkpoint(tmp_path / "decoders" / "hog-adversarial.pt", loaded.net, adv, half=True)   # sorts first
+    D.save_checkpoint(tmp_path / "decoders" / "hog.pt", loaded.net, meta, half=True)
+    monkeypatch.setattr(C, "resource", lambda *parts: tmp_path.joinpath(*parts))
+    assert set(D.shipped_decoders()) == {"hog", "hog-adversarial"}
+    assert D.find_shipped("hog", "hog").name == "hog.pt"

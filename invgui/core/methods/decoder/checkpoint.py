@@ -210,21 +210,26 @@ def shipped_decoders() -> dict[str, Path]:
 
 
 def find_shipped(rep_name: str, layer: str) -> Path | None:
-    """The shipped decoder for ``rep_name`` at ``layer`` (by its metadata), if any."""
+    """The shipped decoder for ``rep_name`` at ``layer`` (by its metadata), if any; of several, one
+    trained on the pixel loss alone (the measured, predictable default), then by name."""
+    found = []
     for path in shipped_decoders().values():
         key = (str(path), path.stat().st_mtime)
         if key not in _SHIPPED_TARGETS:              # read each file's metadata once
             try:
                 meta = torch.load(path, map_location="cpu", weights_only=True)["meta"]
-                _SHIPPED_TARGETS[key] = (meta.get("representation"), meta.get("layer"))
+                params = (meta.get("training") or {}).get("params") or {}
+                plain = not (params.get("feature_weight") or params.get("adversarial_weight"))
+                _SHIPPED_TARGETS[key] = (meta.get("representation"), meta.get("layer"), plain)
             except Exception:
-                _SHIPPED_TARGETS[key] = (None, None)
-        if _SHIPPED_TARGETS[key] == (rep_name, layer):
-            return path
-    return None
+                _SHIPPED_TARGETS[key] = (None, None, False)
+        rep, lay, plain = _SHIPPED_TARGETS[key]
+        if (rep, lay) == (rep_name, layer):
+            found.append((not plain, path.name, path))
+    return min(found)[2] if found else None
 
 
-_SHIPPED_TARGETS: dict[tuple[str, float], tuple[str | None, str | None]] = {}
+_SHIPPED_TARGETS: dict[tuple[str, float], tuple[str | None, str | None, bool]] = {}
 
 
 # -- training -------------------------------------------------------------------------------------

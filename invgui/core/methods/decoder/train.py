@@ -122,7 +122,8 @@ def lr_factor(p: TrainParams, progress: float) -> float:
 def train(rep: Representation, layer: str | None, data: str | os.PathLike | list, out: str | os.PathLike,
           params: TrainParams = TrainParams(), *, device: str | torch.device = "cpu",
           should_stop: Callable[[], bool] | None = None, resume: str | os.PathLike | None = None,
-          held_out_data: str | os.PathLike | list | None = None, workers: int | None = None) -> Iterator[Event]:
+          held_out_data: str | os.PathLike | list | None = None, workers: int | None = None,
+          init: str | os.PathLike | None = None) -> Iterator[Event]:
     """Train a decoder for ``rep`` at ``layer`` on the images under ``data``; write ``out``.
 
     ``data`` is a folder (searched recursively) or a list of image sources; ``held_out_data``
@@ -130,7 +131,9 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
     (losses ``train`` per step and ``held_out`` after each epoch; a preview strip of held-out
     originals over their reconstructions) and a final ``Result`` whose images are the held-out
     reconstructions.  A checkpoint is written after every epoch (atomically), so a stopped or
-    killed run can be resumed with ``resume=out``.
+    killed run can be resumed with ``resume=out``.  ``init`` (a trained decoder for the same
+    representation and layer, a shipped one say) starts from its weights, width and crop size with
+    a fresh optimiser and schedule: fine-tuning, e.g. with the feature and adversarial terms.
 
     Crops are made by ``workers`` DataLoader processes (default: the usable cores beside the
     training processes, :func:`data.default_workers`); the crops, and so the result, do not depend
@@ -148,7 +151,10 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
     lead = dist_rank == 0
     layer = rep.resolve_layer(layer)
     loaded = None
-    if resume:
+    if resume and init:
+        raise ValueError("give either resume (continue a run) or init (start a new run from a decoder's weights)")
+    if resume or init:
+        resume = resume or init
         # A resumed checkpoint keeps its own architecture: the network is rebuilt from its metadata,
         # and what is saved must describe that network, whatever the flags say.
         loaded = load_checkpoint(resume)
@@ -158,10 +164,14 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
             kept["autoencoder"] = True
         changed = [f"{k} {getattr(p, k)} → {v}" for k, v in kept.items() if getattr(p, k) != v]
         p = dataclasses.replace(p, **kept)
+        verb = "starting from" if init else "resuming"
         if changed:
-            yield Status(f"resuming {resume}: keeping the checkpoint's " + ", ".join(changed))
+            yield Status(f"{verb} {resume}: keeping the checkpoint's " + ", ".join(changed))
+        if init:                            # its weights only: a new run, epoch 0, a fresh optimiser
+            loaded = dataclasses.replace(loaded, epoch=0, optimizer=None, discriminator=None,
+                                         discriminator_optimizer=None)
         before = (loaded.meta.get("training") or {}).get("world_size", 1)
-        if before != world:
+        if before != world and not init:
             yield Status(f"resuming {resume}: trained so far by {before} process(es), now {world}; the global batch "
                          f"of {p.batch} is the same, so training goes on as it would have")
     if p.batch < world:
@@ -205,7 +215,8 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
         if loaded.encoder is not None and p.autoencoder:
             _load_encoder(rep, loaded.encoder, str(resume))
         start_epoch, opt_state = loaded.epoch, loaded.optimizer
-        yield Status(f"resuming {resume} after epoch {start_epoch}")
+        yield Status(f"starting from the weights of {resume}" if init
+                     else f"resuming {resume} after epoch {start_epoch}")
     else:
         net = nets.build(kind, info.shape, info.stride or 1, p.width)
         with torch.no_grad():           # the same probe crops in every process: the same scale
@@ -233,7 +244,7 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
             except (RuntimeError, ValueError, KeyError) as e:
                 raise DecoderError(f"{resume}: its discriminator does not fit this run's ({str(e)[:160]}); "
                                    "resume with the same width, or start afresh") from None
-        elif loaded is not None:
+        elif loaded is not None and not init:
             yield Status(f"resuming {resume}: it has no discriminator, so the adversarial term starts with a "
                          "new one")
     held = []
