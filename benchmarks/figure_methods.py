@@ -74,10 +74,11 @@ def main() -> int:
         rows.setdefault(f"optimisation ({preset})", []).append(final(optimize.run(rep, img, args.layer,
                                                                                    params)).images[0])
         start = final(D.run(rep, img, args.layer, pixel, size=size)).images[0]
-        rows.setdefault("hybrid (pixel decoder, then optimisation)", []).append(
+        rows.setdefault("hybrid (decoder, then optimisation)", []).append(
             final(optimize.run_batch(rep, [optimize.Target(img, start=start)], args.layer, params)).images[0])
         print(f"{name}: done", flush=True)
-    save_grid(out, rows, f"{rep.name} {args.layer}: held-out photos ({args.images.replace(',', ', ')})")
+    what = rep.name if args.layer == rep.name else f"{rep.name} {args.layer}"
+    save_grid(out, rows, f"Reconstructions from {what}: held-out photos ({args.images.replace(',', ', ')})")
     print(f"wrote {out}")
     return 0
 
@@ -85,14 +86,15 @@ def main() -> int:
 def save_grid(out: Path, rows: dict[str, list[np.ndarray]], title: str) -> None:
     from PIL import Image, ImageDraw, ImageFont
 
-    pad, label_w, title_h = 6, 250, 28
+    pad, title_h = 6, 28
+    font = ImageFont.load_default(size=15)
+    label_w = int(max(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(k, font=font) for k in rows)) + 2 * pad
     side = rows["photo"][0].shape[0]
     cols = len(rows["photo"])
     w = label_w + cols * (side + pad) + pad
     h = title_h + len(rows) * (side + pad) + pad
     canvas = Image.new("RGB", (w, h), "white")
     draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default(size=15)
     draw.text((pad, 6), title, fill="black", font=font)
     for r, (label, images) in enumerate(rows.items()):
         y = title_h + pad + r * (side + pad)

@@ -35,10 +35,13 @@ train)
     # The data first (16 cores draw the dead-leaves images in parallel), then the three decoders at
     # once on the one GPU, each with a third of the cores for its data workers.
     python3 benchmarks/train_default_decoders.py --synthetic 6000 --work /tmp/dd --data-only
-    for name in hog efficientnet_lite0-blocks.1 efficientnet_lite0-blocks.5; do
-        python3 benchmarks/train_default_decoders.py --only "$name" --synthetic 6000 --work /tmp/dd \
-            --out-dir "$OUT" --device cuda --workers 4 --minutes "$(( $(left 540) / 60 - 1 ))" \
-            > "$OUT/train-$name.log" 2>&1 &
+    # hog, then hog-adversarial fine-tuned from it (--init), in one slot.
+    M=$(( $(left 540) / 60 - 1 ))
+    for names in hog,hog-adversarial efficientnet_lite0-blocks.1 efficientnet_lite0-blocks.5; do
+        minutes=$M; [ "$names" = hog,hog-adversarial ] && minutes=$(( M / 2 ))
+        python3 benchmarks/train_default_decoders.py --only "$names" --synthetic 6000 --work /tmp/dd \
+            --out-dir "$OUT" --device cuda --workers 4 --minutes "$minutes" \
+            > "$OUT/train-${names%%,*}.log" 2>&1 &
     done
     wait
     tail -n 4 "$OUT"/train-*.log
