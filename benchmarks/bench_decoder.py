@@ -105,19 +105,7 @@ def main() -> int:
                 phi = rep.features(x, layer)
                 rates[f"fwd{b}"] = b / best_time(lambda: net(phi, (size, size)), dev, args.repeats)
                 rates[f"e2e{b}"] = b / best_time(lambda: net(rep.features(x, layer), (size, size)), dev, args.repeats)
-        train_net = D.nets.build(meta["architecture"], tuple(meta["feature_shape"]), meta["stride"],
-                                 meta["width"]).to(dev)
-        opt = torch.optim.Adam(train_net.parameters(), 1e-3)
-        x = torch.rand(64, 3, size, size, device=dev)
-
-        def train_step():
-            with torch.no_grad():
-                f = rep.features(x, layer)
-            loss = F.mse_loss(train_net(f, (size, size)), x)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
+        train_step = _bare_step(rep, layer, size, float(meta["width"]), 64, dev)     # as decoder.train builds it
         rates["train"] = 64 / best_time(train_step, dev, max(2, args.repeats // 3))
         opt_params = dataclasses.replace(optimize.PRESETS.get("fast"), size=size)
         img = torch.rand(size, size, 3).numpy()

@@ -31,9 +31,9 @@ MAX_HELD_OUT = 256      # held-out images evaluated after each epoch
 # steps in a row: it then separates them with a margin everywhere and its verdict stops guiding.
 COLLAPSE_LOSS = 1e-3
 COLLAPSE_STEPS = 100
+PRECISIONS = ("fp32", "bf16")
 # What the feature-space loss compares reconstructions in (paper 001, appendix A): the inverted
 # representation itself, or a layer of the embedded EfficientNet-Lite0.
-PRECISIONS = ("fp32", "bf16")
 COMPARATORS = ("representation", "efficientnet_lite0:blocks.1", "efficientnet_lite0:blocks.2",
                "efficientnet_lite0:blocks.3", "efficientnet_lite0:blocks.4")
 
@@ -504,7 +504,8 @@ class _Model(torch.nn.Module):
         self._rep, self._layer, self._finetune = rep, layer, finetune
         self._bf16, self._last = bf16, channels_last
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(reconstruction, the features it was made from)."""
         if self._finetune:
             phi = self._rep.features(x, self._layer)
         else:
