@@ -260,6 +260,7 @@ def test_init_fine_tunes_a_trained_decoder_as_a_new_run(photos, tmp_path):
     assert any("starting from the weights of" in m for m in msgs) and any("width 0.5 → 0.05" in m for m in msgs)
     ft = D.load_checkpoint(tmp_path / "ft.pt")
     assert ft.epoch == 1 and ft.meta["width"] == 0.05 and ft.discriminator is not None
+    assert ft.meta["training"]["init"] == str(base)                     # where it started, for the record
     # It really started there: its first loss is the base decoder's level, not a fresh network's.
     _, fresh = train_all(R.get("hog"), None, photos / "train", tmp_path / "fresh.pt",
                          dataclasses.replace(TINY, epochs=1), workers=0)

@@ -345,7 +345,19 @@ def test_train_dialog_trains_and_offers_the_decoder(qtbot, window, photos, tmp_p
     assert dlg.preview.image is not None
     window.set_method("decoder")
     assert window.decoder_panel.current() == str(tmp_path / "trained.pt")
-    # Bad input: no folder → a dialog, nothing starts.
+    # Fine-tune the decoder just trained ("Start from"): a new run from its weights.
+    dlg.init.setText(str(tmp_path / "trained.pt"))
+    dlg.out.setText(str(tmp_path / "tuned.pt"))
+    dlg.form.set_value("epochs", 1)
+    with qtbot.waitSignal(dlg.trained, timeout=120_000):
+        assert dlg.start()
+    qtbot.waitUntil(lambda: not dlg.running(), timeout=30_000)
+    assert dlg.result.record["epochs"] == 1
+    assert dlg.result.record["training"]["init"] == str(tmp_path / "trained.pt")
+    # Bad input: no folder, or no decoder to start from → a dialog, nothing starts.
+    dlg.init.setText(str(tmp_path / "nothing.pt"))
+    assert dlg.start() is False and "No decoder to start from" in dlg.errors[-1]
+    dlg.init.setText("")
     dlg.data.setText(str(tmp_path / "missing"))
     assert dlg.start() is False and "No training images" in dlg.errors[-1]
 

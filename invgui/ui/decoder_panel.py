@@ -186,13 +186,18 @@ class TrainDialog(QDialog):
         self.held = QLineEdit()
         self.held.setPlaceholderText("optional: held-out folder (default: a random fraction)")
         self.out = QLineEdit(f"{rep_name}-{layer}-decoder.pt")
-        for label, edit, folder in (("Training images", self.data, True), ("Held-out images", self.held, True),
-                                    ("Write to", self.out, False)):
+        self.init = QLineEdit()
+        self.init.setPlaceholderText("optional: a trained decoder to fine-tune (--init)")
+        self.init.setToolTip("Start from this decoder's weights (its width and crop size) with a new optimiser "
+                             "and schedule, e.g. a shipped pixel-loss decoder with the feature and adversarial "
+                             "terms of the Loss group.")
+        for label, edit, mode in (("Training images", self.data, "folder"), ("Held-out images", self.held, "folder"),
+                                  ("Start from", self.init, "open"), ("Write to", self.out, "save")):
             row = QHBoxLayout()
             row.addWidget(edit, 1)
             browse = QPushButton("…")
             browse.setMaximumWidth(30)
-            browse.clicked.connect(functools.partial(self._browse, edit, folder))
+            browse.clicked.connect(functools.partial(self._browse, edit, mode))
             row.addWidget(browse)
             paths.addRow(label, row)
         ll.addLayout(paths)
@@ -232,9 +237,11 @@ class TrainDialog(QDialog):
         self._last_draw = 0.0
         self._update_buttons()
 
-    def _browse(self, edit: QLineEdit, folder: bool) -> None:
-        if folder:
+    def _browse(self, edit: QLineEdit, mode: str) -> None:
+        if mode == "folder":
             path = QFileDialog.getExistingDirectory(self, "Choose a folder", edit.text())
+        elif mode == "open":
+            path, _ = QFileDialog.getOpenFileName(self, "Start from the decoder", edit.text(), "Decoder (*.pt)")
         else:
             path, _ = QFileDialog.getSaveFileName(self, "Write the decoder to", edit.text(), "Decoder (*.pt)")
         if path:
@@ -261,6 +268,9 @@ class TrainDialog(QDialog):
             return self._error("No output file", "choose where to write the decoder")
         out = str(Path(out).expanduser().resolve())
         self.out.setText(out)
+        init = self.init.text().strip() or None
+        if init and not Path(init).is_file():
+            return self._error("No decoder to start from", f"{init}: no such decoder file")
         self.history = {"train": [], "held_out": []}
         self.held_steps = []
         self.plot.clear_curves()
@@ -268,7 +278,7 @@ class TrainDialog(QDialog):
         self.plot.setLabel("left", "MSE" if pixel_only else "loss (held-out: MSE)")
         self.result = None
         job = functools.partial(_train_job, self.rep_name, self.layer, self.rep_params, self.weights,
-                                self.random_weights, self.device, data, held, out, params)
+                                self.random_weights, self.device, data, held, out, params, init)
         self.worker.submit(job)
         self._update_buttons()
         return True
@@ -341,10 +351,11 @@ class TrainDialog(QDialog):
         super().closeEvent(e)
 
 
-def _train_job(model, layer, rep_params, weights, random_weights, device, data, held, out, params, should_stop):
+def _train_job(model, layer, rep_params, weights, random_weights, device, data, held, out, params, init,
+               should_stop):
     from ..core import representations as R
     from ..core.device import resolve_device
 
     rep = R.get(model, weights=weights, random_weights=random_weights, params=rep_params)
     return D.train(rep, layer, data, out, params, device=resolve_device(device), should_stop=should_stop,
-                   held_out_data=held)
+                   held_out_data=held, init=init)

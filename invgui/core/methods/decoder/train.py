@@ -264,7 +264,7 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
         "training": {"data": _describe(data), "held_out_data": _describe(held_out_data) if held_out_data
                      else f"random {p.held_out:.0%} of the data", "images": len(train_set),
                      "held_out_images": len(held_set), "skipped": len(skipped), "params": to_dict(p),
-                     "world_size": world, "device": device.type},
+                     "world_size": world, "device": device.type, "init": str(init) if init else None},
         "versions": library_versions(),
     }
     if skipped:
