@@ -63,7 +63,8 @@ DECODERS = {
     # loss in HOG space and the adversarial term, at a lower, constant learning rate.  Not shipped
     # yet: on the CPU, 200 steps of this (held-out normalised error 0.667) and of a 10× stronger
     # adversarial term with a 4× faster critic (0.707) were not better than the pixel decoder's
-    # 0.587 and showed the up-convolutions' checkerboard; it is for a GPU (gpu_checks.sh train).
+    # 0.587 and showed the up-convolutions' checkerboard (719 more steps of this: 0.639, crisper but
+    # still checkerboarded); it is for a GPU (gpu_checks.sh train).
     "hog-adversarial": ("hog", "hog", dict(size=128, width=0.25, epochs=EPOCHS_ADV, crops_per_image=2, lr=2e-4,
                                            colour_jitter=0.3, feature_weight=0.02, comparator="representation",
                                            adversarial_weight=0.002, discriminator_lr=5e-5, decay_from=1.0)),
