@@ -99,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="optimize (Mahendran & Vedaldi, default), decoder (Dosovitskiy & Brox: one forward "
                         "pass of a trained decoder) or hybrid (the decoder's reconstruction starts the "
                         "optimisation; restarts add small noise to it)")
-    p.add_argument("--decoder", metavar="FILE.pt", help="decoder checkpoint for --method decoder or hybrid "
-                   "(default: the shipped one for the model and layer, if any)")
+    p.add_argument("--decoder", metavar="FILE.pt", help="decoder checkpoint for --method decoder or hybrid, or "
+                   "the name of a shipped one (`invgui layers MODEL` lists them; default: the shipped pixel-loss "
+                   "one for the model and layer, if any)")
     add_arguments(p, OptimizeParams)
 
     from .core.methods.decoder import TrainParams
@@ -130,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", nargs="?", default=DEFAULT_IMAGE, help="image file or sample:NAME")
     _add_model_args(p)
     p.add_argument("--layer", "-l", default=None, help="layer (default: the decoder's)")
-    p.add_argument("--decoder", metavar="FILE.pt", help="decoder (default: the shipped one for the model and layer)")
+    p.add_argument("--decoder", metavar="FILE.pt", help="decoder file or shipped name (default: the shipped one "
+                   "for the model and layer)")
     p.add_argument("--size", type=int, default=0, help="input side (default: the decoder's)")
     p.add_argument("--preset", default="fast", choices=PRESETS.names(), help="optimisation preset with "
                    "--optimize (default fast)")
@@ -199,6 +201,13 @@ def cmd_layers(args) -> int:
     failed = next((i for i in flat if i.error), None)
     if failed:
         print(f"layers marked 'does not fit' cannot run at {size}×{size}: {failed.error}")
+    from .core.methods import decoder as D
+
+    shipped = [(i.name, path, loss) for i in flat for path, loss in D.shipped_for(rep.name, i.name)]
+    for k, (layer, path, loss) in enumerate(shipped):
+        if k == 0:
+            print("shipped decoders (--method decoder|hybrid --decoder NAME; the first for a layer is its default):")
+        print(f"  {path.stem:<32} layer {layer}, {loss} loss")
     if note:
         print(note, file=sys.stderr)
     return 0

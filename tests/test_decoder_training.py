@@ -5,9 +5,11 @@ through torchrun with gloo on CPU, resumed on another number of processes."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -271,7 +273,7 @@ def test_init_fine_tunes_a_trained_decoder_as_a_new_run(photos, tmp_path):
         train_all(R.get("lbp"), None, photos / "train", tmp_path / "x.pt", TINY, workers=0, init=base)
 
 
-def test_the_window_default_is_the_pixel_loss_decoder_of_several(tmp_path, monkeypatch):
+def test_shipped_decoders_of_several_losses_are_listed_and_named(tmp_path, monkeypatch, capsys):
     from invgui.core.methods.decoder import checkpoint as C
 
     shipped = D.shipped_decoders()
@@ -285,3 +287,22 @@ def test_the_window_default_is_the_pixel_loss_decoder_of_several(tmp_path, monke
     monkeypatch.setattr(C, "resource", lambda *parts: tmp_path.joinpath(*parts))
     assert set(D.shipped_decoders()) == {"hog", "hog-adversarial"}
     assert D.find_shipped("hog", "hog").name == "hog.pt"
+    assert [(p.name, loss) for p, loss in D.shipped_for("hog", "hog")] == [("hog.pt", "pixel"),
+                                                                          ("hog-adversarial.pt", "pixel+adversarial")]
+    assert D.shipped_for("hog", "blocks.1") == [] and D.find_shipped("lbp", "lbp") is None
+    # Either is named by its name on the command line; a file of that name wins over a shipped one.
+    assert D.decoder_file("hog-adversarial") == tmp_path / "decoders" / "hog-adversarial.pt"
+    assert D.decoder_file(tmp_path / "decoders" / "hog.pt") == tmp_path / "decoders" / "hog.pt"
+    assert D.decoder_file("no-such") == Path("no-such")
+    from invgui.cli import main
+
+    assert main(["layers", "hog"]) == 0
+    out = capsys.readouterr().out
+    assert "hog                              layer hog, pixel loss" in out
+    assert "hog-adversarial                  layer hog, pixel+adversarial loss" in out
+    assert main(["invert", "--model", "hog", "--method", "decoder", "--decoder", "hog-adversarial", "-q",
+                 "--out", str(tmp_path / "adv.png")]) == 0
+    assert json.loads((tmp_path / "adv.json").read_text())["decoder"].endswith("hog-adversarial.pt")
+    assert main(["invert", "--model", "hog", "--method", "decoder", "--decoder", "no-such", "-q",
+                 "--out", str(tmp_path / "x.png")]) == 2
+    assert "no-such" in capsys.readouterr().err

@@ -255,6 +255,31 @@ def test_decoder_method_reconstructs_and_exports(qtbot, window, tiny_hog_decoder
     assert window.decoder_panel.current() is None
 
 
+def test_the_decoder_box_lists_every_shipped_decoder_pixel_loss_first(qtbot, window, tmp_path, monkeypatch):
+    from invgui.core.methods import decoder as D
+    from invgui.core.methods.decoder import checkpoint as C
+
+    loaded = D.load_checkpoint(D.shipped_decoders()["hog"])
+    meta = {k: v for k, v in loaded.meta.items() if k != "file"}
+    tp = {**meta["training"]["params"], "feature_weight": 0.1, "adversarial_weight": 0.001}
+    (tmp_path / "decoders").mkdir()
+    D.save_checkpoint(tmp_path / "decoders" / "hog-adversarial.pt", loaded.net,
+                      {**meta, "training": {**meta["training"], "params": tp}}, half=True)
+    D.save_checkpoint(tmp_path / "decoders" / "hog.pt", loaded.net, meta, half=True)
+    monkeypatch.setattr(C, "resource", lambda *parts: tmp_path.joinpath(*parts))
+    window.set_model("hog")
+    window.set_method("decoder")
+    box = window.decoder_panel.box
+    items = [box.itemText(i) for i in range(box.count())]
+    assert items[:2] == ["shipped: hog.pt (pixel loss)", "shipped: hog-adversarial.pt (pixel+feature+adversarial loss)"]
+    assert window.decoder_panel.current() == str(tmp_path / "decoders" / "hog.pt")          # the default
+    box.setCurrentIndex(1)
+    box.activated.emit(1)                                  # as a click on the item does
+    assert "pixel+feature+adversarial loss" in window.decoder_panel.info.text()
+    wait_run(qtbot, window, lambda: qtbot.mouseClick(window.run_button, Qt.MouseButton.LeftButton) or True)
+    assert window.result.record["decoder"] == str(tmp_path / "decoders" / "hog-adversarial.pt")
+
+
 def test_hybrid_method_runs_from_the_decoder_output_in_the_window(qtbot, window, tiny_hog_decoder, tmp_path):
     window.set_model("hogb")
     window.set_method("hybrid")
@@ -1047,3 +1072,22 @@ def test_the_weights_are_hashed_behind_the_window_once_a_run_ends(qtbot, window,
     assert weights
     qtbot.waitUntil(window.background.idle, timeout=30_000)
     assert [k[0] for k in export._HASHES] == [weights]
+
+
+def test_the_default_window_size_fits_a_smaller_screen(monkeypatch):
+    from PySide6.QtCore import QRect
+
+    from invgui.ui import main_window as mw
+
+    assert mw.default_size() == (1600, 900)                   # offscreen: the screenshots' size
+
+    class Screen:
+        def availableGeometry(self):
+            return QRect(0, 0, 1400, 860)
+
+    class App:
+        platformName = staticmethod(lambda: "xcb")
+        primaryScreen = staticmethod(lambda: Screen())
+
+    monkeypatch.setattr(mw, "QGuiApplication", App)
+    assert mw.default_size() == (1400, 860)

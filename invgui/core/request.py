@@ -180,7 +180,8 @@ def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None,
     if request.method in ("decoder", "probe", "hybrid"):
         from .methods import decoder as D
 
-        prep.decoder_file = request.decoder or _shipped_decoder(rep, request.layer)
+        prep.decoder_file = (str(D.decoder_file(request.decoder)) if request.decoder
+                             else _shipped_decoder(rep, request.layer))
         prep.decoder, prep.layer = D.prepare(rep, D.load_checkpoint(prep.decoder_file), request.layer, "cpu")
         meta = prep.decoder.meta
         size = request.size                           # 0: the decoder's own (or the feature file's, below)

@@ -42,6 +42,10 @@ class DecoderPanel(QWidget):
         lay.addWidget(intro)
         self.box = QComboBox()
         self.box.setObjectName("decoder_box")
+        # Long names (hog-adversarial.pt (pixel+feature+adversarial loss)) must not widen the dock:
+        # the list that drops down shows them whole.
+        self.box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.box.setMinimumContentsLength(16)
         self.box.setToolTip("Decoders for the current representation and layer: the shipped ones and files "
                             "you opened or trained")
         self.box.activated.connect(self._on_activated)
@@ -84,9 +88,8 @@ class DecoderPanel(QWidget):
         current = self.current()
         self.box.blockSignals(True)
         self.box.clear()
-        shipped = D.find_shipped(rep_name, layer)
-        if shipped is not None:
-            self.box.addItem(f"shipped: {shipped.name}", str(shipped))
+        for path, loss in D.shipped_for(rep_name, layer):        # the pixel-loss one first: the default
+            self.box.addItem(f"shipped: {path.name} ({loss} loss)", str(path))
         for f in self.files:
             meta = _meta(f)
             if meta and meta.get("representation") == rep_name and meta.get("layer") == layer:
@@ -135,7 +138,8 @@ class DecoderPanel(QWidget):
         err = meta.get("held_out_normalised_error")
         self.info.setText(
             f"{meta.get('architecture')} decoder, width {meta.get('width')}, trained at "
-            f"{meta.get('input_size')} px for {meta.get('epochs')} epoch(s) on {t.get('images', '?')} images"
+            f"{meta.get('input_size')} px for {meta.get('epochs')} epoch(s) on {t.get('images', '?')} images "
+            f"({D.training_loss(meta)} loss)"
             + (f"; held-out normalised error {err:.3f}" if err is not None else "")
             + (" (autoencoder)" if meta.get("autoencoder") else ""))
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox
 
 from ..core import representations as R
@@ -42,6 +43,18 @@ from .worker import error_dialog
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
 
 
+def default_size() -> tuple[int, int]:
+    """1600×900, or less where the screen is smaller (a laptop, a 1400-px X display: without a
+    window manager nothing else keeps the right dock on the screen).  Offscreen (tests,
+    --screenshot) keeps 1600×900, the size of the README's screenshots."""
+    w, h = 1600, 900
+    screen = QGuiApplication.primaryScreen()
+    if screen is not None and QGuiApplication.platformName() != "offscreen":
+        avail = screen.availableGeometry()
+        w, h = min(w, avail.width()), min(h, avail.height())
+    return w, h
+
+
 class MainWindow(QMainWindow):
     runEnded = Signal()            # on the GUI thread, after a run's result or error was shown
     modelLoaded = Signal(object, object)   # (representation or None, error message): from the loading thread
@@ -54,7 +67,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("invgui — what does a representation keep?")
         self.setWindowIcon(theme.icon("invgui"))
-        self.resize(1600, 900)
+        self.resize(*default_size())
         self.setAcceptDrops(True)
         self.device = device or "auto"              # the first GPU, if any
         self.rep: R.Representation | None = None

@@ -20,8 +20,8 @@ workers, the cache),
 import sys
 
 from . import nets
-from .checkpoint import (FORMAT, MAX_FEATURE_VALUES, DecoderError, Loaded, check_match, check_meta, find_shipped,
-                         load_checkpoint, save_checkpoint, shipped_decoders)
+from .checkpoint import (FORMAT, MAX_FEATURE_VALUES, DecoderError, Loaded, check_match, check_meta, decoder_file,
+                         find_shipped, load_checkpoint, save_checkpoint, shipped_decoders, shipped_for, training_loss)
 from .data import CACHE_SIDE, IMAGE_SUFFIXES, ImageSet, default_workers, list_images, split
 from .run import prepare, reconstruct, run
 from .train import MAX_HELD_OUT, PRECISIONS, TRAIN_PRESETS, TrainParams, lr_factor, speed_settings, train
@@ -30,6 +30,7 @@ from .train import MAX_HELD_OUT, PRECISIONS, TRAIN_PRESETS, TrainParams, lr_fact
 train_module = sys.modules[__name__ + ".train"]
 
 __all__ = ["nets", "FORMAT", "MAX_FEATURE_VALUES", "DecoderError", "Loaded", "check_match", "check_meta",
-           "find_shipped", "load_checkpoint", "save_checkpoint", "shipped_decoders", "CACHE_SIDE", "IMAGE_SUFFIXES",
+           "decoder_file", "find_shipped", "load_checkpoint", "save_checkpoint", "shipped_decoders", "shipped_for",
+           "training_loss", "CACHE_SIDE", "IMAGE_SUFFIXES",
            "ImageSet", "default_workers", "list_images", "split", "prepare", "reconstruct", "run", "MAX_HELD_OUT",
            "PRECISIONS", "TRAIN_PRESETS", "TrainParams", "lr_factor", "speed_settings", "train", "train_module"]

@@ -209,27 +209,50 @@ def shipped_decoders() -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.pt")) if not p.name.startswith(".") and ".training" not in p.name}
 
 
-def find_shipped(rep_name: str, layer: str) -> Path | None:
-    """The shipped decoder for ``rep_name`` at ``layer`` (by its metadata), if any; of several, one
-    trained on the pixel loss alone (the measured, predictable default), then by name."""
+def training_loss(meta: dict) -> str:
+    """The loss a decoder was trained on, from its metadata: the terms that had a weight, joined by
+    '+' ("pixel", "pixel+feature+adversarial", …; paper 001 §3 and appendix A)."""
+    tp = (meta.get("training") or {}).get("params") or {}
+    terms = [name for name, w in (("pixel", tp.get("pixel_weight", 1.0)), ("feature", tp.get("feature_weight")),
+                                   ("adversarial", tp.get("adversarial_weight"))) if w]
+    return "+".join(terms) or "pixel"
+
+
+def shipped_for(rep_name: str, layer: str) -> list[tuple[Path, str]]:
+    """The shipped decoders for ``rep_name`` at ``layer`` (by their metadata) as (file, training
+    loss): one trained on the pixel loss alone first (the measured, predictable default), then by
+    name."""
     found = []
     for path in shipped_decoders().values():
         key = (str(path), path.stat().st_mtime)
         if key not in _SHIPPED_TARGETS:              # read each file's metadata once
             try:
                 meta = torch.load(path, map_location="cpu", weights_only=True)["meta"]
-                params = (meta.get("training") or {}).get("params") or {}
-                plain = not (params.get("feature_weight") or params.get("adversarial_weight"))
-                _SHIPPED_TARGETS[key] = (meta.get("representation"), meta.get("layer"), plain)
+                _SHIPPED_TARGETS[key] = (meta.get("representation"), meta.get("layer"), training_loss(meta))
             except Exception:
-                _SHIPPED_TARGETS[key] = (None, None, False)
-        rep, lay, plain = _SHIPPED_TARGETS[key]
+                _SHIPPED_TARGETS[key] = (None, None, "")
+        rep, lay, loss = _SHIPPED_TARGETS[key]
         if (rep, lay) == (rep_name, layer):
-            found.append((not plain, path.name, path))
-    return min(found)[2] if found else None
+            found.append((loss != "pixel", path.name, path, loss))
+    return [(path, loss) for _, _, path, loss in sorted(found)]
 
 
-_SHIPPED_TARGETS: dict[tuple[str, float], tuple[str | None, str | None, bool]] = {}
+def find_shipped(rep_name: str, layer: str) -> Path | None:
+    """The default shipped decoder for ``rep_name`` at ``layer`` (the first of :func:`shipped_for`)."""
+    found = shipped_for(rep_name, layer)
+    return found[0][0] if found else None
+
+
+def decoder_file(value: str | os.PathLike) -> Path:
+    """A decoder named by its file or, when no such file exists, by a shipped decoder's name
+    (``hog-adversarial``; `invgui layers MODEL` lists them)."""
+    path = Path(value)
+    if not path.exists() and str(value) in (shipped := shipped_decoders()):
+        return shipped[str(value)]
+    return path
+
+
+_SHIPPED_TARGETS: dict[tuple[str, float], tuple[str | None, str | None, str]] = {}
 
 
 # -- training -------------------------------------------------------------------------------------
