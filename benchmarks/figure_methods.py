@@ -36,12 +36,6 @@ def final(gen) -> Result:
     return next(ev for ev in gen if isinstance(ev, Result))
 
 
-def loss_of(meta: dict) -> str:
-    tp = (meta.get("training") or {}).get("params") or {}
-    return "feature+adversarial" if tp.get("adversarial_weight") else ("feature" if tp.get("feature_weight")
-                                                                         else "pixel")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="hog")
@@ -59,17 +53,17 @@ def main() -> int:
             decoders.append(loaded)
     if not decoders:
         raise SystemExit(f"no shipped decoder for {rep.name} {args.layer}")
-    decoders.sort(key=lambda d: loss_of(d.meta) == "pixel")          # pixel-loss last of the decoders
+    decoders.sort(key=lambda d: D.training_loss(d.meta) == "pixel")          # pixel-loss last of the decoders
     size = int(decoders[0].meta["input_size"])
     preset = args.preset or ("mv2015-shallow" if rep.params is not None else "mv2015")
     params = dataclasses.replace(optimize.PRESETS.get(preset), size=size, restarts=1)
-    pixel = next((d for d in decoders if loss_of(d.meta) == "pixel"), decoders[-1])
+    pixel = next((d for d in decoders if D.training_loss(d.meta) == "pixel"), decoders[-1])
     rows: dict[str, list[np.ndarray]] = {"photo": []}
     for name in args.images.split(","):
         img = load_image(f"sample:{name}")
         rows["photo"].append(resize_center_crop(img, size))
         for d in decoders:
-            rows.setdefault(f"decoder ({loss_of(d.meta)})", []).append(
+            rows.setdefault(f"decoder ({D.training_loss(d.meta)})", []).append(
                 final(D.run(rep, img, args.layer, d, size=size)).images[0])
         rows.setdefault(f"optimisation ({preset})", []).append(final(optimize.run(rep, img, args.layer,
                                                                                    params)).images[0])
