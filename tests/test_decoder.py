@@ -314,3 +314,25 @@ def test_several_images_in_one_batch(tiny_hog_decoder, tmp_path, capsys):
     assert main(["invert", "sample:chelsea", "sample:coffee", "--model", "hog", "--method", "decoder",
                  "--decoder", str(tiny_hog_decoder), "--out", str(tmp_path / "b.png")]) == 2
     assert "--out is a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(D.shipped_decoders()))
+def test_every_shipped_decoder_reconstructs_by_its_name(name, tmp_path, capsys):
+    meta = D.load_checkpoint(D.shipped_decoders()[name]).meta
+    model, layer = meta["representation"], meta["layer"]
+    assert main(["invert", "sample:coffee", "--model", model, "--layer", layer, "--method", "decoder",
+                 "--decoder", name, "-q", "--out", str(tmp_path / "r.png")]) == 0
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["decoder"].endswith(f"{name}.pt") and math.isfinite(record["metrics"]["psnr"])
+    capsys.readouterr()
+    assert main(["layers", model]) == 0
+    assert f"{name:<32} layer {layer}, {D.training_loss(meta)} loss" in capsys.readouterr().out
+
+
+def test_the_shipped_feature_adversarial_decoder_is_what_the_readme_says():
+    meta = D.load_checkpoint(D.shipped_decoders()["hog-adversarial"]).meta
+    params = meta["training"]["params"]
+    assert D.training_loss(meta) == "pixel+feature+adversarial"
+    assert params["comparator"] == "efficientnet_lite0:blocks.1" and params["adversarial_weight"] == 0.001
+    assert meta["training"]["init"].endswith("hog.pt")          # fine-tuned from the pixel-loss decoder
+    assert D.find_shipped("hog", "hog").name == "hog.pt"         # which stays the default
