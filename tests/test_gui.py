@@ -1091,3 +1091,25 @@ def test_the_default_window_size_fits_a_smaller_screen(monkeypatch):
 
     monkeypatch.setattr(mw, "QGuiApplication", App)
     assert mw.default_size() == (1400, 860)
+
+
+def test_linked_image_panes_show_the_same_region_wherever_they_are(qtbot):
+    """pyqtgraph lines up linked views whose screen rectangles overlap by their screen offset; a
+    restored dock layout so left the original half out of its pane.  Linked panes replicate."""
+    from invgui.ui.image_pane import ImagePane
+
+    a, b = ImagePane("Original", unit=True), ImagePane("Reconstruction", unit=True)
+    for pane, x in ((a, 0), (b, 120)):                 # overlapping on the screen, as mid-layout
+        qtbot.addWidget(pane)
+        pane.setGeometry(x, 0, 300, 300)
+        pane.show()
+        qtbot.waitExposed(pane)
+    b.link(a)
+    img = np.full((32, 32, 3), 128, np.uint8)
+    a.set_image(img)
+    b.set_image(img)
+    b.view.setRange(xRange=(0.0, 1.0), yRange=(0.0, 1.0), padding=0)
+    qtbot.wait(50)
+    (x0, x1), (y0, y1) = a.view.viewRange()
+    assert x0 <= 0.0 + 1e-6 and x1 >= 1.0 - 1e-6 and y0 <= 0.0 + 1e-6 and y1 >= 1.0 - 1e-6   # all of it
+    assert abs((x0 + x1) / 2 - 0.5) < 1e-6 and abs((y0 + y1) / 2 - 0.5) < 1e-6              # not shifted

@@ -8,6 +8,28 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 
+class SameRegionViewBox(pg.ViewBox):
+    """A view box whose linked partners show the same region of the image.  pyqtgraph lines linked
+    views up by their screen positions when their screen rectangles overlap (plots stacked over one
+    shared axis), shifting the range by the panes' offset; for panes of one image laid out anew
+    (a restored session's dock layout) that left the original half out of its pane.  Replicating
+    the partner's range is what linked image panes mean."""
+
+    def linkedViewChanged(self, view, axis):
+        if self.linksBlocked or view is None:
+            return
+        lo, hi = view.viewRange()[axis]
+        view.blockLink(True)
+        try:
+            self.enableAutoRange(axis, False)
+            if axis == pg.ViewBox.XAxis:
+                self.setXRange(lo, hi, padding=0)
+            else:
+                self.setYRange(lo, hi, padding=0)
+        finally:
+            view.blockLink(False)
+
+
 class ImagePane(QWidget):
     """``pixelHovered`` carries a readout like ``"x 12, y 40: R 0.51 G 0.32 B 0.20"`` ("" off the image)."""
 
@@ -25,7 +47,8 @@ class ImagePane(QWidget):
         self.title.setWordWrap(True)                 # long titles must not widen the window
         self.title.setMinimumWidth(50)
         self.view_widget = pg.GraphicsLayoutWidget()
-        self.view = self.view_widget.addViewBox(lockAspect=True, invertY=True, enableMenu=True)
+        self.view = SameRegionViewBox(lockAspect=True, invertY=True, enableMenu=True)
+        self.view_widget.addItem(self.view)
         self.view.setDefaultPadding(0.02)
         self.view.disableAutoRange()                 # an empty pane never ranges (see set_image)
         # autoDownsample: a picture shown smaller than its pixels (HOG glyphs, probe strips) is
