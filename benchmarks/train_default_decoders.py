@@ -17,9 +17,9 @@ as PNGs under --work (default: a temporary folder) and each decoder is trained e
 
 would (``hog-adversarial`` adds ``--init`` and the loss flags it prints: it fine-tunes the
 pixel-loss HOG decoder already in --out-dir; the shipped ones of it and of blocks.5 were trained
-with ``--synthetic 3000``), then stored without optimiser state and in float16 (a few MB each).  That is a tiny
-training set: the shipped decoders show the method working out of the box; for real results
-train on ImageNet (or any large photo folder), e.g.
+with ``--synthetic 3000``), then stored without optimiser state and in float16 (a few MB each).
+That is a tiny training set: the shipped decoders show the method working out of the box; for
+real results train on ImageNet (or any large photo folder), e.g.
 
     invgui train-decoder --model hog --data /data/imagenet/train --out hog-imagenet.pt \\
         --size 128 --width 1 --epochs 15 --crops-per-image 1 --device cuda
