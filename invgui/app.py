@@ -8,12 +8,13 @@ import sys
 
 def run_gui(image: str | None = None, screenshot: str | None = None, iters: int | None = None,
             model: str | None = None, preset: str | None = None, method: str | None = None,
-            probe: str | None = None, other: str | None = None, view: str = "main") -> int:
-    """Open the main window.  With ``screenshot``: run (``iters`` iterations, or the decoder with
-    ``method="decoder"``, then the ``probe`` if given) through the real worker, save a PNG of the
-    whole window and exit (0 on success).  ``view="compare"`` screenshots the comparison view of a
-    methods × layers sweep instead, ``view="train"`` the decoder training dialog after a short
-    training on the bundled photos."""
+            probe: str | None = None, other: str | None = None, view: str = "main",
+            layer: str | None = None) -> int:
+    """Open the main window (on ``model`` at ``layer``, when given).  With ``screenshot``: run
+    (``iters`` iterations, or the decoder with ``method="decoder"``, then the ``probe`` if given)
+    through the real worker, save a PNG of the whole window and exit (0 on success).
+    ``view="compare"`` screenshots the comparison view of a methods × layers sweep instead,
+    ``view="train"`` the decoder training dialog after a short training on the bundled photos."""
     import os
 
     from PySide6.QtCore import QTimer
@@ -39,20 +40,13 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
 
     # Interactive start: the window first, the default model loads on a thread.  A screenshot run
     # loads it at once (it runs straight away).
-    win = MainWindow(image=image, restore=not screenshot, defer_model=not screenshot and not model)
-    if model and not win.set_model(model):
-        print(f"invgui: error: {'; '.join(win.errors)}", file=sys.stderr)
+    win = MainWindow(image=image, restore=not screenshot, defer_model=not (screenshot or model or layer))
+    error = configure(win, model=model, layer=layer, preset=preset, iters=iters, method=method, probe=probe,
+                      other=other)
+    if error:
+        print(f"invgui: error: {error}", file=sys.stderr)
+        win.close()
         return 2
-    if preset:
-        win.form.preset_box.setCurrentText(preset)
-    if iters is not None:
-        win.form.set_value("iters", iters)
-    if method:
-        win.set_method(method)
-    if probe:
-        win.decoder_panel.probe_form.set_value("probe", probe)
-        if other:
-            win.decoder_panel.probe_form.set_value("other", other)
     win.show()
     if splash is not None:       # not QSplashScreen.finish: it blocks up to 1 s waiting for the exposure
         QTimer.singleShot(0, splash.close)
@@ -140,6 +134,32 @@ def _splash(app):
     splash.show()
     app.processEvents()
     return splash
+
+
+def configure(win, *, model: str | None = None, layer: str | None = None, preset: str | None = None,
+              iters: int | None = None, method: str | None = None, probe: str | None = None,
+              other: str | None = None) -> str | None:
+    """Apply ``invgui gui``'s start options to the window; the error, if one is refused."""
+    if model and not win.set_model(model):
+        return "; ".join(win.errors)
+    if layer:
+        from .core.representations import RepresentationError
+
+        try:
+            win.set_layer(layer)
+        except RepresentationError as e:
+            return str(e)
+    if preset:
+        win.form.preset_box.setCurrentText(preset)
+    if iters is not None:
+        win.form.set_value("iters", iters)
+    if method:
+        win.set_method(method)
+    if probe:
+        win.decoder_panel.probe_form.set_value("probe", probe)
+        if other:
+            win.decoder_panel.probe_form.set_value("other", other)
+    return None
 
 
 def _grab(widget, path: str, outcome: dict) -> None:

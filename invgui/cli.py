@@ -158,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iters", type=int, default=None, help="iterations to run (with --screenshot)")
     p.add_argument("--model", "-m", default=None, choices=R.names(), metavar="MODEL",
                    help="representation to start with (default: the embedded CNN)")
+    p.add_argument("--layer", "-l", default=None, help="layer to start on (default: the model's mid-depth "
+                   "layer; `invgui layers MODEL` lists them)")
     p.add_argument("--preset", default=None, choices=PRESETS.names(), help="optimisation preset to start with")
     p.add_argument("--method", default=None, choices=("optimize", "decoder", "hybrid"),
                    help="method to start with")
@@ -516,7 +518,8 @@ def cmd_gui(args) -> int:
     from .app import run_gui
 
     return run_gui(image=args.image, screenshot=args.screenshot, iters=args.iters, model=args.model,
-                   preset=args.preset, method=args.method, probe=args.probe, other=args.other, view=args.view)
+                   preset=args.preset, method=args.method, probe=args.probe, other=args.other, view=args.view,
+                   layer=args.layer)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,6 +74,9 @@ def test_gui_screenshot_mode(tmp_path, invgui_home):
     img = load_image(shot)
     assert img.shape[0] > 400 and img.shape[1] > 600 and np.std(img) > 0.05
     assert not list(invgui_home.glob("autosave*")), "a screenshot run wrote the user's autosave"
+    out = subprocess.run([sys.executable, "-m", "invgui", "gui", "--layer", "no.such.layer", "--screenshot",
+                          str(tmp_path / "x.png")], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 2 and "no.such.layer" in out.stderr and not (tmp_path / "x.png").exists()
 
 
 def test_invert_several_images_optimises_them_in_one_batch(tmp_path, capsys):

@@ -1113,3 +1113,16 @@ def test_linked_image_panes_show_the_same_region_wherever_they_are(qtbot):
     (x0, x1), (y0, y1) = a.view.viewRange()
     assert x0 <= 0.0 + 1e-6 and x1 >= 1.0 - 1e-6 and y0 <= 0.0 + 1e-6 and y1 >= 1.0 - 1e-6   # all of it
     assert abs((x0 + x1) / 2 - 0.5) < 1e-6 and abs((y0 + y1) / 2 - 0.5) < 1e-6              # not shifted
+
+
+def test_gui_start_options_open_the_window_on_a_layer(qtbot, window):
+    """`invgui gui --model M --layer L --method …`: the same start options as the CLI's, refused clearly."""
+    from invgui.app import configure
+
+    assert configure(window, model="efficientnet_lite0", layer="blocks.1", method="decoder", iters=7) is None
+    assert (window.rep.name, window.layer) == ("efficientnet_lite0", "blocks.1")
+    assert window.layer_tree.current_layer() == "blocks.1"                            # selected in the tree
+    assert window.decoder_panel.current().endswith("efficientnet_lite0-blocks.1.pt")   # its shipped decoder
+    assert window.form.values().iters == 7
+    err = configure(window, layer="no.such.layer")
+    assert err and "no.such.layer" in err and window.layer == "blocks.1"              # refused, nothing lost
