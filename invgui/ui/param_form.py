@@ -58,6 +58,10 @@ class ParamForm(QWidget):
             w = QComboBox()
             w.addItems([str(c) for c in md["choices"]])
             w.currentTextChanged.connect(self.changed)
+            # A long choice ("efficientnet_lite0:blocks.1") must not set the form's minimum width (the
+            # training dialog scrolled sideways): the list that drops down shows it whole.
+            w.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            w.setMinimumContentsLength(8)
         elif tp is bool:
             w = QCheckBox()
             w.toggled.connect(self.changed)
