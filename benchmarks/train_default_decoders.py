@@ -1,7 +1,7 @@
 """Train the decoders shipped in resources/decoders/ from images any fresh install has.
 
     python benchmarks/train_default_decoders.py [--only hog] [--epochs-scale 1.0] [--work DIR]
-                                                [--synthetic 600] [--device auto] [--workers N]
+                                                [--synthetic N] [--device auto] [--workers N]
                                                 [--width W] [--minutes M] [--data-only]
 
 The training photos are scikit-image's bundled ones (no download): 14 for training and 3 colour
@@ -15,9 +15,10 @@ as PNGs under --work (default: a temporary folder) and each decoder is trained e
 
     invgui train-decoder --model M --layer L --data WORK/train --held-out-data WORK/held ...
 
-would (``hog-adversarial`` adds ``--init`` and the loss flags it prints: it fine-tunes the
-pixel-loss HOG decoder already in --out-dir; the shipped ones of it and of blocks.5 were trained
-with ``--synthetic 3000``), then stored without optimiser state and in float16 (a few MB each).
+would on the photos and the first N dead-leaves images, N its own (``SYNTHETIC``: 600, 3,000 for
+the deep layer and the feature+adversarial decoder; ``--synthetic`` sets one N for all), and
+``hog-adversarial`` adds ``--init`` and the loss flags it prints (it fine-tunes the pixel-loss HOG
+decoder already in --out-dir); then stored without optimiser state and in float16 (a few MB each).
 That is a tiny training set: the shipped decoders show the method working out of the box; for
 real results train on ImageNet (or any large photo folder), e.g.
 
@@ -56,8 +57,8 @@ DECODERS = {
     "efficientnet_lite0-blocks.1": ("efficientnet_lite0", "blocks.1",
                                     dict(size=96, width=0.25, epochs=25, crops_per_image=2, lr=5e-4,
                                          colour_jitter=0.3)),
-    # The deep layer needs more: width 0.5 and 18 epochs over 3,000 dead-leaves images (--synthetic
-    # 3000; 54 min on one CPU thread) brought its held-out error under optimisation's.
+    # The deep layer needs more: width 0.5 and 18 epochs over 3,000 dead-leaves images (SYNTHETIC;
+    # 54 min on one CPU thread) brought its held-out error under optimisation's.
     "efficientnet_lite0-blocks.5": ("efficientnet_lite0", "blocks.5",
                                     dict(size=96, width=0.5, epochs=18, crops_per_image=2, lr=5e-4,
                                          colour_jitter=0.3)),
@@ -75,6 +76,9 @@ DECODERS = {
                                            comparator="efficientnet_lite0:blocks.1", adversarial_weight=0.001,
                                            discriminator_lr=1e-4, decay_from=0.5)),
 }
+# Dead-leaves images in each decoder's training set (the first N of the folder, which holds the most).
+SYNTHETIC = {"hog": 600, "efficientnet_lite0-blocks.1": 600, "efficientnet_lite0-blocks.5": 3000,
+             "hog-adversarial": 3000}
 SHIPPED = ("hog", "efficientnet_lite0-blocks.1", "efficientnet_lite0-blocks.5", "hog-adversarial")  # default
 INIT = {"hog-adversarial": "hog"}           # decoder → the shipped decoder it starts from
 OUT_DIR = Path(__file__).resolve().parents[1] / "resources" / "decoders"
@@ -139,15 +143,22 @@ def _write_dead_leaves(job) -> None:
         save_png(folder / f"deadleaves-{k:04d}.png", dead_leaves(colours, np.random.default_rng([seed, k])))
 
 
-def fit_epochs(rep, layer: str, train_dir: Path, held_dir: Path, params, seconds: float, device, workers) -> int:
+def training_set(train_dir: Path, n_synthetic: int) -> list[Path]:
+    """The training photos and the first ``n_synthetic`` dead-leaves images, in the order
+    train-decoder lists a folder (so a folder of exactly these gives the same training)."""
+    keep = {f"deadleaves-{k:04d}.png" for k in range(n_synthetic)}
+    return [p for p in D.list_images(train_dir) if not p.name.startswith("deadleaves-") or p.name in keep]
+
+
+def fit_epochs(rep, layer: str, data: list[Path], held_dir: Path, params, seconds: float, device, workers) -> int:
     """The epochs that fit ``seconds`` on this machine: a probe of 30 steps measures the rate."""
     from invgui.core.events import Step
 
     probe = dataclasses.replace(params, epochs=10000, preview_every=100000)
     times = []
     result = None
-    out = train_dir.parent / f"probe-{os.getpid()}.pt"
-    for ev in D.train(rep, layer, train_dir, out, probe, device=device, workers=workers, held_out_data=held_dir,
+    out = held_dir.parent / f"probe-{os.getpid()}.pt"
+    for ev in D.train(rep, layer, data, out, probe, device=device, workers=workers, held_out_data=held_dir,
                       should_stop=lambda: len(times) >= 30):
         if isinstance(ev, Step):
             times.append(time.perf_counter())
@@ -168,7 +179,8 @@ def main() -> int:
     ap.add_argument("--work", default="", help="folder for the training PNGs (default: temporary)")
     ap.add_argument("--out-dir", default=str(OUT_DIR))
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--synthetic", type=int, default=600, help="dead-leaves images added to the training folder")
+    ap.add_argument("--synthetic", type=int, default=None, help="dead-leaves images in every decoder's training set "
+                    "(default: each its own, SYNTHETIC)")
     ap.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (the GPU when there is one)")
     ap.add_argument("--workers", type=int, default=None, help="data worker processes (default: train-decoder's)")
     ap.add_argument("--width", type=float, default=0.0, help="every decoder's width (default: the table's)")
@@ -183,13 +195,15 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="invgui-decoder-data-"))
-    train_dir, held_dir = write_data(work, args.synthetic)
+    names = [n for n in args.only.split(",") if n] or list(SHIPPED)
+    counts = {n: SYNTHETIC[n] if args.synthetic is None else args.synthetic for n in names}
+    train_dir, held_dir = write_data(work, max(counts.values()))
     if args.data_only:
         return 0
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = [n for n in args.only.split(",") if n] or list(SHIPPED)
     for name in names:
+        data = training_set(train_dir, counts[name])
         model, layer, changes = DECODERS[name]
         params = dataclasses.replace(D.TrainParams(), **changes)
         params = dataclasses.replace(params, epochs=max(1, round(params.epochs * args.epochs_scale)))
@@ -197,12 +211,13 @@ def main() -> int:
             params = dataclasses.replace(params, width=args.width)
         rep = R.get(model)
         if args.minutes:
-            epochs = fit_epochs(rep, layer, train_dir, held_dir, params, args.minutes * 60, device, args.workers)
+            epochs = fit_epochs(rep, layer, data, held_dir, params, args.minutes * 60, device, args.workers)
             params = dataclasses.replace(params, epochs=epochs)
         tmp = work / f"{name}.training.pt"            # not in resources/ while it trains
         t0 = time.perf_counter()
         init = out_dir / f"{INIT[name]}.pt" if name in INIT else None
-        print(f"== {name}: invgui train-decoder --model {model} --layer {layer} --data {train_dir} --device {device} "
+        print(f"== {name} ({len(data)} images: {len(data) - counts[name]} photos, {counts[name]} dead-leaves): "
+              f"invgui train-decoder --model {model} --layer {layer} --data {train_dir} --device {device} "
               f"--held-out-data {held_dir} --size {params.size} --width {params.width} --epochs {params.epochs} "
               f"--crops-per-image {params.crops_per_image} --batch {params.batch} --lr {params.lr} "
               f"--colour-jitter {params.colour_jitter}"
@@ -213,7 +228,7 @@ def main() -> int:
               + (f" --decay-from {params.decay_from}" if params.decay_from != D.TrainParams().decay_from else "")
               + (f" --init {init}" if init else ""), flush=True)
         result = None
-        for ev in D.train(rep, layer, train_dir, tmp, params, held_out_data=held_dir, device=device,
+        for ev in D.train(rep, layer, data, tmp, params, held_out_data=held_dir, device=device,
                           workers=args.workers, init=init):
             if isinstance(ev, Status):
                 print("  ", ev.message, flush=True)
