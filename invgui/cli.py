@@ -206,9 +206,9 @@ def cmd_layers(args) -> int:
     from .core.methods import decoder as D
 
     shipped = [(i.name, path, loss) for i in flat for path, loss in D.shipped_for(rep.name, i.name)]
-    for k, (layer, path, loss) in enumerate(shipped):
-        if k == 0:
-            print("shipped decoders (--method decoder|hybrid --decoder NAME; the first for a layer is its default):")
+    if shipped:
+        print("shipped decoders (--method decoder|hybrid --decoder NAME; the first for a layer is its default):")
+    for layer, path, loss in shipped:
         print(f"  {path.stem:<32} layer {layer}, {loss} loss")
     if note:
         print(note, file=sys.stderr)
