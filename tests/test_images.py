@@ -150,3 +150,112 @@ def test_uint8_loading_follows_the_same_rules(tmp_path):
         got = load_image_uint8(tmp_path / name)
         assert got.dtype == np.uint8 and got.shape == (20, 24, 3)
         assert np.array_equal(got, to_uint8(load_image(tmp_path / name))), name
+
+
+# --- Files that are not images, or would cost more than they show (issue 26 §2) -------------------
+
+def _load_in_thread(path, seconds=20.0):
+    """load_image(path) in a thread: a FIFO opened for reading blocks forever, so a hang must fail
+    the test instead of the suite."""
+    import threading
+
+    out: dict = {}
+
+    def go():
+        try:
+            out["value"] = load_image(path)
+        except Exception as e:  # noqa: BLE001 - handed to the test
+            out["error"] = e
+
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"load_image({path}) hung"
+    return out
+
+
+def test_fifo_device_and_socket_are_refused_without_opening(tmp_path):
+    import os
+    import socket
+
+    fifo = tmp_path / "x.png"
+    os.mkfifo(fifo)
+    out = _load_in_thread(fifo)
+    assert isinstance(out.get("error"), ImageError) and "FIFO" in str(out["error"])
+    out = _load_in_thread("/dev/zero")                 # endless: decoding it would never end either
+    assert isinstance(out.get("error"), ImageError) and "character device" in str(out["error"])
+    sock_path = tmp_path / "s.png"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(sock_path))
+        out = _load_in_thread(sock_path)
+    assert isinstance(out.get("error"), ImageError) and "socket" in str(out["error"])
+
+
+def test_unreadable_and_overlong_names_say_what_is_wrong(tmp_path, monkeypatch):
+    import os
+
+    import PIL.Image
+
+    p = tmp_path / "locked.png"
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(p)
+    # The suite runs as root in CI, where chmod 000 still reads: the refusals are simulated.
+    monkeypatch.setattr(os, "access", lambda *a, **k: False)
+    with pytest.raises(ImageError, match=r"locked\.png: cannot read \(permission denied\)"):
+        load_image(p)
+    monkeypatch.undo()
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied", str(p))
+
+    monkeypatch.setattr(PIL.Image, "open", denied)
+    with pytest.raises(ImageError, match=r"cannot read \(permission denied\)") as e:
+        load_image(p)
+    assert "damaged" not in str(e.value)
+    monkeypatch.undo()
+    with pytest.raises(ImageError, match="file name is too long.*rename it or give a shorter path") as e:
+        load_image(tmp_path / ("a" * 300 + ".png"))
+    assert "Errno" not in str(e.value)
+
+
+def test_big_images_are_decoded_reduced_and_within_a_memory_bound(tmp_path, monkeypatch):
+    import cv2
+
+    import invgui.core.images as images
+
+    yy, xx = np.mgrid[0:800, 0:1600]
+    smooth = np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8)
+    Image.fromarray(smooth).save(tmp_path / "wide.jpg", quality=95)
+    monkeypatch.setattr(images, "LOAD_SIDE", 100)
+    # Decoded whole, the JPEG takes 800·1600·(4 + 3) bytes; at the 1/4 scale draft mode gives
+    # (200×400) 16 times less: a bound between the two admits it only if it is decoded reduced.
+    monkeypatch.setattr(images, "MAX_DECODE_BYTES", 800 * 1600 * 7 // 4)
+    img = load_image(tmp_path / "wide.jpg", min_side=100)
+    assert img.shape == (100, 200, 3)                  # then resized to the shorter side asked for
+    # 16-bit colour PNG: no reduced decoding, so the bound applies to the whole image, and says so.
+    deep = (np.dstack([xx, yy, xx + yy]) * 40).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), deep)
+    with pytest.raises(ImageError, match=r"deep\.png: the image is 1600×800.*would take.*MB of memory.*downscale"):
+        load_image(tmp_path / "deep.png", min_side=100)
+    monkeypatch.setattr(images, "MAX_DECODE_BYTES", 1 << 30)
+    img = load_image(tmp_path / "deep.png", min_side=100)
+    assert img.shape == (100, 200, 3)
+    # Area averaging keeps the precision beyond 8 bits: the corner block's mean, not a rounded value.
+    expect = deep[:8, :8].reshape(-1, 3)[:, ::-1].astype(np.float64).mean(0) / 65535
+    assert np.abs(img[0, 0] - expect).max() < 1e-5
+    assert np.unique(np.round(img * 255) - img * 255).size > 1
+
+
+def test_a_jpeg_header_that_claims_more_than_the_file_holds_is_refused(tmp_path):
+    import io
+
+    b = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3)).astype(np.uint8)).save(b, "JPEG")
+    data = bytearray(b.getvalue())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = (13370).to_bytes(2, "big") * 2            # height, width
+    (tmp_path / "liar.jpg").write_bytes(bytes(data))
+    with pytest.raises(ImageError, match=r"liar\.jpg: the header says 13370×13370 pixels.*damaged or truncated"):
+        load_image(tmp_path / "liar.jpg")
+    # A plain white JPEG, as small as JPEG gets, is not refused.
+    Image.fromarray(np.full((512, 512, 3), 255, np.uint8)).save(tmp_path / "white.jpg", quality=10)
+    assert load_image(tmp_path / "white.jpg").shape == (512, 512, 3)

@@ -17,8 +17,10 @@ Problems raise :class:`ImageError`, whose message names the file and the reason.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import stat
 import tempfile
 import threading
 from pathlib import Path
@@ -27,6 +29,14 @@ import numpy as np
 
 MIN_SIDE = 16                      # smaller images cannot feed any representation we offer
 MAX_PIXELS = 256_000_000           # above this we refuse instead of exhausting memory
+# A file is decoded to at most this shorter side (the largest working size, OptimizeParams.size's
+# maximum): a JPEG at a reduced scale straight from the codec (draft mode: 1/2, 1/4, 1/8), any
+# other format resized right after decoding, before the float conversion (4 bytes a sample).
+LOAD_SIDE = 4096
+# What decoding may take before the image is reduced: the codec's own buffer (and OpenCV's 16-bit
+# reader for deep colour).  A 9,000² 16-bit RGB PNG needs 0.97 GB, a 12,000² JPEG decoded at half
+# scale 0.11 GB; a 16,000² 16-bit RGBA PNG (2 GB) is refused before a byte of it is decoded.
+MAX_DECODE_BYTES = 1 << 30
 
 # scikit-image's bundled photos that ship inside the wheel (no pooch download).
 SAMPLES = ("astronaut", "chelsea", "coffee", "rocket", "camera", "cat", "coins", "horse",
@@ -45,19 +55,22 @@ def to_float_rgb(arr: np.ndarray, *, source: str = "array") -> np.ndarray:
         a = a[..., None]
     if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
         raise ImageError(f"{source}: unsupported image layout {arr.shape}; expected H×W, H×W×3 or H×W×4")
+    # In place after the one conversion: a 4096² image is 200 MB a float copy.
     if a.dtype == np.bool_:
         f = a.astype(np.float32)
     elif a.dtype == np.uint8:
-        f = a.astype(np.float32) / 255.0
+        f = a.astype(np.float32)
+        f /= np.float32(255.0)
     elif a.dtype in (np.uint16, np.int32, np.uint32, np.int64):
-        f = a.astype(np.float32) / 65535.0
+        f = a.astype(np.float32)
+        f /= np.float32(65535.0)
     elif np.issubdtype(a.dtype, np.floating):
         f = a.astype(np.float32)
         if not np.isfinite(f).all():
             raise ImageError(f"{source}: the image contains NaN or infinite values")
     else:
         raise ImageError(f"{source}: unsupported pixel type {a.dtype}")
-    f = np.clip(f, 0.0, 1.0)
+    np.clip(f, 0.0, 1.0, out=f)
     channels = f.shape[2]
     if channels in (2, 4):                           # composite alpha over white
         alpha = f[..., -1:]
@@ -102,26 +115,60 @@ def load_sample(name: str) -> np.ndarray:
     return to_float_rgb(getattr(skimage.data, name)(), source=source)
 
 
+_SPECIAL = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+            (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
 def check_source(source: str | os.PathLike) -> None:
-    """The cheap checks of ``load_image`` (the sample exists; the path is a file), decoding nothing."""
+    """The cheap checks of ``load_image`` (the sample exists; the path is a readable regular file),
+    decoding nothing.  A FIFO, socket or device is refused here: opening one blocks or never ends."""
     s = str(source)
     if s.startswith(SAMPLE_PREFIX):
         if s[len(SAMPLE_PREFIX):] not in SAMPLES:
             raise ImageError(f"{s}: no such sample; choose one of {', '.join(SAMPLES)}")
         return
     path = Path(s)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file")
-    if path.is_dir():
+    try:
+        st = path.stat()                        # follows links: a link to a FIFO is a FIFO
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except OSError as e:
+        raise ImageError(path_problem(path, e)) from None
+    if stat.S_ISDIR(st.st_mode):
         raise ImageError(f"{path}: is a folder, not an image file")
+    for test, what in _SPECIAL:
+        if test(st.st_mode):
+            raise ImageError(f"{path}: is {what}, not an image file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageError(f"{path}: is not a regular file")
+    if not os.access(path, os.R_OK):
+        raise ImageError(f"{path}: cannot read (permission denied)")
 
 
-def load_image(source: str | os.PathLike, min_side: int | None = None) -> np.ndarray:
+def path_problem(path: str | os.PathLike, e: OSError) -> str:
+    """A sentence for an :class:`OSError` on ``path`` that says what to do instead of a raw errno."""
+    if e.errno == errno.ENAMETOOLONG:
+        longest = max((len(os.fsencode(part)) for part in Path(path).parts), default=0)
+        return (f"{str(path)[:80]}…: the file name is too long for the file system (its longest part has "
+                f"{longest} bytes, the usual limit is 255 per name and 4096 for the whole path); "
+                "rename it or give a shorter path")
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return f"{path}: cannot read (permission denied)"
+    if e.errno == errno.ENOTDIR:
+        return f"{path}: a part of the path is a file, not a folder"
+    if e.errno == errno.ELOOP:
+        return f"{path}: too many levels of symbolic links"
+    return f"{path}: cannot read ({e.strerror or e})"
+
+
+def load_image(source: str | os.PathLike, min_side: int | None = LOAD_SIDE) -> np.ndarray:
     """Load ``source`` (a path or ``sample:NAME``) as ``H×W×3`` float32 RGB in [0, 1].
 
     ``min_side``: the caller will shrink the image to this shorter side anyway, so a JPEG may be
     decoded at a reduced scale (1/2, 1/4, 1/8: much faster for big photos) as long as its shorter
-    side stays ≥ ``min_side``.  Other formats are decoded whole.
+    side stays ≥ ``min_side``, and an image of any format whose shorter side is still larger is
+    resized to it before the float conversion.  The default is the largest working size, so no
+    method ever sees less than it asks for; ``None`` decodes whole (within the limits).
     """
     s = str(source)
     check_source(s)
@@ -144,26 +191,89 @@ def load_image_uint8(source: str | os.PathLike, min_side: int | None = None) -> 
     return to_uint8(load_image(s))
 
 
+# Bytes a pixel of each Pillow mode takes in Pillow's buffer (3-channel modes are stored in 4)
+# and in the NumPy copy made of it.
+_PILLOW_BYTES = {"1": (1, 1), "L": (1, 1), "P": (1, 4), "LA": (4, 2), "PA": (4, 4), "I;16": (2, 2),
+                 "I;16B": (2, 2), "I;16L": (2, 2), "I;16N": (2, 2), "I": (4, 4), "F": (4, 4)}
+_DEEP_GRAY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def _decode_bytes(im, deep_colour: bool) -> int:
+    """What decoding ``im`` (after any draft) allocates before it is reduced: Pillow's buffer and
+    its NumPy copy, or OpenCV's for deep colour (read by OpenCV alone; measured: a 9,000² 16-bit RGB
+    PNG, 486 MB of pixels, peaks at 0.99 GB in ``cv2.imread``)."""
+    w, h = im.size
+    if deep_colour:
+        return w * h * (16 if "A" in im.mode else 12)        # OpenCV's PNG reader peaks at twice its result
+    return w * h * sum(_PILLOW_BYTES.get(im.mode, (4, 4)))
+
+
+def _check_jpeg_length(path: Path, size: tuple[int, int]) -> None:
+    """Refuse, before decoding, a JPEG too short for the size its header claims.  Huffman coding
+    spends at least one bit on every 8×8 block's DC coefficient (a code is never shorter), so a
+    W×H baseline or progressive JPEG has at least W·H/512 bytes; a file short of that lies about
+    its size or lost its data, and libjpeg would pad the rest with grey at full cost (an 8 KB file
+    claiming 13,370² pixels took 3 GB).  Arithmetic-coded JPEGs (SOF9–15, rare) have no such bound."""
+    w, h = size
+    have = path.stat().st_size
+    need = (math.ceil(w / 8) * math.ceil(h / 8)) // 8
+    if have >= need:
+        return
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    head = head[:head.find(b"\xff\xda")] if b"\xff\xda" in head else head      # the markers before the scan
+    if any(bytes([0xFF, m]) in head for m in (0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF)):
+        return
+    raise ImageError(f"{path}: the header says {w}×{h} pixels, but a JPEG of that size has at least "
+                     f"{_gb(need) if need >= 1e6 else f'{need // 1000} KB'} and the file has {have:,} bytes: "
+                     "it is damaged or truncated")
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+
+
 def _decode(path: Path, min_side: int | None) -> np.ndarray:
-    """The file's pixels as Pillow (or, for 16-bit colour, OpenCV) gives them; ImageError if it cannot."""
+    """The file's pixels as Pillow (or, for 16-bit colour, OpenCV) gives them, reduced to a shorter
+    side of ``min_side`` where larger; ImageError if it cannot."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS        # Pillow's bomb warning at our own limit (we refuse past it)
+    header = ""
+    arr = None
     try:
         with Image.open(path) as im:
             _check_size(*im.size, str(path))
+            header = f" (its header says {im.size[0]}×{im.size[1]} pixels)"
+            if im.format == "JPEG":
+                _check_jpeg_length(path, im.size)
             if min_side and im.format == "JPEG" and min(im.size) > 2 * min_side:
                 f = min_side / min(im.size)
                 im.draft(None, (max(1, math.ceil(im.size[0] * f)), max(1, math.ceil(im.size[1] * f))))
-            im.load()                                  # decode now: truncated files fail here
-            deep = _sixteen_bit(im, path)
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("P", "PA"):
-                im = im.convert("RGBA")
-            elif im.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-                im = im.convert("RGB")
-            elif im.mode == "1":
-                im = im.convert("L")
-            arr = np.asarray(im)
+            # Pillow hands out 16-bit colour as 8 bits: such a file is read by OpenCV alone (not
+            # decoded twice), unless it must be turned by its EXIF orientation (Pillow's job).
+            deep = _sixteen_bit(im, path) and im.mode not in _DEEP_GRAY
+            deep_alone = deep and im.getexif().get(0x0112, 1) == 1
+            need = _decode_bytes(im, deep_alone) + (0 if deep_alone else deep * im.size[0] * im.size[1] * 8)
+            if need > MAX_DECODE_BYTES:             # refused before decoding a byte
+                raise ImageError(f"{path}: the image is {im.size[0]}×{im.size[1]} pixels ({im.mode}); decoding "
+                                 f"it would take {_gb(need)} of memory, more than invgui's limit of "
+                                 f"{_gb(MAX_DECODE_BYTES)}; downscale it first (a JPEG of that size is "
+                                 "decoded at reduced scale and fits)")
+            if deep_alone:
+                arr = _read_16bit_colour(path, None)
+            if arr is None:
+                im.load()                                  # decode now: truncated files fail here
+                im = ImageOps.exif_transpose(im)
+                if im.mode in ("P", "PA"):
+                    im = im.convert("RGBA")
+                elif im.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+                    im = im.convert("RGB")
+                elif im.mode == "1":
+                    im = im.convert("L")
+                arr = np.asarray(im)
+                if deep and arr.ndim == 3 and arr.dtype == np.uint8:
+                    arr = _read_16bit_colour(path, arr)
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -171,11 +281,32 @@ def _decode(path: Path, min_side: int | None) -> np.ndarray:
                          "(PNG, JPEG, TIFF and BMP are supported)") from None
     except Image.DecompressionBombError as e:
         raise ImageError(f"{path}: the image is too large to load safely ({e})") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: the file is damaged or truncated ({e})") from None
-    if deep and arr.ndim == 3 and arr.dtype == np.uint8:
-        arr = _read_16bit_colour(path, arr)
+    except MemoryError:
+        raise ImageError(f"{path}: not enough memory to decode the image{header}") from None
+    except OSError as e:
+        if e.errno is not None:                    # the file system's word, not the codec's
+            raise ImageError(path_problem(path, e)) from None
+        raise ImageError(f"{path}: the file is damaged or truncated{header}: {e}") from None
+    except (SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: the file is damaged or truncated{header}: {e}") from None
+    if min_side and min(arr.shape[:2]) > min_side:
+        arr = _shrink_to(arr, min_side)
     return arr
+
+
+def _shrink_to(arr: np.ndarray, side: int) -> np.ndarray:
+    """``arr`` (any dtype the decoder gives) resized so its shorter side is ``side``, by area
+    averaging (OpenCV's INTER_AREA: antialiased, keeps 16-bit and the dtype)."""
+    import cv2
+
+    h, w = arr.shape[:2]
+    f = side / min(h, w)
+    size = (max(side, round(w * f)), max(side, round(h * f)))
+    a = arr.astype(np.float64) if arr.dtype in (np.int32, np.uint32, np.int64) else arr   # Pillow's "I"
+    out = cv2.resize(np.ascontiguousarray(a), size, interpolation=cv2.INTER_AREA)
+    if out.ndim == 2 and arr.ndim == 3:
+        out = out[..., None]                             # OpenCV drops a single channel axis
+    return out.astype(arr.dtype, copy=False)
 
 
 def _sixteen_bit(im, path: Path) -> bool:
@@ -191,12 +322,14 @@ def _sixteen_bit(im, path: Path) -> bool:
     return False
 
 
-def _read_16bit_colour(path: Path, arr8: np.ndarray) -> np.ndarray:
-    """Pillow reduces 16-bit colour PNG/TIFF to 8 bits; OpenCV keeps all 16, so use it for those."""
+def _read_16bit_colour(path: Path, arr8: np.ndarray | None) -> np.ndarray | None:
+    """Pillow reduces 16-bit colour PNG/TIFF to 8 bits; OpenCV keeps all 16, so use it for those.
+    ``arr8``: Pillow's 8-bit pixels, returned when OpenCV cannot do better (None: not decoded yet)."""
     import cv2
 
     full = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if full is None or full.dtype != np.uint16 or full.ndim != 3 or full.shape[:2] != arr8.shape[:2]:
+    if full is None or full.dtype != np.uint16 or full.ndim != 3 or full.shape[2] not in (3, 4) \
+            or (arr8 is not None and full.shape[:2] != arr8.shape[:2]):
         return arr8
     order = [2, 1, 0, 3][: full.shape[2]]               # BGR(A) -> RGB(A)
     return full[..., order]
@@ -218,6 +351,13 @@ def check_writable(path: str | os.PathLike, what: str = "") -> Path:
     run is never lost to a destination that cannot be written."""
     path = Path(path)
     label = f"{what} {path}".strip()
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            raise OSError(path_problem(path, e).replace("rename it or give", "give")) from None
     if path.is_dir():
         raise IsADirectoryError(f"{label}: is a folder; give a file name")
     folder = path.parent if str(path.parent) else Path(".")
