@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "the name of a shipped one (`invgui layers MODEL` lists them; default: the shipped pixel-loss "
                    "one for the model and layer, if any)")
     add_arguments(p, OptimizeParams)
+    p.add_argument("--no-graph", dest="param_cuda_graph", action="store_false", default=None,
+                   help="run every step eagerly on CUDA (the same as --no-cuda-graph, or INVGUI_NO_CUDA_GRAPH=1)")
 
     from .core.methods.decoder import TrainParams
     from .core.methods.probe import ProbeParams

@@ -186,9 +186,12 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
             kw["choices"] = f.metadata["choices"]
         if _is_tuple_of_float(tp):
             kw["type"] = parse_floats
-            kw["metavar"] = "A,B,..."
+            kw["metavar"] = "LIST"                 # comma-separated numbers, as the help says
         elif tp in (int, float):
             kw["type"] = tp
+            kw["metavar"] = "N" if tp is int else "X"
+        elif not kw.get("choices"):
+            kw["metavar"] = "TEXT"                 # argparse would show the dest, PARAM_NAME
         group.add_argument(_flag(f.name), **kw)
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -221,6 +222,59 @@ def resolve(p: OptimizeParams, info: LayerInfo) -> dict:
         jitter = max(round((info.stride or 1) / 4), 1)
     return {"tv_weight": tv, "jitter": jitter, "stride": info.stride,
             "relative_depth": round(info.relative_depth, 4)}
+
+
+GRAPH_CHECKS = 2        # the first graphed iterations of a run, each compared with an eager step
+GRAPH_TOLERANCE = 1e-3  # relative: the loss terms and the updated image of graph and eager steps
+
+
+def _can_graph(device: torch.device) -> bool:
+    """Whether ``device`` can replay CUDA graphs (a test points this at the CPU, with a stand-in
+    for :func:`capture`, to drive the fallbacks without a GPU)."""
+    return device.type == "cuda"
+
+
+def _why(e: BaseException) -> str:
+    return f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:160]}"
+
+
+class _GraphMismatch(RuntimeError):
+    pass
+
+
+class _Saved:
+    """A stepper's buffers as they were after ``i`` iterations (copies on the device)."""
+
+    def __init__(self, stepper: Stepper, i: int):
+        self.stepper, self.i = stepper, i
+        self.buffers = [b.detach().clone() for b in stepper.buffers()]
+
+    def restore(self) -> int:
+        with torch.no_grad():
+            for b, s in zip(self.stepper.buffers(), self.buffers):
+                b.copy_(s)
+        return self.i
+
+
+def _graph_matches_eager(graph, stepper: Stepper) -> str:
+    """Run one step eagerly and the same step as a graph replay from the same state; "" when
+    they agree (the logged terms — the representation error among them — and the updated image,
+    each within GRAPH_TOLERANCE relative), else what differed.  The buffers end as the replay
+    left them."""
+    before = _Saved(stepper, 0)
+    row = int(stepper.it)
+    stepper.step()
+    eager_terms, eager_u = stepper.history[row].clone(), stepper.u.detach().clone()
+    before.restore()
+    graph.replay()
+    graph_terms, graph_u = stepper.history[row], stepper.u.detach()
+    for what, a, b in (("loss terms", graph_terms, eager_terms), ("image", graph_u, eager_u)):
+        if not bool(torch.isfinite(a).all()):
+            return f"the graph's {what} are not finite"
+        rel = float((a - b).norm() / b.norm().clamp_min(1e-12))
+        if not rel <= GRAPH_TOLERANCE:
+            return f"the graph's {what} differ from the eager step's by {rel:.2g} (relative)"
+    return ""
 
 
 class _Images:
@@ -446,14 +500,21 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
     update = Update(p.optimizer, u, p.momentum, p.accumulator_decay)
     stepper = Stepper(u, update, conv.to_rgb, loss, k_items * n_terms, n_total, shifts, p.clamp)
     graph, used["cuda_graph"] = None, "off"
-    if device.type == "cuda" and p.cuda_graph and n_total > 1:
-        try:
-            graph = capture(stepper)
-            used["cuda_graph"] = "on"
-        except Exception as e:     # a forward with a host copy or sync cannot be captured: eager
-            used["cuda_graph"] = f"off: capture failed ({type(e).__name__}: {str(e).splitlines()[0][:160]})"
-            yield Status(f"CUDA graph: {used['cuda_graph'][5:]}; running eagerly")
-
+    if _can_graph(device) and p.cuda_graph and n_total > 1:
+        if os.environ.get("INVGUI_NO_CUDA_GRAPH", "") not in ("", "0"):
+            used["cuda_graph"] = "off: INVGUI_NO_CUDA_GRAPH is set"
+        else:
+            try:
+                graph = capture(stepper)
+                used["cuda_graph"] = "on"
+            except Exception as e:     # a forward with a host copy or sync cannot be captured: eager
+                used["cuda_graph"] = f"off: capture failed ({_why(e)})"
+                yield Status(f"CUDA graph: {used['cuda_graph'][5:]}; running eagerly")
+    # A graph replay that fails, or whose first steps disagree with eager steps, must never end a
+    # run: the buffers are kept at every flush (a few device copies per `preview_every` steps, not
+    # per step, which would cost the graph its advantage) and the run goes on eagerly from there.
+    saved = _Saved(stepper, 0) if graph is not None else None
+    checks_left = GRAPH_CHECKS
     histories: list[dict[str, list[float]]] = [{k: [] for k in TERMS} for _ in targets]
     last_good = u.detach().clone()
     first: torch.Tensor | None = None
@@ -463,24 +524,52 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
     flushed = 0
     reg = _cols(REGULARISERS)
     t_start = time.perf_counter()
-    for i in range(n_total):
+    i = 0
+    while i < n_total:
         lr = lr_at(p, i)
         if lr != lr_now or i == p.iters:
             update.set_lr(lr * lr_scale)
             if p.reset_momentum or i == p.iters:      # (at i = 0 the state is still zero)
                 update.reset()
             lr_now = lr
+        last = i + 1 == n_total
+        flush = False
         if graph is not None:
-            graph.replay()
+            try:
+                if checks_left:
+                    checks_left -= 1
+                    mismatch = _graph_matches_eager(graph, stepper)
+                    if mismatch:
+                        raise _GraphMismatch(mismatch)
+                else:
+                    graph.replay()
+                user_stop = should_stop is not None and should_stop()
+                flush = not (i + 1) % p.preview_every or last or user_stop
+                if flush:                       # an asynchronous replay error surfaces at this read
+                    values = stepper.history[flushed:i + 1].cpu().view(-1, k_items, n_terms)
+            except Exception as e:
+                what = "differed from an eager step" if isinstance(e, _GraphMismatch) else "replay failed"
+                used["cuda_graph"] = (f"off: {what} at iteration {i + 1} ({_why(e)}); eager from "
+                                      f"iteration {saved.i + 1}")
+                yield Status(f"CUDA graph {what} at iteration {i + 1} ({_why(e)}); running eagerly from "
+                             f"iteration {saved.i + 1}")
+                graph = None
+                i = saved.restore()
+                lr_now = lr_at(p, i - 1) if i else None    # the rate in force: no spurious reset
+                continue
         else:
             stepper.step()
-        last = i + 1 == n_total
-        user_stop = should_stop is not None and should_stop()
-        if (i + 1) % p.preview_every and not last and not user_stop:
+            user_stop = should_stop is not None and should_stop()
+            flush = not (i + 1) % p.preview_every or last or user_stop
+            if flush:
+                # Flush: the only host sync, once every `preview_every` iterations.
+                values = stepper.history[flushed:i + 1].cpu().view(-1, k_items, n_terms)
+        if not flush:
+            i += 1
             continue
-        # Flush: the only host sync, once every `preview_every` iterations.
-        values = stepper.history[flushed:i + 1].cpu().view(-1, k_items, n_terms)
         flushed = i + 1
+        if graph is not None:
+            saved = _Saved(stepper, flushed)
         if first is None:
             first = values[0].abs().clamp_min(1e-3)                       # K × terms
         ok = torch.isfinite(values).all(2) & (values[:, :, reg] <= EXPLODE * first[:, reg]).all(2)   # n × K
@@ -522,7 +611,8 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
             stopped_all = True
             stop_message = f"stopped by the user after {i + 1} of {n_total} iterations"
             break
-    del graph, stepper
+        i += 1
+    del graph, stepper, saved
     elapsed = time.perf_counter() - t_start
 
     images = np.clip(_to_numpy(conv.to_rgb(last_good)), 0.0, 1.0)
