@@ -457,8 +457,10 @@ def test_session_save_open_and_crash_recovery(qtbot, window, tmp_path, invgui_ho
     assert np.allclose(run.result.images, window.session.runs[0].result.images, atol=2e-3)
     assert other.recon_pane.image is not None and "total" in other.plot.curves
     other.close()
-    # A crash: the process dies after an autosave; the next window brings the runs back.
+    # A crash: the process dies after an autosave; the next window brings the runs back.  (The
+    # window lives on in this process: its lock is made to name a process that is gone.)
     assert window.autosave(wait=True) is not None and (invgui_home / "autosave" / "session.json").exists()
+    _orphan_lock(invgui_home / "autosave")
     revived = MainWindow()
     qtbot.addWidget(revived)
     assert [r.name for r in revived.session.runs] == ["kept"]
@@ -849,6 +851,64 @@ def test_opening_a_bad_session_leaves_the_current_one_untouched(qtbot, window, t
     assert "run 0" in window.errors[n] and "'method' is missing" in window.errors[n]
     assert window.session.runs == before and window.run_list.count() == len(before)
     assert window.result is not None
+
+
+def _orphan_lock(folder):
+    import socket
+    import subprocess
+    import sys
+
+    from invgui.core.autosave import LOCK
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (folder / LOCK).write_text(json.dumps({"pid": gone.pid, "host": socket.gethostname()}))
+
+
+def test_two_windows_autosave_apart_and_the_next_start_brings_both_back(qtbot, invgui_home):
+    """Issue 26 §4: two windows of one INVGUI_HOME each keep their runs; the next start restores its
+    own slot and offers the other window's, which then joins the session."""
+    from invgui.core.autosave import autosave_path, slot_folder
+    from invgui.core.events import Result
+    from invgui.core.session import Run
+    from invgui.ui.main_window import MainWindow
+
+    def done(name):
+        r = Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"iters": 3}, name=name)
+        r.result = Result(images=np.full((1, 16, 16, 3), 0.5, np.float32), target=np.zeros((16, 16, 3), np.float32),
+                          history={"total": [1.0]},
+                          record={"representation": "hog", "layer": "hog", "layer_shape": [31, 1, 1]},
+                          metrics={"start_representation_error": 1.0, "representation_error": 0.5,
+                                   "iterations": 3, "iterations_per_second": 2.0, "seconds": 1.5})
+        r.state = "done"
+        return r
+
+    first = MainWindow()
+    qtbot.addWidget(first)
+    second = MainWindow()
+    qtbot.addWidget(second)
+    assert second.controller.autosave_store.folder == slot_folder(2)
+    assert "another invgui window is autosaving" in second.controller.autosave_note
+    first.controller.add_runs([done("first's")])
+    second.controller.add_runs([done("second's")])
+    first.autosave(wait=True)
+    second.autosave(wait=True)
+    first.close()
+    second.close()
+    names = lambda index: [r["name"] for r in json.loads(index.read_text())["runs"]]  # noqa: E731
+    assert names(autosave_path()) == ["first's"] and names(slot_folder(2) / "session.json") == ["second's"]
+    # The next start: its own slot back, the other one offered in the File menu.
+    again = MainWindow()
+    qtbot.addWidget(again)
+    assert [r.name for r in again.session.runs] == ["first's"]
+    offered = again.other_autosaves_menu.actions()
+    assert again.other_autosaves_menu.isEnabled() and len(offered) == 1 and "1 run(s)" in offered[0].text()
+    offered[0].trigger()
+    assert [r.name for r in again.session.runs] == ["first's", "second's"]
+    assert all(r.result is not None for r in again.session.runs) and again.run_list.count() == 2 and not again.errors
+    assert names(autosave_path()) == ["first's", "second's"] and not slot_folder(2).exists()
+    assert not again.other_autosaves_menu.isEnabled()
+    again.close()
 
 
 def test_a_scripted_window_never_writes_the_users_autosave(qtbot, invgui_home):

@@ -596,3 +596,76 @@ def test_fuzz_malformed_files_raise_only_clear_errors(tmp_path):
             pass
         counts["features"] += 1
     assert sum(counts.values()) >= 100 and min(counts.values()) >= 30
+
+
+# --- Autosave: two windows, and nothing recoverable swept away (issue 26 §4) ----------------------
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid                      # reaped: no process has it (a reuse within the test is remote)
+
+
+def test_each_window_autosaves_to_a_slot_it_locks_and_a_dead_owners_slot_is_taken_over(invgui_home):
+    import socket
+
+    from invgui.core.autosave import LOCK, claim, other_autosaves, slot_folder
+
+    first, second = claim(), claim()                  # two windows of one process: two slots
+    assert first.folder == autosave_path().parent and second.folder == slot_folder(2)
+    a, b = Session(), Session()
+    a.add(_done("a"))
+    b.add(_done("b", seed=1))
+    first.write(a)
+    second.write(b)
+    assert [r.name for r in AutosaveStore(first.folder).read(first.index)[0].runs] == ["a"]
+    assert [r.name for r in AutosaveStore(second.folder).read(second.index)[0].runs] == ["b"]
+    assert other_autosaves(first.folder) == []        # the second is held by a live window
+    second.release()
+    assert other_autosaves(first.folder) == [(second.folder, 1)]
+    # The first window crashed: its lock names a process that is gone; the next window takes it over.
+    (first.folder / LOCK).write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname()}))
+    third = claim()
+    assert third.folder == first.folder and [r.name for r in third.recover().session.runs] == ["a"]
+    # A lock of another machine (a shared home) is never taken over: its process cannot be checked.
+    third.release()
+    (first.folder / LOCK).write_text(json.dumps({"pid": _dead_pid(), "host": "elsewhere.example"}))
+    assert claim().folder == slot_folder(2)
+
+
+@pytest.mark.parametrize("broken", [b"garbage", None])
+def test_results_only_a_broken_index_named_are_kept(invgui_home, broken):
+    import os
+
+    store = AutosaveStore()
+    s = Session()
+    s.add(_done("a"))
+    store.write(s)                                   # index: a
+    s.add(_done("c", seed=2))
+    store.write(s)                                   # index: a, c; previous: a
+    index = autosave_path()
+    c_file = autosave_path().parent / json.loads(index.read_text())["runs"][1]["result_file"]
+    # The newest index breaks: garbage, or cut short so that it is not JSON but still names c's file.
+    index.write_bytes(broken if broken is not None else index.read_bytes()[:-20])
+    week_old = time.time() - 7 * 24 * 3600
+    os.utime(c_file, (week_old, week_old))
+    later = AutosaveStore()
+    found = later.recover()
+    assert [r.name for r in found.session.runs] == ["a"]
+    assert "1 result file(s) that only the unreadable index named are kept in" in found.message
+    assert "File ▸ Open session" in found.message
+    for _ in range(3):
+        later.write(found.session)                   # autosaves after the restore sweep nothing of c
+    assert c_file.is_file() and Session.load(c_file).runs[0].name == "c"
+    assert later.unnamed() == [c_file]
+    # What this store restored and no index names is still removed (after two autosaves), unless
+    # the broken index names it too (the cut one names a's file as well).
+    a_file = autosave_path().parent / json.loads(index.read_text())["runs"][0]["result_file"]
+    found.session.runs.clear()
+    later.write(found.session)
+    later.write(found.session)
+    left = {p.name for p in (autosave_path().parent / "runs").iterdir()}
+    assert left == ({c_file.name} if broken else {a_file.name, c_file.name})

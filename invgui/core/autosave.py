@@ -19,6 +19,17 @@ neither index names them).  Recovery never stops the window: an unreadable index
 (``session-broken-STAMP.json``) and the previous one tried; a result file that cannot be read is
 moved aside (``run-broken-STAMP-NAME``) and only that run comes back without its images.  An
 autosave written by invgui before this scheme (one ``autosave.invgui`` file) is still restored.
+
+Result files are removed only when this window wrote or restored them and no index names them —
+not the current, the previous, nor any moved-aside broken one.  A file that no readable index
+names (a broken index's results, a crash between a result and its index) is kept until the user
+removes it; the recovery message says where, and each opens as a session.
+
+Several windows: each autosaves to a folder of its own (a *slot*: ``autosave``, ``autosave-2``,
+…), held by a lock file with the owner's pid and host (``lock``).  A window takes the first slot
+that is free or whose owner is gone (same host, process not alive), so a second window never
+overwrites the first one's index; at the next start the window restores its own slot and
+:func:`other_autosaves` lists the others left behind, which the window offers to bring back.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -39,8 +51,11 @@ INDEX = "session.json"
 PREVIOUS = "session.previous.json"
 RUNS = "runs"
 MAX_INDEX_BYTES = 64 << 20          # ~100,000 runs; the index holds no histories or images
-ORPHAN_SECONDS = 24 * 3600          # a result file no index names, not ours: removed after a day
+LOCK = "lock"
+MAX_SLOTS = 32                      # windows autosaving at once under one INVGUI_HOME
+LOCK_GRACE_SECONDS = 30             # an unreadable lock this old is a crash between creating and writing it
 _RESULT_FILE = re.compile(r"^runs/[0-9A-Za-z_-]{1,80}\.invgui$")
+_NAMED = re.compile(r"runs/[0-9A-Za-z_-]{1,80}\.invgui")        # found even in an index that is not JSON
 
 
 def state_dir() -> Path:
@@ -62,6 +77,107 @@ def legacy_paths() -> tuple[Path, Path]:
     return state_dir() / f"autosave{SUFFIX}", state_dir() / f"autosave.previous{SUFFIX}"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:                       # EPERM: alive, another user's
+        return True
+    return True
+
+
+class SlotLock:
+    """The lock file that makes an autosave folder one window's: created exclusively, it holds the
+    owner's pid and host; a lock whose process is gone (same host) is stale and taken over."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @classmethod
+    def acquire(cls, folder: Path) -> "SlotLock | None":
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / LOCK
+        for _ in range(3):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if not cls._stale(path):
+                    return None
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    pass
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}, f)
+            return cls(path)
+        return None
+
+    @staticmethod
+    def owner(path: Path) -> dict | None:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            return doc if isinstance(doc, dict) and isinstance(doc.get("pid"), int) else None
+        except (OSError, ValueError):
+            return None
+
+    @classmethod
+    def _stale(cls, path: Path) -> bool:
+        doc = cls.owner(path)
+        if doc is None:
+            try:
+                return time.time() - path.stat().st_mtime > LOCK_GRACE_SECONDS
+            except FileNotFoundError:
+                return True
+        if doc.get("host") != socket.gethostname():
+            return False                       # another machine's (a shared home): cannot tell, keep out
+        return not _alive(doc["pid"])
+
+    @classmethod
+    def held(cls, folder: Path) -> bool:
+        path = folder / LOCK
+        return path.exists() and not cls._stale(path)
+
+    def release(self) -> None:
+        doc = self.owner(self.path)
+        if doc is not None and doc["pid"] == os.getpid():
+            self.path.unlink(missing_ok=True)
+
+
+def slot_folder(k: int, base: Path | None = None) -> Path:
+    """The autosave folder of slot ``k`` (1 = the usual ``autosave``)."""
+    base = base if base is not None else autosave_dir()
+    return base if k == 1 else base.with_name(f"{base.name}-{k}")
+
+
+def claim() -> "AutosaveStore":
+    """An autosave store on the first slot no live window holds (see the module's text)."""
+    for k in range(1, MAX_SLOTS + 1):
+        lock = SlotLock.acquire(slot_folder(k))
+        if lock is not None:
+            return AutosaveStore(slot_folder(k), lock=lock)
+    raise OSError(f"{autosave_dir()}: {MAX_SLOTS} invgui windows are autosaving already")
+
+
+def other_autosaves(mine: Path) -> list[tuple[Path, int]]:
+    """Slots other than ``mine`` that no live window holds and whose index names runs: (folder,
+    number of runs), what a window offers to bring back."""
+    found = []
+    for k in range(1, MAX_SLOTS + 1):
+        folder = slot_folder(k)
+        if folder == mine or not (folder / INDEX).is_file() or SlotLock.held(folder):
+            continue
+        try:
+            doc = json.loads((folder / INDEX).read_text(encoding="utf-8"))
+            n = len(doc["runs"])
+        except (OSError, ValueError, KeyError, TypeError):
+            n = 0
+        if n:
+            found.append((folder, n))
+    return found
+
+
 @dataclass
 class Recovered:
     """What :meth:`AutosaveStore.recover` found: a session to restore (or None) and what to tell the user."""
@@ -77,6 +193,7 @@ class AutosaveStore:
     (by the result object: a result is never changed after it arrives), so each is written once."""
 
     folder: Path = field(default_factory=autosave_dir)
+    lock: SlotLock | None = None
     _stored: dict[str, tuple[Result, str]] = field(default_factory=dict)   # run id → (result, file)
     _own: set[str] = field(default_factory=set)                            # files written or restored here
 
@@ -122,23 +239,41 @@ class AutosaveStore:
         return self.index
 
     def _prune(self, keep: set[str]) -> None:
-        """Remove result files no index names: ours at once, others' (a crash between writing a
-        result and the index, another window) after :data:`ORPHAN_SECONDS`."""
-        try:
-            files = list((self.folder / RUNS).glob(f"*{SUFFIX}"))
-        except OSError:
-            return
-        now = time.time()
-        for p in files:
-            name = f"{RUNS}/{p.name}"
+        """Remove the result files this store wrote or restored that no index names any more —
+        no index at all: the current, the previous, or a moved-aside broken one.  Files that are
+        not ours (a broken index's, a crash between a result and its index) are never removed:
+        :meth:`unnamed` lists them for the user."""
+        keep = keep | self._named_by_broken()
+        for name in list(self._own):
             if name in keep:
                 continue
             try:
-                if name in self._own or now - p.stat().st_mtime > ORPHAN_SECONDS:
-                    p.unlink()
-                    self._own.discard(name)
+                (self.folder / name).unlink(missing_ok=True)
+                self._own.discard(name)
             except OSError:
                 pass
+
+    def _named_by_broken(self) -> set[str]:
+        names: set[str] = set()
+        for p in self.folder.glob("session*-broken-*.json"):
+            try:
+                names.update(_NAMED.findall(p.read_text(encoding="utf-8", errors="replace")[:MAX_INDEX_BYTES]))
+            except OSError:
+                pass
+        return names
+
+    def unnamed(self) -> list[Path]:
+        """Result files no readable index names (kept for the user, never removed by the store)."""
+        keep = _named_files(self.index) | _named_files(self.previous) | self._own
+        try:
+            return sorted(p for p in (self.folder / RUNS).glob(f"*{SUFFIX}") if f"{RUNS}/{p.name}" not in keep)
+        except OSError:
+            return []
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     # -- reading -------------------------------------------------------------------------------
     def read(self, index: Path) -> tuple[Session, list[str]]:
@@ -203,6 +338,12 @@ class AutosaveStore:
             notes.extend(lost)
             if candidate != self.index and session.runs:
                 notes.append(f"restored the autosave {candidate.name} instead")
+            if moved is not None:
+                kept = [p for p in self.unnamed() if f"{RUNS}/{p.name}" not in _named_files(candidate)]
+                if kept:
+                    notes.append(f"{len(kept)} result file(s) that only the unreadable index named are kept in "
+                                 f"{self.folder / RUNS} (each opens with File ▸ Open session; delete them when "
+                                 "no longer needed)")
             session.path, session.dirty = None, True
             return Recovered(session if session.runs else None, "; ".join(notes), moved)
         return Recovered(None, "; ".join(notes), moved)

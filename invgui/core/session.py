@@ -287,6 +287,16 @@ class RunQueue:
         self._touch(run)
         return run
 
+    def adopt(self, runs: list[Run]) -> list[Run]:
+        """Add runs read from a file (another window's autosave) as they are, the restore rule
+        applied; a run whose id the session has already is skipped (it was added before)."""
+        have = {r.id for r in self.session.runs}
+        added = [r for r in self.restore(Session(runs=list(runs))).runs if r.id not in have]
+        for r in added:
+            self.session.add(r)
+            self._touch(r)
+        return added
+
     def start_next(self) -> Run | None:
         """The next queued run, now ``running`` — or None when one is running or none waits."""
         if self.running is not None:

@@ -57,6 +57,7 @@ TABLE: list = [
     Act("&File", "&Save session", "files.save_session_now", shortcut=Key.Save),
     Act("&File", "Save session &as…", "files.save_session_as", shortcut="Ctrl+Shift+S"),
     Sub("&File", "Recent s&essions", "recent_sessions_menu"),
+    Sub("&File", "Autosaves of other &windows", "other_autosaves_menu"),
     ("&File", SEP),
     Act("&File", "&Quit", "close", shortcut=Key.Quit),
     Act("&Run", "&Run", "run", "run_action", "run", "Ctrl+R", toolbar=True),

@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from ..core.events import Result, Step
 from ..core.images import check_source, load_image
 from ..core.request import RunRequest, batch_key, execute_batch, rep_key
-from ..core.autosave import AutosaveStore
+from ..core.autosave import AutosaveStore, autosave_dir, claim
 from ..core.session import QueueError, Run, RunQueue, Session
 from .worker import WorkerThread
 
@@ -118,7 +118,19 @@ class Controller(QObject):
         w.finished.connect(self._on_finished)
         w.failed.connect(self._on_failed)
         w.idle.connect(self._on_idle)
+        # Each window autosaves to a folder it holds (core.autosave: slots with a lock file), so a
+        # second window never overwrites the first one's index.  A scripted window takes none.
+        self.autosave_note = ""
         self.autosave_store = AutosaveStore()       # remembers which results are written already
+        if autosave:
+            try:
+                self.autosave_store = claim()
+            except OSError as e:
+                self.autosave_enabled, self.autosave_note = False, f"this window does not autosave: {e}"
+            else:
+                if self.autosave_store.folder != autosave_dir():
+                    self.autosave_note = (f"another invgui window is autosaving to {autosave_dir()}; this window "
+                                          f"autosaves to {self.autosave_store.folder}")
         self._autosave_thread: threading.Thread | None = None
         self._autosave_lock = threading.Lock()
         self.timer = QTimer(self)
@@ -334,6 +346,10 @@ class Controller(QObject):
         self.queue.replace(session)
         self.sessionReplaced.emit()
 
+    def add_runs(self, runs: list[Run]) -> list[Run]:
+        """Add finished runs read from a file to the session (see RunQueue.adopt)."""
+        return self.queue.adopt(runs)
+
     def autosave(self, wait: bool = False) -> Path | None:
         """Autosave a snapshot of the session (core.autosave: the new results and the index) on a
         background thread when something changed since the last one (``wait``: finish writing
@@ -376,3 +392,4 @@ class Controller(QObject):
         self.timer.stop()
         self.worker.shutdown()
         self.autosave(wait=True)
+        self.autosave_store.release()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog
 
+from ..core.autosave import AutosaveStore, SlotLock, other_autosaves
 from ..core.session import SUFFIX, QueueError, Session, SessionError
 
 SESSION_FILTER = f"invgui session (*{SUFFIX});;All files (*)"
@@ -73,9 +74,12 @@ class SessionFiles:
         unreadable autosave is moved aside (the message says where) and the window starts empty."""
         w = self.w
         store = w.controller.autosave_store           # it learns which results are on disk already
+        if w.controller.autosave_note:
+            w.statusBar().showMessage(w.controller.autosave_note, 15000)
         found = store.recover()
         if found.message:
             w.show_error("The autosave could not be read in full", found.message[:1].upper() + found.message[1:])
+        self.offer_other_autosaves()
         if found.session is None:
             return False
         if not self.replace_session(found.session, str(store.folder)):
@@ -83,6 +87,55 @@ class SessionFiles:
         w.statusBar().showMessage(f"restored {len(found.session.runs)} run(s) from the autosave "
                                   f"({store.folder})", 10000)
         return True
+
+    def offer_other_autosaves(self) -> list:
+        """The autosaves other windows left (no live window holds them), offered in the File menu:
+        one entry each, which adds that window's runs to this session."""
+        w = self.w
+        others = other_autosaves(w.controller.autosave_store.folder) if w.controller.autosave_enabled else []
+        menu = w.other_autosaves_menu
+        menu.clear()
+        for folder, n in others:
+            menu.addAction(f"{n} run(s) autosaved by another window ({folder})",
+                           functools.partial(self.add_other_autosave, folder))
+        menu.setEnabled(bool(others))
+        if others:
+            w.statusBar().showMessage(f"another window's autosave ({sum(n for _, n in others)} run(s)) is kept: "
+                                      "File ▸ Autosaves of other windows brings it back", 15000)
+        return others
+
+    def add_other_autosave(self, folder: str | os.PathLike) -> bool:
+        """Add the runs another window autosaved to ``folder`` to this session; once this window's
+        own autosave names them, that folder is removed (not before: nothing can be lost)."""
+        w = self.w
+        folder = Path(folder)
+        store = AutosaveStore(folder, lock=SlotLock.acquire(folder))
+        if store.lock is None:
+            w.show_error("Cannot add the runs", f"{folder}: another invgui window holds this autosave")
+            return False
+        try:
+            found = store.recover()
+            if found.message:
+                w.show_error("The autosave could not be read in full", found.message)
+            if found.session is None:
+                return False
+            try:
+                w.controller.add_runs(found.session.runs)
+            except QueueError as e:
+                w.show_error("Busy", str(e))
+                return False
+            mine = w.controller.autosave(wait=True)
+            if mine is None or not w.controller.autosave_store.index.is_file():
+                return True                        # not written: the other folder stays
+            import shutil
+
+            store.release()
+            shutil.rmtree(folder, ignore_errors=True)
+            w.statusBar().showMessage(f"added {len(found.session.runs)} run(s) from {folder}", 10000)
+            return True
+        finally:
+            store.release()
+            self.offer_other_autosaves()
 
     def open_session_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.w, "Open session", "", SESSION_FILTER)
