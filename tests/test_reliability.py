@@ -460,6 +460,35 @@ def test_a_multi_file_export_writes_the_whole_set_or_none(tmp_path):
                      "r.png", "r.tif"], names
 
 
+def test_a_failed_export_over_an_earlier_one_leaves_the_earlier_one_whole(tmp_path, monkeypatch):
+    """Issue 26 §4: the set is renamed into place file by file; when a later rename fails (EXDEV,
+    EACCES, ENOSPC in life), the files already replaced get their old versions back."""
+    import errno
+
+    from invgui.core.export import export_result
+
+    first = dataclasses.replace(_result(n=2, side=16, seed=1), history={"total": [3.0, 2.0]},
+                                metrics={"representation_error": 0.5})
+    export_result(first, tmp_path / "r.png")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert "r.json" in before and "r.png" in before
+    real = os.replace
+
+    def failing(src, dst):
+        if Path(dst).name == "r.json":
+            raise OSError(errno.EXDEV, "Invalid cross-device link", str(dst))
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    second = dataclasses.replace(_result(n=2, side=16, seed=2), history={"total": [5.0, 4.0]},
+                                 metrics={"representation_error": 0.25})
+    with pytest.raises(OSError, match="cross-device"):
+        export_result(second, tmp_path / "r.png")
+    monkeypatch.undo()
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert after == before                       # every old file, as it was; no temporary left
+
+
 def test_temporaries_are_removed_on_failure_and_stale_ones_swept(tmp_path):
     with pytest.raises(RuntimeError):
         with FileSet():

@@ -174,7 +174,7 @@ def load_image(source: str | os.PathLike, min_side: int | None = LOAD_SIDE) -> n
     check_source(s)
     if s.startswith(SAMPLE_PREFIX):
         return load_sample(s[len(SAMPLE_PREFIX):])
-    return to_float_rgb(_decode(Path(s), min_side), source=s)
+    return to_float_rgb(_decode(Path(s), min_side, shrink=True), source=s)
 
 
 def load_image_uint8(source: str | os.PathLike, min_side: int | None = None) -> np.ndarray:
@@ -233,9 +233,10 @@ def _gb(n: float) -> str:
     return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
 
 
-def _decode(path: Path, min_side: int | None) -> np.ndarray:
-    """The file's pixels as Pillow (or, for 16-bit colour, OpenCV) gives them, reduced to a shorter
-    side of ``min_side`` where larger; ImageError if it cannot."""
+def _decode(path: Path, min_side: int | None, shrink: bool = False) -> np.ndarray:
+    """The file's pixels as Pillow (or, for 16-bit colour, OpenCV) gives them (a JPEG drafted to a
+    shorter side ≥ ``min_side``); ``shrink``: resized to that shorter side where still larger (the
+    decoder's training pipeline resizes its crops itself).  ImageError if it cannot."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS        # Pillow's bomb warning at our own limit (we refuse past it)
@@ -289,7 +290,7 @@ def _decode(path: Path, min_side: int | None) -> np.ndarray:
         raise ImageError(f"{path}: the file is damaged or truncated{header}: {e}") from None
     except (SyntaxError, ValueError) as e:
         raise ImageError(f"{path}: the file is damaged or truncated{header}: {e}") from None
-    if min_side and min(arr.shape[:2]) > min_side:
+    if shrink and min_side and min(arr.shape[:2]) > min_side:
         arr = _shrink_to(arr, min_side)
     return arr
 
@@ -376,9 +377,11 @@ def check_writable(path: str | os.PathLike, what: str = "") -> Path:
 
 class FileSet:
     """Several files written as one: inside ``with FileSet():`` every :func:`atomic_write` of this
-    thread goes to a temporary beside its destination, and the temporaries are renamed into place
+    thread goes to a temporary beside its destination, and the temporaries are moved into place
     only when the block ends without an error — so an export writes its whole set of files or
-    leaves none of them (a failure removes every temporary)."""
+    leaves none of them (a failure removes every temporary).  Files the set replaces (an earlier
+    export under the same names) are kept aside, hard-linked, until the whole set is in place; if
+    moving any file in fails, those already moved are taken back and the old ones put back."""
 
     _active = threading.local()
 
@@ -396,16 +399,31 @@ class FileSet:
         if kind is not None:
             self.abort()
             return
-        done: list[Path] = []
+        kept: list[tuple[Path, Path | None]] = []      # (destination, its old file kept aside or None)
         try:
             for tmp, dest in self.pending:
-                os.replace(tmp, dest)
-                done.append(dest)
+                old = _keep_aside(dest)
+                try:
+                    os.replace(tmp, dest)
+                except BaseException:
+                    if old is not None:               # dest was not replaced: its second name goes
+                        old.unlink(missing_ok=True)
+                    raise
+                kept.append((dest, old))
         except BaseException:
-            for d in done:                         # all or nothing: take back what was renamed
-                d.unlink(missing_ok=True)
+            for dest, old in reversed(kept):         # all or nothing: the old set comes back
+                try:
+                    if old is not None:
+                        os.replace(old, dest)
+                    else:
+                        dest.unlink(missing_ok=True)
+                except OSError:
+                    pass
             self.abort()
             raise
+        for _, old in kept:
+            if old is not None:
+                old.unlink(missing_ok=True)
         self.pending.clear()
 
     def abort(self) -> None:
@@ -416,6 +434,23 @@ class FileSet:
     @classmethod
     def current(cls) -> "FileSet | None":
         return getattr(cls._active, "set", None)
+
+
+def _keep_aside(dest: Path) -> Path | None:
+    """A second name (a hard link, or a copy where links are not allowed) for the file at
+    ``dest``, beside it, before a new file replaces it; None when there is no file there."""
+    if not dest.is_file():
+        return None
+    fd, aside = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{dest.stem[:40]}-old-", suffix=dest.suffix, dir=dest.parent)
+    os.close(fd)
+    os.unlink(aside)
+    try:
+        os.link(dest, aside)
+    except OSError:
+        import shutil
+
+        shutil.copy2(dest, aside)
+    return Path(aside)
 
 
 def _sweep_stale(folder: Path) -> None:
