@@ -301,6 +301,7 @@ def test_large_collections_are_read_lazily(photos, tmp_path, monkeypatch):
     assert res.metrics["skipped"] >= 1 and len(res.images) == 2      # met the broken file, went on
 
 
+@pytest.mark.numerics
 def test_several_images_in_one_batch(tiny_hog_decoder, tmp_path, capsys):
     imgs = [load_image(f"sample:{n}") for n in ("chelsea", "coffee", "rocket")]
     *_, res = D.run(R.get("hog"), imgs, None, tiny_hog_decoder)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -84,10 +85,14 @@ def test_large_jpegs_are_decoded_at_a_reduced_scale(tmp_path):
 
     rng = np.random.default_rng(0)
     Image.fromarray((rng.random((800, 1200, 3)) * 255).astype(np.uint8)).save(tmp_path / "big.jpg")
+    from invgui.core.images import load_image_uint8
+
     assert load_image(tmp_path / "big.jpg").shape == (800, 1200, 3)
-    small = load_image(tmp_path / "big.jpg", min_side=128)
+    small = load_image_uint8(tmp_path / "big.jpg", min_side=128)
     assert small.shape == (200, 300, 3)                   # 1/4 scale: the shorter side stays ≥ 128
-    assert load_image(tmp_path / "big.jpg", min_side=500).shape == (800, 1200, 3)
+    assert load_image_uint8(tmp_path / "big.jpg", min_side=500).shape == (800, 1200, 3)
+    # load_image also resizes what is still larger to the shorter side asked for.
+    assert load_image(tmp_path / "big.jpg", min_side=128).shape == (128, 192, 3)
 
 
 def torchrun(n: int, args: list[str], tmp_path) -> subprocess.CompletedProcess:
@@ -97,6 +102,7 @@ def torchrun(n: int, args: list[str], tmp_path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
 
 
+@pytest.mark.numerics
 def test_torchrun_gloo_trains_like_one_process_and_resumes_on_another_count(photos, tmp_path):
     common = ["--model", "hog", "--data", str(photos / "train"), "--size", "32", "--width", "0.05",
               "--batch", "4", "--crops-per-image", "2", "--device", "cpu", "--workers", "0", "--quiet"]
@@ -151,6 +157,7 @@ def test_feature_loss_refusals_say_why(photos, tmp_path):
                   dataclasses.replace(TINY, pixel_weight=0.0), workers=0)
 
 
+@pytest.mark.numerics
 def test_bf16_autocast_and_channels_last_train_the_same_decoder_closely(photos, tmp_path):
     # The speed options change the arithmetic, not the training: the same crops, a loss within bf16's
     # precision of float32's, the setting recorded, and the checkpoint an ordinary float32 decoder.
@@ -233,6 +240,7 @@ def test_a_collapsing_discriminator_stops_the_run_and_keeps_the_last_good_checkp
                   dataclasses.replace(ADV, pixel_weight=0.0), workers=0)
 
 
+@pytest.mark.numerics
 def test_torchrun_gloo_trains_the_adversarial_term_like_one_process(photos, tmp_path):
     # The critic has its own DDP wrapper and optimiser: two processes train decoder and critic as one does.
     args = ["--model", "hog", "--data", str(photos / "train"), "--size", "32", "--width", "0.05", "--batch", "4",
@@ -243,12 +251,27 @@ def test_torchrun_gloo_trains_the_adversarial_term_like_one_process(photos, tmp_
     train_all(R.get("hog"), None, photos / "train", tmp_path / "one.pt", ADV, workers=0)
     one, two = D.load_checkpoint(tmp_path / "one.pt"), D.load_checkpoint(tmp_path / "two.pt")
     a, b = one.net.state_dict(), two.net.state_dict()
+    # The decoder: the all-reduce sums the gradient in another order, a rounding difference that
+    # stays small (measured ≤ 1.1e-5 under every kernel setting tried; one lr step is 1e-3).
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-4
-    # The critic too, but Adam turns a near-zero gradient (a bias whose terms cancel) into a step of
-    # ±lr whatever its sign: a coordinate may differ by up to steps × lr; the rest agree closely.
+    # The critic cannot be compared coordinate by coordinate: a sample near its hinge's kink, and
+    # Adam's normalisation of near-zero gradients, turn rounding into steps of ~lr, and which
+    # coordinates take them depends on the CPU's kernels (an AVX-512 machine: mean 2.7e-6 where
+    # this one had 1.1e-7).  Two bounds that do not depend on the kernels:
+    # - Adam moves a coordinate by at most lr·√t at its step t (Cauchy–Schwarz on the
+    #   bias-corrected moments), so two runs differ by at most 2·lr·Σ√t over the critic's steps;
+    # - the two critics' difference against how far they moved from their seeded start: steps in
+    #   unrelated directions (an un-synchronised critic) give a ratio near √2; the synchronised
+    #   ones measured 0.009 (these kernels) and 0.020 (ATEN_CPU_CAPABILITY=default, oneDNN SSE4.1).
+    steps = ADV.epochs * 2                          # 4 readable photos × 2 crops / batch 4 per epoch
+    torch.manual_seed(ADV.seed + 1)                 # the critic's seeded start (as train() makes it)
+    start = D.nets.Discriminator(tuple(one.meta["feature_shape"]), one.meta["width"]).state_dict()
+    keys = [k for k in start if k.endswith(("original", "bias"))]       # its parameters, not power-iteration buffers
     a, b = one.discriminator, two.discriminator
-    diffs = torch.cat([(a[k] - b[k]).abs().flatten() for k in a])
-    assert float(diffs.max()) < 4 * ADV.discriminator_lr and float(diffs.mean()) < 1e-6
+    diff = torch.cat([(a[k] - b[k]).flatten() for k in keys])
+    moved = torch.cat([(a[k] - start[k]).flatten() for k in keys])
+    assert float(diff.abs().max()) <= 2 * ADV.discriminator_lr * sum(math.sqrt(t) for t in range(1, steps + 1))
+    assert float(moved.norm()) > 0 and float(diff.norm() / moved.norm()) < 0.1
 
 
 def test_init_fine_tunes_a_trained_decoder_as_a_new_run(photos, tmp_path):

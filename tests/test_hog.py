@@ -28,6 +28,7 @@ def test_invariant_to_brightness_scaling(bilinear):
 
 
 @pytest.mark.parametrize("bilinear", [False, True])
+@pytest.mark.numerics
 def test_gradcheck_float64(bilinear):
     x = torch.rand(1, 3, 16, 16, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda v: hog(v, bilinear=bilinear), (x,), eps=1e-6, atol=1e-4)

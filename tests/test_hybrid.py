@@ -22,6 +22,7 @@ def hybrid(decoder, images=("sample:coffee",), **params):
     return results(execute(req))
 
 
+@pytest.mark.numerics
 def test_restart_one_starts_at_the_decoder_output_and_improves_on_it(tiny_hog_decoder):
     (res,) = hybrid(tiny_hog_decoder, restarts=1)
     stage = res.record["decoder_stage"]

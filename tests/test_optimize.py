@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from invgui.core import metrics
 from invgui.core.events import Result, Status, Step
 from invgui.core.methods.optimize import PRESETS, OptimizeParams, lr_at, run
 from invgui.core.regularizers import alpha_norm, tv_beta
@@ -121,6 +122,7 @@ def test_step_events_report_the_scheduled_rate(effnet, chelsea):
 
 
 @pytest.mark.parametrize("alpha,beta", [(6.0, 2.0), (3.0, 1.0), (6.0, 1.5), (2.0, 3.0)])
+@pytest.mark.numerics
 def test_fused_priors_match_autograd_and_pass_gradcheck(alpha, beta):
     from invgui.core.regularizers import priors
 
@@ -138,6 +140,7 @@ def test_fused_priors_match_autograd_and_pass_gradcheck(alpha, beta):
 
 @pytest.mark.parametrize("kind,momentum,decay", [("sgd", 0.9, 0.9), ("rmsprop", 0.9, 0.9), ("rmsprop", 0.0, 0.99),
                                                  ("adam", 0.9, 0.99)])
+@pytest.mark.numerics
 def test_hand_written_updates_match_torch_optim(kind, momentum, decay):
     """The stepper's updates (device-side state, capturable) do what torch.optim does, through a rate
     change and a state reset (a fresh torch.optim optimiser)."""
@@ -227,6 +230,7 @@ def batch_events(rep, targets, layer, params, **kw):
     return steps, results
 
 
+@pytest.mark.numerics
 def test_a_batch_of_images_ends_where_each_image_alone_would(effnet, chelsea):
     """Two images × two restarts in one batch: each item's images, losses and metrics are those
     of its own run (same seed), its steps carry its index and its record says which item it was."""
@@ -253,11 +257,18 @@ def test_a_batch_of_images_ends_where_each_image_alone_would(effnet, chelsea):
     assert not np.allclose(results[0].images, results[1].images, atol=0.05)
 
 
+@pytest.mark.numerics
 def test_subset_variants_in_one_batch_match_their_own_runs(effnet, chelsea):
     from invgui.core.methods.optimize import Target
 
     # Adam (fast): momentum SGD at blocks.3 amplifies the rounding of a batched convolution (a
     # single run's first restart differs as much from the same run with 3 restarts: 0.05 per pixel).
+    # Pixels are not compared one by one: with a window or a channel subset most pixels get a
+    # gradient of rounding size only, and Adam turns such a gradient into a step of ±lr whatever
+    # its sign (lr 0.2 σ = 0.05 per iteration), so which few pixels move depends on the CPU's
+    # kernels (on an AVX-512 machine 136 of 27,648 pixels moved by up to 0.0155).  What those
+    # pixels cannot change is what the objective sees: the feature term (its gradient there is
+    # ~0, so their moves change it to second order only) and the image as a whole.
     p = dataclasses.replace(PRESETS.get("fast"), iters=10, size=96)
     variants = [("0-9", "centre:2"), ("first-half", ""), (None, None)]
     _, results = batch_events(effnet, [Target(chelsea, channels=c, window=w) for c, w in variants], "blocks.3", p)
@@ -266,8 +277,16 @@ def test_subset_variants_in_one_batch_match_their_own_runs(effnet, chelsea):
                                   window=w if w is not None else p.window)
         _, alone = collect(run(effnet, chelsea, "blocks.3", own))
         assert res.record["params"]["channels"] == own.channels and res.record["params"]["window"] == own.window
-        np.testing.assert_allclose(res.history["feature"], alone.history["feature"], rtol=1e-4)
-        np.testing.assert_allclose(res.images, alone.images, atol=1e-3)
+        # Measured 1e-5 apart under every kernel setting tried; a wrong subset or window changes
+        # the feature term by far more than 1e-3.
+        np.testing.assert_allclose(res.history["feature"], alone.history["feature"], rtol=1e-3)
+        assert res.metrics["representation_error"] == pytest.approx(alone.metrics["representation_error"], rel=1e-3)
+        # A few pixels apart by ≤ 2 × iters × 0.05 each: a PSNR of 40 dB allows 1 % of the pixels
+        # 0.1 off (measured: ≥ 59 dB on AVX-512, ≥ 78 dB here); another subset's image is 16–20 dB away.
+        assert metrics.psnr(res.images, alone.images) > 40.0
+    # ... and the bound tells the variants apart.
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        assert metrics.psnr(results[a].images, results[b].images) < 30.0
 
 
 def test_one_diverging_item_ends_alone_and_the_others_go_on(effnet, chelsea):

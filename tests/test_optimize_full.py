@@ -68,6 +68,7 @@ def test_restarts_are_one_batch_with_a_deviation_map(effnet, chelsea, tmp_path):
     assert len(rec["images"]) == 4 and rec["deviation_max"] > 0
 
 
+@pytest.mark.numerics
 def test_first_restart_matches_a_single_run(effnet, chelsea):
     one = result_of(run(effnet, chelsea, "blocks.1", SMALL))
     two = result_of(run(effnet, chelsea, "blocks.1", dataclasses.replace(SMALL, restarts=2)))
@@ -179,6 +180,7 @@ def test_exploding_regulariser_is_divergence(effnet, chelsea):
     assert np.isfinite(res.images).all()
 
 
+@pytest.mark.numerics
 def test_channels_last_gives_the_same_reconstruction(chelsea):
     from invgui.core import representations as R
 

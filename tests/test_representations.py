@@ -21,6 +21,7 @@ def test_efficientnet_layer_tree_shapes_follow_input_size(effnet):
     assert [c.name for c in blocks.children][:2] == ["blocks.0", "blocks.1"]
 
 
+@pytest.mark.numerics
 def test_the_embedded_efficientnet_is_timms_tf_efficientnet_lite0(effnet):
     """invgui builds EfficientNet-Lite0 itself (no timm import at start-up): the same modules, names,
     classes and state-dict order as timm's, and the same outputs with the same weights — at 224 px

@@ -148,6 +148,7 @@ def test_the_depth_plot_joins_only_runs_that_differ_in_their_layer():
     assert d == 0.0 and len(rest) == 2 and (lo, hi) == (0.2, 0.9)
 
 
+@pytest.mark.numerics
 def test_several_images_optimise_as_one_batch_with_one_result_each():
     """A request with several images (the CLI's, the API's) optimises them together: one Result
     per image, in order, each numbered in its record; the batch splits when its rows

@@ -72,6 +72,7 @@ def test_dsift_oriented_edge_lands_in_its_angle_bin(angle, expected_bin):
     assert per_angle.max() > 3 * torch.sort(per_angle).values[-2]
 
 
+@pytest.mark.numerics
 def test_dsift_brightness_invariance_and_gradcheck():
     rep = R.get("dsift", params=DSIFTParams(bin_size=3, step=2))
     x = torch.rand(1, 3, 13, 13) * 0.5
