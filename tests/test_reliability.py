@@ -91,6 +91,13 @@ def test_session_json_is_validated_with_member_and_reason(tmp_path):
         (lambda d: d["runs"][1].update(id=d["runs"][0]["id"]), "used by an earlier run"),
         (lambda d: d.update(invgui_session="1"), "invgui_session"),
         (lambda d: d["runs"][0].update(random_weights="yes"), "random_weights"),
+        # Members the window reads, which validated and then raised in show_run (issue 26 §4):
+        (lambda d: d["runs"][0]["result"]["record"].update(params=[1]), "result record params: expected dict"),
+        (lambda d: d["runs"][0]["result"]["record"].update(resolved="x"), "result record resolved: expected dict"),
+        (lambda d: d["runs"][0]["result"]["metrics"].update(psnr_std="wide"), "result metrics psnr_std"),
+        (lambda d: d["runs"][0]["result"]["metrics"].update(ssim_std=[1]), "result metrics ssim_std"),
+        (lambda d: d["runs"][0]["result"]["record"].update(batch="two"), "result record batch"),
+        (lambda d: d["runs"][0]["result"]["metrics"].update(psnr_per_image=["a"]), "psnr_per_image"),
     ]
     for i, (change, message) in enumerate(cases):
         d = json.loads(json.dumps(doc))
@@ -663,6 +670,28 @@ def test_each_window_autosaves_to_a_slot_it_locks_and_a_dead_owners_slot_is_take
     third.release()
     (first.folder / LOCK).write_text(json.dumps({"pid": _dead_pid(), "host": "elsewhere.example"}))
     assert claim().folder == slot_folder(2)
+
+
+def test_an_autosave_index_with_an_inline_result_is_refused_and_the_previous_one_restored(invgui_home):
+    """Issue 26 §4: a run record holding a result object (instead of a result_file) passed the
+    index reader and became a Run whose result was a dict; showing it raised AttributeError."""
+    store = AutosaveStore()
+    s = Session()
+    s.add(_done("a"))
+    store.write(s)
+    s.add(_done("b", seed=1))
+    store.write(s)
+    doc = json.loads(autosave_path().read_text())
+    doc["runs"][1].pop("result_file")
+    doc["runs"][1]["result"] = {"history": {}, "metrics": METRICS, "record": {"representation": "hog", "layer": "hog",
+                                                                              "layer_shape": [31, 1, 1]}}
+    autosave_path().write_text(json.dumps(doc))
+    with pytest.raises(SessionError, match="run 1: holds a result object"):
+        AutosaveStore().read(autosave_path())
+    found = AutosaveStore().recover()
+    assert [r.name for r in found.session.runs] == ["a"]
+    assert "restored the autosave session.previous.json" in found.message
+    assert all(isinstance(r.result, Result) for r in found.session.runs)
 
 
 @pytest.mark.parametrize("broken", [b"garbage", None])

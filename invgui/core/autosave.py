@@ -287,7 +287,7 @@ class AutosaveStore:
             doc = json.loads(index.read_bytes().decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
             raise SessionError(f"{index}: not valid JSON ({str(e)[:120]})") from None
-        kws, _ = _validate_doc(doc, index)
+        kws, _ = _validate_doc(doc, index, inline_results=False)
         runs, notes = [], []
         for i, (kw, raw) in enumerate(zip(kws, doc["runs"])):
             name = raw.get("result_file")

@@ -58,7 +58,7 @@ class Metrics:
     def of(cls, source: Result | Mapping[str, Any]) -> "Metrics":
         """The typed view of a result's metrics dict (keys it does not know are ignored)."""
         m = source.metrics if isinstance(source, Result) else source
-        return cls(**{name: m[name] for name in _metric_names(cls) if m.get(name) is not None})
+        return cls(**{name: m[name] for name in metric_names(cls) if m.get(name) is not None})
 
     def pm(self, name: str, fmt: str, spread: bool = True) -> str:
         """``value ± std`` (the std only when ``spread`` and it was measured)."""
@@ -69,7 +69,7 @@ class Metrics:
 
 
 @functools.cache
-def _metric_names(cls: type) -> tuple[str, ...]:
+def metric_names(cls: type) -> tuple[str, ...]:
     # dataclasses.fields() per call was most of Metrics.of's cost (the run list and Compare call it
     # for every run on every refresh: ~38,000 calls in a 200-run session).
     return tuple(f.name for f in dataclasses.fields(cls))

@@ -28,7 +28,7 @@ import numpy as np
 from .events import Result
 from .export import _clean, library_versions
 from .images import atomic_write
-from .results import summary
+from .results import Metrics, metric_names, summary
 from .safeload import budget, npy_header
 
 FORMAT = 1
@@ -449,9 +449,11 @@ _RUN_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
 _REQUIRED = ("method", "model", "layer", "image")
 
 
-def _validate_doc(doc: Any, path: Path) -> tuple[list[dict], set[str]]:
+def _validate_doc(doc: Any, path: Path, inline_results: bool = True) -> tuple[list[dict], set[str]]:
     """The runs of a session document as ``Run`` keyword dicts (``result`` a checked dict), and the
-    array members they need; a SessionError for anything of the wrong type or out of range."""
+    array members they need; a SessionError for anything of the wrong type or out of range.
+    ``inline_results=False`` (an autosave index, whose results live in files of their own): a run
+    that holds a result object is refused, as it has no images to go with it."""
     from .methods.optimize import OptimizeParams
     from .params import from_dict
 
@@ -497,6 +499,9 @@ def _validate_doc(doc: Any, path: Path) -> tuple[list[dict], set[str]]:
             _expect(kw["id"] not in ids, path, f"{where} id", f"{kw['id']!r:.40} is used by an earlier run")
             ids.add(kw["id"])
         res = d.get("result")
+        if res is not None and not inline_results:
+            raise SessionError(f"{path}: {where}: holds a result object; an autosave index names each run's "
+                               "result by its result_file")
         if res is not None:
             kw["result"] = _validate_result(res, path, f"{where} result", kw["method"])
             keys.add(f"{i}_images")
@@ -506,6 +511,13 @@ def _validate_doc(doc: Any, path: Path) -> tuple[list[dict], set[str]]:
 
 # What the run list, the result panel and the comparison view read from a result, by method.
 _RECORD_KEYS = {"representation": str, "layer": str, "layer_shape": list}
+# Members read where present: each must have its type (None = absent) — a record whose "params"
+# is a list passed the reader and raised in the window when the run was shown.
+_RECORD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "params": dict, "resolved": dict, "decoder_meta": dict, "decoder_stage": dict, "labels": list,
+    "rows": int, "batch": int, "batch_index": int, "batch_rows": list, "input_size": int, "method": str,
+    "decoder": str, "device": str, "device_name": str, "weights_file": str, "checkpoint": str,
+    "feature_files": list, "relative_depth": (int, float)}
 _METRIC_KEYS = {"optimize": ("start_representation_error", "representation_error", "iterations", "seconds",
                              "iterations_per_second"),
                 "decoder": ("representation_error", "seconds")}
@@ -530,9 +542,19 @@ def _validate_result(res: Any, path: Path, where: str, method: str = "optimize")
         _expect(isinstance(v, tp), path, f"{where} record {key}", f"expected {tp.__name__}, got {_kind(v)}")
     _expect(all(_is_num(v) for v in out["record"]["layer_shape"]), path, f"{where} record layer_shape",
             "expected a list of numbers")
+    for key, tp in _RECORD_TYPES.items():
+        v = out["record"].get(key)
+        _expect(v is None or (isinstance(v, tp) and not isinstance(v, bool)), path, f"{where} record {key}",
+                f"expected {getattr(tp, '__name__', 'a number')}, got {_kind(v)}")
     for key in _METRIC_KEYS[method] + tuple(k for k in ("psnr", "ssim") if k in out["metrics"]):
         v = out["metrics"].get(key)
         _expect(_is_num(v), path, f"{where} metrics {key}", f"expected a number, got {_kind(v)}")
+    for key, v in out["metrics"].items():       # every metric the window reads: a number (NaN for null)
+        if key in metric_names(Metrics):
+            _expect(_is_num(v), path, f"{where} metrics {key}", f"expected a number, got {_kind(v)}")
+        elif key.endswith(("_per_image", "_per_restart")):
+            _expect(isinstance(v, list) and all(_is_num(x) or x is None for x in v), path,
+                    f"{where} metrics {key}", "expected a list of numbers")
     if method in ("decoder", "hybrid"):
         _expect(isinstance(out["record"].get("decoder"), str), path, f"{where} record decoder",
                 f"expected text, got {_kind(out['record'].get('decoder'))}")
