@@ -348,7 +348,11 @@ def test_decoder_metadata_of_the_wrong_type_is_a_clear_error(tmp_path):
              ({"stride": 2.5}, "stride"), ({"input_size": None}, "input_size"), ({"architecture": 3}, "architecture"),
              ({"architecture": "unet"}, "architecture"), ({"layer": ["hog"]}, "layer"),
              ({"held_out_normalised_error": "good"}, "held_out_normalised_error"), ({"training": 3}, "training"),
-             ({"width": 0.1}, "do not fit its description")]
+             ({"width": 0.1}, "do not fit its description"),
+             # issue 26 §4: method and epochs were not checked
+             ({"method": None}, "meta['method']"), ({"method": ["decoder"]}, "meta['method']"),
+             ({"method": "optimize"}, "meta['method']"), ({"epochs": -1}, "meta['epochs']"),
+             ({"epochs": None}, "meta['epochs']"), ({"epochs": [3]}, "meta['epochs']")]
     for i, (change, message) in enumerate(cases):
         path = _tiny_decoder(tmp_path / f"bad{i}.pt", **change)
         with pytest.raises(D.DecoderError, match="bad") as e:
@@ -356,6 +360,14 @@ def test_decoder_metadata_of_the_wrong_type_is_a_clear_error(tmp_path):
         assert message in str(e.value) and str(path) in str(e.value), (change, str(e.value))
     # The state dict itself of the wrong kind.
     obj = torch.load(tmp_path / "ok.pt", weights_only=True)
+    # NaN or infinite weights (a diverged training): refused, naming the tensor (issue 26 §4).
+    name = next(k for k, v in obj["decoder"].items() if v.is_floating_point() and v.numel() > 3)
+    for i, bad_value in enumerate((float("nan"), float("inf"))):
+        weights = {k: v.clone() for k, v in obj["decoder"].items()}
+        weights[name].view(-1)[:3] = bad_value
+        torch.save({**obj, "decoder": weights}, tmp_path / f"nan{i}.pt")
+        with pytest.raises(D.DecoderError, match=rf"decoder tensor '{re.escape(name)}' holds 3 NaN or infinite"):
+            D.load_checkpoint(tmp_path / f"nan{i}.pt")
     for i, bad in enumerate([[1, 2], {"a": 1}, "weights"]):
         torch.save({**obj, "decoder": bad}, tmp_path / f"sd{i}.pt")
         with pytest.raises(D.DecoderError, match="state dict"):

@@ -141,10 +141,7 @@ def check_meta(meta: Any, path: str | os.PathLike) -> dict:
         raise bad("feature_shape", f"{shape} does not suit a {meta['architecture']} decoder")
     if not whole(meta.get("stride")) or not 1 <= meta["stride"] <= 4096:
         raise bad("stride", f"should be a whole number in 1…4096, not {meta.get('stride')!r:.40}")
-    from .train import TrainParams          # (train imports this module)
-
-    lo, hi = TrainParams.__dataclass_fields__["width"].metadata["min"], \
-        TrainParams.__dataclass_fields__["width"].metadata["max"]
+    lo, hi = nets.WIDTH_MIN, nets.WIDTH_MAX
     if not number(meta.get("width")) or not lo <= meta["width"] <= hi:
         raise bad("width", f"should be a number in {lo}…{hi}, not {meta.get('width')!r:.40}")
     if not whole(meta.get("input_size")) or not 16 <= meta["input_size"] <= 4096:
@@ -156,7 +153,11 @@ def check_meta(meta: Any, path: str | os.PathLike) -> dict:
     for key in ("autoencoder", "grayscale_features"):
         if key in meta and not isinstance(meta[key], bool):
             raise bad(key, f"should be true or false, not {meta[key]!r:.40}")
-    for key in ("epochs", "parameters", "training_steps"):
+    if meta.get("method", "decoder") != "decoder":
+        raise bad("method", f"should be 'decoder', not {meta.get('method')!r:.40}")
+    if "epochs" in meta and not (whole(meta["epochs"]) and meta["epochs"] >= 0):
+        raise bad("epochs", f"should be a whole number ≥ 0, not {meta['epochs']!r:.40}")
+    for key in ("parameters", "training_steps"):
         if meta.get(key) is not None and not (whole(meta[key]) and meta[key] >= 0):
             raise bad(key, f"should be a whole number ≥ 0, not {meta[key]!r:.40}")
     for key in ("held_out_mse", "held_out_normalised_error", "training_seconds"):
@@ -179,6 +180,11 @@ def _tensor_dict(obj: Any, path, what: str) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                             for k, v in obj.items()):
         raise DecoderError(f"{path}: {what} should be a state dict (names → tensors), not {type(obj).__name__}")
+    for k, v in obj.items():                   # a NaN weight makes every reconstruction NaN: refuse it here
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            n = int((~torch.isfinite(v)).sum())
+            raise DecoderError(f"{path}: {what} tensor {k!r} holds {n} NaN or infinite value(s); the decoder "
+                               "is damaged (its training diverged?) — retrain it or use an earlier checkpoint")
     return obj
 
 

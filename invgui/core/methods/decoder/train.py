@@ -66,7 +66,7 @@ class TrainParams:
     held_out: float = param(0.1, label="Held-out fraction", min=0.0, max=0.9, step=0.05, group="Data",
                             tooltip="Images kept out of training (at least one when there are two or more); "
                                     "their error is reported after every epoch.")
-    width: float = param(0.25, label="Width", min=0.02, max=2.0, step=0.05, group="Network",
+    width: float = param(0.25, label="Width", min=nets.WIDTH_MIN, max=nets.WIDTH_MAX, step=0.05, group="Network",
                          tooltip="Channel multiplier of the paper's networks (1 = the paper's widths; "
                                  "0.25 trains ~10× faster on a CPU).")
     autoencoder: bool = param(False, label="Autoencoder (fine-tune encoder)", group="Network",
