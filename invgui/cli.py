@@ -264,11 +264,23 @@ def cmd_invert(args) -> int:
         print(result.message, file=sys.stderr)
     print(summary(result))
     print(wrote)
+    return _interrupted(args)
+
+
+def _interrupted(args) -> int:
+    """130 (the shell's code for Ctrl-C) when a signal stopped the run, whose result was written."""
+    if getattr(args, "interrupted", False):
+        print("invgui: interrupted; the result reached so far was written (marked stopped)", file=sys.stderr)
+        return 130
     return 0
 
 
 def _optimize_with_progress(args, prep) -> list:
-    """Run an optimisation request with a progress bar (the first image's iterations); its Results."""
+    """Run an optimisation request with a progress bar (the first image's iterations); its Results.
+
+    The first Ctrl-C (or SIGTERM) stops the run as the window's Stop does: the method ends after
+    the current iteration with a result marked stopped, which the caller writes; a second one
+    quits at once without writing anything."""
     from tqdm import tqdm
 
     from .core.events import Result, Status, Step
@@ -277,23 +289,65 @@ def _optimize_with_progress(args, prep) -> list:
     results, bar = [], None
     n = len(prep.images)
     desc = f"{prep.rep.name} {prep.layer}" + (f", {n} images" if n > 1 else "")
+    stop = _StopOnSignal()
     try:
-        for ev in run_prepared(prep):
-            if isinstance(ev, Status) and not args.quiet:
-                print(ev.message, file=sys.stderr)
-            elif isinstance(ev, Step) and ev.item == 0:
-                if bar is None and not args.quiet:
-                    bar = tqdm(total=ev.total, unit="it", desc=desc, file=sys.stderr, mininterval=0.5)
-                if bar is not None and (ev.preview is not None or ev.i == ev.total):
-                    bar.set_postfix(loss=f"{ev.losses['total']:.4g}", feat=f"{ev.losses['feature']:.4g}",
-                                    refresh=False)
-                    bar.update(ev.i - bar.n)
-            elif isinstance(ev, Result):
-                results.append(ev)
+        with stop:
+            for ev in run_prepared(prep, should_stop=stop):
+                if isinstance(ev, Status) and not args.quiet:
+                    print(ev.message, file=sys.stderr)
+                elif isinstance(ev, Step) and ev.item == 0:
+                    if bar is None and not args.quiet:
+                        bar = tqdm(total=ev.total, unit="it", desc=desc, file=sys.stderr, mininterval=0.5)
+                    if bar is not None and (ev.preview is not None or ev.i == ev.total):
+                        bar.set_postfix(loss=f"{ev.losses['total']:.4g}", feat=f"{ev.losses['feature']:.4g}",
+                                        refresh=False)
+                        bar.update(ev.i - bar.n)
+                elif isinstance(ev, Result):
+                    results.append(ev)
     finally:
         if bar is not None:
             bar.close()
+    if stop.requested:
+        args.interrupted = True
     return results
+
+
+class _StopOnSignal:
+    """A ``should_stop`` for a run that SIGINT/SIGTERM set (the first one); the second one raises
+    KeyboardInterrupt as usual.  The handlers are the previous ones again after the block."""
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict = {}
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\ninvgui: stopping after this iteration; the reconstruction reached so far will be written "
+              "(press Ctrl-C again to quit without writing it)", file=sys.stderr)
+
+    def __enter__(self) -> "_StopOnSignal":
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                sig = getattr(signal, name)
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
 
 
 def _export_one(args, prep, result, out: Path, image=None, source=None, **extra) -> str:
@@ -377,7 +431,7 @@ def _invert_batch(args, prep, suffix: str, **extra) -> int:
         _export_one(args, prep, res, out, image=img, source=src, **extra)
         print(f"{src}: {summary(res)}" + (f" ({res.message})" if res.message else ""))
     print(f"{took}; wrote them to {folder}/")
-    return 0
+    return _interrupted(args)
 
 
 def _check_destinations(paths) -> None:

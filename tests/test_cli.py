@@ -103,3 +103,48 @@ def test_invert_several_images_optimises_them_in_one_batch(tmp_path, capsys):
     assert main(["invert", "sample:coffee", "sample:chelsea", "--model", "hog", "--iters", "1",
                  "--out", str(tmp_path / "one.png")]) == 2
     assert "--out is a folder" in capsys.readouterr().err
+
+
+# --- Ctrl-C keeps the reconstruction reached so far (issue 26 §5) ----------------------------------
+
+def _invert_and_signal(tmp_path, signals, sig):
+    """Start `invgui invert` with far too many iterations, send ``signals`` × ``sig`` once it
+    iterates, and return the finished process."""
+    import signal as S
+    import time
+
+    out = tmp_path / "r.png"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "invgui", "invert", "sample:coffee", "--model", "hog", "--size", "64",
+                          "--iters", "100000", "--preview-every", "5", "--out", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    err = ""
+    deadline = time.monotonic() + 120
+    while "it/s" not in err and " it]" not in err and "/100000" not in err and time.monotonic() < deadline:
+        err += p.stderr.read(1) or ""
+        if p.poll() is not None:
+            break
+    assert p.poll() is None, err
+    for _ in range(signals):
+        p.send_signal(getattr(S, sig))
+        time.sleep(0.3)
+    stdout, rest = p.communicate(timeout=120)
+    return p.returncode, out, stdout, err + rest
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_one_interrupt_writes_the_reconstruction_marked_stopped(tmp_path, sig):
+    code, out, stdout, err = _invert_and_signal(tmp_path, 1, sig)
+    assert code == 130, err[-2000:]
+    assert out.is_file() and load_image(out).shape == (64, 64, 3), err[-2000:]
+    rec = json.loads(out.with_suffix(".json").read_text())
+    assert rec["stopped"] is True and "stopped by the user after" in rec["message"]
+    assert 0 < rec["metrics"]["iterations"] < 100000 and len(rec["losses"]["total"]) == rec["metrics"]["iterations"]
+    assert "the result reached so far was written" in err and "Traceback" not in err
+
+
+def test_a_second_interrupt_quits_without_writing(tmp_path):
+    code, out, stdout, err = _invert_and_signal(tmp_path, 2, "SIGINT")
+    assert code == 130 and "invgui: interrupted" in err and "Traceback" not in err
+    assert not out.exists() and not out.with_suffix(".json").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".invgui-partial")]
