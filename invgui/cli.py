@@ -488,8 +488,9 @@ def cmd_train_decoder(args) -> int:
 
     params = from_arguments(D.TrainParams, args, D.TrainParams())
     device = pick_device(args.device)
-    if args.workers is not None and args.workers < 0:
-        raise SystemExit("invgui train-decoder: --workers must be 0 or more")
+    from .core.methods.decoder.data import check_workers
+
+    check_workers(args.workers)                   # before the model or any data is loaded
     # Under torchrun every process runs this command; process 0 alone talks and writes.
     lead = int(os.environ.get("RANK", "0") or 0) == 0
     quiet = args.quiet or not lead
@@ -571,6 +572,21 @@ def cmd_probe(args) -> int:
 
 
 def cmd_gui(args) -> int:
+    # Refused like every other command's out-of-range values (exit 2), before a window opens.
+    from .core.images import check_source, check_writable
+    from .core.methods.optimize import OptimizeParams
+    from .core.params import from_dict
+
+    if args.iters is not None:
+        try:
+            from_dict(OptimizeParams, {"iters": args.iters})
+        except ValueError as e:
+            raise ValueError(f"--iters {args.iters}: {e}") from None
+    for source in (args.image, args.other):
+        if source:
+            check_source(source)
+    if args.screenshot:
+        check_writable(args.screenshot, "screenshot")
     from .app import run_gui
 
     return run_gui(image=args.image, screenshot=args.screenshot, iters=args.iters, model=args.model,

@@ -320,6 +320,15 @@ def test_representation_parameters_refuse_nan():
     (["probe", "--model", "hog", "--device", "tpu", "-o", "{tmp}/p.png"], "use cpu, cuda"),
     (["train-decoder", "--model", "hog", "--data", "{tmp}", "-o", "{tmp}/d.pt", "--lr", "nan"], "not a finite"),
     (["train-decoder", "--model", "hog", "--data", "{tmp}", "-o", "{tmp}/d.pt", "--width", "1e9"], "maximum"),
+    # issue 26 §5: -1 ended in "unexpected error", 100000 started that many processes and hung.
+    (["train-decoder", "--model", "hog", "--data", "{tmp}", "-o", "{tmp}/d.pt", "--workers", "-1"],
+     "--workers -1: give 0"),
+    (["train-decoder", "--model", "hog", "--data", "{tmp}", "-o", "{tmp}/d.pt", "--workers", "100000"],
+     "the CPU cores this process may use"),
+    (["gui", "--iters", "-1", "--screenshot", "{tmp}/s.png"], "--iters -1"),
+    (["gui", "--iters", "0"], "below its minimum"),
+    (["gui", "{tmp}/missing.png", "--screenshot", "{tmp}/s.png"], "no such file"),
+    (["gui", "--screenshot", "{tmp}/no/such/s.png"], "does not exist"),
 ])
 def test_every_cli_path_validates_its_parameters(argv, message, tmp_path, capsys):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
@@ -739,3 +748,33 @@ def test_results_only_a_broken_index_named_are_kept(invgui_home, broken):
     later.write(found.session)
     left = {p.name for p in (autosave_path().parent / "runs").iterdir()}
     assert left == ({c_file.name} if broken else {a_file.name, c_file.name})
+
+
+def test_a_checkpoint_that_cannot_be_written_is_said_so_and_the_previous_one_kept(tmp_path, capsys):
+    """Issue 26 §5: a write past the file-size limit (or a full disk) ended in "unexpected error:
+    RuntimeError: [enforce fail …]"."""
+    import resource
+    import subprocess
+    import sys
+
+    folder = tmp_path / "one"
+    folder.mkdir()
+    save_png(folder / "a.png", load_image("sample:chelsea")[::6, ::6])
+    out = tmp_path / "d.pt"
+    common = ["train-decoder", "--model", "hog", "--data", str(folder), "--batch", "4", "--crops-per-image", "2",
+              "-q", "--size", "32", "--width", "0.05", "--out", str(out)]
+    assert main(common + ["--epochs", "1"]) == 0
+    before = out.read_bytes()
+    limit = len(before) // 2                    # the resumed checkpoint (with its optimiser) is larger
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    done = subprocess.run([sys.executable, "-m", "invgui", *common, "--epochs", "2", "--resume", str(out)],
+                          preexec_fn=small_files, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"invgui: error: could not write {out}: file too large or disk full" in done.stderr
+    assert "the previous checkpoint, if any, is kept" in done.stderr and "unexpected error" not in done.stderr
+    assert out.read_bytes() == before and D.load_checkpoint(out).epoch == 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".invgui-partial")]

@@ -45,7 +45,20 @@ def save_checkpoint(path: str | os.PathLike, net: nets.Decoder, meta: dict, enco
            "encoder": encoder, "optimizer": optimizer, "epoch": int(epoch)}
     if discriminator is not None:
         obj.update(discriminator=discriminator, discriminator_optimizer=discriminator_optimizer)
-    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    def write(tmp: str) -> None:
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError:                # PyTorch's zip writer: "[enforce fail …] unexpected pos …"
+            import shutil
+
+            try:
+                free = f"{shutil.disk_usage(Path(tmp).parent).free / 2**20:.0f} MiB free there"
+            except OSError:
+                free = "free space unknown"
+            raise OSError(f"could not write {path}: file too large or disk full ({free}); the previous "
+                          "checkpoint, if any, is kept") from None
+
+    return atomic_write(path, write)
 
 
 def load_checkpoint(path: str | os.PathLike) -> Loaded:

@@ -50,6 +50,18 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def check_workers(n: int | None) -> int | None:
+    """``n`` data workers when it is 0…the cores this process may use (each worker is a process:
+    100,000 of them hung the machine); a ValueError saying the range otherwise.  None: the default."""
+    if n is None:
+        return None
+    cores = usable_cores()
+    if not 0 <= n <= cores:
+        raise ValueError(f"--workers {n}: give 0 (read images in the training process) up to {cores}, the CPU "
+                         f"cores this process may use (each worker is a process)")
+    return n
+
+
 def default_workers(local_processes: int = 1) -> int:
     """Data worker processes per training process: the cores left beside the training processes."""
     return max(0, usable_cores() // max(1, local_processes) - 1)

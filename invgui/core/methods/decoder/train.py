@@ -23,7 +23,8 @@ from ... import representations as R
 from ...representations import REGISTRY, Representation, RepresentationError
 from . import nets
 from .checkpoint import DecoderError, _load_encoder, check_match, load_checkpoint, save_checkpoint
-from .data import Crops, GlobalBatches, ImageSet, _batch, default_workers, list_images, loader, split, to_input
+from .data import (Crops, GlobalBatches, ImageSet, _batch, check_workers, default_workers, list_images, loader,
+                   split, to_input)
 
 MAX_HELD_OUT = 256      # held-out images evaluated after each epoch
 # The adversarial term's discriminator has collapsed when its hinge loss (per crop, photos and
@@ -254,7 +255,7 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
         except ImageError:
             pass
     eval_n = metrics.mean_pairwise_distance(held) if len(held) >= 2 else None
-    n_workers = default_workers(local_world) if workers is None else max(0, int(workers))
+    n_workers = default_workers(local_world) if workers is None else check_workers(int(workers))
     meta = {
         "method": "decoder", **rep.describe(), "layer": layer, "input_size": p.size,
         "feature_shape": list(info.shape), "stride": int(info.stride or 1), "architecture": kind,
