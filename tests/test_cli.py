@@ -148,3 +148,19 @@ def test_a_second_interrupt_quits_without_writing(tmp_path):
     assert code == 130 and "invgui: interrupted" in err and "Traceback" not in err
     assert not out.exists() and not out.with_suffix(".json").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".invgui-partial")]
+
+
+def test_help_names_values_by_kind_not_by_destination(capsys):
+    """Issue 26 §6: `--epochs PARAM_EPOCHS` → `--epochs N` (X for numbers, LIST for lists)."""
+    for command in ("invert", "train-decoder", "probe"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        assert "PARAM_" not in text, command
+    with pytest.raises(SystemExit):
+        main(["train-decoder", "--help"])
+    text = capsys.readouterr().out
+    assert "--epochs N" in text and "--lr X" in text
+    with pytest.raises(SystemExit):
+        main(["invert", "--help"])
+    assert "--lr-milestones LIST" in capsys.readouterr().out
