@@ -889,6 +889,8 @@ def test_two_windows_autosave_apart_and_the_next_start_brings_both_back(qtbot, i
     qtbot.addWidget(second)
     assert second.controller.autosave_store.folder == slot_folder(2)
     assert "another invgui window is autosaving" in second.controller.autosave_note
+    assert second.autosave_label.text() == "autosave: autosave-2"           # in the status bar while open
+    assert "another invgui window" in second.autosave_label.toolTip()
     first.controller.add_runs([done("first's")])
     second.controller.add_runs([done("second's")])
     first.autosave(wait=True)

@@ -8,7 +8,7 @@ import os
 import traceback
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QLabel
 
 from ..core.autosave import AutosaveStore, SlotLock, other_autosaves
 from ..core.session import SUFFIX, QueueError, Session, SessionError
@@ -74,7 +74,11 @@ class SessionFiles:
         unreadable autosave is moved aside (the message says where) and the window starts empty."""
         w = self.w
         store = w.controller.autosave_store           # it learns which results are on disk already
-        if w.controller.autosave_note:
+        if w.controller.autosave_note:             # a second window: said for as long as it is open
+            w.autosave_label = QLabel(f"autosave: {store.folder.name}" if w.controller.autosave_enabled
+                                      else "no autosave")
+            w.autosave_label.setToolTip(w.controller.autosave_note)
+            w.statusBar().addPermanentWidget(w.autosave_label)
             w.statusBar().showMessage(w.controller.autosave_note, 15000)
         found = store.recover()
         if found.message:
