@@ -1188,3 +1188,73 @@ def test_gui_start_options_open_the_window_on_a_layer(qtbot, window):
     assert window.form.values().iters == 7
     err = configure(window, layer="no.such.layer")
     assert err and "no.such.layer" in err and window.layer == "blocks.1"              # refused, nothing lost
+
+
+def _fill(pane) -> float:
+    """How much of its pane the drawn image fills along its limiting side (1 = edge to edge)."""
+    vb = pane.view
+    img = pane.item.mapRectToScene(pane.item.boundingRect())
+    box = vb.sceneBoundingRect()
+    return max(img.width() / box.width(), img.height() / box.height())
+
+
+def test_images_fill_their_panes_after_every_change(qtbot, window):
+    """Issue 27 §1: after a run finished (the grid becomes 2×2 or 2×3) or another layer was
+    clicked, the original and the reconstruction were drawn at a third of their panes' width.
+    Every pane the user did not zoom fits its whole image."""
+    window.resize(1400, 850)
+    qtbot.waitExposed(window)
+
+    # A fitted image fills ≥ 1/1.2 of its pane: pyqtgraph pads each side by 1/√(pane px), clipped
+    # to 2…10 %.  The bug drew images at 0.40–0.48.
+    def fitted(*panes):
+        qtbot.wait(100)
+        window.grab()            # paint: pyqtgraph applies a queued auto-range when it paints
+        return [round(_fill(p), 2) for p in panes if p.isVisible() and p.image is not None]
+
+    run_and_wait(qtbot, window, 3)                                     # the grid grows: 2×2
+    settle(qtbot, window)
+    shown = (window.original_pane, window.recon_pane, window.diff_pane)
+    assert all(f >= 0.83 for f in fitted(*shown)), fitted(*shown)
+    window.set_layer("blocks.1")                                       # another layer
+    settle(qtbot, window)
+    assert all(f >= 0.83 for f in fitted(window.original_pane)), fitted(window.original_pane)
+    window.resize(1100, 950)                                           # the dock and panes resized
+    settle(qtbot, window)
+    assert all(f >= 0.83 for f in fitted(*shown)), fitted(*shown)
+    window.show_run(window.session.runs[0])                            # the finished run again
+    window.restoreState(window.saveState())                            # a layout restored
+    window.view.grid.reset()
+    settle(qtbot, window)
+    assert all(f >= 0.83 for f in fitted(*shown)), fitted(*shown)
+    assert window.set_model("hog")                                     # another representation
+    settle(qtbot, window)
+    assert all(f >= 0.83 for f in fitted(window.original_pane)), fitted(window.original_pane)
+    window.show_run(window.session.runs[0])
+    settle(qtbot, window)
+    assert all(f >= 0.83 for f in fitted(*shown)), fitted(*shown)
+    # A pane the user zoomed (the mouse wheel) keeps the zoom through a resize, and its partner
+    # shows the same region.
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    pane = window.original_pane
+    centre = pane.view_widget.mapFromScene(pane.view.mapToScene(pane.view.boundingRect().center()))
+    for _ in range(3):
+        QApplication.sendEvent(pane.view_widget.viewport(), QWheelEvent(
+            QPointF(centre), QPointF(pane.view_widget.mapToGlobal(centre)), QPoint(0, 0), QPoint(0, 120),
+            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False))
+    qtbot.wait(50)
+    assert _fill(pane) > 1.2 and pane.view.user_region
+    zoomed = pane.view.viewRange()
+    window.resize(1300, 900)
+    settle(qtbot, window)
+    qtbot.wait(100)
+    # Not re-fitted: the region the user chose stays (pyqtgraph widens the other axis to the new
+    # aspect, keeping the longer extent, here the height).
+    assert pane.view.user_region and pane.view.autoRangeEnabled() == [False, False]
+    assert np.allclose(pane.view.viewRange()[1], zoomed[1], atol=1e-6) and _fill(pane) > 1.0
+    rx, ry = window.recon_pane.view.viewRange()
+    (ox0, ox1), (oy0, oy1) = pane.view.viewRange()
+    assert rx[0] <= ox0 + 1e-6 and rx[1] >= ox1 - 1e-6 and ry[0] <= oy0 + 1e-6 and ry[1] >= oy1 - 1e-6

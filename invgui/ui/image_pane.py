@@ -13,11 +13,32 @@ class SameRegionViewBox(pg.ViewBox):
     views up by their screen positions when their screen rectangles overlap (plots stacked over one
     shared axis), shifting the range by the panes' offset; for panes of one image laid out anew
     (a restored session's dock layout) that left the original half out of its pane.  Replicating
-    the partner's range is what linked image panes mean."""
+    the partner's range is what linked image panes mean.
+
+    Only the user's zoom or pan is replicated, from the pane the mouse changed (``user_region``)
+    to its partners, which follow it (``following``) but are never followed in turn: a pane that
+    fits its own image (re-fitting as it is resized), an empty one, or a follower is not a region
+    to follow.  Panes of other shapes replicating each other's ranges each widened the range to
+    their aspect, back and forth, until the image was a third of its pane (after a run finished
+    and the grid grew)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user_region = self.following = False
+        self.sigRangeChangedManually.connect(self._user_changed)
+
+    def _user_changed(self, *_):
+        self.user_region, self.following = True, False
+
+    def fit(self) -> None:
+        """Fit the whole image again, and follow it as the pane is resized."""
+        self.user_region = self.following = False
+        self.enableAutoRange()
 
     def linkedViewChanged(self, view, axis):
-        if self.linksBlocked or view is None:
+        if self.linksBlocked or view is None or not getattr(view, "user_region", False):
             return
+        self.user_region, self.following = False, True
         lo, hi = view.viewRange()[axis]
         view.blockLink(True)
         try:
@@ -112,10 +133,10 @@ class ImagePane(QWidget):
             h, w = img.shape[:2]
             self.scale = 1.0 / w
             self.item.setRect(QRectF(0, 0, 1.0, h / w))
-        if resized:
+        if resized or not (self.view.user_region or self.view.following):
             # Auto-range stays on (the pane re-fits the whole image whenever its size changes) until
             # the user zooms or pans; a new image size fits it again.
-            self.view.enableAutoRange()
+            self.view.fit()
 
 
 def colourise(values: np.ndarray, name: str = "viridis") -> np.ndarray:
