@@ -1258,3 +1258,28 @@ def test_images_fill_their_panes_after_every_change(qtbot, window):
     rx, ry = window.recon_pane.view.viewRange()
     (ox0, ox1), (oy0, oy1) = pane.view.viewRange()
     assert rx[0] <= ox0 + 1e-6 and rx[1] >= ox1 - 1e-6 and ry[0] <= oy0 + 1e-6 and ry[1] >= oy1 - 1e-6
+
+
+def test_compare_captions_stay_inside_their_cells(qtbot, window):
+    """Issue 27 §3: at ~150 px a cell's metrics line ran into its neighbours'; each caption is
+    elided to its cell, the whole line in its tooltip."""
+    runs = _finished_runs(8, [f"l{i}" for i in range(8)])
+    for r in runs:
+        r.result.metrics.update(psnr=27.61, ssim=0.74, seconds=3.2)
+        r.result.record["batch"] = 12
+        window.session.add(r)
+    view = window.open_compare([r.id for r in runs])
+    view.resize(900, 500)
+    qtbot.waitUntil(lambda: view.isVisible())
+    qtbot.wait(100)
+    cg = view.cell_grid
+    assert len(cg.cells) >= 3
+    boxes = []
+    for cell in cg.cells.values():
+        text = cell.cap.item.mapRectToScene(cell.cap.item.boundingRect())
+        box = cell.vb.mapRectToScene(cell.vb.boundingRect())
+        assert text.width() <= box.width() + 1, (cell.text, text.width(), box.width())
+        assert "27.6 dB" in cell.text and cell.cap.toolTip() == cell.text
+        boxes.append((box.left(), box.right(), text.left(), text.right()))
+    for left, right, tl, tr in boxes:                 # inside its own column, so never in a neighbour's
+        assert left - 1 <= tl and tr <= right + 1

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QScrollArea
 
 from ..core import compare as C
@@ -25,6 +25,18 @@ from ..core.session import Run
 MIN_CELL = 150                      # px: below this the grid scrolls instead of shrinking the cells
 PAD, HEAD_H, HEAD_W, CAP_H, GAP, ROW_GAP = 4, 22, 24, 20, 8, 6
 MARGIN = 1                          # rows/columns beyond the viewport that get cells (smooth scrolling)
+
+
+_METRICS: list[QFontMetricsF] = []
+
+
+def _elide(text: str, width: float) -> str:
+    """``text`` shortened with "…" to fit ``width`` px in the captions' font (8 pt)."""
+    if not _METRICS:                               # made once, after the QApplication exists
+        font = QFont()
+        font.setPointSizeF(8)
+        _METRICS.append(QFontMetricsF(font))
+    return _METRICS[0].elidedText(text, Qt.TextElideMode.ElideRight, max(0.0, width))
 
 
 class _Cell:
@@ -38,7 +50,8 @@ class _Cell:
         self.vb.sigRangeChangedManually.connect(lambda _mask: zoomed(self))
         self.run_id: str | None = None
         self.result_id = 0
-        self.text = ""
+        self.text = ""                     # the whole caption (the tooltip)
+        self.shown = ("", 0.0)             # what the cell draws: the caption elided to a width
         self.ranged = -1                   # the grid's range version this cell shows
 
     def show_run(self, run: Run, text: str) -> None:
@@ -52,12 +65,17 @@ class _Cell:
             self.item.setRect(QRectF(0, 0, 1.0, h / w))
             self.run_id, self.result_id = run.id, id(run.result)
         if text != self.text:
-            self.cap.setText(text, color="#333", size="8pt")
             self.text = text
+            self.cap.setToolTip(text)
 
     def place(self, x: float, y: float, side: float) -> None:
         self.vb.setGeometry(QRectF(x, y, side, side))
         self.cap.setGeometry(QRectF(x, y + side, side, CAP_H))
+        if self.shown != (self.text, side):
+            # Elided to the cell: a ~150 px cell's caption ran into its neighbours' (the full
+            # text is the tooltip).  The label's margins take a few pixels of the width.
+            self.cap.setText(_elide(self.text, side - 2 * PAD - 4), color="#333", size="8pt")
+            self.shown = (self.text, side)
         self.vb.show()
         self.cap.show()
 
