@@ -165,7 +165,7 @@ def test_picking_a_window_on_the_feature_map(qtbot, window):
     assert window.form.values().window == "1,2,4,4"
     window.form.widgets["channels"].setText("5-9")
     settle(qtbot, window)
-    assert "channel 5/80" in pane.title.text()
+    assert "channel 5/80" in pane.title_text
     run_and_wait(qtbot, window, 3)
     assert window.result.record["params"]["window"] == "1,2,4,4"
     assert window.result.record["params"]["channels"] == "5-9"
@@ -296,7 +296,7 @@ def test_hybrid_method_runs_from_the_decoder_output_in_the_window(qtbot, window,
     res = window.result
     assert res.record["method"] == "hybrid" and res.start is not None and len(res.images) == 2
     assert "hybrid" in window.metrics_label.text() and "decoder stage" in window.metrics_label.text()
-    assert window.restarts_pane.isVisibleTo(window) and "decoder's reconstruction" in window.restarts_pane.title.text()
+    assert window.restarts_pane.isVisibleTo(window) and "decoder's reconstruction" in window.restarts_pane.title_text
     run = window.shown_run
     assert run.method == "hybrid" and "hybrid" in run.label() and run.decoder == str(tiny_hog_decoder)
     png, js = window.export_to(tmp_path / "hyb.png")
@@ -591,9 +591,9 @@ def test_compare_view_sweeps_over_images_in_one_batch(qtbot, window, tiny_hog_de
     assert window.image_source not in ("sample:coffee", "sample:astronaut")
     window.show_run(opt[1])
     assert np.abs(window.original_pane.image / 255.0 - opt[1].result.target).max() <= 1 / 255
-    assert "sample:astronaut" in window.original_pane.title.text()
+    assert "sample:astronaut" in window.original_pane.title_text
     window.show_run(opt[0])
-    assert "sample:coffee" in window.original_pane.title.text()
+    assert "sample:coffee" in window.original_pane.title_text
 
 
 def _finished_runs(n, layers):
@@ -937,7 +937,7 @@ def test_no_stale_panes_status_or_selection_and_presets_follow_the_representatio
     assert "preparing" not in window.statusBar().currentMessage()
     # Another layer: the reconstruction of blocks.3 is not left up as if it were blocks.1's.
     window.set_layer("blocks.1")
-    assert window.result is None and window.recon_pane.image is None and "blocks.1" in window.recon_pane.title.text()
+    assert window.result is None and window.recon_pane.image is None and "blocks.1" in window.recon_pane.title_text
     run_and_wait(qtbot, window, 3)
     qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
     second = window.session.runs[-1]
@@ -1283,3 +1283,21 @@ def test_compare_captions_stay_inside_their_cells(qtbot, window):
         boxes.append((box.left(), box.right(), text.left(), text.right()))
     for left, right, tl, tr in boxes:                 # inside its own column, so never in a neighbour's
         assert left - 1 <= tl and tr <= right + 1
+
+
+def test_pane_titles_take_one_line_and_say_the_rest_in_their_tooltip(qtbot, window):
+    """Issue 27 §9: in the four-pane layout titles wrapped to 2–3 lines and moved their images down."""
+    window.resize(1000, 700)
+    run_and_wait(qtbot, window, 3)
+    settle(qtbot, window)
+    qtbot.wait(100)
+    panes = [p for p in (window.original_pane, window.recon_pane, window.diff_pane, window.feature_pane)
+             if p.isVisible()]
+    assert len(panes) >= 3
+    line = panes[0].title.fontMetrics().height()
+    for p in panes:
+        assert p.title.height() < 2 * line, (p.title_text, p.title.height(), line)
+        assert p.title.toolTip() == p.title_text
+        assert p.title.fontMetrics().horizontalAdvance(p.title.text()) <= p.title.width()
+    long = next(p for p in panes if p.title.text() != p.title_text)          # at least one had to be elided
+    assert long.title.text().endswith("…")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 
 class SameRegionViewBox(pg.ViewBox):
@@ -63,10 +63,14 @@ class ImagePane(QWidget):
         super().__init__(parent)
         self.unit = unit
         self.scale = 1.0                             # view units per pixel
+        self.title_text = title                      # the whole title (the label shows it elided)
         self.title = QLabel(title)
         self.title.setStyleSheet("font-weight: bold; padding: 2px;")
-        self.title.setWordWrap(True)                 # long titles must not widen the window
+        # One line, elided to the pane with the whole title in the tooltip: wrapped titles took 2–3
+        # lines in the four-pane layout and moved the images down; Ignored: it never widens the window.
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.title.setMinimumWidth(50)
+        self.title.setToolTip(title)
         self.view_widget = pg.GraphicsLayoutWidget()
         self.view = SameRegionViewBox(lockAspect=True, invertY=True, enableMenu=True)
         self.view_widget.addItem(self.view)
@@ -93,7 +97,7 @@ class ImagePane(QWidget):
         if not (0 <= xi < w and 0 <= yi < h):
             return ""
         r, g, b = (self.image[yi, xi, :3] / 255.0).tolist()
-        return f"{self.title.text().split(' — ')[0]}: x {xi}, y {yi}: R {r:.3f} G {g:.3f} B {b:.3f}"
+        return f"{self.title_text.split(' — ')[0]}: x {xi}, y {yi}: R {r:.3f} G {g:.3f} B {b:.3f}"
 
     def mouseDoubleClickEvent(self, e) -> None:
         """A double click on the title (the view keeps its own double clicks)."""
@@ -110,7 +114,18 @@ class ImagePane(QWidget):
         self.view.setYLink(other.view)
 
     def set_title(self, text: str) -> None:
-        self.title.setText(text)
+        self.title_text = text
+        self.title.setToolTip(text)
+        self._elide_title()
+
+    def _elide_title(self) -> None:
+        room = self.title.contentsRect().width() - 4          # the style sheet's padding
+        self.title.setText(self.title.fontMetrics().elidedText(self.title_text, Qt.TextElideMode.ElideRight,
+                                                               max(room, 20)))
+
+    def resizeEvent(self, e) -> None:
+        super().resizeEvent(e)
+        self._elide_title()
 
     def set_image(self, img: np.ndarray | None) -> None:
         """Show an H×W×3 image (uint8, or float in [0, 1]); keeps the zoom unless the size changes."""
