@@ -1063,13 +1063,13 @@ def test_run_list_keeps_what_tells_alike_runs_apart_when_their_state_changes(qtb
     a, b = (Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"lr": lr})
             for lr in (0.01, 0.02))
     rl.add(a)
-    assert rl.item(0).text().startswith("⏳ hog hog · invert · coffee\n")     # alone: no suffix
+    assert rl.item(0).text().startswith("⏳ hog · invert · coffee\n")     # alone: no suffix
     rl.add(b)
     qtbot.waitUntil(lambda: "(lr 0.02)" in rl.item(1).text())
     assert "(lr 0.01)" in rl.item(0).text()
     a.state = "running"
     rl.update_run(a)                                    # a state change: its line at once, suffix kept
-    assert rl.item(0).text().startswith("▶ hog hog · invert · coffee (lr 0.01)")
+    assert rl.item(0).text().startswith("▶ hog · invert · coffee (lr 0.01)")
     a.name = "mine"
     rl.update_run(a)                                    # a new label: b is alone again
     qtbot.waitUntil(lambda: "(lr" not in rl.item(1).text())

@@ -60,3 +60,10 @@ def test_default_sweep_layers_are_spatial_stages_from_shallow_to_deep(alexnet_ra
 
     assert default_sweep_layers(alexnet_random, 224) == ["features.0", "features.3", "features.8", "features.10"]
     assert default_sweep_layers(R.get("hog"), 96) == ["hog"]
+
+
+def test_a_single_layer_representation_is_named_once():
+    """Issue 27 §9: titles read "hog hog"."""
+    from invgui.core.results import where
+
+    assert where("hog", "hog") == "hog" and where("efficientnet_lite0", "blocks.3") == "efficientnet_lite0 blocks.3"

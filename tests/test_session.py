@@ -50,7 +50,7 @@ def test_copy_makes_a_fresh_queued_request():
     r.state, r.result = "done", result()
     c = r.copy(params={"iters": 9})
     assert c.id != r.id and c.state == "queued" and c.result is None and c.params == {"iters": 9}
-    assert c.name == "" and "hog hog" in c.label() and "coffee" in c.label()
+    assert c.name == "" and c.label().startswith("hog · ") and "hog hog" not in c.label() and "coffee" in c.label()
 
 
 def test_bad_session_files_are_clear_errors(tmp_path):

@@ -75,6 +75,13 @@ def metric_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
+def where(representation: object, layer: object) -> str:
+    """"efficientnet_lite0 blocks.3", or "hog" for a representation whose one layer bears its
+    name (titles read "hog hog")."""
+    rep, lay = str(representation), str(layer)
+    return rep if lay == rep else f"{rep} {lay}"
+
+
 def format_seconds(sec: float) -> str:
     return f"{sec * 1000:.0f} ms" if sec < 1 else f"{sec:.1f} s"
 
@@ -149,12 +156,12 @@ def _html(result: Result, m: Metrics) -> str:
     """The window's result panel: where, the errors, the cost, and (optimisation) the settings."""
     rec = result.record
     shape = "×".join(map(str, rec.get("layer_shape", [])))
-    where = f"<b>{escape(str(rec.get('representation')))} {escape(str(rec.get('layer')))}</b> ({shape})"
+    where_ = f"<b>{escape(where(rec.get('representation'), rec.get('layer')))}</b> ({shape})"
     spread = len(result.images) > 1
     image = "".join(f"{p}<br>" for p in _image_parts(m, spread, " ·"))
     if rec.get("method") == "decoder":
         meta = rec.get("decoder_meta", {})
-        return (f"{where} — decoder ({escape(str(meta.get('architecture')))}, "
+        return (f"{where_} — decoder ({escape(str(meta.get('architecture')))}, "
                 f"{escape(Path(str(rec.get('decoder'))).name)})<br>"
                 f"representation error of the reconstruction <b>{m.representation_error:.3f}</b><br>"
                 f"{image}one forward pass: {m.seconds * 1000:.1f} ms")
@@ -162,16 +169,16 @@ def _html(result: Result, m: Metrics) -> str:
     if rec.get("method") == "hybrid":
         stage = rec.get("decoder_stage") or {}
         nre = stage.get("normalised_reconstruction_error")
-        where += (f" — hybrid: decoder ({escape(Path(str(rec.get('decoder'))).name)}) then optimisation<br>"
+        where_ += (f" — hybrid: decoder ({escape(Path(str(rec.get('decoder'))).name)}) then optimisation<br>"
                   f"<small>decoder stage: representation error {_decoder_stage(result):.3f}"
                   + (f", normalised reconstruction error {nre:.3f}" if isinstance(nre, (int, float)) else "")
                   + "</small>")
-        return (f"{where}<br>representation error <b>{m.pm('representation_error', '.3f', spread)}</b><br>{image}"
+        return (f"{where_}<br>representation error <b>{m.pm('representation_error', '.3f', spread)}</b><br>{image}"
                 f"{m.iterations} iterations in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)"
                 f"{batch_note(result)}<br>"
                 f"<small>{p.get('optimizer')} lr {p.get('lr')}, λV {tv}, seed {p.get('seed')}, "
                 f"restarts {p.get('restarts')}</small>")
-    return (f"{where}<br>representation error {m.start_representation_error:.3f} → "
+    return (f"{where_}<br>representation error {m.start_representation_error:.3f} → "
             f"<b>{m.pm('representation_error', '.3f', spread)}</b><br>{image}"
             f"{m.iterations} iterations in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)"
             f"{batch_note(result)}<br>"

@@ -28,7 +28,7 @@ import numpy as np
 from .events import Result
 from .export import _clean, library_versions
 from .images import atomic_write
-from .results import Metrics, metric_names, summary
+from .results import Metrics, metric_names, summary, where
 from .safeload import budget, npy_header
 
 FORMAT = 1
@@ -107,7 +107,7 @@ def default_name(run: Run) -> str:
     img = run.image.replace("sample:", "")
     img = Path(img).stem if "/" in img or "\\" in img else img
     what = run.method if run.method in ("decoder", "hybrid") else run.params.get("objective", "invert")
-    return f"{run.model} {run.layer} · {what} · {img}"
+    return f"{where(run.model, run.layer)} · {what} · {img}"
 
 
 def distinct_labels(runs: list[Run]) -> dict[str, str]:

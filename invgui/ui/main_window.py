@@ -22,6 +22,7 @@ from ..core import representations as R
 from ..core.events import Result
 from ..core.images import ImageError, load_image, resize_center_crop
 from ..core.autosave import state_dir
+from ..core.results import where
 from ..core.session import Run, Session
 from . import actions, theme
 from .background import Background
@@ -268,7 +269,7 @@ class MainWindow(QMainWindow):
         self.layer = self.rep.resolve_layer(name)
         self.layer_tree.select(self.layer)
         self.features.receptive_field()
-        self.recon_pane.set_title(f"Reconstruction — {self.rep.name} {self.layer}")
+        self.recon_pane.set_title(f"Reconstruction — {where(self.rep.name, self.layer)}")
         self.form.set_value("window", "")          # a window belongs to one layer's map
         self.decoder_panel.refresh(self.rep.name, self.layer)
         self._update_hybrid_label()

@@ -11,7 +11,7 @@ from PySide6.QtCore import QTimer
 from ..core.events import Result, Step
 from ..core.methods import optimize
 from ..core.results import progress as progress_text
-from ..core.results import summary
+from ..core.results import summary, where
 from ..core.session import Run
 
 DRAW_INTERVAL_MS = 100          # previews and curves are redrawn at most ~10 times a second
@@ -50,7 +50,7 @@ class RunDisplay:
         if run.method in ("optimize", "hybrid"):
             w.plot.set_span(int(run.params.get("iters", 0)) + int(run.params.get("stage2_iters", 0)))
         w.metrics_label.setText("")
-        w.recon_pane.set_title(f"Reconstruction — {run.model} {run.layer} (running)")
+        w.recon_pane.set_title(f"Reconstruction — {where(run.model, run.layer)} (running)")
         w._update_buttons()
 
     def steps(self, steps: list[Step]) -> None:
@@ -105,7 +105,7 @@ class RunDisplay:
             w.metrics_label.setText(summary(res, "html"))
             w.progress.setText(progress_text(res))
             state = "decoder" if res.record.get("method") == "decoder" else "stopped" if res.stopped else "done"
-            w.recon_pane.set_title(f"Reconstruction — {res.record['representation']} {res.record['layer']} "
+            w.recon_pane.set_title(f"Reconstruction — {where(res.record['representation'], res.record['layer'])} "
                                    f"({state})")
         w._show_original()
         w._update_buttons()
@@ -177,5 +177,5 @@ class RunDisplay:
         if (rec.get("representation"), rec.get("layer"), image) != (w.rep.name, w.layer, w.image_source):
             w.shown_run = None
             self.show_result(None)
-            w.recon_pane.set_title(f"Reconstruction — {w.rep.name} {w.layer}")
+            w.recon_pane.set_title(f"Reconstruction — {where(w.rep.name, w.layer)}")
             w.progress.setText("idle")
