@@ -1301,3 +1301,17 @@ def test_pane_titles_take_one_line_and_say_the_rest_in_their_tooltip(qtbot, wind
         assert p.title.fontMetrics().horizontalAdvance(p.title.text()) <= p.title.width()
     long = next(p for p in panes if p.title.text() != p.title_text)          # at least one had to be elided
     assert long.title.text().endswith("…")
+
+
+def test_the_loss_plot_without_curves_shows_an_empty_state(qtbot, window):
+    """Issue 27 §9: before any run the log axis over 0.1…0.9 drew its tick labels (9 8 7 6 …) on
+    top of each other; without curves the plot hides its axes and says what will appear."""
+    plot = window.plot
+    assert plot.empty and not plot.getAxis("left").isVisible() and plot.placeholder.isVisible()
+    run_and_wait(qtbot, window, 3)
+    assert not plot.empty and plot.getAxis("left").isVisible() and not plot.placeholder.isVisible()
+    assert "total" in plot.curves
+    plot.clear_curves()
+    assert plot.empty and not plot.getAxis("bottom").isVisible()
+    plot.set_history({"total": [1.0, 0.5]})
+    assert not plot.empty and plot.plotItem.vb.autoRangeEnabled()[1]

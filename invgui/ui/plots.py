@@ -49,6 +49,26 @@ class LossPlot(pg.PlotWidget):
         self._items: dict[str, pg.PlotDataItem] = {}     # every curve made (kept, emptied when unused)
         self._live: tuple[float, float] | None = None    # while a run computes: its y range (log10)
         self._listed: frozenset[str] = frozenset()       # the curves the legend lists
+        # Without curves the plot says so instead of drawing axes over nothing (an empty log axis
+        # over 0.1…0.9 drew its minor ticks' labels on top of each other).
+        self.placeholder = pg.TextItem("the loss curves of a run appear here", color="#888", anchor=(0.5, 0.5))
+        self.placeholder.setPos(0.5, 0.5)
+        self.addItem(self.placeholder, ignoreBounds=True)
+        self.empty = False
+        self._set_empty(True)
+
+    def _set_empty(self, empty: bool) -> None:
+        if empty == self.empty:
+            return
+        self.empty = empty
+        for axis in ("left", "bottom"):
+            self.plotItem.showAxis(axis, not empty)
+        self.placeholder.setVisible(empty)
+        if empty:
+            self.plotItem.enableAutoRange(x=False, y=False)
+            self.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        else:
+            self.plotItem.enableAutoRange(x=True, y=True)
 
     def clear_curves(self) -> None:
         for item in self.curves.values():
@@ -56,18 +76,20 @@ class LossPlot(pg.PlotWidget):
             item.hide()
         self.curves.clear()
         self._live = None
-        self.plotItem.enableAutoRange(x=True, y=True)
+        self._set_empty(True)
 
     def set_span(self, iterations: int) -> None:
         """A run starts: fix the x axis to its planned iterations and let the y axis move only in
         steps (``set_history``), so the axes are not re-laid out at every redraw — pyqtgraph
         regenerates an axis's ticks and labels (~5 ms each) whenever its range changes."""
         if iterations > 1:
+            self._set_empty(False)
             self.setXRange(0, iterations, padding=0.01)
             self.plotItem.enableAutoRange(y=False)
             self._live = (np.inf, -np.inf)          # the y range shown, log10 (empty until data come)
 
     def _curve(self, name: str, **kw) -> pg.PlotDataItem:
+        self._set_empty(False)
         item = self._items.get(name)
         if item is None:
             item = self._items[name] = self.plot([], [], pen=pg.mkPen(COLOURS.get(name, "#888"), width=1),
