@@ -1315,3 +1315,39 @@ def test_the_loss_plot_without_curves_shows_an_empty_state(qtbot, window):
     assert plot.empty and not plot.getAxis("bottom").isVisible()
     plot.set_history({"total": [1.0, 0.5]})
     assert not plot.empty and plot.plotItem.vb.autoRangeEnabled()[1]
+
+
+def test_the_run_row_stays_put_and_says_what_it_queues(qtbot, window):
+    """Issue 27 §6: the Run button moved by ~50 px with the result panel and the method page, and
+    silently became "Queue"; the hybrid page offered start settings that do not apply."""
+    from PySide6.QtCore import QPoint
+
+    window.resize(1400, 850)
+    qtbot.waitExposed(window)
+    qtbot.wait(50)
+
+    def y():
+        qtbot.wait(50)
+        return window.run_button.mapTo(window, QPoint(0, 0)).y()
+
+    before = y()
+    window.form.set_value("iters", 200)
+    qtbot.mouseClick(window.run_button, Qt.MouseButton.LeftButton)
+    assert window.running() and window.run_button.text() == "Queue (1 running)"
+    qtbot.mouseClick(window.run_button, Qt.MouseButton.LeftButton)         # queue a second one
+    assert window.run_button.text() == "Queue (1 running, 1 queued)"
+    window.stop()
+    qtbot.waitUntil(lambda: not window.running(), timeout=60_000)
+    window.stop()
+    qtbot.waitUntil(lambda: not window.running() and window.run_button.text() == "Run", timeout=60_000)
+    assert window.metrics_label.text()                                      # a result panel is shown
+    assert y() == before
+    for method in ("decoder", "hybrid", "optimize"):
+        window.set_method(method)
+        assert y() == before, method
+    window.set_method("hybrid")
+    for name in ("init", "init_scale"):
+        w = window.form.widgets[name]
+        assert not w.isEnabled() and "decoder's reconstruction" in w.toolTip()
+    window.set_method("optimize")
+    assert window.form.widgets["init"].isEnabled() and "Start image" in window.form.widgets["init"].toolTip()

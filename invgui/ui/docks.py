@@ -92,6 +92,17 @@ class RepresentationDock(QWidget):
         return self.rep_form
 
 
+HYBRID_START = ("Not used by the hybrid method: restart 1 starts at the decoder's reconstruction, the other "
+                "restarts at it plus small noise.")
+
+
+def queue_label(runs) -> str:
+    """The Run button while a run computes: it queues, and says what is there already."""
+    running = sum(r.state == "running" for r in runs)
+    queued = sum(r.state == "queued" for r in runs)
+    return f"Queue ({running} running" + (f", {queued} queued)" if queued else ")")
+
+
 class MethodDock(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -134,11 +145,22 @@ class MethodDock(QWidget):
         self.pause_button.setToolTip("Hold the run (at its next preview) and resume it later")
         for b in (self.run_button, self.pause_button, self.stop_button):
             buttons.addWidget(b)
-        rlay.addLayout(buttons)
         self.metrics_label = QLabel("")
         self.metrics_label.setWordWrap(True)
         self.metrics_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         rlay.addWidget(self.metrics_label)
+        # The buttons last, under the result panel: they stay where they are whether a result is
+        # shown or not, on every method page (above the panel they moved by ~50 px).
+        rlay.addLayout(buttons)
 
     def method(self) -> str:
         return self.method_box.currentData()
+
+    def show_start_settings(self, used: bool) -> None:
+        """The start image's settings, enabled where the method uses them; the hybrid starts from the
+        decoder's output, so there they are disabled and their tooltip says why."""
+        for name in ("init", "init_scale"):
+            w = self.form.widgets[name]
+            w.setEnabled(used)
+            w.setToolTip(optimize.OptimizeParams.__dataclass_fields__[name].metadata["tooltip"] if used
+                         else HYBRID_START)

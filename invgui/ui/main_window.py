@@ -29,7 +29,7 @@ from .background import Background
 from .compare_view import CompareView
 from .controller import Controller, warm_up
 from .decoder_panel import TrainDialog
-from .docks import MethodDock, RepresentationDock
+from .docks import MethodDock, RepresentationDock, queue_label
 from .exporters import Exporters
 from .feature_display import FeatureDisplay
 from .model_choice import ModelChoice
@@ -218,8 +218,11 @@ class MainWindow(QMainWindow):
         self._update_hybrid_label()
 
     def _update_hybrid_label(self) -> None:
-        """Hybrid: say which decoder (the Decoder page's choice) will start the optimisation."""
-        if self.method() != "hybrid":
+        """Hybrid: say which decoder (the Decoder page's choice) will start the optimisation; the
+        start settings, which the decoder's output replaces, are disabled and say so."""
+        hybrid = self.method() == "hybrid"
+        self.right.show_start_settings(not hybrid)
+        if not hybrid:
             self.hybrid_label.hide()
             return
         path = self.decoder_panel.current()
@@ -408,7 +411,7 @@ class MainWindow(QMainWindow):
         busy = self.running()
         for w in (self.run_button, self.run_action, self.compare_action):
             w.setEnabled(self.rep is not None)  # while busy, Run queues; before the model is loaded, nothing
-        self.run_button.setText("Queue" if busy else "Run")
+        self.run_button.setText(queue_label(self.session.runs) if busy else "Run")
         for w in (self.stop_button, self.stop_action, self.pause_button, self.pause_action):
             w.setEnabled(busy)
         if not busy and self.pause_button.isChecked():

@@ -38,8 +38,10 @@ class RunDisplay:
         if not w.run_list.has(run.id):
             if any(r is run for r in w.session.runs):
                 w.run_list.add(run)
-            return
-        w.run_list.update_run(run)
+        else:
+            w.run_list.update_run(run)
+        if run.state == "queued":
+            w._update_buttons()                  # the Run button counts what waits
 
     def run_started(self, run: Run) -> None:
         w = self.w
