@@ -408,7 +408,7 @@ def test_runs_queue_and_list(qtbot, window):
     window.form.set_value("seed", 7)
     assert window.run()                                             # queued behind the first
     assert [r.state for r in window.session.runs] == ["running", "queued"]
-    assert window.run_button.text() == "Queue"
+    assert window.run_button.text() == "Queue (1 running, 1 queued)"
     qtbot.waitUntil(lambda: all(r.state == "done" for r in window.session.runs) and not window.running(),
                     timeout=120_000)
     first, second = window.session.runs
@@ -1351,3 +1351,41 @@ def test_the_run_row_stays_put_and_says_what_it_queues(qtbot, window):
         assert not w.isEnabled() and "decoder's reconstruction" in w.toolTip()
     window.set_method("optimize")
     assert window.form.widgets["init"].isEnabled() and "Start image" in window.form.widgets["init"].toolTip()
+
+
+def test_the_panes_show_the_selected_run_and_the_list_says_which(qtbot, window):
+    """Issue 27 §2: with one run computing and another queued and selected, the reconstruction
+    pane was titled after the queued run while it showed the running one's live image and curves;
+    a layer switch blanked the panes while a finished run stayed selected in the list."""
+    window.form.set_value("iters", 3)
+    run_and_wait(qtbot, window, 3)
+    qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
+    finished = window.session.runs[0]
+    # Order 1: a long run, then a run of another layer queued and selected.
+    window.form.set_value("iters", 100000)
+    assert window.run()
+    live = window.active_run
+    qtbot.waitUntil(lambda: window.recon_pane.image is not None and bool(window.plot.curves), timeout=60_000)
+    window.set_layer("blocks.1")
+    window.form.set_value("iters", 3)
+    assert window.run()
+    queued = window.session.runs[-1]
+    assert queued.state == "queued"
+    window.run_list.select(queued.id)
+    qtbot.wait(400)                                                   # several redraw ticks
+    assert window.shown_run is queued and "blocks.1 (queued)" in window.recon_pane.title_text
+    assert window.recon_pane.image is None and window.plot.empty      # not the live run's image
+    # Back to the running one: its live image and curves again, and it is followed.
+    window.run_list.select(live.id)
+    qtbot.waitUntil(lambda: window.recon_pane.image is not None and not window.plot.empty, timeout=10_000)
+    assert "blocks.3 (running)" in window.recon_pane.title_text and window.run_list.selected_ids() == [live.id]
+    window.controller.remove(queued.id)
+    window.stop()
+    qtbot.waitUntil(lambda: not window.running(), timeout=60_000)
+    # Order 2: a finished run selected, then another layer: the panes clear and so does the selection.
+    window.run_list.select(finished.id)
+    assert window.result is finished.result and window.run_list.selected_ids() == [finished.id]
+    window.set_layer("blocks.2")
+    settle(qtbot, window)
+    assert window.result is None and window.recon_pane.image is None
+    assert window.run_list.selected_ids() == [] and window.shown_run is None

@@ -43,16 +43,37 @@ class RunDisplay:
         if run.state == "queued":
             w._update_buttons()                  # the Run button counts what waits
 
+    # One rule: the panes, their titles, the curves and the result panel show one run — the one
+    # selected in the run list, which is the live one while the user follows it (the default; a
+    # click on another run stops following, a click on the running one follows again).  The live
+    # preview and curves are drawn only while the live run is the one shown.
+    follow_live = True
+
+    def following(self) -> bool:
+        w = self.w
+        return w.active_run is not None and w.shown_run is w.active_run
+
     def run_started(self, run: Run) -> None:
         w = self.w
-        w.run_list.select(run.id)
         w.live.start(optimize.TERMS if run.method in ("optimize", "hybrid") else ())
+        if not self.follow_live and w.shown_run is not None:
+            w._update_buttons()                    # the user looks at another run: it stays shown
+            return
+        w.shown_run = run
+        w.run_list.select(run.id)
+        self._show_live(run)
+
+    def _show_live(self, run: Run) -> None:
+        w = self.w
         w.result = None
+        w.view.clear_result()
         w.plot.clear_curves()
         if run.method in ("optimize", "hybrid"):
             w.plot.set_span(int(run.params.get("iters", 0)) + int(run.params.get("stage2_iters", 0)))
         w.metrics_label.setText("")
         w.recon_pane.set_title(f"Reconstruction — {where(run.model, run.layer)} (running)")
+        w.live.dirty = True                         # what it has computed so far, at the next redraw
+        w._show_original()
         w._update_buttons()
 
     def steps(self, steps: list[Step]) -> None:
@@ -64,7 +85,7 @@ class RunDisplay:
     def redraw(self) -> None:
         w = self.w
         live = w.live
-        if not live.dirty:
+        if not live.dirty or not self.following():
             return
         live.dirty = False
         if live.preview is not None:
@@ -78,9 +99,10 @@ class RunDisplay:
         self.hash_behind(res)
         if w.compare_view is not None and run is not None:
             w.compare_view.run_finished(run)
-        if run is not None and run is not w.active_run:
-            # Another run of the batch the selected one ran in: its line in the list says it is done;
-            # the panes keep the run whose live preview was shown (its result came first).
+        if run is not None and (run is not w.active_run or w.shown_run is not run):
+            # Another run of the batch the selected one ran in, or a run the user does not look at:
+            # its line in the list says it is done; the panes keep the run they show.
+            w.live.last = None
             w.runEnded.emit()
             return
         w.live.last = None                        # no stale "iteration n/N · s left" after the end
@@ -156,12 +178,19 @@ class RunDisplay:
             self.show_run(last)
 
     def show_run(self, run: Run) -> None:
-        """Show a run of the list: its images, curves, metrics and parameters."""
+        """Show a run of the list: its images, curves, metrics and parameters (the running one:
+        its live preview and curves, followed from now on)."""
         w = self.w
+        self.follow_live = run is w.active_run
         if run is w.active_run and run.result is None:
-            return                                   # running: the live preview is already shown
+            if w.shown_run is not run:
+                w.shown_run = run
+                self._show_live(run)
+            return
         w.shown_run = run
         self.show_result(run.result, run)
+        if run.result is None:
+            w.recon_pane.set_title(f"Reconstruction — {where(run.model, run.layer)} ({run.state})")
 
     def clear_stale(self) -> None:
         """Take down what belongs to other settings: a reconstruction, difference or probe strip of
@@ -178,6 +207,8 @@ class RunDisplay:
         image = w.shown_run.image if w.shown_run is not None else w.image_source
         if (rec.get("representation"), rec.get("layer"), image) != (w.rep.name, w.layer, w.image_source):
             w.shown_run = None
+            w.run_list.clearSelection()                 # the list no longer says a run is shown
+            w.run_list.setCurrentItem(None)
             self.show_result(None)
             w.recon_pane.set_title(f"Reconstruction — {where(w.rep.name, w.layer)}")
             w.progress.setText("idle")
