@@ -1389,3 +1389,32 @@ def test_the_panes_show_the_selected_run_and_the_list_says_which(qtbot, window):
     settle(qtbot, window)
     assert window.result is None and window.recon_pane.image is None
     assert window.run_list.selected_ids() == [] and window.shown_run is None
+
+
+@pytest.mark.parametrize("deferred", [False, True])
+def test_a_restart_restores_the_shown_runs_representation_layer_and_method(qtbot, invgui_home, held_model_load,
+                                                                            deferred):
+    """Issue 27 §7: after a restart the runs came back but the window reset to EfficientNet-Lite0,
+    so a restored HOG run was shown beside a Lite0 Φ0."""
+    from invgui.core.autosave import AutosaveStore
+    from invgui.core.request import execute, final_result
+    from invgui.core.session import Run, Session
+    from invgui.ui.main_window import MainWindow
+
+    run = Run(method="optimize", model="hog", layer="hog", image="sample:chelsea",
+              params={"iters": 2, "size": 64}, rep_params={"cell": 4, "orientations": 9}, state="done")
+    run.result = final_result(execute(run.request("cpu")))
+    AutosaveStore().write(Session(runs=[run]))
+    if not deferred:
+        held_model_load.set()
+    w = MainWindow(defer_model=deferred)
+    qtbot.addWidget(w)
+    w.show()
+    if deferred:
+        held_model_load.set()
+    qtbot.waitUntil(lambda: w.rep is not None and w.rep.name == "hog", timeout=60_000)
+    qtbot.wait(50)
+    assert w.layer == "hog" and w.method() == "optimize"
+    assert w.rep.describe()["representation_params"]["cell"] == 4
+    assert w.shown_run is not None and w.shown_run.id == run.id and w.recon_pane.image is not None
+    w.close()

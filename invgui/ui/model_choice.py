@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from ..core import representations as R
@@ -61,7 +62,7 @@ class ModelChoice:
             self.adopt(rep, keep_shown=True)
             w._update_buttons()
 
-    def set_model(self, name: str, rep_params=None) -> bool:
+    def set_model(self, name: str, rep_params=None, keep_shown: bool = False) -> bool:
         """Load representation ``name`` (with its own ``rep_params``); on failure keep the current one."""
         w = self.w
         try:
@@ -72,8 +73,21 @@ class ModelChoice:
             if w.rep is not None:
                 w.model_box.setCurrentIndex(w.model_box.findData(w.rep.name))
             return False
-        self.adopt(rep)
+        self.adopt(rep, keep_shown=keep_shown)
         return True
+
+    def take_run_settings(self, run) -> None:
+        """The window on a restored run's representation, layer and method, so the run is not shown
+        beside another representation's Φ0 (after a restart everything reset to the default model)."""
+        w = self.w
+        if run.model not in R.names():
+            return                                   # a model file: the user opens it again
+        if w.rep is None or w.rep.name != run.model or (run.rep_params or None) != (
+                w.rep.describe().get("representation_params") or None):
+            if not self.set_model(run.model, run.rep_params, keep_shown=True):
+                return
+        if w.method_box.findData(run.method) >= 0:
+            w.set_method(run.method)
 
     def adopt(self, rep, keep_shown: bool = False) -> None:
         """Make ``rep`` the window's representation.  ``keep_shown`` (the default model arriving
@@ -90,6 +104,10 @@ class ModelChoice:
                 w.layer = rep.resolve_layer(shown.layer)
             except ValueError:
                 pass                                 # a layer this build does not have: the default
+        elif shown is not None and shown.model in R.names():
+            # The default model arrived after a run of another representation was restored: the
+            # window goes to that run's representation instead (once this one is in place).
+            QTimer.singleShot(0, lambda: self.take_run_settings(shown) if w.shown_run is shown else None)
         if changed:
             form = w.left.set_rep_form(rep)
             if form is not None:

@@ -88,6 +88,8 @@ class SessionFiles:
             return False
         if not self.replace_session(found.session, str(store.folder)):
             return False
+        if w.shown_run is not None and w.rep is not None:   # (a model still loading: taken when it arrives)
+            w.models.take_run_settings(w.shown_run)
         w.statusBar().showMessage(f"restored {len(found.session.runs)} run(s) from the autosave "
                                   f"({store.folder})", 10000)
         return True
