@@ -1418,3 +1418,22 @@ def test_a_restart_restores_the_shown_runs_representation_layer_and_method(qtbot
     assert w.rep.describe()["representation_params"]["cell"] == 4
     assert w.shown_run is not None and w.shown_run.id == run.id and w.recon_pane.image is not None
     w.close()
+
+
+def test_a_sweep_says_what_it_queues_and_skips_runs_the_session_has(qtbot, window):
+    """Issue 27 §7: a methods × layers sweep on HOG (one layer) queued exact duplicates, silently."""
+    assert window.set_model("hog")
+    window.form.set_value("iters", 2)
+    view = window.open_compare([])
+    view.sweep_kind.setCurrentIndex(0)
+    view.sweep_dec.setChecked(False)
+    first = view.queue_sweep()
+    assert len(first) == 1 and view.sweep_said.text() == "queued 1 runs"
+    qtbot.waitUntil(lambda: not window.running(), timeout=60_000)
+    n = len(window.session.runs)
+    assert view.queue_sweep() == [] and len(window.session.runs) == n
+    assert "nothing queued: the session has all 1 runs of this sweep already" in view.sweep_said.text()
+    view.sweep_again.setChecked(True)                                 # asked for: queued again
+    again = view.queue_sweep()
+    assert len(again) == 1 and len(window.session.runs) == n + 1
+    qtbot.waitUntil(lambda: not window.running(), timeout=60_000)

@@ -178,6 +178,20 @@ def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float, f
     return out
 
 
+# What makes two runs the same computation (their name, id, state and result aside).
+_REQUEST_FIELDS = ("method", "model", "layer", "image", "params", "rep_params", "weights", "random_weights",
+                   "decoder", "size")
+
+
+def new_runs(runs: list[Run], session_runs: list[Run]) -> tuple[list[Run], int]:
+    """``runs`` less those the session has already (queued, running or finished: not failed or
+    stopped ones, which are worth running again), and how many were left out."""
+    have = {_json({k: getattr(r, k) for k in _REQUEST_FIELDS}) for r in session_runs
+            if r.state in ("queued", "running", "done")}
+    fresh = [r for r in runs if _json({k: getattr(r, k) for k in _REQUEST_FIELDS}) not in have]
+    return fresh, len(runs) - len(fresh)
+
+
 def _json(v) -> str:
     import json
 

@@ -130,13 +130,20 @@ class CompareView(QWidget):
         irow.addWidget(browse)
         self.sweep_button = QPushButton("Queue sweep")
         self.sweep_button.clicked.connect(self.queue_sweep)
+        self.sweep_again = QCheckBox("also runs the session has already")
+        self.sweep_again.setToolTip("A sweep skips the runs the session has already (same request, queued, "
+                                    "running or done) unless this is ticked")
+        self.sweep_said = QLabel("")                # what the last sweep queued and skipped
+        self.sweep_said.setWordWrap(True)
         sf.addRow("Kind", self.sweep_kind)
         sf.addRow("Layers", self.sweep_layers)
         sf.addRow("Methods", mrow)
         sf.addRow("Parameter", self.sweep_param)
         sf.addRow("Values", self.sweep_values)
         sf.addRow("Images", irow)
+        sf.addRow(self.sweep_again)
         sf.addRow(self.sweep_button)
+        sf.addRow(self.sweep_said)
         self.sweep_kind.currentIndexChanged.connect(self._kind_changed)
         self._kind_changed(self.sweep_kind.currentIndex())
 
@@ -356,6 +363,17 @@ class CompareView(QWidget):
         if not runs:
             self.show_error("Nothing to sweep", "No run fits these choices (a decoder sweep needs decoders for the "
                             "layers).")
+            return []
+        planned = len(runs)
+        skipped = 0
+        if not self.sweep_again.isChecked():
+            runs, skipped = C.new_runs(runs, self.controller.session.runs)
+        said = (f"queued {len(runs)} of the sweep's {planned} runs; {skipped} the session has already "
+                "were skipped (tick the box above to queue them again)" if skipped else f"queued {len(runs)} runs")
+        self.sweep_said.setText(said)
+        if not runs:
+            self.sweep_said.setText(f"nothing queued: the session has all {planned} runs of this sweep already "
+                                    "(tick the box above to queue them again)")
             return []
         self.add_runs([r.id for r in runs])
         self.controller.submit_batch(runs, "sweep")     # failures are told once, when the sweep is over
