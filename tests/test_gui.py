@@ -1437,3 +1437,35 @@ def test_a_sweep_says_what_it_queues_and_skips_runs_the_session_has(qtbot, windo
     again = view.queue_sweep()
     assert len(again) == 1 and len(window.session.runs) == n + 1
     qtbot.waitUntil(lambda: not window.running(), timeout=60_000)
+
+
+def test_dialogs_open_in_invgui_folders_and_remember_the_last_one(qtbot, window, tmp_path, monkeypatch):
+    """Issue 27 §7: trained decoders and the save dialogs defaulted to the process's working
+    directory (a source checkout); they start in a folder of invgui's and remember, per kind."""
+    import os
+
+    from PySide6.QtWidgets import QFileDialog
+
+    data = tmp_path / "invgui-data"
+    window.open_train_dialog()
+    dlg = window.train_dialog
+    assert os.path.dirname(dlg.out.text()) == str(data / "decoders") and (data / "decoders").is_dir()
+    dlg.close()
+    run_and_wait(qtbot, window, 2)
+    qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
+    offered = []
+    elsewhere = tmp_path / "paper-figures"
+    elsewhere.mkdir()
+
+    def save(parent, title, start, filters):
+        offered.append(start)
+        return str(elsewhere / os.path.basename(start)), filters.split(";;")[0]
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(save))
+    window.exports.export_dialog()
+    assert os.path.dirname(offered[0]) == str(data / "exports")
+    assert any(p.suffix == ".png" for p in elsewhere.iterdir())               # written where chosen
+    window.exports.export_metrics_dialog()                                     # the same kind: remembered
+    assert os.path.dirname(offered[1]) == str(elsewhere)
+    window.files.save_session_as()                                            # another kind: its own folder
+    assert os.path.dirname(offered[2]) == str(data / "sessions")

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 from ..core import compare as C
 from ..core.results import Metrics
 from ..core.session import Run
+from . import folders
 from .compare_grid import CellGrid
 from .plots import cache_axes
 
@@ -451,8 +452,10 @@ class CompareView(QWidget):
             self.sheet_status.setText(f"wrote {path}")
 
     def _sheet_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export contact sheet", "comparison.png", "PNG (*.png)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export contact sheet", folders.suggest("sheets", "comparison.png"),
+                                              "PNG (*.png)")
         if path:
+            folders.remember("sheets", path)
             self.export_sheet(path, background=True)
 
 

@@ -15,6 +15,7 @@ from ..core.events import Result, Step
 from ..core.results import Metrics
 from ..core.methods import decoder as D
 from ..core.methods.probe import PROBE_PRESETS
+from . import folders
 from .image_pane import ImagePane
 from .param_form import ParamForm
 from .plots import LossPlot
@@ -189,7 +190,7 @@ class TrainDialog(QDialog):
         self.data.setPlaceholderText("folder of training images")
         self.held = QLineEdit()
         self.held.setPlaceholderText("optional: held-out folder (default: a random fraction)")
-        self.out = QLineEdit(f"{rep_name}-{layer}-decoder.pt")
+        self.out = QLineEdit(folders.suggest("decoders", f"{rep_name}-{layer}-decoder.pt"))
         self.init = QLineEdit()
         self.init.setPlaceholderText("optional: a trained decoder to fine-tune (--init)")
         self.init.setToolTip("Start from this decoder's weights (its width and crop size) with a new optimiser "
@@ -248,6 +249,8 @@ class TrainDialog(QDialog):
             path, _ = QFileDialog.getOpenFileName(self, "Start from the decoder", edit.text(), "Decoder (*.pt)")
         else:
             path, _ = QFileDialog.getSaveFileName(self, "Write the decoder to", edit.text(), "Decoder (*.pt)")
+            if path:
+                folders.remember("decoders", path)
         if path:
             edit.setText(path)
 

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFileDialog, QLabel
 
 from ..core.autosave import AutosaveStore, SlotLock, other_autosaves
 from ..core.session import SUFFIX, QueueError, Session, SessionError
+from . import folders
 
 SESSION_FILTER = f"invgui session (*{SUFFIX});;All files (*)"
 MAX_RECENT = 10
@@ -144,8 +145,9 @@ class SessionFiles:
             self.offer_other_autosaves()
 
     def open_session_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.w, "Open session", "", SESSION_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self.w, "Open session", str(folders.folder("sessions")), SESSION_FILTER)
         if path:
+            folders.remember("sessions", path)
             self.open_session(path)
 
     def save_session_now(self) -> None:
@@ -155,8 +157,10 @@ class SessionFiles:
             self.save_session_as()
 
     def save_session_as(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.w, "Save session", f"session{SUFFIX}", SESSION_FILTER)
+        path, _ = QFileDialog.getSaveFileName(self.w, "Save session", folders.suggest("sessions", f"session{SUFFIX}"),
+                                              SESSION_FILTER)
         if path:
+            folders.remember("sessions", path)
             self.save_session(path)
 
     # -- recent files, window layout ---------------------------------------------------------------
