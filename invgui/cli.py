@@ -234,6 +234,12 @@ def _request(args, method: str, params=None, **extra):
                       trust_torchscript=args.trust_torchscript, **extra)
 
 
+def _tell_notes(args, prep) -> None:
+    """What prepare chose for the user (another layer's shipped decoder, …), on stderr."""
+    for note in prep.notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
 def _skip(e: Exception) -> None:
     print(f"skipping {e}", file=sys.stderr)
 
@@ -253,6 +259,7 @@ def cmd_invert(args) -> int:
     else:
         req = _request(args, "optimize", params, target_features=args.target_features, eval_set=args.eval_set)
     prep = prepare(req, on_skip=_skip)
+    _tell_notes(args, prep)
     suffix = "_hybrid" if args.method == "hybrid" else ""
     if len(prep.images) > 1:
         return _invert_batch(args, prep, suffix, preset=args.preset)
@@ -374,6 +381,7 @@ def _invert_decoder(args, params) -> int:
     req = _request(args, "decoder", decoder=args.decoder, size=params.size, target_features=args.target_features,
                    eval_set=args.eval_set)
     prep = prepare(req, on_skip=_skip)
+    _tell_notes(args, prep)
     layer = prep.layer
     if len(prep.images) > 1:
         return _invert_batch(args, prep, "_decoder")

@@ -143,11 +143,32 @@ def test_one_interrupt_writes_the_reconstruction_marked_stopped(tmp_path, sig):
     assert "the result reached so far was written" in err and "Traceback" not in err
 
 
-def test_a_second_interrupt_quits_without_writing(tmp_path):
-    code, out, stdout, err = _invert_and_signal(tmp_path, 2, "SIGINT")
+def test_a_second_interrupt_quits_without_writing(tmp_path, monkeypatch, capsys):
+    # In this process, so that the two signals arrive at known points of the run (two signals sent
+    # to a child in a row may reach it as one, or after it has written).
+    import signal as S
+
+    import invgui.core.request as request
+
+    real = request.run_prepared
+
+    def interrupted_twice(prep, should_stop=None, **kw):
+        for i, ev in enumerate(real(prep, should_stop=should_stop, **kw)):
+            if i == 5:
+                os.kill(os.getpid(), S.SIGINT)          # the first: stop after this iteration …
+                assert should_stop()
+                os.kill(os.getpid(), S.SIGINT)          # … the second: quit now
+            yield ev
+
+    monkeypatch.setattr(request, "run_prepared", interrupted_twice)
+    out = tmp_path / "r.png"
+    code = main(["invert", "sample:coffee", "--model", "hog", "--size", "64", "--iters", "100000",
+                 "--out", str(out), "-q"])
+    err = capsys.readouterr().err
     assert code == 130 and "invgui: interrupted" in err and "Traceback" not in err
     assert not out.exists() and not out.with_suffix(".json").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".invgui-partial")]
+    assert S.getsignal(S.SIGINT) is S.default_int_handler               # the handlers are put back
 
 
 def test_help_names_values_by_kind_not_by_destination(capsys):
@@ -164,3 +185,17 @@ def test_help_names_values_by_kind_not_by_destination(capsys):
     with pytest.raises(SystemExit):
         main(["invert", "--help"])
     assert "--lr-milestones LIST" in capsys.readouterr().out
+
+
+def test_decoder_on_the_default_layer_takes_the_nearest_shipped_one_and_says_so(tmp_path, capsys):
+    """Issue 27 §8: `invgui invert --method decoder` on the default model and layer failed: no
+    decoder ships for blocks.3."""
+    out = tmp_path / "d.png"
+    assert main(["invert", "sample:coffee", "--method", "decoder", "--out", str(out), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "no decoder ships for efficientnet_lite0 blocks.3 (the default layer): using the shipped one for" in err
+    rec = json.loads(out.with_suffix(".json").read_text())
+    assert rec["layer"] in ("blocks.1", "blocks.5") and rec["method"] == "decoder"
+    # A layer asked for by name is not replaced: refused as before, saying what to do.
+    assert main(["invert", "sample:coffee", "--method", "decoder", "--layer", "blocks.3", "--out", str(out), "-q"]) == 2
+    assert "no decoder shipped for efficientnet_lite0 blocks.3" in capsys.readouterr().err

@@ -141,6 +141,7 @@ class Prepared:
     decoder: Any = None                               # decoder.Loaded
     decoder_file: str | None = None
     size: int = 0                                     # the input side the run computes at
+    notes: list[str] = field(default_factory=list)    # choices made for the user, to tell them
 
     @property
     def source(self) -> str:
@@ -180,9 +181,14 @@ def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None,
     if request.method in ("decoder", "probe", "hybrid"):
         from .methods import decoder as D
 
-        prep.decoder_file = (str(D.decoder_file(request.decoder)) if request.decoder
-                             else _shipped_decoder(rep, request.layer))
-        prep.decoder, prep.layer = D.prepare(rep, D.load_checkpoint(prep.decoder_file), request.layer, "cpu")
+        layer = request.layer
+        if request.decoder:
+            prep.decoder_file = str(D.decoder_file(request.decoder))
+        else:
+            prep.decoder_file, layer, note = _shipped_decoder(rep, request.layer)
+            if note:
+                prep.notes.append(note)
+        prep.decoder, prep.layer = D.prepare(rep, D.load_checkpoint(prep.decoder_file), layer, "cpu")
         meta = prep.decoder.meta
         size = request.size                           # 0: the decoder's own (or the feature file's, below)
         prep.size = int(meta["input_size"]) if meta["architecture"] == "fc" or not size else size
@@ -212,15 +218,25 @@ def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None,
     return prep
 
 
-def _shipped_decoder(rep, layer: str | None) -> str:
-    from .methods.decoder import DecoderError, find_shipped
+def _shipped_decoder(rep, layer: str | None) -> tuple[str, str | None, str]:
+    """The shipped decoder for ``layer`` (file, layer, note).  With no layer asked for and none
+    shipped for the default one, the shipped decoder of the layer nearest in depth is taken, and
+    the note says so (`invgui invert --method decoder` on the default model failed before)."""
+    from .methods.decoder import DecoderError, find_shipped, shipped_layers
 
-    layer = rep.resolve_layer(layer)
-    found = find_shipped(rep.name, layer)
-    if found is None:
-        raise DecoderError(f"no decoder shipped for {rep.name} {layer}; give one (--decoder FILE.pt) or train "
-                           f"one: invgui train-decoder --model {rep.name} --layer {layer} --data DIR --out FILE.pt")
-    return str(found)
+    chosen = rep.resolve_layer(layer)
+    found = find_shipped(rep.name, chosen)
+    if found is not None:
+        return str(found), layer, ""
+    others = shipped_layers(rep.name) if layer is None else []
+    if others:
+        depth = {name: rep.layer_info(name, rep.input_size).relative_depth for name in [chosen, *others]}
+        nearest = min(others, key=lambda name: (abs(depth[name] - depth[chosen]), depth[name]))
+        return (str(find_shipped(rep.name, nearest)), nearest,
+                f"no decoder ships for {rep.name} {chosen} (the default layer): using the shipped one for "
+                f"{nearest}, the nearest layer that has one (--layer and --decoder choose)")
+    raise DecoderError(f"no decoder shipped for {rep.name} {chosen}; give one (--decoder FILE.pt) or train "
+                       f"one: invgui train-decoder --model {rep.name} --layer {chosen} --data DIR --out FILE.pt")
 
 
 def run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,

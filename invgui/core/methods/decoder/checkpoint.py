@@ -256,6 +256,13 @@ def shipped_for(rep_name: str, layer: str) -> list[tuple[Path, str]]:
     return [(path, loss) for _, _, path, loss in sorted(found)]
 
 
+def shipped_layers(rep_name: str) -> list[str]:
+    """The layers of ``rep_name`` that a shipped decoder is for."""
+    shipped_for(rep_name, "")                        # reads (and caches) every shipped file's target
+    now = {(str(p), p.stat().st_mtime) for p in shipped_decoders().values()}
+    return sorted({lay for key, (rep, lay, _) in _SHIPPED_TARGETS.items() if key in now and rep == rep_name and lay})
+
+
 def find_shipped(rep_name: str, layer: str) -> Path | None:
     """The default shipped decoder for ``rep_name`` at ``layer`` (the first of :func:`shipped_for`)."""
     found = shipped_for(rep_name, layer)
