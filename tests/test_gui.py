@@ -1469,3 +1469,24 @@ def test_dialogs_open_in_invgui_folders_and_remember_the_last_one(qtbot, window,
     assert os.path.dirname(offered[1]) == str(elsewhere)
     window.files.save_session_as()                                            # another kind: its own folder
     assert os.path.dirname(offered[2]) == str(data / "sessions")
+
+
+def test_the_depth_plot_draws_a_one_layer_representation_as_a_point(qtbot, window):
+    """Issue 27 §4: one curve per representation and method, in words; HOG (no depth) is a point."""
+    import dataclasses
+
+    runs = _finished_runs(3, ["blocks.1", "blocks.3", "blocks.5"])
+    for r in runs:
+        r.model = "efficientnet_lite0"
+    hog = _finished_runs(1, ["hog"])[0]
+    hog = dataclasses.replace(hog, rep_params={"cell": 8, "orientations": 9})
+    for r in runs + [hog]:
+        window.session.add(r)
+    view = window.open_compare([r.id for r in runs + [hog]])
+    qtbot.waitUntil(lambda: view.isVisible())
+    view.metric_box.setCurrentText("representation error")
+    items = view._depth_items
+    assert set(items) == {"optimisation · efficientnet_lite0", "optimisation · hog (cell 8, orientations 9)"}
+    line, _ = items["optimisation · efficientnet_lite0"]
+    point, _ = items["optimisation · hog (cell 8, orientations 9)"]
+    assert line.opts["pen"] is not None and point.opts["pen"] is None and point.opts["symbol"] == "o"

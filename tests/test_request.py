@@ -193,3 +193,17 @@ def test_runs_differing_in_image_or_subset_share_a_batch_and_others_do_not():
     assert [r.record["batch_index"] for r in out] == [0, 1]
     with pytest.raises(RequestError, match="cannot share a batch"):
         list(execute_batch([a, a.replace(params=p.__class__(iters=4, size=48))]))
+
+
+def test_depth_curves_keep_representations_apart_and_name_them_in_words():
+    """Issue 27 §4: the legend read `rep_params {'cell': 8, 'orientations': 9}` and `rep_params None`."""
+    import dataclasses
+
+    from invgui.core import compare
+
+    lite = [_done_run(layer=f"blocks.{d}", depth=d / 6) for d in (1, 3, 5)]
+    hog = dataclasses.replace(_done_run(layer="hog", depth=1.0), model="hog", rep_params={"cell": 8, "orientations": 9})
+    series = compare.depth_series(lite + [hog], lambda r: r.result.metrics["representation_error"])
+    assert set(series) == {"optimisation · m", "optimisation · hog (cell 8, orientations 9)"}
+    assert len(series["optimisation · hog (cell 8, orientations 9)"]) == 1 and len(series["optimisation · m"]) == 3
+    assert not any("None" in name or "{" in name for name in series)

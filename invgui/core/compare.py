@@ -170,8 +170,12 @@ def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float, f
         for k in varying:
             if k == "image":
                 name += f" · {_image_name(f['image'])}"
-            else:
-                name += f" · {k} {f[k]}"
+            elif k == "rep_params":
+                name += f" ({_words(f[k])})" if f[k] else ""
+            elif k == "weights":
+                name += f" · weights {Path(str(f[k])).name}" if f[k] else " · default weights"
+            elif k == "random_weights":
+                name += " · random weights" if f[k] else ""
         while name in out:
             name += " ′"
         out[name] = [(d, float(np.mean(v)), min(v), max(v)) for d, v in sorted(pts.items())]
@@ -190,6 +194,11 @@ def new_runs(runs: list[Run], session_runs: list[Run]) -> tuple[list[Run], int]:
             if r.state in ("queued", "running", "done")}
     fresh = [r for r in runs if _json({k: getattr(r, k) for k in _REQUEST_FIELDS}) not in have]
     return fresh, len(runs) - len(fresh)
+
+
+def _words(params: dict) -> str:
+    """A representation's own parameters in words: "cell 8, orientations 9" (not a dict)."""
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in params.items())
 
 
 def _json(v) -> str:

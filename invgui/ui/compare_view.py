@@ -302,7 +302,9 @@ class CompareView(QWidget):
                 self.depth_plot.addItem(bars)
                 self._depth_items[name] = (item, bars)
             item, bars = self._depth_items[name]
-            item.setData(x, y, pen=pg.mkPen(colour, width=2), symbol="o", symbolBrush=colour, symbolPen=colour)
+            # One depth only (a representation of one layer, HOG): a point, not part of a line.
+            pen = pg.mkPen(colour, width=2) if len(x) > 1 else None
+            item.setData(x, y, pen=pen, symbol="o", symbolBrush=colour, symbolPen=colour)
             bars.setData(x=x, y=y, top=hi - y, bottom=y - lo, pen=pg.mkPen(colour, width=1))
 
     # -- sweeps ----------------------------------------------------------------------------------
