@@ -95,3 +95,20 @@ def test_a_grayscale_representation_keeps_the_decoders_colour(tiny_hog_decoder):
     (plain,) = results(execute(RunRequest(model="hog", images=("sample:coffee",), device="cpu",
                                           params=dataclasses.replace(FAST, iters=5, size=32))))
     assert chroma(plain.image) < 1e-6
+
+
+def test_a_grayscale_representation_can_be_reconstructed_in_gray_and_the_panel_says_whose_colour(tiny_hog_decoder):
+    """Issue 27 §8: the hybrid of a gray representation inherits the decoder's guessed tint; gray
+    output is offered, and the result says the colour is the decoder's guess."""
+    from invgui.core.results import summary
+
+    chroma = lambda im: float(np.abs(im - im.mean(axis=2, keepdims=True)).mean())  # noqa: E731
+    (kept,) = hybrid(tiny_hog_decoder, iters=5, restarts=2)
+    assert "decoder's guess" in kept.record["resolved"]["colour"] and "colour: the decoder's guess" in summary(
+        kept, "html")
+    (gray,) = hybrid(tiny_hog_decoder, iters=5, restarts=2, hybrid_colour="gray")
+    assert chroma(gray.images[0]) < 1e-6 and chroma(gray.images[1]) < 1e-6
+    assert gray.record["resolved"]["colour"].startswith("gray")
+    # Restart 1 starts at the decoder's output in the representation's own luminance: its features.
+    assert gray.metrics["start_representation_error"] == pytest.approx(gray.metrics["decoder_representation_error"],
+                                                                       abs=0.05)

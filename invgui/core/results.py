@@ -169,9 +169,11 @@ def _html(result: Result, m: Metrics) -> str:
     if rec.get("method") == "hybrid":
         stage = rec.get("decoder_stage") or {}
         nre = stage.get("normalised_reconstruction_error")
+        colour = rec.get("resolved", {}).get("colour", "")
         where_ += (f" — hybrid: decoder ({escape(Path(str(rec.get('decoder'))).name)}) then optimisation<br>"
                   f"<small>decoder stage: representation error {_decoder_stage(result):.3f}"
                   + (f", normalised reconstruction error {nre:.3f}" if isinstance(nre, (int, float)) else "")
+                  + (f"<br>colour: {escape(colour, quote=False)}" if colour else "")
                   + "</small>")
         return (f"{where_}<br>representation error <b>{m.pm('representation_error', '.3f', spread)}</b><br>{image}"
                 f"{m.iterations} iterations in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)"

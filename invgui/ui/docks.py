@@ -164,3 +164,4 @@ class MethodDock(QWidget):
             w.setEnabled(used)
             w.setToolTip(optimize.OptimizeParams.__dataclass_fields__[name].metadata["tooltip"] if used
                          else HYBRID_START)
+        self.form.widgets["hybrid_colour"].setEnabled(not used)       # the hybrid's alone

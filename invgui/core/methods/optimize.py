@@ -57,6 +57,7 @@ def _cols(names) -> list[int]:
 OBJECTIVES = ("invert", "maximise", "caricature")
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
 INITS = ("gaussian", "uniform", "image")
+HYBRID_COLOURS = ("decoder", "gray")
 EXPLODE = 1e3        # a regulariser 1000× its first value means the run is diverging
 
 # TV weight by depth when tv_weight < 0 (mv2015): deep-goggle's 1/10/100 split of CaffeNet's
@@ -84,6 +85,10 @@ class OptimizeParams:
     init_scale: float = param(1.0, label="Start noise RMS", min=0.0, max=10.0, step=0.1, group="Start",
                               tooltip="Noise scale in σ units: RMS for Gaussian (1 = natural-image norm), "
                                       "half-range for uniform.")
+    hybrid_colour: str = param("decoder", label="Colour of gray features", choices=HYBRID_COLOURS, group="Start",
+                               tooltip="The hybrid method on a representation of the grayscale image (HOG, "
+                                       "SIFT, LBP), which has no colour: keep the colour its decoder guessed, "
+                                       "or reconstruct in gray. No effect otherwise.")
     seed: int = param(0, label="Seed", min=0, max=2**31 - 1, group="Start",
                       tooltip="Seed of the start noise and the jitter; the same seed gives the same result "
                               "on CPU with the same thread count.")
@@ -470,7 +475,10 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
     # so colour the representation never saw is not invented — unless the run starts from a given
     # image (the hybrid method): then the colour the decoder predicted is kept, and only the part of
     # the image the features see (its luminance) gets the feature term's gradient.
-    colour = not rep.grayscale or any(t.start is not None for t in targets)
+    colour = not rep.grayscale or (any(t.start is not None for t in targets) and p.hybrid_colour == "decoder")
+    if rep.grayscale:
+        used["colour"] = ("the decoder's guess (the features see luminance only)" if colour else
+                          "gray (the features see luminance only)")
     for t in targets:
         if t.start is not None and t.start.shape[:2] != (size, size):
             raise ValueError(f"the start image is {t.start.shape[1]}×{t.start.shape[0]}, the run {size}×{size}")
