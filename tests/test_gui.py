@@ -1490,3 +1490,8 @@ def test_the_depth_plot_draws_a_one_layer_representation_as_a_point(qtbot, windo
     line, _ = items["optimisation · efficientnet_lite0"]
     point, _ = items["optimisation · hog (cell 8, orientations 9)"]
     assert line.opts["pen"] is not None and point.opts["pen"] is None and point.opts["symbol"] == "o"
+
+
+def test_the_original_pane_says_a_non_square_image_is_cropped(window):
+    """Issue 27 §8: sample:chelsea is 451×300; the methods see its centre 300×300."""
+    assert "451×300; its centre 300×300 is used" in window.original_pane.title_text

@@ -413,3 +413,10 @@ def test_graphs_can_be_turned_off(effnet, chelsea, fake_graphs, monkeypatch):
         assert from_arguments(OptimizeParams, args, OptimizeParams()).cuda_graph is False
     args = build_parser().parse_args(["invert", "sample:cat"])
     assert from_arguments(OptimizeParams, args, OptimizeParams()).cuda_graph is True
+
+
+def test_the_record_says_which_part_of_a_non_square_image_was_used(effnet, chelsea):
+    """Issue 27 §8: a non-square image was centre-cropped without a word."""
+    _, res = collect(run(effnet, chelsea, "blocks.1", dataclasses.replace(SMALL, iters=1)))
+    assert chelsea.shape[:2] == (300, 451)
+    assert res.record["input_region"] == {"image_size": [451, 300], "crop": "centre", "region": [75, 0, 300, 300]}

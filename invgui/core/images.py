@@ -534,6 +534,20 @@ def image_batch(img: np.ndarray, size: int):
     return torch.from_numpy(resize_center_crop(img, size)).permute(2, 0, 1)[None]
 
 
+def input_region(shape: tuple[int, ...]) -> dict:
+    """The part of an image of ``shape`` (H×W…) that a method sees: the centre square, scaled to
+    its input size (what :func:`resize_center_crop` keeps), for the records and the window."""
+    h, w = shape[:2]
+    side = min(h, w)
+    return {"image_size": [w, h], "crop": "centre", "region": [(w - side) // 2, (h - side) // 2, side, side]}
+
+
+def region_words(shape: tuple[int, ...]) -> str:
+    """", its centre 300×300 is used" for a non-square image; "" for a square one."""
+    h, w = shape[:2]
+    return "" if h == w else f"; its centre {min(h, w)}×{min(h, w)} is used"
+
+
 def resize_center_crop(img: np.ndarray, size: int) -> np.ndarray:
     """Resize so the shorter side is ``size`` (antialiased), then crop the centre ``size×size``."""
     import torch

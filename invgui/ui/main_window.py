@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMe
 
 from ..core import representations as R
 from ..core.events import Result
-from ..core.images import ImageError, load_image, resize_center_crop
+from ..core.images import ImageError, load_image, region_words, resize_center_crop
 from ..core.autosave import state_dir
 from ..core.results import where
 from ..core.session import Run, Session
@@ -313,7 +313,8 @@ class MainWindow(QMainWindow):
         elif self.image is not None:
             self.original_pane.set_image(resize_center_crop(self.image, self._size()))
             name = Path(self.image_source).name if not self.image_source.startswith("sample:") else self.image_source
-            self.original_pane.set_title(f"Original — {name} ({self.image.shape[1]}×{self.image.shape[0]})")
+            self.original_pane.set_title(f"Original — {name} ({self.image.shape[1]}×{self.image.shape[0]}"
+                                         f"{region_words(self.image.shape)})")
 
     def _open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)

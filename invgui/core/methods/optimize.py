@@ -39,7 +39,7 @@ import torch
 
 from .. import metrics
 from ..events import Event, Result, Status, Step
-from ..images import resize_center_crop, to_uint8
+from ..images import input_region, resize_center_crop, to_uint8
 from ..params import Presets, param, to_dict, validate
 from ..regularizers import priors
 from ..representations import LayerInfo, Representation, RepresentationError
@@ -677,6 +677,8 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
             "params": to_dict(item_params),
             "resolved": dict(used),
         }
+        if t.image is not None:               # which part of the image: a non-square one is cropped
+            record["input_region"] = input_region(t.image.shape)
         if k_items > 1:                       # as the decoder's batches: which item of how many
             record["batch"], record["batch_index"] = k_items, k
         yield Result(images=item_images, target=target, history=history, metrics=res_metrics, record=record,

@@ -11,7 +11,7 @@ import torch
 
 from ... import metrics
 from ...events import Event, Result, Status
-from ...images import resize_center_crop
+from ...images import input_region, resize_center_crop
 from ...representations import Representation
 from .checkpoint import Loaded, _load_encoder, check_match, load_checkpoint
 
@@ -100,5 +100,6 @@ def run(rep: Representation, image: np.ndarray | list[np.ndarray] | None, layer:
                                                          "held_out_mse", "held_out_normalised_error",
                                                          "autoencoder", "training")},
               "params": {"size": size},
+              **({"input_region": input_region(images_in[0].shape)} if images_in else {}),
               "relative_depth": round(rep.layer_info(layer, size).relative_depth, 4)}
     yield Result(images=images, target=targets[0] if targets else None, history={}, metrics=m, record=record)
