@@ -337,3 +337,22 @@ def test_the_shipped_feature_adversarial_decoder_is_what_the_readme_says():
     assert params["comparator"] == "efficientnet_lite0:blocks.1" and params["adversarial_weight"] == 0.001
     assert meta["training"]["init"].endswith("hog.pt")          # fine-tuned from the pixel-loss decoder
     assert D.find_shipped("hog", "hog").name == "hog.pt"         # which stays the default
+
+
+def test_a_decoder_is_measured_at_the_evaluation_size(tiny_hog_decoder):
+    """Issue 27 §5: a decoder working at 32 px, compared with the original at 64 px, is upsampled
+    (paper 001 compares at the input resolution); without eval_size it is measured at its own."""
+    from invgui.core import metrics
+    from invgui.core.images import load_image, resize_center_crop
+    from invgui.core.request import RunRequest, execute, final_result
+
+    img = load_image("sample:coffee")
+    res = final_result(execute(RunRequest(method="decoder", model="hog", images=("sample:coffee",),
+                                          decoder=str(tiny_hog_decoder), device="cpu", eval_size=64)))
+    assert (res.record["input_size"], res.record["eval_size"]) == (32, 64) and res.images.shape[1] == 32
+    up = resize_center_crop(res.images[0], 64)
+    assert res.metrics["psnr"] == pytest.approx(metrics.psnr(up, resize_center_crop(img, 64)), abs=1e-6)
+    own = final_result(execute(RunRequest(method="decoder", model="hog", images=("sample:coffee",),
+                                          decoder=str(tiny_hog_decoder), device="cpu")))
+    assert own.record["eval_size"] == 32
+    assert own.metrics["psnr"] == pytest.approx(metrics.psnr(own.images[0], resize_center_crop(img, 32)), abs=1e-6)

@@ -182,7 +182,7 @@ def test_maximise_objective_from_the_dock(qtbot, window):
     assert window.device_box.currentText() == "auto" and window.device_box.itemText(1) == "cpu"
     assert window.result.record["device"] == "cpu" and window.result.record["device_name"].startswith("CPU")
     run = window.controller.queue.session.runs[-1]
-    assert run.summary().endswith(" on cpu")
+    assert run.summary().endswith(" on cpu, 96 px")              # where, and at which size
 
 
 def test_hog_from_the_model_chooser(qtbot, window):
@@ -1495,3 +1495,32 @@ def test_the_depth_plot_draws_a_one_layer_representation_as_a_point(qtbot, windo
 def test_the_original_pane_says_a_non_square_image_is_cropped(window):
     """Issue 27 §8: sample:chelsea is 451×300; the methods see its centre 300×300."""
     assert "451×300; its centre 300×300 is used" in window.original_pane.title_text
+
+
+def test_every_method_is_measured_at_the_windows_size_and_says_its_own(qtbot, window, tiny_hog_decoder):
+    """Issue 27 §5: the shipped HOG decoder works at its training size, optimisation at the
+    window's; the run list compared PSNR/SSIM/NRE computed at different sizes without a word."""
+    from invgui.core import metrics
+    from invgui.core.images import load_image, resize_center_crop
+
+    window.set_model("hog")
+    window.form.set_value("iters", 3)
+    window.decoder_panel.size.setValue(0)                            # the decoder's own size
+    # (the sweep takes the shipped HOG decoder, trained at 128 px)
+    view = window.open_compare([])
+    view.sweep_kind.setCurrentIndex(0)
+    runs = view.queue_sweep()
+    qtbot.waitUntil(lambda: all(r.state == "done" for r in runs) and not window.running(), timeout=120_000)
+    opt, dec = runs
+    assert (opt.result.record["input_size"], opt.result.record["eval_size"]) == (96, 96)
+    assert (dec.result.record["input_size"], dec.result.record["eval_size"]) == (128, 96)
+    # The decoder's PSNR is its reconstruction, brought to 96 px, against the original at 96 px.
+    chelsea = load_image("sample:chelsea")
+    expect = metrics.psnr(resize_center_crop(dec.result.images[0], 96), resize_center_crop(chelsea, 96))
+    assert dec.result.metrics["psnr"] == pytest.approx(expect, abs=1e-6)
+    assert dec.summary().endswith("128 px (metrics at 96 px)") and opt.summary().endswith("96 px")
+    view.refresh()
+    captions = {rid: cell.text for rid, cell in view.cell_grid.cells.items()}
+    assert captions[dec.id].startswith("128→96 px · ") and "px" not in captions[opt.id]
+    window.run_list.select(dec.id)
+    assert "at 128 px (metrics at 96 px)" in window.metrics_label.text()

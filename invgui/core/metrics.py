@@ -71,3 +71,16 @@ def eval_set_distance(spec: str, size: int, on_skip=None) -> float:
     if len(images) < 2:
         raise ImageError(f"{spec}: the evaluation set needs at least two readable images")
     return mean_pairwise_distance(images)
+
+
+def at_eval_size(images, originals, eval_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(reconstruction, original) pairs at ``eval_size``: each original centre-cropped and resized
+    to it as every method's input is, each reconstruction resized to it (upsampled when the
+    method worked smaller, as paper 001 compares at the input resolution; unchanged when equal)."""
+    from .images import resize_center_crop
+
+    pairs = []
+    for img, orig in zip(images, originals):
+        rec = img if img.shape[0] == eval_size else resize_center_crop(np.clip(img, 0, 1), eval_size)
+        pairs.append((rec, resize_center_crop(orig, eval_size)))
+    return pairs

@@ -53,6 +53,7 @@ class RunRequest:
     device: str = "auto"
     decoder: str | None = None                        # checkpoint (None = the shipped one, if any)
     size: int = 0
+    eval_size: int = 0                                # PSNR/SSIM/NRE against the original at this side
     probe: Any = None                                 # ProbeParams for method="probe"
     target_features: str | None = None                # invert these features (a feature file) instead
     eval_set: str | None = None                       # folder (or "samples") defining paper 001's N
@@ -120,6 +121,7 @@ class RunRequest:
         if self.probe is not None:
             check(self.probe, "probe parameters")
         check_size(self.size)
+        check_size(self.eval_size)
         return self
 
 
@@ -141,6 +143,7 @@ class Prepared:
     decoder: Any = None                               # decoder.Loaded
     decoder_file: str | None = None
     size: int = 0                                     # the input side the run computes at
+    eval_size: int = 0                                # the side its image metrics are computed at
     notes: list[str] = field(default_factory=list)    # choices made for the user, to tell them
 
     @property
@@ -213,8 +216,12 @@ def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None,
     elif request.method == "optimize":
         prep.layer = rep.resolve_layer(request.layer)
     rep.check_input(prep.layer, prep.size)
+    # Every method's reconstruction is compared with the original at one side (the window's): a
+    # decoder working at its training size (128 px) is upsampled to it, as paper 001 compares at
+    # the input resolution, so the run list's PSNR/SSIM/NRE compare like with like.
+    prep.eval_size = request.eval_size or prep.size
     if request.eval_set:
-        prep.eval_distance = eval_set_distance(request.eval_set, prep.size, on_skip=on_skip)
+        prep.eval_distance = eval_set_distance(request.eval_set, prep.eval_size, on_skip=on_skip)
     return prep
 
 
@@ -276,7 +283,7 @@ def _run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
         image: Any = prep.images if len(prep.images) > 1 else (prep.images[0] if prep.images else None)
         for ev in D.run(prep.rep, image, prep.layer, prep.decoder, size=prep.size, device=prep.device,
                         target_features=prep.target_features, eval_distance=prep.eval_distance,
-                        should_stop=should_stop):
+                        should_stop=should_stop, eval_size=prep.eval_size):
             if isinstance(ev, Result):
                 ev.record["decoder"] = prep.decoder_file
             yield ev
@@ -303,7 +310,8 @@ def _hybrid(prep: Prepared, should_stop: Callable[[], bool] | None) -> Iterator[
     first = None
     image: Any = prep.images if len(prep.images) > 1 else (prep.images[0] if prep.images else None)
     for ev in D.run(prep.rep, image, prep.layer, prep.decoder, size=prep.size, device=prep.device,
-                    target_features=prep.target_features, eval_distance=prep.eval_distance):
+                    target_features=prep.target_features, eval_distance=prep.eval_distance,
+                    eval_size=prep.eval_size):
         if isinstance(ev, Result):
             first = ev
     if should_stop is not None and should_stop():
@@ -340,7 +348,8 @@ def _optimize(prep: Prepared, targets: list, should_stop: Callable[[], bool] | N
         if len(chunks) > 1:
             yield Status(f"batch {n + 1} of {len(chunks)}: targets {chunk.start + 1}–{chunk.stop} of {len(targets)}")
         for ev in optimize.run_batch(prep.rep, targets[chunk.start:chunk.stop], prep.layer, params,
-                                     device=prep.device, eval_distance=prep.eval_distance, should_stop=should_stop):
+                                     device=prep.device, eval_distance=prep.eval_distance, should_stop=should_stop,
+                                     eval_size=prep.eval_size):
             if chunk.start and isinstance(ev, Step):
                 ev = dataclasses.replace(ev, item=ev.item + chunk.start)
             elif isinstance(ev, Result) and len(targets) > 1:

@@ -44,7 +44,8 @@ class Requests:
         w = self.w
         return dict(model=w.rep.name, layer=w.layer, image=w.image_source,
                     rep_params=to_dict(w.rep.params) if w.rep.params is not None else None,
-                    weights=w.weights_path, random_weights=w.random_weights.isChecked())
+                    weights=w.weights_path, random_weights=w.random_weights.isChecked(),
+                    eval_size=w._size())             # every method's metrics at the window's size
 
     def decoder_run(self, path: str) -> Run:
         return Run(method="decoder", decoder=path, size=int(self.w.decoder_panel.size.value()), **self.base())

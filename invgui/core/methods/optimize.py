@@ -424,8 +424,8 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
 
 def run_batch(rep: Representation, targets: list[Target], layer: str | None = None,
               params: OptimizeParams = OptimizeParams(), *, device: str | torch.device = "cpu",
-              should_stop: Callable[[], bool] | None = None, eval_distance: float | None = None
-              ) -> Iterator[Event]:
+              should_stop: Callable[[], bool] | None = None, eval_distance: float | None = None,
+              eval_size: int = 0) -> Iterator[Event]:
     """:func:`run` for several targets at one layer in one batch: K targets × R restarts rows,
     each item's rows from the start noise its own run would draw (same seed), so every item ends
     where its own run would (up to float rounding).  Yields each item's ``Step``s (``item`` = its
@@ -653,12 +653,15 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
         }
         item_images = images[rows]
         if target is not None:
+            # At the evaluation side (the window's; the run's own by default), as every method.
+            pairs = metrics.at_eval_size(item_images, [t.image] * len(item_images), eval_size or size) \
+                if t.image is not None and (eval_size or size) != size else [(im, target) for im in item_images]
             for name, fn in (("psnr", metrics.psnr), ("ssim", metrics.ssim)):
-                vals = np.array([fn(im, target) for im in item_images])
+                vals = np.array([fn(im, tg) for im, tg in pairs])
                 res_metrics[name], res_metrics[f"{name}_std"] = float(vals.mean()), float(vals.std())
             if eval_distance:
-                vals = np.array([metrics.normalised_reconstruction_error(im, target, eval_distance)
-                                 for im in item_images])
+                vals = np.array([metrics.normalised_reconstruction_error(im, tg, eval_distance)
+                                 for im, tg in pairs])
                 res_metrics["normalised_reconstruction_error"] = float(vals.mean())
                 res_metrics["normalised_reconstruction_error_std"] = float(vals.std())
                 res_metrics["eval_distance"] = eval_distance
@@ -672,6 +675,7 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
             "layer": layer,
             "layer_shape": list(phi0.shape[1:]),
             "input_size": size,
+            "eval_size": eval_size or size,
             "device": str(device),
             "target": "features" if t.features is not None else "image",
             "params": to_dict(item_params),

@@ -40,7 +40,7 @@ def prepare(rep: Representation, decoder: str | os.PathLike | Loaded, layer: str
 def run(rep: Representation, image: np.ndarray | list[np.ndarray] | None, layer: str | None,
         decoder: str | os.PathLike | Loaded, *, size: int = 0, device: str | torch.device = "cpu",
         target_features: torch.Tensor | None = None, eval_distance: float | None = None,
-        should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
+        should_stop: Callable[[], bool] | None = None, eval_size: int = 0) -> Iterator[Event]:
     """Reconstruct ``image`` — or a list of images, as one batch — (or ``target_features``, C×… or
     N×C×…) with a trained decoder: one forward pass.
 
@@ -48,7 +48,10 @@ def run(rep: Representation, image: np.ndarray | list[np.ndarray] | None, layer:
     are computed at and of the output.  Yields a ``Status`` and a ``Result`` like the
     optimisation method (no iterations; metrics: representation error of the reconstruction,
     PSNR/SSIM and, with ``eval_distance``, the normalised reconstruction error — means over the
-    batch, with ``*_per_image`` lists — and the seconds of the forward pass).
+    batch, with ``*_per_image`` lists — and the seconds of the forward pass).  ``eval_size``: the
+    side those image metrics are computed at (default ``size``): reconstruction and original are
+    both brought to it (:func:`~invgui.core.metrics.at_eval_size`), so decoders of another
+    working size compare with optimisation at the window's size.
     """
     if image is None and target_features is None:
         raise ValueError("give an image or target features")
@@ -80,7 +83,8 @@ def run(rep: Representation, image: np.ndarray | list[np.ndarray] | None, layer:
                          "images": len(images), "images_per_second": len(images) / max(seconds, 1e-9)}
     if len(images) > 1:
         m["representation_error_per_image"] = rep_errs.tolist()
-    pairs = list(zip(images, targets)) if len(targets) == len(images) else []
+    eval_size = eval_size or size
+    pairs = metrics.at_eval_size(images, images_in, eval_size) if len(targets) == len(images) else []
     for key, fn in (("psnr", metrics.psnr), ("ssim", metrics.ssim)) if pairs else ():
         vals = [fn(a, b) for a, b in pairs]
         m[key] = float(np.mean(vals))
@@ -99,7 +103,7 @@ def run(rep: Representation, image: np.ndarray | list[np.ndarray] | None, layer:
               "decoder_meta": {k: meta.get(k) for k in ("architecture", "width", "input_size", "epochs",
                                                          "held_out_mse", "held_out_normalised_error",
                                                          "autoencoder", "training")},
-              "params": {"size": size},
+              "params": {"size": size}, "eval_size": eval_size,
               **({"input_region": input_region(images_in[0].shape)} if images_in else {}),
               "relative_depth": round(rep.layer_info(layer, size).relative_depth, 4)}
     yield Result(images=images, target=targets[0] if targets else None, history={}, metrics=m, record=record)
