@@ -321,6 +321,10 @@ def test_probe_from_the_panel_shows_and_exports_a_strip(qtbot, window, tiny_hog_
                                                      Qt.MouseButton.LeftButton) or True)
     assert window.probe_result.record["labels"] == ["t = 0.00", "t = 0.50", "t = 1.00"]
     assert window.probe_pane.isVisible() and window.probe_pane.image.shape[1] > 3 * 32
+    # Issue 27 §7: drawn in a small pane the strip was too small to read; it takes the large place.
+    assert window.view.grid.top.indexOf(window.probe_pane) == 0
+    qtbot.wait(50)
+    assert window.probe_pane.width() >= window.recon_pane.width() - 2
     png, js = window.export_probe_to(tmp_path / "strip.png")
     assert png.exists() and json.loads(js.read_text())["probe"] == "interpolate"
     # A probe that needs statistics explains what is missing.

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 from ..core.events import Result, Step
 from ..core.export import image_strip
+from ..core.results import where
 from .image_pane import FeatureMapPane, ImagePane, colourise, mosaic
 from .plots import LossPlot
 
@@ -167,9 +168,12 @@ class ResultView(QWidget):
         lines = rec["rows"] * (2 if per_row > 4 else 1)          # long strips wrap to fit the pane
         self.probe_strip = image_strip(list(res.images), rec["labels"], rows=lines)
         self.probe_pane.set_image(self.probe_strip)
-        self.probe_pane.set_title(f"Probe — {rec['probe']} on {rec['representation']} {rec['layer']} "
+        self.probe_pane.set_title(f"Probe — {rec['probe']} on {where(rec['representation'], rec['layer'])} "
                                   f"({len(rec['labels'])} reconstructions)")
         self.probe_pane.show()
+        # A strip of several reconstructions is unreadable in a small pane: it takes the large
+        # left place (double-click its title, or View › Reset the pane layout, to swap back).
+        self.grid.promote(self.probe_pane)
 
     def hide_probe(self) -> None:
         self.probe_strip = None
