@@ -196,10 +196,23 @@ def _screenshot_view(app, win, view: str, path: str, iters: int | None) -> int:
         def start() -> None:
             cv.sweep_layers.setText("blocks.1, blocks.3, blocks.5")
             runs = cv.queue_sweep()
+            hog: list = []
 
             def check() -> None:
-                if all(r.state in ("done", "stopped", "failed") for r in runs) and not win.running() \
+                if all(r.state in ("done", "stopped", "failed") for r in runs + hog) and not win.running() \
                         and not cv.distances_pending():
+                    if not hog:
+                        # Then HOG at 160 px, its shipped decoder at its own 128 px: one representation
+                        # of one depth (a point in the depth plot) whose decoder cell is marked
+                        # 128→160 px, beside the CNN's layers.
+                        win.set_model("hog")
+                        win.form.set_value("size", 160)
+                        win.decoder_panel.size.setValue(0)
+                        cv.sweep_layers.setText("")
+                        hog.extend(cv.queue_sweep())
+                        cv.set_runs([r.id for r in runs + hog])
+                        QTimer.singleShot(200, check)
+                        return
                     cv.refresh()
                     QTimer.singleShot(300, cv.fit)
                     QTimer.singleShot(700, lambda: finish(cv))

@@ -166,12 +166,14 @@ def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float, f
     for key, pts in groups.items():
         f = fields[key]
         name = f"{METHOD_NAMES.get(f['method'], f['method'])} · {f['model']}"
+        if "rep_params" in varying and f["rep_params"]:
+            name += f" ({_words(f['rep_params'])})"          # the representation's own, beside its name
         name += "".join(f" · {n} {f['params'][n]}" for n in differing if n in f["params"])
         for k in varying:
             if k == "image":
                 name += f" · {_image_name(f['image'])}"
             elif k == "rep_params":
-                name += f" ({_words(f[k])})" if f[k] else ""
+                pass                                            # said beside the model above
             elif k == "weights":
                 name += f" · weights {Path(str(f[k])).name}" if f[k] else " · default weights"
             elif k == "random_weights":
