@@ -186,7 +186,7 @@ def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float, f
 
 # What makes two runs the same computation (their name, id, state and result aside).
 _REQUEST_FIELDS = ("method", "model", "layer", "image", "params", "rep_params", "weights", "random_weights",
-                   "decoder", "size")
+                   "decoder", "size", "eval_size")
 
 
 def new_runs(runs: list[Run], session_runs: list[Run]) -> tuple[list[Run], int]:
