@@ -45,6 +45,7 @@ class CompareView(QWidget):
     def __init__(self, controller, sweep_context: Callable[[], SweepContext | None],
                  show_error: Callable[[str, str], None], parent: QWidget | None = None):
         super().__init__(parent, Qt.WindowType.Window)
+        self._threads: list = []                 # its computing threads, joined when it closes
         self.controller = controller             # the session's runs; sweeps are submitted to it
         self.sweep_context = sweep_context
         self.show_error = show_error
@@ -177,6 +178,19 @@ class CompareView(QWidget):
         if self.isVisible() and run.id in self.run_ids and not self._refresh_timer.isActive():
             self.refresh_soon(1000)
 
+    def _start(self, thread) -> None:
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def closeEvent(self, e) -> None:
+        # A thread that outlived the view emitted into a deleted object ("Signal source has been
+        # deleted"), and one still computing when the interpreter exited aborted the process
+        # ("terminate called without an active exception"): they finish first.
+        for t in self._threads:
+            t.join(timeout=30)
+        self._threads.clear()
+        super().closeEvent(e)
+
     def set_runs(self, run_ids: list[str]) -> None:
         self.run_ids = list(dict.fromkeys(run_ids))
         self.refresh()
@@ -206,9 +220,9 @@ class CompareView(QWidget):
                     value = eval_set_distance("samples", size)
                 except Exception:                    # no N: the captions simply omit the error
                     value = None
-                self.distanceReady.emit(size, value)
+                _emit(self.distanceReady, size, value)
 
-            threading.Thread(target=compute, name="invgui-compare-N", daemon=True).start()
+            self._start(threading.Thread(target=compute, name="invgui-compare-N", daemon=True))
         return None
 
     def _on_distance(self, size: int, value) -> None:
@@ -438,12 +452,12 @@ class CompareView(QWidget):
 
         def work() -> None:
             try:
-                self.sheetWritten.emit(_write_sheet(path, grid, nre, tile), "")
+                _emit(self.sheetWritten, _write_sheet(path, grid, nre, tile), "")
             except OSError as e:
-                self.sheetWritten.emit(None, str(e))
+                _emit(self.sheetWritten, None, str(e))
 
         self.sheet_status.setText(f"writing {Path(path).name}…")
-        threading.Thread(target=work, name="invgui-contact-sheet", daemon=True).start()
+        self._start(threading.Thread(target=work, name="invgui-contact-sheet", daemon=True))
         return None
 
     def _on_sheet_written(self, path, error: str) -> None:
@@ -472,3 +486,11 @@ def _write_sheet(path, grid: C.Grid, nre: dict, tile: int) -> Path:
         runs_sidecar(out, list(grid.cells.values()), contact_sheet=str(out), rows=grid.rows, cols=grid.cols,
                      rows_by=grid.rows_by, cols_by=grid.cols_by, normalised_errors=nre)
     return out
+
+
+def _emit(signal, *args) -> None:
+    """Emit from a thread whose view may be gone meanwhile: then there is no one to tell."""
+    try:
+        signal.emit(*args)
+    except RuntimeError:                         # "Signal source has been deleted"
+        pass
