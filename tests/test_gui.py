@@ -1528,3 +1528,31 @@ def test_every_method_is_measured_at_the_windows_size_and_says_its_own(qtbot, wi
     assert captions[dec.id].startswith("128→96 px · ") and "px" not in captions[opt.id]
     window.run_list.select(dec.id)
     assert "at 128 px (metrics at 96 px)" in window.metrics_label.text()
+
+
+def test_another_windows_autosave_stays_until_this_window_has_saved_its_runs(qtbot, invgui_home, monkeypatch):
+    """Its folder is removed only once this window's own autosave names the added runs: with the
+    autosave failing (a full disk), the runs are added and the other folder is kept."""
+    from invgui.core.autosave import AutosaveStore, slot_folder
+    from invgui.core.session import Run, Session
+    from invgui.ui.main_window import MainWindow
+
+    other = AutosaveStore(slot_folder(2))
+    other.write(Session(runs=[Run(method="optimize", model="hog", layer="hog", image="sample:coffee",
+                                  name="left behind", state="stopped")]))
+    w = MainWindow()
+    qtbot.addWidget(w)
+    assert len(w.other_autosaves_menu.actions()) == 1
+    w.controller.add_runs([Run(method="optimize", model="hog", layer="hog", image="sample:chelsea", name="mine",
+                               state="stopped")])
+    assert w.autosave(wait=True) is not None and w.controller.autosave_store.index.is_file()   # an older index
+
+    def full(self, session):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(AutosaveStore, "write", full)
+    w.other_autosaves_menu.actions()[0].trigger()
+    assert [r.name for r in w.session.runs] == ["mine", "left behind"]
+    assert (slot_folder(2) / "session.json").is_file()                # kept: nothing can be lost
+    monkeypatch.undo()
+    w.close()

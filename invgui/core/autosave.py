@@ -262,6 +262,16 @@ class AutosaveStore:
                 pass
         return names
 
+    def names_runs(self, run_ids: list[str]) -> bool:
+        """Whether this store's index on disk names every one of ``run_ids`` (with its results:
+        they are written before the index that names them)."""
+        try:
+            doc = json.loads(self.index.read_text(encoding="utf-8"))
+            have = {r.get("id") for r in doc["runs"] if isinstance(r, dict)}
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return set(run_ids) <= have
+
     def unnamed(self) -> list[Path]:
         """Result files no readable index names (kept for the user, never removed by the store)."""
         keep = _named_files(self.index) | _named_files(self.previous) | self._own

@@ -131,9 +131,9 @@ class SessionFiles:
             except QueueError as e:
                 w.show_error("Busy", str(e))
                 return False
-            mine = w.controller.autosave(wait=True)
-            if mine is None or not w.controller.autosave_store.index.is_file():
-                return True                        # not written: the other folder stays
+            w.controller.autosave(wait=True)
+            if not w.controller.autosave_store.names_runs([r.id for r in found.session.runs]):
+                return True                        # not in this window's autosave yet: the folder stays
             import shutil
 
             store.release()
