@@ -168,11 +168,7 @@ def other_autosaves(mine: Path) -> list[tuple[Path, int]]:
         folder = slot_folder(k)
         if folder == mine or not (folder / INDEX).is_file() or SlotLock.held(folder):
             continue
-        try:
-            doc = json.loads((folder / INDEX).read_text(encoding="utf-8"))
-            n = len(doc["runs"])
-        except (OSError, ValueError, KeyError, TypeError):
-            n = 0
+        n = len(_index_runs(folder / INDEX))
         if n:
             found.append((folder, n))
     return found
@@ -194,6 +190,7 @@ class AutosaveStore:
 
     folder: Path = field(default_factory=autosave_dir)
     lock: SlotLock | None = None
+    _broken: dict[tuple, set[str]] = field(default_factory=dict)           # broken index → files it names
     _stored: dict[str, tuple[Result, str]] = field(default_factory=dict)   # run id → (result, file)
     _own: set[str] = field(default_factory=set)                            # files written or restored here
 
@@ -254,10 +251,17 @@ class AutosaveStore:
                 pass
 
     def _named_by_broken(self) -> set[str]:
+        """The result files moved-aside broken indexes name; each file is read once (by its size
+        and time), not at every autosave."""
         names: set[str] = set()
         for p in self.folder.glob("session*-broken-*.json"):
             try:
-                names.update(_NAMED.findall(p.read_text(encoding="utf-8", errors="replace")[:MAX_INDEX_BYTES]))
+                st = p.stat()
+                key = (p.name, st.st_size, st.st_mtime)
+                if key not in self._broken:
+                    self._broken[key] = set(_NAMED.findall(
+                        p.read_text(encoding="utf-8", errors="replace")[:MAX_INDEX_BYTES]))
+                names.update(self._broken[key])
             except OSError:
                 pass
         return names
@@ -265,12 +269,7 @@ class AutosaveStore:
     def names_runs(self, run_ids: list[str]) -> bool:
         """Whether this store's index on disk names every one of ``run_ids`` (with its results:
         they are written before the index that names them)."""
-        try:
-            doc = json.loads(self.index.read_text(encoding="utf-8"))
-            have = {r.get("id") for r in doc["runs"] if isinstance(r, dict)}
-        except (OSError, ValueError, KeyError, TypeError):
-            return False
-        return set(run_ids) <= have
+        return set(run_ids) <= {r.get("id") for r in _index_runs(self.index)}
 
     def unnamed(self) -> list[Path]:
         """Result files no readable index names (kept for the user, never removed by the store)."""
@@ -359,13 +358,18 @@ class AutosaveStore:
         return Recovered(None, "; ".join(notes), moved)
 
 
+def _index_runs(index: Path) -> list[dict]:
+    """The run records of an index, leniently (nothing when it cannot be read)."""
+    try:
+        runs = json.loads(index.read_text(encoding="utf-8"))["runs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [r for r in runs if isinstance(r, dict)] if isinstance(runs, list) else []
+
+
 def _named_files(index: Path) -> set[str]:
     """The result files an index names (nothing when it cannot be read)."""
-    try:
-        doc = json.loads(index.read_text(encoding="utf-8"))
-        return {r["result_file"] for r in doc["runs"] if isinstance(r, dict) and isinstance(r.get("result_file"), str)}
-    except (OSError, ValueError, KeyError, TypeError):
-        return set()
+    return {r["result_file"] for r in _index_runs(index) if isinstance(r.get("result_file"), str)}
 
 
 def _stamp() -> str:
