@@ -93,13 +93,20 @@ def batch_note(result: Result) -> str:
     return f" (batch of {n})" if isinstance(n, int) and n > 1 else ""
 
 
+def _work_eval(result: Result) -> tuple[int | None, int | None]:
+    """(the side a run worked at, the side its image metrics were computed at), None where unsaid."""
+    work, ev = result.record.get("input_size"), result.record.get("eval_size")
+    work = work if isinstance(work, int) else None
+    return work, ev if isinstance(ev, int) else work
+
+
 def sizes(result: Result) -> str:
     """The side a run worked at, and the one its image metrics were computed at where it differs:
     "224 px", "128 px (metrics at 224 px)"; "" when the record does not say."""
-    work, ev = result.record.get("input_size"), result.record.get("eval_size")
-    if not isinstance(work, int):
+    work, ev = _work_eval(result)
+    if work is None:
         return ""
-    return f"{work} px" + (f" (metrics at {ev} px)" if isinstance(ev, int) and ev != work else "")
+    return f"{work} px" + (f" (metrics at {ev} px)" if ev != work else "")
 
 
 def summary(result: Result, style: str = "line", nre: float | None = None) -> str:
@@ -113,12 +120,12 @@ def summary(result: Result, style: str = "line", nre: float | None = None) -> st
         if m.seconds is not None:
             device = result.record.get("device")
             bits.append(format_seconds(m.seconds) + batch_note(result) + (f" on {device}" if device else ""))
-        if sizes(result):
-            bits.append(sizes(result))
+        if (said := sizes(result)):
+            bits.append(said)
         return ", ".join(bits)
     if style == "caption":
-        work, ev = result.record.get("input_size"), result.record.get("eval_size")
-        parts = [f"{work}→{ev} px"] if isinstance(work, int) and isinstance(ev, int) and work != ev else []
+        work, ev = _work_eval(result)
+        parts = [f"{work}→{ev} px"] if work is not None and ev != work else []
         parts += [f"rep {m.representation_error:.3f}"] if m.representation_error is not None else []
         if nre is not None:
             parts.append(f"nre {nre:.3f}")
@@ -157,7 +164,8 @@ def _line(result: Result, m: Metrics) -> str:
         if result.record.get("params", {}).get("objective", "invert") != "invert":
             parts.append(f"activation {m.pm('start_activation', '.4g')} -> {m.pm('activation', '.4g')}")
     parts += _image_parts(m, spread, ";")
-    if "metrics at" in sizes(result):
+    work, ev = _work_eval(result)
+    if work is not None and ev != work:
         parts.append(f"at {sizes(result)}")
     if decoder:
         parts.append(f"one forward pass in {m.seconds * 1000:.1f} ms")
@@ -171,8 +179,9 @@ def _html(result: Result, m: Metrics) -> str:
     """The window's result panel: where, the errors, the cost, and (optimisation) the settings."""
     rec = result.record
     shape = "×".join(map(str, rec.get("layer_shape", [])))
+    said = sizes(result)
     where_ = f"<b>{escape(where(rec.get('representation'), rec.get('layer')))}</b> ({shape}" + (
-        f", at {sizes(result)})" if sizes(result) else ")")
+        f", at {said})" if said else ")")
     spread = len(result.images) > 1
     image = "".join(f"{p}<br>" for p in _image_parts(m, spread, " ·"))
     if rec.get("method") == "decoder":
