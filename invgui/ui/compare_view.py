@@ -468,10 +468,8 @@ class CompareView(QWidget):
             self.sheet_status.setText(f"wrote {path}")
 
     def _sheet_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export contact sheet", folders.suggest("sheets", "comparison.png"),
-                                              "PNG (*.png)")
+        path, _ = folders.save_dialog(self, "Export contact sheet", "sheets", "comparison.png", "PNG (*.png)")
         if path:
-            folders.remember("sheets", path)
             self.export_sheet(path, background=True)
 
 

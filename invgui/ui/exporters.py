@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog
 
 from ..core import representations as R
 from ..core.export import export_result, run_record, write_json
@@ -27,10 +26,9 @@ class Exporters:
             return
         rec = w.result.record
         default = f"{Path(w.image_source.replace('sample:', '')).stem}_{rec['representation']}_{rec['layer']}.png"
-        path, chosen = QFileDialog.getSaveFileName(w, "Export reconstruction", folders.suggest("exports", default),
-                                                   "PNG, 8-bit (*.png);;PNG + 16-bit TIFF (*.tif)")
+        path, chosen = folders.save_dialog(w, "Export reconstruction", "exports", default,
+                                           "PNG, 8-bit (*.png);;PNG + 16-bit TIFF (*.tif)")
         if path:
-            folders.remember("exports", path)
             self.export_to(path, tiff=path.lower().endswith((".tif", ".tiff")) or "TIFF" in chosen)
 
     def export_probe_dialog(self) -> None:
@@ -38,24 +36,18 @@ class Exporters:
         if res is None:
             return
         default = f"probe_{res.record['probe']}_{res.record['representation']}.png"
-        path, _ = QFileDialog.getSaveFileName(self.w, "Export probe strip", folders.suggest("exports", default),
-                                              "PNG image (*.png)")
+        path, _ = folders.save_dialog(self.w, "Export probe strip", "exports", default, "PNG image (*.png)")
         if path:
-            folders.remember("exports", path)
             self.export_probe_to(path)
 
     def export_curves_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.w, "Export loss curves", folders.suggest("exports", "losses.png"),
-                                              "PNG (*.png);;SVG (*.svg)")
+        path, _ = folders.save_dialog(self.w, "Export loss curves", "exports", "losses.png", "PNG (*.png);;SVG (*.svg)")
         if path:
-            folders.remember("exports", path)
             self.export_curves(path)
 
     def export_metrics_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.w, "Export metrics", folders.suggest("exports", "metrics.csv"),
-                                              "CSV (*.csv)")
+        path, _ = folders.save_dialog(self.w, "Export metrics", "exports", "metrics.csv", "CSV (*.csv)")
         if path:
-            folders.remember("exports", path)
             self.export_metrics(path, self.w.run_list.selected_ids() or None)
 
     # -- writers -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths
+from PySide6.QtWidgets import QFileDialog
 
 from ..core.autosave import state_dir
 
@@ -51,3 +52,20 @@ def remember(kind: str, path: str | os.PathLike) -> None:
     s = _settings()
     s.setValue(f"folders/{kind}", str(Path(path).parent))
     s.sync()
+
+
+def save_dialog(parent, title: str, kind: str, name: str, filters: str) -> tuple[str, str]:
+    """A save dialog proposing ``name`` in the folder of ``kind``; the folder chosen is remembered.
+    (path, chosen filter); path "" when cancelled."""
+    path, chosen = QFileDialog.getSaveFileName(parent, title, suggest(kind, name), filters)
+    if path:
+        remember(kind, path)
+    return path, chosen
+
+
+def open_dialog(parent, title: str, kind: str, filters: str) -> str:
+    """An open dialog in the folder of ``kind``; the folder chosen is remembered ("" when cancelled)."""
+    path, _ = QFileDialog.getOpenFileName(parent, title, str(folder(kind)), filters)
+    if path:
+        remember(kind, path)
+    return path

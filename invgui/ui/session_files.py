@@ -8,7 +8,7 @@ import os
 import traceback
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog, QLabel
+from PySide6.QtWidgets import QLabel
 
 from ..core.autosave import AutosaveStore, SlotLock, other_autosaves
 from ..core.session import SUFFIX, QueueError, Session, SessionError
@@ -145,9 +145,8 @@ class SessionFiles:
             self.offer_other_autosaves()
 
     def open_session_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.w, "Open session", str(folders.folder("sessions")), SESSION_FILTER)
+        path = folders.open_dialog(self.w, "Open session", "sessions", SESSION_FILTER)
         if path:
-            folders.remember("sessions", path)
             self.open_session(path)
 
     def save_session_now(self) -> None:
@@ -157,10 +156,8 @@ class SessionFiles:
             self.save_session_as()
 
     def save_session_as(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.w, "Save session", folders.suggest("sessions", f"session{SUFFIX}"),
-                                              SESSION_FILTER)
+        path, _ = folders.save_dialog(self.w, "Save session", "sessions", f"session{SUFFIX}", SESSION_FILTER)
         if path:
-            folders.remember("sessions", path)
             self.save_session(path)
 
     # -- recent files, window layout ---------------------------------------------------------------
