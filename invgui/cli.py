@@ -26,7 +26,7 @@ DEFAULT_IMAGE = "sample:chelsea"
 
 
 def _add_model_args(p: argparse.ArgumentParser, *, positional: bool = False) -> None:
-    from .core import representations as R
+    from .core import catalog as R      # the names without torch: --help and argument errors stay fast
 
     if positional:
         p.add_argument("model", metavar="MODEL", help=f"one of: {', '.join(R.names())}; or torchscript:FILE, "
@@ -43,10 +43,15 @@ def _add_model_args(p: argparse.ArgumentParser, *, positional: bool = False) -> 
                    help="allow loading a torchscript:FILE model: a TorchScript file is a program and loading it "
                         "can run arbitrary code, so invgui refuses it without this flag")
     own = "; ".join(f"{n}: {', '.join(f.name + '=' + repr(f.default) for f in dataclasses.fields(e.presets.cls))}"
-                    for n, e in R.REGISTRY.items() if e.presets is not None)
+                    for n, e in R.CATALOG.items() if e.presets is not None)
     p.add_argument("--rep-param", action="append", metavar="NAME=VALUE",
                    help=f"a parameter of a hand-crafted representation, repeatable or comma-separated "
                         f"({own})".replace("%", "%%"))
+
+
+def _add_fit_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fit", action="store_true", help="use all of a non-square image, padded to a square "
+                   "with grey bars (default: its centre square, as the papers do; the record says which)")
 
 
 def _get_rep(args, **kw):
@@ -58,8 +63,10 @@ def _get_rep(args, **kw):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .core.methods.optimize import PRESETS, OptimizeParams
-    from .core import representations as R
+    """The whole command line.  It imports only pure-data modules (catalog, *_params), never
+    torch: ``--help`` and argument errors answer in a fraction of a second (a test checks)."""
+    from .core import catalog as R
+    from .core.methods.optimize_params import PRESETS, OptimizeParams
     from .core.params import add_arguments
 
     parser = argparse.ArgumentParser(prog="invgui", description="See what an image representation keeps.")
@@ -94,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of images (or 'samples') defining N for the normalised reconstruction "
                         "error ‖x − x0‖/N of paper 001 (N: mean distance between pairs of its images)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_fit_arg(p)
     p.add_argument("--tiff", action="store_true", help="also write every reconstruction as a 16-bit TIFF")
     p.add_argument("--method", default="optimize", choices=("optimize", "decoder", "hybrid"),
                    help="optimize (Mahendran & Vedaldi, default), decoder (Dosovitskiy & Brox: one forward "
@@ -106,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-graph", dest="param_cuda_graph", action="store_false", default=None,
                    help="run every step eagerly on CUDA (the same as --no-cuda-graph, or INVGUI_NO_CUDA_GRAPH=1)")
 
-    from .core.methods.decoder import TrainParams
-    from .core.methods.probe import ProbeParams
+    from .core.methods.decoder_params import TrainParams
+    from .core.methods.probe_params import ProbeParams
 
     p = sub.add_parser("train-decoder", help="train a decoder (up-convolutional network) for a layer")
     _add_model_args(p)
@@ -136,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoder", metavar="FILE.pt", help="decoder file or shipped name (default: the shipped one "
                    "for the model and layer)")
     p.add_argument("--size", type=int, default=0, help="input side (default: the decoder's)")
+    _add_fit_arg(p)
     p.add_argument("--preset", default="fast", choices=PRESETS.names(), help="optimisation preset with "
                    "--optimize (default fast)")
     add_arguments(p, ProbeParams)
@@ -231,7 +240,8 @@ def _request(args, method: str, params=None, **extra):
     return RunRequest(method=method, model=args.model, layer=args.layer, images=tuple(images), params=params,
                       rep_params=freeze_params(R.parse_params(args.rep_param)), weights=args.weights,
                       random_weights=args.random_weights, device=args.device,
-                      trust_torchscript=args.trust_torchscript, **extra)
+                      trust_torchscript=args.trust_torchscript,
+                      framing="fit" if getattr(args, "fit", False) else "crop", **extra)
 
 
 def _tell_notes(args, prep) -> None:

@@ -32,3 +32,44 @@ def test_inverting_the_embedded_default_imports_nothing_heavy_it_does_not_need(t
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "0", f"heavy modules imported: {out.stdout}"
     assert (tmp_path / "x.png").is_file()
+
+
+def test_help_and_argument_errors_do_not_import_torch():
+    """Issue 27 §7: `invgui --help` took 8.5 s because building the parser imported torch (5.4 s)
+    through the parameter dataclasses.  The parser now reads only pure-data modules (catalog,
+    *_params); every subcommand's --help and an argparse error must answer without torch."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from invgui.cli import main\n"
+        "calls = [['--help'], ['invert', '--help'], ['train-decoder', '--help'], ['probe', '--help'],\n"
+        "         ['features', '--help'], ['layers', '--help'], ['gui', '--help'], ['invert', '--iters', 'x'],\n"
+        "         ['invert', '--preset', 'nope'], ['nope']]\n"
+        "codes = []\n"
+        "for argv in calls:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        "        try:\n"
+        "            main(argv)\n"
+        "        except SystemExit as e:\n"
+        "            codes.append(e.code)\n"
+        "heavy = ('torch', 'numpy', 'PIL', 'PySide6')\n"
+        "print(codes)\n"
+        "print('imported:', ','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    codes, heavy = out.stdout.strip().splitlines()[-2:]
+    assert codes == "[0, 0, 0, 0, 0, 0, 0, 2, 2, 2]", out.stdout
+    assert heavy == "imported:", f"--help or an argument error {heavy}"
+
+
+def test_the_catalogue_and_the_registry_name_the_same_representations():
+    """catalog.py (pure data, for the parser) and representations.REGISTRY (how each is built)
+    must list the same names, titles, families and parameters."""
+    from invgui.core import catalog
+    from invgui.core import representations as R
+
+    assert list(catalog.CATALOG) == list(R.REGISTRY) and catalog.DEFAULT == R.DEFAULT
+    for name, listing in catalog.CATALOG.items():
+        entry = R.REGISTRY[name]
+        assert (entry.title, entry.family, entry.embedded, entry.presets) == \
+               (listing.title, listing.family, listing.embedded, listing.presets)

@@ -1501,6 +1501,34 @@ def test_the_original_pane_says_a_non_square_image_is_cropped(window):
     assert "451×300; its centre 300×300 is used" in window.original_pane.title_text
 
 
+def test_fit_pads_a_non_square_image_in_the_pane_the_run_and_its_record(qtbot, window):
+    """Issue 27 §8: besides the centre crop, offer *fit*: all of the image, padded to a square.
+    File › Fit whole images changes the Original pane (grey bars above and below the 451×300 cat),
+    its title, and what the next run computes from (its target and record)."""
+    from invgui.core.images import PAD_GREY
+
+    cropped = window.original_pane.image.copy()
+    window.fit_action.trigger()
+    assert window.fit_action.isChecked() and window.framing == "fit"
+    shown = window.original_pane.image
+    assert shown.shape == (96, 96, 3) and "padded to 451×451 with grey bars" in window.original_pane.title_text
+    # 300/451 of 96 px rows hold the cat; the ~16 rows above and below are the grey bars.
+    bar = round(96 * (451 - 300) / 2 / 451)
+    assert np.abs(shown[:bar - 1].astype(float) / 255 - PAD_GREY).max() <= 1 / 255
+    assert np.abs(shown[-(bar - 1):].astype(float) / 255 - PAD_GREY).max() <= 1 / 255
+    assert np.abs(cropped[:bar].astype(float) / 255 - PAD_GREY).max() > 0.1      # the crop had no bars
+    window.form.set_value("restarts", 1)
+    run_and_wait(qtbot, window, 2)
+    run = window.shown_run
+    assert run.framing == "fit" and run.request().framing == "fit"
+    region = window.result.record["input_region"]
+    assert region["framing"] == "fit" and region["padding"] == [0, 75, 0, 76] and region["image_size"] == [451, 300]
+    assert np.abs(window.result.target[:bar - 1] - PAD_GREY).max() <= 1 / 255
+    # Back to crop: the finished run keeps showing what it was computed from, and says so.
+    window.fit_action.trigger()
+    assert window.framing == "crop" and "padded to a square (this run's" in window.original_pane.title_text
+
+
 def test_every_method_is_measured_at_the_windows_size_and_says_its_own(qtbot, window, tiny_hog_decoder):
     """Issue 27 §5: the shipped HOG decoder works at its training size, optimisation at the
     window's; the run list compared PSNR/SSIM/NRE computed at different sizes without a word."""

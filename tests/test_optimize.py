@@ -419,4 +419,5 @@ def test_the_record_says_which_part_of_a_non_square_image_was_used(effnet, chels
     """Issue 27 §8: a non-square image was centre-cropped without a word."""
     _, res = collect(run(effnet, chelsea, "blocks.1", dataclasses.replace(SMALL, iters=1)))
     assert chelsea.shape[:2] == (300, 451)
-    assert res.record["input_region"] == {"image_size": [451, 300], "crop": "centre", "region": [75, 0, 300, 300]}
+    assert res.record["input_region"] == {"image_size": [451, 300], "crop": "centre", "framing": "crop",
+                                           "region": [75, 0, 300, 300]}

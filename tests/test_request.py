@@ -1,5 +1,7 @@
 """The application model: RunRequest and execute (the one entry point of CLI, window, sweeps, tests)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -207,3 +209,29 @@ def test_depth_curves_keep_representations_apart_and_name_them_in_words():
     assert set(series) == {"optimisation · m", "optimisation · hog (cell 8, orientations 9)"}
     assert len(series["optimisation · hog (cell 8, orientations 9)"]) == 1 and len(series["optimisation · m"]) == 3
     assert not any("None" in name or "{" in name for name in series)
+
+
+def test_fit_frames_a_non_square_image_and_the_record_says_how(chelsea):
+    """Issue 27 §8: RunRequest.framing="fit" pads the image to a square (grey bars) before the
+    method sees it; the record describes the original image and the bars, not the framed square."""
+    from invgui.core.images import PAD_GREY, frame, input_region, region_words
+    from invgui.core.methods.optimize import PRESETS
+    from invgui.core.request import RequestError, RunRequest, execute
+
+    padded = frame(chelsea, "fit")
+    assert padded.shape == (451, 451, 3) and frame(chelsea, "crop") is chelsea
+    assert np.all(padded[:75] == PAD_GREY) and np.all(padded[-76:] == PAD_GREY)
+    assert np.array_equal(padded[75:375], chelsea)
+    assert input_region((300, 451), "fit")["padding"] == [0, 75, 0, 76]
+    assert region_words((300, 451), "fit") == "; padded to 451×451 with grey bars"
+    with pytest.raises(RequestError, match="framing 'pad'"):
+        RunRequest(framing="pad").validate()
+    p = dataclasses.replace(PRESETS.get("fast"), iters=1, size=64)
+    results = {f: [e for e in execute(RunRequest(images=("sample:chelsea",), params=p, device="cpu", framing=f,
+                                                 layer="blocks.1")) if isinstance(e, Result)][-1]
+               for f in ("crop", "fit")}
+    assert results["fit"].record["input_region"] == input_region((300, 451), "fit")
+    assert results["crop"].record["input_region"] == input_region((300, 451), "crop")
+    bar = round(64 * 75 / 451)
+    assert np.abs(results["fit"].target[:bar - 1] - PAD_GREY).max() <= 1 / 255
+    assert np.abs(results["crop"].target[:bar] - PAD_GREY).max() > 0.1

@@ -534,18 +534,51 @@ def image_batch(img: np.ndarray, size: int):
     return torch.from_numpy(resize_center_crop(img, size)).permute(2, 0, 1)[None]
 
 
-def input_region(shape: tuple[int, ...]) -> dict:
-    """The part of an image of ``shape`` (H×W…) that a method sees: the centre square, scaled to
-    its input size (what :func:`resize_center_crop` keeps), for the records and the window."""
+# How a non-square image becomes the square a method sees: its centre square ("crop", both papers'
+# practice), or all of it with grey bars ("fit": nothing cut off; the bars are part of the target).
+FRAMINGS = ("crop", "fit")
+PAD_GREY = 0.5      # the bars: mid grey, the colour σ-normalised optimisation starts around
+
+
+def frame(img: np.ndarray, framing: str = "crop") -> np.ndarray:
+    """``img`` as the method gets it: unchanged for "crop" (the centre square is cut at the input
+    size), or padded to a square with :data:`PAD_GREY` bars, centred, for "fit"."""
+    if framing not in FRAMINGS:
+        raise ImageError(f"framing {framing!r}: use one of {', '.join(FRAMINGS)}")
+    h, w = img.shape[:2]
+    if framing == "crop" or h == w:
+        return img
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    out = np.full((side, side, img.shape[2]), PAD_GREY, dtype=img.dtype)
+    out[top:top + h, left:left + w] = img
+    return out
+
+
+def input_region(shape: tuple[int, ...], framing: str = "crop") -> dict:
+    """The part of an image of ``shape`` (H×W…) that a method sees, for the records and the window:
+    "crop": the centre square (what :func:`resize_center_crop` keeps), ``region`` = x, y, w, h in
+    the image's pixels; "fit": all of it, ``padding`` = left, top, right, bottom bars in its pixels."""
     h, w = shape[:2]
+    if framing == "fit":
+        side = max(h, w)
+        left, top = (side - w) // 2, (side - h) // 2
+        return {"image_size": [w, h], "crop": "none", "framing": "fit", "region": [-left, -top, side, side],
+                "padding": [left, top, side - w - left, side - h - top]}
     side = min(h, w)
-    return {"image_size": [w, h], "crop": "centre", "region": [(w - side) // 2, (h - side) // 2, side, side]}
+    return {"image_size": [w, h], "crop": "centre", "framing": "crop",
+            "region": [(w - side) // 2, (h - side) // 2, side, side]}
 
 
-def region_words(shape: tuple[int, ...]) -> str:
-    """", its centre 300×300 is used" for a non-square image; "" for a square one."""
+def region_words(shape: tuple[int, ...], framing: str = "crop") -> str:
+    """"; its centre 300×300 is used" (crop) or "; padded to 400×400 with grey bars" (fit) for a
+    non-square image; "" for a square one."""
     h, w = shape[:2]
-    return "" if h == w else f"; its centre {min(h, w)}×{min(h, w)} is used"
+    if h == w:
+        return ""
+    if framing == "fit":
+        return f"; padded to {max(h, w)}×{max(h, w)} with grey bars"
+    return f"; its centre {min(h, w)}×{min(h, w)} is used"
 
 
 def resize_center_crop(img: np.ndarray, size: int) -> np.ndarray:

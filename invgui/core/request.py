@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .events import Event, Result, Status, Step
+from .images import FRAMINGS
 from .params import check, from_dict, to_dict
 
 METHODS = ("optimize", "decoder", "probe", "hybrid")
@@ -58,6 +59,7 @@ class RunRequest:
     target_features: str | None = None                # invert these features (a feature file) instead
     eval_set: str | None = None                       # folder (or "samples") defining paper 001's N
     trust_torchscript: bool = False
+    framing: str = "crop"                             # a non-square image: its centre square, or padded (fit)
 
     # -- conveniences ---------------------------------------------------------------------------
     @property
@@ -122,6 +124,8 @@ class RunRequest:
             check(self.probe, "probe parameters")
         check_size(self.size)
         check_size(self.eval_size)
+        if self.framing not in FRAMINGS:
+            raise RequestError(f"framing {self.framing!r}: use one of {', '.join(FRAMINGS)}")
         return self
 
 
@@ -145,6 +149,7 @@ class Prepared:
     size: int = 0                                     # the input side the run computes at
     eval_size: int = 0                                # the side its image metrics are computed at
     notes: list[str] = field(default_factory=list)    # choices made for the user, to tell them
+    regions: list[dict] = field(default_factory=list)  # per image: the part the method sees (input_region)
 
     @property
     def source(self) -> str:
@@ -164,7 +169,7 @@ def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None,
     from . import features_io
     from . import representations as R
     from .device import resolve_device
-    from .images import load_image
+    from .images import frame, input_region, load_image
     from .metrics import eval_set_distance
 
     request.validate()
@@ -176,7 +181,8 @@ def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None,
     # With target features, the default image only serves the metrics when it was asked for.
     use_images = not (request.target_features and request.images == (DEFAULT_IMAGE,))
     arrays = [given[s] if s in given else load_image(s) for s in request.images] if use_images else []
-    prep = Prepared(request, rep, "", device, arrays)
+    prep = Prepared(request, rep, "", device, [frame(a, request.framing) for a in arrays])
+    prep.regions = [input_region(a.shape, request.framing) for a in arrays]
 
     if request.method == "hybrid" and not rep.differentiable:
         raise R.RepresentationError(f"{rep.name}: {rep.decoder_hint}; the hybrid method optimises after the "
@@ -259,6 +265,8 @@ def run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
         if isinstance(ev, Result):
             ev.record["device"] = prep.device
             ev.record["device_name"] = describe(prep.device)
+            if "input_region" in ev.record and prep.regions:     # the original's, not the framed square's
+                ev.record["input_region"] = prep.regions[min(ev.record.get("batch_index", 0), len(prep.regions) - 1)]
         yield ev
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from .events import Result
 from .export import _clean, library_versions
-from .images import atomic_write
+from .images import FRAMINGS, atomic_write
 from .results import Metrics, metric_names, summary, where
 from .safeload import budget, npy_header
 
@@ -55,6 +55,7 @@ class Run:
     decoder: str | None = None
     size: int = 0                                 # decoder: reconstruction size (0 = its own)
     eval_size: int = 0                            # image metrics at this side (0 = the run's own)
+    framing: str = "crop"                         # a non-square image: centre square, or padded ("fit")
     name: str = ""
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     state: str = "queued"
@@ -75,7 +76,7 @@ class Run:
         return RunRequest(method=self.method, model=self.model, layer=self.layer, images=(self.image,),
                           params=params, rep_params=freeze_params(self.rep_params), weights=self.weights,
                           random_weights=self.random_weights, device=device, decoder=self.decoder, size=self.size,
-                          eval_size=self.eval_size)
+                          eval_size=self.eval_size, framing=self.framing)
 
     def copy(self, **changes: Any) -> "Run":
         """A new queued run with the same request (and ``changes``), without the result."""
@@ -445,7 +446,7 @@ _RUN_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
     "method": ((str,), False), "model": ((str,), False), "layer": ((str,), False), "image": ((str,), False),
     "params": ((dict,), False), "rep_params": ((dict,), True), "weights": ((str,), True),
     "random_weights": ((bool,), False), "decoder": ((str,), True), "size": ((int,), False),
-    "eval_size": ((int,), False),
+    "eval_size": ((int,), False), "framing": ((str,), False),
     "name": ((str,), False), "id": ((str,), False), "state": ((str,), False), "message": ((str,), False),
     "created": ((int, float), False),
 }
@@ -492,6 +493,8 @@ def _validate_doc(doc: Any, path: Path, inline_results: bool = True) -> tuple[li
                 f"{kw['method']!r:.40} is not optimize, decoder or hybrid")
         _expect(kw.get("state", "queued") in STATES, path, f"{where} state",
                 f"{kw.get('state')!r:.40} is not one of {', '.join(STATES)}")
+        _expect(kw.get("framing", "crop") in FRAMINGS, path, f"{where} framing",
+                f"{kw.get('framing')!r:.40} is not one of {', '.join(FRAMINGS)}")
         for key in ("size", "eval_size"):
             _expect(0 <= kw.get(key, 0) <= MAX_SIDE, path, f"{where} {key}", f"{kw.get(key)} is outside 0…{MAX_SIDE}")
         if kw["method"] in ("optimize", "hybrid"):

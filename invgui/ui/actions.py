@@ -28,6 +28,7 @@ class Act:
     icon: str | None = None
     shortcut: object = None
     toolbar: bool = False
+    checkable: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ TABLE: list = [
     Act("&File", "Export &metrics of the runs (CSV)…", "exports.export_metrics_dialog"),
     ("&File", SEP),
     Sub("&File", "Recent &images", "recent_images_menu"),
+    Act("&File", "&Fit whole images (pad to a square, no crop)", lambda w: w.set_framing(w.fit_action.isChecked()),
+        "fit_action", checkable=True),
     ("&File", SEP),
     Act("&File", "Open &session…", "files.open_session_dialog", shortcut="Ctrl+Shift+O"),
     Act("&File", "&Save session", "files.save_session_now", shortcut=Key.Save),
@@ -109,6 +112,7 @@ def build(window) -> None:
                 act.setIcon(theme.icon(entry.icon))
             if entry.shortcut is not None:
                 act.setShortcut(QKeySequence(entry.shortcut))
+            act.setCheckable(entry.checkable)
             act.triggered.connect(_slot(window, entry.slot))
             menu.addAction(act)
             if entry.attr:

@@ -7,7 +7,7 @@ milliseconds) and shown when it arrives — only if the settings it was computed
 from __future__ import annotations
 
 from ..core import representations as R
-from ..core.images import image_batch
+from ..core.images import frame, image_batch
 
 
 class FeatureDisplay:
@@ -25,13 +25,13 @@ class FeatureDisplay:
         w = self.w
         if w.rep is None or w.image is None:
             return
-        rep, image, size, layer = w.rep, w.image, w._size(), w.layer
-        key = (rep.name, repr(rep.params), size, w.image_source, id(image))
+        rep, image, size, layer = w.rep, frame(w.image, w.framing), w._size(), w.layer
+        key = (rep.name, repr(rep.params), size, w.image_source, id(w.image), w.framing)
         if key != self._visual_key:
             self._visual_key = key
             w.background.submit("visual", lambda: R.feature_picture(rep, image, size), self._on_visual)
         channels = w.form.widgets["channels"].text()
-        key = (rep.name, rep.weights_info, layer, size, w.image_source, id(image), channels)
+        key = (rep.name, rep.weights_info, layer, size, w.image_source, id(w.image), w.framing, channels)
         if key != self._fmap_key:
             self._fmap_key = key
 

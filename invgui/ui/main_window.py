@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMe
 
 from ..core import representations as R
 from ..core.events import Result
-from ..core.images import ImageError, load_image, region_words, resize_center_crop
+from ..core.images import ImageError, frame, load_image, region_words, resize_center_crop
 from ..core.autosave import state_dir
 from ..core.results import where
 from ..core.session import Run, Session
@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         self._scratch = None if restore else tempfile.TemporaryDirectory(prefix="invgui-scratch-")
         self.settings = QSettings(str((state_dir() if restore else Path(self._scratch.name))
                                       / "settings.ini"), QSettings.Format.IniFormat)
+        self.framing = "fit" if restore and self.settings.value("framing") == "fit" else "crop"
         self.live = LiveRun()                       # the run computing: curves, preview, rate
         self.errors: list[str] = []                 # every error shown (tests read it)
 
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
         self.set_model, self.open_model_file = self.models.set_model, self.models.open_model_file
         self._build()
         actions.build(self)
+        self.fit_action.setChecked(self.framing == "fit")
         self.pixel_label, self.progress = QLabel(""), QLabel("idle")
         self.statusBar().addPermanentWidget(self.pixel_label)
         self.statusBar().addPermanentWidget(self.progress)
@@ -303,18 +305,29 @@ class MainWindow(QMainWindow):
             self.files.add_recent("images", str(Path(source).resolve()))
         return True
 
+    def set_framing(self, fit: bool) -> None:
+        """File › Fit whole images: non-square images are padded to a square instead of cropped."""
+        self.framing = "fit" if fit else "crop"
+        self.fit_action.setChecked(fit)
+        self.settings.setValue("framing", self.framing)
+        self._show_original()
+        self.features.update()
+
     def _show_original(self) -> None:
         """The Original pane shows what the shown result was computed from: a run of another image
-        (an images sweep, a restored session) shows its own preprocessed original, not the window's."""
+        (an images sweep, a restored session) or framing shows its own preprocessed original."""
         run, res = self.shown_run, self.result
-        if res is not None and res.target is not None and run is not None and run.image != self.image_source:
+        if res is not None and res.target is not None and run is not None and (
+                run.image != self.image_source or run.framing != self.framing):
             self.original_pane.set_image(res.target)
-            self.original_pane.set_title(f"Original — {run.image} (this run's; the window has {self.image_source})")
+            how = {"fit": "padded to a square", "crop": "its centre square"}[run.framing]
+            self.original_pane.set_title(f"Original — {run.image}, {how} (this run's; the window has "
+                                         f"{self.image_source}, {self.framing})")
         elif self.image is not None:
-            self.original_pane.set_image(resize_center_crop(self.image, self._size()))
+            self.original_pane.set_image(resize_center_crop(frame(self.image, self.framing), self._size()))
             name = Path(self.image_source).name if not self.image_source.startswith("sample:") else self.image_source
             self.original_pane.set_title(f"Original — {name} ({self.image.shape[1]}×{self.image.shape[0]}"
-                                         f"{region_words(self.image.shape)})")
+                                         f"{region_words(self.image.shape, self.framing)})")
 
     def _open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)

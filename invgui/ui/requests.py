@@ -45,7 +45,8 @@ class Requests:
         return dict(model=w.rep.name, layer=w.layer, image=w.image_source,
                     rep_params=to_dict(w.rep.params) if w.rep.params is not None else None,
                     weights=w.weights_path, random_weights=w.random_weights.isChecked(),
-                    eval_size=w._size())             # every method's metrics at the window's size
+                    eval_size=w._size(),             # every method's metrics at the window's size
+                    framing=w.framing)
 
     def decoder_run(self, path: str) -> Run:
         return Run(method="decoder", decoder=path, size=int(self.w.decoder_panel.size.value()), **self.base())
@@ -82,6 +83,6 @@ class Requests:
                                                                params=optimize.PRESETS.get("fast"))
         w.probe_pane.set_title(f"Probe — {pp.probe} (running)")
         w.probe_pane.show()
-        w.controller.submit_probe(req, {w.image_source: w.image})
+        w.controller.submit_probe(req, {w.image_source: w.image})   # framed by prepare (req.framing)
         w._update_buttons()
         return True

@@ -14,8 +14,7 @@ from statistics import NormalDist
 
 import torch
 
-PROBES = ("binarise", "dropout", "dropout-smallest", "binarise-dropout", "binarise-dropout-smallest",
-          "top-k", "zero-top-k", "interpolate", "random-histogram", "random-gaussian", "neuron")
+from .probe_params import PROBES  # noqa: F401  (the names live without torch)
 
 
 def _renorm(t: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
@@ -18,66 +17,14 @@ import torch
 from .. import features_io
 from ..events import Event, Result, Status
 from ..images import ImageError, load_image, resize_center_crop
-from ..params import ParamError, Presets, check, param, to_dict
+from ..params import check, to_dict
 from ..representations import Representation, check_size
 from . import decoder as D
 from . import manipulate as M
 from . import optimize
+from .probe_params import PROBE_PRESETS, ProbeParams  # noqa: F401
 
 
-@dataclass(frozen=True)
-class ProbeParams:
-    """A feature-space probe (paper 001 §5.3–5.5); one dock widget / CLI flag each."""
-
-    probe: str = param("binarise", label="Probe", choices=M.PROBES, group="Probe",
-                       tooltip="binarise: signs kept, one magnitude, norm unchanged; dropout: 50 % random or "
-                               "smallest entries zeroed, norm restored; top-k / zero-top-k: keep or zero the k "
-                               "largest; interpolate: to a second image's features; random-histogram / "
-                               "random-gaussian: random feature vectors; neuron: one unit switched on.")
-    k: int = param(5, label="k", min=1, max=100000, group="Probe", tooltip="k of top-k (paper: 5).")
-    other: str = param("", label="Other image", group="Probe",
-                       tooltip="Second image for interpolate (a path or sample:NAME).")
-    steps: int = param(8, label="Steps", min=2, max=64, group="Probe",
-                       tooltip="Interpolation steps, both ends included.")
-    stats_data: str = param("", label="Statistics from", group="Probe",
-                            tooltip="Folder of images (or 'samples') for the per-dimension feature statistics of "
-                                    "random features and the neuron's default value.")
-    count: int = param(4, label="Count", min=1, max=64, group="Probe", tooltip="Random feature vectors to draw.")
-    alpha: float = param(2.0, label="Contrast α", min=0.0, max=100.0, step=0.5, group="Probe",
-                         tooltip="Random features are multiplied by α (paper: 2).")
-    channel: int = param(0, label="Channel", min=0, max=100000, group="Probe", tooltip="The neuron's channel.")
-    position: str = param("", label="Position y,x", group="Probe",
-                          tooltip="The neuron's cell (empty: the centre of the map).")
-    value: float = param(0.0, label="Value", min=0.0, max=1e9, group="Probe",
-                         tooltip="The neuron's value (0: its largest over the statistics images, else Φ0's largest).")
-    seed: int = param(0, label="Seed", min=0, max=2**31 - 1, group="Probe", tooltip="Seeds dropout and sampling.")
-    optimize: bool = param(False, label="Also optimisation", group="Compare",
-                           tooltip="Invert every variant by optimisation too (a second row, 'fast' preset).")
-
-    def kwargs(self) -> dict:
-        """The options ``manipulate.probe_features`` takes."""
-        try:
-            position = tuple(int(v) for v in self.position.split(",")) if self.position.strip() else None
-        except ValueError:
-            raise ParamError(f"Position y,x = {self.position!r}: expected two whole numbers, e.g. 3,5") from None
-        if position is not None and (len(position) != 2 or min(position) < 0):
-            raise ParamError(f"Position y,x = {self.position!r}: expected two whole numbers ≥ 0, e.g. 3,5")
-        return dict(k=self.k, steps=self.steps, count=self.count, alpha=self.alpha, channel=self.channel,
-                    position=position, value=self.value or None, seed=self.seed)
-
-    def stats_sources(self) -> list | None:
-        from ..images import SAMPLES
-
-        if not self.stats_data.strip():
-            return None
-        if self.stats_data.strip() == "samples":
-            return [f"sample:{n}" for n in SAMPLES]
-        return [str(f) for f in D.list_images(self.stats_data)]
-
-
-PROBE_PRESETS: Presets[ProbeParams] = Presets(ProbeParams)
-PROBE_PRESETS.add("binarise", ProbeParams())
-PROBE_PRESETS.add("interpolate", ProbeParams(probe="interpolate", other="sample:coffee"))
 PROBE_PRESETS.add("random", ProbeParams(probe="random-histogram", stats_data="samples"))
 
 
@@ -95,6 +42,17 @@ def feature_stats(rep: Representation, layer: str, sources: list, size: int, dev
     if len(feats) < 2:
         raise ImageError("feature statistics need at least two readable images")
     return M.FeatureStats.estimate(torch.stack(feats))
+
+
+def stats_sources(params: ProbeParams) -> list | None:
+    """The images of ``params.stats_data``: None (none given), the samples, or a folder's images."""
+    from ..images import SAMPLES
+
+    if not params.stats_data.strip():
+        return None
+    if params.stats_data.strip() == "samples":
+        return [f"sample:{n}" for n in SAMPLES]
+    return [str(f) for f in D.list_images(params.stats_data)]
 
 
 def run(rep: Representation, image: np.ndarray, layer: str | None, decoder, kind: str, *,
@@ -164,7 +122,7 @@ def run_params(rep: Representation, image: np.ndarray, layer: str | None, decode
     other = load_image(params.other) if params.other.strip() else None
     if params.optimize and optimize_params is None:
         optimize_params = optimize.PRESETS.get("fast")
-    yield from run(rep, image, layer, decoder, params.probe, other=other, stats_sources=params.stats_sources(),
+    yield from run(rep, image, layer, decoder, params.probe, other=other, stats_sources=stats_sources(params),
                    size=size, optimize_params=optimize_params if params.optimize else None, device=device,
                    should_stop=should_stop, save_features=save_features, **params.kwargs())
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..catalog import CATALOG, DEFAULT
 from .base import (MAX_INPUT_SIDE, MIN_INPUT_SIDE, LayerInfo, Representation, RepresentationError,
                    WeightsNotFoundError, check_size)
 from .cnn import (ALEXNET_ALIASES, CNNRepresentation, UntrustedModelError, any_timm, any_torchvision,
                   efficientnet_lite0, is_trusted, torchscript, torchvision_cache_file, torchvision_cnn, trust)
-from .dsift import DSIFT_PRESETS, DSIFTRepresentation, dsift_builder
-from .hog import HOG_PRESETS, HOGRepresentation, hog_builder
-from .lbp import LBP_PRESETS, LBPRepresentation, lbp_builder
-from .sift import SIFT_PRESETS, SIFTRepresentation, sift_builder
+from .dsift import DSIFTRepresentation, dsift_builder
+from .hog import HOGRepresentation, hog_builder
+from .lbp import LBPRepresentation, lbp_builder
+from .sift import SIFTRepresentation, sift_builder
 
 __all__ = ["LayerInfo", "Representation", "RepresentationError", "WeightsNotFoundError", "UntrustedModelError",
            "trust", "is_trusted", "check_size", "MIN_INPUT_SIDE", "MAX_INPUT_SIDE",
@@ -34,6 +35,21 @@ class Entry:
     presets: Any = None      # Presets of the representation's own parameters (hand-crafted ones)
 
 
+# How each name of the catalogue is built; its listing (title, family, parameters) is catalog.py's.
+_BUILDERS: dict[str, Callable[..., Representation]] = {
+    "efficientnet_lite0": efficientnet_lite0,
+    "alexnet": torchvision_cnn("alexnet", CATALOG["alexnet"].title, "features.6", ALEXNET_ALIASES),
+    "vgg16": torchvision_cnn("vgg16", CATALOG["vgg16"].title, "features.16"),
+    "resnet50": torchvision_cnn("resnet50", CATALOG["resnet50"].title, "layer2"),
+    "hog": hog_builder(bilinear=False),
+    "hogb": hog_builder(bilinear=True),
+    "dsift": dsift_builder,
+    "lbp": lbp_builder,
+    "sift": sift_builder,
+}
+if set(_BUILDERS) != set(CATALOG):
+    raise ImportError(f"representations: built {sorted(_BUILDERS)} but catalogued {sorted(CATALOG)}")
+
 REGISTRY: dict[str, Entry] = {}
 
 
@@ -41,24 +57,9 @@ def register(entry: Entry) -> None:
     REGISTRY[entry.name] = entry
 
 
-register(Entry("efficientnet_lite0", "EfficientNet-Lite0 (ImageNet, embedded)", "cnn",
-               efficientnet_lite0, embedded=True))
-register(Entry("alexnet", "AlexNet (torchvision)", "cnn",
-               torchvision_cnn("alexnet", "AlexNet (torchvision)", "features.6", ALEXNET_ALIASES)))
-register(Entry("vgg16", "VGG-16 (torchvision)", "cnn",
-               torchvision_cnn("vgg16", "VGG-16 (torchvision)", "features.16")))
-register(Entry("resnet50", "ResNet-50 (torchvision)", "cnn",
-               torchvision_cnn("resnet50", "ResNet-50 (torchvision)", "layer2")))
-
-register(Entry("hog", "HOG (UoCTTI, differentiable)", "hog", hog_builder(bilinear=False), True, HOG_PRESETS))
-register(Entry("hogb", "HOGb (UoCTTI, bilinear orientations)", "hog", hog_builder(bilinear=True), True,
-               HOG_PRESETS))
-register(Entry("dsift", "Dense SIFT (kornia, differentiable)", "dsift", dsift_builder, True, DSIFT_PRESETS))
-register(Entry("lbp", "LBP (58 patterns, not differentiable)", "lbp", lbp_builder, True, LBP_PRESETS))
-register(Entry("sift", "Sparse SIFT (OpenCV keypoints, not differentiable)", "sift", sift_builder, True,
-               SIFT_PRESETS))
-
-DEFAULT = "efficientnet_lite0"
+for _listing in CATALOG.values():
+    register(Entry(_listing.name, _listing.title, _listing.family, _BUILDERS[_listing.name], _listing.embedded,
+                   _listing.presets))
 
 
 def names() -> list[str]:

@@ -16,38 +16,16 @@ identical output (tested against kornia's module), 9 ms.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..params import Presets, param
+from ..catalog import DSIFTParams
 from .base import HandCrafted, RepresentationError, handcrafted_builder, luma255
 from .hog import hog_glyphs
 
 
-@dataclass(frozen=True)
-class DSIFTParams:
-    """Parameters of dense SIFT."""
-
-    bin_size: int = param(8, label="Bin size (px)", min=2, max=32, group="Dense SIFT",
-                          tooltip="Side of one spatial bin in pixels (and the distance between bins); a "
-                                  "descriptor spans spatial bins × bin size pixels.")
-    step: int = param(4, label="Step (px)", min=1, max=64, group="Dense SIFT",
-                      tooltip="Distance between neighbouring descriptors on the dense grid.")
-    spatial_bins: int = param(4, label="Spatial bins", min=1, max=8, group="Dense SIFT",
-                              tooltip="Spatial bins per side (SIFT: 4, so 4×4 cells).")
-    orientations: int = param(8, label="Orientations", min=2, max=36, group="Dense SIFT",
-                              tooltip="Orientation bins per cell (SIFT: 8); a descriptor has "
-                                      "spatial bins² × orientations values (128).")
-    clip: float = param(0.2, label="Clip", min=0.01, max=1.0, step=0.05, group="Dense SIFT",
-                        tooltip="Descriptor entries are clipped at this value after L2 normalisation, "
-                                "then renormalised (Lowe: 0.2).")
-
-
-DSIFT_PRESETS: Presets[DSIFTParams] = Presets(DSIFTParams)
-DSIFT_PRESETS.add("default", DSIFTParams())
 
 
 class DSIFTRepresentation(HandCrafted):

@@ -19,13 +19,12 @@ Output: 31 × ⌈H/cell⌉ × ⌈W/cell⌉ (for O = 9).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..params import Presets, param
+from ..catalog import HOGParams
 from .base import HandCrafted, handcrafted_builder, luma255
 
 CLAMP = 0.2
@@ -86,20 +85,6 @@ def hog(x01: torch.Tensor, cell: int = 8, orientations: int = 9, bilinear: bool 
     return torch.cat([sensitive, insensitive] + texture, dim=1)
 
 
-@dataclass(frozen=True)
-class HOGParams:
-    """Parameters of HOG / HOGb (VLFeat's defaults, as used by both papers)."""
-
-    cell: int = param(8, label="Cell size (px)", min=2, max=64, group="HOG",
-                      tooltip="Side of a HOG cell in pixels; the output has ⌈H/cell⌉×⌈W/cell⌉ cells "
-                              "(both papers: 8).")
-    orientations: int = param(9, label="Orientations", min=2, max=36, group="HOG",
-                              tooltip="Contrast-insensitive orientation bins O; the cell has 3·O + 4 "
-                                      "features (2·O directed, O undirected, 4 texture; VLFeat: 9).")
-
-
-HOG_PRESETS: Presets[HOGParams] = Presets(HOGParams)
-HOG_PRESETS.add("vlfeat", HOGParams())
 
 
 class HOGRepresentation(HandCrafted):

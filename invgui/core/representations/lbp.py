@@ -17,13 +17,12 @@ each ``cell``×``cell`` cell (a border cell counts only its pixels inside the im
 from __future__ import annotations
 
 import colorsys
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..params import Presets, param
+from ..catalog import LBPParams
 from .base import HandCrafted, handcrafted_builder, luma255
 
 BINS = 58
@@ -61,17 +60,6 @@ def lbp_codes(x01: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(TABLE, device=g.device)[code]
 
 
-@dataclass(frozen=True)
-class LBPParams:
-    """Parameters of LBP."""
-
-    cell: int = param(16, label="Cell size (px)", min=2, max=128, group="LBP",
-                      tooltip="Side of a histogram cell in pixels; the output has ⌈H/cell⌉×⌈W/cell⌉ "
-                              "cells of 58 counts (paper 001: 16).")
-
-
-LBP_PRESETS: Presets[LBPParams] = Presets(LBPParams)
-LBP_PRESETS.add("vlfeat", LBPParams())
 
 
 class LBPRepresentation(HandCrafted):

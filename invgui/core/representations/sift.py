@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..params import Presets, param
+from ..catalog import SIFTParams
 from .base import HandCrafted, handcrafted_builder, luma255
 
 DESCRIPTOR = 128
@@ -28,29 +28,6 @@ EXTRA = ("x mod s", "y mod s", "sin θ", "cos θ", "log scale")
 CHANNELS = DESCRIPTOR + len(EXTRA)
 
 
-@dataclass(frozen=True)
-class SIFTParams:
-    """Parameters of sparse SIFT."""
-
-    cell: int = param(4, label="Grid cell (px)", min=1, max=64, group="Sparse SIFT",
-                      tooltip="Keypoints are placed on a grid of cells this many pixels wide "
-                              "(paper 001: 4); one keypoint per cell.")
-    octave_layers: int = param(3, label="Levels per octave", min=1, max=8, group="Sparse SIFT",
-                               tooltip="Scale levels per octave of the detector (paper 001: 3).")
-    contrast_threshold: float = param(0.04, label="Contrast threshold", min=0.0, max=1.0, group="Sparse SIFT",
-                                      tooltip="Weak-contrast keypoints below this are dropped (OpenCV/Lowe: "
-                                              "0.04 for 3 levels).")
-    edge_threshold: float = param(10.0, label="Edge threshold", min=1.0, max=100.0, group="Sparse SIFT",
-                                  tooltip="Edge-like keypoints with a curvature ratio above this are dropped "
-                                          "(Lowe: 10).")
-    sigma: float = param(1.6, label="σ of octave 0", min=0.5, max=5.0, step=0.1, group="Sparse SIFT",
-                         tooltip="Gaussian blur of the first octave (Lowe: 1.6).")
-    seed: int = param(0, label="Seed", min=0, max=2**31 - 1, group="Sparse SIFT",
-                      tooltip="Chooses which keypoint a cell keeps when several fall into it.")
-
-
-SIFT_PRESETS: Presets[SIFTParams] = Presets(SIFTParams)
-SIFT_PRESETS.add("default", SIFTParams())
 
 
 @dataclass

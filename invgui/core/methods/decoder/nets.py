@@ -31,10 +31,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..decoder_params import WIDTH_MAX, WIDTH_MIN  # noqa: F401  (checkpoint.py reads them here)
+
 KINDS = ("two-stream", "sift", "conv", "fc")
-# The channel multiplier a decoder may have: TrainParams.width's range and what a checkpoint's
-# metadata may say (here, below both, so checkpoint.py does not import train.py).
-WIDTH_MIN, WIDTH_MAX = 0.02, 2.0
 SLOPE = 0.2
 
 
