@@ -73,11 +73,14 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
 
     steps = [win.run_probe] if probe else []
 
+    def save_when_settled() -> None:     # Φ0, feature picture, receptive fields: drawn before the shot
+        QTimer.singleShot(400, save if win.background.idle() else save_when_settled)
+
     def next_step() -> None:
         if steps and not win.errors:
             QTimer.singleShot(100, steps.pop(0))
         else:                  # wait a moment so the final preview and curves draw
-            QTimer.singleShot(400, save)
+            save_when_settled()
 
     win.runEnded.connect(next_step)
     QTimer.singleShot(200, win.run)

@@ -800,6 +800,32 @@ def test_layer_tree_filter_stride_and_receptive_field(qtbot, window):
     assert not window.layer_tree._items["blocks.3"].isHidden()
 
 
+def test_receptive_fields_fill_every_row_in_view_and_follow_the_scrolling(qtbot, window):
+    """Issue 27 §9: the RF column was filled only for layers the user had clicked.  Every row in
+    view (with a spatial map) gets its receptive field in the background; scrolled-to rows too."""
+    tree = window.layer_tree
+    window.layer_tree.expandAll()
+    spatial = {i.name for i in window.rep.layers(window._size()) if i.fits and i.shape and len(i.shape) == 3}
+
+    def in_view() -> list[str]:          # what the user sees, measured here, not asked of the tree
+        area = tree.viewport().rect()
+        return [n for n, it in tree._items.items() if not it.isHidden() and tree.visualItemRect(it).intersects(area)]
+
+    def all_filled() -> bool:
+        rows = [n for n in in_view() if n in spatial]
+        return len(rows) >= 8 and all(tree._items[n].text(4).isdigit() for n in rows)
+
+    qtbot.waitUntil(all_filled, timeout=20_000)
+    assert tree.rows_in_view() == in_view()
+    first = set(in_view())
+    tree.scrollToBottom()
+    assert set(in_view()) - first, "scrolling shows other rows"
+    qtbot.waitUntil(all_filled, timeout=20_000)
+    deep = [n for n in in_view() if n in spatial]
+    assert max(int(tree._items[n].text(4)) for n in deep) > 40          # deep layers see far
+    assert "rows in view" in tree.headerItem().toolTip(4)
+
+
 def test_themes_about_box_and_icons(window):
     assert window.set_theme("dark") is True
     from PySide6.QtWidgets import QApplication

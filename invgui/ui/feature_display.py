@@ -15,7 +15,6 @@ class FeatureDisplay:
         self.w = window
         self._fmap_key: tuple | None = None
         self._visual_key: tuple | None = None
-        self._rf_cache: dict[tuple, int | None] = {}      # receptive field per (model, weights, layer, size)
 
     def invalidate(self) -> None:
         self._fmap_key = self._visual_key = None
@@ -59,26 +58,35 @@ class FeatureDisplay:
             pane.set_map(*value)
 
     def receptive_field(self) -> None:
-        """The chosen layer's receptive field (one backward pass, cached) in the tree."""
+        """Receptive fields of the chosen layer and of every row in view of the layer tree (one
+        backward pass each, on the background thread; remembered for the process, so a second
+        window or a return to the model costs nothing)."""
         w = self.w
-        rep, layer, size = w.rep, w.layer, w._size()
-        key = (rep.name, rep.weights_info, layer, size)
-        if key in self._rf_cache:
-            w.layer_tree.set_receptive_field(layer, self._rf_cache[key])
+        tree = w.layer_tree
+        rep, size = w.rep, w._size()
+        if rep is None or tree.rep_name != rep.name or tree.shapes_size != size:
+            return                                   # the tree shows another model's (or size's) rows
+        base = (rep.name, rep.weights_info, repr(rep.params), size)
+        rows = list(dict.fromkeys([w.layer, *tree.rows_in_view()]))
+        for name in rows:
+            if (*base, name) in _RF:
+                tree.set_receptive_field(name, _RF[(*base, name)])
+        missing = [name for name in rows if (*base, name) not in _RF]
+        if not missing:
             return
 
-        def compute():
-            try:
-                return rep.receptive_field(layer, size)
-            except Exception:           # a layer that does not fit, a model that cannot backpropagate
-                return None
-
         def done(value, _error) -> None:
-            self._rf_cache[key] = value
-            if w.layer == layer:
-                w.layer_tree.set_receptive_field(layer, value)
+            for name, rf in (value or {}).items():
+                _RF[(*base, name)] = rf
+                if tree.rep_name == rep.name and tree.shapes_size == size:
+                    tree.set_receptive_field(name, rf)
 
-        w.background.submit("rf", compute, done)
+        w.background.submit("rf", lambda: rep.receptive_fields(missing, size), done)
+
+
+# Receptive field per (model, weights, parameters, input size, layer): a property of the network,
+# the same for every window of the process.
+_RF: dict[tuple, int | None] = {}
 
 
 def _feature_map(rep, image, size: int, layer: str, channel: int):

@@ -3,7 +3,7 @@ field of every module, with a name filter."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
 
@@ -12,6 +12,8 @@ from ..core.representations import LayerInfo, Representation
 
 class LayerTree(QTreeWidget):
     layerChosen = Signal(str)
+    rowsInView = Signal()          # the rows in view changed (scrolled, expanded, filtered, filled); settled
+
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -20,14 +22,22 @@ class LayerTree(QTreeWidget):
         self.setColumnCount(5)
         self.setHeaderLabels(["Layer", "Kind", "Output", "Stride", "RF"])
         self.headerItem().setToolTip(3, "Input pixels per output cell")
-        self.headerItem().setToolTip(4, "Receptive field in pixels of one output cell (computed when the layer "
-                                        "is chosen: the input pixels the centre cell's gradient reaches)")
+        self.headerItem().setToolTip(4, "Receptive field in pixels of one output cell: the input pixels the "
+                                        "centre cell's gradient reaches (computed in the background for the "
+                                        "rows in view)")
         self.setUniformRowHeights(True)
         self.setAlternatingRowColors(True)
         self._items: dict[str, QTreeWidgetItem] = {}
         self.itemClicked.connect(self._clicked)
         self.currentItemChanged.connect(lambda cur, _prev: cur is not None and self._clicked(cur))
         self._current = ""
+        # Receptive fields cost a backward pass each (~25 ms at 96 px): they are computed for the
+        # rows in view, once the view has settled for a moment, not for all ~270 rows at once.
+        self._settle = QTimer(self, singleShot=True, interval=150)
+        self._settle.timeout.connect(self.rowsInView)
+        self.verticalScrollBar().valueChanged.connect(self._settle.start)
+        self.itemExpanded.connect(self._settle.start)
+        self.itemCollapsed.connect(self._settle.start)
 
     def show_pending(self, title: str, size: int) -> None:
         """Another representation's layers are not left up while this one's shapes are computed."""
@@ -48,6 +58,18 @@ class LayerTree(QTreeWidget):
         for c in range(5):
             self.resizeColumnToContents(c)
         self.select(current)
+        self._settle.start()
+
+    def rows_in_view(self) -> list[str]:
+        """The layers whose rows are on screen now (not filtered out, not inside a collapsed
+        parent, inside the viewport), top to bottom."""
+        area = self.viewport().rect()
+        return [name for name, item in self._items.items()
+                if not item.isHidden() and self.visualItemRect(item).intersects(area)]
+
+    def resizeEvent(self, e) -> None:
+        super().resizeEvent(e)
+        self._settle.start()
 
     def set_receptive_field(self, name: str, rf: int | None) -> None:
         item = self._items.get(name)
@@ -76,6 +98,7 @@ class LayerTree(QTreeWidget):
 
         for i in range(self.topLevelItemCount()):
             visit(self.topLevelItem(i))
+        self._settle.start()
         return matches
 
     def _make(self, info: LayerInfo) -> QTreeWidgetItem:

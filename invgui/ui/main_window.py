@@ -163,6 +163,7 @@ class MainWindow(QMainWindow):
         self.model_box.activated.connect(self.models.on_chosen)
         self.random_weights.toggled.connect(lambda _: self.set_model(self.model_box.currentData()))
         self.layer_tree.layerChosen.connect(self.set_layer)
+        self.layer_tree.rowsInView.connect(self.features.receptive_field)
         self.form.changed.connect(self._on_params_changed)
         self.method_box.currentIndexChanged.connect(lambda _i: self._update_nondiff_label())
         self.decoder_panel.box.currentIndexChanged.connect(lambda _i: self._update_hybrid_label())

@@ -142,22 +142,32 @@ class Representation:
         """Side, in pixels, of the input region that reaches the centre cell of ``layer``'s output:
         the support of that cell's input gradient on a random image (None when it has no spatial
         map, or the representation is not differentiable)."""
-        if not self.differentiable:
-            return None
-        size = size or self.input_size
-        g = torch.Generator().manual_seed(0)
-        x = torch.rand(1, 3, size, size, generator=g).requires_grad_(True)
-        with torch.enable_grad():
-            phi = self.features(x, self.resolve_layer(layer))
-            if phi.dim() != 4:
-                return None
-            h, w = phi.shape[-2:]
-            phi[0, :, h // 2, w // 2].abs().sum().backward()
-        reach = (x.grad[0].abs().sum(0) > 0).nonzero()
-        if len(reach) == 0:
-            return None
-        ys, xs = reach[:, 0], reach[:, 1]
-        return int(max(ys.max() - ys.min(), xs.max() - xs.min())) + 1
+        return self.receptive_fields([layer], size)[layer]
+
+    def receptive_fields(self, layers: list[str], size: int | None = None) -> dict[str, int | None]:
+        """:meth:`receptive_field` of each of ``layers`` (the layer tree's rows in view); a layer
+        that does not fit ``size`` gives None.  One pass each, stopped at the layer: measured on
+        EfficientNet-Lite0 (2-core CPU), a batched pass (copy i of the image takes layer i's
+        gradient) was 1.3× faster at 96 px and 1.9× slower at 224 px, so it is not batched."""
+        out: dict[str, int | None] = {}
+        for layer in layers:
+            if not self.differentiable:
+                out[layer] = None
+                continue
+            x = rf_probe(1, size or self.input_size)
+            try:
+                with torch.enable_grad():
+                    phi = self.features(x, self.resolve_layer(layer))
+                    if phi.dim() != 4:
+                        out[layer] = None
+                        continue
+                    h, w = phi.shape[-2:]
+                    phi[0, :, h // 2, w // 2].abs().sum().backward()
+            except (RepresentationError, ValueError, RuntimeError):
+                out[layer] = None
+                continue
+            out[layer] = gradient_extent(x.grad[0])
+        return out
 
     def describe(self) -> dict[str, Any]:
         """What a record needs to rebuild this representation: name, weights, own parameters."""
@@ -241,3 +251,18 @@ def handcrafted_builder(make: Callable[[Any], "HandCrafted"], label: str):
         return make(params)
 
     return build
+
+
+def rf_probe(n: int, size: int) -> torch.Tensor:
+    """The input receptive fields are measured on: one seeded random image (``n`` copies), requiring grad."""
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(1, 3, size, size, generator=g).expand(n, -1, -1, -1).clone().requires_grad_(True)
+
+
+def gradient_extent(grad: torch.Tensor) -> int | None:
+    """Side of the bounding square of the pixels a 3×H×W input gradient reaches (None: none)."""
+    reach = (grad.abs().sum(0) > 0).nonzero()
+    if len(reach) == 0:
+        return None
+    ys, xs = reach[:, 0], reach[:, 1]
+    return int(max(ys.max() - ys.min(), xs.max() - xs.min())) + 1
