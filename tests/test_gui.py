@@ -1397,6 +1397,9 @@ def test_the_panes_show_the_selected_run_and_the_list_says_which(qtbot, window):
     live = window.active_run
     qtbot.waitUntil(lambda: window.recon_pane.image is not None and bool(window.plot.curves), timeout=60_000)
     window.set_layer("blocks.1")
+    # Another layer chosen while following the live run (seen in the Xvfb walk): the pane still
+    # shows blocks.3's live image, so its title still says blocks.3.
+    assert "blocks.3 (running)" in window.recon_pane.title_text and window.shown_run is live
     window.form.set_value("iters", 3)
     assert window.run()
     queued = window.session.runs[-1]
@@ -1546,7 +1549,7 @@ def test_fit_pads_a_non_square_image_in_the_pane_the_run_and_its_record(qtbot, w
     window.form.set_value("restarts", 1)
     run_and_wait(qtbot, window, 2)
     run = window.shown_run
-    assert run.framing == "fit" and run.request().framing == "fit"
+    assert run.framing == "fit" and run.request().framing == "fit" and run.label().endswith("chelsea (fit)")
     region = window.result.record["input_region"]
     assert region["framing"] == "fit" and region["padding"] == [0, 75, 0, 76] and region["image_size"] == [451, 300]
     assert np.abs(window.result.target[:bar - 1] - PAD_GREY).max() <= 1 / 255

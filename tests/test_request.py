@@ -148,6 +148,12 @@ def test_the_depth_plot_joins_only_runs_that_differ_in_their_layer():
     assert set(series) == {"optimisation · m"}
     (d, mean, lo, hi), *rest = series["optimisation · m"]
     assert d == 0.0 and len(rest) == 2 and (lo, hi) == (0.2, 0.9)
+    # The whole image padded (fit) is another input than its centre square: another curve, and
+    # not a duplicate for a sweep (seen in the Xvfb walk: a fit and a crop run were averaged).
+    fit = [dataclasses.replace(r, framing="fit", id=f"fit{i}") for i, r in enumerate(runs[:3])]
+    series = compare.depth_series(runs[:3] + fit, lambda r: r.result.metrics["representation_error"])
+    assert set(series) == {"optimisation · m · centre square", "optimisation · m · whole image, padded"}
+    assert compare.new_runs(fit, runs[:3]) == (fit, 0)
 
 
 @pytest.mark.numerics
@@ -235,3 +241,12 @@ def test_fit_frames_a_non_square_image_and_the_record_says_how(chelsea):
     bar = round(64 * 75 / 451)
     assert np.abs(results["fit"].target[:bar - 1] - PAD_GREY).max() <= 1 / 255
     assert np.abs(results["crop"].target[:bar] - PAD_GREY).max() > 0.1
+    # A batch of runs (a sweep) frames and describes each run's own image.
+    from invgui.core.images import load_image
+    from invgui.core.request import execute_batch
+
+    a = RunRequest(images=("sample:chelsea",), params=p, device="cpu", layer="blocks.1")
+    b = a.replace(images=("sample:coffee",), framing="fit")
+    out = [e for e in execute_batch([a, b]) if isinstance(e, Result)]
+    assert [r.record["input_region"] for r in out] == [input_region((300, 451), "crop"),
+                                                       input_region(load_image("sample:coffee").shape, "fit")]

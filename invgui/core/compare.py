@@ -138,7 +138,7 @@ def layer_depth(run: Run) -> float | None:
 
 # What must be equal for two runs to lie on one curve of error against depth: everything a run
 # asks for except its layer (and, for decoders, which file — one decoder per layer).
-_SERIES_FIELDS = ("method", "model", "image", "rep_params", "weights", "random_weights", "params")
+_SERIES_FIELDS = ("method", "model", "image", "rep_params", "weights", "random_weights", "framing", "params")
 
 
 def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float, float, float]]]:
@@ -178,6 +178,8 @@ def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float, f
                 name += f" · weights {Path(str(f[k])).name}" if f[k] else " · default weights"
             elif k == "random_weights":
                 name += " · random weights" if f[k] else ""
+            elif k == "framing":
+                name += " · whole image, padded" if f[k] == "fit" else " · centre square"
         while name in out:
             name += " ′"
         out[name] = [(d, float(np.mean(v)), min(v), max(v)) for d, v in sorted(pts.items())]
@@ -186,7 +188,7 @@ def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float, f
 
 # What makes two runs the same computation (their name, id, state and result aside).
 _REQUEST_FIELDS = ("method", "model", "layer", "image", "params", "rep_params", "weights", "random_weights",
-                   "decoder", "size", "eval_size")
+                   "decoder", "size", "eval_size", "framing")
 
 
 def new_runs(runs: list[Run], session_runs: list[Run]) -> tuple[list[Run], int]:

@@ -397,6 +397,7 @@ def execute_batch(requests: list[RunRequest], should_stop: Callable[[], bool] | 
     yield Status(f"loading {requests[0].model or 'the default representation'}")
     first = prepare(requests[0], images=images, rep=rep)
     preps = [first] + [prepare(r, images=images, rep=first.rep) for r in requests[1:]]
+    first.regions = [p.regions[0] for p in preps]       # the records of batch item k: request k's image
     from .methods.optimize import Target
 
     targets = [Target(p.images[0], channels=p.request.optimize_params().channels,

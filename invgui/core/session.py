@@ -110,7 +110,7 @@ def default_name(run: Run) -> str:
     img = run.image.replace("sample:", "")
     img = Path(img).stem if "/" in img or "\\" in img else img
     what = run.method if run.method in ("decoder", "hybrid") else run.params.get("objective", "invert")
-    return f"{where(run.model, run.layer)} · {what} · {img}"
+    return f"{where(run.model, run.layer)} · {what} · {img}" + (" (fit)" if run.framing == "fit" else "")
 
 
 def distinct_labels(runs: list[Run]) -> dict[str, str]:

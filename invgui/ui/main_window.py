@@ -22,7 +22,6 @@ from ..core import representations as R
 from ..core.events import Result
 from ..core.images import ImageError, frame, load_image, region_words, resize_center_crop
 from ..core.autosave import state_dir
-from ..core.results import where
 from ..core.session import Run, Session
 from . import actions, theme
 from .background import Background
@@ -275,7 +274,6 @@ class MainWindow(QMainWindow):
         self.layer = self.rep.resolve_layer(name)
         self.layer_tree.select(self.layer)
         self.features.receptive_field()
-        self.recon_pane.set_title(f"Reconstruction — {where(self.rep.name, self.layer)}")
         self.form.set_value("window", "")          # a window belongs to one layer's map
         self.decoder_panel.refresh(self.rep.name, self.layer)
         self._update_hybrid_label()

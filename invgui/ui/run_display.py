@@ -201,6 +201,10 @@ class RunDisplay:
             if (rec.get("representation"), rec.get("layer")) != (w.rep.name, w.layer):
                 w.probe_result = None
                 w.view.hide_probe()
+        if w.result is None and w.shown_run is None and not w.running():
+            # Nothing shown: the pane is titled after what the next run would invert.  (A run that
+            # is shown, live or queued, keeps its own title: the panes show one run.)
+            w.recon_pane.set_title(f"Reconstruction — {where(w.rep.name, w.layer)}")
         if w.result is None or w.running():
             return
         rec = w.result.record
