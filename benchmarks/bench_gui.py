@@ -282,8 +282,8 @@ def session(args) -> int:
 
     def settings() -> None:                  # what a user sets before queueing the sweep (each a click or
         cv.sweep_kind.setCurrentIndex(0)     # an edit: done here in one go, then the event loop runs)
-        cv.sweep_opt.setChecked(True)
-        cv.sweep_dec.setChecked(False)
+        cv.sweep_boxes["optimize"].setChecked(True)
+        cv.sweep_boxes["decoder"].setChecked(False)
         win.form.set_value("iters", args.iters)
         win.form.set_value("size", args.size)
 

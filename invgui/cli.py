@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command line.  It imports only pure-data modules (catalog, *_params), never
     torch: ``--help`` and argument errors answer in a fraction of a second (a test checks)."""
     from .core import catalog as R
+    from .core.methods import registry as M
     from .core.methods.optimize_params import PRESETS, OptimizeParams
     from .core.params import add_arguments
 
@@ -103,10 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _add_fit_arg(p)
     p.add_argument("--tiff", action="store_true", help="also write every reconstruction as a 16-bit TIFF")
-    p.add_argument("--method", default="optimize", choices=("optimize", "decoder", "hybrid"),
-                   help="optimize (Mahendran & Vedaldi, default), decoder (Dosovitskiy & Brox: one forward "
-                        "pass of a trained decoder) or hybrid (the decoder's reconstruction starts the "
-                        "optimisation; restarts add small noise to it)")
+    p.add_argument("--method", default=M.DEFAULT_METHOD, choices=M.names(),
+                   help="; ".join(f"{m.name}: {m.title}, {m.help}" for m in M.window_methods()))
     p.add_argument("--decoder", metavar="FILE.pt", help="decoder checkpoint for --method decoder or hybrid, or "
                    "the name of a shipped one (`invgui layers MODEL` lists them; default: the shipped pixel-loss "
                    "one for the model and layer, if any)")
@@ -172,8 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", "-l", default=None, help="layer to start on (default: the model's mid-depth "
                    "layer; `invgui layers MODEL` lists them)")
     p.add_argument("--preset", default=None, choices=PRESETS.names(), help="optimisation preset to start with")
-    p.add_argument("--method", default=None, choices=("optimize", "decoder", "hybrid"),
-                   help="method to start with")
+    p.add_argument("--method", default=None, choices=M.names(), help="method to start with")
     p.add_argument("--probe", default=None, help="with --screenshot and --method decoder: also run this probe")
     p.add_argument("--other", default=None, help="second image for --probe interpolate")
     p.add_argument("--view", default="main", choices=("main", "compare", "train"),
@@ -255,28 +253,31 @@ def _skip(e: Exception) -> None:
 
 
 def cmd_invert(args) -> int:
+    from .core.events import Result
     from .core.export import export_paths
     from .core.methods.optimize import PRESETS, OptimizeParams
+    from .core.methods.registry import DEFAULT_METHOD, method
     from .core.params import from_arguments
-    from .core.request import prepare
+    from .core.request import prepare, run_prepared
 
+    spec = method(args.method)
     params = from_arguments(OptimizeParams, args, PRESETS.get(args.preset))
-    if args.method == "decoder":
-        return _invert_decoder(args, params)
-    if args.method == "hybrid":
-        req = _request(args, "hybrid", params, decoder=args.decoder, size=params.size,
-                       target_features=args.target_features, eval_set=args.eval_set)
-    else:
-        req = _request(args, "optimize", params, target_features=args.target_features, eval_set=args.eval_set)
+    extra = {"decoder": args.decoder, "size": params.size} if spec.uses_decoder else {}
+    req = _request(args, spec.name, params if spec.params_cls is not None else None,
+                   target_features=args.target_features, eval_set=args.eval_set, **extra)
     prep = prepare(req, on_skip=_skip)
     _tell_notes(args, prep)
-    suffix = "_hybrid" if args.method == "hybrid" else ""
+    suffix = "" if spec.name == DEFAULT_METHOD else f"_{spec.name}"
+    preset = {"preset": args.preset} if spec.optimises else {}
     if len(prep.images) > 1:
-        return _invert_batch(args, prep, suffix, preset=args.preset)
+        return _invert_batch(args, prep, suffix, **preset)
     out = Path(args.out) if args.out else _default_out(prep.source, prep.rep.name, prep.layer + suffix)
     _check_destinations(export_paths(out, args.metrics))        # before minutes of optimisation
-    (result,) = _optimize_with_progress(args, prep)
-    wrote = _export_one(args, prep, result, out, preset=args.preset)
+    if spec.optimises:
+        (result,) = _optimize_with_progress(args, prep)
+    else:
+        result = next(ev for ev in run_prepared(prep) if isinstance(ev, Result))
+    wrote = _export_one(args, prep, result, out, **preset)
     if result.message:
         print(result.message, file=sys.stderr)
     print(summary(result))
@@ -377,31 +378,10 @@ def _export_one(args, prep, result, out: Path, image=None, source=None, **extra)
     png, js = export_result(result, out, args.metrics, visual=visual, image=source, tiff=args.tiff,
                             target_features=args.target_features, eval_set=args.eval_set,
                             command=" ".join(["invgui"] + sys.argv[1:]), **extra)
-    restarts = len(result.images) - 1 if prep.request.method in ("optimize", "hybrid") else 0
+    restarts = len(result.images) - 1 if prep.request.spec.optimises else 0
     return (f"wrote {png} and {js}" + (f" (+ {restarts} restarts and the deviation map)" if restarts else "")
             + (" (+ the decoder's reconstruction it started from)" if result.start is not None else "")
             + (" (+ the features' picture)" if visual is not None else ""))
-
-
-def _invert_decoder(args, params) -> int:
-    from .core.events import Result
-    from .core.export import export_paths
-    from .core.request import prepare, run_prepared
-
-    req = _request(args, "decoder", decoder=args.decoder, size=params.size, target_features=args.target_features,
-                   eval_set=args.eval_set)
-    prep = prepare(req, on_skip=_skip)
-    _tell_notes(args, prep)
-    layer = prep.layer
-    if len(prep.images) > 1:
-        return _invert_batch(args, prep, "_decoder")
-    out = Path(args.out) if args.out else _default_out(prep.source, prep.rep.name, layer + "_decoder")
-    _check_destinations(export_paths(out, args.metrics))
-    result = next(ev for ev in run_prepared(prep) if isinstance(ev, Result))
-    wrote = _export_one(args, prep, result, out)
-    print(summary(result))
-    print(wrote)
-    return 0
 
 
 def _decoder_per_image(result, n: int) -> list:
@@ -434,7 +414,7 @@ def _invert_batch(args, prep, suffix: str, **extra) -> int:
                          "rename one or run them separately")
     folder.mkdir(parents=True, exist_ok=True)
     _check_destinations(outs)
-    if prep.request.method == "decoder":
+    if prep.request.spec.one_pass:
         result = next(ev for ev in run_prepared(prep) if isinstance(ev, Result))
         results = _decoder_per_image(result, len(sources))
         took = (f"{len(sources)} images in one forward pass of {result.metrics['seconds'] * 1000:.1f} ms "
@@ -559,13 +539,14 @@ def cmd_probe(args) -> int:
     from .core.methods import probe as P
     from .core.methods.optimize import PRESETS
     from .core.params import check, from_arguments
+    from .core.methods.registry import PROBE
     from .core.request import prepare, run_prepared
 
     pp = from_arguments(P.ProbeParams, args, P.ProbeParams())
     opt = PRESETS.get(args.preset)
     if args.iters is not None:
         opt = check(dc.replace(opt, iters=args.iters), "--iters")
-    req = _request(args, "probe", opt, probe=pp, decoder=args.decoder, size=args.size)
+    req = _request(args, PROBE.name, opt, probe=pp, decoder=args.decoder, size=args.size)
     prep = prepare(req)
     _check_destinations([args.out, Path(args.out).with_suffix(".json")])
     result = None

@@ -1459,7 +1459,7 @@ def test_a_sweep_says_what_it_queues_and_skips_runs_the_session_has(qtbot, windo
     window.form.set_value("iters", 2)
     view = window.open_compare([])
     view.sweep_kind.setCurrentIndex(0)
-    view.sweep_dec.setChecked(False)
+    view.sweep_boxes["decoder"].setChecked(False)
     first = view.queue_sweep()
     assert len(first) == 1 and view.sweep_said.text() == "queued 1 runs"
     qtbot.waitUntil(lambda: not window.running(), timeout=60_000)

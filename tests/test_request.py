@@ -84,14 +84,14 @@ def test_one_summary_for_the_cli_the_run_list_and_the_captions():
     assert "0.250 ± 0.010" in html and "PSNR 21.00 ± 0.50 dB" in html and "10 iterations" in html
 
 
-@pytest.mark.parametrize("method", ["optimize", "decoder"])
+@pytest.mark.parametrize("method", ["optimize", "decoder", "hybrid"])
 def test_every_summary_style_reads_a_result_with_only_what_a_session_file_must_hold(method):
     """Session.load requires these metrics and accepts PSNR without SSIM: no summary may then fail
     (the window's result panel raised TypeError on such a file)."""
-    from invgui.core import session
+    from invgui.core.methods.registry import METHODS
     from invgui.core.results import STYLES, summary
 
-    metrics = {k: 1.0 for k in session._METRIC_KEYS[method]}
+    metrics = {k: 1.0 for k in METHODS[method].metric_keys}
     metrics["psnr"] = 20.0
     res = Result(images=np.zeros((2, 8, 8, 3), np.float32), target=None, history={}, metrics=metrics,
                  record={"method": method, "representation": "hog", "layer": "hog", "layer_shape": [1],

@@ -17,15 +17,19 @@ import numpy as np
 
 from .images import to_uint8
 from .results import summary
+from .methods.registry import METHODS, OPTIMIZE, method
 from .session import Run
 
 AXES = ("method", "layer", "model", "image", "run")
-METHOD_NAMES = {"optimize": "optimisation", "decoder": "decoder", "hybrid": "hybrid"}
+def method_word(name: str) -> str:
+    """A method's word in captions and legends ("optimisation"); an unknown name as it is."""
+    spec = METHODS.get(name)
+    return spec.word if spec is not None else name
 
 
 def axis_value(run: Run, axis: str) -> str:
     if axis == "method":
-        return METHOD_NAMES.get(run.method, run.method)
+        return method_word(run.method)
     if axis == "layer":
         return run.layer
     if axis == "model":
@@ -155,17 +159,17 @@ def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float, f
         if val is None:
             continue
         f = {k: getattr(r, k) for k in _SERIES_FIELDS}
-        f["params"] = {} if r.method == "decoder" else {k: v for k, v in r.params.items() if k != "seed"}
+        f["params"] = {k: v for k, v in r.params.items() if k != "seed"} if _has_params(r.method) else {}
         key = _json(f)
         fields[key] = f
         groups.setdefault(key, {}).setdefault(depth, []).append(float(val))
     varying = [k for k in _SERIES_FIELDS[2:-1] if len({_json(f[k]) for f in fields.values()}) > 1]
-    params = [f["params"] for f in fields.values() if f["method"] != "decoder"]
+    params = [f["params"] for f in fields.values() if _has_params(f["method"])]
     differing = sorted(n for n in {n for p in params for n in p} if len({_json(p.get(n)) for p in params}) > 1)
     out: dict[str, list[tuple[float, float, float, float]]] = {}
     for key, pts in groups.items():
         f = fields[key]
-        name = f"{METHOD_NAMES.get(f['method'], f['method'])} · {f['model']}"
+        name = f"{method_word(f['method'])} · {f['model']}"
         if "rep_params" in varying and f["rep_params"]:
             name += f" ({_words(f['rep_params'])})"          # the representation's own, beside its name
         name += "".join(f" · {n} {f['params'][n]}" for n in differing if n in f["params"])
@@ -184,6 +188,11 @@ def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float, f
             name += " ′"
         out[name] = [(d, float(np.mean(v)), min(v), max(v)) for d, v in sorted(pts.items())]
     return out
+
+
+def _has_params(name: str) -> bool:
+    spec = METHODS.get(name)
+    return spec is not None and spec.params_cls is not None
 
 
 # What makes two runs the same computation (their name, id, state and result aside).
@@ -267,15 +276,15 @@ def sweep_layers(template: Run, methods: list[str], layers: list[str], decoders:
                  ) -> list[Run]:
     """methods × layers; a decoder or hybrid run needs ``decoders[layer]`` (layers without one are skipped)."""
     runs = []
-    for method in methods:
+    for name in methods:
         for layer in layers:
-            if method in ("decoder", "hybrid"):
+            if method(name).uses_decoder:
                 path = (decoders or {}).get(layer)
                 if path is None:
                     continue
-                runs.append(template.copy(method=method, layer=layer, decoder=path))
+                runs.append(template.copy(method=name, layer=layer, decoder=path))
             else:
-                runs.append(template.copy(method="optimize", layer=layer))
+                runs.append(template.copy(method=name, layer=layer))
     return runs
 
 
@@ -283,18 +292,19 @@ def sweep_images(template: Run, methods: list[str], images: list[str], decoder: 
     """methods × images at the template's layer (the decoder and hybrid rows need ``decoder``).  The
     optimisation runs differ only in their image, so the window computes them as one batch."""
     runs = []
-    for method in methods:
-        if method in ("decoder", "hybrid") and decoder is None:
+    for name in methods:
+        uses_decoder = method(name).uses_decoder
+        if uses_decoder and decoder is None:
             continue
         for image in images:
-            extra = {"decoder": decoder} if method in ("decoder", "hybrid") else {}
-            runs.append(template.copy(method=method, image=image, **extra))
+            extra = {"decoder": decoder} if uses_decoder else {}
+            runs.append(template.copy(method=name, image=image, **extra))
     return runs
 
 
 def sweep_param(template: Run, name: str, values: list) -> list[Run]:
     """One optimisation run per value of parameter ``name``."""
-    return [template.copy(method="optimize", params={**template.params, name: v}) for v in values]
+    return [template.copy(method=OPTIMIZE.name, params={**template.params, name: v}) for v in values]
 
 
 def save_sheet(path: str | os.PathLike, sheet: np.ndarray, dpi: int = 300) -> Path:

@@ -57,3 +57,14 @@ class Result:
 
 
 Event = Union[Status, Step, Result]
+
+
+PER_IMAGE = ("representation_error", "psnr", "ssim", "normalised_reconstruction_error")
+
+
+def per_image_metrics(m: dict, n: int) -> list[dict]:
+    """A batch :class:`Result`'s metrics (means, with ``*_per_image`` lists) as one dict per image: every
+    plain metric, and each per-image one taken from its list (a batch of one has no lists)."""
+    plain = {k: v for k, v in m.items() if not k.endswith("_per_image")}
+    return [{**plain, **{k: m[f"{k}_per_image"][i] for k in PER_IMAGE if f"{k}_per_image" in m}}
+            for i in range(n)]

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .catalog import FRAMINGS
+
 MIN_SIDE = 16                      # smaller images cannot feed any representation we offer
 MAX_PIXELS = 256_000_000           # above this we refuse instead of exhausting memory
 # A file is decoded to at most this shorter side (the largest working size, OptimizeParams.size's
@@ -534,9 +536,6 @@ def image_batch(img: np.ndarray, size: int):
     return torch.from_numpy(resize_center_crop(img, size)).permute(2, 0, 1)[None]
 
 
-# How a non-square image becomes the square a method sees: its centre square ("crop", both papers'
-# practice), or all of it with grey bars ("fit": nothing cut off; the bars are part of the target).
-FRAMINGS = ("crop", "fit")
 PAD_GREY = 0.5      # the bars: mid grey, the colour σ-normalised optimisation starts around
 
 

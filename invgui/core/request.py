@@ -16,147 +16,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
-from .events import Event, Result, Status, Step
-from .images import FRAMINGS
-from .params import check, from_dict, to_dict
+from .events import Event, Result, Status
+from .methods.base import DEFAULT_IMAGE, METHODS, Prepared, RequestError, RunRequest, freeze_params
+from .params import to_dict
 
-METHODS = ("optimize", "decoder", "probe", "hybrid")
-DEFAULT_IMAGE = "sample:chelsea"
-
-
-class RequestError(ValueError):
-    """A request that cannot run as asked; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """Everything one reconstruction needs.  ``params`` are the optimisation parameters
-    (``OptimizeParams``; for a probe, those of its optional optimisation row; for ``hybrid``, those
-    of its second stage), ``probe`` the probe's (``ProbeParams``); ``rep_params`` a hand-crafted
-    representation's own parameters as ``(name, value)`` pairs; ``size`` the decoder's / probe's /
-    hybrid's input side (0: the decoder's own).  ``hybrid``: the decoder's reconstruction starts
-    the optimisation (paper 001's and paper 000's methods in series)."""
-
-    method: str = "optimize"
-    model: str = ""                                   # "" = the default representation
-    layer: str | None = None                          # None = the representation's (or decoder's) default
-    images: tuple[str, ...] = (DEFAULT_IMAGE,)        # sources: paths or sample:NAME
-    params: Any = None                                # OptimizeParams (None = the default preset)
-    rep_params: tuple[tuple[str, Any], ...] = ()
-    weights: str | None = None
-    random_weights: bool = False
-    device: str = "auto"
-    decoder: str | None = None                        # checkpoint (None = the shipped one, if any)
-    size: int = 0
-    eval_size: int = 0                                # PSNR/SSIM/NRE against the original at this side
-    probe: Any = None                                 # ProbeParams for method="probe"
-    target_features: str | None = None                # invert these features (a feature file) instead
-    eval_set: str | None = None                       # folder (or "samples") defining paper 001's N
-    trust_torchscript: bool = False
-    framing: str = "crop"                             # a non-square image: its centre square, or padded (fit)
-
-    # -- conveniences ---------------------------------------------------------------------------
-    @property
-    def image(self) -> str:
-        return self.images[0] if self.images else ""
-
-    def rep_params_dict(self) -> dict[str, Any] | None:
-        return dict(self.rep_params) if self.rep_params else None
-
-    def optimize_params(self):
-        from .methods.optimize import PRESETS
-
-        return self.params if self.params is not None else PRESETS.get(PRESETS.names()[0])
-
-    def replace(self, **changes: Any) -> "RunRequest":
-        if "rep_params" in changes and isinstance(changes["rep_params"], dict):
-            changes["rep_params"] = freeze_params(changes["rep_params"])
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (sessions, records)."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["images"] = list(self.images)
-        d["params"] = to_dict(self.params) if self.params is not None else None
-        d["probe"] = to_dict(self.probe) if self.probe is not None else None
-        d["rep_params"] = self.rep_params_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunRequest":
-        from .methods.optimize import OptimizeParams
-        from .methods.probe import ProbeParams
-
-        d = dict(d)
-        if d.get("params") is not None:
-            d["params"] = from_dict(OptimizeParams, d["params"])
-        if d.get("probe") is not None:
-            d["probe"] = from_dict(ProbeParams, d["probe"])
-        d["images"] = tuple(d.get("images") or ())
-        d["rep_params"] = freeze_params(d.get("rep_params"))
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    def validate(self) -> "RunRequest":
-        """``self`` when its own fields are consistent; a :class:`RequestError` otherwise (files,
-        layers and sizes are checked by :func:`prepare`, which reads them)."""
-        from .representations import check_size
-
-        if self.method not in METHODS:
-            raise RequestError(f"method {self.method!r}: use one of {', '.join(METHODS)}")
-        if not self.images and self.target_features is None:
-            raise RequestError("give an image or target features")
-        if len(self.images) > 1 and self.method == "probe":
-            raise RequestError("a probe manipulates the features of one image; give one image")
-        if len(self.images) > 1 and self.target_features:
-            raise RequestError("with target features the image only serves the metrics; give at most one image")
-        if self.method == "probe" and self.probe is None:
-            raise RequestError("a probe request needs its probe parameters")
-        if self.params is not None:
-            check(self.params, "optimisation parameters")
-        if self.probe is not None:
-            check(self.probe, "probe parameters")
-        check_size(self.size)
-        check_size(self.eval_size)
-        if self.framing not in FRAMINGS:
-            raise RequestError(f"framing {self.framing!r}: use one of {', '.join(FRAMINGS)}")
-        return self
-
-
-def freeze_params(values: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
-    return tuple(sorted((str(k), v) for k, v in (values or {}).items()))
-
-
-@dataclass
-class Prepared:
-    """A request with everything read and resolved: what :func:`run_prepared` computes with."""
-
-    request: RunRequest
-    rep: Any                                          # Representation
-    layer: str
-    device: str
-    images: list[np.ndarray] = field(default_factory=list)
-    target_features: Any = None                       # torch.Tensor
-    eval_distance: float | None = None
-    decoder: Any = None                               # decoder.Loaded
-    decoder_file: str | None = None
-    size: int = 0                                     # the input side the run computes at
-    eval_size: int = 0                                # the side its image metrics are computed at
-    notes: list[str] = field(default_factory=list)    # choices made for the user, to tell them
-    regions: list[dict] = field(default_factory=list)  # per image: the part the method sees (input_region)
-
-    @property
-    def source(self) -> str:
-        """What the outputs are named after: the image, or the feature file's name."""
-        if self.images and self.request.images:
-            return self.request.image
-        return Path(self.request.target_features or "features").stem
+# The request and what a method needs are defined below the methods (methods/base.py); here the
+# one entry point that reads, dispatches through the registry and runs them.
+__all__ = ["RunRequest", "RequestError", "Prepared", "DEFAULT_IMAGE", "METHODS", "freeze_params", "prepare",
+           "run_prepared", "execute", "execute_batch", "batch_key", "rep_key", "results", "final_result"]
 
 
 def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None, rep=None,
@@ -173,6 +44,7 @@ def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None,
     from .metrics import eval_set_distance
 
     request.validate()
+    spec = request.spec
     device = resolve_device(request.device)
     if rep is None:
         rep = R.get(request.model or R.DEFAULT, weights=request.weights, random_weights=request.random_weights,
@@ -184,10 +56,10 @@ def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None,
     prep = Prepared(request, rep, "", device, [frame(a, request.framing) for a in arrays])
     prep.regions = [input_region(a.shape, request.framing) for a in arrays]
 
-    if request.method == "hybrid" and not rep.differentiable:
-        raise R.RepresentationError(f"{rep.name}: {rep.decoder_hint}; the hybrid method optimises after the "
+    if spec.from_decoder and not rep.differentiable:
+        raise R.RepresentationError(f"{rep.name}: {rep.decoder_hint}; the {spec.word} method optimises after the "
                                     "decoder, so it needs a differentiable representation: use --method decoder")
-    if request.method in ("decoder", "probe", "hybrid"):
+    if spec.uses_decoder:
         from .methods import decoder as D
 
         layer = request.layer
@@ -210,7 +82,7 @@ def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None,
 
     if request.target_features:
         ff = features_io.load(request.target_features)
-        if request.method == "optimize":
+        if not spec.uses_decoder:
             prep.layer = rep.resolve_layer(request.layer or ff.meta.get("layer"))
             if not request.optimize_params().size and ff.meta.get("input_size"):
                 prep.size = int(ff.meta["input_size"])
@@ -219,7 +91,7 @@ def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None,
         info = rep.check_input(prep.layer, prep.size)
         features_io.check(ff, rep, prep.layer, info.shape or (), request.target_features)
         prep.target_features = ff.features
-    elif request.method == "optimize":
+    elif not spec.uses_decoder:
         prep.layer = rep.resolve_layer(request.layer)
     rep.check_input(prep.layer, prep.size)
     # Every method's reconstruction is compared with the original at one side (the window's): a
@@ -253,15 +125,15 @@ def _shipped_decoder(rep, layer: str | None) -> tuple[str, str | None, str]:
 
 
 def run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
-                 save_features: str | None = None, targets: list | None = None) -> Iterator[Event]:
+                 save_features: str | None = None, batch: list[Prepared] | None = None) -> Iterator[Event]:
     """The events of a prepared request (``Step``s, ``Status``es, a final ``Result`` — one per
-    image for optimisation); every result's record says which device ran (``auto`` resolved) and
-    what it is.  ``targets`` (optimisation): these instead of the request's own."""
+    image for optimisation), from its method (the registry's entry); every result's record says
+    which device ran (``auto`` resolved) and what part of its image was used.  ``batch`` (a
+    batchable method): these prepared requests, ``prep`` first, as one batch."""
     from .device import describe
 
-    events = _optimize(prep, targets, should_stop) if targets is not None else \
-        _run_prepared(prep, should_stop, save_features)
-    for ev in events:
+    options = {k: v for k, v in (("save_features", save_features), ("batch", batch)) if v is not None}
+    for ev in prep.request.spec.run(prep, should_stop, **options):
         if isinstance(ev, Result):
             ev.record["device"] = prep.device
             ev.record["device_name"] = describe(prep.device)
@@ -270,111 +142,12 @@ def run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
         yield ev
 
 
-def _run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
-                  save_features: str | None = None) -> Iterator[Event]:
-    req = prep.request
-    if req.method == "hybrid":
-        yield from _hybrid(prep, should_stop)
-        return
-    if req.method == "optimize":
-        from .methods.optimize import Target
-
-        if prep.target_features is not None:
-            targets = [Target(prep.images[0] if prep.images else None, prep.target_features, label=prep.source)]
-        else:
-            targets = [Target(img, label=src) for src, img in zip(req.images, prep.images)]
-        yield from _optimize(prep, targets, should_stop)
-        return
-    if req.method == "decoder":
-        from .methods import decoder as D
-
-        image: Any = prep.images if len(prep.images) > 1 else (prep.images[0] if prep.images else None)
-        for ev in D.run(prep.rep, image, prep.layer, prep.decoder, size=prep.size, device=prep.device,
-                        target_features=prep.target_features, eval_distance=prep.eval_distance,
-                        should_stop=should_stop, eval_size=prep.eval_size):
-            if isinstance(ev, Result):
-                ev.record["decoder"] = prep.decoder_file
-            yield ev
-        return
-    from .methods import probe as P
-
-    opt = req.params if req.probe.optimize else None
-    yield from P.run_params(prep.rep, prep.images[0], prep.layer, prep.decoder, req.probe, size=prep.size,
-                            optimize_params=opt, device=prep.device, should_stop=should_stop,
-                            save_features=save_features)
-
-
-def _hybrid(prep: Prepared, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
-    """Stage 1, the decoder (one forward pass for every image); stage 2, the optimisation from its
-    reconstructions (restart 1 from each exactly, the others from it plus small noise), one batch.
-    Each image's result is the optimisation's, its record keeps the decoder stage: its metrics,
-    seconds and image (``Result.start``)."""
-    from .methods import decoder as D
-    from .methods.optimize import Target
-    from .results import PER_IMAGE, per_image_metrics
-
-    req = prep.request
-    yield Status("stage 1 of 2: the decoder")
-    first = None
-    image: Any = prep.images if len(prep.images) > 1 else (prep.images[0] if prep.images else None)
-    for ev in D.run(prep.rep, image, prep.layer, prep.decoder, size=prep.size, device=prep.device,
-                    target_features=prep.target_features, eval_distance=prep.eval_distance,
-                    eval_size=prep.eval_size):
-        if isinstance(ev, Result):
-            first = ev
-    if should_stop is not None and should_stop():
-        return
-    starts = list(first.images)
-    decoder_metrics = [{k: float(m[k]) for k in PER_IMAGE if k in m}
-                       for m in per_image_metrics(first.metrics, len(starts))]
-    if prep.target_features is not None:
-        targets = [Target(prep.images[0] if prep.images else None, prep.target_features, label=prep.source,
-                          start=starts[0])]
-    else:
-        targets = [Target(img, label=src, start=st) for src, img, st in zip(req.images, prep.images, starts)]
-    yield Status("stage 2 of 2: optimisation from the decoder's reconstruction")
-    for ev in _optimize(prep, targets, should_stop):
-        if isinstance(ev, Result):
-            i = ev.record.get("batch_index", 0) if len(targets) > 1 else 0
-            ev.start = starts[i]
-            ev.record.update({"method": "hybrid", "decoder": prep.decoder_file,
-                              "decoder_meta": first.record.get("decoder_meta"),
-                              "decoder_stage": {**decoder_metrics[i], "seconds": first.metrics["seconds"]}})
-            ev.metrics["decoder_representation_error"] = decoder_metrics[i].get("representation_error")
-        yield ev
-
-
-def _optimize(prep: Prepared, targets: list, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
-    """Optimisation of ``targets`` at ``prep``'s layer, as few batches as fit ``MAX_BATCH_ROWS``
-    (items × restarts); items are numbered across the batches (``Step.item``, the records'
-    ``batch_index``) and a list longer than one batch says so once."""
-    from .methods import optimize
-
-    params = dataclasses.replace(prep.request.optimize_params(), size=prep.size)
-    chunks = optimize.batches(len(targets), params.restarts)
-    for n, chunk in enumerate(chunks):
-        if len(chunks) > 1:
-            yield Status(f"batch {n + 1} of {len(chunks)}: targets {chunk.start + 1}–{chunk.stop} of {len(targets)}")
-        for ev in optimize.run_batch(prep.rep, targets[chunk.start:chunk.stop], prep.layer, params,
-                                     device=prep.device, eval_distance=prep.eval_distance, should_stop=should_stop,
-                                     eval_size=prep.eval_size):
-            if chunk.start and isinstance(ev, Step):
-                ev = dataclasses.replace(ev, item=ev.item + chunk.start)
-            elif isinstance(ev, Result) and len(targets) > 1:
-                ev.record["batch"] = len(targets)
-                ev.record["batch_index"] = ev.record.get("batch_index", 0) + chunk.start
-                ev.record["batch_rows"] = len(chunk) * params.restarts     # what ran together
-            yield ev
-        if should_stop is not None and should_stop():
-            return                                # stopped: the later batches do not start
-
-
 def batch_key(request: RunRequest) -> tuple | None:
     """Requests with equal keys can run as one batch (:func:`execute_batch`): optimisation of
     images at one layer of one representation with the same parameters but for the neuron
     subset (channels, window).  None: the request runs alone (decoders and probes are one
     forward pass already; a feature file is its own target)."""
-    if request.method != "optimize" or request.target_features or request.eval_set:
+    if not request.spec.batchable or request.target_features or request.eval_set:
         return None
     p = dataclasses.replace(request.optimize_params(), channels="", window="")
     return (rep_key(request), request.layer or "", json.dumps(to_dict(p), sort_keys=True, default=str))
@@ -398,11 +171,7 @@ def execute_batch(requests: list[RunRequest], should_stop: Callable[[], bool] | 
     first = prepare(requests[0], images=images, rep=rep)
     preps = [first] + [prepare(r, images=images, rep=first.rep) for r in requests[1:]]
     first.regions = [p.regions[0] for p in preps]       # the records of batch item k: request k's image
-    from .methods.optimize import Target
-
-    targets = [Target(p.images[0], channels=p.request.optimize_params().channels,
-                      window=p.request.optimize_params().window, label=p.request.image) for p in preps]
-    yield from run_prepared(first, should_stop, targets=targets)
+    yield from run_prepared(first, should_stop, batch=preps)
 
 
 def execute(request: RunRequest, should_stop: Callable[[], bool] | None = None, *,

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .events import Result
+from .methods.registry import METHODS, OPTIMIZE, Method
+from .events import PER_IMAGE, per_image_metrics  # noqa: F401  (they live below the methods)
 
 STYLES = ("line", "short", "caption", "html")
 
@@ -152,11 +154,11 @@ def _image_parts(m: Metrics, spread: bool, sep: str) -> list[str]:
 def _line(result: Result, m: Metrics) -> str:
     """One line of the metrics that matter, mean ± std over restarts where there are several."""
     spread = len(result.images) > 1
-    decoder = result.record.get("method") == "decoder"
-    if decoder:
-        parts = [f"decoder: representation error of the reconstruction {m.representation_error:.4f}"]
-    elif result.record.get("method") == "hybrid":
-        parts = [f"hybrid: representation error {_decoder_stage(result):.4f} (decoder) -> "
+    spec = _method(result)
+    if spec.one_pass:
+        parts = [f"{spec.word}: representation error of the reconstruction {m.representation_error:.4f}"]
+    elif spec.from_decoder:
+        parts = [f"{spec.word}: representation error {_decoder_stage(result):.4f} (decoder) -> "
                  f"{m.pm('representation_error', '.4f', spread)} (optimised)"]
     else:
         parts = [f"representation error {m.start_representation_error:.4f} -> "
@@ -167,7 +169,7 @@ def _line(result: Result, m: Metrics) -> str:
     work, ev = _work_eval(result)
     if work is not None and ev != work:
         parts.append(f"at {sizes(result)}")
-    if decoder:
+    if spec.one_pass:
         parts.append(f"one forward pass in {m.seconds * 1000:.1f} ms")
     else:
         parts.append(f"{m.iterations} it in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)"
@@ -184,18 +186,19 @@ def _html(result: Result, m: Metrics) -> str:
         f", at {said})" if said else ")")
     spread = len(result.images) > 1
     image = "".join(f"{p}<br>" for p in _image_parts(m, spread, " ·"))
-    if rec.get("method") == "decoder":
+    spec = _method(result)
+    if spec.one_pass:
         meta = rec.get("decoder_meta", {})
-        return (f"{where_} — decoder ({escape(str(meta.get('architecture')))}, "
+        return (f"{where_} — {spec.word} ({escape(str(meta.get('architecture')))}, "
                 f"{escape(Path(str(rec.get('decoder'))).name)})<br>"
                 f"representation error of the reconstruction <b>{m.representation_error:.3f}</b><br>"
                 f"{image}one forward pass: {m.seconds * 1000:.1f} ms")
     p, tv = rec.get("params", {}), rec.get("resolved", {}).get("tv_weight")
-    if rec.get("method") == "hybrid":
+    if spec.from_decoder:
         stage = rec.get("decoder_stage") or {}
         nre = stage.get("normalised_reconstruction_error")
         colour = rec.get("resolved", {}).get("colour", "")
-        where_ += (f" — hybrid: decoder ({escape(Path(str(rec.get('decoder'))).name)}) then optimisation<br>"
+        where_ += (f" — {spec.word}: decoder ({escape(Path(str(rec.get('decoder'))).name)}) then optimisation<br>"
                   f"<small>decoder stage: representation error {_decoder_stage(result):.3f}"
                   + (f", normalised reconstruction error {nre:.3f}" if isinstance(nre, (int, float)) else "")
                   + (f"<br>colour: {escape(colour, quote=False)}" if colour else "")
@@ -213,15 +216,11 @@ def _html(result: Result, m: Metrics) -> str:
             f"seed {p.get('seed')}, restarts {p.get('restarts')}</small>")
 
 
-PER_IMAGE = ("representation_error", "psnr", "ssim", "normalised_reconstruction_error")
+def _method(result: Result) -> Method:
+    """The method a result's record names (an old or foreign record without one: optimisation)."""
+    return METHODS.get(str(result.record.get("method")), OPTIMIZE)
 
 
-def per_image_metrics(m: dict[str, Any], n: int) -> list[dict[str, Any]]:
-    """A batch result's metrics (means, with ``*_per_image`` lists) as one dict per image: every
-    plain metric, and each per-image one taken from its list (a batch of one has no lists)."""
-    plain = {k: v for k, v in m.items() if not k.endswith("_per_image")}
-    return [{**plain, **{k: m[f"{k}_per_image"][i] for k in PER_IMAGE if f"{k}_per_image" in m}}
-            for i in range(n)]
 
 
 def _decoder_stage(result: Result) -> float:
@@ -233,6 +232,6 @@ def _decoder_stage(result: Result) -> float:
 def progress(result: Result) -> str:
     """The status bar's words once a run has ended."""
     m = Metrics.of(result)
-    if result.record.get("method") == "decoder":
+    if _method(result).one_pass:
         return f"done: decoder in {m.seconds * 1000:.1f} ms"
     return f"{'stopped' if result.stopped else 'done'}: {m.iterations} it · {m.iterations_per_second:.1f} it/s"

@@ -28,6 +28,7 @@ import numpy as np
 from .events import Result
 from .export import _clean, library_versions
 from .images import FRAMINGS, atomic_write
+from .methods.registry import DEFAULT_METHOD, method, names
 from .results import Metrics, metric_names, summary, where
 from .safeload import budget, npy_header
 
@@ -44,7 +45,7 @@ class SessionError(ValueError):
 class Run:
     """One reconstruction: the request and, once it ran, its result."""
 
-    method: str                                   # "optimize", "decoder" or "hybrid"
+    method: str                                   # a name of the method registry (the window's methods)
     model: str
     layer: str
     image: str                                    # path or sample:NAME
@@ -68,11 +69,11 @@ class Run:
 
     def request(self, device: str = "auto"):
         """This run as a :class:`~invgui.core.request.RunRequest` (what ``execute`` runs)."""
-        from .methods.optimize import OptimizeParams
         from .params import from_dict
         from .request import RunRequest, freeze_params
 
-        params = from_dict(OptimizeParams, self.params) if self.method in ("optimize", "hybrid") else None
+        spec = method(self.method)
+        params = from_dict(spec.params_cls, self.params) if spec.params_cls is not None else None
         return RunRequest(method=self.method, model=self.model, layer=self.layer, images=(self.image,),
                           params=params, rep_params=freeze_params(self.rep_params), weights=self.weights,
                           random_weights=self.random_weights, device=device, decoder=self.decoder, size=self.size,
@@ -109,7 +110,7 @@ def session_json(runs: list[dict[str, Any]]) -> str:
 def default_name(run: Run) -> str:
     img = run.image.replace("sample:", "")
     img = Path(img).stem if "/" in img or "\\" in img else img
-    what = run.method if run.method in ("decoder", "hybrid") else run.params.get("objective", "invert")
+    what = method(run.method).what(run.params)
     return f"{where(run.model, run.layer)} · {what} · {img}" + (" (fit)" if run.framing == "fit" else "")
 
 
@@ -458,7 +459,6 @@ def _validate_doc(doc: Any, path: Path, inline_results: bool = True) -> tuple[li
     array members they need; a SessionError for anything of the wrong type or out of range.
     ``inline_results=False`` (an autosave index, whose results live in files of their own): a run
     that holds a result object is refused, as it has no images to go with it."""
-    from .methods.optimize import OptimizeParams
     from .params import from_dict
 
     _expect(isinstance(doc, dict), path, "top level", f"expected an object, got {_kind(doc)}")
@@ -489,17 +489,18 @@ def _validate_doc(doc: Any, path: Path, inline_results: bool = True) -> tuple[li
             if isinstance(v, dict):
                 _expect(_json_value(v), path, f"{where} {name}", "holds values that are not plain JSON")
             kw[name] = v
-        _expect(kw["method"] in ("optimize", "decoder", "hybrid"), path, f"{where} method",
-                f"{kw['method']!r:.40} is not optimize, decoder or hybrid")
+        _expect(kw["method"] in names(), path, f"{where} method",
+                f"{kw['method']!r:.40} is not one of {', '.join(names())}")
+        spec = method(kw["method"])
         _expect(kw.get("state", "queued") in STATES, path, f"{where} state",
                 f"{kw.get('state')!r:.40} is not one of {', '.join(STATES)}")
         _expect(kw.get("framing", "crop") in FRAMINGS, path, f"{where} framing",
                 f"{kw.get('framing')!r:.40} is not one of {', '.join(FRAMINGS)}")
         for key in ("size", "eval_size"):
             _expect(0 <= kw.get(key, 0) <= MAX_SIDE, path, f"{where} {key}", f"{kw.get(key)} is outside 0…{MAX_SIDE}")
-        if kw["method"] in ("optimize", "hybrid"):
+        if spec.params_cls is not None:
             try:
-                from_dict(OptimizeParams, kw.get("params", {}))
+                from_dict(spec.params_cls, kw.get("params", {}))
             except ValueError as e:
                 raise SessionError(f"{path}: session.json {where} params: {e}") from None
         if "id" in kw:
@@ -525,13 +526,10 @@ _RECORD_TYPES: dict[str, type | tuple[type, ...]] = {
     "rows": int, "batch": int, "batch_index": int, "batch_rows": list, "input_size": int, "method": str,
     "decoder": str, "device": str, "device_name": str, "weights_file": str, "checkpoint": str,
     "feature_files": list, "relative_depth": (int, float)}
-_METRIC_KEYS = {"optimize": ("start_representation_error", "representation_error", "iterations", "seconds",
-                             "iterations_per_second"),
-                "decoder": ("representation_error", "seconds")}
-_METRIC_KEYS["hybrid"] = _METRIC_KEYS["optimize"]
 
 
-def _validate_result(res: Any, path: Path, where: str, method: str = "optimize") -> dict:
+def _validate_result(res: Any, path: Path, where: str, name: str = DEFAULT_METHOD) -> dict:
+    spec = method(name)
     _expect(isinstance(res, dict), path, where, f"expected an object, got {_kind(res)}")
     hist = res.get("history", {})
     _expect(isinstance(hist, dict), path, f"{where} history", f"expected an object, got {_kind(hist)}")
@@ -553,7 +551,7 @@ def _validate_result(res: Any, path: Path, where: str, method: str = "optimize")
         v = out["record"].get(key)
         _expect(v is None or (isinstance(v, tp) and not isinstance(v, bool)), path, f"{where} record {key}",
                 f"expected {getattr(tp, '__name__', 'a number')}, got {_kind(v)}")
-    for key in _METRIC_KEYS[method] + tuple(k for k in ("psnr", "ssim") if k in out["metrics"]):
+    for key in spec.metric_keys + tuple(k for k in ("psnr", "ssim") if k in out["metrics"]):
         v = out["metrics"].get(key)
         _expect(_is_num(v), path, f"{where} metrics {key}", f"expected a number, got {_kind(v)}")
     for key, v in out["metrics"].items():       # every metric the window reads: a number (NaN for null)
@@ -562,7 +560,7 @@ def _validate_result(res: Any, path: Path, where: str, method: str = "optimize")
         elif key.endswith(("_per_image", "_per_restart")):
             _expect(isinstance(v, list) and all(_is_num(x) or x is None for x in v), path,
                     f"{where} metrics {key}", "expected a list of numbers")
-    if method in ("decoder", "hybrid"):
+    if spec.uses_decoder:
         _expect(isinstance(out["record"].get("decoder"), str), path, f"{where} record decoder",
                 f"expected text, got {_kind(out['record'].get('decoder'))}")
     stopped, message = res.get("stopped", False), res.get("message", "")

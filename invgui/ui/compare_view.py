@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 
 from ..core import compare as C
 from ..core.results import Metrics
+from ..core.methods.registry import window_methods
 from ..core.session import Run
 from . import folders
 from .compare_grid import CellGrid
@@ -105,14 +106,14 @@ class CompareView(QWidget):
         self.sweep_layers = QLineEdit()
         self.sweep_layers.setPlaceholderText("layers, comma-separated (empty: four spread over the network)")
         mrow = QHBoxLayout()
-        self.sweep_opt, self.sweep_dec = QCheckBox("optimisation"), QCheckBox("decoder (where one fits)")
-        self.sweep_hyb = QCheckBox("hybrid")
-        self.sweep_hyb.setToolTip("The decoder's reconstruction starts the optimisation (where a decoder fits)")
-        self.sweep_opt.setChecked(True)
-        self.sweep_dec.setChecked(True)
-        mrow.addWidget(self.sweep_opt)
-        mrow.addWidget(self.sweep_dec)
-        mrow.addWidget(self.sweep_hyb)
+        # One box per method the window offers (the registry's), ticked but for the ones that start
+        # from a decoder's output (slower, and a second look at the same decoder).
+        self.sweep_boxes: dict[str, QCheckBox] = {}
+        for m in window_methods():
+            box = self.sweep_boxes[m.name] = QCheckBox(m.word + (" (where one fits)" if m.one_pass else ""))
+            box.setToolTip(m.help[:1].upper() + m.help[1:] + (" (where a decoder fits)" if m.uses_decoder else ""))
+            box.setChecked(not m.from_decoder)
+            mrow.addWidget(box)
         self.sweep_param = QComboBox()
         from ..core.methods.optimize import OptimizeParams
         import dataclasses
@@ -398,7 +399,7 @@ class CompareView(QWidget):
 
     def _kind_changed(self, kind: int) -> None:
         """Only the fields the chosen kind of sweep reads can be edited."""
-        for widgets, kinds in (((self.sweep_layers,), (0,)), ((self.sweep_opt, self.sweep_dec, self.sweep_hyb), (0, 2)),
+        for widgets, kinds in (((self.sweep_layers,), (0,)), (tuple(self.sweep_boxes.values()), (0, 2)),
                                ((self.sweep_param, self.sweep_values), (1,)),
                                ((self.sweep_images, self.sweep_browse), (2,))):
             for w in widgets:
@@ -406,8 +407,7 @@ class CompareView(QWidget):
 
     def sweep_methods(self) -> list[str]:
         """The methods ticked for a layers or images sweep, in the grid's order."""
-        return [m for m, box in (("optimize", self.sweep_opt), ("decoder", self.sweep_dec),
-                                 ("hybrid", self.sweep_hyb)) if box.isChecked()]
+        return [name for name, box in self.sweep_boxes.items() if box.isChecked()]
 
     def sweep_image_list(self, current: str) -> list[str]:
         """The images of a methods × images sweep: the field's, or the open image and three samples."""

@@ -14,13 +14,12 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineE
 
 from ..core import representations as R
 from ..core.methods import optimize
+from ..core.methods.registry import method, window_methods
 from .decoder_panel import DecoderPanel
 from .layer_tree import LayerTree
 from .param_form import ParamForm
 
 OPEN_MODEL = "<open model file>"
-METHODS = {"optimize": "Optimisation (Mahendran & Vedaldi)", "decoder": "Decoder (Dosovitskiy & Brox)",
-           "hybrid": "Hybrid (decoder, then optimisation)"}
 
 
 def devices() -> list[str]:
@@ -109,7 +108,7 @@ class MethodDock(QWidget):
         rlay = QVBoxLayout(self)
         self.method_box = QComboBox()
         self.method_box.setObjectName("method_box")
-        for key, title in METHODS.items():
+        for key, title in ((m.name, m.title) for m in window_methods()):
             self.method_box.addItem(title, key)
         self.method_box.setToolTip("Reconstruct by optimisation from noise, with a trained decoder, or both: "
                                    "the decoder's reconstruction starts the optimisation (hybrid)")
@@ -135,7 +134,7 @@ class MethodDock(QWidget):
         self.method_stack.addWidget(scroll)
         self.method_stack.addWidget(_scroll(self.decoder_panel))
         self.method_box.currentIndexChanged.connect(
-            lambda _i: self.method_stack.setCurrentIndex(1 if self.method() == "decoder" else 0))
+            lambda _i: self.method_stack.setCurrentIndex(1 if method(self.method()).one_pass else 0))
         rlay.addWidget(self.method_stack, 1)
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Run")

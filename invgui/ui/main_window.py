@@ -22,6 +22,7 @@ from ..core import representations as R
 from ..core.events import Result
 from ..core.images import ImageError, frame, load_image, region_words, resize_center_crop
 from ..core.autosave import state_dir
+from ..core.methods.registry import method
 from ..core.session import Run, Session
 from . import actions, theme
 from .background import Background
@@ -214,7 +215,7 @@ class MainWindow(QMainWindow):
         self.method_box.setCurrentIndex(self.method_box.findData(key))
 
     def _update_nondiff_label(self) -> None:
-        show = self.rep is not None and not self.rep.differentiable and self.method() in ("optimize", "hybrid")
+        show = self.rep is not None and not self.rep.differentiable and method(self.method()).optimises
         self.nondiff_label.setText(f"{self.rep.name}: {self.rep.decoder_hint}." if show else "")
         self.nondiff_label.setVisible(show)
         self._update_hybrid_label()
@@ -222,7 +223,7 @@ class MainWindow(QMainWindow):
     def _update_hybrid_label(self) -> None:
         """Hybrid: say which decoder (the Decoder page's choice) will start the optimisation; the
         start settings, which the decoder's output replaces, are disabled and say so."""
-        hybrid = self.method() == "hybrid"
+        hybrid = method(self.method()).from_decoder
         self.right.show_start_settings(not hybrid)
         if not hybrid:
             self.hybrid_label.hide()

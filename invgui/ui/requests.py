@@ -5,6 +5,7 @@ non-differentiable representation, an invalid parameter) becomes a dialog that s
 from __future__ import annotations
 
 from ..core.methods import optimize
+from ..core.methods.registry import DECODER, OPTIMIZE, PROBE, method
 from ..core.params import to_dict
 from ..core.session import Run
 from .compare_view import SweepContext
@@ -18,7 +19,8 @@ class Requests:
         """A Run from the current settings, or None (with a dialog saying why); ``sweep``: the
         optimisation template of a sweep whatever the method."""
         w = self.w
-        if w.method() == "decoder" and not sweep:
+        spec = OPTIMIZE if sweep else method(w.method())
+        if spec.one_pass:
             path = self.decoder_or_error()
             return None if path is None else self.decoder_run(path)
         if not w.rep.differentiable and not sweep:
@@ -30,13 +32,13 @@ class Requests:
         except ValueError as e:
             w.show_error("Invalid parameters", str(e))
             return None
-        if w.method() == "hybrid" and not sweep:
+        if spec.uses_decoder:
             path = self.decoder_or_error()          # the decoder page's choice starts the optimisation
             if path is None:
                 return None
-            return Run(method="hybrid", params=params, decoder=path, size=int(params.get("size") or 0),
+            return Run(method=spec.name, params=params, decoder=path, size=int(params.get("size") or 0),
                        **self.base())
-        return Run(method="optimize", params=params, **self.base(),
+        return Run(method=spec.name, params=params, **self.base(),
                    **({"size": int(w.decoder_panel.size.value())} if sweep else {}))
 
     def base(self) -> dict:
@@ -49,7 +51,7 @@ class Requests:
                     framing=w.framing)
 
     def decoder_run(self, path: str) -> Run:
-        return Run(method="decoder", decoder=path, size=int(self.w.decoder_panel.size.value()), **self.base())
+        return Run(method=DECODER.name, decoder=path, size=int(self.w.decoder_panel.size.value()), **self.base())
 
     def decoder_or_error(self) -> str | None:
         w = self.w
@@ -79,7 +81,7 @@ class Requests:
         except ValueError as e:
             w.show_error("Invalid probe parameters", str(e))
             return False
-        req = self.decoder_run(path).request(w.device).replace(method="probe", probe=pp,
+        req = self.decoder_run(path).request(w.device).replace(method=PROBE.name, probe=pp,
                                                                params=optimize.PRESETS.get("fast"))
         w.probe_pane.set_title(f"Probe — {pp.probe} (running)")
         w.probe_pane.show()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QInputDialog
 
-from ..core.methods import optimize
+from ..core.methods.registry import method
 from ..core.params import from_dict
 from ..core.session import QueueError, Run
 
@@ -38,12 +38,12 @@ class RunActions:
         if run.image != w.image_source:
             w.open_image(run.image)
         w.set_method(run.method)
-        if run.method in ("optimize", "hybrid"):
-            w.form.set_values(from_dict(optimize.OptimizeParams, run.params))
-        if run.method == "hybrid" and run.decoder:
+        spec = method(run.method)
+        if spec.params_cls is not None:
+            w.form.set_values(from_dict(spec.params_cls, run.params))
+        if spec.uses_decoder and run.decoder:
             w.decoder_panel.add_file(run.decoder)
-        elif run.method == "decoder" and run.decoder:
-            w.decoder_panel.add_file(run.decoder)
+        if spec.one_pass and run.decoder:
             w.decoder_panel.size.setValue(run.size)
         w.statusBar().showMessage(f"loaded the settings of {run.label()}: change them and Run", 8000)
         return True

@@ -9,7 +9,7 @@ import functools
 from PySide6.QtCore import QTimer
 
 from ..core.events import Result, Step
-from ..core.methods import optimize
+from ..core.methods.registry import METHODS, method
 from ..core.results import progress as progress_text
 from ..core.results import summary, where
 from ..core.session import Run
@@ -55,7 +55,7 @@ class RunDisplay:
 
     def run_started(self, run: Run) -> None:
         w = self.w
-        w.live.start(optimize.TERMS if run.method in ("optimize", "hybrid") else ())
+        w.live.start(method(run.method).terms)
         if not self.follow_live and w.shown_run is not None:
             w._update_buttons()                    # the user looks at another run: it stays shown
             return
@@ -68,7 +68,7 @@ class RunDisplay:
         w.result = None
         w.view.clear_result()
         w.plot.clear_curves()
-        if run.method in ("optimize", "hybrid"):
+        if method(run.method).optimises:
             w.plot.set_span(int(run.params.get("iters", 0)) + int(run.params.get("stage2_iters", 0)))
         w.metrics_label.setText("")
         w.recon_pane.set_title(f"Reconstruction — {where(run.model, run.layer)} (running)")
@@ -128,7 +128,8 @@ class RunDisplay:
             w.live.history = {k: list(v) for k, v in res.history.items()}
             w.metrics_label.setText(summary(res, "html"))
             w.progress.setText(progress_text(res))
-            state = "decoder" if res.record.get("method") == "decoder" else "stopped" if res.stopped else "done"
+            spec = METHODS.get(str(res.record.get("method")))
+            state = spec.word if spec is not None and spec.one_pass else "stopped" if res.stopped else "done"
             w.recon_pane.set_title(f"Reconstruction — {where(res.record['representation'], res.record['layer'])} "
                                    f"({state})")
         w._show_original()

@@ -47,6 +47,7 @@ from ..representations.base import luma255
 from ..subsets import mask as subset_mask
 from .optimize_params import (CNN_ONLY, EXPLODE, HYBRID_COLOURS, INITS, OBJECTIVES, OPTIMIZERS, PRESETS,  # noqa: F401
                               REGULARISERS, SHALLOW_ONLY, TERMS, TV_BY_DEPTH, OptimizeParams, lr_at, preset_for)
+from .base import Prepared
 from .stepper import Stepper, Update, capture
 
 _COL = {name: i for i, name in enumerate(TERMS)}  # where a term sits in the per-iteration tensor
@@ -312,7 +313,8 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
     # so colour the representation never saw is not invented — unless the run starts from a given
     # image (the hybrid method): then the colour the decoder predicted is kept, and only the part of
     # the image the features see (its luminance) gets the feature term's gradient.
-    colour = not rep.grayscale or (any(t.start is not None for t in targets) and p.hybrid_colour == "decoder")
+    keep_guess = p.hybrid_colour == HYBRID_COLOURS[0]      # "decoder": keep the decoder's colour
+    colour = not rep.grayscale or (any(t.start is not None for t in targets) and keep_guess)
     if rep.grayscale:
         used["colour"] = ("the decoder's guess (the features see luminance only)" if colour else
                           "gray (the features see luminance only)")
@@ -525,6 +527,45 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
         yield Result(images=item_images, target=target, history=history, metrics=res_metrics, record=record,
                      stopped=stopped_all or bool(ended[k]), message=ended[k] or stop_message,
                      deviation=deviation)
+
+
+def request_targets(prep: Prepared, starts: list | None = None) -> list[Target]:
+    """The optimisation targets of a prepared request: its feature file (the image, if any, only
+    serves the metrics), or one per image; ``starts`` (the hybrid's decoder outputs) start them."""
+    req = prep.request
+    starts = starts or [None] * max(len(prep.images), 1)
+    if prep.target_features is not None:
+        return [Target(prep.images[0] if prep.images else None, prep.target_features, label=prep.source,
+                       start=starts[0])]
+    return [Target(img, label=src, start=st) for src, img, st in zip(req.images, prep.images, starts)]
+
+
+def run_request(prep: Prepared, should_stop: Callable[[], bool] | None = None, *,
+                targets: list[Target] | None = None, batch: list[Prepared] | None = None) -> Iterator[Event]:
+    """The registry's entry: optimisation of ``targets`` (default: the request's own; with
+    ``batch``, one per prepared request, each with its own neuron subset) at ``prep``'s layer, as
+    few batches as fit ``MAX_BATCH_ROWS`` (items × restarts); items are numbered across the
+    batches (``Step.item``, the records' ``batch_index``) and a list longer than one batch says so once."""
+    if batch is not None:
+        targets = [Target(b.images[0], channels=b.request.optimize_params().channels,
+                          window=b.request.optimize_params().window, label=b.request.image) for b in batch]
+    targets = request_targets(prep) if targets is None else targets
+    params = dataclasses.replace(prep.request.optimize_params(), size=prep.size)
+    chunks = batches(len(targets), params.restarts)
+    for n, chunk in enumerate(chunks):
+        if len(chunks) > 1:
+            yield Status(f"batch {n + 1} of {len(chunks)}: targets {chunk.start + 1}–{chunk.stop} of {len(targets)}")
+        for ev in run_batch(prep.rep, targets[chunk.start:chunk.stop], prep.layer, params, device=prep.device,
+                            eval_distance=prep.eval_distance, should_stop=should_stop, eval_size=prep.eval_size):
+            if chunk.start and isinstance(ev, Step):
+                ev = dataclasses.replace(ev, item=ev.item + chunk.start)
+            elif isinstance(ev, Result) and len(targets) > 1:
+                ev.record["batch"] = len(targets)
+                ev.record["batch_index"] = ev.record.get("batch_index", 0) + chunk.start
+                ev.record["batch_rows"] = len(chunk) * params.restarts     # what ran together
+            yield ev
+        if should_stop is not None and should_stop():
+            return                                # stopped: the later batches do not start
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:

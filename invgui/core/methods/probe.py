@@ -22,6 +22,7 @@ from ..representations import Representation, check_size
 from . import decoder as D
 from . import manipulate as M
 from . import optimize
+from .base import Prepared
 from .probe_params import PROBE_PRESETS, ProbeParams  # noqa: F401
 
 
@@ -125,6 +126,17 @@ def run_params(rep: Representation, image: np.ndarray, layer: str | None, decode
     yield from run(rep, image, layer, decoder, params.probe, other=other, stats_sources=stats_sources(params),
                    size=size, optimize_params=optimize_params if params.optimize else None, device=device,
                    should_stop=should_stop, save_features=save_features, **params.kwargs())
+
+
+def run_request(prep: Prepared, should_stop: Callable[[], bool] | None = None, *,
+                save_features: str | None = None) -> Iterator[Event]:
+    """The registry's entry: the request's probe on its one image, decoded (and optimised when
+    the probe parameters ask for it, with the request's optimisation parameters)."""
+    req = prep.request
+    opt = req.params if req.probe.optimize else None
+    yield from run_params(prep.rep, prep.images[0], prep.layer, prep.decoder, req.probe, size=prep.size,
+                          optimize_params=opt, device=prep.device, should_stop=should_stop,
+                          save_features=save_features)
 
 
 def save_variant_features(rep: Representation, layer: str, size: int, variants: list[tuple[str, torch.Tensor]],

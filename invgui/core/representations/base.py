@@ -9,25 +9,7 @@ import numpy as np
 import torch
 
 
-MIN_INPUT_SIDE = 16        # the same floor as images.MIN_SIDE: nothing smaller feeds any representation
-MAX_INPUT_SIDE = 4096      # a 4096² input already needs GBs of activations; larger is a typo, not a wish
-
-
-class RepresentationError(ValueError):
-    """A representation, its weights or a layer cannot be used; the message says why and what to do."""
-
-
-def check_size(size: int | None) -> int:
-    """``size`` (0/None: the representation's own) when it is a whole number of pixels in
-    ``MIN_INPUT_SIDE``…``MAX_INPUT_SIDE``; a clear :class:`RepresentationError` otherwise."""
-    if size is None:
-        return 0
-    if isinstance(size, bool) or not isinstance(size, int):
-        raise RepresentationError(f"input size {size!r} is not a whole number of pixels")
-    if size and not MIN_INPUT_SIDE <= size <= MAX_INPUT_SIDE:
-        raise RepresentationError(f"input size {size} px is outside {MIN_INPUT_SIDE}…{MAX_INPUT_SIDE} px "
-                                  "(0 = the representation's own)")
-    return size
+from ..catalog import MAX_INPUT_SIDE, MIN_INPUT_SIDE, RepresentationError, check_size  # noqa: F401
 
 
 class WeightsNotFoundError(RepresentationError):

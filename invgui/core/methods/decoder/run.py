@@ -13,7 +13,9 @@ from ... import metrics
 from ...events import Event, Result, Status
 from ...images import input_region, resize_center_crop
 from ...representations import Representation
+from ..base import Prepared
 from .checkpoint import Loaded, _load_encoder, check_match, load_checkpoint
+
 
 def reconstruct(loaded: Loaded, rep: Representation, phi: torch.Tensor, size: int) -> torch.Tensor:
     """One forward pass: features N×… → images N×3×size×size in [0, 1]."""
@@ -107,3 +109,15 @@ def run(rep: Representation, image: np.ndarray | list[np.ndarray] | None, layer:
               **({"input_region": input_region(images_in[0].shape)} if images_in else {}),
               "relative_depth": round(rep.layer_info(layer, size).relative_depth, 4)}
     yield Result(images=images, target=targets[0] if targets else None, history={}, metrics=m, record=record)
+
+
+def run_request(prep: Prepared, should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
+    """The registry's entry: one forward pass for every image of the prepared request (or for its
+    feature file); the record names the decoder file."""
+    image: Any = prep.images if len(prep.images) > 1 else (prep.images[0] if prep.images else None)
+    for ev in run(prep.rep, image, prep.layer, prep.decoder, size=prep.size, device=prep.device,
+                  target_features=prep.target_features, eval_distance=prep.eval_distance,
+                  should_stop=should_stop, eval_size=prep.eval_size):
+        if isinstance(ev, Result):
+            ev.record["decoder"] = prep.decoder_file
+        yield ev
