@@ -40,7 +40,7 @@ def main() -> int:
     n, k = args.size, args.restarts
 
     def finished(i: int) -> Run:
-        r = Run(method="optimize", model="efficientnet_lite0", layer="blocks.3", image="sample:coffee",
+        r = Run.of(method="optimize", model="efficientnet_lite0", layer="blocks.3", image="sample:coffee",
                 params={"iters": args.iters, "seed": i})
         r.result = Result(images=rng.random((k, n, n, 3), dtype=np.float32),
                           target=rng.random((n, n, 3), dtype=np.float32),

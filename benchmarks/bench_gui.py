@@ -269,7 +269,7 @@ def session(args) -> int:
     params = {"iters": args.iters, "size": args.size, "preview_every": 5}
     layers = [("efficientnet_lite0", "blocks.1"), ("efficientnet_lite0", "blocks.3"),
               ("efficientnet_lite0", "blocks.5"), ("hog", "hog")]
-    runs = [Run(method="optimize", model=m, layer=lay, image=img, params={**params, "seed": i})
+    runs = [Run.of(method="optimize", model=m, layer=lay, image=img, params={**params, "seed": i})
             for i in range(args.runs)
             for (m, lay), img in [(layers[i % len(layers)], ("sample:chelsea", "sample:coffee")[i % 2])]]
     t_start = time.time()

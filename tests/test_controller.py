@@ -9,7 +9,7 @@ pytestmark = pytest.mark.gui
 
 
 def _run(iters=2, image="sample:coffee"):
-    return Run(method="optimize", model="hog", layer="hog", image=image, params={"iters": iters, "size": 48})
+    return Run.of(method="optimize", model="hog", layer="hog", image=image, params={"iters": iters, "size": 48})
 
 
 def test_controller_runs_the_queue_through_the_worker_and_autosaves(qtbot, invgui_home):
@@ -79,7 +79,7 @@ def test_a_sweeps_runs_that_differ_in_image_or_subset_run_as_one_batch(qtbot, in
     c.runFinished.connect(lambda r, res: finished.append((r.id, res.record.get("batch_index"))))
     c.steps.connect(lambda s: steps.extend(s))
     a, b = _run(3), _run(3, image="sample:chelsea")
-    sub = Run(method="optimize", model="hog", layer="hog", image="sample:astronaut",
+    sub = Run.of(method="optimize", model="hog", layer="hog", image="sample:astronaut",
               params={"iters": 3, "size": 48, "channels": "0-9"})
     gone = _run(3, image=str(invgui_home / "gone.png"))
     other = _run(4)

@@ -416,7 +416,7 @@ def test_runs_queue_and_list(qtbot, window):
     qtbot.waitUntil(lambda: all(r.state == "done" for r in window.session.runs) and not window.running(),
                     timeout=120_000)
     first, second = window.session.runs
-    assert window.run_list.count() == 2 and second.params["seed"] == 7
+    assert window.run_list.count() == 2 and second.params.seed == 7
     assert first.result.record["params"]["seed"] == 0 and second.result.record["params"]["seed"] == 7
     window.run_list.select(first.id)                               # selecting shows that run
     assert window.shown_run is first and window.result is first.result
@@ -431,7 +431,7 @@ def test_runs_queue_and_list(qtbot, window):
     with qtbot.waitSignal(window.runEnded, timeout=120_000):
         window.run()
     qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
-    assert window.session.runs[-1].params["lr"] == 0.002
+    assert window.session.runs[-1].params.lr == 0.002
     with qtbot.waitSignal(window.runEnded, timeout=120_000):
         window.rerun(second.id)
     qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
@@ -481,7 +481,7 @@ def test_a_failing_run_is_marked_and_the_queue_goes_on(qtbot, window, tmp_path):
 
     window.form.set_value("iters", 2)
     qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
-    bad = Run(method="optimize", model="efficientnet_lite0", layer="blocks.3", image=str(tmp_path / "gone.png"),
+    bad = Run.of(method="optimize", model="efficientnet_lite0", layer="blocks.3", image=str(tmp_path / "gone.png"),
               params=window.session.runs[0].params if window.session.runs else {"iters": 2, "size": 96})
     window.enqueue(bad)
     assert bad.state == "failed" and "gone.png" in bad.message
@@ -547,7 +547,7 @@ def test_compare_view_grid_sweep_depth_plot_and_contact_sheet(qtbot, window, tin
     view.sweep_param.setCurrentText("tv_weight")
     view.sweep_values.setText("1, 5")
     more = view.queue_sweep()
-    assert [r.params["tv_weight"] for r in more] == [1.0, 5.0]
+    assert [r.params.tv_weight for r in more] == [1.0, 5.0]
     qtbot.waitUntil(lambda: all(r.state in ("done", "failed", "stopped") for r in more) and not window.running(),
                     timeout=120_000)
     assert [r.state for r in more] == ["done", "done"], [r.message for r in more] + window.errors
@@ -611,7 +611,7 @@ def _finished_runs(n, layers):
                      metrics={"representation_error": 0.5, "seconds": 0.1},
                      record={"method": "optimize", "representation": "hog", "layer": layers[i % len(layers)],
                              "layer_shape": [31, 4, 4], "resolved": {"relative_depth": i / n}})
-        runs.append(Run(method="optimize", model="hog", layer=layers[i % len(layers)], image="sample:chelsea",
+        runs.append(Run.of(method="optimize", model="hog", layer=layers[i % len(layers)], image="sample:chelsea",
                         params={"seed": i}, state="done", result=res))
     return runs
 
@@ -674,8 +674,9 @@ def test_compare_view_of_300_runs_makes_only_the_cells_in_sight(qtbot, window):
     view boxes; a finished run added keeps the cells in sight and makes no more than it shows."""
     runs = _finished_runs(301, [f"l{i}" for i in range(100)])
     for i, r in enumerate(runs):
-        r.params["seed"] = i % 3
-    runs[300].layer = runs[300].result.record["layer"] = "l_last"      # the deepest: a column at the end
+        r.request = r.request.replace(params=r.params.__class__(seed=i % 3))
+    runs[300].request = runs[300].request.replace(layer="l_last")
+    runs[300].result.record["layer"] = "l_last"      # the deepest: a column at the end
     for r in runs:
         window.session.add(r)
     view = window.open_compare([r.id for r in runs[:300]])
@@ -904,7 +905,7 @@ def test_two_windows_autosave_apart_and_the_next_start_brings_both_back(qtbot, i
     from invgui.ui.main_window import MainWindow
 
     def done(name):
-        r = Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"iters": 3}, name=name)
+        r = Run.of(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"iters": 3}, name=name)
         r.result = Result(images=np.full((1, 16, 16, 3), 0.5, np.float32), target=np.zeros((16, 16, 3), np.float32),
                           history={"total": [1.0]},
                           record={"representation": "hog", "layer": "hog", "layer_shape": [31, 1, 1]},
@@ -950,7 +951,7 @@ def test_a_scripted_window_never_writes_the_users_autosave(qtbot, invgui_home):
 
     w = MainWindow(restore=False)
     qtbot.addWidget(w)
-    w.enqueue(Run(method="optimize", model="hog", layer="hog", image=str(invgui_home / "missing.png")))
+    w.enqueue(Run.of(method="optimize", model="hog", layer="hog", image=str(invgui_home / "missing.png")))
     assert w.controller.queue.changed and w.autosave() is None
     w.files.add_recent("images", "/somewhere/photo.png")
     w.close()
@@ -986,7 +987,7 @@ def test_a_sweep_tells_its_failures_once_and_picks_spatial_stages(qtbot, window,
     view = window.open_compare([])
     assert view.default_layers() == default_sweep_layers(window.rep, window._size())
     assert view.default_layers() == ["conv_stem", "blocks.2", "blocks.4", "conv_head"]     # no classifier
-    runs = [Run(method="optimize", model="hog", layer="hog", image=str(tmp_path / f"gone{i}.png"),
+    runs = [Run.of(method="optimize", model="hog", layer="hog", image=str(tmp_path / f"gone{i}.png"),
                 params={"iters": 2}) for i in range(3)]
     n = len(window.errors)
     window.queue_batch(runs)                   # through the controller, as the compare view's sweeps
@@ -1056,7 +1057,7 @@ def test_runs_on_the_cpu_reuse_the_windows_representation(window):
 
     for model in ("efficientnet_lite0", "hog"):
         assert window.set_model(model)
-        key = rep_key(window.requests.request().request("cpu"))
+        key = rep_key(window.requests.request().request.replace(device="cpu"))
         assert window.controller._reps.get(key) is window.rep
 
 
@@ -1090,7 +1091,7 @@ def test_run_list_keeps_what_tells_alike_runs_apart_when_their_state_changes(qtb
 
     rl = RunList()
     qtbot.addWidget(rl)
-    a, b = (Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"lr": lr})
+    a, b = (Run.of(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"lr": lr})
             for lr in (0.01, 0.02))
     rl.add(a)
     assert rl.item(0).text().startswith("⏳ hog · invert · coffee\n")     # alone: no suffix
@@ -1137,9 +1138,9 @@ def test_a_restored_run_stays_shown_when_the_deferred_model_arrives(qtbot, invgu
     from invgui.core.session import Run, Session
     from invgui.ui.main_window import MainWindow
 
-    run = Run(method="optimize", model="efficientnet_lite0", layer="blocks.1", image="sample:chelsea",
+    run = Run.of(method="optimize", model="efficientnet_lite0", layer="blocks.1", image="sample:chelsea",
               params={"iters": 2, "size": 64}, state="done")
-    run.result = final_result(execute(run.request("cpu")))
+    run.result = final_result(execute(run.request.replace(device="cpu")))
     AutosaveStore().write(Session(runs=[run]))
     w = MainWindow(defer_model=True)
     qtbot.addWidget(w)
@@ -1434,9 +1435,9 @@ def test_a_restart_restores_the_shown_runs_representation_layer_and_method(qtbot
     from invgui.core.session import Run, Session
     from invgui.ui.main_window import MainWindow
 
-    run = Run(method="optimize", model="hog", layer="hog", image="sample:chelsea",
+    run = Run.of(method="optimize", model="hog", layer="hog", image="sample:chelsea",
               params={"iters": 2, "size": 64}, rep_params={"cell": 4, "orientations": 9}, state="done")
-    run.result = final_result(execute(run.request("cpu")))
+    run.result = final_result(execute(run.request.replace(device="cpu")))
     AutosaveStore().write(Session(runs=[run]))
     if not deferred:
         held_model_load.set()
@@ -1506,13 +1507,12 @@ def test_dialogs_open_in_invgui_folders_and_remember_the_last_one(qtbot, window,
 
 def test_the_depth_plot_draws_a_one_layer_representation_as_a_point(qtbot, window):
     """Issue 27 §4: one curve per representation and method, in words; HOG (no depth) is a point."""
-    import dataclasses
 
     runs = _finished_runs(3, ["blocks.1", "blocks.3", "blocks.5"])
     for r in runs:
-        r.model = "efficientnet_lite0"
+        r.request = r.request.replace(model="efficientnet_lite0")
     hog = _finished_runs(1, ["hog"])[0]
-    hog = dataclasses.replace(hog, rep_params={"cell": 8, "orientations": 9})
+    hog.request = hog.request.replace(rep_params={"cell": 8, "orientations": 9})
     for r in runs + [hog]:
         window.session.add(r)
     view = window.open_compare([r.id for r in runs + [hog]])
@@ -1549,7 +1549,7 @@ def test_fit_pads_a_non_square_image_in_the_pane_the_run_and_its_record(qtbot, w
     window.form.set_value("restarts", 1)
     run_and_wait(qtbot, window, 2)
     run = window.shown_run
-    assert run.framing == "fit" and run.request().framing == "fit" and run.label().endswith("chelsea (fit)")
+    assert run.framing == "fit" and run.request.framing == "fit" and run.label().endswith("chelsea (fit)")
     region = window.result.record["input_region"]
     assert region["framing"] == "fit" and region["padding"] == [0, 75, 0, 76] and region["image_size"] == [451, 300]
     assert np.abs(window.result.target[:bar - 1] - PAD_GREY).max() <= 1 / 255
@@ -1595,12 +1595,12 @@ def test_another_windows_autosave_stays_until_this_window_has_saved_its_runs(qtb
     from invgui.ui.main_window import MainWindow
 
     other = AutosaveStore(slot_folder(2))
-    other.write(Session(runs=[Run(method="optimize", model="hog", layer="hog", image="sample:coffee",
+    other.write(Session(runs=[Run.of(method="optimize", model="hog", layer="hog", image="sample:coffee",
                                   name="left behind", state="stopped")]))
     w = MainWindow()
     qtbot.addWidget(w)
     assert len(w.other_autosaves_menu.actions()) == 1
-    w.controller.add_runs([Run(method="optimize", model="hog", layer="hog", image="sample:chelsea", name="mine",
+    w.controller.add_runs([Run.of(method="optimize", model="hog", layer="hog", image="sample:chelsea", name="mine",
                                state="stopped")])
     assert w.autosave(wait=True) is not None and w.controller.autosave_store.index.is_file()   # an older index
 

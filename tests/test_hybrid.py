@@ -64,20 +64,21 @@ def test_cli_writes_both_stages(tiny_hog_decoder, tmp_path, capsys):
 
 def test_sessions_keep_the_hybrid_run_and_its_start_image(tiny_hog_decoder, tmp_path):
     (res,) = hybrid(tiny_hog_decoder, iters=5)
-    run = Run(method="hybrid", model="hog", layer="hog", image="sample:coffee", params=dataclasses.asdict(FAST),
+    run = Run.of(method="hybrid", model="hog", layer="hog", image="sample:coffee", params=dataclasses.asdict(FAST),
               decoder=str(tiny_hog_decoder), state="done", result=res)
     Session(runs=[run]).save(tmp_path / "s.invgui")
     (back,) = Session.load(tmp_path / "s.invgui").runs
     assert back.method == "hybrid" and back.result.start.shape == (32, 32, 3)
     assert np.allclose(back.result.start, res.start, atol=1e-3)
-    req = back.request(device="cpu")
+    req = back.request.replace(device="cpu")
     assert req.method == "hybrid" and req.params.iters == FAST.iters and req.decoder == str(tiny_hog_decoder)
 
 
 def test_sweeps_make_hybrid_runs_where_a_decoder_fits(tiny_hog_decoder):
     from invgui.core import compare as C
 
-    template = Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params=dataclasses.asdict(FAST))
+    template = Run.of(method="optimize", model="hog", layer="hog", image="sample:coffee",
+                      params=dataclasses.asdict(FAST))
     runs = C.sweep_layers(template, ["optimize", "hybrid"], ["hog"], {"hog": str(tiny_hog_decoder)})
     assert [(r.method, r.decoder) for r in runs] == [("optimize", None), ("hybrid", str(tiny_hog_decoder))]
     assert C.sweep_layers(template, ["hybrid"], ["hog"], {}) == []                  # no decoder: no run

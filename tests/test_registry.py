@@ -62,7 +62,7 @@ def test_the_check_finds_what_it_guards_against():
     old = ('def f(run, rec):\n'
            '    if run.method in ("optimize", "hybrid"):\n        pass\n'
            '    if rec.get("method") == "decoder":\n        pass\n'
-           '    return Run(method="decoder")\n')
+           '    return Run.of(method="decoder")\n')
     assert len(set(method_name_uses(old, "ui/x.py"))) == 4
     assert method_name_uses('d = {"decoder": 1}\nx = r["decoder"]\n', "ui/x.py") == []      # a field name
 

@@ -44,9 +44,9 @@ def _result(n=1, side=8, seed=0):
 
 def _session(tmp_path, name="s.invgui"):
     s = Session()
-    a = s.add(Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"iters": 3}))
+    a = s.add(Run.of(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"iters": 3}))
     a.result, a.state = _result(2), "done"
-    s.add(Run(method="decoder", model="lbp", layer="lbp", image="x.png", decoder="d.pt"))
+    s.add(Run.of(method="decoder", model="lbp", layer="lbp", image="x.png", decoder="d.pt"))
     return s.save(tmp_path / name)
 
 
@@ -78,19 +78,23 @@ def test_session_json_is_validated_with_member_and_reason(tmp_path):
     assert t.runs[0].summary()                                               # and the run list can show it
     cases = [
         (lambda d: d.update(runs="nope"), "runs: expected a list"),
-        (lambda d: d["runs"][0].pop("model"), "run 0: the required key 'model' is missing"),
-        (lambda d: d["runs"][0].update(size="big"), "run 0 size: expected int"),
-        (lambda d: d["runs"][0].update(size=10**9), "run 0 size"),
+        (lambda d: d["runs"][0]["request"].pop("model"), "run 0: the required key 'model' is missing"),
+        (lambda d: d["runs"][0]["request"].update(size="big"), "run 0 size: expected int"),
+        (lambda d: d["runs"][0]["request"].update(size=10**9), "run 0 size"),
         (lambda d: d["runs"][1].update(state="exploded"), "run 1 state"),
-        (lambda d: d["runs"][0].update(params={"lr": "fast"}), "run 0 params"),
-        (lambda d: d["runs"][0].update(params={"iters": 0}), "below its minimum"),
+        (lambda d: d["runs"][0]["request"].update(params={"lr": "fast"}), "run 0 params"),
+        (lambda d: d["runs"][0]["request"].update(params={"iters": 0}), "below its minimum"),
         (lambda d: d["runs"][0]["result"].update(history={"total": ["a"]}), "history total"),
         (lambda d: d["runs"][0]["result"].update(metrics=[1, 2]), "result metrics"),
         (lambda d: d["runs"][0]["result"]["metrics"].update(seconds="1 s"), "result metrics seconds"),
         (lambda d: d["runs"][0]["result"]["record"].pop("layer"), "result record layer"),
         (lambda d: d["runs"][1].update(id=d["runs"][0]["id"]), "used by an earlier run"),
         (lambda d: d.update(invgui_session="1"), "invgui_session"),
-        (lambda d: d["runs"][0].update(random_weights="yes"), "random_weights"),
+        (lambda d: d["runs"][0].update(request=[1]), "run 0 request: expected an object"),
+        (lambda d: d["runs"][0]["request"].update(images=["a", "b"]), "run 0 images: a run has one image"),
+        (lambda d: d["runs"][0]["request"].update(images=[3]), "run 0 images: expected a list of texts"),
+        (lambda d: d["runs"][1]["request"].update(params={"iters": 3}), "the decoder method takes none"),
+        (lambda d: d["runs"][0]["request"].update(random_weights="yes"), "random_weights"),
         # Members the window reads, which validated and then raised in show_run (issue 26 §4):
         (lambda d: d["runs"][0]["result"]["record"].update(params=[1]), "result record params: expected dict"),
         (lambda d: d["runs"][0]["result"]["record"].update(resolved="x"), "result record resolved: expected dict"),
@@ -158,7 +162,7 @@ def test_small_session_files_cannot_ask_for_gigabytes(tmp_path):
 
 
 def _done(name, seed=0):
-    r = Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"iters": 3}, name=name)
+    r = Run.of(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"iters": 3}, name=name)
     r.result, r.state = _result(2, seed=seed), "done"
     return r
 
@@ -169,7 +173,7 @@ def test_autosave_keeps_the_previous_index_and_a_bad_one_is_moved_aside(invgui_h
     AutosaveStore().write(s)
     index, previous = autosave_path(), autosave_path().with_name("session.previous.json")
     assert index.is_file() and not previous.exists()
-    s.add(Run(method="optimize", model="hog", layer="hog", image="sample:coffee", name="second"))
+    s.add(Run.of(method="optimize", model="hog", layer="hog", image="sample:coffee", name="second"))
     AutosaveStore().write(s)
     store = AutosaveStore()
     assert [r.name for r in store.read(previous)[0].runs] == ["first"]

@@ -68,7 +68,7 @@ def test_one_summary_for_the_cli_the_run_list_and_the_captions():
                  record={"method": "optimize", "params": {"objective": "invert"}})
     assert summary(res) == ("representation error 1.2000 -> 0.2500 ± 0.0100; PSNR 21.00 ± 0.50 dB; SSIM 0.500 ± "
                             "0.100; 10 it in 0.5 s (20.0 it/s)")
-    run = Run(method="optimize", model="hog", layer="hog", image="x", state="done", result=res)
+    run = Run.of(method="optimize", model="hog", layer="hog", image="x", state="done", result=res)
     assert run.summary() == "done: rep. error 0.250, PSNR 21.0, 500 ms" == f"done: {summary(res, 'short')}"
     assert compare.caption(run, 0.42) == "rep 0.250 · nre 0.420 · 21.0 dB / 0.50 · 500 ms"
     res.record["device"] = "cuda:0"
@@ -116,7 +116,7 @@ def _done_run(method="optimize", layer="blocks.1", image="sample:chelsea", depth
     res = Result(images=np.zeros((1, 8, 8, 3), np.float32), target=None, history={},
                  metrics={"representation_error": err, "seconds": 1.0},
                  record={"method": method, "resolved": {"relative_depth": depth}, "relative_depth": depth})
-    return Run(method=method, model="m", layer=layer, image=image, params=params or {"seed": 0}, state="done",
+    return Run.of(method=method, model="m", layer=layer, image=image, params=params or {"seed": 0}, state="done",
                result=res, decoder="d.pt" if method == "decoder" else None)
 
 
@@ -132,6 +132,7 @@ def test_the_grid_never_merges_runs_that_share_a_cell():
 
 def test_the_depth_plot_joins_only_runs_that_differ_in_their_layer():
     from invgui.core import compare
+    from invgui.core.session import Run
 
     runs = [_done_run(layer=f"l{d}", depth=d / 4) for d in range(3)]                     # one curve
     runs += [_done_run(layer=f"l{d}", depth=d / 4, image="sample:coffee") for d in range(2)]  # another image
@@ -140,7 +141,7 @@ def test_the_depth_plot_joins_only_runs_that_differ_in_their_layer():
     runs += [_done_run("decoder", layer=f"l{d}", depth=d / 4) for d in range(2)]
     series = compare.depth_series(runs, lambda r: r.result.metrics["representation_error"])
     assert sorted(len(v) for v in series.values()) == [2, 2, 2, 3]
-    assert set(series) == {"optimisation · m · chelsea", "optimisation · m · coffee",
+    assert set(series) == {"optimisation · m · tv_weight 10.0 · chelsea", "optimisation · m · tv_weight 10.0 · coffee",
                            "optimisation · m · tv_weight 9.0 · chelsea", "decoder · m · chelsea"}  # what differs
     # Other seeds are replicates of the same setting: one curve, the mean with the lowest and highest.
     seeds = [_done_run(layer="l0", depth=0.0, params={"seed": s}, err=e) for s, e in ((0, 0.2), (1, 0.4), (2, 0.9))]
@@ -150,7 +151,7 @@ def test_the_depth_plot_joins_only_runs_that_differ_in_their_layer():
     assert d == 0.0 and len(rest) == 2 and (lo, hi) == (0.2, 0.9)
     # The whole image padded (fit) is another input than its centre square: another curve, and
     # not a duplicate for a sweep (seen in the Xvfb walk: a fit and a crop run were averaged).
-    fit = [dataclasses.replace(r, framing="fit", id=f"fit{i}") for i, r in enumerate(runs[:3])]
+    fit = [Run(request=r.request.replace(framing="fit"), state="done", result=r.result) for r in runs[:3]]
     series = compare.depth_series(runs[:3] + fit, lambda r: r.result.metrics["representation_error"])
     assert set(series) == {"optimisation · m · centre square", "optimisation · m · whole image, padded"}
     assert compare.new_runs(fit, runs[:3]) == (fit, 0)
@@ -210,7 +211,8 @@ def test_depth_curves_keep_representations_apart_and_name_them_in_words():
     from invgui.core import compare
 
     lite = [_done_run(layer=f"blocks.{d}", depth=d / 6) for d in (1, 3, 5)]
-    hog = dataclasses.replace(_done_run(layer="hog", depth=1.0), model="hog", rep_params={"cell": 8, "orientations": 9})
+    hog = _done_run(layer="hog", depth=1.0)
+    hog = dataclasses.replace(hog, request=hog.request.replace(model="hog", rep_params={"cell": 8, "orientations": 9}))
     series = compare.depth_series(lite + [hog], lambda r: r.result.metrics["representation_error"])
     assert set(series) == {"optimisation · m", "optimisation · hog (cell 8, orientations 9)"}
     assert len(series["optimisation · hog (cell 8, orientations 9)"]) == 1 and len(series["optimisation · m"]) == 3

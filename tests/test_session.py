@@ -2,6 +2,8 @@
 
 import zipfile
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -25,19 +27,20 @@ def result(seed=0, n=1):
 
 def test_round_trip_keeps_requests_results_and_states(tmp_path):
     s = Session()
-    a = s.add(Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"iters": 3},
+    a = s.add(Run.of(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"iters": 3},
                   rep_params={"cell": 8, "orientations": 9}, name="first"))
     a.result, a.state = result(0, n=2), "done"
-    b = s.add(Run(method="decoder", model="lbp", layer="lbp", image="/x/y.png", decoder="/d/lbp.pt", size=64))
+    b = s.add(Run.of(method="decoder", model="lbp", layer="lbp", image="/x/y.png", decoder="/d/lbp.pt", size=64))
     b.state = "running"
-    c = s.add(Run(method="optimize", model="hog", layer="hog", image="sample:chelsea"))
+    c = s.add(Run.of(method="optimize", model="hog", layer="hog", image="sample:chelsea"))
     c.state, c.message = "failed", "boom"
     path = s.save(tmp_path / "s.invgui")
     assert not s.dirty and s.path == path
     t = Session.load(path)
     assert [r.id for r in t.runs] == [a.id, b.id, c.id]
     ra, rb, rc = t.runs
-    assert ra.name == "first" and ra.params == {"iters": 3} and ra.rep_params["cell"] == 8
+    assert ra.name == "first" and ra.params.iters == 3 and ra.rep_params["cell"] == 8
+    assert ra.request == a.request and rb.request == b.request and rc.request == c.request     # whole requests
     assert np.allclose(ra.result.images, a.result.images, atol=1e-3) and ra.result.images.dtype == np.float32
     assert ra.result.deviation.shape == (8, 8) and ra.result.history["total"] == [3.0, 2.0, 1.0]
     assert ra.result.metrics["psnr"] == 20.0 and ra.result.record["layer"] == "hog"
@@ -46,10 +49,14 @@ def test_round_trip_keeps_requests_results_and_states(tmp_path):
 
 
 def test_copy_makes_a_fresh_queued_request():
-    r = Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"iters": 3}, name="x")
+    r = Run.of(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"iters": 3}, name="x")
     r.state, r.result = "done", result()
     c = r.copy(params={"iters": 9})
-    assert c.id != r.id and c.state == "queued" and c.result is None and c.params == {"iters": 9}
+    assert c.id != r.id and c.state == "queued" and c.result is None and c.params.iters == 9
+    assert c.request == r.request.replace(params=r.params.__class__(iters=9))
+    d = r.copy(method="decoder", decoder="d.pt", image="sample:chelsea")         # a decoder takes no parameters
+    assert d.params is None and d.image == "sample:chelsea" and d.request.images == ("sample:chelsea",)
+    assert d.copy(method="optimize").params == r.params.__class__()             # and back: the defaults
     assert c.name == "" and c.label().startswith("hog · ") and "hog hog" not in c.label() and "coffee" in c.label()
 
 
@@ -81,8 +88,8 @@ def test_run_queue_state_rules():
     q = RunQueue()
     seen = []
     q.listeners.append(lambda r: seen.append((r.name, r.state)))
-    a = q.submit(Run(method="optimize", model="hog", layer="hog", image="sample:coffee", name="a"))
-    b = q.submit(Run(method="optimize", model="hog", layer="hog", image="sample:coffee", name="b"))
+    a = q.submit(Run.of(method="optimize", model="hog", layer="hog", image="sample:coffee", name="a"))
+    b = q.submit(Run.of(method="optimize", model="hog", layer="hog", image="sample:coffee", name="b"))
     assert a.state == b.state == "queued" and q.waiting() == 2 and q.changed
     assert q.start_next() is a and a.state == "running" and q.running is a
     assert q.start_next() is None                                   # one at a time
@@ -111,8 +118,8 @@ def test_run_queue_state_rules():
     assert ("a", "running") in seen and ("b", "failed") in seen
     # The restore rule: nothing read from a file is in progress.
     s = Session()
-    s.add(Run(method="optimize", model="hog", layer="hog", image="x")).state = "running"
-    s.add(Run(method="optimize", model="hog", layer="hog", image="x"))
+    s.add(Run.of(method="optimize", model="hog", layer="hog", image="x")).state = "running"
+    s.add(Run.of(method="optimize", model="hog", layer="hog", image="x"))
     q.replace(s)
     assert [r.state for r in q.runs] == ["stopped", "stopped"] and "interrupted" in q.runs[0].message
     q.start_next()
@@ -123,10 +130,48 @@ def test_run_queue_state_rules():
 def test_runs_that_look_alike_say_what_differs():
     from invgui.core.session import distinct_labels
 
-    a = Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"lr": 0.01, "iters": 5})
-    b = Run(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"lr": 0.02, "iters": 5})
-    c = Run(method="optimize", model="hog", layer="hog", image="sample:chelsea", params={"lr": 0.02, "iters": 5})
-    d = Run(method="optimize", model="hog", layer="hog", image="sample:chelsea", params={"lr": 0.02, "iters": 5})
+    a = Run.of(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"lr": 0.01, "iters": 5})
+    b = Run.of(method="optimize", model="hog", layer="hog", image="sample:coffee", params={"lr": 0.02, "iters": 5})
+    c = Run.of(method="optimize", model="hog", layer="hog", image="sample:chelsea", params={"lr": 0.02, "iters": 5})
+    d = Run.of(method="optimize", model="hog", layer="hog", image="sample:chelsea", params={"lr": 0.02, "iters": 5})
     labels = distinct_labels([a, b, c, d])
     assert labels[a.id].endswith("(lr 0.01)") and labels[b.id].endswith("(lr 0.02)")
     assert labels[c.id] == labels[d.id] == c.label()          # the same request: nothing to tell apart
+
+
+FORMAT1 = Path(__file__).parent / "data" / "format1"
+
+
+def test_format_1_sessions_and_autosaves_written_by_earlier_invgui_still_open(tmp_path):
+    """Issue 28 §2: sessions are format 2 now (a run holds its request); files written in format 1
+    by the code before (tests/data/format1/make.py says which commit) open with the same runs."""
+    import json
+    import shutil
+
+    from invgui.core.autosave import AutosaveStore
+    from invgui.core.request import execute, final_result
+
+    assert json.loads(zipfile.ZipFile(FORMAT1 / "session.invgui").read("session.json"))["invgui_session"] == 1
+    shutil.copytree(FORMAT1 / "autosave", tmp_path / "autosave")
+    from_file = Session.load(FORMAT1 / "session.invgui").runs
+    from_autosave, notes = AutosaveStore(folder=tmp_path / "autosave").read(tmp_path / "autosave" / "session.json")
+    assert notes == []
+    for runs in (from_file, from_autosave.runs):
+        opt, dec, hyb, bad = runs
+        assert [r.id for r in runs] == ["0000opt00001", "0000dec00002", "0000hyb00003", "0000bad00004"]
+        assert (opt.method, opt.model, opt.layer, opt.image, opt.name) == ("optimize", "hog", "hog", "sample:coffee",
+                                                                          "coffee from HOG")
+        assert opt.params.iters == 2 and opt.params.restarts == 2 and opt.rep_params == {"cell": 8, "orientations": 9}
+        assert opt.state == "done" and abs(opt.result.metrics["representation_error"] - 0.8918) < 1e-3
+        assert opt.result.images.shape == (2, 48, 48, 3)
+        assert (dec.method, dec.decoder, dec.size, dec.framing, dec.params) == ("decoder", "hog", 64, "fit", None)
+        assert dec.result.record["input_region"]["framing"] == "fit"
+        assert (hyb.method, hyb.state, hyb.result, hyb.params.iters) == ("hybrid", "queued", None, 2)
+        assert (bad.state, bad.message, bad.params.optimizer) == ("failed", "cannot read /nowhere/cat.png", "rmsprop")
+    # What was read runs again as it ran, and saves as format 2.
+    again = final_result(execute(from_file[0].request.replace(device="cpu")))
+    assert abs(again.metrics["representation_error"] - opt.result.metrics["representation_error"]) < 1e-3
+    out = Session(runs=from_file).save(tmp_path / "now.invgui")
+    doc = json.loads(zipfile.ZipFile(out).read("session.json"))
+    assert doc["invgui_session"] == 2 and doc["runs"][0]["request"]["images"] == ["sample:coffee"]
+    assert [r.request for r in Session.load(out).runs] == [r.request for r in from_file]

@@ -39,7 +39,7 @@ def axis_value(run: Run, axis: str) -> str:
     if axis == "run":
         return run.label()
     if axis.startswith("param:"):
-        return str(run.params.get(axis[6:], "—"))
+        return str(run.param_values().get(axis[6:], "—"))
     raise ValueError(f"unknown axis {axis!r}: one of {', '.join(AXES)} or param:NAME")
 
 
@@ -159,7 +159,7 @@ def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float, f
         if val is None:
             continue
         f = {k: getattr(r, k) for k in _SERIES_FIELDS}
-        f["params"] = {k: v for k, v in r.params.items() if k != "seed"} if _has_params(r.method) else {}
+        f["params"] = {k: v for k, v in r.param_values().items() if k != "seed"}
         key = _json(f)
         fields[key] = f
         groups.setdefault(key, {}).setdefault(depth, []).append(float(val))
@@ -304,7 +304,7 @@ def sweep_images(template: Run, methods: list[str], images: list[str], decoder: 
 
 def sweep_param(template: Run, name: str, values: list) -> list[Run]:
     """One optimisation run per value of parameter ``name``."""
-    return [template.copy(method=OPTIMIZE.name, params={**template.params, name: v}) for v in values]
+    return [template.copy(method=OPTIMIZE.name, params={**template.param_values(), name: v}) for v in values]
 
 
 def save_sheet(path: str | os.PathLike, sheet: np.ndarray, dpi: int = 300) -> Path:

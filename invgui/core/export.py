@@ -244,7 +244,7 @@ def runs_sidecar(path: str | os.PathLike, runs: list, **extra: Any) -> Path:
     items = []
     for r in runs:
         item = {"name": r.label(), "id": r.id, "state": r.state, "method": r.method, "model": r.model,
-                "layer": r.layer, "image": r.image, "params": r.params, "rep_params": r.rep_params,
+                "layer": r.layer, "image": r.image, "params": r.param_values(), "rep_params": r.rep_params,
                 "decoder": r.decoder}
         if r.result is not None:
             rec = run_record(r.result)

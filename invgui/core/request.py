@@ -74,7 +74,7 @@ def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None,
         size = request.size                           # 0: the decoder's own (or the feature file's, below)
         prep.size = int(meta["input_size"]) if meta["architecture"] == "fc" or not size else size
     else:
-        if not rep.differentiable:
+        if spec.optimises and not rep.differentiable:
             raise R.RepresentationError(f"{rep.name}: {rep.decoder_hint}: `invgui invert --model {rep.name} "
                                         "--method decoder --decoder FILE.pt` (train one with `invgui "
                                         "train-decoder`)")

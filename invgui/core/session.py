@@ -28,11 +28,13 @@ import numpy as np
 from .events import Result
 from .export import _clean, library_versions
 from .images import FRAMINGS, atomic_write
+from .methods.base import DEFAULT_IMAGE, RunRequest, freeze_params
 from .methods.registry import DEFAULT_METHOD, method, names
+from .params import from_dict, to_dict
 from .results import Metrics, metric_names, summary, where
 from .safeload import budget, npy_header
 
-FORMAT = 1
+FORMAT = 2          # 2: a run holds its request ({"request": {...}, "id": …}); 1: the request's fields flat
 SUFFIX = ".invgui"
 STATES = ("queued", "running", "done", "stopped", "failed")
 
@@ -43,20 +45,12 @@ class SessionError(ValueError):
 
 @dataclass
 class Run:
-    """One reconstruction: the request and, once it ran, its result."""
+    """One reconstruction: its :class:`~invgui.core.request.RunRequest` (what ``execute`` runs)
+    and, once it ran, its result, with an id, a name, a state and times.  The request's fields
+    read through (``run.model``, ``run.layer``, …); ``run.params`` is the method's parameters
+    (an ``OptimizeParams``), or None for a method without any."""
 
-    method: str                                   # a name of the method registry (the window's methods)
-    model: str
-    layer: str
-    image: str                                    # path or sample:NAME
-    params: dict[str, Any] = field(default_factory=dict)       # OptimizeParams as a dict (optimize, hybrid)
-    rep_params: dict[str, Any] | None = None
-    weights: str | None = None
-    random_weights: bool = False
-    decoder: str | None = None
-    size: int = 0                                 # decoder: reconstruction size (0 = its own)
-    eval_size: int = 0                            # image metrics at this side (0 = the run's own)
-    framing: str = "crop"                         # a non-square image: centre square, or padded ("fit")
+    request: RunRequest
     name: str = ""
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     state: str = "queued"
@@ -64,27 +58,53 @@ class Run:
     created: float = field(default_factory=time.time)
     result: Result | None = None
 
+    @classmethod
+    def of(cls, method: str = DEFAULT_METHOD, image: str = DEFAULT_IMAGE, params: Any = None,
+           rep_params: dict[str, Any] | None = None, **fields: Any) -> "Run":
+        """A run from a request's fields, as the window's settings give them: ``image`` one source,
+        ``params`` a dict (read into the method's parameter class) or an instance; the run's own
+        fields (``name``, ``state``, ``result``, …) go to the run."""
+        own = {k: fields.pop(k) for k in _OWN if k in fields}
+        request = RunRequest(method=method, images=(image,), params=_typed_params(method, params),
+                             rep_params=freeze_params(rep_params), **fields)
+        return cls(request=request, **own)
+
+    # -- the request's fields, read through ---------------------------------------------------
+    method = property(lambda self: self.request.method)
+    model = property(lambda self: self.request.model)
+    layer = property(lambda self: self.request.layer or "")
+    image = property(lambda self: self.request.image)
+    params = property(lambda self: self.request.params)
+    weights = property(lambda self: self.request.weights)
+    random_weights = property(lambda self: self.request.random_weights)
+    decoder = property(lambda self: self.request.decoder)
+    size = property(lambda self: self.request.size)
+    eval_size = property(lambda self: self.request.eval_size)
+    framing = property(lambda self: self.request.framing)
+
+    @property
+    def rep_params(self) -> dict[str, Any] | None:
+        return self.request.rep_params_dict()
+
+    def param_values(self) -> dict[str, Any]:
+        """The method's parameters as plain values by name ({} for a method without any): for
+        comparing runs and naming what differs between them."""
+        return to_dict(self.params) if self.params is not None else {}
+
     def label(self) -> str:
         return self.name or default_name(self)
 
-    def request(self, device: str = "auto"):
-        """This run as a :class:`~invgui.core.request.RunRequest` (what ``execute`` runs)."""
-        from .params import from_dict
-        from .request import RunRequest, freeze_params
-
-        spec = method(self.method)
-        params = from_dict(spec.params_cls, self.params) if spec.params_cls is not None else None
-        return RunRequest(method=self.method, model=self.model, layer=self.layer, images=(self.image,),
-                          params=params, rep_params=freeze_params(self.rep_params), weights=self.weights,
-                          random_weights=self.random_weights, device=device, decoder=self.decoder, size=self.size,
-                          eval_size=self.eval_size, framing=self.framing)
-
     def copy(self, **changes: Any) -> "Run":
-        """A new queued run with the same request (and ``changes``), without the result."""
-        base = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name not in ("id", "state", "message", "created", "result", "name")}
-        base["params"] = dict(self.params)
-        return Run(**{**base, **changes})
+        """A new queued run with the same request and ``changes`` to it (``image``: one source;
+        ``params``: a dict or an instance), without the result."""
+        if "image" in changes:
+            changes["images"] = (changes.pop("image"),)
+        name = changes.get("method", self.method)
+        if "params" in changes or method(name).params_cls is None:
+            changes["params"] = _typed_params(name, changes.get("params"))
+        elif self.params is None:
+            changes["params"] = _typed_params(name, None)
+        return Run(request=self.request.replace(**changes))
 
     def summary(self) -> str:
         """The run list's line: state and the result's short summary (core.results)."""
@@ -93,9 +113,25 @@ class Run:
         return f"{self.state}: " + summary(self.result, "short")
 
 
+_OWN = ("name", "id", "state", "message", "created", "result")
+
+
+def _typed_params(name: str, values: Any) -> Any:
+    """``values`` (a dict, an instance or None) as method ``name``'s parameters: None for a method
+    without any, its class's defaults when none are given."""
+    cls = method(name).params_cls
+    if cls is None:
+        return None
+    if values is None:
+        return cls()
+    return values if isinstance(values, cls) else from_dict(cls, dict(values))
+
+
 def run_fields(r: Run) -> dict[str, Any]:
-    """A run's fields as saved (everything but the result); a run in progress is saved as stopped."""
-    d = {f.name: getattr(r, f.name) for f in dataclasses.fields(r) if f.name != "result"}
+    """A run as saved (format 2): its request, and its own fields but the result; a run in
+    progress is saved as stopped."""
+    d: dict[str, Any] = {"request": r.request.to_dict()}
+    d.update({k: getattr(r, k) for k in _OWN if k != "result"})
     if r.state == "running":
         d["state"], d["message"] = "stopped", "the session was saved while this run was in progress"
     return d
@@ -110,7 +146,7 @@ def session_json(runs: list[dict[str, Any]]) -> str:
 def default_name(run: Run) -> str:
     img = run.image.replace("sample:", "")
     img = Path(img).stem if "/" in img or "\\" in img else img
-    what = method(run.method).what(run.params)
+    what = method(run.method).what(run.param_values())
     return f"{where(run.model, run.layer)} · {what} · {img}" + (" (fit)" if run.framing == "fit" else "")
 
 
@@ -135,7 +171,7 @@ def distinct_labels(runs: list[Run]) -> dict[str, str]:
 
 
 def _request_items(r: Run) -> dict[str, Any]:
-    items = {k: v for k, v in r.params.items()}
+    items = dict(r.param_values())
     items.update({f"{k}": v for k, v in (r.rep_params or {}).items()})
     items.update(size=r.size or items.get("size"), weights=r.weights and Path(r.weights).name,
                  random=r.random_weights or None, decoder=r.decoder and Path(r.decoder).name)
@@ -442,25 +478,99 @@ def _json_value(v: Any, depth: int = 0) -> bool:
     return False
 
 
-# field name → (accepted types, may be null)
-_RUN_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
-    "method": ((str,), False), "model": ((str,), False), "layer": ((str,), False), "image": ((str,), False),
-    "params": ((dict,), False), "rep_params": ((dict,), True), "weights": ((str,), True),
-    "random_weights": ((bool,), False), "decoder": ((str,), True), "size": ((int,), False),
-    "eval_size": ((int,), False), "framing": ((str,), False),
-    "name": ((str,), False), "id": ((str,), False), "state": ((str,), False), "message": ((str,), False),
-    "created": ((int, float), False),
-}
-_REQUIRED = ("method", "model", "layer", "image")
+def _json_shape(hint: Any) -> tuple[tuple[type, ...], bool]:
+    """The JSON types (and whether null) a dataclass field of type ``hint`` is saved as: what
+    ``RunRequest.to_dict`` and ``run_fields`` write.  Derived, so a new field is read and checked
+    without a table to keep up to date."""
+    import types
+    import typing
+
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        shape, _ = _json_shape(inner[0]) if len(inner) == 1 else ((object,), True)
+        return shape, type(None) in args
+    if hint is Any:
+        return (dict,), True                     # parameter dataclasses: a dict of their fields, or null
+    if typing.get_origin(hint) is tuple:
+        pairs = bool(args) and typing.get_origin(args[0]) is tuple
+        return ((dict,), True) if pairs else ((list,), False)     # (name, value) pairs are a dict
+    return {float: ((int, float), False)}.get(hint, ((hint,), False))
+
+
+def _shapes(cls: type, skip: tuple[str, ...] = ()) -> dict[str, tuple[tuple[type, ...], bool]]:
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    return {f.name: _json_shape(hints[f.name]) for f in dataclasses.fields(cls) if f.name not in skip}
+
+
+_REQUEST_FIELDS = _shapes(RunRequest)
+_RUN_FIELDS = _shapes(Run, skip=("request", "result"))
+_REQUIRED = ("method", "model", "layer", "images")
+_FORMAT1_OWN = (*_RUN_FIELDS, "result", "result_file")
+
+
+def _from_format1(d: Any) -> Any:
+    """A format-1 run (the request's fields flat beside the run's, one ``image``) as format 2."""
+    if not isinstance(d, dict):
+        return d
+    req = {k: v for k, v in d.items() if k not in _FORMAT1_OWN and k != "image"}
+    if "image" in d:
+        req["images"] = [d["image"]]
+    if req.get("method") in names() and method(req["method"]).params_cls is None:
+        req["params"] = None                     # format 1 wrote {} for a decoder run
+    return {"request": req, **{k: d[k] for k in _FORMAT1_OWN if k in d}}
+
+
+def _check_fields(d: dict, shapes: dict, path: Path, where: str) -> None:
+    for name, (types, nullable) in shapes.items():
+        if name not in d:
+            continue
+        v = d[name]
+        ok = (v is None and nullable) or (isinstance(v, types) and not (isinstance(v, bool) and bool not in types))
+        _expect(ok, path, f"{where} {name}", f"expected {'/'.join(t.__name__ for t in types)}"
+                f"{' or null' if nullable else ''}, got {_kind(v)}")
+        if isinstance(v, str):
+            _expect(len(v) <= MAX_TEXT, path, f"{where} {name}", f"text of {len(v)} characters")
+        if isinstance(v, list):
+            _expect(all(isinstance(x, str) and len(x) <= MAX_TEXT for x in v), path, f"{where} {name}",
+                    "expected a list of texts")
+        if isinstance(v, dict):
+            _expect(_json_value(v), path, f"{where} {name}", "holds values that are not plain JSON")
+
+
+def _read_request(d: dict, path: Path, where: str) -> RunRequest:
+    """A saved request, checked field by field, then as a request (its method's parameters)."""
+    for name in _REQUIRED:
+        _expect(name in d, path, where, f"the required key {name!r} is missing")
+    _check_fields(d, _REQUEST_FIELDS, path, where)
+    _expect(d["method"] in names(), path, f"{where} method", f"{d['method']!r:.40} is not one of {', '.join(names())}")
+    _expect(len(d["images"]) == 1, path, f"{where} images", f"a run has one image, not {len(d['images'])}")
+    _expect(d.get("framing", "crop") in FRAMINGS, path, f"{where} framing",
+            f"{d.get('framing')!r:.40} is not one of {', '.join(FRAMINGS)}")
+    for key in ("size", "eval_size"):
+        _expect(0 <= d.get(key, 0) <= MAX_SIDE, path, f"{where} {key}", f"{d.get(key)} is outside 0…{MAX_SIDE}")
+    spec = method(d["method"])
+    if spec.params_cls is not None and d.get("params") is None:
+        d = {**d, "params": {}}                  # the method's defaults
+    try:
+        request = RunRequest.from_dict({k: v for k, v in d.items() if k in _REQUEST_FIELDS})
+    except ValueError as e:
+        raise SessionError(f"{path}: session.json {where} params: {e}") from None
+    if spec.params_cls is None and request.params is not None:
+        raise SessionError(f"{path}: session.json {where} params: the {spec.word} method takes none")
+    # A file does not carry the user's trust: a TorchScript model (a program) it names is refused
+    # until the user trusts it again in this invgui (--trust-torchscript, or the window's question).
+    return request.replace(trust_torchscript=False)
 
 
 def _validate_doc(doc: Any, path: Path, inline_results: bool = True) -> tuple[list[dict], set[str]]:
-    """The runs of a session document as ``Run`` keyword dicts (``result`` a checked dict), and the
-    array members they need; a SessionError for anything of the wrong type or out of range.
-    ``inline_results=False`` (an autosave index, whose results live in files of their own): a run
-    that holds a result object is refused, as it has no images to go with it."""
-    from .params import from_dict
-
+    """The runs of a session document (format 1 or 2) as ``Run`` keyword dicts (``request`` a
+    RunRequest, ``result`` a checked dict), and the array members they need; a SessionError for
+    anything of the wrong type or out of range.  ``inline_results=False`` (an autosave index,
+    whose results live in files of their own): a run that holds a result object is refused, as it
+    has no images to go with it."""
     _expect(isinstance(doc, dict), path, "top level", f"expected an object, got {_kind(doc)}")
     fmt = doc.get("invgui_session")
     _expect(_is_num(fmt) and not isinstance(fmt, float), path, "invgui_session",
@@ -473,36 +583,15 @@ def _validate_doc(doc: Any, path: Path, inline_results: bool = True) -> tuple[li
     out, keys, ids = [], set(), set()
     for i, d in enumerate(runs):
         where = f"run {i}"
+        d = _from_format1(d) if fmt < 2 else d
         _expect(isinstance(d, dict), path, where, f"expected an object, got {_kind(d)}")
-        kw: dict[str, Any] = {}
-        for name in _REQUIRED:
-            _expect(name in d, path, where, f"the required key {name!r} is missing")
-        for name, (types, nullable) in _RUN_FIELDS.items():
-            if name not in d:
-                continue
-            v = d[name]
-            ok = (v is None and nullable) or (isinstance(v, types) and not (isinstance(v, bool) and bool not in types))
-            _expect(ok, path, f"{where} {name}", f"expected {'/'.join(t.__name__ for t in types)}"
-                    f"{' or null' if nullable else ''}, got {_kind(v)}")
-            if isinstance(v, str):
-                _expect(len(v) <= MAX_TEXT, path, f"{where} {name}", f"text of {len(v)} characters")
-            if isinstance(v, dict):
-                _expect(_json_value(v), path, f"{where} {name}", "holds values that are not plain JSON")
-            kw[name] = v
-        _expect(kw["method"] in names(), path, f"{where} method",
-                f"{kw['method']!r:.40} is not one of {', '.join(names())}")
-        spec = method(kw["method"])
+        _expect(isinstance(d.get("request"), dict), path, f"{where} request",
+                f"expected an object, got {_kind(d.get('request'))}")
+        _check_fields(d, _RUN_FIELDS, path, where)
+        kw: dict[str, Any] = {k: d[k] for k in _RUN_FIELDS if k in d}
+        kw["request"] = _read_request(d["request"], path, where)
         _expect(kw.get("state", "queued") in STATES, path, f"{where} state",
                 f"{kw.get('state')!r:.40} is not one of {', '.join(STATES)}")
-        _expect(kw.get("framing", "crop") in FRAMINGS, path, f"{where} framing",
-                f"{kw.get('framing')!r:.40} is not one of {', '.join(FRAMINGS)}")
-        for key in ("size", "eval_size"):
-            _expect(0 <= kw.get(key, 0) <= MAX_SIDE, path, f"{where} {key}", f"{kw.get(key)} is outside 0…{MAX_SIDE}")
-        if spec.params_cls is not None:
-            try:
-                from_dict(spec.params_cls, kw.get("params", {}))
-            except ValueError as e:
-                raise SessionError(f"{path}: session.json {where} params: {e}") from None
         if "id" in kw:
             _expect(kw["id"] not in ids, path, f"{where} id", f"{kw['id']!r:.40} is used by an earlier run")
             ids.add(kw["id"])
@@ -511,7 +600,7 @@ def _validate_doc(doc: Any, path: Path, inline_results: bool = True) -> tuple[li
             raise SessionError(f"{path}: {where}: holds a result object; an autosave index names each run's "
                                "result by its result_file")
         if res is not None:
-            kw["result"] = _validate_result(res, path, f"{where} result", kw["method"])
+            kw["result"] = _validate_result(res, path, f"{where} result", kw["request"].method)
             keys.add(f"{i}_images")
         out.append(kw)
     return out, keys

@@ -372,7 +372,7 @@ class CompareView(QWidget):
                 values = [coerce(OptimizeParams, name, v.strip()) for v in self.sweep_values.text().split(",")
                           if v.strip()]
                 for v in values:                 # each value within the parameter's range, finite
-                    from_dict(OptimizeParams, {**template.params, name: v})
+                    from_dict(OptimizeParams, {**template.param_values(), name: v})
             except (ValueError, TypeError) as e:
                 self.show_error("Cannot sweep", f"{name}: {e}")
                 return []

@@ -227,7 +227,7 @@ class Controller(QObject):
                 return
             try:
                 check_source(run.image)               # a missing file fails here; decoding is the worker's
-                request = run.request(self.device())
+                request = run.request.replace(device=self.device())
             except (ImageError, ValueError, RepresentationError) as e:
                 self._cannot_start(run, e)
                 continue
@@ -265,7 +265,7 @@ class Controller(QObject):
             if rows + request.optimize_params().restarts > MAX_BATCH_ROWS:
                 break
             try:
-                req = other.request(self.device())
+                req = other.request.replace(device=self.device())
                 if batch_key(req) != key:
                     continue
                 check_source(other.image)

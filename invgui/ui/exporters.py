@@ -151,7 +151,7 @@ class Exporters:
         rows = []
         for r in runs:
             row = {"name": r.label(), "state": r.state, "method": r.method, "model": r.model, "layer": r.layer,
-                   "image": r.image, "seed": r.params.get("seed", ""), "decoder": r.decoder or ""}
+                   "image": r.image, "seed": r.param_values().get("seed", ""), "decoder": r.decoder or ""}
             if r.result is not None:
                 m = Metrics.of(r.result)
                 row.update({k: "" if getattr(m, k, None) is None else getattr(m, k) for k in METRIC_COLUMNS})

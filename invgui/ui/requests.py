@@ -23,7 +23,7 @@ class Requests:
         if spec.one_pass:
             path = self.decoder_or_error()
             return None if path is None else self.decoder_run(path)
-        if not w.rep.differentiable and not sweep:
+        if spec.optimises and not w.rep.differentiable and not sweep:
             w.show_error("Optimisation cannot invert this representation",
                          f"{w.rep.title}: {w.rep.decoder_hint}. Choose *Decoder* as the method.")
             return None
@@ -36,9 +36,9 @@ class Requests:
             path = self.decoder_or_error()          # the decoder page's choice starts the optimisation
             if path is None:
                 return None
-            return Run(method=spec.name, params=params, decoder=path, size=int(params.get("size") or 0),
+            return Run.of(method=spec.name, params=params, decoder=path, size=int(params.get("size") or 0),
                        **self.base())
-        return Run(method=spec.name, params=params, **self.base(),
+        return Run.of(method=spec.name, params=params, **self.base(),
                    **({"size": int(w.decoder_panel.size.value())} if sweep else {}))
 
     def base(self) -> dict:
@@ -51,7 +51,7 @@ class Requests:
                     framing=w.framing)
 
     def decoder_run(self, path: str) -> Run:
-        return Run(method=DECODER.name, decoder=path, size=int(self.w.decoder_panel.size.value()), **self.base())
+        return Run.of(method=DECODER.name, decoder=path, size=int(self.w.decoder_panel.size.value()), **self.base())
 
     def decoder_or_error(self) -> str | None:
         w = self.w
@@ -81,7 +81,7 @@ class Requests:
         except ValueError as e:
             w.show_error("Invalid probe parameters", str(e))
             return False
-        req = self.decoder_run(path).request(w.device).replace(method=PROBE.name, probe=pp,
+        req = self.decoder_run(path).request.replace(device=w.device, method=PROBE.name, probe=pp,
                                                                params=optimize.PRESETS.get("fast"))
         w.probe_pane.set_title(f"Probe — {pp.probe} (running)")
         w.probe_pane.show()

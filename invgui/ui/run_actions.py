@@ -5,7 +5,6 @@ from __future__ import annotations
 from PySide6.QtWidgets import QInputDialog
 
 from ..core.methods.registry import method
-from ..core.params import from_dict
 from ..core.session import QueueError, Run
 
 
@@ -39,8 +38,8 @@ class RunActions:
             w.open_image(run.image)
         w.set_method(run.method)
         spec = method(run.method)
-        if spec.params_cls is not None:
-            w.form.set_values(from_dict(spec.params_cls, run.params))
+        if run.params is not None:
+            w.form.set_values(run.params)
         if spec.uses_decoder and run.decoder:
             w.decoder_panel.add_file(run.decoder)
         if spec.one_pass and run.decoder:

@@ -69,7 +69,8 @@ class RunDisplay:
         w.view.clear_result()
         w.plot.clear_curves()
         if method(run.method).optimises:
-            w.plot.set_span(int(run.params.get("iters", 0)) + int(run.params.get("stage2_iters", 0)))
+            p = run.request.optimize_params()
+            w.plot.set_span(p.iters + p.stage2_iters)
         w.metrics_label.setText("")
         w.recon_pane.set_title(f"Reconstruction — {where(run.model, run.layer)} (running)")
         w.live.dirty = True                         # what it has computed so far, at the next redraw
