@@ -30,7 +30,6 @@ import os
 import platform
 import sys
 import time
-
 from pathlib import Path
 
 import numpy as np
@@ -103,8 +102,10 @@ def main() -> int:
             x = torch.rand(b, 3, size, size, device=dev)
             with torch.no_grad():
                 phi = rep.features(x, layer)
-                rates[f"fwd{b}"] = b / best_time(lambda: net(phi, (size, size)), dev, args.repeats)
-                rates[f"e2e{b}"] = b / best_time(lambda: net(rep.features(x, layer), (size, size)), dev, args.repeats)
+                # The lambdas run at once, inside this iteration: late binding cannot bite.
+                rates[f"fwd{b}"] = b / best_time(lambda: net(phi, (size, size)), dev, args.repeats)  # noqa: B023
+                rates[f"e2e{b}"] = b / best_time(lambda: net(rep.features(x, layer), (size, size)),  # noqa: B023
+                                                 dev, args.repeats)
         train_step = _bare_step(rep, layer, size, float(meta["width"]), 64, dev)     # as decoder.train builds it
         rates["train"] = 64 / best_time(train_step, dev, max(2, args.repeats // 3))
         opt_params = dataclasses.replace(optimize.PRESETS.get("fast"), size=size)
@@ -198,7 +199,7 @@ def precision_check(dev: str, folder: Path, steps: int) -> None:
         n, t0, res = 0, time.perf_counter(), None
 
         def stop():
-            return n >= steps
+            return n >= steps          # noqa: B023  (reads the count as it grows in this very loop)
 
         for ev in D.train(rep, None, folder, out, params, device=dev, held_out_data=held, should_stop=stop):
             if isinstance(ev, Step):

@@ -318,7 +318,7 @@ def session(args) -> int:
     print(f"event-loop stalls over the whole session ({len(stalls)} ticks of {TICK_MS} ms): p50 {p50:.1f} ms, "
           f"p99 {p99:.1f} ms, max {mx:.1f} ms (in: {ticks[worst][1]})")
     by_phase: dict[str, float] = {}
-    for (g, ph), st in zip(ticks, stalls):
+    for (_g, ph), st in zip(ticks, stalls, strict=True):
         by_phase[ph] = max(by_phase.get(ph, 0.0), st)
     print("max stall by phase: " + "; ".join(f"{k} {v:.0f} ms" for k, v in by_phase.items()))
     if sampler is not None:

@@ -65,7 +65,7 @@ def main() -> int:
             if args.iters:
                 params = dataclasses.replace(params, iters=args.iters)
             errs, starts, nres, psnrs, secs = [], [], [], [], []
-            for name, image in photos.items():
+            for image in photos.values():
                 t0 = time.perf_counter()
                 res = next(ev for ev in run(rep, image, None, params, device=args.device, eval_distance=distance)
                            if isinstance(ev, Result))

@@ -21,12 +21,13 @@ import time
 from pathlib import Path
 
 from . import __version__
+from .core.errors import InvguiError
 
 DEFAULT_IMAGE = "sample:chelsea"
 
 
 def _add_model_args(p: argparse.ArgumentParser, *, positional: bool = False) -> None:
-    from .core import catalog as R      # the names without torch: --help and argument errors stay fast
+    from .core import catalog as R  # the names without torch: --help and argument errors stay fast
 
     if positional:
         p.add_argument("model", metavar="MODEL", help=f"one of: {', '.join(R.names())}; or torchscript:FILE, "
@@ -350,7 +351,7 @@ class _StopOnSignal:
         print("\ninvgui: stopping after this iteration; the reconstruction reached so far will be written "
               "(press Ctrl-C again to quit without writing it)", file=sys.stderr)
 
-    def __enter__(self) -> "_StopOnSignal":
+    def __enter__(self) -> _StopOnSignal:
         import signal
         import threading
 
@@ -404,13 +405,13 @@ def _invert_batch(args, prep, suffix: str, **extra) -> int:
     rep, layer, sources = prep.rep, prep.layer, prep.request.images
     folder = Path(args.out or ".")
     if folder.suffix.lower() in (".png", ".tif", ".tiff", ".jpg"):
-        raise ValueError(f"{folder}: with several images --out is a folder")
+        raise InvguiError(f"{folder}: with several images --out is a folder")
     if args.metrics:
-        raise ValueError("with several images each image's JSON record is written beside its PNG in --out; "
+        raise InvguiError("with several images each image's JSON record is written beside its PNG in --out; "
                          "drop --metrics")
     outs = [folder / _default_out(src, rep.name, layer + suffix).name for src in sources]
     if len(set(outs)) < len(outs):
-        raise ValueError("two images would be written to the same file (same name in different folders); "
+        raise InvguiError("two images would be written to the same file (same name in different folders); "
                          "rename one or run them separately")
     folder.mkdir(parents=True, exist_ok=True)
     _check_destinations(outs)
@@ -425,7 +426,7 @@ def _invert_batch(args, prep, suffix: str, **extra) -> int:
         rows = results[0].record.get("batch_rows", len(sources) * len(results[0].images))
         took = (f"{len(sources)} images optimised in batches of up to {rows} rows (images × restarts) in "
                 f"{time.perf_counter() - t0:.1f} s")
-    for src, img, res, out in zip(sources, prep.images, results, outs):
+    for src, img, res, out in zip(sources, prep.images, results, outs, strict=True):
         _export_one(args, prep, res, out, image=img, source=src, **extra)
         print(f"{src}: {summary(res)}" + (f" ({res.message})" if res.message else ""))
     print(f"{took}; wrote them to {folder}/")
@@ -449,11 +450,7 @@ def summary(result) -> str:
 def cmd_features(args) -> int:
     from .core import features_io
     from .core import representations as R
-    from .core.images import load_image
-
-    from .core.images import save_png
-
-    from .core.images import FileSet
+    from .core.images import FileSet, load_image, save_png
 
     rep = _get_rep(args)
     _check_destinations([args.out] + ([args.picture] if args.picture else []))
@@ -538,8 +535,8 @@ def cmd_probe(args) -> int:
     from .core.images import FileSet, save_png
     from .core.methods import probe as P
     from .core.methods.optimize import PRESETS
-    from .core.params import check, from_arguments
     from .core.methods.registry import PROBE
+    from .core.params import check, from_arguments
     from .core.request import prepare, run_prepared
 
     pp = from_arguments(P.ProbeParams, args, P.ProbeParams())
@@ -580,7 +577,7 @@ def cmd_gui(args) -> int:
         try:
             from_dict(OptimizeParams, {"iters": args.iters})
         except ValueError as e:
-            raise ValueError(f"--iters {args.iters}: {e}") from None
+            raise InvguiError(f"--iters {args.iters}: {e}") from None
     for source in (args.image, args.other):
         if source:
             check_source(source)
@@ -606,8 +603,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui"])
-    from .core.images import ImageError
-    from .core.representations import RepresentationError
 
     if args.command != "gui":
         import signal
@@ -618,12 +613,12 @@ def main(argv: list[str] | None = None) -> int:
         return {"layers": cmd_layers, "invert": cmd_invert, "features": cmd_features,
                 "train-decoder": cmd_train_decoder, "probe": cmd_probe, "gui": cmd_gui}[args.command](args)
     except BrokenPipeError:            # `invgui layers M | head`: the reader went away, that is fine
-        sys.stdout = open(os.devnull, "w")
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (open until exit: print() at shutdown writes here)
         return 0
     except KeyboardInterrupt:
         print("invgui: interrupted", file=sys.stderr)
         return 130
-    except (ImageError, RepresentationError, ValueError, OSError, FloatingPointError) as e:
+    except (InvguiError, OSError, FloatingPointError) as e:   # what invgui says on purpose; a file system's word
         if debug:
             import traceback
 

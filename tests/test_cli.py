@@ -16,6 +16,7 @@ def test_layers_prints_tree_with_shapes(capsys):
     assert "blocks.3" in out and "80×14×14" in out and "Conv2dSame" in out
 
 
+@pytest.mark.slow
 def test_layers_alexnet_without_weights_still_prints_shapes(capsys, no_hub):
     assert main(["layers", "alexnet", "--size", "227"]) == 0
     cap = capsys.readouterr()
@@ -56,6 +57,7 @@ def test_invert_metrics_path_and_bad_inputs(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_console_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "invgui", "layers", "alexnet", "--depth", "1"],
                          capture_output=True, text=True, timeout=300)
@@ -63,6 +65,7 @@ def test_console_entry_point_runs():
     assert "classifier" in out.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.gui
 def test_gui_screenshot_mode(tmp_path, invgui_home):
     """Without a display (none set here) the screenshot is taken offscreen."""
@@ -132,6 +135,7 @@ def _invert_and_signal(tmp_path, signals, sig):
     return p.returncode, out, stdout, err + rest
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_one_interrupt_writes_the_reconstruction_marked_stopped(tmp_path, sig):
     code, out, stdout, err = _invert_and_signal(tmp_path, 1, sig)

@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 
 def test_core_never_imports_qt():
     code = (
@@ -16,6 +18,7 @@ def test_core_never_imports_qt():
     assert out.stdout.strip() == "", f"invgui.core pulled in Qt modules: {out.stdout}"
 
 
+@pytest.mark.slow
 def test_inverting_the_embedded_default_imports_nothing_heavy_it_does_not_need(tmp_path):
     """Issue 13 cold start: `invgui invert` on the embedded default imports neither timm nor
     torchvision (which imports torch._dynamo, ~2 s), nor torch._dynamo through torch.optim, nor

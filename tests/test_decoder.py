@@ -13,9 +13,9 @@ from invgui.core import representations as R
 from invgui.core.events import Result, Status, Step
 from invgui.core.images import load_image
 from invgui.core.methods import decoder as D
-from invgui.core.methods.decoder import nets as N
 from invgui.core.methods import manipulate as M
 from invgui.core.methods import probe as P
+from invgui.core.methods.decoder import nets as N
 
 TINY = D.TrainParams(epochs=1, batch=4, size=32, crops_per_image=2, width=0.05, preview_every=1)
 
@@ -72,7 +72,7 @@ def test_train_hog_one_epoch_then_reconstruct_in_one_call(photos, tmp_path):
     assert meta["training"]["held_out_images"] == 1 and meta["held_out_mse"] > 0
     assert {"torch", "invgui"} <= set(meta["versions"]) and meta["representation_params"]["cell"] == 8
     *_, rec = D.run(R.get("hog"), load_image("sample:chelsea"), None, out)
-    assert rec.images.shape == (1, 32, 32, 3) and 0 <= rec.images.min() and rec.images.max() <= 1
+    assert rec.images.shape == (1, 32, 32, 3) and rec.images.min() >= 0 and rec.images.max() <= 1
     assert rec.record["method"] == "decoder" and math.isfinite(rec.metrics["representation_error"])
     assert rec.images[0].std() > 0           # colour output, not a constant
     # A fully convolutional decoder also reconstructs at another size.

@@ -41,7 +41,7 @@ def test_every_process_count_sees_the_same_global_batches():
         for epoch in (0, 4):
             for b in [one, *shares]:
                 b.set_epoch(epoch)
-            joined = [sum(parts, []) for parts in zip(*[list(s) for s in shares])]
+            joined = [sum(parts, []) for parts in zip(*[list(s) for s in shares], strict=True)]
             assert joined == list(one)
     one.set_epoch(0)
     keys = [k for batch in one for k in batch]
@@ -67,7 +67,7 @@ def test_a_big_folder_is_read_lazily_by_the_workers(photos, tmp_path, monkeypatc
     monkeypatch.setattr(data_mod.ImageSet, "PRELOAD", 2)
     big = tmp_path / "big"
     big.mkdir()
-    for i, name in enumerate(("astronaut", "rocket", "camera", "coins", "chelsea")):
+    for name in ("astronaut", "rocket", "camera", "coins", "chelsea"):
         save_png(big / f"{name}.png", load_image(f"sample:{name}")[::8, ::8])
     (big / "broken.jpg").write_bytes(b"not a jpeg at all")
     p = dataclasses.replace(TINY, epochs=2, crops_per_image=4, held_out=0.0)
@@ -102,6 +102,7 @@ def torchrun(n: int, args: list[str], tmp_path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.numerics
 def test_torchrun_gloo_trains_like_one_process_and_resumes_on_another_count(photos, tmp_path):
     common = ["--model", "hog", "--data", str(photos / "train"), "--size", "32", "--width", "0.05",
@@ -240,6 +241,7 @@ def test_a_collapsing_discriminator_stops_the_run_and_keeps_the_last_good_checkp
                   dataclasses.replace(ADV, pixel_weight=0.0), workers=0)
 
 
+@pytest.mark.slow
 @pytest.mark.numerics
 def test_torchrun_gloo_trains_the_adversarial_term_like_one_process(photos, tmp_path):
     # The critic has its own DDP wrapper and optimiser: two processes train decoder and critic as one does.

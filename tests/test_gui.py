@@ -1348,6 +1348,7 @@ def test_the_loss_plot_without_curves_shows_an_empty_state(qtbot, window):
     assert not plot.empty and plot.plotItem.vb.autoRangeEnabled()[1]
 
 
+@pytest.mark.slow
 def test_the_run_row_stays_put_and_says_what_it_queues(qtbot, window):
     """Issue 27 §6: the Run button moved by ~50 px with the result panel and the method page, and
     silently became "Queue"; the hybrid page offered start settings that do not apply."""

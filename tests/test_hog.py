@@ -27,6 +27,7 @@ def test_invariant_to_brightness_scaling(bilinear):
     assert torch.allclose(hog(img, bilinear=bilinear), hog(img * 1.8, bilinear=bilinear), atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bilinear", [False, True])
 @pytest.mark.numerics
 def test_gradcheck_float64(bilinear):

@@ -9,7 +9,7 @@ from invgui.core.images import ImageError, load_image, resize_center_crop, save_
 def test_samples_load_offline(name):
     img = load_image(f"sample:{name}")
     assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.float32
-    assert 0.0 <= img.min() and img.max() <= 1.0
+    assert img.min() >= 0.0 and img.max() <= 1.0
 
 
 @pytest.mark.parametrize("name", ["astronaut", "cat", "rocket", "camera", "immunohistochemistry", "horse"])

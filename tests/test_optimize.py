@@ -243,7 +243,7 @@ def test_a_batch_of_images_ends_where_each_image_alone_would(effnet, chelsea):
                                   "blocks.2", p)
     assert [r.record["batch_index"] for r in results] == [0, 1]
     assert all(r.record["batch"] == 2 for r in results)
-    for k, (img, res) in enumerate(zip((chelsea, coffee), results)):
+    for k, (img, res) in enumerate(zip((chelsea, coffee), results, strict=True)):
         _, alone = collect(run(effnet, img, "blocks.2", p))
         assert res.images.shape == alone.images.shape == (2, 96, 96, 3)
         np.testing.assert_allclose(res.images, alone.images, atol=2e-3)
@@ -272,7 +272,7 @@ def test_subset_variants_in_one_batch_match_their_own_runs(effnet, chelsea):
     p = dataclasses.replace(PRESETS.get("fast"), iters=10, size=96)
     variants = [("0-9", "centre:2"), ("first-half", ""), (None, None)]
     _, results = batch_events(effnet, [Target(chelsea, channels=c, window=w) for c, w in variants], "blocks.3", p)
-    for (c, w), res in zip(variants, results):
+    for (c, w), res in zip(variants, results, strict=True):
         own = dataclasses.replace(p, channels=c if c is not None else p.channels,
                                   window=w if w is not None else p.window)
         _, alone = collect(run(effnet, chelsea, "blocks.3", own))

@@ -52,6 +52,7 @@ def test_wheel_carries_the_run_time_resources(wheel):
     assert not any("screenshots" in n for n in names), "README pictures are not read at run time"
 
 
+@pytest.mark.slow
 def test_installed_wheel_finds_its_decoders(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target",

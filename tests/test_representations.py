@@ -97,6 +97,7 @@ def test_missing_pretrained_weights_says_which_file(no_hub):
     assert "--weights" in msg and "--random-weights" in msg
 
 
+@pytest.mark.slow
 def test_weights_from_hub_cache_and_file(no_hub, tmp_path, alexnet_random):
     no_hub.mkdir(parents=True)
     sd = {k: v + 1 for k, v in alexnet_random.model.state_dict().items()}
@@ -124,12 +125,14 @@ def test_untrusted_and_wrong_weight_files(tmp_path, alexnet_random):
         R.get("alexnet", weights=str(garbage))
 
 
+@pytest.mark.slow
 def test_random_weights_are_reproducible():
     a = R.get("vgg16", random_weights=True).model.features[0].weight
     b = R.get("vgg16", random_weights=True).model.features[0].weight
     assert torch.equal(a, b)
 
 
+@pytest.mark.slow
 def test_every_registered_model_builds_offline(no_hub):
     for name in R.names():
         rep = R.get(name, random_weights=True)

@@ -1,16 +1,14 @@
 """Runs and sessions (Qt-free): round trip, states, bad files."""
 
 import zipfile
-
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from invgui.core.events import Result
 from invgui.core.autosave import autosave_path
+from invgui.core.events import Result
 from invgui.core.session import Run, Session, SessionError
-
 
 METRICS = {"start_representation_error": 1.0, "iterations": 3, "iterations_per_second": 2.0, "seconds": 1.5}
 

@@ -34,6 +34,7 @@ overwrites the first one's index; at the next start the window restores its own 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -95,7 +96,7 @@ class SlotLock:
         self.path = path
 
     @classmethod
-    def acquire(cls, folder: Path) -> "SlotLock | None":
+    def acquire(cls, folder: Path) -> SlotLock | None:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / LOCK
         for _ in range(3):
@@ -104,10 +105,8 @@ class SlotLock:
             except FileExistsError:
                 if not cls._stale(path):
                     return None
-                try:
+                with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-                except FileNotFoundError:
-                    pass
                 continue
             with os.fdopen(fd, "w") as f:
                 json.dump({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}, f)
@@ -151,7 +150,7 @@ def slot_folder(k: int, base: Path | None = None) -> Path:
     return base if k == 1 else base.with_name(f"{base.name}-{k}")
 
 
-def claim() -> "AutosaveStore":
+def claim() -> AutosaveStore:
     """An autosave store on the first slot no live window holds (see the module's text)."""
     for k in range(1, MAX_SLOTS + 1):
         lock = SlotLock.acquire(slot_folder(k))
@@ -298,7 +297,7 @@ class AutosaveStore:
             raise SessionError(f"{index}: not valid JSON ({str(e)[:120]})") from None
         kws, _ = _validate_doc(doc, index, inline_results=False)
         runs, notes = [], []
-        for i, (kw, raw) in enumerate(zip(kws, doc["runs"])):
+        for i, (kw, raw) in enumerate(zip(kws, doc["runs"], strict=True)):
             name = raw.get("result_file")
             if name is not None and not (isinstance(name, str) and _RESULT_FILE.match(name)):
                 raise SessionError(f"{index}: run {i} result_file: {str(name)[:60]!r} is not a result file name")
@@ -333,6 +332,7 @@ class AutosaveStore:
             if candidate is None or not candidate.is_file():
                 continue
             try:
+                lost: list[str]
                 if candidate.suffix == SUFFIX:
                     session, lost = Session.load(candidate), []
                 else:

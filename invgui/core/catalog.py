@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import InvguiError
 from .params import Presets, param
 
 # How a non-square image becomes the square a method sees: its centre square ("crop", both papers'
@@ -19,7 +20,7 @@ MIN_INPUT_SIDE = 16        # the same floor as images.MIN_SIDE: nothing smaller 
 MAX_INPUT_SIDE = 4096      # a 4096² input already needs GBs of activations; larger is a typo, not a wish
 
 
-class RepresentationError(ValueError):
+class RepresentationError(InvguiError):
     """A representation, its weights or a layer cannot be used; the message says why and what to do."""
 
 

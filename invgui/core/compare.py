@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InvguiError
 from .images import to_uint8
-from .results import summary
 from .methods.registry import METHODS, OPTIMIZE, method
+from .results import summary
 from .session import Run
 
 AXES = ("method", "layer", "model", "image", "run")
@@ -40,7 +41,7 @@ def axis_value(run: Run, axis: str) -> str:
         return run.label()
     if axis.startswith("param:"):
         return str(run.param_values().get(axis[6:], "—"))
-    raise ValueError(f"unknown axis {axis!r}: one of {', '.join(AXES)} or param:NAME")
+    raise InvguiError(f"unknown axis {axis!r}: one of {', '.join(AXES)} or param:NAME")
 
 
 def _image_name(source: str) -> str:
@@ -156,7 +157,7 @@ def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float, f
     for r in runs:
         depth = layer_depth(r)
         val = value(r) if depth is not None else None
-        if val is None:
+        if depth is None or val is None:
             continue
         f = {k: getattr(r, k) for k in _SERIES_FIELDS}
         f["params"] = {k: v for k, v in r.param_values().items() if k != "seed"}

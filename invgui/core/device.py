@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+from .errors import InvguiError
 
-class DeviceError(ValueError):
+
+class DeviceError(InvguiError):
     """A device name invgui does not know, or a device this machine does not have."""
 
 

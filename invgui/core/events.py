@@ -7,7 +7,7 @@ Consumers (CLI, GUI worker, tests) loop over the generator; cancelling is
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +56,7 @@ class Result:
         return self.images[0]
 
 
-Event = Union[Status, Step, Result]
+Event = Status | Step | Result
 
 
 PER_IMAGE = ("representation_error", "psnr", "ssim", "normalised_reconstruction_error")

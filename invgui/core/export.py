@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
 import json
@@ -30,10 +31,8 @@ def _library_versions() -> tuple[tuple[str, str], ...]:
     # Reading every package's metadata costs ~30 ms; versions do not change while the process runs.
     out = {"python": platform.python_version()}
     for pkg in ("invgui",) + _PACKAGES:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
     return tuple(out.items())
 
 
@@ -58,7 +57,7 @@ def run_record(result: Result, **extra: Any) -> dict[str, Any]:
         hashes["decoder_sha256"] = file_sha256(result.record["decoder"])
     rec = {
         "invgui_record": 1,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         **result.record,
         **hashes,
         **extra,
@@ -127,7 +126,7 @@ def _export_result(result: Result, png, json_path, visual, tiff, **extra: Any) -
     if tiff:
         from .images import save_tiff16
 
-        tifs = [save_tiff16(f.with_suffix(".tif"), im) for f, im in zip(files, result.images)]
+        tifs = [save_tiff16(f.with_suffix(".tif"), im) for f, im in zip(files, result.images, strict=True)]
         extra = {**extra, "images_16bit": [str(t) for t in tifs]}
     if result.history and any(result.history.values()):
         csv_path = png.with_name(f"{png.stem}-losses.csv")
@@ -220,7 +219,7 @@ def image_strip(images: list[np.ndarray], labels: list[str], rows: int = 1) -> n
     scale = max(0.35, w / 280)
     band = int(22 * scale) + 6
     labelled = []
-    for tile, label in zip(tiles, labels):
+    for tile, label in zip(tiles, labels, strict=True):
         if tile.shape[:2] != (h, w):
             tile = cv2.resize(tile, (w, h), interpolation=cv2.INTER_AREA)
         cell = np.full((h + band, w, 3), 255, np.uint8)
@@ -251,6 +250,6 @@ def runs_sidecar(path: str | os.PathLike, runs: list, **extra: Any) -> Path:
             rec.pop("losses", None)
             item["record"] = rec
         items.append(item)
-    doc = {"invgui_export": 1, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    doc = {"invgui_export": 1, "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
            "versions": library_versions(), **extra, "runs": items}
     return write_json(sidecar_path(path), doc)

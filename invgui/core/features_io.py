@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from .errors import InvguiError
 from .export import library_versions
 from .images import atomic_write, image_batch
 from .representations import Representation
 from .safeload import check_archive, npy_header
 
 
-class FeatureFileError(ValueError):
+class FeatureFileError(InvguiError):
     pass
 
 

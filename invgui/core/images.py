@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .catalog import FRAMINGS
+from .errors import InvguiError
 
 MIN_SIDE = 16                      # smaller images cannot feed any representation we offer
 MAX_PIXELS = 256_000_000           # above this we refuse instead of exhausting memory
@@ -46,7 +47,7 @@ SAMPLES = ("astronaut", "chelsea", "coffee", "rocket", "camera", "cat", "coins",
 SAMPLE_PREFIX = "sample:"
 
 
-class ImageError(ValueError):
+class ImageError(InvguiError):
     """An image could not be loaded or saved; the message names the file and why."""
 
 
@@ -267,13 +268,13 @@ def _decode(path: Path, min_side: int | None, shrink: bool = False) -> np.ndarra
                 arr = _read_16bit_colour(path, None)
             if arr is None:
                 im.load()                                  # decode now: truncated files fail here
-                im = ImageOps.exif_transpose(im)
+                im = ImageOps.exif_transpose(im)  # type: ignore[assignment]  # an Image, no longer the file's
                 if im.mode in ("P", "PA"):
-                    im = im.convert("RGBA")
+                    im = im.convert("RGBA")  # type: ignore[assignment]  # an Image, no longer the file's
                 elif im.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-                    im = im.convert("RGB")
+                    im = im.convert("RGB")  # type: ignore[assignment]  # an Image, no longer the file's
                 elif im.mode == "1":
-                    im = im.convert("L")
+                    im = im.convert("L")  # type: ignore[assignment]  # an Image, no longer the file's
                 arr = np.asarray(im)
                 if deep and arr.ndim == 3 and arr.dtype == np.uint8:
                     arr = _read_16bit_colour(path, arr)
@@ -292,6 +293,7 @@ def _decode(path: Path, min_side: int | None, shrink: bool = False) -> np.ndarra
         raise ImageError(f"{path}: the file is damaged or truncated{header}: {e}") from None
     except (SyntaxError, ValueError) as e:
         raise ImageError(f"{path}: the file is damaged or truncated{header}: {e}") from None
+    assert arr is not None, "every branch above decodes or raises"
     if shrink and min_side and min(arr.shape[:2]) > min_side:
         arr = _shrink_to(arr, min_side)
     return arr
@@ -390,7 +392,7 @@ class FileSet:
     def __init__(self) -> None:
         self.pending: list[tuple[str, Path]] = []
 
-    def __enter__(self) -> "FileSet":
+    def __enter__(self) -> FileSet:
         if getattr(self._active, "set", None) is not None:
             raise RuntimeError("FileSets do not nest")
         self._active.set = self
@@ -434,7 +436,7 @@ class FileSet:
         self.pending.clear()
 
     @classmethod
-    def current(cls) -> "FileSet | None":
+    def current(cls) -> FileSet | None:
         return getattr(cls._active, "set", None)
 
 

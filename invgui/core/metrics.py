@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .errors import InvguiError
+
 
 def representation_error(phi: torch.Tensor, phi0: torch.Tensor) -> torch.Tensor:
     """``‖Φ(x) − Φ0‖ / ‖Φ0‖`` per batch item (``phi0`` broadcasts over the batch)."""
@@ -33,7 +35,7 @@ def ssim(x: np.ndarray, ref: np.ndarray) -> float:
 def mean_pairwise_distance(images: list[np.ndarray]) -> float:
     """N of paper 001: mean Euclidean distance between pairs of images (same size, [0, 1] RGB)."""
     if len(images) < 2:
-        raise ValueError("the evaluation set needs at least two images")
+        raise InvguiError("the evaluation set needs at least two images")
     flat = np.stack([im.reshape(-1).astype(np.float64) for im in images])
     sq = (flat ** 2).sum(1)
     d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * flat @ flat.T, 0.0)
@@ -80,7 +82,7 @@ def at_eval_size(images, originals, eval_size: int) -> list[tuple[np.ndarray, np
     from .images import resize_center_crop
 
     pairs = []
-    for img, orig in zip(images, originals):
+    for img, orig in zip(images, originals, strict=True):
         rec = img if img.shape[0] == eval_size else resize_center_crop(np.clip(img, 0, 1), eval_size)
         pairs.append((rec, resize_center_crop(orig, eval_size)))
     return pairs

@@ -15,9 +15,14 @@ import dataclasses
 import functools
 import typing
 from dataclasses import dataclass, field, fields
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-T = TypeVar("T")
+from .errors import InvguiError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def param(default: Any, *, label: str | None = None, tooltip: str = "", min: float | None = None,
@@ -34,7 +39,7 @@ def field_type(cls: type, f: dataclasses.Field) -> Any:
     return _type_hints(cls)[f.name]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _type_hints(cls: type) -> dict[str, Any]:
     # Resolving string annotations evaluates them (~1 ms per call): once per class is enough.
     return typing.get_type_hints(cls)
@@ -84,7 +89,7 @@ def _coerce(tp: Any, value: Any) -> Any:
     return value
 
 
-class ParamError(ValueError):
+class ParamError(InvguiError):
     """Parameters that cannot be used; the message names every bad field and why."""
 
 
@@ -98,7 +103,7 @@ def validate(p: Any) -> list[str]:
     import math
 
     problems = []
-    hints = _type_hints(type(p))
+    hints = _type_hints(type(p))  # type: ignore[arg-type]  # a class is hashable; typeshed's lru_cache says Hashable
     for f in fields(p):
         v = getattr(p, f.name)
         label = f.metadata.get("label") or f.name

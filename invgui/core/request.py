@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from .events import Result
+from .errors import InvguiError
+from .events import PER_IMAGE, Result, per_image_metrics  # noqa: F401  (they live below the methods)
 from .methods.registry import METHODS, OPTIMIZE, Method
-from .events import PER_IMAGE, per_image_metrics  # noqa: F401  (they live below the methods)
 
 STYLES = ("line", "short", "caption", "html")
 
@@ -57,10 +58,10 @@ class Metrics:
     held_out_normalised_error: float | None = None
 
     @classmethod
-    def of(cls, source: Result | Mapping[str, Any]) -> "Metrics":
+    def of(cls, source: Result | Mapping[str, Any]) -> Metrics:
         """The typed view of a result's metrics dict (keys it does not know are ignored)."""
         m = source.metrics if isinstance(source, Result) else source
-        return cls(**{name: m[name] for name in metric_names(cls) if m.get(name) is not None})
+        return cls(**{name: m[name] for name in metric_names(cls) if m.get(name) is not None})  # type: ignore[arg-type]
 
     def pm(self, name: str, fmt: str, spread: bool = True) -> str:
         """``value ± std`` (the std only when ``spread`` and it was measured)."""
@@ -113,7 +114,7 @@ def sizes(result: Result) -> str:
 
 def summary(result: Result, style: str = "line", nre: float | None = None) -> str:
     if style not in STYLES:
-        raise ValueError(f"summary style {style!r}: one of {', '.join(STYLES)}")
+        raise InvguiError(f"summary style {style!r}: one of {', '.join(STYLES)}")
     m = Metrics.of(result)
     if style == "short":
         bits = [f"rep. error {m.representation_error:.3f}"] if m.representation_error is not None else []
@@ -170,7 +171,7 @@ def _line(result: Result, m: Metrics) -> str:
     if work is not None and ev != work:
         parts.append(f"at {sizes(result)}")
     if spec.one_pass:
-        parts.append(f"one forward pass in {m.seconds * 1000:.1f} ms")
+        parts.append(f"one forward pass in {(m.seconds or 0.0) * 1000:.1f} ms")
     else:
         parts.append(f"{m.iterations} it in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)"
                      + batch_note(result))
@@ -192,7 +193,7 @@ def _html(result: Result, m: Metrics) -> str:
         return (f"{where_} — {spec.word} ({escape(str(meta.get('architecture')))}, "
                 f"{escape(Path(str(rec.get('decoder'))).name)})<br>"
                 f"representation error of the reconstruction <b>{m.representation_error:.3f}</b><br>"
-                f"{image}one forward pass: {m.seconds * 1000:.1f} ms")
+                f"{image}one forward pass: {(m.seconds or 0.0) * 1000:.1f} ms")
     p, tv = rec.get("params", {}), rec.get("resolved", {}).get("tv_weight")
     if spec.from_decoder:
         stage = rec.get("decoder_stage") or {}
@@ -233,5 +234,5 @@ def progress(result: Result) -> str:
     """The status bar's words once a run has ended."""
     m = Metrics.of(result)
     if _method(result).one_pass:
-        return f"done: decoder in {m.seconds * 1000:.1f} ms"
+        return f"done: decoder in {(m.seconds or 0.0) * 1000:.1f} ms"
     return f"{'stopped' if result.stopped else 'done'}: {m.iterations} it · {m.iterations_per_second:.1f} it/s"

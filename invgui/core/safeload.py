@@ -10,11 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InvguiError
+
 RATIO = 100
 FLOOR = 64 << 20
 
 
-class TooLargeError(ValueError):
+class TooLargeError(InvguiError):
     """A file declares more data than invgui reads from a file of its size."""
 
 
@@ -42,5 +44,5 @@ def npy_header(f) -> tuple[tuple[int, ...], bool, np.dtype]:
     reader = {(1, 0): np.lib.format.read_array_header_1_0,
               (2, 0): np.lib.format.read_array_header_2_0}.get(version)
     if reader is None:
-        raise ValueError(f"unsupported .npy format version {version}")
+        raise InvguiError(f"unsupported .npy format version {version}")
     return reader(f, max_header_size=10000)

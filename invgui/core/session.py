@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InvguiError
 from .events import Result
 from .export import _clean, library_versions
 from .images import FRAMINGS, atomic_write
@@ -39,7 +40,7 @@ SUFFIX = ".invgui"
 STATES = ("queued", "running", "done", "stopped", "failed")
 
 
-class SessionError(ValueError):
+class SessionError(InvguiError):
     """A session file cannot be read; the message says why."""
 
 
@@ -60,7 +61,7 @@ class Run:
 
     @classmethod
     def of(cls, method: str = DEFAULT_METHOD, image: str = DEFAULT_IMAGE, params: Any = None,
-           rep_params: dict[str, Any] | None = None, **fields: Any) -> "Run":
+           rep_params: dict[str, Any] | None = None, **fields: Any) -> Run:
         """A run from a request's fields, as the window's settings give them: ``image`` one source,
         ``params`` a dict (read into the method's parameter class) or an instance; the run's own
         fields (``name``, ``state``, ``result``, …) go to the run."""
@@ -94,7 +95,7 @@ class Run:
     def label(self) -> str:
         return self.name or default_name(self)
 
-    def copy(self, **changes: Any) -> "Run":
+    def copy(self, **changes: Any) -> Run:
         """A new queued run with the same request and ``changes`` to it (``image``: one source;
         ``params``: a dict or an instance), without the result."""
         if "image" in changes:
@@ -164,7 +165,7 @@ def distinct_labels(runs: list[Run]) -> dict[str, str]:
         flat = [_request_items(r) for r in group]
         keys = sorted({k for f in flat for k in f})
         differ = [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
-        for r, f in zip(group, flat):
+        for r, f in zip(group, flat, strict=True):
             extra = ", ".join(f"{k} {_short(f.get(k))}" for k in differ[:3])
             out[r.id] = f"{label} ({extra})" if extra else label
     return out
@@ -229,7 +230,7 @@ class Session:
             meta.append(d)
         text = session_json(meta)
         buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)
+        np.savez_compressed(buf, **arrays)      # type: ignore[arg-type]  # numpy stub: **kwds are arrays
 
         def write(tmp: str) -> None:
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
@@ -242,7 +243,7 @@ class Session:
         return out
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Session":
+    def load(cls, path: str | os.PathLike) -> Session:
         """Read a session file, validating everything before it is used: member sizes are bounded
         before anything is decompressed, every array's shape and type is read from its header and
         checked against its run before its data is, and the JSON must have the documented types.
@@ -281,7 +282,7 @@ class Session:
         return cls(runs=out, path=path, dirty=False)
 
 
-class QueueError(ValueError):
+class QueueError(InvguiError):
     """A state change the rules do not allow (deleting a running run, finishing a queued one, …)."""
 
 
@@ -294,8 +295,6 @@ class RunQueue:
     could not start or raised; the queue goes on).  A session restored from a file has no run in
     progress: ``running`` and ``queued`` runs come back as ``stopped`` (:meth:`restore`).
     ``listeners`` are called with each run whose state or contents changed."""
-
-    FINAL = ("done", "stopped", "failed")
 
     def __init__(self, session: Session | None = None):
         self.session = session if session is not None else Session()
@@ -636,10 +635,10 @@ def _validate_result(res: Any, path: Path, where: str, name: str = DEFAULT_METHO
         _expect(isinstance(v, tp), path, f"{where} record {key}", f"expected {tp.__name__}, got {_kind(v)}")
     _expect(all(_is_num(v) for v in out["record"]["layer_shape"]), path, f"{where} record layer_shape",
             "expected a list of numbers")
-    for key, tp in _RECORD_TYPES.items():
+    for key, tps in _RECORD_TYPES.items():
         v = out["record"].get(key)
-        _expect(v is None or (isinstance(v, tp) and not isinstance(v, bool)), path, f"{where} record {key}",
-                f"expected {getattr(tp, '__name__', 'a number')}, got {_kind(v)}")
+        _expect(v is None or (isinstance(v, tps) and not isinstance(v, bool)), path, f"{where} record {key}",
+                f"expected {getattr(tps, '__name__', 'a number')}, got {_kind(v)}")
     for key in spec.metric_keys + tuple(k for k in ("psnr", "ssim") if k in out["metrics"]):
         v = out["metrics"].get(key)
         _expect(_is_num(v), path, f"{where} metrics {key}", f"expected a number, got {_kind(v)}")

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import torch
 
+from .errors import InvguiError
 
-class SubsetError(ValueError):
+
+class SubsetError(InvguiError):
     pass
 
 

@@ -8,8 +8,8 @@ use them); ``toolbar`` puts it on the main toolbar too.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from PySide6.QtGui import QAction, QKeySequence
 

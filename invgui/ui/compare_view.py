@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..core import compare as C
-from ..core.results import Metrics
 from ..core.methods.registry import window_methods
+from ..core.results import Metrics
 from ..core.session import Run
 from . import folders
 from .compare_grid import CellGrid
@@ -39,7 +51,6 @@ class SweepContext:
 class CompareView(QWidget):
     """A window of its own; ``set_runs`` fills it, ``refresh`` redraws after runs finished."""
 
-    sweepRequested = Signal(list)            # list[Run] to queue
     distanceReady = Signal(int, object)      # size, N (or None when it could not be computed): from a thread
     sheetWritten = Signal(object, str)       # path (None on failure), error message: from a thread
 
@@ -115,8 +126,9 @@ class CompareView(QWidget):
             box.setChecked(not m.from_decoder)
             mrow.addWidget(box)
         self.sweep_param = QComboBox()
-        from ..core.methods.optimize import OptimizeParams
         import dataclasses
+
+        from ..core.methods.optimize import OptimizeParams
 
         self.sweep_param.addItems([f.name for f in dataclasses.fields(OptimizeParams)])
         self.sweep_param.setCurrentText("tv_weight")
@@ -309,7 +321,7 @@ class CompareView(QWidget):
         for i, (name, pts) in enumerate(series.items()):
             if name in self._depth_items and old.get(name) == pts:
                 continue                           # this curve did not change
-            x, y, lo, hi = (np.asarray(v, dtype=float) for v in zip(*pts))
+            x, y, lo, hi = (np.asarray(v, dtype=float) for v in zip(*pts, strict=True))
             colour = colours[i % len(colours)]
             if name not in self._depth_items:
                 item = self.depth_plot.plot(name=name)
@@ -488,7 +500,5 @@ def _write_sheet(path, grid: C.Grid, nre: dict, tile: int) -> Path:
 
 def _emit(signal, *args) -> None:
     """Emit from a thread whose view may be gone meanwhile: then there is no one to tell."""
-    try:
+    with contextlib.suppress(RuntimeError):      # "Signal source has been deleted"
         signal.emit(*args)
-    except RuntimeError:                         # "Signal source has been deleted"
-        pass

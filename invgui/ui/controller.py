@@ -12,16 +12,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from ..core.autosave import AutosaveStore, autosave_dir, claim
 from ..core.events import Result, Step
 from ..core.images import check_source, load_image
 from ..core.request import RunRequest, batch_key, execute_batch, rep_key
-from ..core.autosave import AutosaveStore, autosave_dir, claim
 from ..core.session import QueueError, Run, RunQueue, Session
 from .worker import WorkerThread
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
 from ..core import representations as R
 from ..core.export import export_result, run_record, write_json
 from ..core.images import FileSet, atomic_write, check_writable, save_png

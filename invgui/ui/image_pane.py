@@ -108,7 +108,7 @@ class ImagePane(QWidget):
         p = self.view.mapSceneToView(pos)
         self.pixelHovered.emit(self.readout(p.x(), p.y()))
 
-    def link(self, other: "ImagePane") -> None:
+    def link(self, other: ImagePane) -> None:
         """Share zoom and pan with ``other`` (images of the same size)."""
         self.view.setXLink(other.view)
         self.view.setYLink(other.view)

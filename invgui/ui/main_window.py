@@ -19,9 +19,9 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox
 
 from ..core import representations as R
+from ..core.autosave import state_dir
 from ..core.events import Result
 from ..core.images import ImageError, frame, load_image, region_words, resize_center_crop
-from ..core.autosave import state_dir
 from ..core.methods.registry import method
 from ..core.session import Run, Session
 from . import actions, theme

@@ -5,6 +5,7 @@ cannot be loaded leaves the current one in place and says why."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 
@@ -82,10 +83,10 @@ class ModelChoice:
         w = self.w
         if run.model not in R.names():
             return                                   # a model file: the user opens it again
-        if w.rep is None or w.rep.name != run.model or (run.rep_params or None) != (
-                w.rep.describe().get("representation_params") or None):
-            if not self.set_model(run.model, run.rep_params, keep_shown=True):
-                return
+        other = w.rep is None or w.rep.name != run.model or (run.rep_params or None) != (
+            w.rep.describe().get("representation_params") or None)
+        if other and not self.set_model(run.model, run.rep_params, keep_shown=True):
+            return
         if w.method_box.findData(run.method) >= 0:
             w.set_method(run.method)
 
@@ -100,10 +101,8 @@ class ModelChoice:
         w.layer = rep.default_layer
         shown = w.shown_run if keep_shown and w.result is not None else None
         if shown is not None and shown.model == rep.name:
-            try:
+            with contextlib.suppress(ValueError):    # a layer this build does not have: the default
                 w.layer = rep.resolve_layer(shown.layer)
-            except ValueError:
-                pass                                 # a layer this build does not have: the default
         elif shown is not None and shown.model in R.names():
             # The default model arrived after a run of another representation was restored: the
             # window goes to that run's representation instead (once this one is in place).

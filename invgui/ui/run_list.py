@@ -132,10 +132,6 @@ class RunList(QListWidget):
     def selected_ids(self) -> list[str]:
         return [it.data(Qt.ItemDataRole.UserRole) for it in self.selectedItems()]
 
-    def current_id(self) -> str | None:
-        item = self.currentItem()
-        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
-
     def _on_current(self, item, _previous) -> None:
         if item is not None:
             self.runSelected.emit(item.data(Qt.ItemDataRole.UserRole))

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..catalog import FRAMINGS, check_size
+from ..errors import InvguiError
 from ..params import Presets, check, from_dict, to_dict
 from .optimize_params import PRESETS, OptimizeParams
 from .probe_params import ProbeParams
@@ -67,8 +69,8 @@ class Method:
         when it optimises from noise, else the method's name."""
         return str(params.get("objective", "invert")) if self.optimises and not self.uses_decoder else self.name
 
-    def run(self, prep: "Prepared", should_stop: Callable[[], bool] | None = None,
-            **options: Any) -> Iterator["Event"]:
+    def run(self, prep: Prepared, should_stop: Callable[[], bool] | None = None,
+            **options: Any) -> Iterator[Event]:
         module, _, function = self.entry.partition(":")
         return getattr(importlib.import_module(module), function)(prep, should_stop, **options)
 
@@ -90,7 +92,7 @@ def method(name: str) -> Method:
         raise RequestError(f"method {name!r}: use one of {', '.join(METHODS)}") from None
 
 
-class RequestError(ValueError):
+class RequestError(InvguiError):
     """A request that cannot run as asked; the message says why and what to do."""
 
 
@@ -130,7 +132,7 @@ class RunRequest:
         return dict(self.rep_params) if self.rep_params else None
 
     @property
-    def spec(self) -> "Method":
+    def spec(self) -> Method:
         """The method this request runs (:data:`METHODS`); a RequestError for an unknown name."""
         return method(self.method)
 
@@ -139,7 +141,7 @@ class RunRequest:
         or the first preset."""
         return self.params if self.params is not None else PRESETS.get(PRESETS.names()[0])
 
-    def replace(self, **changes: Any) -> "RunRequest":
+    def replace(self, **changes: Any) -> RunRequest:
         if "rep_params" in changes and isinstance(changes["rep_params"], dict):
             changes["rep_params"] = freeze_params(changes["rep_params"])
         return dataclasses.replace(self, **changes)
@@ -154,7 +156,7 @@ class RunRequest:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunRequest":
+    def from_dict(cls, d: dict[str, Any]) -> RunRequest:
         d = dict(d)
         if d.get("params") is not None:
             params_cls = method(d.get("method", DEFAULT_METHOD)).params_cls or OptimizeParams
@@ -166,7 +168,7 @@ class RunRequest:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
-    def validate(self) -> "RunRequest":
+    def validate(self) -> RunRequest:
         """``self`` when its own fields are consistent; a :class:`RequestError` otherwise (files,
         layers and sizes are checked by :func:`prepare`, which reads them)."""
         spec = self.spec

@@ -8,10 +8,9 @@ seconds and image (``Result.start``).
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
-from ..events import Event, Result, Status
-from ..events import PER_IMAGE, per_image_metrics
+from ..events import PER_IMAGE, Event, Result, Status, per_image_metrics
 from . import optimize
 from .base import Prepared
 from .decoder.run import run_request as decode
@@ -38,5 +37,5 @@ def run_request(prep: Prepared, should_stop: Callable[[], bool] | None = None) -
             ev.record.update({"method": "hybrid", "decoder": prep.decoder_file,
                               "decoder_meta": first.record.get("decoder_meta"),
                               "decoder_stage": {**decoder_metrics[i], "seconds": first.metrics["seconds"]}})
-            ev.metrics["decoder_representation_error"] = decoder_metrics[i].get("representation_error")
+            ev.metrics["decoder_representation_error"] = decoder_metrics[i].get("representation_error", float("nan"))
         yield ev

@@ -14,6 +14,7 @@ from statistics import NormalDist
 
 import torch
 
+from ..errors import InvguiError
 from .probe_params import PROBES  # noqa: F401  (the names live without torch)
 
 
@@ -42,7 +43,7 @@ def dropout(phi: torch.Tensor, fraction: float = 0.5, mode: str = "random", seed
         order = flat[nz].abs().argsort()
         drop = nz[order[:round(fraction * len(nz))]]
     else:
-        raise ValueError(f"dropout mode {mode!r}: use 'random' or 'smallest'")
+        raise InvguiError(f"dropout mode {mode!r}: use 'random' or 'smallest'")
     flat[drop] = 0
     return _renorm(flat, phi.norm()).view_as(phi)
 
@@ -64,7 +65,7 @@ def top_k(phi: torch.Tensor, k: int = 5, keep: bool = True) -> torch.Tensor:
 def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int = 8) -> list[torch.Tensor]:
     """``steps`` feature vectors from ``a`` to ``b`` (both included)."""
     if a.shape != b.shape:
-        raise ValueError(f"cannot interpolate features of shapes {tuple(a.shape)} and {tuple(b.shape)}")
+        raise InvguiError(f"cannot interpolate features of shapes {tuple(a.shape)} and {tuple(b.shape)}")
     steps = max(2, steps)
     return [torch.lerp(a, b, float(t)) for t in torch.linspace(0, 1, steps)]
 
@@ -74,13 +75,13 @@ def neuron(shape: tuple[int, ...], channel: int, position: tuple[int, int] | Non
     """All zeros but one entry: ``channel`` at ``position`` (default: the centre) = ``value``."""
     out = torch.zeros(shape)
     if not 0 <= channel < shape[0]:
-        raise ValueError(f"channel {channel} is out of range 0…{shape[0] - 1}")
+        raise InvguiError(f"channel {channel} is out of range 0…{shape[0] - 1}")
     if len(shape) == 1:
         out[channel] = value
         return out
     y, x = position if position is not None else (shape[1] // 2, shape[2] // 2)
     if not (0 <= y < shape[1] and 0 <= x < shape[2]):
-        raise ValueError(f"position ({y}, {x}) is outside the {shape[1]}×{shape[2]} feature map")
+        raise InvguiError(f"position ({y}, {x}) is outside the {shape[1]}×{shape[2]} feature map")
     out[channel, y, x] = value
     return out
 
@@ -100,7 +101,7 @@ class FeatureStats:
     n: int                             # images
 
     @classmethod
-    def estimate(cls, feats: torch.Tensor, bins: int = 32) -> "FeatureStats":
+    def estimate(cls, feats: torch.Tensor, bins: int = 32) -> FeatureStats:
         """From N feature tensors (N×…)."""
         n = feats.shape[0]
         flat = feats.reshape(n, -1).float()
@@ -156,7 +157,7 @@ def probe_features(kind: str, phi: torch.Tensor, *, other: torch.Tensor | None =
                    seed: int = 0) -> list[tuple[str, torch.Tensor]]:
     """Labelled feature tensors for probe ``kind`` (the unchanged Φ0 first where it makes sense)."""
     if kind not in PROBES:
-        raise ValueError(f"unknown probe {kind!r}; one of {', '.join(PROBES)}")
+        raise InvguiError(f"unknown probe {kind!r}; one of {', '.join(PROBES)}")
     if kind == "binarise":
         return [("original", phi), ("binarised", binarise(phi))]
     if kind in ("dropout", "dropout-smallest"):
@@ -171,11 +172,11 @@ def probe_features(kind: str, phi: torch.Tensor, *, other: torch.Tensor | None =
         return [("original", phi), (f"top {k} zeroed", top_k(phi, k, keep=False))]
     if kind == "interpolate":
         if other is None:
-            raise ValueError("interpolation needs a second image (--other)")
+            raise InvguiError("interpolation needs a second image (--other)")
         return [(f"t = {i / (steps - 1):.2f}", f) for i, f in enumerate(interpolate(phi, other, steps))]
     if kind in ("random-histogram", "random-gaussian"):
         if stats is None:
-            raise ValueError("random features need statistics over a folder of images (--stats-data)")
+            raise InvguiError("random features need statistics over a folder of images (--stats-data)")
         if kind == "random-histogram":
             samples = stats.sample_histogram(count, alpha, seed)
         else:

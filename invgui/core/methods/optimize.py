@@ -31,13 +31,14 @@ import dataclasses
 import math
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
 from .. import metrics
+from ..errors import InvguiError
 from ..events import Event, Result, Status, Step
 from ..images import input_region, resize_center_crop, to_uint8
 from ..params import to_dict, validate
@@ -45,9 +46,23 @@ from ..regularizers import priors
 from ..representations import LayerInfo, Representation, RepresentationError
 from ..representations.base import luma255
 from ..subsets import mask as subset_mask
-from .optimize_params import (CNN_ONLY, EXPLODE, HYBRID_COLOURS, INITS, OBJECTIVES, OPTIMIZERS, PRESETS,  # noqa: F401
-                              REGULARISERS, SHALLOW_ONLY, TERMS, TV_BY_DEPTH, OptimizeParams, lr_at, preset_for)
 from .base import Prepared
+from .optimize_params import (  # noqa: F401
+    CNN_ONLY,
+    EXPLODE,
+    HYBRID_COLOURS,
+    INITS,
+    OBJECTIVES,
+    OPTIMIZERS,
+    PRESETS,
+    REGULARISERS,
+    SHALLOW_ONLY,
+    TERMS,
+    TV_BY_DEPTH,
+    OptimizeParams,
+    lr_at,
+    preset_for,
+)
 from .stepper import Stepper, Update, capture
 
 _COL = {name: i for i, name in enumerate(TERMS)}  # where a term sits in the per-iteration tensor
@@ -94,7 +109,7 @@ class _Saved:
 
     def restore(self) -> int:
         with torch.no_grad():
-            for b, s in zip(self.stepper.buffers(), self.buffers):
+            for b, s in zip(self.stepper.buffers(), self.buffers, strict=True):
                 b.copy_(s)
         return self.i
 
@@ -144,21 +159,21 @@ class FeatureObjective:
     def __init__(self, objective: str, phi0: torch.Tensor, channels: str | list[str] = "",
                  window: str | list[str] = "", labels: list[str] | None = None):
         if objective not in OBJECTIVES:
-            raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+            raise InvguiError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
         k, shape = phi0.shape[0], tuple(phi0.shape[1:])
         chans = [channels] * k if isinstance(channels, str) else list(channels)
         wins = [window] * k if isinstance(window, str) else list(window)
         self.objective, self.phi0, self.items = objective, phi0, k
-        masks = [subset_mask(shape, c, w) for c, w in zip(chans, wins)]
+        masks = [subset_mask(shape, c, w) for c, w in zip(chans, wins, strict=True)]
         self.mask = None
         if any(m is not None for m in masks):
             self.mask = torch.stack([m if m is not None else torch.ones(shape) for m in masks]).to(phi0.device)
         self.phi0_m = phi0 * self.mask if self.mask is not None else phi0
         self.norm0 = self.phi0_m.square().flatten(1).sum(1)                       # per item
-        for i, (n, m) in enumerate(zip(self.norm0.tolist(), masks)):
+        for i, (n, m) in enumerate(zip(self.norm0.tolist(), masks, strict=True)):
             if not math.isfinite(n) or (objective != "maximise" and n == 0):
                 who = f"{labels[i]}: " if labels and k > 1 else ""
-                raise ValueError(f"{who}the target's features are all zero (or not finite)"
+                raise InvguiError(f"{who}the target's features are all zero (or not finite)"
                                  f"{' in the chosen subset' if m is not None else ''}; there is nothing to "
                                  "invert: pick another layer, subset or image")
         self.n_sel = (self.mask.flatten(1).sum(1) if self.mask is not None
@@ -232,11 +247,11 @@ def _start(p: OptimizeParams, size: int, channels: int, target: torch.Tensor | N
         return base.expand(shape) + jitter
     if p.init == "image":
         if target is None:
-            raise ValueError("the 'image' start needs an image, not only target features")
-        start = conv.from_rgb(target.cpu())
+            raise InvguiError("the 'image' start needs an image, not only target features")
+        own = conv.from_rgb(target.cpu())
         if channels == 1:
-            start = start.mean(1, keepdim=True)
-        return start.expand(shape) + 0.1 * noise
+            own = own.mean(1, keepdim=True)
+        return own.expand(shape) + 0.1 * noise
     return noise
 
 
@@ -255,7 +270,7 @@ def run(rep: Representation, image: np.ndarray | None, layer: str | None = None,
     ``eval_distance`` (N of paper 001) adds the normalised reconstruction error ‖x − x0‖/N.
     """
     if image is None and target_features is None:
-        raise ValueError("give an image or target features")
+        raise InvguiError("give an image or target features")
     yield from run_batch(rep, [Target(image, target_features)], layer, params, device=device,
                          should_stop=should_stop, eval_distance=eval_distance)
 
@@ -273,14 +288,14 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
     """
     problems = validate(params)
     if problems:
-        raise ValueError("invalid parameters: " + "; ".join(problems))
+        raise InvguiError("invalid parameters: " + "; ".join(problems))
     if not rep.differentiable:
         raise RepresentationError(f"{rep.title or rep.name}: {rep.decoder_hint}")
     if not targets:
-        raise ValueError("give at least one target")
+        raise InvguiError("give at least one target")
     for t in targets:
         if t.image is None and t.features is None:
-            raise ValueError(f"{t.label + ': ' if t.label else ''}give an image or target features")
+            raise InvguiError(f"{t.label + ': ' if t.label else ''}give an image or target features")
     device = torch.device(device)
     layer = rep.resolve_layer(layer)
     size = params.size or rep.input_size
@@ -296,10 +311,10 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
     x0s = [torch.from_numpy(c).permute(2, 0, 1)[None].to(device) if c is not None else None for c in crops]
     with torch.no_grad():
         phis = [t.features.to(device=device, dtype=torch.float32)[None] if t.features is not None
-                else rep.features(x0, layer) for t, x0 in zip(targets, x0s)]
+                else rep.features(x0, layer) for t, x0 in zip(targets, x0s, strict=True)]  # type: ignore[arg-type]  # x0: an image where no features are given
     shapes = {tuple(f.shape[1:]) for f in phis}
     if len(shapes) > 1:
-        raise ValueError(f"{rep.name} {layer}: the targets' features differ in shape ({', '.join(map(str, shapes))})")
+        raise InvguiError(f"{rep.name} {layer}: the targets' features differ in shape ({', '.join(map(str, shapes))})")
     phi0 = torch.cat(phis)                                           # K × …
     chans = [t.channels if t.channels is not None else p.channels for t in targets]
     wins = [t.window if t.window is not None else p.window for t in targets]
@@ -307,7 +322,7 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
         objective = FeatureObjective(p.objective, phi0, chans, wins, [t.label or f"target {i + 1}"
                                                                       for i, t in enumerate(targets)])
     except ValueError as e:
-        raise ValueError(f"{rep.name} {layer}: {e}") from None
+        raise InvguiError(f"{rep.name} {layer}: {e}") from None
     conv = _Images(rep, p.sigma, device)
     # A representation of the grayscale image is inverted as a one-channel image (broadcast to RGB),
     # so colour the representation never saw is not invented — unless the run starts from a given
@@ -320,8 +335,8 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
                           "gray (the features see luminance only)")
     for t in targets:
         if t.start is not None and t.start.shape[:2] != (size, size):
-            raise ValueError(f"the start image is {t.start.shape[1]}×{t.start.shape[0]}, the run {size}×{size}")
-    u0 = torch.cat([_start(p, size, 3 if colour else 1, x0, conv, t.start) for t, x0 in zip(targets, x0s)])
+            raise InvguiError(f"the start image is {t.start.shape[1]}×{t.start.shape[0]}, the run {size}×{size}")
+    u0 = torch.cat([_start(p, size, 3 if colour else 1, x0, conv, t.start) for t, x0 in zip(targets, x0s, strict=True)])
     u = u0.to(device).clone().requires_grad_(True)
     # sgd: per-pixel learning rate; the objective is a mean over pixels, so scale the step by their count.
     lr_scale = float(u[0].numel()) if p.optimizer == "sgd" else 1.0
@@ -395,6 +410,7 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
                 if flush:                       # an asynchronous replay error surfaces at this read
                     values = stepper.history[flushed:i + 1].cpu().view(-1, k_items, n_terms)
             except Exception as e:
+                assert saved is not None, "a graph is replayed only after its warm-up was saved"
                 what = "differed from an eager step" if isinstance(e, _GraphMismatch) else "replay failed"
                 used["cuda_graph"] = (f"off: {what} at iteration {i + 1} ({_why(e)}); eager from "
                                       f"iteration {saved.i + 1}")
@@ -429,8 +445,8 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
             n_ok = len(values) if bool(ok[:, k].all()) else int((~ok[:, k]).nonzero()[0])
             history = histories[k]
             if n_ok < len(values):
-                bad = dict(zip(TERMS, values[n_ok, k].tolist()))
-                limit = dict(zip(TERMS, (EXPLODE * first[k]).tolist()))
+                bad = dict(zip(TERMS, values[n_ok, k].tolist(), strict=True))
+                limit = dict(zip(TERMS, (EXPLODE * first[k]).tolist(), strict=True))
                 term = next((t for t in ("feature", "alpha", "tv", "total") if not math.isfinite(bad[t])), None) \
                     or next(t for t in REGULARISERS if bad[t] > limit[t])
                 how = f"became {bad[term]}" if not math.isfinite(bad[term]) else "exploded"
@@ -440,7 +456,7 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
             else:
                 good_rows[k] = True
             for j, row_vals in enumerate(values[:n_ok, k].tolist()):
-                for name, v in zip(TERMS, row_vals):
+                for name, v in zip(TERMS, row_vals, strict=True):
                     history[name].append(v)
                 n = len(history["total"])
                 steps.append((k, n, row_vals, j == n_ok - 1 and not ended[k]))
@@ -450,7 +466,7 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
         for k, n, row_vals, with_preview in steps:
             row = k * p.restarts              # the item's first restart, from the image just kept
             preview = to_uint8(_to_numpy(conv.to_rgb(last_good[row:row + 1]))[0]) if with_preview else None
-            yield Step(i=n, total=n_total, losses=dict(zip(TERMS, row_vals)), lr=lr_at(p, n - 1),
+            yield Step(i=n, total=n_total, losses=dict(zip(TERMS, row_vals, strict=True)), lr=lr_at(p, n - 1),
                        elapsed=elapsed, preview=preview, item=k)
         if all(ended):
             break
@@ -537,7 +553,7 @@ def request_targets(prep: Prepared, starts: list | None = None) -> list[Target]:
     if prep.target_features is not None:
         return [Target(prep.images[0] if prep.images else None, prep.target_features, label=prep.source,
                        start=starts[0])]
-    return [Target(img, label=src, start=st) for src, img, st in zip(req.images, prep.images, starts)]
+    return [Target(img, label=src, start=st) for src, img, st in zip(req.images, prep.images, starts, strict=True)]
 
 
 def run_request(prep: Prepared, should_stop: Callable[[], bool] | None = None, *,
@@ -570,16 +586,3 @@ def run_request(prep: Prepared, should_stop: Callable[[], bool] | None = None, *
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().permute(0, 2, 3, 1).float().cpu().numpy()
-
-
-def run_named(model: str, image: np.ndarray | None, layer: str | None = None,
-              params: OptimizeParams = OptimizeParams(), *, weights: str | None = None,
-              random_weights: bool = False, device: str | torch.device = "cpu",
-              should_stop: Callable[[], bool] | None = None, rep_params=None, **kw) -> Iterator[Event]:
-    """Like :func:`run`, building representation ``model`` (with its own ``rep_params``) first."""
-    from .. import representations
-
-    yield Status(f"loading {model}")
-    rep = representations.get(model, weights=weights, random_weights=random_weights, params=rep_params)
-    yield from run(rep, image, layer, params, device=device, should_stop=should_stop, **kw)
-

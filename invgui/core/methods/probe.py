@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -24,7 +24,6 @@ from . import manipulate as M
 from . import optimize
 from .base import Prepared
 from .probe_params import PROBE_PRESETS, ProbeParams  # noqa: F401
-
 
 PROBE_PRESETS.add("random", ProbeParams(probe="random-histogram", stats_data="samples"))
 

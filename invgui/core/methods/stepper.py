@@ -21,9 +21,11 @@ default ε); ``tests/test_optimize.py`` checks them against ``torch.optim`` step
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
+
+from ..errors import InvguiError
 
 EPS = 1e-8      # ε of torch.optim's RMSprop and Adam (as the presets use them)
 
@@ -34,7 +36,7 @@ class Update:
 
     def __init__(self, kind: str, u: torch.Tensor, momentum: float, decay: float):
         if kind not in ("sgd", "rmsprop", "adam"):
-            raise ValueError(f"unknown optimiser {kind!r}")
+            raise InvguiError(f"unknown optimiser {kind!r}")
         self.kind, self.momentum, self.decay = kind, float(momentum), float(decay)
         self.lr = torch.zeros((), dtype=u.dtype, device=u.device)
         self.buf = torch.zeros_like(u, memory_format=torch.contiguous_format)
@@ -55,25 +57,27 @@ class Update:
 
     @torch.no_grad()
     def __call__(self, u: torch.Tensor, g: torch.Tensor) -> None:
-        mu = self.momentum
+        mu, sq, t = self.momentum, self.sq, self.t
         if self.kind == "sgd":                       # torch.optim.SGD, dampening 0
             self.buf.mul_(mu).add_(g)
             u.sub_(self.lr * self.buf)
         elif self.kind == "rmsprop":                 # torch.optim.RMSprop, not centred
-            self.sq.mul_(self.decay).addcmul_(g, g, value=1 - self.decay)
-            avg = self.sq.sqrt().add_(EPS)
+            assert sq is not None, "rmsprop keeps squared gradients"
+            sq.mul_(self.decay).addcmul_(g, g, value=1 - self.decay)
+            avg = sq.sqrt().add_(EPS)
             if mu > 0:
                 self.buf.mul_(mu).addcdiv_(g, avg)
                 u.sub_(self.lr * self.buf)
             else:
                 u.sub_(self.lr * g / avg)
         else:                                        # torch.optim.Adam, bias-corrected
-            self.t.add_(1)
+            assert t is not None and sq is not None, "adam counts its steps and keeps squared gradients"
+            t.add_(1)
             self.buf.lerp_(g, 1 - mu)
-            self.sq.mul_(self.decay).addcmul_(g, g, value=1 - self.decay)
-            bc1 = 1 - torch.pow(mu, self.t)
-            bc2 = 1 - torch.pow(self.decay, self.t)
-            denom = (self.sq.sqrt() / bc2.sqrt()).add_(EPS)
+            sq.mul_(self.decay).addcmul_(g, g, value=1 - self.decay)
+            bc1 = 1 - torch.pow(mu, t)
+            bc2 = 1 - torch.pow(self.decay, t)
+            denom = (sq.sqrt() / bc2.sqrt()).add_(EPS)
             u.sub_((self.lr / bc1) * self.buf / denom)
 
 
@@ -105,6 +109,7 @@ class Stepper:
     def _jitter(self, x: torch.Tensor) -> torch.Tensor:
         # torch.roll takes Python shifts; the graph needs them on the device: the same circular
         # translation as index lookups (out[i] = x[(i − s) mod n]).
+        assert self.shifts is not None, "jitter runs only with shifts"
         s = self.shifts.index_select(0, self.it).view(2)
         (ay, ax), (h, w) = self._ar, x.shape[-2:]
         x = x.index_select(2, torch.remainder(ay - s[0], h))
@@ -126,7 +131,7 @@ class Stepper:
             self.it.add_(1)
 
 
-def capture(stepper: Stepper, warmup: int = 3) -> "torch.cuda.CUDAGraph":
+def capture(stepper: Stepper, warmup: int = 3) -> torch.cuda.CUDAGraph:
     """``stepper.step`` captured as a CUDA graph (replay = one step), the buffers as they were.
 
     A few steps run first on a side stream (lazy initialisation, cuDNN's choices, cached
@@ -148,6 +153,6 @@ def capture(stepper: Stepper, warmup: int = 3) -> "torch.cuda.CUDAGraph":
     finally:
         torch.cuda.synchronize(stepper.u.device)
         with torch.no_grad():
-            for b, s in zip(stepper.buffers(), saved):
+            for b, s in zip(stepper.buffers(), saved, strict=True):
                 b.copy_(s)
     return graph

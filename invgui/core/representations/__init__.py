@@ -6,14 +6,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..catalog import CATALOG, DEFAULT
-from .base import (MAX_INPUT_SIDE, MIN_INPUT_SIDE, LayerInfo, Representation, RepresentationError,
-                   WeightsNotFoundError, check_size)
-from .cnn import (ALEXNET_ALIASES, CNNRepresentation, UntrustedModelError, any_timm, any_torchvision,
-                  efficientnet_lite0, is_trusted, torchscript, torchvision_cache_file, torchvision_cnn, trust)
+from .base import (
+    MAX_INPUT_SIDE,
+    MIN_INPUT_SIDE,
+    LayerInfo,
+    Representation,
+    RepresentationError,
+    WeightsNotFoundError,
+    check_size,
+)
+from .cnn import (
+    ALEXNET_ALIASES,
+    CNNRepresentation,
+    UntrustedModelError,
+    any_timm,
+    any_torchvision,
+    efficientnet_lite0,
+    is_trusted,
+    torchscript,
+    torchvision_cache_file,
+    torchvision_cnn,
+    trust,
+)
 from .dsift import DSIFTRepresentation, dsift_builder
 from .hog import HOGRepresentation, hog_builder
 from .lbp import LBPRepresentation, lbp_builder

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
-
 
 from ..catalog import MAX_INPUT_SIDE, MIN_INPUT_SIDE, RepresentationError, check_size  # noqa: F401
 
@@ -29,7 +29,7 @@ class LayerInfo:
     error: str = ""                            # why the shape is unknown (does not fit the input)
     stride: int | None = None                  # input pixels per output cell (spatial layers only)
     relative_depth: float = 0.0                # execution order scaled to [0, 1] (0 = first module)
-    children: list["LayerInfo"] = field(default_factory=list)
+    children: list[LayerInfo] = field(default_factory=list)
 
     @property
     def fits(self) -> bool:
@@ -71,6 +71,7 @@ class Representation:
     default_layer: str = ""
     weights_info: str = ""                      # where the weights came from (for records)
     weights_file: str | None = None
+    model: Any = None                           # the network (CNNs: an nn.Module); None: hand-crafted
     Params: type | None = None                  # frozen dataclass of the representation's own parameters
     params: Any = None                          # an instance of Params (None for CNNs)
     decoder_hint = ("it is not differentiable, so the optimisation method (which needs ∂Φ/∂x) cannot "
@@ -117,7 +118,7 @@ class Representation:
         """Φ at ``layer`` of an RGB batch in [0, 1] (N×3×H×W); only runs up to that layer."""
         raise NotImplementedError
 
-    def to(self, device: torch.device | str) -> "Representation":
+    def to(self, device: torch.device | str) -> Representation:
         return self
 
     def receptive_field(self, layer: str, size: int | None = None) -> int | None:
@@ -148,7 +149,7 @@ class Representation:
             except (RepresentationError, ValueError, RuntimeError):
                 out[layer] = None
                 continue
-            out[layer] = gradient_extent(x.grad[0])
+            out[layer] = gradient_extent(x.grad[0]) if x.grad is not None else None
         return out
 
     def describe(self) -> dict[str, Any]:
@@ -224,7 +225,7 @@ class HandCrafted(Representation):
             raise RepresentationError(info.error)
 
 
-def handcrafted_builder(make: Callable[[Any], "HandCrafted"], label: str):
+def handcrafted_builder(make: Callable[[Any], HandCrafted], label: str):
     """A registry builder for a hand-crafted representation: ``make(params)``; no weights file."""
 
     def build(weights: str | None = None, random_weights: bool = False, params: Any = None) -> HandCrafted:

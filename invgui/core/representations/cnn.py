@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -61,7 +61,7 @@ def load_into(model: nn.Module, sd: dict[str, torch.Tensor], source: str, arch: 
     """Load ``sd`` into ``model`` by name; fall back to order when names differ but every shape matches."""
     own = model.state_dict()
     if set(sd) != set(own) and len(sd) == len(own):
-        pairs = list(zip(own.items(), sd.values()))
+        pairs = list(zip(own.items(), sd.values(), strict=True))
         if all(a.shape == b.shape for (_, a), b in pairs):
             sd = {k: v for (k, _), v in pairs}
     try:
@@ -120,8 +120,8 @@ class CNNRepresentation(Representation):
 
     def layer_tree(self, size: int | None = None) -> list[LayerInfo]:
         flat = self.layers(size)
-        by_name = {}
-        roots = []
+        by_name: dict[str, LayerInfo] = {}
+        roots: list[LayerInfo] = []
         for info in flat:
             info.children = []
             by_name[info.name] = info
@@ -134,7 +134,7 @@ class CNNRepresentation(Representation):
             return t.device
         for m in self.model.modules():              # a TorchScript stand-in keeps its weights aside
             if isinstance(m, _Call):
-                for t in m.fn.parameters():
+                for t in m.fn.parameters():        # type: ignore[union-attr]  # fn: a ScriptModule
                     return t.device
         return torch.device("cpu")
 
@@ -201,7 +201,7 @@ class CNNRepresentation(Representation):
         raise RepresentationError(f"{self.name} layer {name} is never run by the model's forward pass; "
                                   "pick another layer")
 
-    def to(self, device) -> "CNNRepresentation":
+    def to(self, device) -> CNNRepresentation:
         self.model.to(device)
         return self
 

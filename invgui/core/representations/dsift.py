@@ -16,7 +16,6 @@ identical output (tested against kornia's module), 9 ms.
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -24,8 +23,6 @@ import torch.nn.functional as F
 from ..catalog import DSIFTParams
 from .base import HandCrafted, RepresentationError, handcrafted_builder, luma255
 from .hog import hog_glyphs
-
-
 
 
 class DSIFTRepresentation(HandCrafted):
@@ -62,7 +59,7 @@ class DSIFTRepresentation(HandCrafted):
     def stride(self) -> int:
         return self.params.step
 
-    def to(self, device) -> "DSIFTRepresentation":
+    def to(self, device) -> DSIFTRepresentation:
         self.module.to(device)
         return self
 

@@ -20,9 +20,22 @@ workers, the cache),
 import sys
 
 from . import nets
-from .checkpoint import (FORMAT, MAX_FEATURE_VALUES, DecoderError, Loaded, check_match, check_meta, decoder_file,
-                         find_shipped, load_checkpoint, save_checkpoint, shipped_decoders, shipped_for, shipped_layers,
-                         training_loss)
+from .checkpoint import (
+                         FORMAT,
+                         MAX_FEATURE_VALUES,
+                         DecoderError,
+                         Loaded,
+                         check_match,
+                         check_meta,
+                         decoder_file,
+                         find_shipped,
+                         load_checkpoint,
+                         save_checkpoint,
+                         shipped_decoders,
+                         shipped_for,
+                         shipped_layers,
+                         training_loss,
+)
 from .data import CACHE_SIDE, IMAGE_SUFFIXES, ImageSet, default_workers, list_images, split
 from .run import prepare, reconstruct, run
 from .train import MAX_HELD_OUT, PRECISIONS, TRAIN_PRESETS, TrainParams, lr_factor, speed_settings, train

@@ -11,16 +11,17 @@ from typing import Any
 
 import torch
 
+from ...errors import InvguiError
 from ...images import atomic_write
-from ...resources import resource
 from ...representations import Representation
+from ...resources import resource
 from ...safeload import TooLargeError, check_archive
 from . import nets
 
 FORMAT = 1
 
 
-class DecoderError(ValueError):
+class DecoderError(InvguiError):
     """A decoder checkpoint cannot be used here; the message says why."""
 
 
@@ -180,7 +181,7 @@ def check_meta(meta: Any, path: str | os.PathLike) -> dict:
 
 
 def _load_encoder(rep: Representation, encoder: dict, source: str) -> None:
-    if not hasattr(rep, "model"):
+    if rep.model is None:
         raise DecoderError(f"{source}: holds a fine-tuned encoder, but {rep.name} has no weights to take it")
     try:
         rep.model.load_state_dict(encoder)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ...errors import InvguiError
 from ...images import ImageError, load_image_uint8, resize_center_crop
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
@@ -57,7 +58,7 @@ def check_workers(n: int | None) -> int | None:
         return None
     cores = usable_cores()
     if not 0 <= n <= cores:
-        raise ValueError(f"--workers {n}: give 0 (read images in the training process) up to {cores}, the CPU "
+        raise InvguiError(f"--workers {n}: give 0 (read images in the training process) up to {cores}, the CPU "
                          f"cores this process may use (each worker is a process)")
     return n
 
@@ -177,7 +178,7 @@ class GlobalBatches(Sampler):
 
     def __init__(self, n_images: int, crops_per_image: int, batch: int, seed: int, rank: int = 0, world: int = 1):
         if batch < world:
-            raise ValueError(f"a batch of {batch} cannot be shared by {world} processes; use --batch ≥ {world}")
+            raise InvguiError(f"a batch of {batch} cannot be shared by {world} processes; use --batch ≥ {world}")
         self.n, self.crops, self.batch, self.seed = n_images, crops_per_image, batch, seed
         self.rank, self.world = rank, world
         self.steps = max(1, math.ceil(n_images * crops_per_image / batch))

@@ -31,6 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...errors import InvguiError
 from ..decoder_params import WIDTH_MAX, WIDTH_MIN  # noqa: F401  (checkpoint.py reads them here)
 
 KINDS = ("two-stream", "sift", "conv", "fc")
@@ -84,6 +85,7 @@ def _fit(t: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
 
 
 class Decoder(nn.Module):
+    scale: torch.Tensor             # a buffer: 1 / RMS of each input channel
     """Base: scales the input per channel, runs the network, fits the output to ``out_size``."""
 
     def __init__(self, kind: str, in_shape: tuple[int, ...], stride: int, width: float):
@@ -205,7 +207,7 @@ def kind_for(family: str, in_shape: tuple[int, ...]) -> str:
 
 def build(kind: str, in_shape: tuple[int, ...], stride: int, width: float) -> Decoder:
     if kind not in NETS:
-        raise ValueError(f"unknown decoder architecture {kind!r}; one of {', '.join(KINDS)}")
+        raise InvguiError(f"unknown decoder architecture {kind!r}; one of {', '.join(KINDS)}")
     return NETS[kind](tuple(in_shape), int(stride), float(width))
 
 
@@ -231,10 +233,10 @@ class Discriminator(nn.Module):
         sn = nn.utils.parametrizations.spectral_norm
         chans = [3] + [_c(n, width) for n in (64, 128, 256, 512)]
         layers: list[nn.Module] = []
-        for a, b in zip(chans, chans[1:]):
+        for a, b in zip(chans, chans[1:], strict=False):    # neighbours: one pair fewer
             layers += [sn(nn.Conv2d(a, b, 4, 2, padding=1)), _act()]
         self.image = nn.Sequential(*layers)
-        self.pooled = tuple(min(4, s) for s in in_shape[1:])
+        self.pooled: tuple[int, int] = (min(4, in_shape[1]), min(4, in_shape[-1]))
         n_in = in_shape[0] * int(math.prod(self.pooled))
         self.embed = sn(nn.Linear(n_in, chans[-1]))
         self.out = sn(nn.Linear(chans[-1], 1))
@@ -242,6 +244,6 @@ class Discriminator(nn.Module):
     def forward(self, img: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         h = self.image(img * 2 - 1).sum((2, 3))
         if phi.dim() > 2:
-            phi = F.adaptive_avg_pool2d(phi, self.pooled) if phi.dim() == 4 else phi
+            phi = F.adaptive_avg_pool2d(phi, self.pooled) if phi.dim() == 4 else phi   # type: ignore[arg-type]
         e = self.embed(phi.flatten(1))
         return self.out(h).squeeze(1) + (e * h).sum(1)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
 from ... import metrics
+from ...errors import InvguiError
 from ...events import Event, Result, Status
 from ...images import input_region, resize_center_crop
 from ...representations import Representation
@@ -29,7 +31,7 @@ def prepare(rep: Representation, decoder: str | os.PathLike | Loaded, layer: str
     loaded = decoder if isinstance(decoder, Loaded) else load_checkpoint(decoder)
     source = str(decoder) if not isinstance(decoder, Loaded) else loaded.meta.get("file", "the decoder")
     if loaded.meta.get("representation") != rep.name:        # say that first, before any layer error
-        check_match(loaded.meta, rep, layer or loaded.meta.get("layer"), source)
+        check_match(loaded.meta, rep, str(layer or loaded.meta.get("layer")), source)
     layer = rep.resolve_layer(layer or loaded.meta.get("layer"))
     check_match(loaded.meta, rep, layer, source)
     if loaded.encoder is not None:                      # autoencoder: the fine-tuned encoder
@@ -56,7 +58,7 @@ def run(rep: Representation, image: np.ndarray | list[np.ndarray] | None, layer:
     working size compare with optimisation at the window's size.
     """
     if image is None and target_features is None:
-        raise ValueError("give an image or target features")
+        raise InvguiError("give an image or target features")
     device = torch.device(device)
     yield Status("loading the decoder")
     loaded, layer = prepare(rep, decoder, layer, device)

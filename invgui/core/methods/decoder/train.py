@@ -3,29 +3,50 @@ evaluation after each epoch and checkpoints on the way."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ... import metrics
+from ... import representations as R
+from ...errors import InvguiError
 from ...events import Event, Result, Status, Step
 from ...export import library_versions
 from ...images import ImageError, to_uint8
 from ...params import check, to_dict
-from ... import representations as R
 from ...representations import REGISTRY, Representation, RepresentationError
+from ..decoder_params import (  # noqa: F401
+    COLLAPSE_LOSS,
+    COLLAPSE_STEPS,
+    COMPARATORS,
+    MAX_HELD_OUT,
+    PRECISIONS,
+    TRAIN_PRESETS,
+    TrainParams,
+    lr_factor,
+)
 from . import nets
 from .checkpoint import DecoderError, _load_encoder, check_match, load_checkpoint, save_checkpoint
-from ..decoder_params import (COLLAPSE_LOSS, COLLAPSE_STEPS, COMPARATORS, MAX_HELD_OUT,  # noqa: F401
-                              PRECISIONS, TRAIN_PRESETS, TrainParams, lr_factor)
-from .data import (Crops, GlobalBatches, ImageSet, _batch, check_workers, default_workers, list_images, loader,
-                   split, to_input)
+from .data import (
+    Crops,
+    GlobalBatches,
+    ImageSet,
+    _batch,
+    check_workers,
+    default_workers,
+    list_images,
+    loader,
+    split,
+    to_input,
+)
 
 # -- data ---------------------------------------------------------------------------------------
 
@@ -62,14 +83,15 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
     layer = rep.resolve_layer(layer)
     loaded = None
     if resume and init:
-        raise ValueError("give either resume (continue a run) or init (start a new run from a decoder's weights)")
+        raise InvguiError("give either resume (continue a run) or init (start a new run from a decoder's weights)")
     if resume or init:
         resume = resume or init
         # A resumed checkpoint keeps its own architecture: the network is rebuilt from its metadata,
         # and what is saved must describe that network, whatever the flags say.
+        assert resume is not None
         loaded = load_checkpoint(resume)
         check_match(loaded.meta, rep, layer, str(resume))
-        kept = {"width": float(loaded.meta["width"]), "size": int(loaded.meta["input_size"])}
+        kept: dict[str, Any] = {"width": float(loaded.meta["width"]), "size": int(loaded.meta["input_size"])}
         if loaded.encoder is not None:      # a fine-tuned encoder stays fine-tuned (and saved)
             kept["autoencoder"] = True
         changed = [f"{k} {getattr(p, k)} → {v}" for k, v in kept.items() if getattr(p, k) != v]
@@ -85,9 +107,9 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
             yield Status(f"resuming {resume}: trained so far by {before} process(es), now {world}; the global batch "
                          f"of {p.batch} is the same, so training goes on as it would have")
     if p.batch < world:
-        raise ValueError(f"a batch of {p.batch} cannot be shared by {world} processes; use --batch ≥ {world}")
+        raise InvguiError(f"a batch of {p.batch} cannot be shared by {world} processes; use --batch ≥ {world}")
     if p.pixel_weight <= 0 and p.feature_weight <= 0:
-        raise ValueError("every loss weight is 0 but the adversarial one: give the pixel or the feature loss a "
+        raise InvguiError("every loss weight is 0 but the adversarial one: give the pixel or the feature loss a "
                          "weight above 0 (the adversarial term alone does not say which image to make)"
                          if p.adversarial_weight > 0 else
                          "every loss weight is 0: give the pixel or the feature loss a weight above 0")
@@ -107,9 +129,12 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
     info = rep.layer_info(layer, p.size)
     if not info.fits:
         raise RepresentationError(f"{rep.name} {layer} does not fit a {p.size}×{p.size} crop: {info.error}")
+    if info.shape is None:
+        raise RepresentationError(f"{rep.name} {layer} outputs no tensor at a {p.size}×{p.size} crop")
+    shape: tuple[int, ...] = info.shape
     family = REGISTRY[rep.name].family if rep.name in REGISTRY else "cnn"
-    kind = nets.kind_for(family, info.shape)
-    if p.autoencoder and not hasattr(rep, "model"):
+    kind = nets.kind_for(family, shape)
+    if p.autoencoder and rep.model is None:
         raise RepresentationError(f"{rep.name} has no weights to fine-tune: autoencoder mode needs a CNN")
 
     rep.to(device)
@@ -128,7 +153,7 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
         yield Status(f"starting from the weights of {resume}" if init
                      else f"resuming {resume} after epoch {start_epoch}")
     else:
-        net = nets.build(kind, info.shape, info.stride or 1, p.width)
+        net = nets.build(kind, shape, info.stride or 1, p.width)
         with torch.no_grad():           # the same probe crops in every process: the same scale
             probe = _batch([train_set.crop(int(rng.integers(len(train_set))), rng) for _ in range(min(p.batch, 32))],
                            device)
@@ -136,15 +161,13 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
     net.to(device).train()
     opt = torch.optim.Adam(list(net.parameters()) + encoder_params, lr=p.lr, betas=(0.9, 0.999))
     if opt_state:
-        try:
+        with contextlib.suppress(ValueError):        # e.g. autoencoder switched: start Adam afresh
             opt.load_state_dict(opt_state)
-        except ValueError:
-            pass                                     # e.g. autoencoder switched: start Adam afresh
     disc = d_opt = None
     if p.adversarial_weight > 0:
         # The critic of the adversarial term, with its own optimiser (β1 0.5, the usual for GANs).
         torch.manual_seed(p.seed + 1)
-        disc = nets.Discriminator(tuple(info.shape), p.width).to(device).train()
+        disc = nets.Discriminator(tuple(shape), p.width).to(device).train()
         d_opt = torch.optim.Adam(disc.parameters(), lr=p.discriminator_lr, betas=(0.5, 0.999))
         if loaded is not None and loaded.discriminator is not None:
             try:
@@ -159,15 +182,13 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
                          "new one")
     held = []
     for i in range(min(len(held_set), MAX_HELD_OUT) if lead else 0):     # a big collection: a fixed subset
-        try:
+        with contextlib.suppress(ImageError):
             held.append(held_set.centre(i))
-        except ImageError:
-            pass
     eval_n = metrics.mean_pairwise_distance(held) if len(held) >= 2 else None
-    n_workers = default_workers(local_world) if workers is None else check_workers(int(workers))
+    n_workers = default_workers(local_world) if workers is None else int(check_workers(int(workers)) or 0)
     meta = {
         "method": "decoder", **rep.describe(), "layer": layer, "input_size": p.size,
-        "feature_shape": list(info.shape), "stride": int(info.stride or 1), "architecture": kind,
+        "feature_shape": list(shape), "stride": int(info.stride or 1), "architecture": kind,
         "width": p.width, "parameters": nets.count_parameters(net), "normalisation": {"mean": list(rep.mean),
                                                                                         "std": list(rep.std)},
         "grayscale_features": bool(rep.grayscale), "autoencoder": p.autoencoder,
@@ -185,15 +206,15 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
     meta["training"]["precision"] = "bf16" if bf16 else "fp32"
     meta["training"]["channels_last"] = last
     yield Status(f"training a {kind} decoder ({meta['parameters'] / 1e6:.2f} M parameters) on {len(train_set)} "
-                 f"images ({len(held_set)} held out) for {rep.name} {layer} {'×'.join(map(str, info.shape))}"
+                 f"images ({len(held_set)} held out) for {rep.name} {layer} {'×'.join(map(str, shape))}"
                  + (f" on {world} processes ({device.type}, {p.batch} crops per step in all)" if world > 1 else "")
                  + f"; {n_workers or 'no'} data worker process(es)" + (" each" if world > 1 and n_workers else "")
                  + ("; bf16 autocast" if bf16 else "") + ("; channels-last" if last else ""))
 
     batches = GlobalBatches(len(train_set), p.crops_per_image, p.batch, p.seed, dist_rank, world)
     crops = loader(Crops(train_set, p.seed), batches, n_workers, pin_memory=device.type == "cuda")
-    model = _Model(net, rep, layer, p.autoencoder, bf16, last)
-    d_model = disc
+    model: torch.nn.Module = _Model(net, rep, layer, p.autoencoder, bf16, last)
+    d_model: torch.nn.Module | None = disc
     own_group = False
     if world > 1:
         own_group = _init_process_group(device)
@@ -255,6 +276,7 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
                     loss.backward()
                 opt.step()
                 if disc is not None:
+                    assert d_opt is not None and d_model is not None
                     # The critic's side, alternating: hinge loss on photos (≥ +1) and on the
                     # reconstructions just made (≤ −1), one forward of both for DDP.
                     for g in d_opt.param_groups:
@@ -270,7 +292,7 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
                 terms = torch.stack([sums[k].detach() / (pixels if k == "pixel" else p.batch) for k in names])
                 if world > 1:
                     torch.distributed.all_reduce(terms)
-                parts = dict(zip(names, terms.tolist()))
+                parts = dict(zip(names, terms.tolist(), strict=True))
                 value = sum(weights[k] * v for k, v in parts.items())
                 if not all(math.isfinite(v) for v in [value, *parts.values()]):
                     bad = ", ".join(f"{k} {v}" for k, v in parts.items() if not math.isfinite(v))
@@ -396,7 +418,7 @@ def speed_settings(p: TrainParams, device: torch.device) -> tuple[bool, bool]:
     has been measured on a GPU yet (benchmarks/bench_decoder.py --precision-rows and its held-out
     check are the measurement), and on the CPU bf16 is far slower."""
     if p.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError(f"{torch.cuda.get_device_name(device)} has no bf16: use --precision fp32")
+        raise InvguiError(f"{torch.cuda.get_device_name(device)} has no bf16: use --precision fp32")
     return p.precision == "bf16", bool(p.channels_last)
 
 
@@ -443,7 +465,7 @@ def _init_process_group(device: torch.device) -> bool:
     import torch.distributed as dist
 
     if not dist.is_available():
-        raise RuntimeError("this torch build has no torch.distributed: train on one process")
+        raise InvguiError("this torch build has no torch.distributed: train on one process")
     if dist.is_initialized():
         return False
     if device.type == "cuda":
@@ -471,8 +493,8 @@ def _describe(data) -> str:
 def _finish_meta(meta, held, recon, eval_n, seconds, steps) -> dict:
     out = dict(meta)
     if held and len(recon):
-        errs = [float(np.sqrt(((r - h) ** 2).sum())) for r, h in zip(recon, held)]
-        out["held_out_mse"] = float(np.mean([((r - h) ** 2).mean() for r, h in zip(recon, held)]))
+        errs = [float(np.sqrt(((r - h) ** 2).sum())) for r, h in zip(recon, held, strict=True)]
+        out["held_out_mse"] = float(np.mean([((r - h) ** 2).mean() for r, h in zip(recon, held, strict=True)]))
         if eval_n:
             out["held_out_normalised_error"] = float(np.mean(errs) / eval_n)
     out["training_seconds"] = round(seconds, 2)
