@@ -1,8 +1,8 @@
 """Every menu entry and toolbar button of the main window, declared once in ``TABLE``.
 
-An entry names the window's slot by attribute (``"run"``, ``"exports.export_dialog"``) or gives
-a callable of the window; ``attr`` keeps the QAction on the window (tests and ``_update_buttons``
-use them); ``toolbar`` puts it on the main toolbar too.
+An entry's slot is a callable of the window (``lambda w: w.exports.export_dialog()``); ``attr``
+keeps the QAction on the window (tests and ``_update_buttons`` use them); ``toolbar`` puts it on
+the main toolbar too.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ Key = QKeySequence.StandardKey
 class Act:
     menu: str
     text: str
-    slot: str | Callable
+    slot: Callable
     attr: str | None = None
     icon: str | None = None
     shortcut: object = None
@@ -44,49 +44,44 @@ class Sub:
 SEP = "-"
 
 TABLE: list = [
-    Act("&File", "&Open image…", "_open_dialog", "open_action", "open", Key.Open, toolbar=True),
+    Act("&File", "&Open image…", lambda w: w._open_dialog(), "open_action", "open", Key.Open, toolbar=True),
     Sub("&File", "Open &sample", fill="samples"),
-    Act("&File", "&Export reconstruction…", "exports.export_dialog", "export_action", "export", "Ctrl+E",
+    Act("&File", "&Export reconstruction…", lambda w: w.exports.export_dialog(), "export_action", "export", "Ctrl+E",
         toolbar=True),   # toolbar order: as in this table
-    Act("&File", "Export probe &strip…", "exports.export_probe_dialog", "export_probe_action"),
-    Act("&File", "Export loss &curves (PNG/SVG + CSV)…", "exports.export_curves_dialog"),
-    Act("&File", "Export &metrics of the runs (CSV)…", "exports.export_metrics_dialog"),
+    Act("&File", "Export probe &strip…", lambda w: w.exports.export_probe_dialog(), "export_probe_action"),
+    Act("&File", "Export loss &curves (PNG/SVG + CSV)…", lambda w: w.exports.export_curves_dialog()),
+    Act("&File", "Export &metrics of the runs (CSV)…", lambda w: w.exports.export_metrics_dialog()),
     ("&File", SEP),
     Sub("&File", "Recent &images", "recent_images_menu"),
-    Act("&File", "&Fit whole images (pad to a square, no crop)", lambda w: w.set_framing(w.fit_action.isChecked()),
-        "fit_action", checkable=True),
+    Act("&File", "&Fit whole images (pad to a square, no crop)",
+        lambda w: w.display.set_framing(w.fit_action.isChecked()), "fit_action", checkable=True),
     ("&File", SEP),
-    Act("&File", "Open &session…", "files.open_session_dialog", shortcut="Ctrl+Shift+O"),
-    Act("&File", "&Save session", "files.save_session_now", shortcut=Key.Save),
-    Act("&File", "Save session &as…", "files.save_session_as", shortcut="Ctrl+Shift+S"),
+    Act("&File", "Open &session…", lambda w: w.files.open_session_dialog(), shortcut="Ctrl+Shift+O"),
+    Act("&File", "&Save session", lambda w: w.files.save_session_now(), shortcut=Key.Save),
+    Act("&File", "Save session &as…", lambda w: w.files.save_session_as(), shortcut="Ctrl+Shift+S"),
     Sub("&File", "Recent s&essions", "recent_sessions_menu"),
     Sub("&File", "Autosaves of other &windows", "other_autosaves_menu"),
     ("&File", SEP),
-    Act("&File", "&Quit", "close", shortcut=Key.Quit),
-    Act("&Run", "&Run", "run", "run_action", "run", "Ctrl+R", toolbar=True),
+    Act("&File", "&Quit", lambda w: w.close(), shortcut=Key.Quit),
+    Act("&Run", "&Run", lambda w: w.run(), "run_action", "run", "Ctrl+R", toolbar=True),
     Act("&Run", "&Pause / resume", lambda w: w.pause(not w.controller.is_paused), "pause_action", "pause", "Ctrl+P",
         toolbar=True),
-    Act("&Run", "&Stop", "stop", "stop_action", "stop", "Ctrl+.", toolbar=True),
+    Act("&Run", "&Stop", lambda w: w.stop(), "stop_action", "stop", "Ctrl+.", toolbar=True),
     Act("&Run", "&Next layer", lambda w: w.step_layer(1), "next_layer_action", shortcut="Ctrl+]"),
     Act("&Run", "Pre&vious layer", lambda w: w.step_layer(-1), "prev_layer_action", shortcut="Ctrl+["),
     ("&Run", SEP),
-    Act("&Run", "&Train a decoder…", "open_train_dialog", "train_action"),
+    Act("&Run", "&Train a decoder…", lambda w: w.open_train_dialog(), "train_action"),
     Act("&Run", "&Compare selected runs…", lambda w: w.open_compare(), "compare_action", "compare", "Ctrl+Shift+C",
         toolbar=True),
     *(Act("&View", f"{m.capitalize()} theme", lambda w, m=m: w.set_theme(m)) for m in theme.MODES),
     ("&View", SEP),
     Act("&View", "&Reset the pane layout", lambda w: w.view.grid.reset()),
-    Act("&Help", "&About invgui", "show_about"),
+    Act("&Help", "&About invgui", lambda w: w.show_about()),
 ]
 
 
-def _slot(window, slot: str | Callable) -> Callable[[], object]:
-    if callable(slot):
-        return lambda *_: slot(window)
-    target = window
-    for part in slot.split("."):
-        target = getattr(target, part)
-    return lambda *_: target()
+def _slot(window, slot: Callable) -> Callable[[], object]:
+    return lambda *_: slot(window)
 
 
 def build(window) -> None:

@@ -8,6 +8,8 @@ the result panel.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -164,6 +166,23 @@ class MethodDock(QWidget):
 
     def method(self) -> str:
         return self.method_box.currentData()
+
+    def update_notes(self, rep, name: str, decoder: str | None) -> None:
+        """Say when optimisation cannot invert ``rep``, and (hybrid) which decoder starts it: the
+        start settings, which the decoder's output replaces, are disabled and say so."""
+        spec = method(name)
+        show = rep is not None and not rep.differentiable and spec.optimises
+        self.nondiff_label.setText(f"{rep.name}: {rep.decoder_hint}." if show else "")
+        self.nondiff_label.setVisible(show)
+        self.show_start_settings(not spec.from_decoder)
+        if not spec.from_decoder:
+            self.hybrid_label.hide()
+            return
+        self.hybrid_label.setText(
+            f"Starts from the reconstruction of the decoder <b>{Path(decoder).name}</b> (chosen on the Decoder "
+            "page), then optimises with the parameters below." if decoder else
+            "No decoder for this layer: choose <i>Decoder</i> to open or train one, then come back.")
+        self.hybrid_label.show()
 
     def show_start_settings(self, used: bool) -> None:
         """The start image's settings, enabled where the method uses them; the hybrid starts from the

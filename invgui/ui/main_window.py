@@ -21,8 +21,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMe
 from ..core import representations as R
 from ..core.autosave import state_dir
 from ..core.events import Result
-from ..core.images import ImageError, frame, load_image, region_words, resize_center_crop
-from ..core.methods.registry import method
+from ..core.images import ImageError, load_image
 from ..core.session import Run, Session
 from . import actions, theme
 from .background import Background
@@ -165,8 +164,8 @@ class MainWindow(QMainWindow):
         self.layer_tree.layerChosen.connect(self.set_layer)
         self.layer_tree.rowsInView.connect(self.features.receptive_field)
         self.form.changed.connect(self._on_params_changed)
-        self.method_box.currentIndexChanged.connect(lambda _i: self._update_nondiff_label())
-        self.decoder_panel.box.currentIndexChanged.connect(lambda _i: self._update_hybrid_label())
+        self.method_box.currentIndexChanged.connect(lambda _i: self._update_labels())
+        self.decoder_panel.box.currentIndexChanged.connect(lambda _i: self._update_labels())
         self.decoder_panel.trainRequested.connect(self.open_train_dialog)
         self.decoder_panel.probeRequested.connect(self.requests.probe)
         self.run_button.clicked.connect(self.run)
@@ -214,62 +213,18 @@ class MainWindow(QMainWindow):
     def set_method(self, key: str) -> None:
         self.method_box.setCurrentIndex(self.method_box.findData(key))
 
-    def _update_nondiff_label(self) -> None:
-        show = self.rep is not None and not self.rep.differentiable and method(self.method()).optimises
-        self.nondiff_label.setText(f"{self.rep.name}: {self.rep.decoder_hint}." if show else "")
-        self.nondiff_label.setVisible(show)
-        self._update_hybrid_label()
-
-    def _update_hybrid_label(self) -> None:
-        """Hybrid: say which decoder (the Decoder page's choice) will start the optimisation; the
-        start settings, which the decoder's output replaces, are disabled and say so."""
-        hybrid = method(self.method()).from_decoder
-        self.right.show_start_settings(not hybrid)
-        if not hybrid:
-            self.hybrid_label.hide()
-            return
-        path = self.decoder_panel.current()
-        self.hybrid_label.setText(
-            f"Starts from the reconstruction of the decoder <b>{Path(path).name}</b> (chosen on the Decoder "
-            "page), then optimises with the parameters below." if path else
-            "No decoder for this layer: choose <i>Decoder</i> to open or train one, then come back.")
-        self.hybrid_label.show()
+    def _update_labels(self) -> None:
+        """The method page's notes: a representation optimisation cannot invert, the hybrid's decoder."""
+        self.right.update_notes(self.rep, self.method(), self.decoder_panel.current())
 
     def _size(self) -> int:
         return int(self.form.widgets["size"].value()) or (self.rep.input_size if self.rep else 224)
 
     def _on_params_changed(self) -> None:
         if self.rep is not None and self._size() != self.layer_tree.shapes_size:
-            self._refresh_tree()           # output shapes depend on the input size
+            self.models.refresh_tree()      # output shapes depend on the input size
         self.features.update()
         self.feature_pane.set_window(self.form.widgets["window"].text())
-
-    def _refresh_tree(self) -> None:
-        """The layer tree at the current input size.  Shapes at a new size take a forward pass
-        (~0.1 s for EfficientNet-Lite0 on this CPU): computed on the background thread, the tree
-        is filled when they are there (a size typed meanwhile supersedes them)."""
-        if self.rep is None:
-            return
-        rep, size = self.rep, self._size()
-        self.layer_tree.shapes_size = size
-        self._show_original()
-
-        def fill(_value=None, error: BaseException | None = None) -> None:
-            if self.rep is not rep or self._size() != size:
-                return                                 # another model or size was chosen meanwhile
-            if error is not None:
-                self.show_error("Cannot compute the layer shapes", str(error))
-                return
-            self.layer_tree.populate(rep, size, self.layer)
-            self.layer_tree.filter(self.layer_filter.text())
-            self.features.receptive_field()
-
-        if rep.layers_ready(size):
-            fill()
-            return
-        if self.layer_tree.rep_name != rep.name:
-            self.layer_tree.show_pending(rep.title, size)
-        self.background.submit("tree", lambda: rep.layers(size), fill)
 
     def set_layer(self, name: str) -> None:
         self.layer = self.rep.resolve_layer(name)
@@ -277,7 +232,7 @@ class MainWindow(QMainWindow):
         self.features.receptive_field()
         self.form.set_value("window", "")          # a window belongs to one layer's map
         self.decoder_panel.refresh(self.rep.name, self.layer)
-        self._update_hybrid_label()
+        self._update_labels()
         self.features.update()
         self.display.clear_stale()
 
@@ -297,37 +252,13 @@ class MainWindow(QMainWindow):
             return False
         self.image, self.image_source = img, str(source)
         self.controller.window_images = {self.image_source: img}     # queued runs reuse it, no second decode
-        self._show_original()
+        self.display.show_original()
         self.features.update()
         if self.rep is not None:
             self.display.clear_stale()
         if not str(source).startswith("sample:"):
             self.files.add_recent("images", str(Path(source).resolve()))
         return True
-
-    def set_framing(self, fit: bool) -> None:
-        """File › Fit whole images: non-square images are padded to a square instead of cropped."""
-        self.framing = "fit" if fit else "crop"
-        self.fit_action.setChecked(fit)
-        self.settings.setValue("framing", self.framing)
-        self._show_original()
-        self.features.update()
-
-    def _show_original(self) -> None:
-        """The Original pane shows what the shown result was computed from: a run of another image
-        (an images sweep, a restored session) or framing shows its own preprocessed original."""
-        run, res = self.shown_run, self.result
-        if res is not None and res.target is not None and run is not None and (
-                run.image != self.image_source or run.framing != self.framing):
-            self.original_pane.set_image(res.target)
-            how = {"fit": "padded to a square", "crop": "its centre square"}[run.framing]
-            self.original_pane.set_title(f"Original — {run.image}, {how} (this run's; the window has "
-                                         f"{self.image_source}, {self.framing})")
-        elif self.image is not None:
-            self.original_pane.set_image(resize_center_crop(frame(self.image, self.framing), self._size()))
-            name = Path(self.image_source).name if not self.image_source.startswith("sample:") else self.image_source
-            self.original_pane.set_title(f"Original — {name} ({self.image.shape[1]}×{self.image.shape[0]}"
-                                         f"{region_words(self.image.shape, self.framing)})")
 
     def _open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)

@@ -5,10 +5,12 @@ the panes and the result panel, probes, failures (a sweep's together) and a repl
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from PySide6.QtCore import QTimer
 
 from ..core.events import Result, Step
+from ..core.images import frame, region_words, resize_center_crop
 from ..core.methods.registry import METHODS, method
 from ..core.results import progress as progress_text
 from ..core.results import summary, where
@@ -74,7 +76,7 @@ class RunDisplay:
         w.metrics_label.setText("")
         w.recon_pane.set_title(f"Reconstruction — {where(run.model, run.layer)} (running)")
         w.live.dirty = True                         # what it has computed so far, at the next redraw
-        w._show_original()
+        self.show_original()
         w._update_buttons()
 
     def steps(self, steps: list[Step]) -> None:
@@ -133,7 +135,7 @@ class RunDisplay:
             state = spec.word if spec is not None and spec.one_pass else "stopped" if res.stopped else "done"
             w.recon_pane.set_title(f"Reconstruction — {where(res.record['representation'], res.record['layer'])} "
                                    f"({state})")
-        w._show_original()
+        self.show_original()
         w._update_buttons()
 
     def hash_behind(self, res: Result) -> None:
@@ -218,3 +220,29 @@ class RunDisplay:
             self.show_result(None)
             w.recon_pane.set_title(f"Reconstruction — {where(w.rep.name, w.layer)}")
             w.progress.setText("idle")
+
+    def set_framing(self, fit: bool) -> None:
+        """File › Fit whole images: non-square images are padded to a square instead of cropped."""
+        w = self.w
+        w.framing = "fit" if fit else "crop"
+        w.fit_action.setChecked(fit)
+        w.settings.setValue("framing", w.framing)
+        self.show_original()
+        w.features.update()
+
+    def show_original(self) -> None:
+        """The Original pane shows what the shown result was computed from: a run of another image
+        (an images sweep, a restored session) or framing shows its own preprocessed original."""
+        w = self.w
+        run, res = w.shown_run, w.result
+        if res is not None and res.target is not None and run is not None and (
+                run.image != w.image_source or run.framing != w.framing):
+            w.original_pane.set_image(res.target)
+            how = {"fit": "padded to a square", "crop": "its centre square"}[run.framing]
+            w.original_pane.set_title(f"Original — {run.image}, {how} (this run's; the window has "
+                                      f"{w.image_source}, {w.framing})")
+        elif w.image is not None:
+            w.original_pane.set_image(resize_center_crop(frame(w.image, w.framing), w._size()))
+            name = Path(w.image_source).name if not w.image_source.startswith("sample:") else w.image_source
+            w.original_pane.set_title(f"Original — {name} ({w.image.shape[1]}×{w.image.shape[0]}"
+                                      f"{region_words(w.image.shape, w.framing)})")
