@@ -33,6 +33,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -285,8 +286,30 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
     index in ``targets``; losses averaged over its restarts) and one ``Result`` per item, in
     order; a single target's events are exactly :func:`run`'s.  An item that diverges keeps its
     last good image and ends (its result says so); the others go on.  ``should_stop`` ends all.
+
+    The steps, each a function of its own: check the request (:func:`_check`), build the batch
+    (:meth:`_Batch.build`: features, objective, start, the step), capture it as a CUDA graph
+    where it can be (:func:`_graph`), iterate with divergence checks at every flush
+    (:class:`_Loop`), and make one result per item (:func:`_results`).
     """
-    problems = validate(params)
+    device = torch.device(device)
+    layer, size, used = _check(rep, targets, layer, params)
+    what = f" ({len(targets)} targets × {params.restarts} restarts in one batch)" if len(targets) > 1 else ""
+    yield Status(f"preparing {rep.name} {layer} at {size}×{size} on {device}{what}")
+    batch = _Batch.build(rep, targets, layer, params, device, size, used)
+    graph, said = _graph(batch)
+    if said:
+        yield Status(said)
+    loop = _Loop(batch)
+    yield from loop.run(graph, should_stop)
+    yield from _results(batch, loop, eval_distance, eval_size)
+
+
+def _check(rep: Representation, targets: list[Target], layer: str | None,
+           p: OptimizeParams) -> tuple[str, int, dict]:
+    """The request's own consistency, before anything is computed: (layer, input side, the
+    layer-dependent values resolved)."""
+    problems = validate(p)
     if problems:
         raise InvguiError("invalid parameters: " + "; ".join(problems))
     if not rep.differentiable:
@@ -296,120 +319,183 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
     for t in targets:
         if t.image is None and t.features is None:
             raise InvguiError(f"{t.label + ': ' if t.label else ''}give an image or target features")
-    device = torch.device(device)
     layer = rep.resolve_layer(layer)
-    size = params.size or rep.input_size
-    p = params
-    k_items = len(targets)
-    used = resolve(p, rep.check_input(layer, size))
-    what = f" ({k_items} targets × {p.restarts} restarts in one batch)" if k_items > 1 else ""
-    yield Status(f"preparing {rep.name} {layer} at {size}×{size} on {device}{what}")
+    size = p.size or rep.input_size
+    return layer, size, resolve(p, rep.check_input(layer, size))
 
-    rep.to(device)
-    rep.set_channels_last(p.channels_last)
-    crops = [resize_center_crop(t.image, size) if t.image is not None else None for t in targets]
-    x0s = [torch.from_numpy(c).permute(2, 0, 1)[None].to(device) if c is not None else None for c in crops]
-    with torch.no_grad():
-        phis = [t.features.to(device=device, dtype=torch.float32)[None] if t.features is not None
-                else rep.features(x0, layer) for t, x0 in zip(targets, x0s, strict=True)]  # type: ignore[arg-type]  # x0: an image where no features are given
-    shapes = {tuple(f.shape[1:]) for f in phis}
-    if len(shapes) > 1:
-        raise InvguiError(f"{rep.name} {layer}: the targets' features differ in shape ({', '.join(map(str, shapes))})")
-    phi0 = torch.cat(phis)                                           # K × …
-    chans = [t.channels if t.channels is not None else p.channels for t in targets]
-    wins = [t.window if t.window is not None else p.window for t in targets]
+
+@dataclass(eq=False)
+class _Batch:
+    """What one batch optimises, built once: the targets' features and objective, the variable
+    u (σ units, K × R rows) and where it started, the loss and the step on static buffers."""
+
+    rep: Representation
+    layer: str
+    p: OptimizeParams
+    device: torch.device
+    size: int
+    used: dict
+    targets: list[Target]
+    crops: list[np.ndarray | None]          # each target image at the input size (None: features only)
+    phi0: torch.Tensor                      # K × …
+    chans: list[str]
+    wins: list[str]
+    objective: FeatureObjective
+    conv: _Images
+    u0: torch.Tensor
+    u: torch.Tensor
+    update: Update
+    stepper: Stepper
+    lr_scale: float
+
+    @property
+    def k_items(self) -> int:
+        return len(self.targets)
+
+    @property
+    def n_total(self) -> int:
+        return self.p.iters + self.p.stage2_iters
+
+    @classmethod
+    def build(cls, rep: Representation, targets: list[Target], layer: str, p: OptimizeParams,
+              device: torch.device, size: int, used: dict) -> _Batch:
+        rep.to(device)
+        rep.set_channels_last(p.channels_last)
+        crops = [resize_center_crop(t.image, size) if t.image is not None else None for t in targets]
+        x0s = [torch.from_numpy(c).permute(2, 0, 1)[None].to(device) if c is not None else None for c in crops]
+        with torch.no_grad():
+            phis = [t.features.to(device=device, dtype=torch.float32)[None] if t.features is not None
+                    else rep.features(x0, layer)  # type: ignore[arg-type]  # x0: an image where no features are
+                    for t, x0 in zip(targets, x0s, strict=True)]
+        shapes = {tuple(f.shape[1:]) for f in phis}
+        if len(shapes) > 1:
+            raise InvguiError(f"{rep.name} {layer}: the targets' features differ in shape "
+                              f"({', '.join(map(str, shapes))})")
+        phi0 = torch.cat(phis)                                           # K × …
+        chans = [t.channels if t.channels is not None else p.channels for t in targets]
+        wins = [t.window if t.window is not None else p.window for t in targets]
+        try:
+            objective = FeatureObjective(p.objective, phi0, chans, wins, [t.label or f"target {i + 1}"
+                                                                          for i, t in enumerate(targets)])
+        except ValueError as e:
+            raise InvguiError(f"{rep.name} {layer}: {e}") from None
+        conv = _Images(rep, p.sigma, device)
+        # A representation of the grayscale image is inverted as a one-channel image (broadcast to
+        # RGB), so colour the representation never saw is not invented — unless the run starts from
+        # a given image (the hybrid method): then the colour the decoder predicted is kept, and only
+        # the part of the image the features see (its luminance) gets the feature term's gradient.
+        keep_guess = p.hybrid_colour == HYBRID_COLOURS[0]      # "decoder": keep the decoder's colour
+        colour = not rep.grayscale or (any(t.start is not None for t in targets) and keep_guess)
+        if rep.grayscale:
+            used["colour"] = ("the decoder's guess (the features see luminance only)" if colour else
+                              "gray (the features see luminance only)")
+        for t in targets:
+            if t.start is not None and t.start.shape[:2] != (size, size):
+                raise InvguiError(f"the start image is {t.start.shape[1]}×{t.start.shape[0]}, the run {size}×{size}")
+        u0 = torch.cat([_start(p, size, 3 if colour else 1, x0, conv, t.start)
+                        for t, x0 in zip(targets, x0s, strict=True)])
+        u = u0.to(device).clone().requires_grad_(True)
+        update = Update(p.optimizer, u, p.momentum, p.accumulator_decay)
+        k_items, n_total, n_terms = len(targets), p.iters + p.stage2_iters, len(TERMS)
+        tv_w = used["tv_weight"]
+
+        def loss(x: torch.Tensor, u_: torch.Tensor):
+            feat = p.feature_weight * objective(rep.features(x, layer))
+            prior, ra, rv = priors(u_, p.alpha, p.alpha_weight, p.beta, tv_w)
+            total = feat + prior
+            # One tensor of every term (each item's mean over its restarts), item after item in
+            # TERMS order: the host reads the history once every `preview_every` iterations.
+            terms = torch.stack([total, feat, ra, rv], 1).detach().view(k_items, p.restarts, n_terms).mean(1)
+            return total, terms.flatten()
+
+        stepper = Stepper(u, update, conv.to_rgb, loss, k_items * n_terms, n_total, _shifts(p, used), p.clamp)
+        # sgd: a per-pixel rate; the objective is a mean over pixels, so the step is scaled by their count.
+        lr_scale = float(u[0].numel()) if p.optimizer == "sgd" else 1.0
+        return cls(rep, layer, p, device, size, used, targets, crops, phi0, chans, wins, objective, conv, u0, u,
+                   update, stepper, lr_scale)
+
+
+def _shifts(p: OptimizeParams, used: dict) -> torch.Tensor | None:
+    """The jitter's translations, one row per iteration (stage 1 only), drawn once up front."""
+    if not (used["jitter"] and p.iters):
+        return None
+    jit = used["jitter"]
+    gen = torch.Generator().manual_seed(p.seed + 1)
+    shifts = torch.zeros(p.iters + p.stage2_iters, 2, dtype=torch.long)
+    shifts[:p.iters] = torch.randint(-jit, jit + 1, (p.iters, 2), generator=gen)
+    return shifts
+
+
+def _graph(batch: _Batch) -> tuple[Any, str]:
+    """The step captured as a CUDA graph where the device, the parameters and the environment
+    allow it (None otherwise), and what to tell the user when capturing failed."""
+    p, used = batch.p, batch.used
+    used["cuda_graph"] = "off"
+    if not (_can_graph(batch.device) and p.cuda_graph and batch.n_total > 1):
+        return None, ""
+    if os.environ.get("INVGUI_NO_CUDA_GRAPH", "") not in ("", "0"):
+        used["cuda_graph"] = "off: INVGUI_NO_CUDA_GRAPH is set"
+        return None, ""
     try:
-        objective = FeatureObjective(p.objective, phi0, chans, wins, [t.label or f"target {i + 1}"
-                                                                      for i, t in enumerate(targets)])
-    except ValueError as e:
-        raise InvguiError(f"{rep.name} {layer}: {e}") from None
-    conv = _Images(rep, p.sigma, device)
-    # A representation of the grayscale image is inverted as a one-channel image (broadcast to RGB),
-    # so colour the representation never saw is not invented — unless the run starts from a given
-    # image (the hybrid method): then the colour the decoder predicted is kept, and only the part of
-    # the image the features see (its luminance) gets the feature term's gradient.
-    keep_guess = p.hybrid_colour == HYBRID_COLOURS[0]      # "decoder": keep the decoder's colour
-    colour = not rep.grayscale or (any(t.start is not None for t in targets) and keep_guess)
-    if rep.grayscale:
-        used["colour"] = ("the decoder's guess (the features see luminance only)" if colour else
-                          "gray (the features see luminance only)")
-    for t in targets:
-        if t.start is not None and t.start.shape[:2] != (size, size):
-            raise InvguiError(f"the start image is {t.start.shape[1]}×{t.start.shape[0]}, the run {size}×{size}")
-    u0 = torch.cat([_start(p, size, 3 if colour else 1, x0, conv, t.start) for t, x0 in zip(targets, x0s, strict=True)])
-    u = u0.to(device).clone().requires_grad_(True)
-    # sgd: per-pixel learning rate; the objective is a mean over pixels, so scale the step by their count.
-    lr_scale = float(u[0].numel()) if p.optimizer == "sgd" else 1.0
-    n_total = p.iters + p.stage2_iters
-    tv_w = used["tv_weight"]
-    shifts = None
-    if used["jitter"] and p.iters:           # stage 1 only; the table is drawn once, up front
-        jit = used["jitter"]
-        gen = torch.Generator().manual_seed(p.seed + 1)
-        shifts = torch.zeros(n_total, 2, dtype=torch.long)
-        shifts[:p.iters] = torch.randint(-jit, jit + 1, (p.iters, 2), generator=gen)
-    n_terms = len(TERMS)
+        graph = capture(batch.stepper)
+    except Exception as e:     # a forward with a host copy or sync cannot be captured: eager
+        used["cuda_graph"] = f"off: capture failed ({_why(e)})"
+        return None, f"CUDA graph: {used['cuda_graph'][5:]}; running eagerly"
+    used["cuda_graph"] = "on"
+    return graph, ""
 
-    def loss(x: torch.Tensor, u_: torch.Tensor):
-        feat = p.feature_weight * objective(rep.features(x, layer))
-        prior, ra, rv = priors(u_, p.alpha, p.alpha_weight, p.beta, tv_w)
-        total = feat + prior
-        # One tensor of every term (each item's mean over its restarts), item after item in TERMS
-        # order: the host reads the history once every `preview_every` iterations, not per term.
-        terms = torch.stack([total, feat, ra, rv], 1).detach().view(k_items, p.restarts, n_terms).mean(1)
-        return total, terms.flatten()
 
-    update = Update(p.optimizer, u, p.momentum, p.accumulator_decay)
-    stepper = Stepper(u, update, conv.to_rgb, loss, k_items * n_terms, n_total, shifts, p.clamp)
-    graph, used["cuda_graph"] = None, "off"
-    if _can_graph(device) and p.cuda_graph and n_total > 1:
-        if os.environ.get("INVGUI_NO_CUDA_GRAPH", "") not in ("", "0"):
-            used["cuda_graph"] = "off: INVGUI_NO_CUDA_GRAPH is set"
-        else:
+class _Loop:
+    """The iterations of a batch and what they leave: each item's loss history, its last good
+    image (kept at every flush where its terms were finite and its regularisers sane), why it
+    ended (it diverged) and whether the user stopped all."""
+
+    def __init__(self, batch: _Batch):
+        self.b = batch
+        self.histories: list[dict[str, list[float]]] = [{k: [] for k in TERMS} for _ in batch.targets]
+        self.last_good = batch.u.detach().clone()
+        self.first: torch.Tensor | None = None           # K × terms: the first flush's, the divergence scale
+        self.ended = [""] * batch.k_items                # an item's end message (it diverged), "" while it goes on
+        self.stopped_all, self.stop_message = False, ""
+        self.elapsed = 0.0
+
+    def run(self, graph, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
+        """Step to the end (or until every item ended, or the user stopped), flushing the terms to
+        the host every ``preview_every`` iterations only.  A graph replay that fails, or whose first
+        steps disagree with eager steps, never ends a run: the buffers are kept at every flush and
+        the run goes on eagerly from there."""
+        b, p, stepper, update = self.b, self.b.p, self.b.stepper, self.b.update
+        n_total, k_items, n_terms, used = b.n_total, b.k_items, len(TERMS), b.used
+        saved = _Saved(stepper, 0) if graph is not None else None
+        checks_left = GRAPH_CHECKS
+        lr_now: float | None = None
+        flushed = i = 0
+        t_start = time.perf_counter()
+        while i < n_total:
+            lr = lr_at(p, i)
+            if lr != lr_now or i == p.iters:
+                update.set_lr(lr * b.lr_scale)
+                if p.reset_momentum or i == p.iters:      # (at i = 0 the state is still zero)
+                    update.reset()
+                lr_now = lr
+            last = i + 1 == n_total
             try:
-                graph = capture(stepper)
-                used["cuda_graph"] = "on"
-            except Exception as e:     # a forward with a host copy or sync cannot be captured: eager
-                used["cuda_graph"] = f"off: capture failed ({_why(e)})"
-                yield Status(f"CUDA graph: {used['cuda_graph'][5:]}; running eagerly")
-    # A graph replay that fails, or whose first steps disagree with eager steps, must never end a
-    # run: the buffers are kept at every flush (a few device copies per `preview_every` steps, not
-    # per step, which would cost the graph its advantage) and the run goes on eagerly from there.
-    saved = _Saved(stepper, 0) if graph is not None else None
-    checks_left = GRAPH_CHECKS
-    histories: list[dict[str, list[float]]] = [{k: [] for k in TERMS} for _ in targets]
-    last_good = u.detach().clone()
-    first: torch.Tensor | None = None
-    ended = [""] * k_items                  # an item's end message (it diverged), "" while it goes on
-    stopped_all, stop_message = False, ""
-    lr_now = None
-    flushed = 0
-    reg = _cols(REGULARISERS)
-    t_start = time.perf_counter()
-    i = 0
-    while i < n_total:
-        lr = lr_at(p, i)
-        if lr != lr_now or i == p.iters:
-            update.set_lr(lr * lr_scale)
-            if p.reset_momentum or i == p.iters:      # (at i = 0 the state is still zero)
-                update.reset()
-            lr_now = lr
-        last = i + 1 == n_total
-        flush = False
-        if graph is not None:
-            try:
-                if checks_left:
+                if graph is not None and checks_left:
                     checks_left -= 1
                     mismatch = _graph_matches_eager(graph, stepper)
                     if mismatch:
                         raise _GraphMismatch(mismatch)
-                else:
+                elif graph is not None:
                     graph.replay()
+                else:
+                    stepper.step()
                 user_stop = should_stop is not None and should_stop()
                 flush = not (i + 1) % p.preview_every or last or user_stop
-                if flush:                       # an asynchronous replay error surfaces at this read
+                if flush:              # the only host sync; an asynchronous replay error surfaces here
                     values = stepper.history[flushed:i + 1].cpu().view(-1, k_items, n_terms)
             except Exception as e:
+                if graph is None:
+                    raise
                 assert saved is not None, "a graph is replayed only after its warm-up was saved"
                 what = "differed from an eager step" if isinstance(e, _GraphMismatch) else "replay failed"
                 used["cuda_graph"] = (f"off: {what} at iteration {i + 1} ({_why(e)}); eager from "
@@ -420,77 +506,87 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
                 i = saved.restore()
                 lr_now = lr_at(p, i - 1) if i else None    # the rate in force: no spurious reset
                 continue
-        else:
-            stepper.step()
-            user_stop = should_stop is not None and should_stop()
-            flush = not (i + 1) % p.preview_every or last or user_stop
-            if flush:
-                # Flush: the only host sync, once every `preview_every` iterations.
-                values = stepper.history[flushed:i + 1].cpu().view(-1, k_items, n_terms)
-        if not flush:
+            if not flush:
+                i += 1
+                continue
+            flushed = i + 1
+            if graph is not None:
+                saved = _Saved(stepper, flushed)
+            yield from self._flush(values, time.perf_counter() - t_start)
+            if all(self.ended):
+                break
+            if user_stop and not last:
+                self.stopped_all = True
+                self.stop_message = f"stopped by the user after {i + 1} of {n_total} iterations"
+                break
             i += 1
-            continue
-        flushed = i + 1
-        if graph is not None:
-            saved = _Saved(stepper, flushed)
-        if first is None:
-            first = values[0].abs().clamp_min(1e-3)                       # K × terms
+        del graph, saved
+        self.elapsed = time.perf_counter() - t_start
+
+    def _flush(self, values: torch.Tensor, elapsed: float) -> Iterator[Step]:
+        """The terms of the iterations since the last flush (n × K × terms): each item's history
+        grows by its rows up to where it diverged (if it did: it ends there, with the reason), its
+        last good image is kept, and its Steps go out (a preview with the last one)."""
+        b, p = self.b, self.b.p
+        if self.first is None:
+            self.first = values[0].abs().clamp_min(1e-3)                  # K × terms
+        first, reg = self.first, _cols(REGULARISERS)
         ok = torch.isfinite(values).all(2) & (values[:, :, reg] <= EXPLODE * first[:, reg]).all(2)   # n × K
-        good_rows = torch.zeros(k_items, dtype=torch.bool)
-        elapsed = time.perf_counter() - t_start
+        good_rows = torch.zeros(b.k_items, dtype=torch.bool)
         steps: list[tuple] = []            # (item, iteration, terms, with a preview)
-        for k in range(k_items):
-            if ended[k]:
+        for k in range(b.k_items):
+            if self.ended[k]:
                 continue
             n_ok = len(values) if bool(ok[:, k].all()) else int((~ok[:, k]).nonzero()[0])
-            history = histories[k]
+            history = self.histories[k]
             if n_ok < len(values):
-                bad = dict(zip(TERMS, values[n_ok, k].tolist(), strict=True))
-                limit = dict(zip(TERMS, (EXPLODE * first[k]).tolist(), strict=True))
-                term = next((t for t in ("feature", "alpha", "tv", "total") if not math.isfinite(bad[t])), None) \
-                    or next(t for t in REGULARISERS if bad[t] > limit[t])
-                how = f"became {bad[term]}" if not math.isfinite(bad[term]) else "exploded"
-                ended[k] = (f"the run diverged: the {term} term {how} at iteration "
-                            f"{len(history['total']) + n_ok + 1}; lower the learning rate (now {p.lr:g}). "
-                            "The last good image is kept.")
+                self.ended[k] = _diverged(values[n_ok, k], first[k], len(history["total"]) + n_ok + 1, p.lr)
             else:
                 good_rows[k] = True
             for j, row_vals in enumerate(values[:n_ok, k].tolist()):
                 for name, v in zip(TERMS, row_vals, strict=True):
                     history[name].append(v)
-                n = len(history["total"])
-                steps.append((k, n, row_vals, j == n_ok - 1 and not ended[k]))
+                steps.append((k, len(history["total"]), row_vals, j == n_ok - 1 and not self.ended[k]))
         if bool(good_rows.any()):
-            keep = good_rows.repeat_interleave(p.restarts).to(device).view(-1, 1, 1, 1)
-            last_good = torch.where(keep, u.detach(), last_good)
+            keep = good_rows.repeat_interleave(p.restarts).to(b.device).view(-1, 1, 1, 1)
+            self.last_good = torch.where(keep, b.u.detach(), self.last_good)
         for k, n, row_vals, with_preview in steps:
             row = k * p.restarts              # the item's first restart, from the image just kept
-            preview = to_uint8(_to_numpy(conv.to_rgb(last_good[row:row + 1]))[0]) if with_preview else None
-            yield Step(i=n, total=n_total, losses=dict(zip(TERMS, row_vals, strict=True)), lr=lr_at(p, n - 1),
+            preview = to_uint8(_to_numpy(b.conv.to_rgb(self.last_good[row:row + 1]))[0]) if with_preview else None
+            yield Step(i=n, total=b.n_total, losses=dict(zip(TERMS, row_vals, strict=True)), lr=lr_at(p, n - 1),
                        elapsed=elapsed, preview=preview, item=k)
-        if all(ended):
-            break
-        if user_stop and not last:
-            stopped_all = True
-            stop_message = f"stopped by the user after {i + 1} of {n_total} iterations"
-            break
-        i += 1
-    del graph, stepper, saved
-    elapsed = time.perf_counter() - t_start
 
-    images = np.clip(_to_numpy(conv.to_rgb(last_good)), 0.0, 1.0)
-    phi0_rows = phi0.repeat_interleave(p.restarts, 0)
+
+def _diverged(row: torch.Tensor, first: torch.Tensor, iteration: int, lr: float) -> str:
+    """Why an item's run diverged at ``iteration``: which term became non-finite or exploded."""
+    bad = dict(zip(TERMS, row.tolist(), strict=True))
+    limit = dict(zip(TERMS, (EXPLODE * first).tolist(), strict=True))
+    term = next((t for t in ("feature", "alpha", "tv", "total") if not math.isfinite(bad[t])), None) \
+        or next(t for t in REGULARISERS if bad[t] > limit[t])
+    how = f"became {bad[term]}" if not math.isfinite(bad[term]) else "exploded"
+    return (f"the run diverged: the {term} term {how} at iteration {iteration}; lower the learning rate "
+            f"(now {lr:g}). The last good image is kept.")
+
+
+def _results(b: _Batch, loop: _Loop, eval_distance: float | None, eval_size: int) -> Iterator[Result]:
+    """One Result per item: its restarts' images, their deviation, its history, its metrics (the
+    representation error from the start and at the end, the image metrics at the evaluation
+    side) and the record of what ran."""
+    p, rep, layer, size = b.p, b.rep, b.layer, b.size
+    images = np.clip(_to_numpy(b.conv.to_rgb(loop.last_good)), 0.0, 1.0)
+    phi0_rows = b.phi0.repeat_interleave(p.restarts, 0)
     with torch.no_grad():
-        x = torch.from_numpy(images).permute(0, 3, 1, 2).to(device)
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).to(b.device)
         phi_end = rep.features(x, layer)
-        phi_start = rep.features(conv.to_rgb(u0.to(device)).clamp(0, 1), layer)
+        phi_start = rep.features(b.conv.to_rgb(b.u0.to(b.device)).clamp(0, 1), layer)
         rep_err = metrics.representation_error(phi_end, phi0_rows).cpu().numpy()
         start_err = metrics.representation_error(phi_start, phi0_rows).cpu().numpy()
-        act_end = objective.activation(phi_end).cpu().numpy()
-        act_start = objective.activation(phi_start).cpu().numpy()
-    for k, t in enumerate(targets):
+        act_end = b.objective.activation(phi_end).cpu().numpy()
+        act_start = b.objective.activation(phi_start).cpu().numpy()
+    elapsed = loop.elapsed
+    for k, t in enumerate(b.targets):
         rows = slice(k * p.restarts, (k + 1) * p.restarts)
-        history, target = histories[k], crops[k]
+        history, target = loop.histories[k], b.crops[k]
         done = len(history["total"])
         err = rep_err[rows]
         res_metrics = {
@@ -508,41 +604,48 @@ def run_batch(rep: Representation, targets: list[Target], layer: str | None = No
         }
         item_images = images[rows]
         if target is not None:
-            # At the evaluation side (the window's; the run's own by default), as every method.
-            pairs = metrics.at_eval_size(item_images, [t.image] * len(item_images), eval_size or size) \
-                if t.image is not None and (eval_size or size) != size else [(im, target) for im in item_images]
-            for name, fn in (("psnr", metrics.psnr), ("ssim", metrics.ssim)):
-                vals = np.array([fn(im, tg) for im, tg in pairs])
-                res_metrics[name], res_metrics[f"{name}_std"] = float(vals.mean()), float(vals.std())
-            if eval_distance:
-                vals = np.array([metrics.normalised_reconstruction_error(im, tg, eval_distance)
-                                 for im, tg in pairs])
-                res_metrics["normalised_reconstruction_error"] = float(vals.mean())
-                res_metrics["normalised_reconstruction_error_std"] = float(vals.std())
-                res_metrics["eval_distance"] = eval_distance
+            res_metrics.update(_image_metrics(item_images, t, target, size, eval_size, eval_distance))
         deviation = item_images.std(axis=0).mean(axis=2) if len(item_images) > 1 else None
-        item_params = p if (chans[k], wins[k]) == (p.channels, p.window) else \
-            dataclasses.replace(p, channels=chans[k], window=wins[k])
+        item_params = p if (b.chans[k], b.wins[k]) == (p.channels, p.window) else \
+            dataclasses.replace(p, channels=b.chans[k], window=b.wins[k])
         record = {
             "method": "optimize",
             **rep.describe(),
             "weights_file": rep.weights_file,
             "layer": layer,
-            "layer_shape": list(phi0.shape[1:]),
+            "layer_shape": list(b.phi0.shape[1:]),
             "input_size": size,
             "eval_size": eval_size or size,
-            "device": str(device),
+            "device": str(b.device),
             "target": "features" if t.features is not None else "image",
             "params": to_dict(item_params),
-            "resolved": dict(used),
+            "resolved": dict(b.used),
         }
         if t.image is not None:               # which part of the image: a non-square one is cropped
             record["input_region"] = input_region(t.image.shape)
-        if k_items > 1:                       # as the decoder's batches: which item of how many
-            record["batch"], record["batch_index"] = k_items, k
+        if b.k_items > 1:                     # as the decoder's batches: which item of how many
+            record["batch"], record["batch_index"] = b.k_items, k
         yield Result(images=item_images, target=target, history=history, metrics=res_metrics, record=record,
-                     stopped=stopped_all or bool(ended[k]), message=ended[k] or stop_message,
+                     stopped=loop.stopped_all or bool(loop.ended[k]), message=loop.ended[k] or loop.stop_message,
                      deviation=deviation)
+
+
+def _image_metrics(item_images: np.ndarray, t: Target, target: np.ndarray, size: int, eval_size: int,
+                   eval_distance: float | None) -> dict[str, float]:
+    """PSNR, SSIM (and paper 001's normalised error) of an item's restarts against its image, at
+    the evaluation side (the window's; the run's own by default), as every method is measured."""
+    pairs = metrics.at_eval_size(item_images, [t.image] * len(item_images), eval_size or size) \
+        if t.image is not None and (eval_size or size) != size else [(im, target) for im in item_images]
+    out: dict[str, float] = {}
+    for name, fn in (("psnr", metrics.psnr), ("ssim", metrics.ssim)):
+        vals = np.array([fn(im, tg) for im, tg in pairs])
+        out[name], out[f"{name}_std"] = float(vals.mean()), float(vals.std())
+    if eval_distance:
+        vals = np.array([metrics.normalised_reconstruction_error(im, tg, eval_distance) for im, tg in pairs])
+        out["normalised_reconstruction_error"] = float(vals.mean())
+        out["normalised_reconstruction_error_std"] = float(vals.std())
+        out["eval_distance"] = eval_distance
+    return out
 
 
 def request_targets(prep: Prepared, starts: list | None = None) -> list[Target]:
