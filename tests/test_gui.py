@@ -1058,7 +1058,7 @@ def test_runs_on_the_cpu_reuse_the_windows_representation(window):
     for model in ("efficientnet_lite0", "hog"):
         assert window.set_model(model)
         key = rep_key(window.requests.request().request.replace(device="cpu"))
-        assert window.controller._reps.get(key) is window.rep
+        assert window.controller.reuse.reps.get(key) is window.rep
 
 
 def test_the_live_loss_plot_moves_its_y_axis_only_in_steps(qtbot):

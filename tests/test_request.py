@@ -252,3 +252,25 @@ def test_fit_frames_a_non_square_image_and_the_record_says_how(chelsea):
     out = [e for e in execute_batch([a, b]) if isinstance(e, Result)]
     assert [r.record["input_region"] for r in out] == [input_region((300, 451), "crop"),
                                                        input_region(load_image("sample:coffee").shape, "fit")]
+
+
+def test_sweep_batching_and_reuse_live_in_the_core():
+    """Issue 28 §3: the window's sweep batching (which queued runs join a batch) and its cache of
+    built representations and decoded images are core functions, the same for every caller."""
+    from invgui.core.request import Reuse, execute_batch, take_batch
+
+    p = PRESETS.get("fast").__class__(iters=3, size=48, restarts=2)
+    a = RunRequest(model="hog", images=("sample:coffee",), params=p, device="cpu")
+    others = [a.replace(images=("sample:chelsea",)), a.replace(layer="x"), a.replace(images=("sample:rocket",)),
+              a.replace(method="decoder"), a.replace(images=("sample:camera",))]
+    assert take_batch(a, others) == [0, 2, 4]                       # same key; not another layer or method
+    assert take_batch(a, others, limit=6) == [0, 2]                 # rows: 3 runs × 2 restarts fit in 6
+    assert take_batch(a.replace(method="decoder"), others) == []    # a decoder is one forward pass already
+    reuse = Reuse()
+    first = reuse.for_requests([a, others[0]], given={"sample:coffee": np.zeros((20, 20, 3), np.float32)})
+    assert set(first["images"]) == {"sample:coffee", "sample:chelsea"} and first["images"]["sample:coffee"].sum() == 0
+    again = reuse.for_requests([others[0]])
+    assert again["rep"] is first["rep"] and again["images"]["sample:chelsea"] is first["images"]["sample:chelsea"]
+    assert reuse.rep(a.replace(rep_params=(("cell", 4),))) is not first["rep"]     # another HOG
+    results = [e for e in execute_batch([a, others[0]], **reuse.for_requests([a, others[0]])) if isinstance(e, Result)]
+    assert [r.record["batch_index"] for r in results] == [0, 1]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,8 @@ from .params import to_dict
 # The request and what a method needs are defined below the methods (methods/base.py); here the
 # one entry point that reads, dispatches through the registry and runs them.
 __all__ = ["RunRequest", "RequestError", "Prepared", "DEFAULT_IMAGE", "METHODS", "freeze_params", "prepare",
-           "run_prepared", "execute", "execute_batch", "batch_key", "rep_key", "results", "final_result"]
+           "run_prepared", "execute", "execute_batch", "batch_key", "take_batch", "rep_key", "Reuse", "results",
+           "final_result"]
 
 
 def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None, rep=None,
@@ -214,3 +216,79 @@ def final_result(events: Iterator[Event]) -> Result:
     if result is None:
         raise RequestError("the run ended without a result")
     return result
+
+
+def take_batch(first: RunRequest, others: list[RunRequest], limit: int | None = None) -> list[int]:
+    """Which of ``others`` (in order) run in one batch with ``first``: those with its
+    :func:`batch_key`, while the rows (requests × restarts) fit in ``limit`` (default the
+    optimisation's ``MAX_BATCH_ROWS``).  The window batches a sweep's queued runs this way."""
+    from .methods.optimize import MAX_BATCH_ROWS
+
+    key = batch_key(first)
+    if key is None:
+        return []
+    limit = limit or MAX_BATCH_ROWS
+    restarts = first.optimize_params().restarts
+    rows, out = restarts, []
+    for i, other in enumerate(others):
+        if rows + restarts > limit:
+            break
+        if batch_key(other) == key:
+            out.append(i)
+            rows += restarts
+    return out
+
+
+class Reuse:
+    """What a queue of requests reuses from one to the next: the representations built (by
+    :func:`rep_key`; building EfficientNet-Lite0 takes ~0.5 s and holds the interpreter) and the
+    images decoded (by source; a photo takes up to ~0.3 s), the last few of each.  ``for_requests``
+    gives what :func:`execute_batch` takes."""
+
+    MAX_REPS = 4
+    MAX_IMAGES = 16
+
+    def __init__(self) -> None:
+        self.reps: dict[tuple, Any] = {}
+        self.images: dict[str, np.ndarray] = {}
+
+    @staticmethod
+    def _keep(cache: dict, key, value, limit: int):
+        cache[key] = value
+        while len(cache) > limit:
+            cache.pop(next(iter(cache)))
+        return value
+
+    def offer(self, request: RunRequest, rep) -> None:
+        """A representation built elsewhere (the window's own) for requests that name the same one."""
+        self._keep(self.reps, rep_key(request), rep, self.MAX_REPS)
+
+    def rep(self, request: RunRequest):
+        """The representation ``request`` runs on, built once (a TorchScript file is left to
+        :func:`prepare`, which checks the user trusts it)."""
+        from . import representations as R
+
+        key = rep_key(request)
+        rep = self.reps.get(key)
+        if rep is None and not request.model.startswith("torchscript:"):
+            rep = self._keep(self.reps, key, R.get(request.model or R.DEFAULT, weights=request.weights,
+                                                   random_weights=request.random_weights,
+                                                   params=request.rep_params_dict()), self.MAX_REPS)
+        return rep
+
+    def image(self, source: str) -> np.ndarray:
+        from .images import load_image
+
+        if source not in self.images:
+            self._keep(self.images, source, load_image(source), self.MAX_IMAGES)
+        return self.images[source]
+
+    def for_requests(self, requests: list[RunRequest], given: dict[str, np.ndarray] | None = None
+                     ) -> dict[str, Any]:
+        """``images`` and ``rep`` for :func:`execute_batch` of ``requests``: the images ``given``
+        (already decoded by the caller) and the others decoded once here; the representation."""
+        images = dict(given or {})
+        for source in (s for r in requests for s in r.images):
+            if source not in images:
+                images[source] = self.image(source)
+        return {"images": images, "rep": self.rep(requests[0])}

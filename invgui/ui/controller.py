@@ -20,51 +20,20 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..core.autosave import AutosaveStore, autosave_dir, claim
 from ..core.events import Result, Step
-from ..core.images import check_source, load_image
-from ..core.request import RunRequest, batch_key, execute_batch, rep_key
+from ..core.images import check_source
+from ..core.request import Reuse, RunRequest, batch_key, execute_batch, take_batch
 from ..core.session import QueueError, Run, RunQueue, Session
 from .worker import WorkerThread
 
 AUTOSAVE_MS = 60_000
 
 
-MAX_CACHED_IMAGES = 16
-MAX_CACHED_REPS = 4
-
-
-def _keep(cache: dict, key, value, limit: int):
-    """Put ``value`` in ``cache``, dropping the oldest entries beyond ``limit``; returns ``value``."""
-    cache[key] = value
-    while len(cache) > limit:
-        cache.pop(next(iter(cache)))
-    return value
-
-
-def _execute(requests: list[RunRequest], images: dict, cache: dict | None, reps: dict | None, should_stop):
+def _execute(requests: list[RunRequest], given: dict, reuse: Reuse, should_stop):
     """The worker's job: the requests' events (several: one optimisation batch, see
     ``core.request.execute_batch``), with images the window has already decoded; the others are
-    decoded here, on the worker thread (a photo takes up to ~0.3 s), and kept in ``cache`` for
-    the next runs of the queue.  The representation comes from ``reps`` (built here and kept
-    there when missing): a queue of runs on one network builds it once, not once per run
-    (EfficientNet-Lite0 takes ~0.5 s of the worker, and holds the interpreter while it does)."""
-    request = requests[0]
-    sources = [s for r in requests for s in r.images]
-    if cache is not None:
-        for source in sources:
-            if source not in images and source not in cache:
-                _keep(cache, source, load_image(source), MAX_CACHED_IMAGES)
-        images = {**images, **{s: cache[s] for s in sources if s in cache}}
-    rep = None
-    if reps is not None:
-        from ..core import representations as R
-
-        key = rep_key(request)
-        rep = reps.get(key)
-        if rep is None and not request.model.startswith("torchscript:"):     # trust is checked by prepare
-            rep = _keep(reps, key, R.get(request.model or R.DEFAULT, weights=request.weights,
-                                         random_weights=request.random_weights, params=request.rep_params_dict()),
-                        MAX_CACHED_REPS)
-    return execute_batch(requests, should_stop, images=images, rep=rep)
+    decoded here, on the worker thread, and the representation built here once for the queue
+    (``core.request.Reuse``)."""
+    return execute_batch(requests, should_stop, **reuse.for_requests(requests, given))
 
 
 def warm_up() -> None:
@@ -106,9 +75,8 @@ class Controller(QObject):
         self.active: Run | None = None              # the run the worker computes (None: a probe or nothing)
         self.active_runs: list[Run] = []            # it and the runs computed in its batch (a sweep's)
         self._probe = False
-        self._images: dict[str, np.ndarray] = {}    # decoded images of queued runs, by source
         self._batch: dict | None = None             # a sweep's runs, whose failures are told together
-        self._reps: dict[tuple, object] = {}        # built representations by core.request.rep_key
+        self.reuse = Reuse()                        # representations and images kept for the next runs
         self.window_images: dict[str, np.ndarray] = {}   # what the window has open (no second decode)
         self.worker = WorkerThread(self)
         w = self.worker.worker
@@ -206,14 +174,12 @@ class Controller(QObject):
 
         request = RunRequest(model=rep.name, weights=weights, random_weights=random_weights, device="cpu",
                              rep_params=freeze_params(to_dict(rep.params) if rep.params is not None else None))
-        _keep(self._reps, rep_key(request), rep, MAX_CACHED_REPS)
+        self.reuse.offer(request, rep)
 
     def image_for(self, source: str) -> np.ndarray:
         if source in self.window_images:
             return self.window_images[source]
-        if source not in self._images:
-            self._images[source] = load_image(source)
-        return self._images[source]
+        return self.reuse.image(source)
 
     def start_next(self) -> None:
         """Start queued runs until one reaches the worker; a run that cannot start is marked
@@ -238,7 +204,7 @@ class Controller(QObject):
                 requests.append(req)
             given = {r.image: self.window_images[r.image] for r in runs if r.image in self.window_images}
             self.active, self.active_runs = run, runs
-            self.worker.submit(functools.partial(_execute, requests, given, self._images, self._reps))
+            self.worker.submit(functools.partial(_execute, requests, given, self.reuse))
             self.runStarted.emit(run)                 # busy from here on: views see a running worker
             return
 
@@ -248,40 +214,35 @@ class Controller(QObject):
             self.cannotStart.emit(run, str(e))
 
     def _companions(self, run: Run, request: RunRequest) -> list[tuple[Run, RunRequest]]:
-        """Queued runs of ``run``'s sweep that can be computed in its batch: optimisations at the
-        same layer with the same parameters but for the image and the neuron subset
-        (``core.request.batch_key``), up to ``MAX_BATCH_ROWS`` rows (runs × restarts)."""
+        """Queued runs of ``run``'s sweep that can be computed in its batch (``core.request.take_batch``:
+        optimisations at the same layer with the same parameters but for the image and the neuron
+        subset, up to ``MAX_BATCH_ROWS`` rows); one whose file is gone fails here."""
         from ..core.images import ImageError
-        from ..core.methods.optimize import MAX_BATCH_ROWS
         from ..core.representations import RepresentationError
 
-        key = batch_key(request)
-        if key is None or not self.in_batch(run):
+        if batch_key(request) is None or not self.in_batch(run):
             return []
-        rows, out = request.optimize_params().restarts, []
+        candidates = []
         for other in self.session.runs:
             if other.state != "queued" or not self.in_batch(other):
                 continue
-            if rows + request.optimize_params().restarts > MAX_BATCH_ROWS:
-                break
+            req = other.request.replace(device=self.device())
+            if batch_key(req) != batch_key(request):
+                continue
             try:
-                req = other.request.replace(device=self.device())
-                if batch_key(req) != key:
-                    continue
                 check_source(other.image)
             except (ImageError, ValueError, RepresentationError) as e:
                 self._cannot_start(other, e)
                 continue
-            out.append((other, req))
-            rows += req.optimize_params().restarts
-        return out
+            candidates.append((other, req))
+        return [candidates[i] for i in take_batch(request, [req for _, req in candidates])]
 
     def submit_probe(self, request: RunRequest, images: dict) -> None:
         """A probe is not a run of the session: its result goes to ``probeFinished``."""
         if self.running():
             raise QueueError("a run is in progress")
         self._probe = True
-        self.worker.submit(functools.partial(_execute, [request], images, None, self._reps))
+        self.worker.submit(functools.partial(_execute, [request], images, self.reuse))
 
     def stop(self) -> None:
         if self.running():
