@@ -294,8 +294,8 @@ def session(args) -> int:
     step("compare refresh", cv.refresh)
     step("autosave", lambda: win.autosave())
     step("show a run", lambda: win.show_run(runs[0]))
-    step("export reconstruction", lambda: win.export_to(os.path.join(out, "r.png"), tiff=True))
-    step("export metrics", lambda: win.export_metrics(os.path.join(out, "m.csv")))
+    step("export reconstruction", lambda: win.exports.export_to(os.path.join(out, "r.png"), tiff=True))
+    step("export metrics", lambda: win.exports.export_metrics(os.path.join(out, "m.csv")))
     step("contact sheet (written on a thread)", lambda: cv.export_sheet(os.path.join(out, "sheet.png"), tile=256,
                                                                        background=True))
     t0 = time.time()

@@ -71,7 +71,7 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
         win.close()
         app.quit()
 
-    steps = [win.run_probe] if probe else []
+    steps = [win.requests.probe] if probe else []
 
     def save_when_settled() -> None:     # Φ0, feature picture, receptive fields: drawn before the shot
         QTimer.singleShot(400, save if win.background.idle() else save_when_settled)

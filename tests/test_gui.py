@@ -59,7 +59,7 @@ def test_run_updates_preview_and_curve_then_exports(qtbot, window, tmp_path):
     assert set(window.plot.curves) == {"total", "feature", "alpha", "tv"}
     assert "iteration" in window.progress.text() or "done" in window.progress.text()
     assert "representation error" in window.metrics_label.text()
-    png, js = window.export_to(tmp_path / "recon.png")
+    png, js = window.exports.export_to(tmp_path / "recon.png")
     assert png.exists()
     rec = json.loads(js.read_text())
     assert rec["params"]["iters"] == 9 and len(rec["losses"]["total"]) == 9
@@ -134,7 +134,7 @@ def test_missing_weights_and_bad_params_are_dialogs(qtbot, window, no_hub):
 
 def test_export_to_unwritable_place_is_an_error(qtbot, window, tmp_path):
     run_and_wait(qtbot, window, 2)
-    assert window.export_to(tmp_path / "missing-folder" / "r.png") is None
+    assert window.exports.export_to(tmp_path / "missing-folder" / "r.png") is None
     assert "does not exist" in window.errors[-1]
     assert not (tmp_path / "missing-folder").exists()
 
@@ -206,7 +206,7 @@ def test_hand_crafted_params_in_the_dock_and_the_features_pane(qtbot, window, tm
     assert window.layer_tree.topLevelItem(0).text(2) == "31×24×24"        # 96 px / cell 4
     run_and_wait(qtbot, window, 3)
     assert window.result.record["representation_params"] == {"cell": 4, "orientations": 9}
-    png, js = window.export_to(tmp_path / "hog.png")
+    png, js = window.exports.export_to(tmp_path / "hog.png")
     assert (tmp_path / "hog-features.png").exists()
     assert json.loads(js.read_text())["features_picture"].endswith("hog-features.png")
     window.set_model("efficientnet_lite0")
@@ -248,7 +248,7 @@ def test_decoder_method_reconstructs_and_exports(qtbot, window, tiny_hog_decoder
     res = window.result
     assert res.record["method"] == "decoder" and res.images.shape == (1, 32, 32, 3)
     assert window.recon_pane.image.shape == (32, 32, 3) and "forward pass" in window.metrics_label.text()
-    png, js = window.export_to(tmp_path / "dec.png")
+    png, js = window.exports.export_to(tmp_path / "dec.png")
     assert json.loads(js.read_text())["method"] == "decoder" and (tmp_path / "dec-features.png").exists()
     # Another representation does not list this decoder.
     window.set_model("hogb")
@@ -299,7 +299,7 @@ def test_hybrid_method_runs_from_the_decoder_output_in_the_window(qtbot, window,
     assert window.restarts_pane.isVisibleTo(window) and "decoder's reconstruction" in window.restarts_pane.title_text
     run = window.shown_run
     assert run.method == "hybrid" and "hybrid" in run.label() and run.decoder == str(tiny_hog_decoder)
-    png, js = window.export_to(tmp_path / "hyb.png")
+    png, js = window.exports.export_to(tmp_path / "hyb.png")
     assert json.loads(js.read_text())["start_image"].endswith("hyb-start.png") and (tmp_path / "hyb-start.png").exists()
     # Back into the window: the method, the parameters and the decoder come back.
     window.set_method("optimize")
@@ -325,11 +325,11 @@ def test_probe_from_the_panel_shows_and_exports_a_strip(qtbot, window, tiny_hog_
     assert window.view.grid.top.indexOf(window.probe_pane) == 0
     qtbot.wait(50)
     assert window.probe_pane.width() >= window.recon_pane.width() - 2
-    png, js = window.export_probe_to(tmp_path / "strip.png")
+    png, js = window.exports.export_probe_to(tmp_path / "strip.png")
     assert png.exists() and json.loads(js.read_text())["probe"] == "interpolate"
     # A probe that needs statistics explains what is missing.
     form.set_value("probe", "random-gaussian")
-    wait_run(qtbot, window, window.run_probe)
+    wait_run(qtbot, window, window.requests.probe)
     assert "statistics" in window.errors[-1]
 
 
@@ -425,7 +425,7 @@ def test_runs_queue_and_list(qtbot, window):
     assert window.run_list.item(0).text().startswith("✓ baseline")
     # Duplicate: load its settings, change one, run.
     window.form.set_value("iters", 5)
-    assert window.duplicate_run(first.id)
+    assert window.run_actions.duplicate(first.id)
     assert window.form.values().iters == 3 and window.form.values().seed == 0
     window.form.set_value("lr", 0.002)
     with qtbot.waitSignal(window.runEnded, timeout=120_000):
@@ -433,11 +433,11 @@ def test_runs_queue_and_list(qtbot, window):
     qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
     assert window.session.runs[-1].params.lr == 0.002
     with qtbot.waitSignal(window.runEnded, timeout=120_000):
-        window.rerun(second.id)
+        window.run_actions.rerun(second.id)
     qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
     again = window.session.runs[-1]
     assert again.params == second.params and np.allclose(again.result.images, second.result.images)
-    assert window.delete_run(again.id) and again not in window.session.runs and window.run_list.count() == 3
+    assert window.run_actions.delete(again.id) and again not in window.session.runs and window.run_list.count() == 3
 
 
 def test_session_save_open_and_crash_recovery(qtbot, window, tmp_path, invgui_home):
@@ -447,15 +447,15 @@ def test_session_save_open_and_crash_recovery(qtbot, window, tmp_path, invgui_ho
         window.run()
     qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
     window.rename_run(window.session.runs[0].id, "kept")
-    path = window.save_session(tmp_path / "mine")
-    assert path.suffix == ".invgui" and path.exists() and str(path) in window.recent("sessions")
+    path = window.files.save_session(tmp_path / "mine")
+    assert path.suffix == ".invgui" and path.exists() and str(path) in window.files.recent("sessions")
     assert window.autosave_timer.interval() <= 60_000
     # Reopen in a fresh window (no autosave restore): the run, its images and curves are back.
     from invgui.ui.main_window import MainWindow
 
     other = MainWindow(restore=False)
     qtbot.addWidget(other)
-    assert other.open_session(path)
+    assert other.files.open_session(path)
     run = other.session.runs[0]
     assert run.name == "kept" and run.state == "done"
     assert np.allclose(run.result.images, window.session.runs[0].result.images, atol=2e-3)
@@ -473,7 +473,7 @@ def test_session_save_open_and_crash_recovery(qtbot, window, tmp_path, invgui_ho
     bad = tmp_path / "bad.invgui"
     bad.write_bytes(b"not a session")
     n = len(window.errors)
-    assert window.open_session(bad) is False and "not an invgui session" in window.errors[n]
+    assert window.files.open_session(bad) is False and "not an invgui session" in window.errors[n]
 
 
 def test_a_failing_run_is_marked_and_the_queue_goes_on(qtbot, window, tmp_path):
@@ -497,7 +497,7 @@ def test_exports_png_tiff_curves_metrics_with_sidecars(qtbot, window, tmp_path):
     window.form.set_value("iters", 4)
     with qtbot.waitSignal(window.runEnded, timeout=120_000):
         window.run()
-    png, js = window.export_to(tmp_path / "r.tif")
+    png, js = window.exports.export_to(tmp_path / "r.tif")
     assert png.suffix == ".png" and png.exists()
     tif = cv2.imread(str(tmp_path / "r.tif"), cv2.IMREAD_UNCHANGED)
     assert tif.dtype == np.uint16 and tif.shape == (96, 96, 3)
@@ -507,16 +507,16 @@ def test_exports_png_tiff_curves_metrics_with_sidecars(qtbot, window, tmp_path):
     assert len(rec["weights_sha256"]) == 64 and rec["params"]["seed"] == 0 and "torch" in rec["versions"]
     lines = (tmp_path / "r-losses.csv").read_text().splitlines()
     assert lines[0] == "iteration,total,feature,alpha,tv" and len(lines) == 5
-    assert window.export_curves(tmp_path / "curves.svg").exists() and (tmp_path / "curves.csv").exists()
+    assert window.exports.export_curves(tmp_path / "curves.svg").exists() and (tmp_path / "curves.csv").exists()
     side = json.loads((tmp_path / "curves.json").read_text())
     assert side["runs"][0]["record"]["params"]["seed"] == 0 and len(side["runs"][0]["record"]["weights_sha256"]) == 64
-    assert window.export_curves(tmp_path / "curves.png").exists()
-    out = window.export_metrics(tmp_path / "m.csv")
+    assert window.exports.export_curves(tmp_path / "curves.png").exists()
+    out = window.exports.export_metrics(tmp_path / "m.csv")
     rows = out.read_text().splitlines()
     assert rows[0].startswith("name,state,method,model,layer") and "representation_error" in rows[0]
     assert len(rows) == 2 and json.loads((tmp_path / "m.json").read_text())["runs"][0]["method"] == "optimize"
     n = len(window.errors)
-    assert window.export_metrics(tmp_path / "nope" / "m.csv") is None and "Cannot export" in window.errors[n]
+    assert window.exports.export_metrics(tmp_path / "nope" / "m.csv") is None and "Cannot export" in window.errors[n]
     leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert leftovers == []                                              # atomic writes leave nothing behind
 
@@ -761,10 +761,10 @@ def test_model_chooser_opens_a_torchscript_file_and_a_state_dict(qtbot, window, 
     torch.jit.script(seq).save(str(path))
     asked = []
     window.models.confirm_torchscript = lambda p: asked.append(p) or False       # the user says no: nothing loads
-    assert window.open_model_file(str(path)) is False and asked == [str(path)]
+    assert window.models.open_model_file(str(path)) is False and asked == [str(path)]
     assert window.rep.name == "efficientnet_lite0"
     window.models.confirm_torchscript = lambda p: asked.append(p) or True        # the user trusts it
-    assert window.open_model_file(str(path)) and len(asked) == 2
+    assert window.models.open_model_file(str(path)) and len(asked) == 2
     assert window.rep.name == f"torchscript:{path}" and window.model_box.currentData() == window.rep.name
     settle(qtbot, window)                                       # the layer shapes come from a thread
     assert window.layer_tree.topLevelItemCount() == 3
@@ -775,13 +775,13 @@ def test_model_chooser_opens_a_torchscript_file_and_a_state_dict(qtbot, window, 
     assert window.result.record["representation"] == f"torchscript:{path}" and window.result.record["layer"] == "1"
     sd = tmp_path / "r18.pth"
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), sd)
-    assert window.open_model_file(str(sd), "resnet18")
+    assert window.models.open_model_file(str(sd), "resnet18")
     assert window.rep.name == "torchvision:resnet18" and window.weights_path == str(sd)
     window.set_model("efficientnet_lite0")                      # a state dict belongs to its own model
     assert window.weights_path is None and window.rep.weights_info.startswith("ImageNet")
     n = len(window.errors)
     (tmp_path / "junk.pt").write_bytes(b"junk")
-    assert window.open_model_file(str(tmp_path / "junk.pt")) is False and "TorchScript" in window.errors[n]
+    assert window.models.open_model_file(str(tmp_path / "junk.pt")) is False and "TorchScript" in window.errors[n]
     assert len(asked) == 3
     assert window.rep.name == "efficientnet_lite0"
     tips = [window.model_box.itemData(i, Qt.ItemDataRole.ToolTipRole) for i in range(window.model_box.count())]
@@ -870,7 +870,7 @@ def test_opening_a_bad_session_leaves_the_current_one_untouched(qtbot, window, t
         window.run()
     qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
     before = list(window.session.runs)
-    good = window.save_session(tmp_path / "good")
+    good = window.files.save_session(tmp_path / "good")
     import zipfile
 
     bad = tmp_path / "bad.invgui"
@@ -878,7 +878,7 @@ def test_opening_a_bad_session_leaves_the_current_one_untouched(qtbot, window, t
         out.writestr("session.json", z.read("session.json").replace(b'"method"', b'"methods"', 1))
         out.writestr("arrays.npz", z.read("arrays.npz"))
     n = len(window.errors)
-    assert window.open_session(bad) is False
+    assert window.files.open_session(bad) is False
     assert "run 0" in window.errors[n] and "'method' is missing" in window.errors[n]
     assert window.session.runs == before and window.run_list.count() == len(before)
     assert window.result is not None
@@ -963,7 +963,7 @@ def test_no_stale_panes_status_or_selection_and_presets_follow_the_representatio
     run_and_wait(qtbot, window, 3)
     qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
     first = window.session.runs[-1]
-    window._redraw()
+    window.display.redraw()
     assert window.progress.text().startswith("done") and "left" not in window.progress.text()
     assert "preparing" not in window.statusBar().currentMessage()
     # Another layer: the reconstruction of blocks.3 is not left up as if it were blocks.1's.

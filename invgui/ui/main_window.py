@@ -92,8 +92,6 @@ class MainWindow(QMainWindow):
         # (restore=False) never writes the user's autosave.
         self.controller = c = Controller(self, device=lambda: self.device, autosave=restore)
         self.display = RunDisplay(self)             # what the controller's signals say, shown
-        self.show_run, self._show_result, self._redraw = (self.display.show_run, self.display.show_result,
-                                                          self.display.redraw)
         self.background = Background(self)
         self._behind: list = []               # started once the window has painted (paintEvent)
         self._closed = False
@@ -103,13 +101,6 @@ class MainWindow(QMainWindow):
         self.models, self.features = ModelChoice(self), FeatureDisplay(self)
         self.exports, self.files = Exporters(self), SessionFiles(self)
         self.requests, self.run_actions = Requests(self), RunActions(self)
-        self.run_probe, self.rerun = self.requests.probe, self.run_actions.rerun
-        self.duplicate_run, self.delete_run = self.run_actions.duplicate, self.run_actions.delete
-        for name in ("export_to", "export_curves", "export_metrics", "export_probe_to"):
-            setattr(self, name, getattr(self.exports, name))
-        for name in ("save_session", "open_session", "restore_autosave", "recent"):
-            setattr(self, name, getattr(self.files, name))
-        self.set_model, self.open_model_file = self.models.set_model, self.models.open_model_file
         self._build()
         actions.build(self)
         self.fit_action.setChecked(self.framing == "fit")
@@ -129,7 +120,7 @@ class MainWindow(QMainWindow):
         theme.follow_system(self)
         if restore:                         # restore=False: a fresh, deterministic window (screenshots)
             self.files.restore_layout()
-            self.restore_autosave()
+            self.files.restore_autosave()
         else:
             self.files.fill_recent_menus()
         self._update_buttons()
@@ -147,18 +138,21 @@ class MainWindow(QMainWindow):
         self.view = v = ResultView()
         self.setCentralWidget(v)
         v.pixelHovered.connect(lambda text: self.pixel_label.setText(text))
-        for name in ("original_pane", "recon_pane", "diff_pane", "restarts_pane", "probe_pane", "visual_pane",
-                     "feature_pane", "plot"):
-            setattr(self, name, getattr(v, name))
+        # The widgets the window's wiring and its helpers use, named here once.
+        self.original_pane, self.recon_pane, self.diff_pane = v.original_pane, v.recon_pane, v.diff_pane
+        self.restarts_pane, self.probe_pane, self.visual_pane = v.restarts_pane, v.probe_pane, v.visual_pane
+        self.feature_pane, self.plot = v.feature_pane, v.plot
         self.feature_pane.windowPicked.connect(lambda spec: self.form.set_value("window", spec))
         self.left = left = RepresentationDock(self.device)
         self.right = right = MethodDock()
-        for name in ("model_box", "random_weights", "device_box", "layer_tree", "layer_filter"):
-            setattr(self, name, getattr(left, name))
-        for name in ("method_box", "nondiff_label", "hybrid_label", "form", "decoder_panel", "method_stack",
-                     "run_button", "stop_button", "pause_button", "metrics_label"):
-            setattr(self, name, getattr(right, name))
-        self.device_box.currentTextChanged.connect(lambda d: setattr(self, "device", d))
+        self.model_box, self.random_weights, self.device_box = left.model_box, left.random_weights, left.device_box
+        self.layer_tree, self.layer_filter = left.layer_tree, left.layer_filter
+        self.method_box, self.method_stack, self.form = right.method_box, right.method_stack, right.form
+        self.nondiff_label, self.hybrid_label, self.decoder_panel = right.nondiff_label, right.hybrid_label, \
+            right.decoder_panel
+        self.run_button, self.stop_button, self.pause_button = right.run_button, right.stop_button, right.pause_button
+        self.metrics_label = right.metrics_label
+        self.device_box.currentTextChanged.connect(self._set_device)
         self.model_box.activated.connect(self.models.on_chosen)
         self.random_weights.toggled.connect(lambda _: self.set_model(self.model_box.currentData()))
         self.layer_tree.layerChosen.connect(self.set_layer)
@@ -197,6 +191,16 @@ class MainWindow(QMainWindow):
     def weights_path(self) -> str | None:
         """The explicit weight file of the current model (None: its own weights)."""
         return self.models.weights.get(self.rep.name) if self.rep is not None else None
+
+    def _set_device(self, name: str) -> None:
+        self.device = name
+
+    def set_model(self, name: str, params=None, **kw) -> bool:
+        """Switch the representation (``ModelChoice.set_model``); False (and why, shown) if it cannot."""
+        return self.models.set_model(name, params, **kw)
+
+    def show_run(self, run: Run) -> None:
+        self.display.show_run(run)
 
     def set_theme(self, mode: str) -> bool:
         """Light, dark, or following the system; returns True when dark."""

@@ -56,5 +56,5 @@ class RunActions:
             return False
         if w.shown_run is run:
             w.shown_run = None
-            w._show_result(None)
+            w.display.show_result(None)
         return True
