@@ -196,12 +196,12 @@ def test_hog_from_the_model_chooser(qtbot, window):
 
 
 def test_hand_crafted_params_in_the_dock_and_the_features_pane(qtbot, window, tmp_path):
-    assert window.rep_form is None and not window.visual_pane.isVisible()     # a CNN: no own params
+    assert window.left.rep_form is None and not window.visual_pane.isVisible()     # a CNN: no own params
     assert window.set_model("hog")
     settle(qtbot, window)
-    assert window.rep_form is not None and window.rep_form.isVisible()
+    assert window.left.rep_form is not None and window.left.rep_form.isVisible()
     assert window.visual_pane.isVisible() and window.visual_pane.image is not None
-    window.rep_form.widgets["cell"].setValue(4)                             # the real spin box
+    window.left.rep_form.widgets["cell"].setValue(4)                             # the real spin box
     assert window.rep.params.cell == 4
     assert window.layer_tree.topLevelItem(0).text(2) == "31×24×24"        # 96 px / cell 4
     run_and_wait(qtbot, window, 3)
@@ -211,7 +211,7 @@ def test_hand_crafted_params_in_the_dock_and_the_features_pane(qtbot, window, tm
     assert json.loads(js.read_text())["features_picture"].endswith("hog-features.png")
     window.set_model("efficientnet_lite0")
     settle(qtbot, window)
-    assert window.rep_form is None and not window.visual_pane.isVisible()
+    assert window.left.rep_form is None and not window.visual_pane.isVisible()
 
 
 def test_non_differentiable_representation_says_use_a_decoder(qtbot, window):
@@ -776,9 +776,9 @@ def test_model_chooser_opens_a_torchscript_file_and_a_state_dict(qtbot, window, 
     sd = tmp_path / "r18.pth"
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), sd)
     assert window.models.open_model_file(str(sd), "resnet18")
-    assert window.rep.name == "torchvision:resnet18" and window.weights_path == str(sd)
+    assert window.rep.name == "torchvision:resnet18" and window.state.weights_path == str(sd)
     window.set_model("efficientnet_lite0")                      # a state dict belongs to its own model
-    assert window.weights_path is None and window.rep.weights_info.startswith("ImageNet")
+    assert window.state.weights_path is None and window.rep.weights_info.startswith("ImageNet")
     n = len(window.errors)
     (tmp_path / "junk.pt").write_bytes(b"junk")
     assert window.models.open_model_file(str(tmp_path / "junk.pt")) is False and "TorchScript" in window.errors[n]

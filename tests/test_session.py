@@ -173,3 +173,42 @@ def test_format_1_sessions_and_autosaves_written_by_earlier_invgui_still_open(tm
     doc = json.loads(zipfile.ZipFile(out).read("session.json"))
     assert doc["invgui_session"] == 2 and doc["runs"][0]["request"]["images"] == ["sample:coffee"]
     assert [r.request for r in Session.load(out).runs] == [r.request for r in from_file]
+
+
+def test_the_window_state_is_qt_free_observable_and_says_what_run_it_would_queue():
+    """Issue 28 §3: what the Run button queues is computed from a Qt-free WindowState (as napari's
+    ViewerModel is to its QtViewer), tested here without a window; a setting that makes no run is
+    a CannotRun with the dialog's title."""
+    import subprocess
+    import sys
+
+    from invgui.core import representations as R
+    from invgui.core.methods.optimize import OptimizeParams
+    from invgui.core.state import CannotRun, WindowState
+
+    seen = []
+    state = WindowState(listeners=[seen.append])
+    state.rep, state.layer, state.image_source = R.get("hog"), "hog", "sample:coffee"
+    state.framing = "fit"
+    assert seen == ["rep", "layer", "image_source", "framing"]
+    p = OptimizeParams(iters=7)
+    run = state.run("optimize", p, size=96, random_weights=False, decoder=None, decoder_size=64)
+    assert (run.method, run.model, run.layer, run.image, run.framing, run.eval_size, run.params.iters) == \
+        ("optimize", "hog", "hog", "sample:coffee", "fit", 96, 7)
+    hyb = state.run("hybrid", lambda: OptimizeParams(size=48), size=96, random_weights=False, decoder="d.pt",
+                    decoder_size=64)
+    assert (hyb.decoder, hyb.size) == ("d.pt", 48)                   # the hybrid works at its own size
+    dec = state.run("decoder", lambda: 1 / 0, size=96, random_weights=False, decoder="d.pt", decoder_size=64)
+    assert (dec.params, dec.size) == (None, 64)                      # the form is not even read
+    with pytest.raises(CannotRun, match="no decoder for hog hog") as e:
+        state.run("decoder", p, size=96, random_weights=False, decoder=None, decoder_size=64)
+    assert e.value.title == "No decoder"
+    state.rep = R.get("lbp")
+    with pytest.raises(CannotRun, match="Choose \\*Decoder\\*") as e:
+        state.run("optimize", p, size=96, random_weights=False, decoder=None, decoder_size=64)
+    template = state.run("hybrid", p, size=96, random_weights=False, decoder=None, decoder_size=64, sweep=True)
+    assert (template.method, template.size) == ("optimize", 64)      # a sweep's template, whatever the method
+    code = ("import sys, invgui.core.state\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -13,7 +13,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox
@@ -23,6 +22,7 @@ from ..core.autosave import state_dir
 from ..core.events import Result
 from ..core.images import ImageError, load_image
 from ..core.session import Run, Session
+from ..core.state import WindowState
 from . import actions, theme
 from .background import Background
 from .compare_view import CompareView
@@ -55,7 +55,14 @@ def default_size() -> tuple[int, int]:
     return w, h
 
 
+def _state(name: str) -> property:
+    """A window attribute kept in its WindowState (core.state), so it has one place and is observed."""
+    return property(lambda w: getattr(w.state, name), lambda w, value: setattr(w.state, name, value))
+
+
 class MainWindow(QMainWindow):
+    rep, layer, image, image_source = _state("rep"), _state("layer"), _state("image"), _state("image_source")
+    framing, device, shown_run, result = _state("framing"), _state("device"), _state("shown_run"), _state("result")
     runEnded = Signal()            # on the GUI thread, after a run's result or error was shown
     modelLoaded = Signal(object, object)   # (representation or None, error message): from the loading thread
 
@@ -69,22 +76,18 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(theme.icon("invgui"))
         self.resize(*default_size())
         self.setAcceptDrops(True)
-        self.device = device or "auto"              # the first GPU, if any
-        self.rep: R.Representation | None = None
-        self.layer = ""
-        self.image_source = ""
-        self.image: np.ndarray | None = None
-        self.result: Result | None = None
+        # The window's own state, Qt-free (core.state): rep, layer, image, framing, device, the
+        # shown run and result are read and written through it (the properties below).
+        self.state = WindowState(device=device or "auto")     # "auto": the first GPU, if any
         self.probe_result: Result | None = None
         self.train_dialog: TrainDialog | None = None
-        self.shown_run: Run | None = None           # the run whose result the panes show
         self.compare_view: CompareView | None = None
         # A scripted window (restore=False: screenshots, benchmarks) keeps its settings in a scratch
         # folder, so it never changes the user's layout, recent files or theme.
         self._scratch = None if restore else tempfile.TemporaryDirectory(prefix="invgui-scratch-")
         self.settings = QSettings(str((state_dir() if restore else Path(self._scratch.name))
                                       / "settings.ini"), QSettings.Format.IniFormat)
-        self.framing = "fit" if restore and self.settings.value("framing") == "fit" else "crop"
+        self.state.framing = "fit" if restore and self.settings.value("framing") == "fit" else "crop"
         self.live = LiveRun()                       # the run computing: curves, preview, rate
         self.errors: list[str] = []                 # every error shown (tests read it)
 
@@ -182,15 +185,6 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(docks["layers"], docks["runs"], Qt.Orientation.Vertical)
         self.resizeDocks([docks["layers"], docks["runs"]], [620, 220], Qt.Orientation.Vertical)
         self.resizeDocks([docks["layers"], docks["params"]], [280, 310], Qt.Orientation.Horizontal)
-
-    @property
-    def rep_form(self):
-        return self.left.rep_form
-
-    @property
-    def weights_path(self) -> str | None:
-        """The explicit weight file of the current model (None: its own weights)."""
-        return self.models.weights.get(self.rep.name) if self.rep is not None else None
 
     def _set_device(self, name: str) -> None:
         self.device = name
@@ -328,7 +322,7 @@ class MainWindow(QMainWindow):
             return self.train_dialog
         if self.train_dialog is not None:
             self.train_dialog.close()
-        self.train_dialog = TrainDialog(self.rep.name, self.layer, self.rep.params, self.weights_path,
+        self.train_dialog = TrainDialog(self.rep.name, self.layer, self.rep.params, self.state.weights_path,
                                         self.random_weights.isChecked(), self.device, self)
         self.train_dialog.trained.connect(self.decoder_panel.add_file)
         self.train_dialog.show()

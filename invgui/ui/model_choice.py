@@ -21,7 +21,7 @@ from .docks import OPEN_MODEL
 class ModelChoice:
     def __init__(self, window):
         self.w = window
-        self.weights: dict[str, str] = {}        # explicit state-dict file per model (else its own)
+        self.weights: dict[str, str] = window.state.weights   # explicit state-dict file per model (else its own)
         self.loader: threading.Thread | None = None
 
     def show_loading(self, name: str) -> None:
@@ -139,7 +139,7 @@ class ModelChoice:
     def on_rep_params_changed(self) -> None:
         w = self.w
         try:
-            values = w.rep_form.values()
+            values = w.left.rep_form.values()
         except ValueError as e:
             w.statusBar().showMessage(f"representation parameters: {e}", 8000)
             return
