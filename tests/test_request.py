@@ -155,6 +155,8 @@ def test_the_depth_plot_joins_only_runs_that_differ_in_their_layer():
     series = compare.depth_series(runs[:3] + fit, lambda r: r.result.metrics["representation_error"])
     assert set(series) == {"optimisation · m · centre square", "optimisation · m · whole image, padded"}
     assert compare.new_runs(fit, runs[:3]) == (fit, 0)
+    g = compare.grid([runs[0], fit[0], runs[1]])                   # columns say which input, not "(2)"
+    assert g.cols == ["l0", "l0 (fit)", "l1"] and g.notes == []
 
 
 @pytest.mark.numerics

@@ -31,8 +31,8 @@ def method_word(name: str) -> str:
 def axis_value(run: Run, axis: str) -> str:
     if axis == "method":
         return method_word(run.method)
-    if axis == "layer":
-        return run.layer
+    if axis == "layer":                   # a fit run (the whole image, padded) is another input
+        return run.layer + (" (fit)" if run.framing == "fit" else "")
     if axis == "model":
         return run.model
     if axis == "image":
