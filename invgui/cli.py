@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.add_argument("--layer", "-l", default=None, help="layer (default: the model's mid-depth layer)")
     p.add_argument("--size", type=int, default=0, help="input side in pixels (default: the model's own)")
+    _add_fit_arg(p)
     p.add_argument("--out", "-o", required=True, help="feature file, .pt (with metadata) or .npy")
     p.add_argument("--picture", metavar="PNG", help="also draw the features (HOG glyphs, SIFT keypoints, "
                    "LBP pattern map) into this PNG (hand-crafted representations)")
@@ -450,11 +451,12 @@ def summary(result) -> str:
 def cmd_features(args) -> int:
     from .core import features_io
     from .core import representations as R
-    from .core.images import FileSet, load_image, save_png
+    from .core.images import FileSet, frame, load_image, save_png
 
     rep = _get_rep(args)
     _check_destinations([args.out] + ([args.picture] if args.picture else []))
-    image = load_image(args.image)
+    framing = "fit" if args.fit else "crop"
+    image = frame(load_image(args.image), framing)
     ff = features_io.compute(rep, image, args.layer, args.size, pick_device("auto"))
     visual = None
     if args.picture:
@@ -463,7 +465,7 @@ def cmd_features(args) -> int:
             raise R.RepresentationError(f"{rep.name} has no picture of its features (only hand-crafted "
                                         "representations draw themselves)")
     with FileSet():                           # the features and their picture, or neither
-        path = features_io.save(ff, args.out, image=args.image)
+        path = features_io.save(ff, args.out, image=args.image, framing=framing)
         if visual is not None:
             picture = save_png(args.picture, visual)
     print(f"wrote {path}: {rep.name} {ff.meta['layer']} features {'×'.join(map(str, ff.features.shape))} "

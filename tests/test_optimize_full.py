@@ -161,6 +161,12 @@ def test_cli_features_then_invert_from_features(tmp_path, capsys):
     assert rec["target"] == "features" and rec["layer"] == "blocks.1" and rec["input_size"] == 64
     assert main(["invert", "--target-features", str(f), "--layer", "blocks.2", "-q"]) == 2
     assert "not blocks.2" in capsys.readouterr().err
+    # --fit: the features of the whole image, padded to a square, and the file says so (issue 27 §8).
+    fit = tmp_path / "chelsea-fit.pt"
+    assert main(["features", "sample:chelsea", "--layer", "blocks.1", "--size", "64", "--fit", "--out", str(fit)]) == 0
+    a, b = features_io.load(f), features_io.load(fit)
+    assert (a.meta["framing"], b.meta["framing"]) == ("crop", "fit") and a.features.shape == b.features.shape
+    assert not torch.allclose(a.features, b.features)
 
 
 def test_normalised_reconstruction_error_with_an_eval_set(tmp_path):

@@ -57,7 +57,7 @@ def save(ff: FeatureFile, path: str | os.PathLike, **extra: Any) -> Path:
 MAX_VALUES = 1 << 26            # C·H·W of one feature tensor (256 MiB of float32)
 _META_TYPES: dict[str, tuple[type, ...]] = {"representation": (str,), "layer": (str,), "input_size": (int,),
                                             "representation_params": (dict,), "shape": (list, tuple),
-                                            "image": (str,), "probe": (str,)}
+                                            "image": (str,), "probe": (str,), "framing": (str,)}
 
 
 def load(path: str | os.PathLike) -> FeatureFile:
