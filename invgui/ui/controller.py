@@ -222,20 +222,17 @@ class Controller(QObject):
 
         if batch_key(request) is None or not self.in_batch(run):
             return []
-        candidates = []
-        for other in self.session.runs:
-            if other.state != "queued" or not self.in_batch(other):
-                continue
-            req = other.request.replace(device=self.device())
-            if batch_key(req) != batch_key(request):
-                continue
+        queued = [(other, other.request.replace(device=self.device())) for other in self.session.runs
+                  if other.state == "queued" and self.in_batch(other)]
+        out = []
+        for other, req in (queued[i] for i in take_batch(request, [req for _, req in queued])):
             try:
-                check_source(other.image)
+                check_source(other.image)             # only the runs that join now: the others when their turn comes
             except (ImageError, ValueError, RepresentationError) as e:
                 self._cannot_start(other, e)
                 continue
-            candidates.append((other, req))
-        return [candidates[i] for i in take_batch(request, [req for _, req in candidates])]
+            out.append((other, req))
+        return out
 
     def submit_probe(self, request: RunRequest, images: dict) -> None:
         """A probe is not a run of the session: its result goes to ``probeFinished``."""
