@@ -1,7 +1,8 @@
 """What the window is set to, without Qt — as napari's ``ViewerModel`` is to its ``QtViewer``.
 
 :class:`WindowState` holds the window's own state (the representation and its weights, the layer,
-the open image and how it is framed, the device, the run whose result is shown, that result) and
+the open image and how it is framed, the device, the run whose result is shown, that result, the
+last probe's) and
 tells its listeners what changed.  :meth:`WindowState.run` is what the Run button queues, computed
 here from the state and the method page's values, so it is tested without a window; a setting
 that cannot make a run raises :class:`CannotRun` with a title and what to do.
@@ -27,7 +28,7 @@ class CannotRun(InvguiError):
         self.title = title
 
 
-_OBSERVED = ("rep", "layer", "image", "image_source", "framing", "device", "shown_run", "result")
+_OBSERVED = ("rep", "layer", "image", "image_source", "framing", "device", "shown_run", "result", "probe_result")
 
 
 @dataclass(eq=False)
@@ -40,6 +41,7 @@ class WindowState:
     device: str = "auto"
     shown_run: Run | None = None           # the run whose result the panes show
     result: Any = None                     # that result (or the live one), None when nothing is shown
+    probe_result: Any = None               # the last probe's result (its strip in the probe pane)
     weights: dict[str, str] = field(default_factory=dict)    # an explicit weight file per model name
     listeners: list[Callable[[str], None]] = field(default_factory=list)
 

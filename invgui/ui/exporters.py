@@ -5,7 +5,9 @@ a dialog instead of a traceback when the place cannot be written."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..core import representations as R
 from ..core.export import export_result, run_record, write_json
@@ -15,83 +17,96 @@ from . import folders
 
 
 class Exporters:
-    def __init__(self, window):
-        self.w = window
+    """The window's exports on narrow inputs: the controller (the session, decoded images), the
+    window's state (what is shown), the widget dialogs open over (``parent``: its status bar
+    says what was written), and callables for the rest: the shown curves (``history``), the
+    selected runs (``selected``), the result view (``view``: the plot and the probe strip) and
+    ``show_error``."""
+
+    def __init__(self, controller, state, *, parent, history: Callable[[], dict], selected: Callable[[], list],
+                 view: Callable[[], Any], show_error: Callable[[str, str], None]):
+        self.controller, self.state, self.parent = controller, state, parent
+        self.history, self.selected, self.view, self.show_error = history, selected, view, show_error
+
+    def _tell(self, message: str) -> None:
+        self.parent.statusBar().showMessage(message, 8000)
 
     # -- dialogs -------------------------------------------------------------------------------
     def export_dialog(self) -> None:
-        w = self.w
-        if w.result is None:
+        st = self.state
+        if st.result is None:
             return
-        rec = w.result.record
-        default = f"{Path(w.image_source.replace('sample:', '')).stem}_{rec['representation']}_{rec['layer']}.png"
-        path, chosen = folders.save_dialog(w, "Export reconstruction", "exports", default,
+        rec = st.result.record
+        default = f"{Path(st.image_source.replace('sample:', '')).stem}_{rec['representation']}_{rec['layer']}.png"
+        path, chosen = folders.save_dialog(self.parent, "Export reconstruction", "exports", default,
                                            "PNG, 8-bit (*.png);;PNG + 16-bit TIFF (*.tif)")
         if path:
             self.export_to(path, tiff=path.lower().endswith((".tif", ".tiff")) or "TIFF" in chosen)
 
     def export_probe_dialog(self) -> None:
-        res = self.w.probe_result
+        res = self.state.probe_result
         if res is None:
             return
         default = f"probe_{res.record['probe']}_{res.record['representation']}.png"
-        path, _ = folders.save_dialog(self.w, "Export probe strip", "exports", default, "PNG image (*.png)")
+        path, _ = folders.save_dialog(self.parent, "Export probe strip", "exports", default, "PNG image (*.png)")
         if path:
             self.export_probe_to(path)
 
     def export_curves_dialog(self) -> None:
-        path, _ = folders.save_dialog(self.w, "Export loss curves", "exports", "losses.png", "PNG (*.png);;SVG (*.svg)")
+        path, _ = folders.save_dialog(self.parent, "Export loss curves", "exports", "losses.png",
+                                      "PNG (*.png);;SVG (*.svg)")
         if path:
             self.export_curves(path)
 
     def export_metrics_dialog(self) -> None:
-        path, _ = folders.save_dialog(self.w, "Export metrics", "exports", "metrics.csv", "CSV (*.csv)")
+        path, _ = folders.save_dialog(self.parent, "Export metrics", "exports", "metrics.csv", "CSV (*.csv)")
         if path:
-            self.export_metrics(path, self.w.run_list.selected_ids() or None)
+            self.export_metrics(path, self.selected() or None)
 
     # -- writers -------------------------------------------------------------------------------
     def export_to(self, path: str | os.PathLike, tiff: bool = False) -> tuple[Path, Path] | None:
         """Write the shown reconstruction (PNG, optionally 16-bit TIFF), its loss CSV and JSON record;
         errors become a dialog."""
-        w = self.w
-        if w.result is None:
+        st = self.state
+        if st.result is None:
             return None
         path = Path(path)
         if path.suffix.lower() in (".tif", ".tiff"):
             tiff = True
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
-        run = w.shown_run
-        source = run.image if run is not None else w.image_source
+        run = st.shown_run
+        source = run.image if run is not None else st.image_source
         try:
             visual = None
-            rec = w.result.record
-            if (w.rep is not None and w.rep.name == rec["representation"]
-                    and w.rep.describe().get("representation_params") == rec.get("representation_params")):
-                visual = R.feature_picture(w.rep, w.controller.image_for(source), rec["input_size"])
-            files = export_result(w.result, path, visual=visual, tiff=tiff, image=source, source="gui",
+            rec = st.result.record
+            if (st.rep is not None and st.rep.name == rec["representation"]
+                    and st.rep.describe().get("representation_params") == rec.get("representation_params")):
+                visual = R.feature_picture(st.rep, self.controller.image_for(source), rec["input_size"])
+            files = export_result(st.result, path, visual=visual, tiff=tiff, image=source, source="gui",
                                   run_name=run.label() if run else None)
         except OSError as e:
-            w.show_error("Cannot export", f"{path}: {e.strerror or e}" if not str(e).startswith(str(path)) else str(e))
+            self.show_error("Cannot export",
+                            f"{path}: {e.strerror or e}" if not str(e).startswith(str(path)) else str(e))
             return None
-        w.statusBar().showMessage(f"exported {files[0]} and {files[1]}", 8000)
+        self._tell(f"exported {files[0]} and {files[1]}")
         return files
 
     def export_probe_to(self, path: str | os.PathLike) -> tuple[Path, Path] | None:
         """Write the probe strip PNG and its JSON record; errors become a dialog."""
-        w = self.w
-        if w.probe_result is None:
+        st = self.state
+        if st.probe_result is None:
             return None
         path = Path(path).with_suffix(".png")
         try:
             with FileSet():                      # the strip and its record, or neither
-                png = save_png(path, w.view.probe_strip)
-                js = write_json(path.with_suffix(".json"), run_record(w.probe_result, image=w.image_source,
+                png = save_png(path, self.view().probe_strip)
+                js = write_json(path.with_suffix(".json"), run_record(st.probe_result, image=st.image_source,
                                                                       source="gui"))
         except OSError as e:
-            w.show_error("Cannot export", str(e))
+            self.show_error("Cannot export", str(e))
             return None
-        w.statusBar().showMessage(f"exported {png} and {js}", 8000)
+        self._tell(f"exported {png} and {js}")
         return png, js
 
     def export_curves(self, path: str | os.PathLike) -> Path | None:
@@ -100,7 +115,7 @@ class Exporters:
 
         from ..core.export import runs_sidecar, write_losses_csv
 
-        w = self.w
+        st = self.state
         path = Path(path)
         if path.suffix.lower() != ".svg":
             path = path.with_suffix(".png")
@@ -110,17 +125,18 @@ class Exporters:
                 if path.suffix.lower() == ".svg":
                     atomic_write(path, self._write_plot_svg)
                 else:
-                    exporter = ex.ImageExporter(w.plot.plotItem)
+                    exporter = ex.ImageExporter(self.view().plot.plotItem)
                     exporter.parameters()["width"] = 1600
                     atomic_write(path, lambda tmp: _nonempty(exporter.export(tmp), tmp))
-                if w.history and any(w.history.values()):
-                    write_losses_csv(path.with_suffix(".csv"), w.history)
-                if w.shown_run is not None:
-                    runs_sidecar(path, [w.shown_run], curves=str(path))
+                history = self.history()
+                if history and any(history.values()):
+                    write_losses_csv(path.with_suffix(".csv"), history)
+                if st.shown_run is not None:
+                    runs_sidecar(path, [st.shown_run], curves=str(path))
         except Exception as e:          # pyqtgraph's exporters raise plain Exceptions on write errors
-            w.show_error("Cannot export the curves", f"{path}: {e}" if str(path) not in str(e) else str(e))
+            self.show_error("Cannot export the curves", f"{path}: {e}" if str(path) not in str(e) else str(e))
             return None
-        w.statusBar().showMessage(f"exported {path}", 8000)
+        self._tell(f"exported {path}")
         return path
 
     def _write_plot_svg(self, tmp: str) -> None:
@@ -130,7 +146,7 @@ class Exporters:
         from PySide6.QtGui import QPainter
         from PySide6.QtSvg import QSvgGenerator
 
-        plot = self.w.plot
+        plot = self.view().plot
         gen = QSvgGenerator()
         gen.setFileName(tmp)
         gen.setSize(plot.size())
@@ -145,8 +161,8 @@ class Exporters:
         """A CSV with one row per run (the selected ones, or all) and its metrics."""
         from ..core.export import METRIC_COLUMNS, runs_sidecar, write_metrics_csv
 
-        w = self.w
-        runs = [w.session.get(i) for i in run_ids] if run_ids else list(w.session.runs)
+        session = self.controller.session
+        runs = [session.get(i) for i in run_ids] if run_ids else list(session.runs)
         rows = []
         for r in runs:
             row = {"name": r.label(), "state": r.state, "method": r.method, "model": r.model, "layer": r.layer,
@@ -160,9 +176,9 @@ class Exporters:
                 out = write_metrics_csv(path, rows)
                 runs_sidecar(out, runs, metrics_csv=str(out))
         except OSError as e:
-            w.show_error("Cannot export the metrics", str(e))
+            self.show_error("Cannot export the metrics", str(e))
             return None
-        w.statusBar().showMessage(f"exported {out}", 8000)
+        self._tell(f"exported {out}")
         return out
 
 

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMe
 
 from ..core import representations as R
 from ..core.autosave import state_dir
-from ..core.events import Result
 from ..core.images import ImageError, load_image
 from ..core.session import Run, Session
 from ..core.state import WindowState
@@ -34,7 +33,7 @@ from .feature_display import FeatureDisplay
 from .model_choice import ModelChoice
 from .requests import Requests
 from .result_view import LiveRun, ResultView
-from .run_actions import RunActions
+from .run_actions import RunActions, ask_name
 from .run_display import RunDisplay
 from .run_list import RunList
 from .session_files import SessionFiles
@@ -63,6 +62,7 @@ def _state(name: str) -> property:
 class MainWindow(QMainWindow):
     rep, layer, image, image_source = _state("rep"), _state("layer"), _state("image"), _state("image_source")
     framing, device, shown_run, result = _state("framing"), _state("device"), _state("shown_run"), _state("result")
+    probe_result = _state("probe_result")
     runEnded = Signal()            # on the GUI thread, after a run's result or error was shown
     modelLoaded = Signal(object, object)   # (representation or None, error message): from the loading thread
 
@@ -79,7 +79,6 @@ class MainWindow(QMainWindow):
         # The window's own state, Qt-free (core.state): rep, layer, image, framing, device, the
         # shown run and result are read and written through it (the properties below).
         self.state = WindowState(device=device or "auto")     # "auto": the first GPU, if any
-        self.probe_result: Result | None = None
         self.train_dialog: TrainDialog | None = None
         self.compare_view: CompareView | None = None
         # A scripted window (restore=False: screenshots, benchmarks) keeps its settings in a scratch
@@ -102,8 +101,12 @@ class MainWindow(QMainWindow):
         # interpreter and stall the event loop): done behind the painted window, not before it.
         self._behind.append(lambda: self.background.submit("warm-up", warm_up, lambda *_: None))
         self.models, self.features = ModelChoice(self), FeatureDisplay(self)
-        self.exports, self.files = Exporters(self), SessionFiles(self)
-        self.requests, self.run_actions = Requests(self), RunActions(self)
+        self.exports = Exporters(c, self.state, parent=self, history=lambda: self.history, show_error=self.show_error,
+                                 selected=lambda: self.run_list.selected_ids(), view=lambda: self.view)
+        self.files = SessionFiles(self)
+        self.requests = Requests(self)
+        self.run_actions = RunActions(c, self.state, load=self.models.load_run, ask_name=ask_name(self),
+                                      clear=lambda: self.display.show_result(None), show_error=self.show_error)
         self._build()
         actions.build(self)
         self.fit_action.setChecked(self.framing == "fit")

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 from ..core import representations as R
 from ..core.device import resolve_device
 from ..core.methods import optimize
+from ..core.methods.registry import method
 from .docks import OPEN_MODEL
 
 
@@ -89,6 +90,31 @@ class ModelChoice:
             return
         if w.method_box.findData(run.method) >= 0:
             w.set_method(run.method)
+
+    def load_run(self, run) -> bool:
+        """Put a run's request into the window (model, layer, image, method, parameters, decoder), to
+        change and run again (the run list's *Duplicate into the window*)."""
+        w = self.w
+        if (w.rep is None or w.rep.name != run.model or w.rep.describe().get("representation_params")
+                != run.rep_params or w.random_weights.isChecked() != run.random_weights):
+            w.random_weights.blockSignals(True)
+            w.random_weights.setChecked(run.random_weights)
+            w.random_weights.blockSignals(False)
+            if not w.set_model(run.model, run.rep_params):
+                return False
+        w.set_layer(run.layer)
+        if run.image != w.image_source:
+            w.open_image(run.image)
+        w.set_method(run.method)
+        spec = method(run.method)
+        if run.params is not None:
+            w.form.set_values(run.params)
+        if spec.uses_decoder and run.decoder:
+            w.decoder_panel.add_file(run.decoder)
+        if spec.one_pass and run.decoder:
+            w.decoder_panel.size.setValue(run.size)
+        w.statusBar().showMessage(f"loaded the settings of {run.label()}: change them and Run", 8000)
+        return True
 
     def adopt(self, rep, keep_shown: bool = False) -> None:
         """Make ``rep`` the window's representation.  ``keep_shown`` (the default model arriving

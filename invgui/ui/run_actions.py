@@ -2,59 +2,52 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtWidgets import QInputDialog
 
-from ..core.methods.registry import method
 from ..core.session import QueueError, Run
 
 
 class RunActions:
-    def __init__(self, window):
-        self.w = window
+    """The run list's actions on narrow inputs: the controller (the queue), the window's state
+    (which run is shown), and callables for what only the window can do: put a run's settings
+    into its widgets (``load``), take down a shown result (``clear``), ask for a name (``ask_name``)
+    and say what went wrong (``show_error``)."""
+
+    def __init__(self, controller, state, *, load: Callable[[Run], bool], clear: Callable[[], None],
+                 ask_name: Callable[[str], str | None], show_error: Callable[[str, str], None]):
+        self.controller, self.state = controller, state
+        self.load, self.clear, self.ask_name, self.show_error = load, clear, ask_name, show_error
 
     def rename_dialog(self, run_id: str) -> None:
-        w = self.w
-        name, ok = QInputDialog.getText(w, "Rename run", "Name", text=w.session.get(run_id).label())
-        if ok:
-            w.controller.rename(run_id, name)
+        name = self.ask_name(self.controller.session.get(run_id).label())
+        if name is not None:
+            self.controller.rename(run_id, name)
 
     def rerun(self, run_id: str) -> Run:
         """Queue the same request again."""
-        return self.w.controller.rerun(run_id)
+        return self.controller.rerun(run_id)
 
     def duplicate(self, run_id: str) -> bool:
         """Load a run's request into the window (model, layer, image, method, parameters), to change and run."""
-        w = self.w
-        run = w.session.get(run_id)
-        if (w.rep is None or w.rep.name != run.model or w.rep.describe().get("representation_params")
-                != run.rep_params or w.random_weights.isChecked() != run.random_weights):
-            w.random_weights.blockSignals(True)
-            w.random_weights.setChecked(run.random_weights)
-            w.random_weights.blockSignals(False)
-            if not w.set_model(run.model, run.rep_params):
-                return False
-        w.set_layer(run.layer)
-        if run.image != w.image_source:
-            w.open_image(run.image)
-        w.set_method(run.method)
-        spec = method(run.method)
-        if run.params is not None:
-            w.form.set_values(run.params)
-        if spec.uses_decoder and run.decoder:
-            w.decoder_panel.add_file(run.decoder)
-        if spec.one_pass and run.decoder:
-            w.decoder_panel.size.setValue(run.size)
-        w.statusBar().showMessage(f"loaded the settings of {run.label()}: change them and Run", 8000)
-        return True
+        return self.load(self.controller.session.get(run_id))
 
     def delete(self, run_id: str) -> bool:
-        w = self.w
         try:
-            run = w.controller.remove(run_id)
+            run = self.controller.remove(run_id)
         except QueueError as e:
-            w.show_error("The run is running", str(e))
+            self.show_error("The run is running", str(e))
             return False
-        if w.shown_run is run:
-            w.shown_run = None
-            w.display.show_result(None)
+        if self.state.shown_run is run:
+            self.state.shown_run = None
+            self.clear()
         return True
+
+
+def ask_name(parent) -> Callable[[str], str | None]:
+    """The rename dialog: the new name, or None when cancelled."""
+    def ask(current: str) -> str | None:
+        name, ok = QInputDialog.getText(parent, "Rename run", "Name", text=current)
+        return name if ok else None
+    return ask
