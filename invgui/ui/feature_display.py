@@ -6,13 +6,22 @@ milliseconds) and shown when it arrives — only if the settings it was computed
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from ..core import representations as R
 from ..core.images import frame, image_batch
 
 
 class FeatureDisplay:
-    def __init__(self, window):
-        self.w = window
+    """On narrow inputs: the window's state (representation, layer, image, framing), the
+    background thread, and callables for the input side, the *Channels* field, the result view
+    (its Φ0 and feature-picture panes) and the layer tree."""
+
+    def __init__(self, state, background, *, size: Callable[[], int], channels: Callable[[], str],
+                 view: Callable[[], Any], tree: Callable[[], Any]):
+        self.state, self.background = state, background
+        self.size, self.channels, self.view, self.tree = size, channels, view, tree
         self._fmap_key: tuple | None = None
         self._visual_key: tuple | None = None
 
@@ -21,26 +30,26 @@ class FeatureDisplay:
 
     def update(self) -> None:
         """Φ0 and the representation's picture for the current settings (computed when they changed)."""
-        w = self.w
-        if w.rep is None or w.image is None:
+        st = self.state
+        if st.rep is None or st.image is None:
             return
-        rep, image, size, layer = w.rep, frame(w.image, w.framing), w._size(), w.layer
-        key = (rep.name, repr(rep.params), size, w.image_source, id(w.image), w.framing)
+        rep, image, size, layer = st.rep, frame(st.image, st.framing), self.size(), st.layer
+        key = (rep.name, repr(rep.params), size, st.image_source, id(st.image), st.framing)
         if key != self._visual_key:
             self._visual_key = key
-            w.background.submit("visual", lambda: R.feature_picture(rep, image, size), self._on_visual)
-        channels = w.form.widgets["channels"].text()
-        key = (rep.name, rep.weights_info, layer, size, w.image_source, id(w.image), w.framing, channels)
+            self.background.submit("visual", lambda: R.feature_picture(rep, image, size), self._on_visual)
+        channels = self.channels()
+        key = (rep.name, rep.weights_info, layer, size, st.image_source, id(st.image), st.framing, channels)
         if key != self._fmap_key:
             self._fmap_key = key
 
             def fmap():
                 return _feature_map(rep, image, size, layer, _first_channel(rep, layer, size, channels))
 
-            w.background.submit("fmap", fmap, self._on_fmap)
+            self.background.submit("fmap", fmap, self._on_fmap)
 
     def _on_visual(self, picture, error) -> None:
-        view, rep = self.w.view, self.w.rep
+        view, rep = self.view(), self.state.rep
         if isinstance(error, R.RepresentationError):
             view.show_visual(None, f"Features — {error}")
         elif error is not None:
@@ -49,7 +58,7 @@ class FeatureDisplay:
             view.show_visual(picture, f"Features — {rep.title}")
 
     def _on_fmap(self, value, error) -> None:
-        pane = self.w.feature_pane
+        pane = self.view().feature_pane
         if isinstance(error, R.RepresentationError):
             pane.set_map(None, f"Feature map — {error}")
         elif error is not None:
@@ -61,13 +70,13 @@ class FeatureDisplay:
         """Receptive fields of the chosen layer and of every row in view of the layer tree (one
         backward pass each, on the background thread; remembered for the process, so a second
         window or a return to the model costs nothing)."""
-        w = self.w
-        tree = w.layer_tree
-        rep, size = w.rep, w._size()
+        st = self.state
+        tree = self.tree()
+        rep, size = st.rep, self.size()
         if rep is None or tree.rep_name != rep.name or tree.shapes_size != size:
             return                                   # the tree shows another model's (or size's) rows
         base = (rep.name, rep.weights_info, repr(rep.params), size)
-        rows = list(dict.fromkeys([w.layer, *tree.rows_in_view()]))
+        rows = list(dict.fromkeys([st.layer, *tree.rows_in_view()]))
         for name in rows:
             if (*base, name) in _RF:
                 tree.set_receptive_field(name, _RF[(*base, name)])
@@ -81,7 +90,7 @@ class FeatureDisplay:
                 if tree.rep_name == rep.name and tree.shapes_size == size:
                     tree.set_receptive_field(name, rf)
 
-        w.background.submit("rf", lambda: rep.receptive_fields(missing, size), done)
+        self.background.submit("rf", lambda: rep.receptive_fields(missing, size), done)
 
 
 # Receptive field per (model, weights, parameters, input size, layer): a property of the network,

@@ -100,7 +100,10 @@ class MainWindow(QMainWindow):
         # The first run's metrics import scikit-image and SciPy (~400 modules: seconds that hold the
         # interpreter and stall the event loop): done behind the painted window, not before it.
         self._behind.append(lambda: self.background.submit("warm-up", warm_up, lambda *_: None))
-        self.models, self.features = ModelChoice(self), FeatureDisplay(self)
+        self.models = ModelChoice(self)
+        self.features = FeatureDisplay(self.state, self.background, size=self._size, view=lambda: self.view,
+                                       channels=lambda: self.form.widgets["channels"].text(),
+                                       tree=lambda: self.layer_tree)
         self.exports = Exporters(c, self.state, parent=self, history=lambda: self.history, show_error=self.show_error,
                                  selected=lambda: self.run_list.selected_ids(), view=lambda: self.view)
         self.files = SessionFiles(self)
