@@ -96,18 +96,18 @@ class MainWindow(QMainWindow):
         self.display = RunDisplay(self)             # what the controller's signals say, shown
         self.background = Background(self)
         self._behind: list = []               # started once the window has painted (paintEvent)
-        self._closed = False
         # The first run's metrics import scikit-image and SciPy (~400 modules: seconds that hold the
         # interpreter and stall the event loop): done behind the painted window, not before it.
         self._behind.append(lambda: self.background.submit("warm-up", warm_up, lambda *_: None))
-        self.models = ModelChoice(self)
+        self.models, self.files, self._closed = ModelChoice(self), SessionFiles(self), False
         self.features = FeatureDisplay(self.state, self.background, size=self._size, view=lambda: self.view,
                                        channels=lambda: self.form.widgets["channels"].text(),
                                        tree=lambda: self.layer_tree)
         self.exports = Exporters(c, self.state, parent=self, history=lambda: self.history, show_error=self.show_error,
                                  selected=lambda: self.run_list.selected_ids(), view=lambda: self.view)
-        self.files = SessionFiles(self)
-        self.requests = Requests(self)
+        self.requests = Requests(c, self.state, page=lambda: self.right, size=self._size, show_error=self.show_error,
+                                 random_weights=lambda: self.random_weights.isChecked(),
+                                 probe_started=self.display.probe_started)
         self.run_actions = RunActions(c, self.state, load=self.models.load_run, ask_name=ask_name(self),
                                       clear=lambda: self.display.show_result(None), show_error=self.show_error)
         self._build()

@@ -221,6 +221,12 @@ class RunDisplay:
             w.recon_pane.set_title(f"Reconstruction — {where(w.rep.name, w.layer)}")
             w.progress.setText("idle")
 
+    def probe_started(self, title: str) -> None:
+        w = self.w
+        w.probe_pane.set_title(title)
+        w.probe_pane.show()
+        w._update_buttons()
+
     def set_framing(self, fit: bool) -> None:
         """File › Fit whole images: non-square images are padded to a square instead of cropped."""
         w = self.w
