@@ -292,7 +292,7 @@ def session(args) -> int:
     phase[0] = "sweep computing"
     wait_idle()
     step("compare refresh", cv.refresh)
-    step("autosave", lambda: win.autosave())
+    step("autosave", lambda: win.controller.autosave())
     step("show a run", lambda: win.show_run(runs[0]))
     step("export reconstruction", lambda: win.exports.export_to(os.path.join(out, "r.png"), tiff=True))
     step("export metrics", lambda: win.exports.export_metrics(os.path.join(out, "m.csv")))

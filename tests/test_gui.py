@@ -421,7 +421,7 @@ def test_runs_queue_and_list(qtbot, window):
     window.run_list.select(first.id)                               # selecting shows that run
     assert window.shown_run is first and window.result is first.result
     assert "seed 0" in window.metrics_label.text()
-    window.rename_run(first.id, "baseline")
+    window.controller.rename(first.id, "baseline")
     assert window.run_list.item(0).text().startswith("✓ baseline")
     # Duplicate: load its settings, change one, run.
     window.form.set_value("iters", 5)
@@ -446,7 +446,7 @@ def test_session_save_open_and_crash_recovery(qtbot, window, tmp_path, invgui_ho
     with qtbot.waitSignal(window.runEnded, timeout=120_000):
         window.run()
     qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
-    window.rename_run(window.session.runs[0].id, "kept")
+    window.controller.rename(window.session.runs[0].id, "kept")
     path = window.files.save_session(tmp_path / "mine")
     assert path.suffix == ".invgui" and path.exists() and str(path) in window.files.recent("sessions")
     assert window.autosave_timer.interval() <= 60_000
@@ -463,7 +463,7 @@ def test_session_save_open_and_crash_recovery(qtbot, window, tmp_path, invgui_ho
     other.close()
     # A crash: the process dies after an autosave; the next window brings the runs back.  (The
     # window lives on in this process: its lock is made to name a process that is gone.)
-    assert window.autosave(wait=True) is not None and (invgui_home / "autosave" / "session.json").exists()
+    assert window.controller.autosave(wait=True) is not None and (invgui_home / "autosave" / "session.json").exists()
     _orphan_lock(invgui_home / "autosave")
     revived = MainWindow()
     qtbot.addWidget(revived)
@@ -924,8 +924,8 @@ def test_two_windows_autosave_apart_and_the_next_start_brings_both_back(qtbot, i
     assert "another invgui window" in second.autosave_label.toolTip()
     first.controller.add_runs([done("first's")])
     second.controller.add_runs([done("second's")])
-    first.autosave(wait=True)
-    second.autosave(wait=True)
+    first.controller.autosave(wait=True)
+    second.controller.autosave(wait=True)
     first.close()
     second.close()
     names = lambda index: [r["name"] for r in json.loads(index.read_text())["runs"]]  # noqa: E731
@@ -952,7 +952,7 @@ def test_a_scripted_window_never_writes_the_users_autosave(qtbot, invgui_home):
     w = MainWindow(restore=False)
     qtbot.addWidget(w)
     w.enqueue(Run.of(method="optimize", model="hog", layer="hog", image=str(invgui_home / "missing.png")))
-    assert w.controller.queue.changed and w.autosave() is None
+    assert w.controller.queue.changed and w.controller.autosave() is None
     w.files.add_recent("images", "/somewhere/photo.png")
     w.close()
     assert not (invgui_home / "autosave").exists() and not (invgui_home / "settings.ini").exists()
@@ -990,7 +990,7 @@ def test_a_sweep_tells_its_failures_once_and_picks_spatial_stages(qtbot, window,
     runs = [Run.of(method="optimize", model="hog", layer="hog", image=str(tmp_path / f"gone{i}.png"),
                 params={"iters": 2}) for i in range(3)]
     n = len(window.errors)
-    window.queue_batch(runs)                   # through the controller, as the compare view's sweeps
+    window.controller.submit_batch(runs)                   # through the controller, as the compare view's sweeps
     qtbot.waitUntil(lambda: len(window.errors) > n, timeout=10_000)
     qtbot.wait(100)
     assert len(window.errors) == n + 1 and window.errors[n].startswith("3 of 3 runs of the sweep failed")
@@ -1603,7 +1603,7 @@ def test_another_windows_autosave_stays_until_this_window_has_saved_its_runs(qtb
     assert len(w.other_autosaves_menu.actions()) == 1
     w.controller.add_runs([Run.of(method="optimize", model="hog", layer="hog", image="sample:chelsea", name="mine",
                                state="stopped")])
-    assert w.autosave(wait=True) is not None and w.controller.autosave_store.index.is_file()   # an older index
+    assert w.controller.autosave(wait=True) is not None and w.controller.autosave_store.index.is_file()
 
     def full(self, session):
         raise OSError(28, "No space left on device")

@@ -123,6 +123,11 @@ def build(window) -> None:
         tb.addAction(act)
 
 
+def submenus(window) -> dict:
+    """The window's submenus that ``TABLE`` names (``Sub.attr``), by that name."""
+    return {e.attr: getattr(window, e.attr) for e in TABLE if isinstance(e, Sub) and e.attr}
+
+
 def about_box(parent):
     """Help › About: what invgui is, and the versions of everything it runs on."""
     from PySide6.QtCore import Qt

@@ -99,7 +99,10 @@ class MainWindow(QMainWindow):
         # The first run's metrics import scikit-image and SciPy (~400 modules: seconds that hold the
         # interpreter and stall the event loop): done behind the painted window, not before it.
         self._behind.append(lambda: self.background.submit("warm-up", warm_up, lambda *_: None))
-        self.models, self.files, self._closed = ModelChoice(self), SessionFiles(self), False
+        self.models, self._closed = ModelChoice(self), False
+        self.files = SessionFiles(c, self.state, window=self, settings=self.settings, show_error=self.show_error,
+                                  open_image=self.open_image, take_run_settings=self.models.take_run_settings,
+                                  menus=lambda: actions.submenus(self))
         self.features = FeatureDisplay(self.state, self.background, size=self._size, view=lambda: self.view,
                                        channels=lambda: self.form.widgets["channels"].text(),
                                        tree=lambda: self.layer_tree)
@@ -304,10 +307,6 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"queued: {run.label()} ({self.controller.queue.waiting()} waiting)", 5000)
         return run
 
-    def queue_batch(self, runs: list[Run], what: str = "sweep") -> list[Run]:
-        """Queue runs whose failures are told in one dialog when the last has ended."""
-        return self.controller.submit_batch(runs, what)
-
     def open_compare(self, run_ids: list[str] | None = None) -> CompareView:
         """The comparison view of the given runs (default: the selected ones, or every finished run)."""
         selected = self.run_list.selected_ids()
@@ -370,14 +369,6 @@ class MainWindow(QMainWindow):
         for w in (self.decoder_panel.probe_button, self.method_box):
             w.setEnabled(not busy)
         # Model, image and parameters stay editable while a run computes: Run then queues the next one.
-
-    # -- the run list ------------------------------------------------------------------------
-    def rename_run(self, run_id: str, name: str) -> None:
-        self.controller.rename(run_id, name)
-
-    def autosave(self, wait: bool = False) -> Path | None:
-        """Autosave now (on the controller's thread) when something changed; see Controller.autosave."""
-        return self.controller.autosave(wait=wait)
 
     # -- errors, closing ---------------------------------------------------------------------
     def show_error(self, title: str, text: str, detail: str = "") -> None:
