@@ -137,7 +137,7 @@ class Representation:
             if not self.differentiable:
                 out[layer] = None
                 continue
-            x = rf_probe(1, size or self.input_size)
+            x = rf_probe(size or self.input_size)
             try:
                 with torch.enable_grad():
                     phi = self.features(x, self.resolve_layer(layer))
@@ -236,10 +236,10 @@ def handcrafted_builder(make: Callable[[Any], HandCrafted], label: str):
     return build
 
 
-def rf_probe(n: int, size: int) -> torch.Tensor:
-    """The input receptive fields are measured on: one seeded random image (``n`` copies), requiring grad."""
+def rf_probe(size: int) -> torch.Tensor:
+    """The input receptive fields are measured on: one seeded random image, requiring grad."""
     g = torch.Generator().manual_seed(0)
-    return torch.rand(1, 3, size, size, generator=g).expand(n, -1, -1, -1).clone().requires_grad_(True)
+    return torch.rand(1, 3, size, size, generator=g).requires_grad_(True)
 
 
 def gradient_extent(grad: torch.Tensor) -> int | None:
