@@ -390,7 +390,7 @@ def _decoder_per_image(result, n: int) -> list:
     """The decoder's one batch Result as one Result per image (as optimisation gives them)."""
     import dataclasses as dc
 
-    from .core.results import per_image_metrics
+    from .core.events import per_image_metrics
 
     return [dc.replace(result, images=result.images[i:i + 1], metrics=per,
                        record={**result.record, "batch": n, "batch_index": i})

@@ -101,10 +101,7 @@ class Run:
         if "image" in changes:
             changes["images"] = (changes.pop("image"),)
         name = changes.get("method", self.method)
-        if "params" in changes or method(name).params_cls is None:
-            changes["params"] = _typed_params(name, changes.get("params"))
-        elif self.params is None:
-            changes["params"] = _typed_params(name, None)
+        changes["params"] = _typed_params(name, changes.get("params", self.params))
         return Run(request=self.request.replace(**changes))
 
     def summary(self) -> str:

@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..catalog import CATALOG, DEFAULT
+from ..catalog import CATALOG, DEFAULT, Listing
 from .base import (
     MAX_INPUT_SIDE,
     MIN_INPUT_SIDE,
@@ -45,13 +45,10 @@ __all__ = ["LayerInfo", "Representation", "RepresentationError", "WeightsNotFoun
 
 
 @dataclass(frozen=True)
-class Entry:
-    name: str
-    title: str
-    family: str          # "cnn", "hog", "dsift", "lbp", "sift"
-    build: Callable[..., Representation]
-    embedded: bool = False   # weights always available offline
-    presets: Any = None      # Presets of the representation's own parameters (hand-crafted ones)
+class Entry(Listing):
+    """A catalogued representation (catalog.Listing: name, title, family, …) and how it is built."""
+
+    build: Callable[..., Representation] = field(kw_only=True)
 
 
 # How each name of the catalogue is built; its listing (title, family, parameters) is catalog.py's.
@@ -77,8 +74,7 @@ def register(entry: Entry) -> None:
 
 
 for _listing in CATALOG.values():
-    register(Entry(_listing.name, _listing.title, _listing.family, _BUILDERS[_listing.name], _listing.embedded,
-                   _listing.presets))
+    register(Entry(**vars(_listing), build=_BUILDERS[_listing.name]))
 
 
 def names() -> list[str]:
