@@ -141,3 +141,24 @@ def test_no_import_circle_anywhere_in_invgui():
     assert strongly_connected(graph) == []
     graph.add_import(importer="invgui.core.methods.base", imported="invgui.core.request")   # the check can fail
     assert strongly_connected(graph) != []
+
+
+HELPERS = {"RunDisplay": "run_display", "ModelChoice": "model_choice", "Requests": "requests",
+           "Exporters": "exporters", "SessionFiles": "session_files", "RunActions": "run_actions",
+           "FeatureDisplay": "feature_display"}
+
+
+def test_the_window_helpers_take_narrow_inputs_not_the_window():
+    """Issue 28 §3: each helper takes the controller, the WindowState, the widgets it draws on and
+    callables — not the whole MainWindow to reach into (a Qt parent for dialogs is passed by name:
+    ``parent=`` / ``window=``)."""
+    tree = ast.parse((ROOT / "ui/main_window.py").read_text(encoding="utf-8"))
+    whole = [f"{node.func.id} (line {node.lineno})" for node in ast.walk(tree)
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in HELPERS
+             and any(isinstance(a, ast.Name) and a.id == "self" for a in node.args)]
+    assert whole == [], "helpers given the whole window: " + ", ".join(whole)
+    for module in HELPERS.values():
+        source = (ROOT / f"ui/{module}.py").read_text(encoding="utf-8")
+        uses = [n.lineno for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Attribute)
+                and isinstance(n.value, ast.Name) and n.value.id == "self" and n.attr == "w"]
+        assert uses == [], f"ui/{module}.py reaches into the window (self.w) at lines {uses}"

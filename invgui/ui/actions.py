@@ -42,9 +42,28 @@ class Sub:
 
 
 SEP = "-"
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
+
+
+def open_image_dialog(window) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    path, _ = QFileDialog.getOpenFileName(window, "Open image", "", IMAGE_FILTER)
+    if path:
+        window.open_image(path)
+
+
+def set_framing(window, fit: bool) -> None:
+    """File › Fit whole images: non-square images are padded to a square instead of cropped."""
+    window.framing = "fit" if fit else "crop"
+    window.fit_action.setChecked(fit)
+    window.settings.setValue("framing", window.framing)
+    window.display.show_original()
+    window.features.update()
+
 
 TABLE: list = [
-    Act("&File", "&Open image…", lambda w: w._open_dialog(), "open_action", "open", Key.Open, toolbar=True),
+    Act("&File", "&Open image…", open_image_dialog, "open_action", "open", Key.Open, toolbar=True),
     Sub("&File", "Open &sample", fill="samples"),
     Act("&File", "&Export reconstruction…", lambda w: w.exports.export_dialog(), "export_action", "export", "Ctrl+E",
         toolbar=True),   # toolbar order: as in this table
@@ -54,7 +73,7 @@ TABLE: list = [
     ("&File", SEP),
     Sub("&File", "Recent &images", "recent_images_menu"),
     Act("&File", "&Fit whole images (pad to a square, no crop)",
-        lambda w: w.display.set_framing(w.fit_action.isChecked()), "fit_action", checkable=True),
+        lambda w: set_framing(w, w.fit_action.isChecked()), "fit_action", checkable=True),
     ("&File", SEP),
     Act("&File", "Open &session…", lambda w: w.files.open_session_dialog(), shortcut="Ctrl+Shift+O"),
     Act("&File", "&Save session", lambda w: w.files.save_session_now(), shortcut=Key.Save),

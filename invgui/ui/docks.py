@@ -167,6 +167,9 @@ class MethodDock(QWidget):
     def method(self) -> str:
         return self.method_box.currentData()
 
+    def set_method(self, name: str) -> None:
+        self.method_box.setCurrentIndex(self.method_box.findData(name))
+
     def update_notes(self, rep, name: str, decoder: str | None) -> None:
         """Say when optimisation cannot invert ``rep``, and (hybrid) which decoder starts it: the
         start settings, which the decoder's output replaces, are disabled and say so."""

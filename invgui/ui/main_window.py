@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox
 
 from ..core import representations as R
 from ..core.autosave import state_dir
@@ -38,8 +38,6 @@ from .run_display import RunDisplay
 from .run_list import RunList
 from .session_files import SessionFiles
 from .worker import error_dialog
-
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
 
 
 def default_size() -> tuple[int, int]:
@@ -93,32 +91,41 @@ class MainWindow(QMainWindow):
         # The controller owns the run queue, the worker thread and the autosave; a scripted window
         # (restore=False) never writes the user's autosave.
         self.controller = c = Controller(self, device=lambda: self.device, autosave=restore)
-        self.display = RunDisplay(self)             # what the controller's signals say, shown
         self.background = Background(self)
         self._behind: list = []               # started once the window has painted (paintEvent)
         # The first run's metrics import scikit-image and SciPy (~400 modules: seconds that hold the
         # interpreter and stall the event loop): done behind the painted window, not before it.
         self._behind.append(lambda: self.background.submit("warm-up", warm_up, lambda *_: None))
-        self.models, self._closed = ModelChoice(self), False
-        self.files = SessionFiles(c, self.state, window=self, settings=self.settings, show_error=self.show_error,
-                                  open_image=self.open_image, take_run_settings=self.models.take_run_settings,
-                                  menus=lambda: actions.submenus(self))
+        self._closed = False
+        self._build()
+        # The helpers: each takes the controller, the state, the widgets it draws on and callables.
+        status, show_error = self.statusBar(), self.show_error
+        self.display = RunDisplay(c, self.state, view=self.view, run_list=self.run_list, live=self.live,
+                                  background=self.background, status_bar=status, progress=self.progress,
+                                  metrics=self.metrics_label, show_error=show_error, compare=lambda: self.compare_view,
+                                  ended=self.runEnded.emit, update_buttons=self._update_buttons, size=self._size)
         self.features = FeatureDisplay(self.state, self.background, size=self._size, view=lambda: self.view,
                                        channels=lambda: self.form.widgets["channels"].text(),
                                        tree=lambda: self.layer_tree)
-        self.exports = Exporters(c, self.state, parent=self, history=lambda: self.history, show_error=self.show_error,
+        self.models = ModelChoice(c, self.state, reps=self.left, methods=self.right, display=self.display,
+                                  features=self.features, background=self.background, parent=self, status_bar=status,
+                                  progress=self.progress, show_error=show_error, size=self._size,
+                                  set_layer=self.set_layer, open_image=self.open_image,
+                                  update_labels=self._update_labels, update_buttons=self._update_buttons,
+                                  loaded=self.modelLoaded.emit)
+        self.files = SessionFiles(c, self.state, window=self, settings=self.settings, show_error=show_error,
+                                  open_image=self.open_image, take_run_settings=self.models.take_run_settings,
+                                  menus=lambda: actions.submenus(self))
+        self.exports = Exporters(c, self.state, parent=self, history=lambda: self.history, show_error=show_error,
                                  selected=lambda: self.run_list.selected_ids(), view=lambda: self.view)
-        self.requests = Requests(c, self.state, page=lambda: self.right, size=self._size, show_error=self.show_error,
+        self.requests = Requests(c, self.state, page=lambda: self.right, size=self._size, show_error=show_error,
                                  random_weights=lambda: self.random_weights.isChecked(),
                                  probe_started=self.display.probe_started)
         self.run_actions = RunActions(c, self.state, load=self.models.load_run, ask_name=ask_name(self),
-                                      clear=lambda: self.display.show_result(None), show_error=self.show_error)
-        self._build()
+                                      clear=lambda: self.display.show_result(None), show_error=show_error)
+        self._wire()
         actions.build(self)
         self.fit_action.setChecked(self.framing == "fit")
-        self.pixel_label, self.progress = QLabel(""), QLabel("idle")
-        self.statusBar().addPermanentWidget(self.pixel_label)
-        self.statusBar().addPermanentWidget(self.progress)
         self.modelLoaded.connect(self.models.on_loaded)
         if defer_model:                     # "loading" shows now; the thread starts after the first paint
             self.models.show_loading(R.DEFAULT)
@@ -147,6 +154,10 @@ class MainWindow(QMainWindow):
 
     # -- construction ------------------------------------------------------------------------
     def _build(self) -> None:
+        """The widgets and docks, and the signals handled by the window itself."""
+        self.pixel_label, self.progress = QLabel(""), QLabel("idle")
+        self.statusBar().addPermanentWidget(self.pixel_label)
+        self.statusBar().addPermanentWidget(self.progress)
         self.view = v = ResultView()
         self.setCentralWidget(v)
         v.pixelHovered.connect(lambda text: self.pixel_label.setText(text))
@@ -164,26 +175,18 @@ class MainWindow(QMainWindow):
             right.decoder_panel
         self.run_button, self.stop_button, self.pause_button = right.run_button, right.stop_button, right.pause_button
         self.metrics_label = right.metrics_label
-        self.device_box.currentTextChanged.connect(self._set_device)
-        self.model_box.activated.connect(self.models.on_chosen)
+        self.device_box.currentTextChanged.connect(lambda name: setattr(self.state, "device", name))
         self.random_weights.toggled.connect(lambda _: self.set_model(self.model_box.currentData()))
         self.layer_tree.layerChosen.connect(self.set_layer)
-        self.layer_tree.rowsInView.connect(self.features.receptive_field)
         self.form.changed.connect(self._on_params_changed)
         self.method_box.currentIndexChanged.connect(lambda _i: self._update_labels())
         self.decoder_panel.box.currentIndexChanged.connect(lambda _i: self._update_labels())
         self.decoder_panel.trainRequested.connect(self.open_train_dialog)
-        self.decoder_panel.probeRequested.connect(self.requests.probe)
         self.run_button.clicked.connect(self.run)
         self.stop_button.clicked.connect(self.stop)
         self.pause_button.toggled.connect(self.pause)
         self.run_list = rl = RunList()
         rl.runSelected.connect(lambda rid: self.show_run(self.session.get(rid)))
-        rl.renameRequested.connect(self.run_actions.rename_dialog)
-        rl.duplicateRequested.connect(self.run_actions.duplicate)
-        rl.rerunRequested.connect(self.run_actions.rerun)
-        rl.deleteRequested.connect(self.run_actions.delete)
-        rl.exportRequested.connect(lambda rid: (self.show_run(self.session.get(rid)), self.exports.export_dialog()))
         docks = {}
         for key, title, widget, area in (("layers", "Layers", left, Qt.DockWidgetArea.LeftDockWidgetArea),
                                          ("runs", "Runs", rl, Qt.DockWidgetArea.LeftDockWidgetArea),
@@ -195,8 +198,16 @@ class MainWindow(QMainWindow):
         self.resizeDocks([docks["layers"], docks["runs"]], [620, 220], Qt.Orientation.Vertical)
         self.resizeDocks([docks["layers"], docks["params"]], [280, 310], Qt.Orientation.Horizontal)
 
-    def _set_device(self, name: str) -> None:
-        self.device = name
+    def _wire(self) -> None:
+        """The signals the helpers handle."""
+        self.model_box.activated.connect(self.models.on_chosen)
+        self.layer_tree.rowsInView.connect(self.features.receptive_field)
+        self.decoder_panel.probeRequested.connect(self.requests.probe)
+        rl, ra = self.run_list, self.run_actions
+        for signal, slot in ((rl.renameRequested, ra.rename_dialog), (rl.duplicateRequested, ra.duplicate),
+                             (rl.rerunRequested, ra.rerun), (rl.deleteRequested, ra.delete)):
+            signal.connect(slot)
+        rl.exportRequested.connect(lambda rid: (self.show_run(self.session.get(rid)), self.exports.export_dialog()))
 
     def set_model(self, name: str, params=None, **kw) -> bool:
         """Switch the representation (``ModelChoice.set_model``); False (and why, shown) if it cannot."""
@@ -218,7 +229,7 @@ class MainWindow(QMainWindow):
         return self.right.method()
 
     def set_method(self, key: str) -> None:
-        self.method_box.setCurrentIndex(self.method_box.findData(key))
+        self.right.set_method(key)
 
     def _update_labels(self) -> None:
         """The method page's notes: a representation optimisation cannot invert, the hybrid's decoder."""
@@ -266,11 +277,6 @@ class MainWindow(QMainWindow):
         if not str(source).startswith("sample:"):
             self.files.add_recent("images", str(Path(source).resolve()))
         return True
-
-    def _open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)
-        if path:
-            self.open_image(path)
 
     def dragEnterEvent(self, e) -> None:
         if e.mimeData().hasUrls():

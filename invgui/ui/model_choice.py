@@ -20,30 +20,39 @@ from .docks import OPEN_MODEL
 
 
 class ModelChoice:
-    def __init__(self, window):
-        self.w = window
-        self.weights: dict[str, str] = window.state.weights   # explicit state-dict file per model (else its own)
+    """Acts on the representation dock ``reps`` (chooser, random-weights box, layer tree) and the
+    method dock ``methods`` (method, form, decoder page); keeps the representation, layer and
+    weight files in ``state``; hands a built representation to the controller.  The window's own
+    reactions come in as callables (``set_layer``, ``open_image``, ``update_labels``,
+    ``update_buttons``; ``loaded(rep, error)`` brings a background load back to the GUI thread)."""
+
+    def __init__(self, controller, state, *, reps, methods, display, features, background, parent, status_bar,
+                 progress, show_error, size, set_layer, open_image, update_labels, update_buttons, loaded):
+        self.c, self.state, self.reps, self.methods = controller, state, reps, methods
+        self.display, self.features, self.background, self.parent = display, features, background, parent
+        self.status_bar, self.progress, self.show_error, self.size = status_bar, progress, show_error, size
+        self.set_layer, self.open_image, self.loaded = set_layer, open_image, loaded
+        self.update_labels, self.update_buttons = update_labels, update_buttons
+        self.weights: dict[str, str] = state.weights   # explicit state-dict file per model (else its own)
         self.loader: threading.Thread | None = None
 
     def show_loading(self, name: str) -> None:
         """The visible "loading" state (the chooser disabled, the status bar saying what loads)."""
-        w = self.w
-        w.model_box.setEnabled(False)
-        w.statusBar().showMessage(f"loading {R.REGISTRY[name].title}…")
-        w.progress.setText("loading the model")
+        self.reps.model_box.setEnabled(False)
+        self.status_bar.showMessage(f"loading {R.REGISTRY[name].title}…")
+        self.progress.setText("loading the model")
 
     def load_in_background(self, name: str) -> None:
-        """Build representation ``name`` and its layer shapes on a thread; ``modelLoaded`` brings it back."""
-        w = self.w
+        """Build representation ``name`` and its layer shapes on a thread; ``loaded`` brings it back."""
         self.show_loading(name)
 
         def load() -> None:
             try:
                 rep = R.get(name, weights=self.weights.get(name))
                 rep.layers(rep.input_size)           # the tree's shapes: one forward pass, cached
-                w.modelLoaded.emit(rep, None)
+                self.loaded(rep, None)
             except Exception as e:                   # shown on the GUI thread
-                w.modelLoaded.emit(None, f"{type(e).__name__}: {e}" if not isinstance(e, ValueError) else str(e))
+                self.loaded(None, f"{type(e).__name__}: {e}" if not isinstance(e, ValueError) else str(e))
 
         self.loader = threading.Thread(target=load, name="invgui-model-load", daemon=True)
         self.loader.start()
@@ -55,25 +64,25 @@ class ModelChoice:
             self.loader.join(timeout)
 
     def on_loaded(self, rep, error) -> None:
-        w = self.w
-        w.model_box.setEnabled(True)
-        w.progress.setText("idle")
+        st = self.state
+        self.reps.model_box.setEnabled(True)
+        self.progress.setText("idle")
         if rep is None:
-            w.show_error("Cannot load the model", error)
-        elif w.rep is None:                          # the user has not picked another one meanwhile
+            self.show_error("Cannot load the model", error)
+        elif st.rep is None:                          # the user has not picked another one meanwhile
             self.adopt(rep, keep_shown=True)
-            w._update_buttons()
+            self.update_buttons()
 
     def set_model(self, name: str, rep_params=None, keep_shown: bool = False) -> bool:
         """Load representation ``name`` (with its own ``rep_params``); on failure keep the current one."""
-        w = self.w
+        st = self.state
         try:
-            rep = R.get(name, weights=self.weights.get(name), random_weights=w.random_weights.isChecked(),
+            rep = R.get(name, weights=self.weights.get(name), random_weights=self.reps.random_weights.isChecked(),
                         params=rep_params)
         except R.RepresentationError as e:
-            w.show_error("Cannot load the model", str(e))
-            if w.rep is not None:
-                w.model_box.setCurrentIndex(w.model_box.findData(w.rep.name))
+            self.show_error("Cannot load the model", str(e))
+            if st.rep is not None:
+                self.reps.model_box.setCurrentIndex(self.reps.model_box.findData(st.rep.name))
             return False
         self.adopt(rep, keep_shown=keep_shown)
         return True
@@ -81,81 +90,81 @@ class ModelChoice:
     def take_run_settings(self, run) -> None:
         """The window on a restored run's representation, layer and method, so the run is not shown
         beside another representation's Φ0 (after a restart everything reset to the default model)."""
-        w = self.w
+        st = self.state
         if run.model not in R.names():
             return                                   # a model file: the user opens it again
-        other = w.rep is None or w.rep.name != run.model or (run.rep_params or None) != (
-            w.rep.describe().get("representation_params") or None)
+        other = st.rep is None or st.rep.name != run.model or (run.rep_params or None) != (
+            st.rep.describe().get("representation_params") or None)
         if other and not self.set_model(run.model, run.rep_params, keep_shown=True):
             return
-        if w.method_box.findData(run.method) >= 0:
-            w.set_method(run.method)
+        if self.methods.method_box.findData(run.method) >= 0:
+            self.methods.set_method(run.method)
 
     def load_run(self, run) -> bool:
         """Put a run's request into the window (model, layer, image, method, parameters, decoder), to
         change and run again (the run list's *Duplicate into the window*)."""
-        w = self.w
-        if (w.rep is None or w.rep.name != run.model or w.rep.describe().get("representation_params")
-                != run.rep_params or w.random_weights.isChecked() != run.random_weights):
-            w.random_weights.blockSignals(True)
-            w.random_weights.setChecked(run.random_weights)
-            w.random_weights.blockSignals(False)
-            if not w.set_model(run.model, run.rep_params):
+        st = self.state
+        if (st.rep is None or st.rep.name != run.model or st.rep.describe().get("representation_params")
+                != run.rep_params or self.reps.random_weights.isChecked() != run.random_weights):
+            self.reps.random_weights.blockSignals(True)
+            self.reps.random_weights.setChecked(run.random_weights)
+            self.reps.random_weights.blockSignals(False)
+            if not self.set_model(run.model, run.rep_params):
                 return False
-        w.set_layer(run.layer)
-        if run.image != w.image_source:
-            w.open_image(run.image)
-        w.set_method(run.method)
+        self.set_layer(run.layer)
+        if run.image != st.image_source:
+            self.open_image(run.image)
+        self.methods.set_method(run.method)
         spec = method(run.method)
         if run.params is not None:
-            w.form.set_values(run.params)
+            self.methods.form.set_values(run.params)
         if spec.uses_decoder and run.decoder:
-            w.decoder_panel.add_file(run.decoder)
+            self.methods.decoder_panel.add_file(run.decoder)
         if spec.one_pass and run.decoder:
-            w.decoder_panel.size.setValue(run.size)
-        w.statusBar().showMessage(f"loaded the settings of {run.label()}: change them and Run", 8000)
+            self.methods.decoder_panel.size.setValue(run.size)
+        self.status_bar.showMessage(f"loaded the settings of {run.label()}: change them and Run", 8000)
         return True
 
     def adopt(self, rep, keep_shown: bool = False) -> None:
         """Make ``rep`` the window's representation.  ``keep_shown`` (the default model arriving
         after start-up): a run already shown — restored from the autosave meanwhile — stays, and
         the window takes its layer when it is of this representation."""
-        w = self.w
-        changed = w.rep is None or w.rep.name != rep.name
-        w.rep = rep
-        w.model_box.setCurrentIndex(w.model_box.findData(rep.name))
-        w.layer = rep.default_layer
-        shown = w.shown_run if keep_shown and w.result is not None else None
+        st = self.state
+        changed = st.rep is None or st.rep.name != rep.name
+        st.rep = rep
+        self.reps.model_box.setCurrentIndex(self.reps.model_box.findData(rep.name))
+        st.layer = rep.default_layer
+        shown = st.shown_run if keep_shown and st.result is not None else None
         if shown is not None and shown.model == rep.name:
             with contextlib.suppress(ValueError):    # a layer this build does not have: the default
-                w.layer = rep.resolve_layer(shown.layer)
+                st.layer = rep.resolve_layer(shown.layer)
         elif shown is not None and shown.model in R.names():
             # The default model arrived after a run of another representation was restored: the
             # window goes to that run's representation instead (once this one is in place).
-            QTimer.singleShot(0, lambda: self.take_run_settings(shown) if w.shown_run is shown else None)
+            QTimer.singleShot(0, lambda: self.take_run_settings(shown) if st.shown_run is shown else None)
         if changed:
-            form = w.left.set_rep_form(rep)
+            form = self.reps.set_rep_form(rep)
             if form is not None:
                 form.changed.connect(self.on_rep_params_changed)
-        w._update_labels()
-        w.decoder_panel.refresh(rep.name, w.layer)
-        w.features.invalidate()
+        self.update_labels()
+        self.methods.decoder_panel.refresh(rep.name, st.layer)
+        self.features.invalidate()
         self.refresh_tree()
-        w.features.update()
+        self.features.update()
         note = self.fit_preset()
         if shown is None:
-            w.display.clear_stale()
-        w.display.show_original()
-        w.statusBar().showMessage(f"{rep.title}: weights {rep.weights_info}" + note, 8000)
-        if resolve_device(w.device) == "cpu":   # runs on the CPU use this one instead of building their own
-            w.controller.offer_rep(rep, self.weights.get(rep.name), w.random_weights.isChecked())
+            self.display.clear_stale()
+        self.display.show_original()
+        self.status_bar.showMessage(f"{rep.title}: weights {rep.weights_info}" + note, 8000)
+        if resolve_device(st.device) == "cpu":   # runs on the CPU use this one instead of building their own
+            self.c.offer_rep(rep, self.weights.get(rep.name), self.reps.random_weights.isChecked())
 
     def fit_preset(self) -> str:
         """A preset made for another kind of representation is not carried over silently: the
         paper's counterpart for this one is chosen instead, and the status bar says so."""
-        form = self.w.form
+        form = self.methods.form
         current = form.preset_box.currentText()
-        handcrafted = self.w.rep.params is not None
+        handcrafted = self.state.rep.params is not None
         fitting = optimize.preset_for(current, handcrafted)
         if fitting == current:
             return ""
@@ -163,34 +172,33 @@ class ModelChoice:
         return f" · preset {current} → {fitting} (made for {'hand-crafted features' if handcrafted else 'CNNs'})"
 
     def on_rep_params_changed(self) -> None:
-        w = self.w
+        st = self.state
         try:
-            values = w.left.rep_form.values()
+            values = self.reps.rep_form.values()
         except ValueError as e:
-            w.statusBar().showMessage(f"representation parameters: {e}", 8000)
+            self.status_bar.showMessage(f"representation parameters: {e}", 8000)
             return
-        if values != w.rep.params:
-            self.set_model(w.rep.name, values)
+        if values != st.rep.params:
+            self.set_model(st.rep.name, values)
 
     def on_chosen(self, index: int) -> None:
-        w = self.w
-        name = w.model_box.itemData(index)
+        st = self.state
+        name = self.reps.model_box.itemData(index)
         if name != OPEN_MODEL:
             self.set_model(name)
             return
-        w.model_box.setCurrentIndex(w.model_box.findData(w.rep.name) if w.rep else 0)
-        path, _ = QFileDialog.getOpenFileName(w, "Open a model", "", "TorchScript or state dict (*.pt *.pth *.ts);;"
-                                              "All files (*)")
+        self.reps.model_box.setCurrentIndex(self.reps.model_box.findData(st.rep.name) if st.rep else 0)
+        path, _ = QFileDialog.getOpenFileName(self.parent, "Open a model", "",
+                                              "TorchScript or state dict (*.pt *.pth *.ts);;All files (*)")
         if not path:
             return
-        arch, ok = QInputDialog.getText(w, "Architecture", "For a state-dict file, the architecture "
+        arch, ok = QInputDialog.getText(self.parent, "Architecture", "For a state-dict file, the architecture "
                                         "(torchvision:resnet18, timm:convnext_tiny, …); empty for a TorchScript file:")
         if ok:
             self.open_model_file(path, arch.strip() or None)
 
     def open_model_file(self, path: str, arch: str | None = None) -> bool:
         """Use a TorchScript file, or a state dict for ``arch`` (``torchvision:NAME`` / ``timm:NAME``)."""
-        w = self.w
         if arch:
             if not arch.startswith(("torchvision:", "timm:")):
                 arch = f"torchvision:{arch}"
@@ -199,16 +207,17 @@ class ModelChoice:
             name, weights = f"torchscript:{path}", None
             if not R.is_trusted(path):
                 if not self.confirm_torchscript(str(path)):
-                    w.statusBar().showMessage(f"did not load {path}: not trusted", 8000)
+                    self.status_bar.showMessage(f"did not load {path}: not trusted", 8000)
                     return False
                 R.trust(path)
         if weights:
             self.weights[name] = weights
-        if w.model_box.findData(name) < 0:
-            w.model_box.insertItem(w.model_box.count() - 1, f"{Path(path).name} ({arch or 'TorchScript'})", name)
+        box = self.reps.model_box
+        if box.findData(name) < 0:
+            box.insertItem(box.count() - 1, f"{Path(path).name} ({arch or 'TorchScript'})", name)
         if not self.set_model(name):
             self.weights.pop(name, None)
-            w.model_box.removeItem(w.model_box.findData(name))
+            self.reps.model_box.removeItem(self.reps.model_box.findData(name))
             return False
         return True
 
@@ -219,7 +228,7 @@ class ModelChoice:
                           "with your permissions. Load it only if you trust where it came from.\n\n"
                           "(A torchvision/timm architecture with a state-dict file is loaded safely, "
                           "with weights_only=True, and needs no such trust.)",
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self.w)
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self.parent)
         box.button(QMessageBox.StandardButton.Yes).setText("Load it, I trust it")
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         return box.exec() == QMessageBox.StandardButton.Yes
@@ -228,26 +237,26 @@ class ModelChoice:
         """The layer tree at the current input size.  Shapes at a new size take a forward pass
         (~0.1 s for EfficientNet-Lite0 on this CPU): computed on the background thread, the tree
         is filled when they are there (a size typed meanwhile supersedes them)."""
-        w = self.w
-        if w.rep is None:
+        st = self.state
+        if st.rep is None:
             return
-        rep, size = w.rep, w._size()
-        w.layer_tree.shapes_size = size
-        w.display.show_original()
+        rep, size = st.rep, self.size()
+        self.reps.layer_tree.shapes_size = size
+        self.display.show_original()
 
         def fill(_value=None, error: BaseException | None = None) -> None:
-            if w.rep is not rep or w._size() != size:
+            if st.rep is not rep or self.size() != size:
                 return                                 # another model or size was chosen meanwhile
             if error is not None:
-                w.show_error("Cannot compute the layer shapes", str(error))
+                self.show_error("Cannot compute the layer shapes", str(error))
                 return
-            w.layer_tree.populate(rep, size, w.layer)
-            w.layer_tree.filter(w.layer_filter.text())
-            w.features.receptive_field()
+            self.reps.layer_tree.populate(rep, size, st.layer)
+            self.reps.layer_tree.filter(self.reps.layer_filter.text())
+            self.features.receptive_field()
 
         if rep.layers_ready(size):
             fill()
             return
-        if w.layer_tree.rep_name != rep.name:
-            w.layer_tree.show_pending(rep.title, size)
-        w.background.submit("tree", lambda: rep.layers(size), fill)
+        if self.reps.layer_tree.rep_name != rep.name:
+            self.reps.layer_tree.show_pending(rep.title, size)
+        self.background.submit("tree", lambda: rep.layers(size), fill)
