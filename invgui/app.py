@@ -9,7 +9,8 @@ import sys
 def run_gui(image: str | None = None, screenshot: str | None = None, iters: int | None = None,
             model: str | None = None, preset: str | None = None, method: str | None = None,
             probe: str | None = None, other: str | None = None, view: str = "main",
-            layer: str | None = None) -> int:
+            layer: str | None = None, weights: str | None = None, random_weights: bool = False,
+            rep_params: list[str] | None = None) -> int:
     """Open the main window (on ``model`` at ``layer``, when given).  With ``screenshot``: run
     (``iters`` iterations, or the decoder with ``method="decoder"``, then the ``probe`` if given)
     through the real worker, save a PNG of the whole window and exit (0 on success).
@@ -42,7 +43,7 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
     # loads it at once (it runs straight away).
     win = MainWindow(image=image, restore=not screenshot, defer_model=not (screenshot or model or layer))
     error = configure(win, model=model, layer=layer, preset=preset, iters=iters, method=method, probe=probe,
-                      other=other)
+                      other=other, weights=weights, random_weights=random_weights, rep_params=rep_params)
     if error:
         print(f"invgui: error: {error}", file=sys.stderr)
         win.close()
@@ -141,9 +142,26 @@ def _splash(app):
 
 def configure(win, *, model: str | None = None, layer: str | None = None, preset: str | None = None,
               iters: int | None = None, method: str | None = None, probe: str | None = None,
-              other: str | None = None) -> str | None:
-    """Apply ``invgui gui``'s start options to the window; the error, if one is refused."""
-    if model and not win.set_model(model):
+              other: str | None = None, weights: str | None = None, random_weights: bool = False,
+              rep_params: list[str] | None = None) -> str | None:
+    """Apply ``invgui gui``'s start options to the window (the model as ``invert`` takes it: a
+    registered name, torchvision:/timm:ARCH with ``weights``, random weights, a hand-crafted
+    representation's parameters); the error, if one is refused."""
+    if weights or random_weights or rep_params:
+        from .core.representations import RepresentationError, parse_params
+
+        if weights:
+            win.state.weights[model or win.model_box.currentData()] = str(weights)
+        win.random_weights.blockSignals(True)
+        win.random_weights.setChecked(random_weights)
+        win.random_weights.blockSignals(False)
+        try:
+            params = parse_params(rep_params) or None
+        except RepresentationError as e:
+            return str(e)
+        if not win.set_model(model or win.model_box.currentData(), params):
+            return "; ".join(win.errors)
+    elif model and not win.set_model(model):
         return "; ".join(win.errors)
     if layer:
         from .core.representations import RepresentationError

@@ -26,18 +26,20 @@ from .core.errors import InvguiError
 DEFAULT_IMAGE = "sample:chelsea"
 
 
-def _add_model_args(p: argparse.ArgumentParser, *, positional: bool = False) -> None:
+def _add_model_args(p: argparse.ArgumentParser, *, positional: bool = False, default: str | None = "") -> None:
     from .core import catalog as R  # the names without torch: --help and argument errors stay fast
 
     if positional:
         p.add_argument("model", metavar="MODEL", help=f"one of: {', '.join(R.names())}; or torchscript:FILE, "
                        "torchvision:ARCH or timm:ARCH (with --weights FILE)")
     else:
-        p.add_argument("--model", "-m", default=R.DEFAULT, metavar="MODEL",
+        p.add_argument("--model", "-m", default=R.DEFAULT if default == "" else default, metavar="MODEL",
                        help=f"representation (default {R.DEFAULT}; one of {', '.join(R.names())}; or "
-                            "torchscript:FILE, torchvision:ARCH or timm:ARCH with --weights FILE)")
-    p.add_argument("--weights", metavar="FILE", help="state-dict file with the model's weights "
-                   "(loaded with weights_only=True)")
+                            "torchscript:FILE, torchvision:ARCH or timm:ARCH with --weights FILE, or a timm / "
+                            "Hugging Face checkpoint folder)")
+    p.add_argument("--weights", metavar="FILE", help="the model's weights: a state dict (.pth/.pt, loaded with "
+                   "weights_only=True), a .safetensors file, or a checkpoint folder (config.json + "
+                   "model.safetensors); none of these can run code")
     p.add_argument("--random-weights", action="store_true",
                    help="use untrained (seeded) weights instead of pretrained ones")
     p.add_argument("--trust-torchscript", action="store_true",
@@ -66,7 +68,6 @@ def _get_rep(args, **kw):
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line.  It imports only pure-data modules (catalog, *_params), never
     torch: ``--help`` and argument errors answer in a fraction of a second (a test checks)."""
-    from .core import catalog as R
     from .core.methods import registry as M
     from .core.methods.optimize_params import PRESETS, OptimizeParams
     from .core.params import add_arguments
@@ -168,8 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", nargs="?", default=None, help="image to open (default sample:chelsea)")
     p.add_argument("--screenshot", metavar="PNG", help="run, save a PNG of the whole window, and exit")
     p.add_argument("--iters", type=int, default=None, help="iterations to run (with --screenshot)")
-    p.add_argument("--model", "-m", default=None, choices=R.names(), metavar="MODEL",
-                   help="representation to start with (default: the embedded CNN)")
+    _add_model_args(p, default=None)
     p.add_argument("--layer", "-l", default=None, help="layer to start on (default: the model's mid-depth "
                    "layer; `invgui layers MODEL` lists them)")
     p.add_argument("--preset", default=None, choices=PRESETS.names(), help="optimisation preset to start with")
@@ -587,9 +587,14 @@ def cmd_gui(args) -> int:
         check_writable(args.screenshot, "screenshot")
     from .app import run_gui
 
+    if args.trust_torchscript and args.model and args.model.startswith("torchscript:"):
+        from .core.representations import trust
+
+        trust(args.model[len("torchscript:"):])
     return run_gui(image=args.image, screenshot=args.screenshot, iters=args.iters, model=args.model,
                    preset=args.preset, method=args.method, probe=args.probe, other=args.other, view=args.view,
-                   layer=args.layer)
+                   layer=args.layer, weights=args.weights, random_weights=args.random_weights,
+                   rep_params=args.rep_param)
 
 
 def main(argv: list[str] | None = None) -> int:

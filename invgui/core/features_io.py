@@ -29,7 +29,7 @@ class FeatureFileError(InvguiError):
 
 @dataclass
 class FeatureFile:
-    features: torch.Tensor                    # C×H×W or C (no batch dimension)
+    features: torch.Tensor                    # the layer's output for one image (meta['layout'] says how)
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -42,7 +42,7 @@ def compute(rep: Representation, image: np.ndarray, layer: str | None, size: int
     with torch.no_grad():
         phi = rep.to(device).features(x, layer)[0].cpu()
     meta = {**rep.describe(), "layer": layer, "input_size": size, "shape": list(phi.shape),
-            "versions": library_versions()}
+            "layout": rep.layer_info(layer, size).layout.to_dict(), "versions": library_versions()}
     return FeatureFile(phi, meta)
 
 
@@ -57,7 +57,7 @@ def save(ff: FeatureFile, path: str | os.PathLike, **extra: Any) -> Path:
 MAX_VALUES = 1 << 26            # C·H·W of one feature tensor (256 MiB of float32)
 _META_TYPES: dict[str, tuple[type, ...]] = {"representation": (str,), "layer": (str,), "input_size": (int,),
                                             "representation_params": (dict,), "shape": (list, tuple),
-                                            "image": (str,), "probe": (str,), "framing": (str,)}
+                                            "image": (str,), "probe": (str,), "framing": (str,), "layout": (dict,)}
 
 
 def load(path: str | os.PathLike) -> FeatureFile:

@@ -81,6 +81,7 @@ def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None,
                                         "--method decoder --decoder FILE.pt` (train one with `invgui "
                                         "train-decoder`)")
         prep.size = request.optimize_params().size or rep.input_size
+    prep.size = _model_size(rep, prep.size, prep.notes)
 
     if request.target_features:
         ff = features_io.load(request.target_features)
@@ -103,6 +104,15 @@ def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None,
     if request.eval_set:
         prep.eval_distance = eval_set_distance(request.eval_set, prep.eval_size, on_skip=on_skip)
     return prep
+
+
+def _model_size(rep, size: int, notes: list[str]) -> int:
+    """The side ``rep`` computes at: a model made for one size only takes that size, a patch model
+    a multiple of its patch; what changed is said in ``notes`` (the run's log and record)."""
+    fitted, note = rep.fit_size(size)
+    if note:
+        notes.append(note)
+    return fitted
 
 
 def _shipped_decoder(rep, layer: str | None) -> tuple[str, str | None, str]:
@@ -138,6 +148,8 @@ def run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
     for ev in prep.request.spec.run(prep, should_stop, **options):
         if isinstance(ev, Result):
             ev.record["device"] = prep.device
+            if prep.notes:
+                ev.record["notes"] = list(prep.notes)
             ev.record["device_name"] = describe(prep.device)
             if "input_region" in ev.record and prep.regions:     # the original's, not the framed square's
                 ev.record["input_region"] = prep.regions[min(ev.record.get("batch_index", 0), len(prep.regions) - 1)]
@@ -173,6 +185,7 @@ def execute_batch(requests: list[RunRequest], should_stop: Callable[[], bool] | 
     first = prepare(requests[0], images=images, rep=rep)
     preps = [first] + [prepare(r, images=images, rep=first.rep) for r in requests[1:]]
     first.regions = [p.regions[0] for p in preps]       # the records of batch item k: request k's image
+    yield from (Status(note) for note in first.notes)
     yield from run_prepared(first, should_stop, batch=preps)
 
 
@@ -183,6 +196,7 @@ def execute(request: RunRequest, should_stop: Callable[[], bool] | None = None, 
     ``rep`` is the representation the request names, already built (see ``rep_key``)."""
     yield Status(f"loading {request.model or 'the default representation'}")
     prep = prepare(request, images=images, rep=rep)
+    yield from (Status(note) for note in prep.notes)     # what prepare chose for the user (also in the record)
     yield from run_prepared(prep, should_stop)
 
 

@@ -178,10 +178,20 @@ def _line(result: Result, m: Metrics) -> str:
     return "; ".join(parts)
 
 
+def layout_text(rec: dict) -> str:
+    """The layer's output as the layer tree says it (tokens, channels last), from a record."""
+    from .layout import Layout
+
+    try:
+        return Layout.from_dict(rec["layer_layout"]).text()
+    except (KeyError, ValueError, TypeError, AttributeError):      # a record from before layouts
+        return "×".join(map(str, rec.get("layer_shape", [])))
+
+
 def _html(result: Result, m: Metrics) -> str:
     """The window's result panel: where, the errors, the cost, and (optimisation) the settings."""
     rec = result.record
-    shape = "×".join(map(str, rec.get("layer_shape", [])))
+    shape = layout_text(rec)
     said = sizes(result)
     where_ = f"<b>{escape(where(rec.get('representation'), rec.get('layer')))}</b> ({shape}" + (
         f", at {said})" if said else ")")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from .errors import InvguiError
+from .layout import Layout, plain, window_cells
 
 
 class SubsetError(InvguiError):
@@ -75,18 +76,37 @@ def parse_window(spec: str, h: int, w: int) -> tuple[int, int, int, int]:
     return x0, y0, x1, y1
 
 
-def mask(shape: tuple[int, ...], channels: str = "", window: str = "") -> torch.Tensor | None:
-    """A float mask of ``shape`` (C×H×W or C), or None when everything is selected."""
+def mask(layout: Layout | tuple[int, ...], channels: str = "", window: str = "") -> torch.Tensor | None:
+    """A float mask of the layer's output shape, or None when everything is selected.
+
+    ``layout`` (a :class:`~invgui.core.layout.Layout`, or a shape read as C×H×W / C) says where the
+    channels and the spatial cells are: a window selects cells of the map (the patch grid of a
+    transformer: prefix tokens are outside every window); channels alone select those channels
+    everywhere, prefix tokens included."""
     if not channels.strip() and not window.strip():
         return None
-    c = shape[0]
+    lay = layout if isinstance(layout, Layout) else plain(tuple(layout))
+    shape = lay.shape
+    if lay.kind == "unknown":
+        raise SubsetError(f"this layer's output ({'×'.join(map(str, shape))}) has no channels or map invgui can "
+                          "read; it inverts as a whole: leave Channels and Window empty")
     m = torch.zeros(shape)
-    chans = parse_channels(channels, c)
-    if len(shape) == 3:
-        x0, y0, x1, y1 = parse_window(window, shape[1], shape[2])
-        m[chans, y0:y1, x0:x1] = 1.0
-    else:
+    chans = parse_channels(channels, lay.channels)
+    grid = lay.grid
+    if grid is None:
         if window.strip():
-            raise SubsetError(f"window {window!r}: this layer has no spatial dimensions ({'×'.join(map(str, shape))})")
+            raise SubsetError(f"window {window!r}: this layer has no spatial dimensions ({lay.text()})")
         m[chans] = 1.0
+        return m
+    if not window.strip() and lay.kind == "tokens":
+        m[:, chans] = 1.0
+        return m
+    x0, y0, x1, y1 = parse_window(window, *grid)
+    if lay.kind == "chw":
+        m[chans, y0:y1, x0:x1] = 1.0
+    elif lay.kind == "hwc":
+        m[y0:y1, x0:x1][..., chans] = 1.0
+    else:
+        cells = torch.tensor(window_cells(lay, x0, y0, x1, y1))
+        m[cells[:, None], torch.tensor(chans)[None]] = 1.0
     return m

@@ -99,14 +99,24 @@ _RF: dict[tuple, int | None] = {}
 
 
 def _feature_map(rep, image, size: int, layer: str, channel: int):
-    """(map, title) of one channel of Φ0 at ``layer`` (map None: the layer has no spatial map)."""
+    """(map, title) of one channel of Φ0 at ``layer`` on its map — a transformer's patch grid, a
+    channels-last stage's cells — with the prefix tokens' values in the title (map None: the layer
+    has no spatial map)."""
     import torch
 
+    lay = rep.layer_info(layer, size).layout
     with torch.no_grad():
-        phi = rep.features(image_batch(image, size), layer)[0]
-    if phi.dim() != 3:
-        return None, f"Feature map — {layer} has no spatial map ({phi.shape[0]} values)"
-    return phi[channel].numpy(), f"Φ0 — {layer} channel {channel}/{phi.shape[0]} ({phi.shape[2]}×{phi.shape[1]})"
+        phi = rep.features(image_batch(image, size), layer)
+    if lay.grid is None:
+        return None, f"Feature map — {layer} has no spatial map ({lay.text()})"
+    fmap = lay.spatial(phi)[0, channel]
+    h, w = lay.grid
+    title = f"Φ0 — {layer} channel {channel}/{lay.channels} ({w}×{h}{' patches' if lay.kind == 'tokens' else ''})"
+    if lay.n_prefix:
+        values = lay.prefix_tokens(phi)[0, :, channel].tolist()
+        shown = ", ".join(f"{name} {v:.3g}" for name, v in zip(lay.prefix_names()[:5], values, strict=False))
+        title += f" · {shown}{' …' if len(values) > 5 else ''}"
+    return fmap.numpy(), title
 
 
 def _first_channel(rep, layer: str, size: int, channels: str) -> int:
@@ -114,10 +124,10 @@ def _first_channel(rep, layer: str, size: int, channels: str) -> int:
     layer's shape at ``size`` — a forward pass when the size is new: on the background thread."""
     from ..core.subsets import SubsetError, parse_channels
 
-    info = rep.layer_info(layer, size)
-    if not info.shape:
+    lay = rep.layer_info(layer, size).layout
+    if not lay.channels:
         return 0
     try:
-        return parse_channels(channels, info.shape[0])[0]
+        return parse_channels(channels, lay.channels)[0]
     except SubsetError:
         return 0

@@ -108,6 +108,7 @@ class LayerTree(QTreeWidget):
         item = QTreeWidgetItem([label, info.kind, info.shape_text(), str(info.stride or ""), ""])
         item.setData(0, Qt.ItemDataRole.UserRole, info.name)
         item.setToolTip(0, info.name)
+        item.setToolTip(2, info.shape_text())
         if not info.fits:
             item.setForeground(2, QBrush(QColor("#c0392b")))
             item.setToolTip(2, info.error or "this module does not run in the forward pass")

@@ -132,7 +132,10 @@ class ModelChoice:
         st = self.state
         changed = st.rep is None or st.rep.name != rep.name
         st.rep = rep
-        self.reps.model_box.setCurrentIndex(self.reps.model_box.findData(rep.name))
+        box = self.reps.model_box
+        if box.findData(rep.name) < 0:               # torchvision:/timm:ARCH from `invgui gui --model`, Python
+            box.insertItem(box.count() - 1, rep.title, rep.name)
+        box.setCurrentIndex(box.findData(rep.name))
         st.layer = rep.default_layer
         shown = st.shown_run if keep_shown and st.result is not None else None
         if shown is not None and shown.model == rep.name:

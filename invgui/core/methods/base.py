@@ -106,7 +106,7 @@ class RunRequest:
     the optimisation (paper 001's and paper 000's methods in series)."""
 
     method: str = DEFAULT_METHOD                      # a name of METHODS
-    model: str = ""                                   # "" = the default representation
+    model: str = ""                                   # "" = the default; an nn.Module becomes python:CLASS@HASH
     layer: str | None = None                          # None = the representation's (or decoder's) default
     images: tuple[str, ...] = (DEFAULT_IMAGE,)        # sources: paths or sample:NAME
     params: Any = None                                # OptimizeParams (None = the default preset)
@@ -122,6 +122,14 @@ class RunRequest:
     eval_set: str | None = None                       # folder (or "samples") defining paper 001's N
     trust_torchscript: bool = False
     framing: str = "crop"                             # a non-square image: its centre square, or padded (fit)
+
+    def __post_init__(self) -> None:
+        if self.model is not None and not isinstance(self.model, str):
+            # A torch.nn.Module from Python: registered under a name that says its class and the
+            # hash of its weights, which records and sessions keep (core.representations.modules).
+            from ..representations.modules import register_module
+
+            object.__setattr__(self, "model", register_module(self.model))
 
     # -- conveniences ---------------------------------------------------------------------------
     @property

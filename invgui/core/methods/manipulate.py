@@ -15,6 +15,7 @@ from statistics import NormalDist
 import torch
 
 from ..errors import InvguiError
+from ..layout import Layout, plain
 from .probe_params import PROBES  # noqa: F401  (the names live without torch)
 
 
@@ -70,19 +71,25 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int = 8) -> list[torch.
     return [torch.lerp(a, b, float(t)) for t in torch.linspace(0, 1, steps)]
 
 
-def neuron(shape: tuple[int, ...], channel: int, position: tuple[int, int] | None = None,
+def neuron(layout: Layout | tuple[int, ...], channel: int, position: tuple[int, int] | None = None,
            value: float = 1.0) -> torch.Tensor:
-    """All zeros but one entry: ``channel`` at ``position`` (default: the centre) = ``value``."""
-    out = torch.zeros(shape)
-    if not 0 <= channel < shape[0]:
-        raise InvguiError(f"channel {channel} is out of range 0…{shape[0] - 1}")
-    if len(shape) == 1:
+    """All zeros but one entry: ``channel`` at map cell ``position`` (row, column; default: the
+    centre) = ``value``, in the layer's own layout (a transformer's patch token, a channels-last
+    cell)."""
+    lay = layout if isinstance(layout, Layout) else plain(tuple(layout))
+    out = torch.zeros(lay.shape)
+    if not 0 <= channel < lay.channels:
+        raise InvguiError(f"channel {channel} is out of range 0…{lay.channels - 1}")
+    if lay.grid is None:
+        if lay.kind != "vector":
+            raise InvguiError(f"this layer's output ({lay.text()}) has no channels invgui can read")
         out[channel] = value
         return out
-    y, x = position if position is not None else (shape[1] // 2, shape[2] // 2)
-    if not (0 <= y < shape[1] and 0 <= x < shape[2]):
-        raise InvguiError(f"position ({y}, {x}) is outside the {shape[1]}×{shape[2]} feature map")
-    out[channel, y, x] = value
+    h, w = lay.grid
+    y, x = position if position is not None else (h // 2, w // 2)
+    if not (0 <= y < h and 0 <= x < w):
+        raise InvguiError(f"position ({y}, {x}) is outside the {h}×{w} feature map")
+    lay.spatial(out[None])[0, channel, y, x] = value      # a view: the write lands in the layer's layout
     return out
 
 
@@ -154,8 +161,9 @@ class FeatureStats:
 def probe_features(kind: str, phi: torch.Tensor, *, other: torch.Tensor | None = None, k: int = 5,
                    steps: int = 8, stats: FeatureStats | None = None, count: int = 4, alpha: float = 2.0,
                    channel: int = 0, position: tuple[int, int] | None = None, value: float | None = None,
-                   seed: int = 0) -> list[tuple[str, torch.Tensor]]:
-    """Labelled feature tensors for probe ``kind`` (the unchanged Φ0 first where it makes sense)."""
+                   seed: int = 0, layout: Layout | None = None) -> list[tuple[str, torch.Tensor]]:
+    """Labelled feature tensors for probe ``kind`` (the unchanged Φ0 first where it makes sense);
+    ``layout``: the layer's (``core.layout``; C×H×W or C when not given)."""
     if kind not in PROBES:
         raise InvguiError(f"unknown probe {kind!r}; one of {', '.join(PROBES)}")
     if kind == "binarise":
@@ -183,8 +191,13 @@ def probe_features(kind: str, phi: torch.Tensor, *, other: torch.Tensor | None =
             samples = stats.sample_gaussian(count, alpha, seed)
         return [(f"random {i + 1}", s) for i, s in enumerate(samples)]
     # neuron
+    lay = layout if layout is not None else plain(tuple(phi.shape))
     if value is None:
-        value = float(stats.max.view(stats.shape)[(channel,) + ((position or (phi.shape[1] // 2, phi.shape[2] // 2))
-                                                                  if phi.dim() == 3 else ())]) \
-            if stats is not None else float(phi.abs().max())
-    return [(f"channel {channel} alone", neuron(tuple(phi.shape), channel, position, value))]
+        if stats is not None:
+            grid = lay.grid
+            cell = position or ((grid[0] // 2, grid[1] // 2) if grid else None)
+            peak = lay.spatial(stats.max.view(stats.shape)[None])[0] if grid else stats.max.view(stats.shape)
+            value = float(peak[(channel, *cell)] if cell else peak[channel])
+        else:
+            value = float(phi.abs().max())
+    return [(f"channel {channel} alone", neuron(lay, channel, position, value))]

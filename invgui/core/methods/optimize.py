@@ -42,6 +42,7 @@ from .. import metrics
 from ..errors import InvguiError
 from ..events import Event, Result, Status, Step
 from ..images import input_region, resize_center_crop, to_uint8
+from ..layout import Layout, plain
 from ..params import to_dict, validate
 from ..regularizers import priors
 from ..representations import LayerInfo, Representation, RepresentationError
@@ -158,14 +159,16 @@ class FeatureObjective:
     every item, or one per item (the subset variants of a sweep run as one batch)."""
 
     def __init__(self, objective: str, phi0: torch.Tensor, channels: str | list[str] = "",
-                 window: str | list[str] = "", labels: list[str] | None = None):
+                 window: str | list[str] = "", labels: list[str] | None = None, layout: Layout | None = None):
         if objective not in OBJECTIVES:
             raise InvguiError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
         k, shape = phi0.shape[0], tuple(phi0.shape[1:])
         chans = [channels] * k if isinstance(channels, str) else list(channels)
         wins = [window] * k if isinstance(window, str) else list(window)
         self.objective, self.phi0, self.items = objective, phi0, k
-        masks = [subset_mask(shape, c, w) for c, w in zip(chans, wins, strict=True)]
+        lay = layout if layout is not None and layout.shape == shape else plain(shape)   # where channels and cells are
+        self.layout = lay
+        masks = [subset_mask(lay, c, w) for c, w in zip(chans, wins, strict=True)]
         self.mask = None
         if any(m is not None for m in masks):
             self.mask = torch.stack([m if m is not None else torch.ones(shape) for m in masks]).to(phi0.device)
@@ -376,7 +379,8 @@ class _Batch:
         wins = [t.window if t.window is not None else p.window for t in targets]
         try:
             objective = FeatureObjective(p.objective, phi0, chans, wins, [t.label or f"target {i + 1}"
-                                                                          for i, t in enumerate(targets)])
+                                                                          for i, t in enumerate(targets)],
+                                         layout=rep.layer_info(layer, size).layout)
         except ValueError as e:
             raise InvguiError(f"{rep.name} {layer}: {e}") from None
         conv = _Images(rep, p.sigma, device)
@@ -614,6 +618,7 @@ def _results(b: _Batch, loop: _Loop, eval_distance: float | None, eval_size: int
             "weights_file": rep.weights_file,
             "layer": layer,
             "layer_shape": list(b.phi0.shape[1:]),
+            "layer_layout": b.objective.layout.to_dict(),
             "input_size": size,
             "eval_size": eval_size or size,
             "device": str(b.device),

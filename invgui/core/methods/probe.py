@@ -82,8 +82,9 @@ def run(rep: Representation, image: np.ndarray, layer: str | None, decoder, kind
     if stats_sources is not None:
         yield Status(f"feature statistics over {len(stats_sources)} images")
         stats = feature_stats(rep, layer, stats_sources, size, device)
+    layout = rep.layer_info(layer, size).layout
     variants = M.probe_features(kind, phi, other=phi_of(other) if other is not None else None, stats=stats,
-                                **probe_kw)
+                                layout=layout, **probe_kw)
     labels = [label for label, _ in variants]
     files = save_variant_features(rep, layer, size, variants, save_features) if save_features else []
     feats = torch.stack([f for _, f in variants]).to(device)
@@ -103,7 +104,7 @@ def run(rep: Representation, image: np.ndarray, layer: str | None, decoder, kind
         images = np.concatenate([images, np.stack(opt_images)])
         labels = [f"decoder: {x}" for x in labels] + [f"optimisation: {x}" for x in labels]
     record = {"method": "probe", "probe": kind, "other_image": other is not None, **rep.describe(), "layer": layer,
-              "input_size": size,
+              "input_size": size, "layout": layout.to_dict(),
               "labels": labels, "rows": rows, "probe_options": {k: v for k, v in probe_kw.items()},
               "decoder_meta": {k: loaded.meta.get(k) for k in ("architecture", "width", "input_size",
                                                                 "held_out_normalised_error")},
@@ -148,7 +149,8 @@ def save_variant_features(rep: Representation, layer: str, size: int, variants: 
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for i, (label, f) in enumerate(variants):
-        meta = {**rep.describe(), "layer": layer, "input_size": size, "shape": list(f.shape), "probe": label}
+        meta = {**rep.describe(), "layer": layer, "input_size": size, "shape": list(f.shape), "probe": label,
+                "layout": rep.layer_info(layer, size).layout.to_dict()}
         name = f"{i:02d}-{re.sub(r'[^A-Za-z0-9]+', '-', label).strip('-')}.pt"
         out.append(features_io.save(features_io.FeatureFile(f.cpu(), meta), folder / name, **extra))
     return out

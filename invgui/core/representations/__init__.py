@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..catalog import CATALOG, DEFAULT, Listing
@@ -28,6 +29,7 @@ from .cnn import (
     any_torchvision,
     efficientnet_lite0,
     is_trusted,
+    timm_folder,
     torchscript,
     torchvision_cache_file,
     torchvision_cnn,
@@ -96,15 +98,22 @@ def get(name: str = DEFAULT, *, weights: str | None = None, random_weights: bool
         if trust_torchscript:
             trust(name[len("torchscript:"):])
         return torchscript(name[len("torchscript:"):], random_weights=random_weights)
+    if name.startswith("python:"):
+        from .modules import from_module
+
+        return from_module(name, random_weights=random_weights)
     if name.startswith("torchvision:"):
         return any_torchvision(name[len("torchvision:"):], weights=weights, random_weights=random_weights)
     if name.startswith("timm:"):
         return any_timm(name[len("timm:"):], weights=weights, random_weights=random_weights)
+    if name not in REGISTRY and Path(name).is_dir():              # a timm / Hugging Face checkpoint folder
+        return any_timm(timm_folder(name), weights=name, random_weights=random_weights)
     try:
         entry = REGISTRY[name]
     except KeyError:
         raise RepresentationError(f"unknown representation {name!r}; choose one of {', '.join(REGISTRY)}, or "
-                                  "torchscript:FILE, torchvision:ARCH or timm:ARCH (with --weights FILE)") from None
+                                  "torchscript:FILE, torchvision:ARCH or timm:ARCH (with --weights FILE), or a "
+                                  "checkpoint folder") from None
     if params is None or params == {}:
         return entry.build(weights=weights, random_weights=random_weights)
     return entry.build(weights=weights, random_weights=random_weights, params=make_params(name, params))

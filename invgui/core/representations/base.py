@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..catalog import MAX_INPUT_SIDE, MIN_INPUT_SIDE, RepresentationError, check_size  # noqa: F401
+from ..layout import Layout, plain
 
 
 class WeightsNotFoundError(RepresentationError):
@@ -30,15 +31,21 @@ class LayerInfo:
     stride: int | None = None                  # input pixels per output cell (spatial layers only)
     relative_depth: float = 0.0                # execution order scaled to [0, 1] (0 = first module)
     children: list[LayerInfo] = field(default_factory=list)
+    layout_: Layout | None = None              # how the output is laid out (core.layout); None: read from shape
 
     @property
     def fits(self) -> bool:
         return self.shape is not None
 
+    @property
+    def layout(self) -> Layout:
+        """C×H×W, H×W×C, tokens (prefix + patch grid), a vector, or unknown (``core.layout``)."""
+        return self.layout_ if self.layout_ is not None else plain(self.shape or ())
+
     def shape_text(self) -> str:
         if self.shape is None:
             return "does not fit" if self.error else "not run"
-        return "×".join(map(str, self.shape))
+        return self.layout.text()
 
 
 _CONSTANTS: dict[tuple, torch.Tensor] = {}
@@ -72,6 +79,8 @@ class Representation:
     weights_info: str = ""                      # where the weights came from (for records)
     weights_file: str | None = None
     model: Any = None                           # the network (CNNs: an nn.Module); None: hand-crafted
+    patch: int = 1                              # a patch model's patch side: inputs are a multiple of it
+    fixed_size: int | None = None               # the one input side a model takes (None: any)
     Params: type | None = None                  # frozen dataclass of the representation's own parameters
     params: Any = None                          # an instance of Params (None for CNNs)
     decoder_hint = ("it is not differentiable, so the optimisation method (which needs ∂Φ/∂x) cannot "
@@ -110,6 +119,17 @@ class Representation:
                                       "or an earlier layer")
         return info
 
+    def fit_size(self, size: int) -> tuple[int, str]:
+        """(the side to compute at for a requested ``size``, what was changed and why, or "")."""
+        if self.fixed_size and size != self.fixed_size:
+            return self.fixed_size, (f"{self.name} takes {self.fixed_size}×{self.fixed_size} inputs only: the run uses "
+                                     f"{self.fixed_size} px instead of {size}")
+        if self.patch > 1 and size % self.patch:
+            fitted = max(self.patch, size // self.patch * self.patch)
+            return fitted, (f"{self.name} cuts its input into {self.patch}-px patches: the run uses {fitted} px "
+                            f"instead of {size}")
+        return size, ""
+
     def normalize(self, x01: torch.Tensor) -> torch.Tensor:
         """Map an RGB batch in [0, 1] to the model's input space."""
         return (x01 - const(self.mean, x01).view(1, 3, 1, 1)) / const(self.std, x01).view(1, 3, 1, 1)
@@ -139,11 +159,12 @@ class Representation:
                 continue
             x = rf_probe(size or self.input_size)
             try:
+                lay = self.layer_info(layer, size or self.input_size).layout
+                if lay.grid is None:
+                    out[layer] = None
+                    continue
                 with torch.enable_grad():
-                    phi = self.features(x, self.resolve_layer(layer))
-                    if phi.dim() != 4:
-                        out[layer] = None
-                        continue
+                    phi = lay.spatial(self.features(x, self.resolve_layer(layer)))
                     h, w = phi.shape[-2:]
                     phi[0, :, h // 2, w // 2].abs().sum().backward()
             except (RepresentationError, ValueError, RuntimeError):

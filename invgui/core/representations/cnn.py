@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..layout import detect, model_hints
 from .base import LayerInfo, Representation, RepresentationError, WeightsNotFoundError
 
 
@@ -38,10 +39,22 @@ def _first_tensor(out):
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Load a state dict with ``weights_only=True``; unwrap common checkpoint layouts."""
+    """Load a state dict: a ``.safetensors`` file (tensors only by construction), or a torch file with
+    ``weights_only=True``; common checkpoint layouts are unwrapped.  A checkpoint folder (Hugging
+    Face / timm: ``model.safetensors`` or ``pytorch_model.bin`` beside ``config.json``) gives its file."""
     path = Path(path)
+    if path.is_dir():
+        path = checkpoint_folder(path)[0]
     if not path.is_file():
         raise WeightsNotFoundError(f"weights file {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError) as e:
+            raise RepresentationError(f"{path}: not a readable safetensors file ({_first_line(e, 200)})") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle.UnpicklingError, RuntimeError, EOFError, zipfile errors...
@@ -55,6 +68,26 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise RepresentationError(f"{path}: does not hold a state dict (a mapping of names to tensors)")
     return obj
+
+
+def checkpoint_folder(folder: str | os.PathLike) -> tuple[Path, dict]:
+    """(weights file, config) of a Hugging Face / timm checkpoint folder, read offline: its
+    ``config.json`` and ``model.safetensors`` (else ``pytorch_model.bin``)."""
+    import json
+
+    folder = Path(folder)
+    config: dict = {}
+    if (folder / "config.json").is_file():
+        try:
+            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise RepresentationError(f"{folder / 'config.json'}: not readable JSON ({_first_line(e, 120)})") from None
+        if not isinstance(config, dict):
+            raise RepresentationError(f"{folder / 'config.json'}: not a JSON object")
+    for name in ("model.safetensors", "pytorch_model.bin", "open_clip_model.safetensors"):
+        if (folder / name).is_file():
+            return folder / name, config
+    raise WeightsNotFoundError(f"{folder}: no model.safetensors (or pytorch_model.bin) in this checkpoint folder")
 
 
 def load_into(model: nn.Module, sd: dict[str, torch.Tensor], source: str, arch: str) -> None:
@@ -142,11 +175,16 @@ class CNNRepresentation(Representation):
         """Every module's output shape at ``size`` (one forward pass with recording hooks)."""
         shapes: dict[str, tuple[int, ...]] = {}
         order: dict[str, int] = {}
+        mixed: dict[str, str] = {}          # layers whose first dimension is not the image's
 
         def make_hook(n):
             def hook(_m, _i, out):
                 t = _first_tensor(out)
-                if n not in shapes and t is not None:
+                if n not in shapes and n not in mixed and t is not None:
+                    if t.dim() == 0 or t.shape[0] != 1:
+                        mixed[n] = (f"its output ({'×'.join(map(str, t.shape))} for one image) does not keep the "
+                                    "images of a batch apart (e.g. a window attention's windows); pick its block")
+                        return
                     shapes[n] = tuple(t.shape[1:])
                     order[n] = len(order)
             return hook
@@ -166,14 +204,17 @@ class CNNRepresentation(Representation):
         for a, n in self.aliases.items():
             rev_alias.setdefault(n, []).append(a)
         last = max(max(order.values(), default=0), 1)
+        hints = model_hints(self.model)
+        layouts = {n: detect(shape, **hints) for n, shape in shapes.items()}
 
-        def stride(shape):
-            return max(1, round(size / shape[-1])) if shape is not None and len(shape) == 3 else None
+        def stride(n):
+            grid = layouts[n].grid if n in layouts else None
+            return max(1, round(size / grid[1])) if grid else None
 
         return [LayerInfo(name=n, kind=type(m).__name__, shape=shapes.get(n), depth=n.count("."),
                           order=order.get(n, -1), aliases=tuple(rev_alias.get(n, ())),
-                          error="" if n in shapes else error, stride=stride(shapes.get(n)),
-                          relative_depth=order.get(n, last) / last)
+                          error="" if n in shapes else mixed.get(n, error), stride=stride(n),
+                          relative_depth=order.get(n, last) / last, layout_=layouts.get(n))
                 for n, m in self._modules.items()]
 
     # -- features ----------------------------------------------------------------------------
@@ -279,11 +320,16 @@ def torchvision_cache_file(arch: str) -> tuple[Path, str]:
 
 
 def middle_layer(model: nn.Module) -> str:
-    """A default layer half way through the top-level modules (or through ``features``)."""
+    """A default layer half way through the top-level modules (or through ``features``, or through
+    a transformer's or a staged backbone's ``blocks`` / ``layers`` / ``stages``)."""
     top = [n for n, _ in model.named_children()]
     if "features" in top and isinstance(model.features, nn.Sequential):
         kids = [f"features.{n}" for n, _ in model.features.named_children()]
         return kids[len(kids) // 2]
+    for name in ("blocks", "layers", "stages"):
+        seq = getattr(model, name, None)
+        if name in top and isinstance(seq, (nn.Sequential, nn.ModuleList)) and len(seq) > 1:
+            return f"{name}.{(len(seq) - 1) // 2}"
     return top[len(top) // 2]
 
 
@@ -308,29 +354,78 @@ def any_torchvision(arch: str, weights: str | None = None, random_weights: bool 
     return rep
 
 
-def any_timm(arch: str, weights: str | None = None, random_weights: bool = False) -> CNNRepresentation:
-    """Any timm architecture by name, with a state-dict file (or random weights)."""
+def timm_folder(folder: str) -> str:
+    """The timm architecture a checkpoint folder's ``config.json`` names (``architecture``)."""
+    _, config = checkpoint_folder(folder)
+    arch = config.get("architecture")
+    if not isinstance(arch, str):
+        kind = config.get("model_type") or (config.get("architectures") or ["?"])[0]
+        raise RepresentationError(
+            f"{folder}: config.json names no timm architecture" + (
+                f" (it is a Hugging Face transformers checkpoint, {kind}, whose weights are named for that "
+                "library)" if kind != "?" else "") + "; give the architecture: --model timm:ARCH --weights FOLDER")
+    return arch
+
+
+def _create_timm(arch: str, **kw) -> nn.Module:
+    """The timm model, with ``dynamic_img_size`` where the architecture takes it (ViT, DeiT,
+    DINOv2, Swin: position embeddings interpolated, so any input side that is a multiple of the
+    patch works)."""
     import timm
 
-    if not timm.list_models(arch):
-        raise RepresentationError(f"timm has no architecture {arch!r}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = timm.create_model(arch, pretrained=False)
-    cfg = getattr(model, "pretrained_cfg", {}) or {}
+        try:
+            return timm.create_model(arch, pretrained=False, dynamic_img_size=True, **kw)
+        except TypeError:                        # a CNN, or a transformer built for one size only
+            torch.manual_seed(0)
+            return timm.create_model(arch, pretrained=False, **kw)
+
+
+def any_timm(arch: str, weights: str | None = None, random_weights: bool = False) -> CNNRepresentation:
+    """Any timm architecture by name, with a state dict (torch or safetensors file, or a Hugging
+    Face / timm checkpoint folder) or random weights.  Mean, std and input size come from the
+    model's ``pretrained_cfg`` (a folder's ``config.json`` overrides them)."""
+    import timm
+
+    base = arch.split(".", 1)[0]                 # a pretrained tag (vit_small_patch14_dinov2.lvd142m)
+    if not timm.list_models(base):
+        raise RepresentationError(f"timm has no architecture {arch!r}")
+    config: dict = {}
+    if weights and not random_weights and Path(weights).is_dir():
+        _, config = checkpoint_folder(weights)
+    extra = {"num_classes": int(config["num_classes"])} if isinstance(config.get("num_classes"), int) else {}
+    model = _create_timm(base, **extra)
+    cfg = {**(getattr(model, "pretrained_cfg", {}) or {}), **(config.get("pretrained_cfg") or {})}
     if random_weights:
         info, wfile = "random (seed 0)", None
     elif weights is None:
-        raise WeightsNotFoundError(f"{arch}: give its weights as a state-dict file (--weights FILE), or use random "
-                                   "weights")
+        raise WeightsNotFoundError(f"{arch}: give its weights (--weights FILE.safetensors / FILE.pth, or a checkpoint "
+                                   "folder), or use random weights")
     else:
         load_into(model, load_state_dict_file(weights), str(weights), arch)
-        info, wfile = f"file {weights}", str(weights)
+        info, wfile = f"{'folder' if config or Path(weights).is_dir() else 'file'} {weights}", str(weights)
     size = int((cfg.get("input_size") or (3, 224, 224))[-1])
-    return CNNRepresentation(f"timm:{arch}", f"{arch} (timm)", model,
-                             mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
-                             std=tuple(cfg.get("std", (0.229, 0.224, 0.225))), input_size=size,
-                             default_layer=middle_layer(model), weights_info=info, weights_file=wfile)
+    rep = CNNRepresentation(f"timm:{base}", f"{base} (timm)", model,
+                            mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
+                            std=tuple(cfg.get("std", (0.229, 0.224, 0.225))), input_size=size,
+                            default_layer=middle_layer(model), weights_info=info, weights_file=wfile)
+    return read_patches(rep, model)
+
+
+def read_patches(rep: CNNRepresentation, model: nn.Module) -> CNNRepresentation:
+    """A patch model's patch side, and the one input side it takes when its patch embedding is
+    strict and its position embedding not interpolated (timm's ``strict_img_size`` without
+    ``dynamic_img_size``): runs then use that side and say so (``Representation.fit_size``)."""
+    embed = getattr(model, "patch_embed", None)
+    patch = getattr(embed, "patch_size", None)
+    if patch is None:
+        return rep
+    rep.patch = int(patch[0] if isinstance(patch, (tuple, list)) else patch)
+    img = getattr(embed, "img_size", None)
+    if getattr(embed, "strict_img_size", False) and not getattr(model, "dynamic_img_size", False) and img:
+        rep.fixed_size = int(img[0] if isinstance(img, (tuple, list)) else img)
+    return rep
 
 
 class _Call(nn.Module):

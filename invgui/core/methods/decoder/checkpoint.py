@@ -13,6 +13,7 @@ import torch
 
 from ...errors import InvguiError
 from ...images import atomic_write
+from ...layout import Layout, plain
 from ...representations import Representation
 from ...resources import resource
 from ...safeload import TooLargeError, check_archive
@@ -103,7 +104,8 @@ def load_checkpoint(path: str | os.PathLike) -> Loaded:
     # network — possibly a huge one — is allocated.
     try:
         with torch.device("meta"):
-            shell = nets.build(meta["architecture"], tuple(meta["feature_shape"]), meta["stride"], meta["width"])
+            shell = nets.build(meta["architecture"], tuple(meta["feature_shape"]), meta["stride"], meta["width"],
+                               layout_of(meta))
     except (RuntimeError, ValueError, TypeError, ZeroDivisionError) as e:
         raise DecoderError(f"{path}: no decoder can be built from its description ({str(e)[:200]})") from None
     want = {k: tuple(v.shape) for k, v in shell.state_dict().items()}
@@ -114,13 +116,21 @@ def load_checkpoint(path: str | os.PathLike) -> Loaded:
         raise DecoderError(f"{path}: the decoder's weights do not fit its description ({len(diff)} difference(s), "
                            f"e.g. {k}: described {want.get(k, 'absent')}, stored {have.get(k, 'absent')})")
     try:
-        net = nets.build(meta["architecture"], tuple(meta["feature_shape"]), meta["stride"], meta["width"])
+        net = nets.build(meta["architecture"], tuple(meta["feature_shape"]), meta["stride"], meta["width"],
+                         layout_of(meta))
         net.load_state_dict(state)
     except (KeyError, RuntimeError, ValueError) as e:
         raise DecoderError(f"{path}: the decoder's weights do not fit its description ({str(e)[:200]})") from None
     net.eval().requires_grad_(False)
     meta = {**meta, "file": str(path)}
     return Loaded(net, meta, encoder, optimizer, epoch, disc, d_opt)
+
+
+def layout_of(meta: dict) -> Layout:
+    """The layout of the features a decoder takes (decoders from before layouts: C×H×W or C)."""
+    if meta.get("layout") is None:
+        return plain(tuple(meta["feature_shape"]))
+    return Layout.from_dict(meta["layout"])
 
 
 MAX_FEATURE_VALUES = 1 << 24        # C·H·W of a layer a decoder may take (EfficientNet's first block: 0.4 M)
@@ -151,7 +161,13 @@ def check_meta(meta: Any, path: str | os.PathLike) -> dict:
         raise bad("feature_shape", f"should be 1 to 3 whole numbers in 1…65536, not {shape!r:.60}")
     if math.prod(shape) > MAX_FEATURE_VALUES:
         raise bad("feature_shape", f"{shape} has more than {MAX_FEATURE_VALUES} values")
-    if (len(shape) == 1) != (meta["architecture"] == "fc"):
+    try:
+        layout = layout_of(meta)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise bad("layout", f"is not a layout ({meta.get('layout')!r:.80})") from None
+    if layout.shape != tuple(shape):
+        raise bad("layout", f"describes {layout.shape}, not the feature shape {tuple(shape)}")
+    if (layout.grid is None) != (meta["architecture"] == "fc"):
         raise bad("feature_shape", f"{shape} does not suit a {meta['architecture']} decoder")
     if not whole(meta.get("stride")) or not 1 <= meta["stride"] <= 4096:
         raise bad("stride", f"should be a whole number in 1…4096, not {meta.get('stride')!r:.40}")

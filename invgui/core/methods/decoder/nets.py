@@ -32,6 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...errors import InvguiError
+from ...layout import Layout, plain
 from ..decoder_params import WIDTH_MAX, WIDTH_MIN  # noqa: F401  (checkpoint.py reads them here)
 
 KINDS = ("two-stream", "sift", "conv", "fc")
@@ -86,15 +87,37 @@ def _fit(t: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
 
 class Decoder(nn.Module):
     scale: torch.Tensor             # a buffer: 1 / RMS of each input channel
-    """Base: scales the input per channel, runs the network, fits the output to ``out_size``."""
+    """Base: reads the layer's layout, scales the input per channel, runs the network, fits the
+    output to ``out_size``.
+
+    The networks are built on the layout's map (``core.layout``): channels-last features are
+    permuted to C×H×W, a transformer's patch tokens reshaped to their grid, and its prefix tokens
+    (class, distillation, registers) flattened into one global vector that a linear layer turns
+    into a bias on every cell — as the fully connected stream of paper 001 carries what is not
+    spatial.  ``in_shape`` is the layer's own output shape (what the checkpoint records)."""
 
     def __init__(self, kind: str, in_shape: tuple[int, ...], stride: int, width: float):
         super().__init__()
         self.kind, self.in_shape, self.stride, self.width = kind, tuple(in_shape), int(stride), float(width)
+        self.body_shape = self.in_shape
+        self.layout = plain(self.in_shape)
+        self.prefix: nn.Linear | None = None
         self.register_buffer("scale", torch.ones(in_shape[0]))
 
+    def on_layout(self, layout: Layout) -> Decoder:
+        """Take features laid out as ``layout`` (the network was built on its map)."""
+        self.layout, self.in_shape = layout, layout.shape
+        if layout.kind == "tokens" and layout.n_prefix:
+            c = layout.channels
+            self.prefix = nn.Linear(layout.n_prefix * c, c)
+        return self
+
+    def _map(self, phi: torch.Tensor) -> torch.Tensor:
+        return self.layout.spatial(phi).contiguous() if self.layout.kind in ("hwc", "tokens") else phi
+
     def set_scale(self, feats: torch.Tensor) -> None:
-        """1 / RMS of each input channel over a batch of features (N×C×… ), so inputs start near 1."""
+        """1 / RMS of each input channel over a batch of features (N×…), so inputs start near 1."""
+        feats = self._map(feats)
         dims = [0] + list(range(2, feats.dim()))
         rms = feats.float().pow(2).mean(dims).sqrt()
         positive = rms[rms > 0]
@@ -102,14 +125,23 @@ class Decoder(nn.Module):
         self.scale.copy_(1.0 / rms.clamp_min(max(floor, 1e-8)))
 
     def _scaled(self, phi: torch.Tensor) -> torch.Tensor:
+        """The layer's features as the network's map, scaled per channel (the critic's condition)."""
+        phi = self._map(phi)
         shape = (1, -1) + (1,) * (phi.dim() - 2)
         return phi * self.scale.view(shape).to(phi.dtype)
+
+    def _input(self, phi: torch.Tensor) -> torch.Tensor:
+        x = self._scaled(phi)
+        if self.prefix is not None:
+            tokens = self.layout.prefix_tokens(phi) * self.scale.to(phi.dtype)
+            x = x + self.prefix(tokens.flatten(1))[:, :, None, None]
+        return x
 
     def body(self, phi: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def forward(self, phi: torch.Tensor, out_size: tuple[int, int] | None = None) -> torch.Tensor:
-        y = self.body(self._scaled(phi))
+        y = self.body(self._input(phi))
         if out_size is not None:
             y = _fit(y, out_size) if y.shape[-2] >= out_size[0] else \
                 F.interpolate(y, size=out_size, mode="bilinear", align_corners=False)
@@ -198,17 +230,27 @@ class FCNet(Decoder):
 NETS = {"two-stream": TwoStream, "sift": SIFTNet, "conv": ConvNet, "fc": FCNet}
 
 
-def kind_for(family: str, in_shape: tuple[int, ...]) -> str:
-    """The architecture for a representation family and feature shape."""
-    if len(in_shape) == 1:
+def kind_for(family: str, layout: Layout | tuple[int, ...]) -> str:
+    """The architecture for a representation family and a layer's layout (or shape): a map gets
+    the family's convolutional decoder, anything else (a vector, a layout not read) the fully
+    connected one, which takes it as a whole."""
+    lay = layout if isinstance(layout, Layout) else plain(tuple(layout))
+    if lay.grid is None:
         return "fc"
     return {"hog": "two-stream", "lbp": "two-stream", "dsift": "two-stream", "sift": "sift"}.get(family, "conv")
 
 
-def build(kind: str, in_shape: tuple[int, ...], stride: int, width: float) -> Decoder:
+def build(kind: str, in_shape: tuple[int, ...], stride: int, width: float, layout: Layout | None = None) -> Decoder:
+    """The decoder ``kind`` for features of ``in_shape``; ``layout`` (C×H×W when not given) says
+    how they are laid out: the network is built on its map and takes the layer's own output."""
     if kind not in NETS:
         raise InvguiError(f"unknown decoder architecture {kind!r}; one of {', '.join(KINDS)}")
-    return NETS[kind](tuple(in_shape), int(stride), float(width))
+    lay = layout if layout is not None else plain(tuple(in_shape))
+    if lay.shape != tuple(in_shape):
+        raise InvguiError(f"layout {lay.text()} does not describe features of shape {tuple(in_shape)}")
+    body = lay.spatial_shape if kind != "fc" else tuple(in_shape)
+    net = NETS[kind](tuple(body), int(stride), float(width))
+    return net.on_layout(lay) if kind != "fc" else net
 
 
 def count_parameters(net: nn.Module) -> int:

@@ -101,7 +101,8 @@ def run(rep: Representation, image: np.ndarray | list[np.ndarray] | None, layer:
             m["normalised_reconstruction_error_per_image"] = vals
         m["eval_distance"] = eval_distance
     record = {"method": "decoder", **rep.describe(), "weights_file": rep.weights_file, "layer": layer,
-              "layer_shape": list(phi0.shape[1:]), "input_size": size, "device": str(device),
+              "layer_shape": list(phi0.shape[1:]), "layer_layout": loaded.net.layout.to_dict(), "input_size": size,
+              "device": str(device),
               "target": "features" if target_features is not None else "image",
               "decoder": str(decoder) if not isinstance(decoder, Loaded) else meta.get("file", "(in memory)"),
               "decoder_meta": {k: meta.get(k) for k in ("architecture", "width", "input_size", "epochs",

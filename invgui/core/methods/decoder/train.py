@@ -89,6 +89,10 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
         raise InvguiError("give either resume (continue a run) or init (start a new run from a decoder's weights)")
     source = resume or init
     loaded, p, said = _resume(rep, layer, p, source, bool(init), world)
+    size, note = rep.fit_size(p.size)           # a model made for one size: crops at that size
+    if note:
+        p = dataclasses.replace(p, size=size)
+        said.append(note)
     for line in said:
         yield Status(line)
     _check_weights(p, world)
@@ -211,7 +215,8 @@ class _Training:
         self.shape: tuple[int, ...] = info.shape
         self.stride = int(info.stride or 1)
         family = REGISTRY[rep.name].family if rep.name in REGISTRY else "cnn"
-        self.kind = nets.kind_for(family, self.shape)
+        self.layout = info.layout
+        self.kind = nets.kind_for(family, self.layout)
         if p.autoencoder and rep.model is None:
             raise RepresentationError(f"{rep.name} has no weights to fine-tune: autoencoder mode needs a CNN")
         self.held: list[np.ndarray] = []
@@ -246,7 +251,7 @@ class _Training:
             said.append(f"starting from the weights of {source}" if init
                         else f"resuming {source} after epoch {self.start_epoch}")
         else:
-            self.net = nets.build(self.kind, self.shape, self.stride, p.width)
+            self.net = nets.build(self.kind, self.shape, self.stride, p.width, self.layout)
             with torch.no_grad():           # the same probe crops in every process: the same scale
                 crops = [train_set.crop(int(rng.integers(len(train_set))), rng) for _ in range(min(p.batch, 32))]
                 self.net.set_scale(rep.features(_batch(crops, device), self.layer).cpu())
@@ -270,7 +275,7 @@ class _Training:
         """The critic of the adversarial term, with its own optimiser (β1 0.5, the usual for GANs)."""
         p = self.p
         torch.manual_seed(p.seed + 1)
-        disc = self.disc = nets.Discriminator(tuple(self.shape), p.width).to(self.device).train()
+        disc = self.disc = nets.Discriminator(tuple(self.net.body_shape), p.width).to(self.device).train()
         d_opt = self.d_opt = torch.optim.Adam(disc.parameters(), lr=p.discriminator_lr, betas=(0.5, 0.999))
         if loaded is not None and loaded.discriminator is not None:
             try:
@@ -290,7 +295,8 @@ class _Training:
         self.eval_n = metrics.mean_pairwise_distance(self.held) if len(self.held) >= 2 else None
         self.meta = {
             "method": "decoder", **rep.describe(), "layer": self.layer, "input_size": p.size,
-            "feature_shape": list(self.shape), "stride": self.stride, "architecture": self.kind,
+            "feature_shape": list(self.shape), "layout": self.layout.to_dict(), "stride": self.stride,
+            "architecture": self.kind,
             "width": p.width, "parameters": nets.count_parameters(self.net),
             "normalisation": {"mean": list(rep.mean), "std": list(rep.std)},
             "grayscale_features": bool(rep.grayscale), "autoencoder": p.autoencoder,
