@@ -10,7 +10,7 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
             model: str | None = None, preset: str | None = None, method: str | None = None,
             probe: str | None = None, other: str | None = None, view: str = "main",
             layer: str | None = None, weights: str | None = None, random_weights: bool = False,
-            rep_params: list[str] | None = None) -> int:
+            rep_params: list[str] | None = None, window: str | None = None, channels: str | None = None) -> int:
     """Open the main window (on ``model`` at ``layer``, when given).  With ``screenshot``: run
     (``iters`` iterations, or the decoder with ``method="decoder"``, then the ``probe`` if given)
     through the real worker, save a PNG of the whole window and exit (0 on success).
@@ -43,7 +43,8 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
     # loads it at once (it runs straight away).
     win = MainWindow(image=image, restore=not screenshot, defer_model=not (screenshot or model or layer))
     error = configure(win, model=model, layer=layer, preset=preset, iters=iters, method=method, probe=probe,
-                      other=other, weights=weights, random_weights=random_weights, rep_params=rep_params)
+                      other=other, weights=weights, random_weights=random_weights, rep_params=rep_params,
+                      window=window, channels=channels)
     if error:
         print(f"invgui: error: {error}", file=sys.stderr)
         win.close()
@@ -143,7 +144,8 @@ def _splash(app):
 def configure(win, *, model: str | None = None, layer: str | None = None, preset: str | None = None,
               iters: int | None = None, method: str | None = None, probe: str | None = None,
               other: str | None = None, weights: str | None = None, random_weights: bool = False,
-              rep_params: list[str] | None = None) -> str | None:
+              rep_params: list[str] | None = None, window: str | None = None,
+              channels: str | None = None) -> str | None:
     """Apply ``invgui gui``'s start options to the window (the model as ``invert`` takes it: a
     registered name, torchvision:/timm:ARCH with ``weights``, random weights, a hand-crafted
     representation's parameters); the error, if one is refused."""
@@ -174,6 +176,9 @@ def configure(win, *, model: str | None = None, layer: str | None = None, preset
         win.form.preset_box.setCurrentText(preset)
     if iters is not None:
         win.form.set_value("iters", iters)
+    for name, value in (("channels", channels), ("window", window)):
+        if value is not None:
+            win.form.set_value(name, value)
     if method:
         win.set_method(method)
     if probe:

@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", "-l", default=None, help="layer to start on (default: the model's mid-depth "
                    "layer; `invgui layers MODEL` lists them)")
     p.add_argument("--preset", default=None, choices=PRESETS.names(), help="optimisation preset to start with")
+    p.add_argument("--window", default=None, metavar="SPEC", help="neuron window to start with (centre:N or "
+                   "x0,y0,x1,y1 in cells of the layer's map or patch grid)")
+    p.add_argument("--channels", default=None, metavar="SPEC", help="channels to start with (e.g. 0-9)")
     p.add_argument("--method", default=None, choices=M.names(), help="method to start with")
     p.add_argument("--probe", default=None, help="with --screenshot and --method decoder: also run this probe")
     p.add_argument("--other", default=None, help="second image for --probe interpolate")
@@ -594,7 +597,7 @@ def cmd_gui(args) -> int:
     return run_gui(image=args.image, screenshot=args.screenshot, iters=args.iters, model=args.model,
                    preset=args.preset, method=args.method, probe=args.probe, other=args.other, view=args.view,
                    layer=args.layer, weights=args.weights, random_weights=args.random_weights,
-                   rep_params=args.rep_param)
+                   rep_params=args.rep_param, window=args.window, channels=args.channels)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -783,6 +783,15 @@ def test_model_chooser_opens_a_torchscript_file_and_a_state_dict(qtbot, window, 
     (tmp_path / "junk.pt").write_bytes(b"junk")
     assert window.models.open_model_file(str(tmp_path / "junk.pt")) is False and "TorchScript" in window.errors[n]
     assert len(asked) == 3
+    # A safetensors file (issue 29) loads for its architecture, asking no trust; without one it is refused.
+    from safetensors.torch import save_file
+
+    save_file(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "r18.safetensors")
+    assert window.models.open_model_file(str(tmp_path / "r18.safetensors")) is False
+    assert "weights only" in window.errors[-1] and len(asked) == 3
+    assert window.models.open_model_file(str(tmp_path / "r18.safetensors"), "resnet18") and len(asked) == 3
+    assert window.rep.name == "torchvision:resnet18"
+    window.set_model("efficientnet_lite0")
     assert window.rep.name == "efficientnet_lite0"
     tips = [window.model_box.itemData(i, Qt.ItemDataRole.ToolTipRole) for i in range(window.model_box.count())]
     assert "weights: embedded" in tips

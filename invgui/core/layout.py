@@ -137,7 +137,7 @@ def detect(shape: tuple[int, ...], *, channels_last: bool = False,
             return Layout("tokens", shape, tuple(prefix))
         if _square(n) and n > 1:
             return Layout("tokens", shape)                  # the patch embedding: no prefix yet
-        guess = next((k for k in range(1, MAX_GUESSED_PREFIX + 1) if n - k > 1 and _square(n - k)), None)
+        guess = next((k for k in range(1, MAX_GUESSED_PREFIX + 1) if n - k >= 4 and _square(n - k)), None)
         if guess is not None:
             return Layout("tokens", shape, (("prefix", guess),))
         return Layout("unknown", shape)

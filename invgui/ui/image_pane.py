@@ -185,6 +185,7 @@ class FeatureMapPane(ImagePane):
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Feature map", parent)
         self.shape: tuple[int, int] | None = None
+        self.spec = ""              # the window asked for (drawn once a map is there: `gui --window`)
         self.roi = pg.RectROI([0, 0], [1, 1], snapSize=1.0, translateSnap=True, scaleSnap=True,
                               pen=pg.mkPen("#ff5050", width=2))
         self.roi.setZValue(10)
@@ -206,11 +207,12 @@ class FeatureMapPane(ImagePane):
         if self.shape != (h, w):
             self.shape = (h, w)
             self.roi.maxBounds = pg.QtCore.QRectF(0, 0, w, h)
-            self.set_window("")
+            self.set_window(self.spec)
         self.roi.show()
 
     def set_window(self, spec: str) -> None:
         """Show the rectangle of a window spec (whole map when empty or not a rectangle)."""
+        self.spec = spec
         if self.shape is None:
             return
         from ..core.subsets import SubsetError, parse_window

@@ -192,16 +192,23 @@ class ModelChoice:
             return
         self.reps.model_box.setCurrentIndex(self.reps.model_box.findData(st.rep.name) if st.rep else 0)
         path, _ = QFileDialog.getOpenFileName(self.parent, "Open a model", "",
-                                              "TorchScript or state dict (*.pt *.pth *.ts);;All files (*)")
+                                              "TorchScript, state dict or safetensors (*.pt *.pth *.ts *.safetensors);;"
+                                              "All files (*)")
         if not path:
             return
-        arch, ok = QInputDialog.getText(self.parent, "Architecture", "For a state-dict file, the architecture "
-                                        "(torchvision:resnet18, timm:convnext_tiny, …); empty for a TorchScript file:")
+        arch, ok = QInputDialog.getText(self.parent, "Architecture", "For a state-dict or safetensors file, the "
+                                        "architecture (torchvision:resnet18, timm:vit_small_patch14_dinov2, …); "
+                                        "empty for a TorchScript file:")
         if ok:
             self.open_model_file(path, arch.strip() or None)
 
     def open_model_file(self, path: str, arch: str | None = None) -> bool:
-        """Use a TorchScript file, or a state dict for ``arch`` (``torchvision:NAME`` / ``timm:NAME``)."""
+        """Use a TorchScript file, or a state dict / safetensors file for ``arch`` (``torchvision:NAME``
+        / ``timm:NAME``)."""
+        if not arch and str(path).endswith(".safetensors"):
+            self.show_error("Cannot load the model", f"{path} holds weights only: give its architecture "
+                            "(e.g. timm:vit_small_patch14_dinov2)")
+            return False
         if arch:
             if not arch.startswith(("torchvision:", "timm:")):
                 arch = f"torchvision:{arch}"

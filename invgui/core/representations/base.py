@@ -32,6 +32,7 @@ class LayerInfo:
     relative_depth: float = 0.0                # execution order scaled to [0, 1] (0 = first module)
     children: list[LayerInfo] = field(default_factory=list)
     layout_: Layout | None = None              # how the output is laid out (core.layout); None: read from shape
+    per_image: bool = True                     # False: its first dimension is not the image (Swin's windows)
 
     @property
     def fits(self) -> bool:
@@ -44,7 +45,7 @@ class LayerInfo:
 
     def shape_text(self) -> str:
         if self.shape is None:
-            return "does not fit" if self.error else "not run"
+            return "not per image" if not self.per_image else "does not fit" if self.error else "not run"
         return self.layout.text()
 
 

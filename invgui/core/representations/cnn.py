@@ -214,7 +214,7 @@ class CNNRepresentation(Representation):
         return [LayerInfo(name=n, kind=type(m).__name__, shape=shapes.get(n), depth=n.count("."),
                           order=order.get(n, -1), aliases=tuple(rev_alias.get(n, ())),
                           error="" if n in shapes else mixed.get(n, error), stride=stride(n),
-                          relative_depth=order.get(n, last) / last, layout_=layouts.get(n))
+                          relative_depth=order.get(n, last) / last, layout_=layouts.get(n), per_image=n not in mixed)
                 for n, m in self._modules.items()]
 
     # -- features ----------------------------------------------------------------------------
