@@ -8,6 +8,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 pytestmark = pytest.mark.gui
+OUTPUT, STRIDE, RF = 4, 2, 3          # the layer tree's columns (ui.layer_tree.COLUMNS)
 
 
 def make_window(qtbot):
@@ -203,7 +204,7 @@ def test_hand_crafted_params_in_the_dock_and_the_features_pane(qtbot, window, tm
     assert window.visual_pane.isVisible() and window.visual_pane.image is not None
     window.left.rep_form.widgets["cell"].setValue(4)                             # the real spin box
     assert window.rep.params.cell == 4
-    assert window.layer_tree.topLevelItem(0).text(2) == "31×24×24"        # 96 px / cell 4
+    assert window.layer_tree.topLevelItem(0).text(OUTPUT) == "31×24×24"        # 96 px / cell 4
     run_and_wait(qtbot, window, 3)
     assert window.result.record["representation_params"] == {"cell": 4, "orientations": 9}
     png, js = window.exports.export_to(tmp_path / "hog.png")
@@ -798,11 +799,11 @@ def test_model_chooser_opens_a_torchscript_file_and_a_state_dict(qtbot, window, 
 
 
 def test_layer_tree_filter_stride_and_receptive_field(qtbot, window):
-    assert window.layer_tree.topLevelItem(0).text(3) != ""                   # stride column filled
+    assert window.layer_tree.topLevelItem(0).text(STRIDE) != ""                   # stride column filled
     window.set_layer("blocks.1")
     settle(qtbot, window)
     item = window.layer_tree._items["blocks.1"]
-    assert item.text(4).isdigit() and int(item.text(4)) > 3                  # receptive field of the choice
+    assert item.text(RF).isdigit() and int(item.text(RF)) > 3                  # receptive field of the choice
     window.layer_filter.setText("conv_head")
     visible = [n for n, it in window.layer_tree._items.items() if not it.isHidden()]
     assert visible == ["conv_head"]
@@ -823,7 +824,7 @@ def test_receptive_fields_fill_every_row_in_view_and_follow_the_scrolling(qtbot,
 
     def all_filled() -> bool:
         rows = [n for n in in_view() if n in spatial]
-        return len(rows) >= 8 and all(tree._items[n].text(4).isdigit() for n in rows)
+        return len(rows) >= 8 and all(tree._items[n].text(RF).isdigit() for n in rows)
 
     qtbot.waitUntil(all_filled, timeout=20_000)
     assert tree.rows_in_view() == in_view()
@@ -832,8 +833,8 @@ def test_receptive_fields_fill_every_row_in_view_and_follow_the_scrolling(qtbot,
     assert set(in_view()) - first, "scrolling shows other rows"
     qtbot.waitUntil(all_filled, timeout=20_000)
     deep = [n for n in in_view() if n in spatial]
-    assert max(int(tree._items[n].text(4)) for n in deep) > 40          # deep layers see far
-    assert "rows in view" in tree.headerItem().toolTip(4)
+    assert max(int(tree._items[n].text(RF)) for n in deep) > 40          # deep layers see far
+    assert "rows in view" in tree.headerItem().toolTip(RF)
 
 
 def test_themes_about_box_and_icons(window):

@@ -217,7 +217,7 @@ def test_the_window_opens_a_vit_draws_its_patch_grid_and_inverts_a_window_on_it(
     # The window asked for before the map was drawn is drawn on it (`invgui gui --window`).
     assert tuple(w.feature_pane.roi.pos()) == (1, 1) and tuple(w.feature_pane.roi.size()) == (2, 2)
     assert w.model_box.currentData() == "timm:vit_tiny_patch16_224"          # listed in the chooser
-    assert w.layer_tree.currentItem().text(2) == "1 class + 4×4 patches × 192"
+    assert w.layer_tree.currentItem().text(4) == "1 class + 4×4 patches × 192"
     pane = w.feature_pane
     assert pane.shape == (4, 4)                                              # the patch grid, not 197×192
     assert "4×4 patches" in pane.title_text and "class" in pane.title_text

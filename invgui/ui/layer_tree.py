@@ -9,6 +9,8 @@ from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
 
 from ..core.representations import LayerInfo, Representation
 
+COLUMNS = ("Layer", "Kind", "Stride", "RF", "Output")
+STRIDE, RF, OUTPUT = 2, 3, 4
 
 class LayerTree(QTreeWidget):
     layerChosen = Signal(str)
@@ -19,10 +21,12 @@ class LayerTree(QTreeWidget):
         super().__init__(parent)
         self.shapes_size = 0                          # the input size the shapes are for (0: none yet)
         self.rep_name = ""                            # the representation whose layers are shown
-        self.setColumnCount(5)
-        self.setHeaderLabels(["Layer", "Kind", "Output", "Stride", "RF"])
-        self.headerItem().setToolTip(3, "Input pixels per output cell")
-        self.headerItem().setToolTip(4, "Receptive field in pixels of one output cell: the input pixels the "
+        self.setColumnCount(len(COLUMNS))
+        # Output last: a transformer's "1 class + 4 registers + 37×37 patches × 384" runs on to the
+        # right without hiding the stride and receptive field (the dock is narrow).
+        self.setHeaderLabels(list(COLUMNS))
+        self.headerItem().setToolTip(STRIDE, "Input pixels per output cell")
+        self.headerItem().setToolTip(RF, "Receptive field in pixels of one output cell: the input pixels the "
                                         "centre cell's gradient reaches (computed in the background for the "
                                         "rows in view)")
         self.setUniformRowHeights(True)
@@ -55,7 +59,7 @@ class LayerTree(QTreeWidget):
         for root in rep.layer_tree(size):
             self.addTopLevelItem(self._make(root))
         self.blockSignals(False)
-        for c in range(5):
+        for c in range(len(COLUMNS)):
             self.resizeColumnToContents(c)
         self.select(current)
         self._settle.start()
@@ -74,7 +78,10 @@ class LayerTree(QTreeWidget):
     def set_receptive_field(self, name: str, rf: int | None) -> None:
         item = self._items.get(name)
         if item is not None:
-            item.setText(4, "" if rf is None else str(rf))
+            text = "" if rf is None else str(rf)
+            item.setText(RF, text)
+            if self.fontMetrics().horizontalAdvance(text) + 16 > self.columnWidth(RF):
+                self.resizeColumnToContents(RF)          # filled after the tree was sized: "224", not "2…"
 
     def filter(self, text: str) -> int:
         """Show only layers whose name, alias or kind contains ``text`` (and their ancestors); returns
@@ -105,13 +112,13 @@ class LayerTree(QTreeWidget):
         label = info.name.rpartition(".")[2] if info.depth else info.name
         if info.aliases:
             label += f"  ({', '.join(info.aliases)})"
-        item = QTreeWidgetItem([label, info.kind, info.shape_text(), str(info.stride or ""), ""])
+        item = QTreeWidgetItem([label, info.kind, str(info.stride or ""), "", info.shape_text()])
         item.setData(0, Qt.ItemDataRole.UserRole, info.name)
         item.setToolTip(0, info.name)
-        item.setToolTip(2, info.shape_text())
+        item.setToolTip(OUTPUT, info.shape_text())
         if not info.fits:
-            item.setForeground(2, QBrush(QColor("#c0392b")))
-            item.setToolTip(2, info.error or "this module does not run in the forward pass")
+            item.setForeground(OUTPUT, QBrush(QColor("#c0392b")))
+            item.setToolTip(OUTPUT, info.error or "this module does not run in the forward pass")
         self._items[info.name] = item
         for child in info.children:
             item.addChild(self._make(child))
