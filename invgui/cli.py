@@ -266,7 +266,15 @@ def cmd_invert(args) -> int:
     from .core.request import prepare, run_prepared
 
     spec = method(args.method)
-    params = from_arguments(OptimizeParams, args, PRESETS.get(args.preset))
+    base = PRESETS.get(args.preset)
+    prior = getattr(args, "param_parameterisation", None)
+    if prior and prior != base.parameterisation:          # its own optimiser and schedule; flags still override
+        from .core.methods.optimize_params import PRIOR_PRESETS, SCHEDULE, with_prior
+
+        base = with_prior(base, prior)
+        print(f"note: --parameterisation {prior}: {', '.join(f'{k} {getattr(base, k)}' for k in SCHEDULE)} "
+              f"(from the {PRIOR_PRESETS[prior]} preset; flags override)", file=sys.stderr)
+    params = from_arguments(OptimizeParams, args, base)
     extra = {"decoder": args.decoder, "size": params.size} if spec.uses_decoder else {}
     req = _request(args, spec.name, params if spec.params_cls is not None else None,
                    target_features=args.target_features, eval_set=args.eval_set, **extra)

@@ -167,6 +167,16 @@ def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float, f
     varying = [k for k in _SERIES_FIELDS[2:-1] if len({_json(f[k]) for f in fields.values()}) > 1]
     params = [f["params"] for f in fields.values() if _has_params(f["method"])]
     differing = sorted(n for n in {n for p in params for n in p} if len({_json(p.get(n)) for p in params}) > 1)
+    if "parameterisation" in differing:
+        # Priors compared each at its own schedule (a parameterisation sweep): the curve is named by
+        # its prior, not by the optimiser settings that come with it.
+        from .methods.optimize_params import SCHEDULE
+
+        schedules: dict[str, set[str]] = {}
+        for p in params:
+            schedules.setdefault(str(p.get("parameterisation")), set()).add(_json({k: p.get(k) for k in SCHEDULE}))
+        if all(len(v) == 1 for v in schedules.values()):
+            differing = ["parameterisation"] + [n for n in differing if n not in SCHEDULE and n != "parameterisation"]
     out: dict[str, list[tuple[float, float, float, float]]] = {}
     for key, pts in groups.items():
         f = fields[key]
@@ -304,7 +314,16 @@ def sweep_images(template: Run, methods: list[str], images: list[str], decoder: 
 
 
 def sweep_param(template: Run, name: str, values: list) -> list[Run]:
-    """One optimisation run per value of parameter ``name``."""
+    """One optimisation run per value of parameter ``name``.  A sweep over the image
+    parameterisation gives each prior its own optimiser and schedule (``with_prior``): compared at
+    one learning rate, all but one of them would fail."""
+    if name == "parameterisation":
+        from dataclasses import asdict
+
+        from .methods.optimize_params import with_prior
+
+        base = template.request.optimize_params()
+        return [template.copy(method=OPTIMIZE.name, params=asdict(with_prior(base, v))) for v in values]
     return [template.copy(method=OPTIMIZE.name, params={**template.param_values(), name: v}) for v in values]
 
 

@@ -77,7 +77,8 @@ class CompareView(QWidget):
         controls = QHBoxLayout()
         self.rows_box, self.cols_box = QComboBox(), QComboBox()
         for box, default in ((self.rows_box, "method"), (self.cols_box, "auto")):
-            box.addItems(["auto"] + list(C.AXES) + ["param:tv_weight", "param:lr", "param:seed", "param:iters"])
+            box.addItems(["auto"] + list(C.AXES) + ["param:parameterisation", "param:tv_weight", "param:lr",
+                                                    "param:seed", "param:iters"])
             box.setEditable(True)
             box.setCurrentText(default)
             box.currentTextChanged.connect(lambda _=None: self.refresh())

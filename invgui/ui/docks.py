@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -115,6 +115,8 @@ def queue_label(runs) -> str:
 
 
 class MethodDock(QWidget):
+    priorChosen = Signal(str)          # what choosing an image parameterisation changed, in words
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         rlay = QVBoxLayout(self)
@@ -136,6 +138,7 @@ class MethodDock(QWidget):
         self.nondiff_label.hide()
         rlay.addWidget(self.nondiff_label)
         self.form = ParamForm(optimize.PRESETS)
+        self.form.widgets["parameterisation"].currentTextChanged.connect(self._prior_chosen)
         scroll = _scroll(self.form)
         scroll.setMinimumWidth(self.form.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
         self.decoder_panel = DecoderPanel()
@@ -166,6 +169,23 @@ class MethodDock(QWidget):
 
     def method(self) -> str:
         return self.method_box.currentData()
+
+    def _prior_chosen(self, name: str) -> None:
+        """The user chose an image parameterisation: the form takes the optimiser, schedule and
+        prior weights made for it (``optimize_params.with_prior``), the rest stays."""
+        from dataclasses import replace
+
+        from ..core.methods.optimize_params import PRIOR_PRESETS, SCHEDULE, with_prior
+
+        try:
+            values = self.form.values()
+        except ValueError:
+            return                                # a field being typed: the user's next change applies
+        other = next(p for p in PRIOR_PRESETS if p != name)
+        self.form.set_values(with_prior(replace(values, parameterisation=other), name))
+        self.priorChosen.emit(f"parameterisation {name}: " + ", ".join(
+            f"{k.replace('_', ' ')} {getattr(self.form.values(), k)}" for k in SCHEDULE)
+            + f" (the {PRIOR_PRESETS[name]} preset's)")
 
     def set_method(self, name: str) -> None:
         self.method_box.setCurrentIndex(self.method_box.findData(name))

@@ -179,6 +179,7 @@ class MainWindow(QMainWindow):
         self.random_weights.toggled.connect(lambda _: self.set_model(self.model_box.currentData()))
         self.layer_tree.layerChosen.connect(self.set_layer)
         self.form.changed.connect(self._on_params_changed)
+        right.priorChosen.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.method_box.currentIndexChanged.connect(lambda _i: self._update_labels())
         self.decoder_panel.box.currentIndexChanged.connect(lambda _i: self._update_labels())
         self.decoder_panel.trainRequested.connect(self.open_train_dialog)

@@ -65,6 +65,7 @@ from .optimize_params import (  # noqa: F401
     lr_at,
     preset_for,
 )
+from .parameterisations import NOISE_SD, DeepImagePrior, Fourier, Parameterisation
 from .stepper import Stepper, Update, capture
 
 _COL = {name: i for i, name in enumerate(TERMS)}  # where a term sits in the per-iteration tensor
@@ -350,6 +351,7 @@ class _Batch:
     update: Update
     stepper: Stepper
     lr_scale: float
+    param: Parameterisation                 # what u is: the image's pixels, a spectrum, generators' weights
 
     @property
     def k_items(self) -> int:
@@ -398,7 +400,9 @@ class _Batch:
                 raise InvguiError(f"the start image is {t.start.shape[1]}×{t.start.shape[0]}, the run {size}×{size}")
         u0 = torch.cat([_start(p, size, 3 if colour else 1, x0, conv, t.start)
                         for t, x0 in zip(targets, x0s, strict=True)])
-        u = u0.to(device).clone().requires_grad_(True)
+        param = _parameterisation(p, u0.to(device), conv, len(targets), any(t.start is not None for t in targets))
+        u0 = param.image()                          # what the run starts from (a rendered start, for metrics)
+        u = param.variable.clone().requires_grad_(True)
         update = Update(p.optimizer, u, p.momentum, p.accumulator_decay)
         k_items, n_total, n_terms = len(targets), p.iters + p.stage2_iters, len(TERMS)
         tv_w = used["tv_weight"]
@@ -412,11 +416,39 @@ class _Batch:
             terms = torch.stack([total, feat, ra, rv], 1).detach().view(k_items, p.restarts, n_terms).mean(1)
             return total, terms.flatten()
 
-        stepper = Stepper(u, update, conv.to_rgb, loss, k_items * n_terms, n_total, _shifts(p, used), p.clamp)
+        stepper = Stepper(u, update, conv.to_rgb, loss, k_items * n_terms, n_total, _shifts(p, used), p.clamp,
+                          render=param.render if param.renders else None, image_hw=(size, size))
         # sgd: a per-pixel rate; the objective is a mean over pixels, so the step is scaled by their count.
-        lr_scale = float(u[0].numel()) if p.optimizer == "sgd" else 1.0
+        lr_scale = float(u0[0].numel()) if p.optimizer == "sgd" else 1.0
         return cls(rep, layer, p, device, size, used, targets, crops, phi0, chans, wins, objective, conv, u0, u,
-                   update, stepper, lr_scale)
+                   update, stepper, lr_scale, param)
+
+    def image(self) -> torch.Tensor:
+        """The image the variable renders now (σ units), without gradients."""
+        with torch.no_grad():
+            return self.param.render(self.u.detach()) if self.param.renders else self.u.detach()
+
+
+def _parameterisation(p: OptimizeParams, u0: torch.Tensor, conv: _Images, k_items: int,
+                      given_start: bool) -> Parameterisation:
+    """The variable the optimiser changes, from the start images ``u0`` (K·R rows): the pixels
+    themselves, or a spectrum / a generator started so that each item's rows are those its own run
+    would start from (every item draws from ``p.seed``).  An image start (``init="image"``, the
+    hybrid's decoder output) is the start image's own spectrum, or the generator fitted to it."""
+    if p.parameterisation == "pixel":
+        return Parameterisation(u0)
+    image_start = given_start or p.init == "image"
+    rows, c, h, w = u0.shape
+    if p.parameterisation == "fourier":
+        noise = None
+        if not image_start:
+            one = torch.randn((p.restarts, c, h, w // 2 + 1, 2), generator=torch.Generator().manual_seed(p.seed))
+            noise = (one * (NOISE_SD * p.init_scale)).repeat(k_items, 1, 1, 1, 1)
+        return Fourier(u0, conv.to_rgb, conv.from_rgb, decay=p.decay, natural=p.magnitude == "natural", noise=noise,
+                       clamp=p.clamp)
+    return DeepImagePrior(u0, conv.to_rgb, conv.from_rgb, width=p.dip_width, depth=p.dip_depth,
+                          input_noise=p.dip_noise, seed=p.seed, restarts=p.restarts, fit_start=image_start,
+                          clamp=p.clamp)
 
 
 def _shifts(p: OptimizeParams, used: dict) -> torch.Tensor | None:
@@ -457,7 +489,7 @@ class _Loop:
     def __init__(self, batch: _Batch):
         self.b = batch
         self.histories: list[dict[str, list[float]]] = [{k: [] for k in TERMS} for _ in batch.targets]
-        self.last_good = batch.u.detach().clone()
+        self.last_good = batch.image().clone()
         self.first: torch.Tensor | None = None           # K × terms: the first flush's, the divergence scale
         self.ended = [""] * batch.k_items                # an item's end message (it diverged), "" while it goes on
         self.stopped_all, self.stop_message = False, ""
@@ -535,7 +567,12 @@ class _Loop:
         if self.first is None:
             self.first = values[0].abs().clamp_min(1e-3)                  # K × terms
         first, reg = self.first, _cols(REGULARISERS)
-        ok = torch.isfinite(values).all(2) & (values[:, :, reg] <= EXPLODE * first[:, reg]).all(2)   # n × K
+        ok = torch.isfinite(values).all(2)                                                            # n × K
+        if not b.param.renders:
+            # Pixels can run away, and the regularisers say so first.  A rendered image (a spectrum or
+            # a generator through a sigmoid) is bounded, so they cannot explode; its smooth start
+            # (near-uniform grey) makes any growth look like a thousandfold one.
+            ok &= (values[:, :, reg] <= EXPLODE * first[:, reg]).all(2)
         good_rows = torch.zeros(b.k_items, dtype=torch.bool)
         steps: list[tuple] = []            # (item, iteration, terms, with a preview)
         for k in range(b.k_items):
@@ -553,7 +590,7 @@ class _Loop:
                 steps.append((k, len(history["total"]), row_vals, j == n_ok - 1 and not self.ended[k]))
         if bool(good_rows.any()):
             keep = good_rows.repeat_interleave(p.restarts).to(b.device).view(-1, 1, 1, 1)
-            self.last_good = torch.where(keep, b.u.detach(), self.last_good)
+            self.last_good = torch.where(keep, b.image(), self.last_good)
         for k, n, row_vals, with_preview in steps:
             row = k * p.restarts              # the item's first restart, from the image just kept
             preview = to_uint8(_to_numpy(b.conv.to_rgb(self.last_good[row:row + 1]))[0]) if with_preview else None

@@ -5,7 +5,7 @@ importing torch (which takes seconds).  :mod:`.optimize` runs them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..params import Presets, param
 
@@ -16,6 +16,8 @@ OBJECTIVES = ("invert", "maximise", "caricature")
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
 INITS = ("gaussian", "uniform", "image")
 HYBRID_COLOURS = ("decoder", "gray")
+PARAMETERISATIONS = ("pixel", "fourier", "dip")   # what is optimised: pixels, a spectrum, a generator's weights
+MAGNITUDES = ("free", "natural")                  # fourier: spectrum optimised whole, or its phase alone (MACO)
 EXPLODE = 1e3        # a regulariser 1000× its first value means the run is diverging
 
 # TV weight by depth when tv_weight < 0 (mv2015): deep-goggle's 1/10/100 split of CaffeNet's
@@ -99,6 +101,26 @@ class OptimizeParams:
     clamp: float = param(0.0, label="Colour-norm clamp", min=0.0, max=100.0, step=0.5, group="Loss",
                          tooltip="After each step, clamp every pixel's colour norm to this many σ "
                                  "(0 = off; M&V 2016: B+/B = 160/80 = 2).")
+    parameterisation: str = param("pixel", label="Image parameterisation", choices=PARAMETERISATIONS,
+                                  group="Prior",
+                                  tooltip="What the optimisation changes: pixel — the image (Mahendran & Vedaldi); "
+                                          "fourier — a decorrelated-colour spectrum scaled by 1/f, rendered by an "
+                                          "inverse FFT and a sigmoid (Olah et al. 2017, Lucid/Lucent); dip — the "
+                                          "weights of a random encoder-decoder fed fixed noise (Deep Image Prior, "
+                                          "Ulyanov et al. 2018). The α-norm, TV^β, bound and jitter act on the "
+                                          "rendered image.")
+    decay: float = param(1.0, label="Spectrum decay", min=0.0, max=4.0, step=0.25, group="Prior",
+                         tooltip="fourier: the spectrum is scaled by 1/f^decay (1 = Lucid's).")
+    magnitude: str = param("free", label="Spectrum magnitude", choices=MAGNITUDES, group="Prior",
+                           tooltip="fourier: free — magnitude and phase optimised; natural — the magnitude fixed "
+                                   "to natural photos' average, only the phase optimised (MACO, Fel et al. 2023).")
+    dip_width: int = param(32, label="DIP width", min=4, max=256, group="Prior",
+                           tooltip="dip: channels of the generator's convolutions.")
+    dip_depth: int = param(4, label="DIP depth", min=1, max=7, group="Prior",
+                           tooltip="dip: down/up levels of the generator (the input must be at least 2^depth px).")
+    dip_noise: float = param(1 / 30, label="DIP input perturbation", min=0.0, max=1.0, step=0.01, group="Prior",
+                             tooltip="dip: standard deviation of the noise added to the generator's fixed input "
+                                     "each iteration (DIP: 1/30; 0 = none).")
     size: int = param(0, label="Input size", min=0, max=4096, step=16, group="Input",
                       special="model default",
                       tooltip="Side of the square input in pixels (0 = the model's own, e.g. 224).")
@@ -153,6 +175,17 @@ PRESETS.add("fast", OptimizeParams(iters=100, optimizer="adam", lr=0.2, momentum
                                    lr_milestones=(0.6, 0.85), lr_decay=0.1, reset_momentum=False,
                                    tv_weight=1.0))
 
+# lucent: Lucid/Lucent's default image — a decorrelated Fourier spectrum, Adam at 0.05 — with no
+# α-norm or TV (the parameterisation is the prior).
+PRESETS.add("lucent", OptimizeParams(iters=200, optimizer="adam", lr=0.05, momentum=0.9, accumulator_decay=0.999,
+                                     lr_milestones=(), reset_momentum=False, alpha_weight=0.0, tv_weight=0.0,
+                                     parameterisation="fourier"))
+# dip: Deep Image Prior's inversion settings — Adam at 0.01 on the generator's weights, input
+# perturbation 1/30, no α-norm or TV.
+PRESETS.add("dip", OptimizeParams(iters=300, optimizer="adam", lr=0.003, momentum=0.9, accumulator_decay=0.999,
+                                  lr_milestones=(), reset_momentum=False, alpha_weight=0.0, tv_weight=0.0,
+                                  parameterisation="dip"))
+
 
 # Presets made for one kind of representation, and their counterpart for the other kind.
 _COUNTERPART = {"mv2015": "mv2015-shallow", "mv2015-shallow": "mv2015"}
@@ -165,6 +198,25 @@ def preset_for(name: str, handcrafted: bool) -> str:
     mv2015-shallow: the 2015 paper's schedules for CNNs and for HOG/DSIFT)."""
     wrong = CNN_ONLY if handcrafted else SHALLOW_ONLY
     return _COUNTERPART.get(name, "default") if name in wrong else name
+
+
+# Each parameterisation's working settings: the optimiser and its schedule, and the prior weights,
+# from the preset made for it.  A learning rate for pixels moves a spectrum or a generator's
+# weights by nonsense amounts (measured at EfficientNet-Lite0 blocks.3, 40 iterations: the default
+# preset's SGD saturates the Fourier image — PSNR 4.9 dB — and makes the generator's loss NaN).
+PRIOR_PRESETS = {"pixel": "default", "fourier": "lucent", "dip": "dip"}
+SCHEDULE = ("optimizer", "lr", "momentum", "accumulator_decay", "lr_milestones", "lr_decay", "reset_momentum",
+            "alpha_weight", "tv_weight")
+
+
+def with_prior(p: OptimizeParams, name: str) -> OptimizeParams:
+    """``p`` with parameterisation ``name`` and, when that changes it, the optimiser, schedule and
+    prior weights of the preset made for ``name`` (``PRIOR_PRESETS``); everything else — the
+    objective, iterations, restarts, seed, input — is kept."""
+    if p.parameterisation == name:
+        return p
+    preset = PRESETS.get(PRIOR_PRESETS[name])
+    return replace(p, parameterisation=name, **{f: getattr(preset, f) for f in SCHEDULE})
 
 
 def lr_at(p: OptimizeParams, i: int) -> float:

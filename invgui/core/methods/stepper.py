@@ -84,22 +84,27 @@ class Update:
 class Stepper:
     """One optimisation step on static buffers.
 
-    ``loss(x) -> (total, terms)``: ``x`` the batch fed to Φ (after the jitter), ``total`` one
-    value per batch item carrying the gradient, ``terms`` a 1-D tensor of the logged terms
-    (means over the batch).  ``to_x(u)`` maps the variable to that batch.  ``shifts`` (n×2
-    integer pixels, one row per iteration, zeros where there is no jitter) translates the image
-    circularly; ``clamp`` > 0 bounds each pixel's colour norm after the update.
+    ``loss(x, u) -> (total, terms)``: ``x`` the batch fed to Φ (after the jitter), ``u`` the image
+    in σ units (the priors'), ``total`` one value per batch item carrying the gradient, ``terms`` a
+    1-D tensor of the logged terms (means over the batch).  ``u`` is the optimised variable itself
+    (pixels), or ``render(u)`` (a spectrum, a generator's weights: ``.parameterisations``);
+    ``to_x`` maps the image to that batch.  ``shifts`` (n×2 integer pixels, one row per
+    iteration, zeros where there is no jitter) translates the image circularly; ``clamp`` > 0
+    bounds each pixel's colour norm after the update (pixels only: a rendered image is bounded by
+    its rendering).
     """
 
     def __init__(self, u: torch.Tensor, update: Update, to_x: Callable[[torch.Tensor], torch.Tensor],
                  loss: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
-                 n_terms: int, n_iters: int, shifts: torch.Tensor | None = None, clamp: float = 0.0):
+                 n_terms: int, n_iters: int, shifts: torch.Tensor | None = None, clamp: float = 0.0,
+                 render: Callable[..., torch.Tensor] | None = None, image_hw: tuple[int, int] | None = None):
         dev = u.device
         self.u, self.update, self.to_x, self.loss, self.clamp = u, update, to_x, loss, float(clamp)
+        self.render = render
         self.it = torch.zeros(1, dtype=torch.long, device=dev)
         self.history = torch.zeros(n_iters, n_terms, dtype=torch.float32, device=dev)
         self.shifts = shifts.to(dev) if shifts is not None else None
-        h, w = u.shape[-2:]
+        h, w = image_hw or u.shape[-2:]
         self._ar = (torch.arange(h, device=dev), torch.arange(w, device=dev))
 
     def buffers(self) -> list[torch.Tensor]:
@@ -117,14 +122,15 @@ class Stepper:
 
     def step(self) -> None:
         with torch.enable_grad():            # grad mode is thread-local: set here, not by the caller
-            x = self.to_x(self.u)
+            image = self.render(self.u, train=True) if self.render is not None else self.u
+            x = self.to_x(image)
             if self.shifts is not None:
                 x = self._jitter(x)
-            total, terms = self.loss(x, self.u)
+            total, terms = self.loss(x, image)
             (g,) = torch.autograd.grad(total.sum(), [self.u])
         with torch.no_grad():
             self.update(self.u, g)
-            if self.clamp > 0:
+            if self.clamp > 0 and self.render is None:
                 norm = self.u.norm(dim=1, keepdim=True)
                 self.u.mul_(torch.clamp(self.clamp / norm.clamp_min(1e-12), max=1.0))
             self.history.index_copy_(0, self.it, terms.detach().float().view(1, -1))
