@@ -40,6 +40,16 @@ EDGE = 1e-4                 # an image's values are kept in [EDGE, 1 − EDGE] b
 MAGNITUDE_PHOTOS = ("astronaut", "camera", "coins", "moon")
 
 
+def perturbation(field: torch.Tensor, it: torch.Tensor) -> torch.Tensor:
+    """Zero-mean, unit-variance noise for step ``it`` (a device tensor): a hash of a fixed uniform
+    field and the step — the fractional part of a large multiple of a sine, as shaders make noise —
+    mapped to a uniform distribution of variance 1.  Written by hand: torch's random streams are
+    state the step would change, which a CUDA graph and its fallback cannot replay exactly."""
+    phase = field * 12.9898 + (it.to(field.dtype) % 4096) * 78.233
+    uniform = torch.frac(torch.sin(phase) * 43758.5453).abs()
+    return (uniform - 0.5) * math.sqrt(12.0)
+
+
 class Parameterisation:
     """Pixels: the variable is the image itself (σ units)."""
 
@@ -49,7 +59,8 @@ class Parameterisation:
     def __init__(self, u0: torch.Tensor):
         self.variable = u0
 
-    def render(self, v: torch.Tensor, train: bool = False) -> torch.Tensor:
+    def render(self, v: torch.Tensor, train: bool = False, it: torch.Tensor | None = None) -> torch.Tensor:
+        """The image (σ units) of variable ``v``; ``train``: for step ``it`` (a perturbation may depend on it)."""
         return v
 
     def image(self) -> torch.Tensor:
@@ -89,7 +100,7 @@ class Fourier(Parameterisation):
             y = torch.einsum("nchw,dc->ndhw", y, self.mix)
         return torch.sigmoid(y)
 
-    def render(self, v: torch.Tensor, train: bool = False) -> torch.Tensor:
+    def render(self, v: torch.Tensor, train: bool = False, it: torch.Tensor | None = None) -> torch.Tensor:
         if self.magnitude is not None:                     # MACO: v is the phase
             spec = torch.polar(self.magnitude.expand_as(v), v)
         else:
@@ -218,9 +229,14 @@ class DeepImagePrior(Parameterisation):
                 nets.append(Generator(DIP_INPUT_CHANNELS, width, depth, c))
                 zs.append(torch.rand(DIP_INPUT_CHANNELS, h, w) * 0.1)
         self.z = torch.stack(zs).to(device)
-        # The input perturbation's own stream, drawn for R restarts and repeated for every item, so
-        # it is seeded (the same seed, the same result) and an item's rows see its own run's noise.
-        self.restarts, self.noise = restarts, torch.Generator(device=device).manual_seed(seed + 2)
+        # The input perturbation: a function of a fixed random field (per restart, repeated for every
+        # item, so an item's rows see its own run's noise) and the step counter, not a random stream:
+        # a step is then a function of the saved buffers alone, as the CUDA graph's fallback (which
+        # restores them and steps again) and the graph-against-eager check need; and it is seeded.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + 2)
+            field = torch.rand(restarts, DIP_INPUT_CHANNELS, h, w)
+        self.field = field.repeat(rows // restarts, 1, 1, 1).to(device)
         states = [net.state_dict() for net in nets]
         self.names = list(states[0])
         self.shapes = [tuple(states[0][k].shape) for k in self.names]
@@ -272,11 +288,10 @@ class DeepImagePrior(Parameterisation):
         out = torch.sigmoid(conv(x, "out"))
         return out.view(rows, -1, *out.shape[-2:])
 
-    def render(self, v: torch.Tensor, train: bool = False) -> torch.Tensor:
+    def render(self, v: torch.Tensor, train: bool = False, it: torch.Tensor | None = None) -> torch.Tensor:
         z = self.z
-        if train and self.input_noise > 0:            # DIP's input perturbation, each iteration
-            n = torch.randn((self.restarts, *z.shape[1:]), generator=self.noise, device=z.device, dtype=z.dtype)
-            z = z + self.input_noise * n.repeat(z.shape[0] // self.restarts, 1, 1, 1)
+        if train and self.input_noise > 0 and it is not None:      # DIP's input perturbation, each iteration
+            z = z + self.input_noise * perturbation(self.field, it)
         return _bounded(self.from_rgb_(self.generate(v, z))[:, :self.channels], self.clamp)
 
     def _fit(self, u0: torch.Tensor) -> None:

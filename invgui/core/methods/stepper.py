@@ -122,7 +122,7 @@ class Stepper:
 
     def step(self) -> None:
         with torch.enable_grad():            # grad mode is thread-local: set here, not by the caller
-            image = self.render(self.u, train=True) if self.render is not None else self.u
+            image = self.render(self.u, train=True, it=self.it) if self.render is not None else self.u
             x = self.to_x(image)
             if self.shifts is not None:
                 x = self._jitter(x)
