@@ -82,3 +82,29 @@ def tiny_hog_decoder(photos, tmp_path_factory):
     for _ in D.train(R.get("hog"), None, photos / "train", out, p):
         pass
     return out
+
+
+class FakeGraph:
+    """A CUDA graph's stand-in (no GPU in CI): its replay is the eager step (so a healthy "graph"
+    gives exactly the eager run's numbers), with failures injected into the replay (``fail_at``)
+    and its result (``corrupt_at``)."""
+
+    def __init__(self, stepper, fail_at=None, corrupt_at=None):
+        self.stepper, self.fail_at, self.corrupt_at, self.calls = stepper, fail_at, corrupt_at, 0
+
+    def replay(self):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered (injected)")
+        self.stepper.step()
+        if self.corrupt_at is not None and self.calls >= self.corrupt_at:
+            import torch
+
+            with torch.no_grad():
+                self.stepper.u.add_(0.5)            # a replay that computes something else
+
+
+@pytest.fixture
+def fake_graph():
+    """The :class:`FakeGraph` class (conftest modules are not imported by tests)."""
+    return FakeGraph

@@ -328,22 +328,8 @@ def test_batches_split_rows():
 # "graph" must give exactly the eager run's numbers: the same operations in the same process), and
 # failures are injected into the capture, the replay and the replay's result.
 
-class FakeGraph:
-    def __init__(self, stepper, fail_at=None, corrupt_at=None):
-        self.stepper, self.fail_at, self.corrupt_at, self.calls = stepper, fail_at, corrupt_at, 0
-
-    def replay(self):
-        self.calls += 1
-        if self.calls == self.fail_at:
-            raise RuntimeError("CUDA error: an illegal memory access was encountered (injected)")
-        self.stepper.step()
-        if self.corrupt_at is not None and self.calls >= self.corrupt_at:
-            with torch.no_grad():
-                self.stepper.u.add_(0.5)            # a replay that computes something else
-
-
 @pytest.fixture
-def fake_graphs(monkeypatch):
+def fake_graphs(monkeypatch, fake_graph):
     import invgui.core.methods.optimize as O
 
     made = []
@@ -352,7 +338,7 @@ def fake_graphs(monkeypatch):
         def capture(stepper):
             if kw.get("capture_fails"):
                 raise RuntimeError("operation not permitted when stream is capturing (injected)")
-            made.append(FakeGraph(stepper, kw.get("fail_at"), kw.get("corrupt_at")))
+            made.append(fake_graph(stepper, kw.get("fail_at"), kw.get("corrupt_at")))
             return made[-1]
         monkeypatch.setattr(O, "_can_graph", lambda device: True)
         monkeypatch.setattr(O, "capture", capture)

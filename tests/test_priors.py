@@ -210,27 +210,12 @@ def test_the_window_offers_the_priors_and_compare_draws_one_depth_curve_each(qtb
     w.close()
 
 
-class _FakeGraph:
-    """A CUDA graph's stand-in (no GPU in CI): its replay is the eager step; failures injected."""
-
-    def __init__(self, stepper, fail_at=None, corrupt_at=None):
-        self.stepper, self.fail_at, self.corrupt_at, self.calls = stepper, fail_at, corrupt_at, 0
-
-    def replay(self):
-        self.calls += 1
-        if self.calls == self.fail_at:
-            raise RuntimeError("CUDA error: an illegal memory access was encountered (injected)")
-        self.stepper.step()
-        if self.corrupt_at is not None and self.calls >= self.corrupt_at:
-            with torch.no_grad():
-                self.stepper.u.add_(0.5)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["fourier", "dip"])
 @pytest.mark.parametrize("case, expect", [({}, "on"), ({"fail_at": 5}, "off: replay failed at iteration 5"),
                                           ({"corrupt_at": 1}, "off: differed from an eager step at iteration 1")])
-def test_the_cuda_graph_path_and_its_fallbacks_give_the_eager_run(effnet, chelsea, monkeypatch, name, case, expect):
+def test_the_cuda_graph_path_and_its_fallbacks_give_the_eager_run(effnet, chelsea, monkeypatch, fake_graph, name, case,
+                                                                  expect):
     """The graph path replays, checks and restores the step's buffers; a rendered parameterisation's
     step must depend on nothing else (the DIP's input perturbation is a function of the step
     counter for this reason: a random stream would run on through the check and the fallback)."""
@@ -239,7 +224,7 @@ def test_the_cuda_graph_path_and_its_fallbacks_give_the_eager_run(effnet, chelse
     p = dataclasses.replace(SMALL[name], iters=6, preview_every=2, restarts=2)
     eager = results(run(effnet, chelsea, "blocks.1", dataclasses.replace(p, cuda_graph=False)))[0]
     monkeypatch.setattr(O, "_can_graph", lambda device: True)
-    monkeypatch.setattr(O, "capture", lambda stepper: _FakeGraph(stepper, **case))
+    monkeypatch.setattr(O, "capture", lambda stepper: fake_graph(stepper, **case))
     res = results(run(effnet, chelsea, "blocks.1", p))[0]
     assert res.record["resolved"]["cuda_graph"].startswith(expect)
     # The same eager operations in one process: equal up to nothing but the order of evaluation.
