@@ -165,6 +165,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--picture", metavar="PNG", help="also draw the features (HOG glyphs, SIFT keypoints, "
                    "LBP pattern map) into this PNG (hand-crafted representations)")
 
+    p = sub.add_parser("evaluate", help="methods × layers × a folder of images, resumable, shardable "
+                       "(paper 001's Fig. 7 at scale)")
+    _add_model_args(p)
+    p.add_argument("--layers", required=True, help="comma-separated layers (e.g. blocks.1,blocks.3,blocks.5)")
+    p.add_argument("--methods", default=M.DEFAULT_METHOD, help=f"comma-separated, of {', '.join(M.names())} "
+                   f"(default {M.DEFAULT_METHOD})")
+    p.add_argument("--data", required=True, help="folder of images (searched recursively; or 'samples')")
+    p.add_argument("--limit", type=int, default=0, help="the first N images in path order (default all)")
+    p.add_argument("--out", "-o", required=True, help="results folder (runs.csv, summary.csv, records/)")
+    p.add_argument("--preset", default=PRESETS.names()[0], choices=PRESETS.names(),
+                   help="optimisation preset (flags below override it)")
+    p.add_argument("--iters", type=int, default=None, help="optimisation iterations")
+    p.add_argument("--size", type=int, default=0, help="input side (default: the model's own; a decoder's own)")
+    p.add_argument("--decoder", action="append", metavar="LAYER=FILE",
+                   help="the decoder for a layer (repeatable; default: the shipped one)")
+    p.add_argument("--shard", default=None, metavar="I/N", help="compute share I of N (job arrays; under torchrun "
+                   "the rank and world size choose it)")
+    p.add_argument("--save-images", action="store_true", help="also write every reconstruction as a PNG")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
     p = sub.add_parser("gui", help="open the main window")
     p.add_argument("image", nargs="?", default=None, help="image to open (default sample:chelsea)")
     p.add_argument("--screenshot", metavar="PNG", help="run, save a PNG of the whole window, and exit")
@@ -459,6 +479,82 @@ def summary(result) -> str:
     return told(result, "line")
 
 
+def cmd_evaluate(args) -> int:
+    import dataclasses
+
+    from .core import evaluate as E
+    from .core import representations as R
+    from .core.methods.optimize import PRESETS
+    from .core.methods.registry import method
+
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    for name in methods:
+        method(name)                                       # an unknown one is refused here, named
+    params = PRESETS.get(args.preset)
+    if args.iters is not None:
+        params = dataclasses.replace(params, iters=args.iters)
+    decoders = {}
+    for spec in args.decoder or []:
+        layer, sep, file = spec.partition("=")
+        if not sep:
+            raise InvguiError(f"--decoder {spec!r}: expected LAYER=FILE")
+        decoders[layer.strip()] = file.strip()
+    shard, shards, torchrun = _shard(args.shard)
+    device = "auto"
+    if torchrun:                                            # one GPU per process on each machine, if any
+        import torch
+
+        if torch.cuda.is_available():
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    plan = E.Plan(model=args.model, layers=tuple(x.strip() for x in args.layers.split(",") if x.strip()),
+                  methods=methods, data=args.data, limit=args.limit, params=dataclasses.asdict(params),
+                  decoders=decoders, size=args.size, weights=args.weights, random_weights=args.random_weights,
+                  rep_params=dict(R.parse_params(args.rep_param)))
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(desc=f"evaluate {args.out}" + (f" [{shard}/{shards}]" if shards > 1 else ""), unit="run")
+
+    def tick(p) -> None:
+        if bar is not None:
+            bar.total = p.total
+            bar.n = p.skipped + p.done
+            bar.refresh()
+
+    try:
+        prog = E.run(plan, args.out, shard=shard, shards=shards, save_images=args.save_images, tick=tick,
+                     device=device, torchrun=torchrun)
+    finally:
+        if bar is not None:
+            bar.close()
+    for line in prog.unreadable:
+        print(f"skipped (unreadable): {line}", file=sys.stderr)
+    print(f"{prog.done} runs computed, {prog.skipped} already there, {len(prog.unreadable)} unreadable images "
+          f"skipped; {prog.done / max(prog.seconds, 1e-9):.2f} runs/s")
+    summary = Path(args.out) / "summary.csv"
+    if summary.is_file():
+        print(E.summary_table(summary))
+    else:
+        print("(other shards still running: summary.csv is written when every shard is done)")
+    return 0
+
+
+def _shard(spec: str | None) -> tuple[int, int, bool]:
+    """(shard, shards, under torchrun): --shard I/N, else torchrun's RANK / WORLD_SIZE, else (0, 1)."""
+    if spec:
+        i, sep, n = spec.partition("/")
+        try:
+            shard, shards = int(i), int(n)
+        except ValueError:
+            raise InvguiError(f"--shard {spec!r}: expected I/N, e.g. 0/4") from None
+        if not sep or shards < 1 or not 0 <= shard < shards:
+            raise InvguiError(f"--shard {spec!r}: I must be in 0…N−1")
+        return shard, shards, False
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    return int(os.environ.get("RANK", 0)), world, world > 1
+
+
 def cmd_features(args) -> int:
     from .core import features_io
     from .core import representations as R
@@ -628,7 +724,7 @@ def main(argv: list[str] | None = None) -> int:
         # `kill PID`: unwind like Ctrl-C, so half-written exports are removed (finally blocks run).
         signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return {"layers": cmd_layers, "invert": cmd_invert, "features": cmd_features,
+        return {"layers": cmd_layers, "invert": cmd_invert, "features": cmd_features, "evaluate": cmd_evaluate,
                 "train-decoder": cmd_train_decoder, "probe": cmd_probe, "gui": cmd_gui}[args.command](args)
     except BrokenPipeError:            # `invgui layers M | head`: the reader went away, that is fine
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (open until exit: print() at shutdown writes here)

@@ -1,0 +1,475 @@
+"""Paper-scale evaluation: methods × layers × a folder of images, resumable, shardable.
+
+The work list is every (layer, method, image) of a :class:`Plan`, in a fixed order (layers, then
+methods, then the images sorted by path).  Each finished run is one row appended to a CSV file and
+flushed to disk at once, so a killed evaluation loses at most the runs in flight and a rerun with
+the same plan skips the rows already written.  A plan is written to the results folder on the
+first run; a rerun with another plan into that folder is refused with the differences named.
+
+Work is shared deterministically: shard ``i`` of ``n`` takes items ``i, i + n, i + 2n, …`` of the
+work list and writes ``runs.shard-i-of-n.csv``; whoever finds every item done merges all rows into
+``runs.csv`` in work-list order — the file a single process writes — and writes ``summary.csv``.
+Under ``torchrun`` the shard is the rank (``RANK`` / ``WORLD_SIZE``); ``--shard I/N`` does the same
+for job arrays.  Optimisation runs are batched per layer (one request of several images, each
+image's result the one its own run would give); decoders run a batch in one forward pass.
+
+The normalised reconstruction error is paper 001's ‖x − x̂‖/N with N the mean distance between
+pairs of the evaluated (readable) images at the evaluation side: rows keep ‖x − x̂‖, the summary
+divides by N, so rows of any shard or rerun are comparable.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import InvguiError
+from .images import ImageError, check_source, load_image, resize_center_crop, save_png
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}     # as decoder training reads folders
+
+FIELDS = ("index", "image", "layer", "method", "representation_error", "psnr", "ssim", "distance", "side",
+          "iterations", "seconds", "device")
+SUMMARY_FIELDS = ("method", "layer", "depth", "n", "nre_mean", "nre_std", "representation_error_mean",
+                  "representation_error_std", "psnr_mean", "psnr_std", "ssim_mean", "ssim_std")
+DECODER_BATCH = 16                 # images per decoder forward pass
+
+
+class EvaluateError(InvguiError):
+    pass
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an evaluation computes: every result depends on these and on nothing else."""
+
+    model: str
+    layers: tuple[str, ...]
+    methods: tuple[str, ...]
+    data: str
+    limit: int = 0                                  # the first N images (0: all)
+    params: dict = field(default_factory=dict)      # OptimizeParams as a dict (optimisation, hybrid)
+    decoders: dict = field(default_factory=dict)    # layer → decoder file or shipped name ("" : the shipped one)
+    size: int = 0                                   # input side (0: the model's own; a decoder's own)
+    weights: str | None = None
+    random_weights: bool = False
+    rep_params: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["layers"], d["methods"] = list(self.layers), list(self.methods)
+        return d
+
+    def differences(self, other: dict) -> list[str]:
+        """What differs from a plan written earlier (``to_dict`` form), in words."""
+        mine = json.loads(json.dumps(self.to_dict()))
+        out = []
+        for k in sorted(set(mine) | set(other)):
+            if mine.get(k) != other.get(k):
+                a, b = other.get(k), mine.get(k)
+                if isinstance(a, dict) and isinstance(b, dict):
+                    out += [f"{k}.{n}: {a.get(n)!r} then, {b.get(n)!r} now" for n in sorted(set(a) | set(b))
+                            if a.get(n) != b.get(n)]
+                else:
+                    out.append(f"{k}: {a!r} then, {b!r} now")
+        return out
+
+
+@dataclass(frozen=True)
+class Item:
+    index: int
+    image: str
+    layer: str
+    method: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.image, self.layer, self.method
+
+
+def images_of(plan: Plan) -> list[str]:
+    """The evaluated images: every image file under ``plan.data`` sorted by path (or the bundled
+    photos for ``samples``), the first ``plan.limit``."""
+    if plan.data == "samples":
+        from .images import SAMPLES
+
+        found = [f"sample:{n}" for n in SAMPLES]
+    else:
+        root = Path(plan.data)
+        if not root.is_dir():
+            raise EvaluateError(f"{root}: not a folder of images")
+        found = sorted(str(p) for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if plan.limit:
+        found = found[:plan.limit]
+    if not found:
+        raise EvaluateError(f"{plan.data}: no images")
+    return found
+
+
+def work_list(plan: Plan, images: list[str]) -> list[Item]:
+    items, i = [], 0
+    for layer in plan.layers:
+        for name in plan.methods:
+            for image in images:
+                items.append(Item(i, image, layer, name))
+                i += 1
+    return items
+
+
+def shard_of(items: list[Item], shard: int, shards: int) -> list[Item]:
+    return items[shard::shards]
+
+
+def _shard_file(out: Path, shard: int, shards: int) -> Path:
+    return out / ("runs.csv" if shards == 1 else f"runs.shard-{shard}-of-{shards}.csv")
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The complete rows of a results file; a last line cut short by a kill is dropped (and the
+    file rewritten without it, so appending goes on from a clean end)."""
+    if not path.is_file():
+        return []
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].rstrip("\r\n").split(",") != list(FIELDS):
+        raise EvaluateError(f"{path}: not an invgui evaluate results file (its header differs)")
+    rows, good = [], [lines[0]]
+    for line in lines[1:]:
+        if not line.endswith("\n"):
+            break                                         # cut short: the run is done again
+        row = next(csv.reader([line]))
+        if len(row) != len(FIELDS):
+            break
+        rows.append(dict(zip(FIELDS, row, strict=True)))
+        good.append(line)
+    if len(good) != len(lines):
+        path.write_text("".join(good), encoding="utf-8")
+    return rows
+
+
+class _Writer:
+    """Appends rows to one results file, each flushed to disk before the next run starts."""
+
+    def __init__(self, path: Path):
+        new = not path.is_file()
+        self.f = path.open("a", encoding="utf-8", newline="")
+        self.w = csv.writer(self.f, lineterminator="\n")
+        if new:
+            self.w.writerow(FIELDS)
+            self._sync()
+
+    def _sync(self) -> None:
+        self.f.flush()
+        os.fsync(self.f.fileno())
+
+    def add(self, row: dict) -> None:
+        self.w.writerow([row[k] for k in FIELDS])
+        self._sync()
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def check_plan(plan: Plan, out: Path) -> None:
+    """Write the plan into a new results folder, or refuse another plan in an old one."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "plan.json"
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise EvaluateError(f"{path}: not readable ({e})") from None
+        diff = plan.differences(old)
+        if diff:
+            raise EvaluateError(f"{out} holds an evaluation with other arguments ({'; '.join(diff)}): give another "
+                                "--out, or the same arguments to resume it")
+        return
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(plan.to_dict(), indent=1), encoding="utf-8")
+    tmp.replace(path)
+
+
+@dataclass
+class Progress:
+    done: int = 0                 # rows written (this process)
+    skipped: int = 0              # rows already there (resumed)
+    total: int = 0                # rows of this shard
+    unreadable: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _requests(plan: Plan, items: list[Item], device: str = "auto") -> Iterator[tuple[Any, list[Item]]]:
+    """The requests that compute ``items`` (all of one layer and method): optimisation and hybrid
+    runs batched (at most 64 rows of images × restarts), decoders ``DECODER_BATCH`` a pass."""
+    from .methods.optimize import batches
+    from .methods.optimize_params import OptimizeParams
+    from .methods.registry import method
+    from .params import from_dict
+    from .request import RunRequest
+
+    spec = method(items[0].method)
+    params = from_dict(OptimizeParams, plan.params) if plan.params else OptimizeParams()
+    if plan.size:
+        params = dataclasses.replace(params, size=plan.size)
+    decoder = plan.decoders.get(items[0].layer) or None
+    if spec.one_pass:
+        chunks = [range(i, min(i + DECODER_BATCH, len(items))) for i in range(0, len(items), DECODER_BATCH)]
+    else:
+        chunks = batches(len(items), params.restarts)
+    for chunk in chunks:
+        part = [items[i] for i in chunk]
+        extra: dict[str, Any] = {"decoder": decoder, "size": plan.size} if spec.uses_decoder else {}
+        yield RunRequest(method=spec.name, model=plan.model, layer=items[0].layer, images=tuple(i.image for i in part),
+                         params=params if spec.params_cls is not None else None, weights=plan.weights,
+                         random_weights=plan.random_weights, device=device,
+                         rep_params=tuple(sorted(plan.rep_params.items())), **extra), part
+
+
+def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, save_images: bool = False,
+        tick: Callable[[Progress], None] | None = None, device: str = "auto", torchrun: bool = False) -> Progress:
+    """Compute this shard's rows of ``plan`` that ``out`` does not hold yet; merge and summarise
+    when every shard is done.  ``tick(progress)`` after every run (a progress bar).  ``torchrun``:
+    the shards are the processes of one torch.distributed job (gloo on the CPU, NCCL on GPUs),
+    which wait for each other at the end; rank 0 merges.  Otherwise (one process, or ``--shard``
+    job arrays) whoever finds every shard done merges, under a lock file."""
+    from .events import Result
+    from .request import Reuse, execute
+
+    if not 0 <= shard < shards:
+        raise EvaluateError(f"shard {shard} of {shards}: the shard must be in 0…{shards - 1}")
+    out = Path(out)
+    _check_decoders(plan)
+    check_plan(plan, out)
+    sources = images_of(plan)
+    images, prog = {}, Progress()
+    for src in sources:                             # unreadable images: counted, said, left out
+        try:
+            check_source(src)
+            images[src] = load_image(src)
+        except ImageError as e:
+            prog.unreadable.append(str(e))
+    items = work_list(plan, [s for s in sources if s in images])
+    mine = shard_of(items, shard, shards)
+    done = _done_keys(out)
+    todo = [it for it in mine if it.key not in done]
+    prog.total, prog.skipped = len(mine), len(mine) - len(todo)
+    writer = _Writer(_shard_file(out, shard, shards))
+    reuse = Reuse()
+    t0 = time.perf_counter()
+    try:
+        for layer in plan.layers:
+            for name in plan.methods:
+                group = [it for it in todo if (it.layer, it.method) == (layer, name)]
+                if not group:
+                    continue
+                for req, part in _requests(plan, group, device):
+                    started = time.perf_counter()
+                    results = [ev for ev in execute(req, **reuse.for_requests([req], images))
+                               if isinstance(ev, Result)]
+                    each = (time.perf_counter() - started) / max(len(part), 1)
+                    for it, (image, metrics, record) in zip(part, _per_image(results, len(part)), strict=True):
+                        writer.add(_row(it, image, metrics, images[it.image], each, record))
+                        _record(out, it, image, metrics, record, save_images)
+                        prog.done += 1
+                        prog.seconds = time.perf_counter() - t0
+                        if tick is not None:
+                            tick(prog)
+    finally:
+        writer.close()
+    readable = [images[s] for s in sources if s in images]
+    if torchrun and shards > 1:
+        _barrier(device)                                  # every rank's rows are on disk
+        if shard == 0:
+            merge(out, items)
+            write_summary(plan, out, readable)
+        _barrier(device)
+        return prog
+    with _lock(out / "merge.lock"):
+        if _done_keys(out) >= {it.key for it in items}:
+            merge(out, items)
+            write_summary(plan, out, readable)
+    return prog
+
+
+def _barrier(device: str) -> None:
+    """Wait for every process of the torchrun job (its process group made here if need be)."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+    dist.barrier()
+
+
+class _lock:
+    """An exclusive lock file (O_EXCL): one merging process at a time; a stale lock older than
+    ten minutes (a killed merger) is taken over."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                return self
+            except FileExistsError:
+                try:
+                    if time.time() - self.path.stat().st_mtime > 600 or time.monotonic() > deadline:
+                        self.path.unlink(missing_ok=True)
+                except FileNotFoundError:
+                    pass
+                time.sleep(0.2)
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
+
+
+def _check_decoders(plan: Plan) -> None:
+    """Every layer a decoder method runs at has a decoder (given, or shipped): said before anything
+    is computed, all missing layers at once."""
+    from .methods.decoder import find_shipped
+    from .methods.registry import method
+
+    if not any(method(m).uses_decoder for m in plan.methods):
+        return
+    missing = [layer for layer in plan.layers if not plan.decoders.get(layer) and find_shipped(plan.model, layer)
+               is None]
+    if missing:
+        raise EvaluateError(f"no decoder for {plan.model} {', '.join(missing)}: give one per layer (--decoder "
+                            "LAYER=FILE.pt; `invgui train-decoder` makes them) or leave the decoder methods out")
+
+
+def _done_keys(out: Path) -> set[tuple[str, str, str]]:
+    keys = set()
+    for path in sorted(out.glob("runs*.csv")):
+        keys |= {(r["image"], r["layer"], r["method"]) for r in read_rows(path)}
+    return keys
+
+
+def _per_image(results: list, n: int) -> list[tuple[np.ndarray, dict, dict]]:
+    """(reconstruction, metrics, record) per image: optimisation gives a Result each, a decoder's
+    forward pass one Result of them all (its ``*_per_image`` metrics)."""
+    from .events import per_image_metrics
+
+    if len(results) == n:
+        return [(r.images[0], r.metrics, r.record) for r in results]
+    (res,) = results
+    return [(res.images[i], m, res.record) for i, m in enumerate(per_image_metrics(res.metrics, n))]
+
+
+def _row(it: Item, image: np.ndarray, m: dict, original: np.ndarray, seconds: float, record: dict) -> dict:
+    """The CSV row of one run: its metrics and ‖x − x̂‖ against the original, centre-cropped and
+    resized to the reconstruction's side as every method's input is."""
+    img = np.clip(image, 0, 1)
+    target = resize_center_crop(original, img.shape[0])
+    distance = float(np.linalg.norm((img - target).astype(np.float64)))
+    return {"index": it.index, "image": it.image, "layer": it.layer, "method": it.method,
+            "representation_error": repr(float(m.get("representation_error", math.nan))),
+            "psnr": repr(float(m.get("psnr", math.nan))), "ssim": repr(float(m.get("ssim", math.nan))),
+            "distance": repr(distance), "side": img.shape[0], "iterations": int(m.get("iterations", 0)),
+            "seconds": f"{seconds:.4f}", "device": str(record.get("device", ""))}
+
+
+def _record(out: Path, it: Item, image: np.ndarray, m: dict, record: dict, save_images: bool) -> None:
+    folder = out / "records"
+    folder.mkdir(exist_ok=True)
+    rec = {"index": it.index, "image": it.image, "layer": it.layer, "method": it.method,
+           "metrics": {k: v for k, v in m.items() if isinstance(v, (int, float, str))},
+           "record": json.loads(json.dumps(record, default=str))}
+    (folder / f"{it.index:07d}.json").write_text(json.dumps(rec), encoding="utf-8")
+    if save_images:
+        (out / "images").mkdir(exist_ok=True)
+        save_png(out / "images" / f"{it.index:07d}.png", np.clip(image, 0, 1))
+
+
+def merge(out: Path, items: list[Item]) -> Path:
+    """Every shard's rows (and runs.csv's own) as runs.csv, in work-list order, each item once."""
+    by_key: dict[tuple, dict] = {}
+    for path in sorted(out.glob("runs*.csv")):
+        for r in read_rows(path):
+            by_key.setdefault((r["image"], r["layer"], r["method"]), r)
+    tmp = out / "runs.csv.tmp"
+    with tmp.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(FIELDS)
+        for it in items:
+            r = by_key[it.key]
+            w.writerow([r[k] for k in FIELDS])
+    tmp.replace(out / "runs.csv")
+    for path in out.glob("runs.shard-*.csv"):
+        path.unlink()
+    return out / "runs.csv"
+
+
+def write_summary(plan: Plan, out: Path, images: list[np.ndarray]) -> list[dict]:
+    """summary.csv: mean ± std per method × layer over the evaluated images; N over them at the
+    evaluation side of each layer's runs."""
+    rows = read_rows(out / "runs.csv")
+    table = summarise(plan, rows, images)
+    with (out / "summary.csv").open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(table)
+    return table
+
+
+def summarise(plan: Plan, rows: list[dict], images: list[np.ndarray]) -> list[dict]:
+    """Mean ± std per method × layer (in the plan's order) of the normalised reconstruction error —
+    each row's ‖x − x̂‖ over N at that row's side — the representation error, PSNR and SSIM."""
+    from . import representations as R
+
+    rep = R.get(plan.model, weights=plan.weights, random_weights=plan.random_weights,
+                params=plan.rep_params or None)
+    n_at: dict[int, float] = {}
+    table = []
+    for layer in plan.layers:
+        for name in plan.methods:
+            mine = [r for r in rows if (r["layer"], r["method"]) == (layer, name)]
+            if not mine:
+                continue
+            for side in {int(r["side"]) for r in mine} - set(n_at):
+                n_at[side] = _pairwise([resize_center_crop(im, side) for im in images])
+            vals = {k: np.array([float(r[k]) for r in mine]) for k in ("representation_error", "psnr", "ssim")}
+            vals["nre"] = np.array([float(r["distance"]) / n_at[int(r["side"])] for r in mine])
+            entry: dict[str, Any] = {"method": name, "layer": layer,
+                                     "depth": round(rep.layer_info(layer, rep.input_size).relative_depth, 4),
+                                     "n": len(mine)}
+            for k in ("nre", "representation_error", "psnr", "ssim"):
+                entry[f"{k}_mean"], entry[f"{k}_std"] = float(np.mean(vals[k])), float(np.std(vals[k]))
+            table.append(entry)
+    return table
+
+
+def _pairwise(images: list[np.ndarray]) -> float:
+    from .metrics import mean_pairwise_distance
+
+    return mean_pairwise_distance(images) if len(images) >= 2 else math.nan
+
+
+def summary_table(path: Path) -> str:
+    """summary.csv as the printed table: mean ± std per method × layer."""
+    with Path(path).open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    head = (f"{'method':<10} {'layer':<14} {'n':>5} {'norm. rec. error':>17} {'rep. error':>15} {'PSNR dB':>12} "
+            f"{'SSIM':>13}")
+    lines = [head, "-" * len(head)]
+
+    def pm(r: dict, k: str, fmt: str) -> str:
+        return f"{format(float(r[k + '_mean']), fmt)} ± {format(float(r[k + '_std']), fmt)}"
+
+    for r in rows:
+        lines.append(f"{r['method']:<10} {r['layer']:<14} {r['n']:>5} {pm(r, 'nre', '.3f'):>17} "
+                     f"{pm(r, 'representation_error', '.3f'):>15} {pm(r, 'psnr', '.1f'):>12} "
+                     f"{pm(r, 'ssim', '.3f'):>13}")
+    return "\n".join(lines)
