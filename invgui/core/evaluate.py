@@ -251,14 +251,15 @@ def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, 
     _check_decoders(plan)
     check_plan(plan, out)
     sources = images_of(plan)
-    images, prog = {}, Progress()
+    readable, prog = [], Progress()
     for src in sources:                             # unreadable images: counted, said, left out
         try:
             check_source(src)
-            images[src] = load_image(src)
+            load_image(src)                         # decoded again per batch: never all held at once
+            readable.append(src)
         except ImageError as e:
             prog.unreadable.append(str(e))
-    items = work_list(plan, [s for s in sources if s in images])
+    items = work_list(plan, readable)
     mine = shard_of(items, shard, shards)
     done = _done_keys(out)
     todo = [it for it in mine if it.key not in done]
@@ -274,6 +275,7 @@ def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, 
                     continue
                 for req, part in _requests(plan, group, device):
                     started = time.perf_counter()
+                    images = {src: load_image(src) for src in req.images}
                     results = [ev for ev in execute(req, **reuse.for_requests([req], images))
                                if isinstance(ev, Result)]
                     each = (time.perf_counter() - started) / max(len(part), 1)
@@ -286,7 +288,6 @@ def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, 
                             tick(prog)
     finally:
         writer.close()
-    readable = [images[s] for s in sources if s in images]
     if torchrun and shards > 1:
         _barrier(device)                                  # every rank's rows are on disk
         if shard == 0:
@@ -412,11 +413,11 @@ def merge(out: Path, items: list[Item]) -> Path:
     return out / "runs.csv"
 
 
-def write_summary(plan: Plan, out: Path, images: list[np.ndarray]) -> list[dict]:
-    """summary.csv: mean ± std per method × layer over the evaluated images; N over them at the
-    evaluation side of each layer's runs."""
+def write_summary(plan: Plan, out: Path, sources: list[str]) -> list[dict]:
+    """summary.csv: mean ± std per method × layer over the evaluated images ``sources``; N over
+    them at the evaluation side of each layer's runs."""
     rows = read_rows(out / "runs.csv")
-    table = summarise(plan, rows, images)
+    table = summarise(plan, rows, sources)
     with (out / "summary.csv").open("w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
         w.writeheader()
@@ -424,7 +425,7 @@ def write_summary(plan: Plan, out: Path, images: list[np.ndarray]) -> list[dict]
     return table
 
 
-def summarise(plan: Plan, rows: list[dict], images: list[np.ndarray]) -> list[dict]:
+def summarise(plan: Plan, rows: list[dict], sources: list[str]) -> list[dict]:
     """Mean ± std per method × layer (in the plan's order) of the normalised reconstruction error —
     each row's ‖x − x̂‖ over N at that row's side — the representation error, PSNR and SSIM."""
     from . import representations as R
@@ -439,7 +440,7 @@ def summarise(plan: Plan, rows: list[dict], images: list[np.ndarray]) -> list[di
             if not mine:
                 continue
             for side in {int(r["side"]) for r in mine} - set(n_at):
-                n_at[side] = _pairwise([resize_center_crop(im, side) for im in images])
+                n_at[side] = _pairwise([resize_center_crop(load_image(src), side) for src in sources])
             vals = {k: np.array([float(r[k]) for r in mine]) for k in ("representation_error", "psnr", "ssim")}
             vals["nre"] = np.array([float(r["distance"]) / n_at[int(r["side"])] for r in mine])
             entry: dict[str, Any] = {"method": name, "layer": layer,
