@@ -249,8 +249,8 @@ def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, 
         raise EvaluateError(f"shard {shard} of {shards}: the shard must be in 0…{shards - 1}")
     out = Path(out)
     _check_decoders(plan)
+    sources = images_of(plan)                       # a missing folder is said before plan.json is written
     check_plan(plan, out)
-    sources = images_of(plan)
     readable, prog = [], Progress()
     for src in sources:                             # unreadable images: counted, said, left out
         try:

@@ -173,16 +173,13 @@ class MethodDock(QWidget):
     def _prior_chosen(self, name: str) -> None:
         """The user chose an image parameterisation: the form takes the optimiser, schedule and
         prior weights made for it (``optimize_params.with_prior``), the rest stays."""
-        from dataclasses import replace
-
         from ..core.methods.optimize_params import PRIOR_PRESETS, SCHEDULE, with_prior
 
         try:
-            values = self.form.values()
+            values = self.form.values()           # already has the new parameterisation
         except ValueError:
             return                                # a field being typed: the user's next change applies
-        other = next(p for p in PRIOR_PRESETS if p != name)
-        self.form.set_values(with_prior(replace(values, parameterisation=other), name))
+        self.form.set_values(with_prior(values, name, always=True))
         self.priorChosen.emit(f"parameterisation {name}: " + ", ".join(
             f"{k.replace('_', ' ')} {getattr(self.form.values(), k)}" for k in SCHEDULE)
             + f" (the {PRIOR_PRESETS[name]} preset's)")

@@ -209,11 +209,11 @@ SCHEDULE = ("optimizer", "lr", "momentum", "accumulator_decay", "lr_milestones",
             "alpha_weight", "tv_weight")
 
 
-def with_prior(p: OptimizeParams, name: str) -> OptimizeParams:
-    """``p`` with parameterisation ``name`` and, when that changes it, the optimiser, schedule and
-    prior weights of the preset made for ``name`` (``PRIOR_PRESETS``); everything else — the
-    objective, iterations, restarts, seed, input — is kept."""
-    if p.parameterisation == name:
+def with_prior(p: OptimizeParams, name: str, always: bool = False) -> OptimizeParams:
+    """``p`` with parameterisation ``name`` and, when that changes it (or ``always``), the
+    optimiser, schedule and prior weights of the preset made for ``name`` (``PRIOR_PRESETS``);
+    everything else — the objective, iterations, restarts, seed, input — is kept."""
+    if p.parameterisation == name and not always:
         return p
     preset = PRESETS.get(PRIOR_PRESETS[name])
     return replace(p, parameterisation=name, **{f: getattr(preset, f) for f in SCHEDULE})
