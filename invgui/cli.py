@@ -535,9 +535,27 @@ def cmd_evaluate(args) -> int:
     summary = Path(args.out) / "summary.csv"
     if summary.is_file():
         print(E.summary_table(summary))
+        if shard == 0:
+            _figures(summary)
     else:
         print("(other shards still running: summary.csv is written when every shard is done)")
     return 0
+
+
+def _figures(summary: Path) -> None:
+    """error_vs_layer.png / .svg beside summary.csv (offscreen Qt when there is no display); a
+    figure that cannot be drawn is said, and the results stay."""
+    if sys.platform.startswith("linux") and not any(os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY",
+                                                                                 "QT_QPA_PLATFORM")):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    try:
+        from .ui.figures import error_vs_layer
+
+        png, svg = error_vs_layer(summary, summary.with_name("error_vs_layer.png"),
+                                  summary.with_name("error_vs_layer.svg"))
+        print(f"wrote {png}, {svg} and the contact sheets {summary.parent}/sheet_*.png")
+    except Exception as e:                     # the rows and the summary are written; only the picture failed
+        print(f"invgui: could not draw the figure: {type(e).__name__}: {e}", file=sys.stderr)
 
 
 def _shard(spec: str | None) -> tuple[int, int, bool]:

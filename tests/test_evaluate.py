@@ -57,6 +57,13 @@ def test_one_process_writes_every_row_once_in_work_list_order_and_counts_the_unr
     assert len(prog.unreadable) == 1 and "zz-broken.jpg" in prog.unreadable[0]
     assert all(Path(r["image"]).name != "zz-broken.jpg" for r in got)
     assert len(list((out / "records").glob("*.json"))) == 24
+    # A contact sheet per layer: the photo, then each method, over the first images (their PNGs kept).
+    from invgui.core.images import load_image
+
+    for layer in ("blocks.1", "blocks.5"):
+        sheet = load_image(str(out / f"sheet_{layer}.png"))
+        assert sheet.shape[0] > 3 * 128 and sheet.shape[1] > 6 * 128
+    assert len(list((out / "images").glob("*.png"))) == 24              # 6 images ≤ SHEET_IMAGES: all kept
 
 
 def test_the_summary_is_the_mean_of_the_rows(single):
@@ -141,4 +148,6 @@ def test_two_gloo_processes_under_torchrun_give_the_rows_of_one(six, single, tmp
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out / "summary.csv").is_file() and not list(out.glob("runs.shard-*.csv"))
     _same(rows(out), rows(single[0]))         # the same plan: the rows of one process
+    assert (out / "error_vs_layer.png").stat().st_size > 1000                  # drawn once, by rank 0
+    assert "<svg" in (out / "error_vs_layer.svg").read_text()
     assert (out / "plan.json").read_text() == (single[0] / "plan.json").read_text()

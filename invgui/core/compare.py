@@ -283,6 +283,32 @@ def contact_sheet(g: Grid, tile: int = 512, nre: dict[str, float] | None = None)
     return sheet
 
 
+def labelled_grid(cells: list[list[np.ndarray | None]], rows: list[str], cols: list[str], tile: int = 128
+                  ) -> np.ndarray:
+    """Images ([0, 1] float or uint8) in a grid with row labels on the left and column labels on
+    top, each resized to ``tile`` px (an empty cell stays white): uint8."""
+    import cv2
+
+    font, fs = cv2.FONT_HERSHEY_SIMPLEX, max(0.35, tile / 256)
+    gap, top = 4, int(24 * fs) + 8
+    left = max((cv2.getTextSize(r, font, fs, 1)[0][0] for r in rows), default=0) + 12
+    sheet = np.full((top + len(rows) * (tile + gap), left + len(cols) * (tile + gap), 3), 255, np.uint8)
+    for ci, c in enumerate(cols):
+        cv2.putText(sheet, c[:28], (left + ci * (tile + gap) + 2, top - 8), font, fs * 0.8, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    for ri, (label, row) in enumerate(zip(rows, cells, strict=True)):
+        y = top + ri * (tile + gap)
+        cv2.putText(sheet, label, (4, y + tile // 2), font, fs, (0, 0, 0), 1, cv2.LINE_AA)
+        for ci, img in enumerate(row):
+            if img is None:
+                continue
+            im = img if img.dtype == np.uint8 else to_uint8(img)
+            x = left + ci * (tile + gap)
+            sheet[y:y + tile, x:x + tile] = cv2.resize(im, (tile, tile), interpolation=cv2.INTER_AREA
+                                                       if im.shape[0] > tile else cv2.INTER_CUBIC)
+    return sheet
+
+
 def sweep_layers(template: Run, methods: list[str], layers: list[str], decoders: dict[str, str] | None = None
                  ) -> list[Run]:
     """methods × layers; a decoder or hybrid run needs ``decoders[layer]`` (layers without one are skipped)."""

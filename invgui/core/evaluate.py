@@ -40,6 +40,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}     # as dec
 
 FIELDS = ("index", "image", "layer", "method", "representation_error", "psnr", "ssim", "distance", "side",
           "iterations", "seconds", "device")
+SHEET_IMAGES = 8                   # the contact sheets show the first K images (their reconstructions kept)
 SUMMARY_FIELDS = ("method", "layer", "depth", "n", "nre_mean", "nre_std", "representation_error_mean",
                   "representation_error_std", "psnr_mean", "psnr_std", "ssim_mean", "ssim_std")
 DECODER_BATCH = 16                 # images per decoder forward pass
@@ -281,7 +282,7 @@ def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, 
                     each = (time.perf_counter() - started) / max(len(part), 1)
                     for it, (image, metrics, record) in zip(part, _per_image(results, len(part)), strict=True):
                         writer.add(_row(it, image, metrics, images[it.image], each, record))
-                        _record(out, it, image, metrics, record, save_images)
+                        _record(out, it, image, metrics, record, save_images or it.image in readable[:SHEET_IMAGES])
                         prog.done += 1
                         prog.seconds = time.perf_counter() - t0
                         if tick is not None:
@@ -293,12 +294,14 @@ def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, 
         if shard == 0:
             merge(out, items)
             write_summary(plan, out, readable)
+            write_sheets(plan, out, readable)
         _barrier(device)
         return prog
     with _lock(out / "merge.lock"):
         if _done_keys(out) >= {it.key for it in items}:
             merge(out, items)
             write_summary(plan, out, readable)
+            write_sheets(plan, out, readable)
     return prog
 
 
@@ -411,6 +414,30 @@ def merge(out: Path, items: list[Item]) -> Path:
     for path in out.glob("runs.shard-*.csv"):
         path.unlink()
     return out / "runs.csv"
+
+
+def write_sheets(plan: Plan, out: Path, sources: list[str], k: int = SHEET_IMAGES) -> list[Path]:
+    """sheet_LAYER.png per layer: the first ``k`` images (columns) over each method's
+    reconstruction of them (rows), from the PNGs the runs kept."""
+    from .compare import labelled_grid, method_word
+
+    first = sources[:k]
+    by_key = {(r["image"], r["layer"], r["method"]): int(r["index"]) for r in read_rows(out / "runs.csv")}
+    written = []
+    for layer in plan.layers:
+        cells: list[list[np.ndarray | None]] = [[resize_center_crop(load_image(s), 128) for s in first]]
+        for name in plan.methods:
+            row: list[np.ndarray | None] = []
+            for src in first:
+                png = out / "images" / f"{by_key.get((src, layer, name), -1):07d}.png"
+                row.append(load_image(str(png)) if png.is_file() else None)
+            cells.append(row)
+        sheet = labelled_grid(cells, ["photo", *(method_word(m) for m in plan.methods)],
+                              [Path(s).stem if not s.startswith("sample:") else s[7:] for s in first])
+        path = out / f"sheet_{layer}.png"
+        save_png(path, sheet.astype(np.float32) / 255.0)
+        written.append(path)
+    return written
 
 
 def write_summary(plan: Plan, out: Path, sources: list[str]) -> list[dict]:
