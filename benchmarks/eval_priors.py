@@ -43,7 +43,7 @@ from eval_decoder import _judge, _judged  # noqa: E402
 
 from invgui.core import representations as R  # noqa: E402
 from invgui.core.events import Result  # noqa: E402
-from invgui.core.images import load_image, resize_center_crop, to_uint8  # noqa: E402
+from invgui.core.images import load_image, resize_center_crop  # noqa: E402
 from invgui.core.methods import optimize  # noqa: E402
 from invgui.core.metrics import mean_pairwise_distance  # noqa: E402
 
@@ -128,23 +128,12 @@ def _pm(vals: list[float], fmt: str) -> str:
 
 def _figure(path: str, photos: dict[str, np.ndarray], rows: dict[str, list[np.ndarray]]) -> None:
     """Rows: the photo, then each prior's reconstruction; columns: the photos (labelled)."""
-    import cv2
-
-    tile, gap, label_w = next(iter(photos.values())).shape[0], 4, 90
-    names = ["photo", *rows]
-    grid = [list(photos.values()), *rows.values()]
-    h = len(names) * (tile + gap)
-    w = label_w + len(photos) * (tile + gap)
-    out = np.full((h, w, 3), 255, np.uint8)
-    for r, (name, images) in enumerate(zip(names, grid, strict=True)):
-        y = r * (tile + gap)
-        cv2.putText(out, name, (4, y + tile // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-        for c, img in enumerate(images):
-            x = label_w + c * (tile + gap)
-            out[y:y + tile, x:x + tile] = to_uint8(np.clip(img, 0, 1))
+    from invgui.core.compare import labelled_grid
     from invgui.core.images import save_png
 
-    save_png(path, out.astype(np.float32) / 255.0)
+    tile = next(iter(photos.values())).shape[0]
+    sheet = labelled_grid([list(photos.values()), *rows.values()], ["photo", *rows], list(photos), tile)
+    save_png(path, sheet.astype(np.float32) / 255.0)
     print(f"wrote {path}")
 
 

@@ -140,22 +140,9 @@ class Exporters:
         return path
 
     def _write_plot_svg(self, tmp: str) -> None:
-        # pyqtgraph's SVGExporter fails on this Qt's path syntax ("not enough values to unpack");
-        # Qt's own SVG generator renders the widget as vector graphics instead.
-        from PySide6.QtCore import QRect
-        from PySide6.QtGui import QPainter
-        from PySide6.QtSvg import QSvgGenerator
+        from .figures import widget_svg
 
-        plot = self.view().plot
-        gen = QSvgGenerator()
-        gen.setFileName(tmp)
-        gen.setSize(plot.size())
-        gen.setViewBox(QRect(0, 0, plot.width(), plot.height()))
-        gen.setTitle("invgui loss curves")
-        painter = QPainter(gen)
-        plot.render(painter)
-        if not painter.end() or Path(tmp).stat().st_size == 0:
-            raise OSError("Qt could not write the SVG")
+        widget_svg(self.view().plot, tmp, "invgui loss curves")
 
     def export_metrics(self, path: str | os.PathLike, run_ids: list[str] | None = None) -> Path | None:
         """A CSV with one row per run (the selected ones, or all) and its metrics."""

@@ -15,13 +15,28 @@ from ..core.images import atomic_write
 PENS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
 
 
+def widget_svg(widget, path: str, title: str) -> None:
+    """Render ``widget`` as vector graphics into ``path``: pyqtgraph's SVGExporter fails on this
+    Qt's path syntax ("not enough values to unpack"), so Qt's own SVG generator draws it."""
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QPainter
+    from PySide6.QtSvg import QSvgGenerator
+
+    gen = QSvgGenerator()
+    gen.setFileName(path)
+    gen.setSize(widget.size())
+    gen.setViewBox(QRect(0, 0, widget.width(), widget.height()))
+    gen.setTitle(title)
+    painter = QPainter(gen)
+    widget.render(painter)
+    if not painter.end() or Path(path).stat().st_size == 0:
+        raise OSError("Qt could not write the SVG")
+
+
 def error_vs_layer(summary_csv: str | Path, png: str | Path, svg: str | Path) -> tuple[Path, Path]:
     """Draw ``summary.csv`` (core.evaluate) as PNG and SVG."""
     import pyqtgraph as pg
     import pyqtgraph.exporters as ex
-    from PySide6.QtCore import QRect
-    from PySide6.QtGui import QPainter
-    from PySide6.QtSvg import QSvgGenerator
     from PySide6.QtWidgets import QApplication
 
     _app = QApplication.instance() or QApplication(["invgui"])     # kept alive while drawing
@@ -54,18 +69,6 @@ def error_vs_layer(summary_csv: str | Path, png: str | Path, svg: str | Path) ->
     exporter.parameters()["width"] = 1600
     atomic_write(png, lambda tmp: exporter.export(tmp))
 
-    def write_svg(tmp: str) -> None:
-        # pyqtgraph's SVGExporter fails on this Qt's path syntax: Qt's own SVG generator instead.
-        gen = QSvgGenerator()
-        gen.setFileName(tmp)
-        gen.setSize(widget.size())
-        gen.setViewBox(QRect(0, 0, widget.width(), widget.height()))
-        gen.setTitle("invgui: reconstruction error against layer depth")
-        painter = QPainter(gen)
-        widget.render(painter)
-        if not painter.end():
-            raise OSError("Qt could not write the SVG")
-
-    atomic_write(svg, write_svg)
+    atomic_write(svg, lambda tmp: widget_svg(widget, tmp, "invgui: reconstruction error against layer depth"))
     widget.deleteLater()
     return png, svg
