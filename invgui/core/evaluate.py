@@ -36,8 +36,6 @@ import numpy as np
 from .errors import InvguiError
 from .images import ImageError, check_source, load_image, resize_center_crop, save_png
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}     # as decoder training reads folders
-
 FIELDS = ("index", "image", "layer", "method", "representation_error", "psnr", "ssim", "distance", "side",
           "iterations", "seconds", "device")
 SHEET_IMAGES = 8                   # the contact sheets show the first K images (their reconstructions kept)
@@ -106,10 +104,9 @@ def images_of(plan: Plan) -> list[str]:
 
         found = [f"sample:{n}" for n in SAMPLES]
     else:
-        root = Path(plan.data)
-        if not root.is_dir():
-            raise EvaluateError(f"{root}: not a folder of images")
-        found = sorted(str(p) for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        from .methods.decoder.data import list_images  # the folders decoder training reads, read alike
+
+        found = [str(p) for p in list_images(plan.data)]
     if plan.limit:
         found = found[:plan.limit]
     if not found:
