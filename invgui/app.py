@@ -249,10 +249,10 @@ def _screenshot_view(app, win, view: str, path: str, iters: int | None) -> int:
 
         QTimer.singleShot(200, start)
     else:
-        from .core.images import SAMPLES, load_image, save_png
+        from .core.images import SAMPLE_SET, load_image, save_png
 
         folder = tempfile.mkdtemp(prefix="invgui-train-shot-")
-        for name in SAMPLES[:8]:
+        for name in SAMPLE_SET[:8]:
             save_png(os.path.join(folder, f"{name}.png"), load_image(f"sample:{name}"))
         dlg = win.open_train_dialog()
         dlg.data.setText(folder)

@@ -53,10 +53,10 @@ def eval_set_distance(spec: str, size: int, on_skip=None) -> float:
     ``size``×``size``.  Unreadable files are skipped (``on_skip(error)`` is told of each)."""
     from pathlib import Path
 
-    from .images import SAMPLES, ImageError, load_image, resize_center_crop
+    from .images import SAMPLE_SET, ImageError, load_image, resize_center_crop
 
     if spec == "samples":
-        sources = [f"sample:{n}" for n in SAMPLES]
+        sources = [f"sample:{n}" for n in SAMPLE_SET]
     else:
         folder = Path(spec)
         if not folder.is_dir():

@@ -46,12 +46,12 @@ def feature_stats(rep: Representation, layer: str, sources: list, size: int, dev
 
 def stats_sources(params: ProbeParams) -> list | None:
     """The images of ``params.stats_data``: None (none given), the samples, or a folder's images."""
-    from ..images import SAMPLES
+    from ..images import SAMPLE_SET
 
     if not params.stats_data.strip():
         return None
     if params.stats_data.strip() == "samples":
-        return [f"sample:{n}" for n in SAMPLES]
+        return [f"sample:{n}" for n in SAMPLE_SET]
     return [str(f) for f in D.list_images(params.stats_data)]
 
 
