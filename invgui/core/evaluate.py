@@ -15,7 +15,9 @@ image's result the one its own run would give); decoders run a batch in one forw
 
 The normalised reconstruction error is paper 001's ‖x − x̂‖/N with N the mean distance between
 pairs of the evaluated (readable) images at the evaluation side: rows keep ‖x − x̂‖, the summary
-divides by N, so rows of any shard or rerun are comparable.
+divides by N, so rows of any shard or rerun are comparable.  With a judge (``Plan.judge``, see
+core.judge) each row also keeps the perceptual distance ‖C(x̂) − C(x)‖² / ‖C(x)‖² in a network none
+of the methods inverts.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ from .errors import InvguiError
 from .images import ImageError, check_source, load_image, resize_center_crop, save_png
 
 FIELDS = ("index", "image", "layer", "method", "representation_error", "psnr", "ssim", "distance", "side",
-          "iterations", "seconds", "device")
+          "iterations", "seconds", "device", "perceptual")
 SHEET_IMAGES = 8                   # the contact sheets show the first K images (their reconstructions kept)
 SUMMARY_FIELDS = ("method", "layer", "depth", "n", "nre_mean", "nre_std", "representation_error_mean",
-                  "representation_error_std", "psnr_mean", "psnr_std", "ssim_mean", "ssim_std")
+                  "representation_error_std", "psnr_mean", "psnr_std", "ssim_mean", "ssim_std", "perceptual_mean",
+                  "perceptual_std", "set_distance")
 DECODER_BATCH = 16                 # images per decoder forward pass
 
 
@@ -63,6 +66,7 @@ class Plan:
     weights: str | None = None
     random_weights: bool = False
     rep_params: dict = field(default_factory=dict)
+    judge: str = ""                                 # the perceptual distance's network (core.judge; "": none)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -100,9 +104,9 @@ def images_of(plan: Plan) -> list[str]:
     """The evaluated images: every image file under ``plan.data`` sorted by path (or the bundled
     photos for ``samples``), the first ``plan.limit``."""
     if plan.data == "samples":
-        from .images import SAMPLES
+        from .images import SAMPLE_SET
 
-        found = [f"sample:{n}" for n in SAMPLES]
+        found = [f"sample:{n}" for n in SAMPLE_SET]
     else:
         from .methods.decoder.data import list_images  # the folders decoder training reads, read alike
 
@@ -132,9 +136,10 @@ def _shard_file(out: Path, shard: int, shards: int) -> Path:
     return out / ("runs.csv" if shards == 1 else f"runs.shard-{shard}-of-{shards}.csv")
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
-    """The complete rows of a results file; a last line cut short by a kill is dropped (and the
-    file rewritten without it, so appending goes on from a clean end)."""
+def read_rows(path: Path, mend: bool = True) -> list[dict[str, str]]:
+    """The complete rows of a results file; a last line cut short by a kill is dropped (and, with
+    ``mend``, the file rewritten without it, so appending goes on from a clean end; a viewer reads
+    without mending: the evaluation may be writing that line now)."""
     if not path.is_file():
         return []
     text = path.read_text(encoding="utf-8")
@@ -150,7 +155,7 @@ def read_rows(path: Path) -> list[dict[str, str]]:
             break
         rows.append(dict(zip(FIELDS, row, strict=True)))
         good.append(line)
-    if len(good) != len(lines):
+    if mend and len(good) != len(lines):
         path.write_text("".join(good), encoding="utf-8")
     return rows
 
@@ -248,6 +253,15 @@ def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, 
     out = Path(out)
     _check_decoders(plan)
     sources = images_of(plan)                       # a missing folder is said before plan.json is written
+    judge = None
+    if plan.judge:                                  # a judge that cannot be loaded: said before anything runs
+        from .device import resolve_device
+        from .judge import JudgeError, load
+
+        try:
+            judge = load(plan.judge, resolve_device(device))
+        except JudgeError as e:
+            raise EvaluateError(str(e)) from None
     check_plan(plan, out)
     readable, prog = [], Progress()
     for src in sources:                             # unreadable images: counted, said, left out
@@ -278,7 +292,7 @@ def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, 
                                if isinstance(ev, Result)]
                     each = (time.perf_counter() - started) / max(len(part), 1)
                     for it, (image, metrics, record) in zip(part, _per_image(results, len(part)), strict=True):
-                        writer.add(_row(it, image, metrics, images[it.image], each, record))
+                        writer.add(_row(it, image, metrics, images[it.image], each, record, judge))
                         _record(out, it, image, metrics, record, save_images or it.image in readable[:SHEET_IMAGES])
                         prog.done += 1
                         prog.seconds = time.perf_counter() - t0
@@ -369,17 +383,20 @@ def _per_image(results: list, n: int) -> list[tuple[np.ndarray, dict, dict]]:
     return [(res.images[i], m, res.record) for i, m in enumerate(per_image_metrics(res.metrics, n))]
 
 
-def _row(it: Item, image: np.ndarray, m: dict, original: np.ndarray, seconds: float, record: dict) -> dict:
+def _row(it: Item, image: np.ndarray, m: dict, original: np.ndarray, seconds: float, record: dict,
+         judge=None) -> dict:
     """The CSV row of one run: its metrics and ‖x − x̂‖ against the original, centre-cropped and
-    resized to the reconstruction's side as every method's input is."""
+    resized to the reconstruction's side as every method's input is (and the judge's distance
+    between the two, when there is a judge)."""
     img = np.clip(image, 0, 1)
     target = resize_center_crop(original, img.shape[0])
     distance = float(np.linalg.norm((img - target).astype(np.float64)))
+    perceptual = judge.distance(target, img) if judge is not None else math.nan
     return {"index": it.index, "image": it.image, "layer": it.layer, "method": it.method,
             "representation_error": repr(float(m.get("representation_error", math.nan))),
             "psnr": repr(float(m.get("psnr", math.nan))), "ssim": repr(float(m.get("ssim", math.nan))),
             "distance": repr(distance), "side": img.shape[0], "iterations": int(m.get("iterations", 0)),
-            "seconds": f"{seconds:.4f}", "device": str(record.get("device", ""))}
+            "seconds": f"{seconds:.4f}", "device": str(record.get("device", "")), "perceptual": repr(perceptual)}
 
 
 def _record(out: Path, it: Item, image: np.ndarray, m: dict, record: dict, save_images: bool) -> None:
@@ -465,15 +482,125 @@ def summarise(plan: Plan, rows: list[dict], sources: list[str]) -> list[dict]:
                 continue
             for side in {int(r["side"]) for r in mine} - set(n_at):
                 n_at[side] = _pairwise([resize_center_crop(load_image(src), side) for src in sources])
-            vals = {k: np.array([float(r[k]) for r in mine]) for k in ("representation_error", "psnr", "ssim")}
+            vals = {k: np.array([float(r[k]) for r in mine]) for k in ("representation_error", "psnr", "ssim",
+                                                                       "perceptual")}
             vals["nre"] = np.array([float(r["distance"]) / n_at[int(r["side"])] for r in mine])
+            sides = {int(r["side"]) for r in mine}
             entry: dict[str, Any] = {"method": name, "layer": layer,
                                      "depth": round(rep.layer_info(layer, rep.input_size).relative_depth, 4),
-                                     "n": len(mine)}
-            for k in ("nre", "representation_error", "psnr", "ssim"):
+                                     "n": len(mine),       # N of the rows' side (a per-row NRE is distance / N)
+                                     "set_distance": n_at[sides.pop()] if len(sides) == 1 else math.nan}
+            for k in ("nre", "representation_error", "psnr", "ssim", "perceptual"):
                 entry[f"{k}_mean"], entry[f"{k}_std"] = float(np.mean(vals[k])), float(np.std(vals[k]))
             table.append(entry)
     return table
+
+
+@dataclass
+class Results:
+    """A results folder as a viewer reads it (nothing in it is changed)."""
+
+    folder: Path
+    plan: Plan
+    rows: list[dict[str, str]]          # every finished row of runs.csv and any shards, by index
+    summary: list[dict[str, str]]       # summary.csv ([] until every run is done)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.summary)
+
+    def image(self, index: int) -> Path | None:
+        """The reconstruction of run ``index``, when it was kept."""
+        path = self.folder / "images" / f"{int(index):07d}.png"
+        return path if path.is_file() else None
+
+    def sheet(self, layer: str) -> Path | None:
+        path = self.folder / f"sheet_{layer}.png"
+        return path if path.is_file() else None
+
+    def describe(self) -> str:
+        p = self.plan
+        params = p.params or {}
+        what = [f"{p.model}{' (random weights)' if p.random_weights else ''}", f"layers {', '.join(p.layers)}",
+                f"methods {', '.join(p.methods)}", f"images {p.data}" + (f" (first {p.limit})" if p.limit else "")]
+        if params and any(_method_uses_params(m) for m in p.methods):
+            what.append(f"{params.get('iters')} iterations, {params.get('optimizer')} lr {params.get('lr')}")
+        if p.judge:
+            from .judge import describe
+
+            what.append(f"judge {describe(p.judge)}")
+        state = (f"{len(self.rows)} runs, complete" if self.complete else
+                 f"{len(self.rows)} runs so far; summary.csv is written when every run is done (rerun the same "
+                 "`invgui evaluate` command to finish a stopped one)")
+        return " · ".join(what) + " — " + state
+
+
+def _method_uses_params(name: str) -> bool:
+    from .methods.registry import method
+
+    try:
+        return method(name).params_cls is not None
+    except Exception:
+        return False
+
+
+def open_results(folder: str | os.PathLike) -> Results:
+    """Read a results folder of ``invgui evaluate``: its plan, rows so far and summary."""
+    folder = Path(folder)
+    path = folder / "plan.json"
+    if not path.is_file():
+        raise EvaluateError(f"{folder}: not an invgui evaluate results folder (it has no plan.json)")
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        known = {f.name for f in dataclasses.fields(Plan)}
+        given: dict[str, Any] = {k: (tuple(v) if k in ("layers", "methods") else v) for k, v in d.items() if k in known}
+        plan = Plan(**given)
+    except (ValueError, TypeError, OSError) as e:
+        raise EvaluateError(f"{path}: not readable ({e})") from None
+    by_key: dict[tuple, dict] = {}
+    for rows_file in sorted(folder.glob("runs*.csv")):
+        for r in read_rows(rows_file, mend=False):
+            by_key.setdefault((r["image"], r["layer"], r["method"]), r)
+    rows = sorted(by_key.values(), key=lambda r: int(r["index"]))
+    summary = read_summary(folder / "summary.csv") if (folder / "summary.csv").is_file() else []
+    return Results(folder, plan, rows, summary)
+
+
+def summary_latex(rows: list[dict], caption: str = "") -> str:
+    """The summary as a LaTeX table (booktabs): mean ± std per method × layer, the best mean of each
+    measure per layer in bold (lowest, or highest for PSNR and SSIM)."""
+    from .compare import method_word
+
+    cols = measures(rows)
+    higher = {"psnr", "ssim"}
+    best: dict[tuple[str, str], float] = {}
+    for r in rows:
+        for k, _, _ in cols:
+            v = float(r[k + "_mean"])
+            old = best.get((r["layer"], k))
+            if old is None or (v > old if k in higher else v < old):
+                best[(r["layer"], k)] = v
+    heads = {"nre": "rec. error", "representation_error": "rep. error", "psnr": "PSNR (dB)", "ssim": "SSIM",
+             "perceptual": "judge dist."}
+    lines = [r"\begin{table}", r"\centering", r"\begin{tabular}{ll" + "r" * (1 + len(cols)) + "}", r"\toprule",
+             "layer & method & $n$ & " + " & ".join(heads[k] for k, _, _ in cols) + r" \\", r"\midrule"]
+    last = None
+    for r in rows:
+        if last is not None and r["layer"] != last:
+            lines.append(r"\midrule")
+        last = r["layer"]
+        cells = []
+        for k, _, fmt in cols:
+            v = float(r[k + "_mean"])
+            text = f"{format(v, fmt)} $\\pm$ {format(float(r[k + '_std']), fmt)}"
+            cells.append(rf"\textbf{{{text}}}" if v == best[(r["layer"], k)] else text)
+        layer = r["layer"].replace("_", r"\_")
+        lines.append(f"{layer} & {method_word(r['method'])} & {r['n']} & " + " & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if caption:
+        lines.append(rf"\caption{{{caption}}}")
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
 
 
 def _pairwise(images: list[np.ndarray]) -> float:
@@ -482,19 +609,34 @@ def _pairwise(images: list[np.ndarray]) -> float:
     return mean_pairwise_distance(images) if len(images) >= 2 else math.nan
 
 
+# (key in summary.csv without _mean/_std, heading, format) of the summary's measures, in table order
+MEASURES = (("nre", "norm. rec. error", ".3f"), ("representation_error", "rep. error", ".3f"),
+            ("psnr", "PSNR dB", ".1f"), ("ssim", "SSIM", ".3f"), ("perceptual", "judge dist.", ".3f"))
+
+
+def read_summary(path: Path) -> list[dict[str, str]]:
+    with Path(path).open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def measures(rows: list[dict]) -> list[tuple[str, str, str]]:
+    """The measures a summary has: the judge's distance only when it was measured."""
+    return [m for m in MEASURES if any(math.isfinite(float(r.get(m[0] + "_mean") or "nan")) for r in rows)]
+
+
+def mean_pm_std(r: dict, key: str, fmt: str) -> str:
+    return f"{format(float(r[key + '_mean']), fmt)} ± {format(float(r[key + '_std']), fmt)}"
+
+
 def summary_table(path: Path) -> str:
     """summary.csv as the printed table: mean ± std per method × layer."""
-    with Path(path).open(encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    head = (f"{'method':<10} {'layer':<14} {'n':>5} {'norm. rec. error':>17} {'rep. error':>15} {'PSNR dB':>12} "
-            f"{'SSIM':>13}")
+    rows = read_summary(path)
+    cols = measures(rows)
+    widths = [max(len(h), 15) for _, h, _ in cols]
+    head = f"{'method':<10} {'layer':<14} {'n':>5} " + " ".join(f"{h:>{w}}" for (_, h, _), w in zip(cols, widths,
+                                                                                                   strict=True))
     lines = [head, "-" * len(head)]
-
-    def pm(r: dict, k: str, fmt: str) -> str:
-        return f"{format(float(r[k + '_mean']), fmt)} ± {format(float(r[k + '_std']), fmt)}"
-
     for r in rows:
-        lines.append(f"{r['method']:<10} {r['layer']:<14} {r['n']:>5} {pm(r, 'nre', '.3f'):>17} "
-                     f"{pm(r, 'representation_error', '.3f'):>15} {pm(r, 'psnr', '.1f'):>12} "
-                     f"{pm(r, 'ssim', '.3f'):>13}")
+        lines.append(f"{r['method']:<10} {r['layer']:<14} {r['n']:>5} " + " ".join(
+            f"{mean_pm_std(r, k, fmt):>{w}}" for (k, _, fmt), w in zip(cols, widths, strict=True)))
     return "\n".join(lines)
