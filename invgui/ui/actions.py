@@ -62,6 +62,25 @@ def set_framing(window, fit: bool) -> None:
     window.features.update()
 
 
+def open_results_dialog(window) -> None:
+    """File › Open evaluation results: a results folder of `invgui evaluate` in the Compare window."""
+    window.open_compare().open_results_dialog()
+
+
+def export_evaluation_dialog(window) -> None:
+    """File › Export evaluation figures: those of the results folder open in Compare (one is asked
+    for when none is)."""
+    view = window.compare_view
+    panel = view.current_evaluation() if view is not None else None
+    if panel is None:
+        view = window.open_compare()
+        view.open_results_dialog()
+        panel = view.current_evaluation()
+    if panel is not None:
+        view.tabs.setCurrentWidget(panel)
+        panel.export_dialog()
+
+
 TABLE: list = [
     Act("&File", "&Open image…", open_image_dialog, "open_action", "open", Key.Open, toolbar=True),
     Sub("&File", "Open &sample", fill="samples"),
@@ -70,6 +89,8 @@ TABLE: list = [
     Act("&File", "Export probe &strip…", lambda w: w.exports.export_probe_dialog(), "export_probe_action"),
     Act("&File", "Export loss &curves (PNG/SVG + CSV)…", lambda w: w.exports.export_curves_dialog()),
     Act("&File", "Export &metrics of the runs (CSV)…", lambda w: w.exports.export_metrics_dialog()),
+    Act("&File", "Export e&valuation figures (PNG/SVG, CSV, LaTeX)…", export_evaluation_dialog,
+        "export_evaluation_action"),
     ("&File", SEP),
     Sub("&File", "Recent &images", "recent_images_menu"),
     Act("&File", "&Fit whole images (pad to a square, no crop)",
@@ -78,6 +99,7 @@ TABLE: list = [
     Act("&File", "Open &session…", lambda w: w.files.open_session_dialog(), shortcut="Ctrl+Shift+O"),
     Act("&File", "&Save session", lambda w: w.files.save_session_now(), shortcut=Key.Save),
     Act("&File", "Save session &as…", lambda w: w.files.save_session_as(), shortcut="Ctrl+Shift+S"),
+    Act("&File", "Open e&valuation results…", open_results_dialog, "open_results_action"),
     Sub("&File", "Recent s&essions", "recent_sessions_menu"),
     Sub("&File", "Autosaves of other &windows", "other_autosaves_menu"),
     ("&File", SEP),

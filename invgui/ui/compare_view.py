@@ -21,17 +21,21 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSplitter,
+    QTabBar,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from ..core import compare as C
+from ..core.evaluate import EvaluateError
 from ..core.methods.registry import window_methods
 from ..core.results import Metrics
 from ..core.session import Run
 from . import folders
 from .compare_grid import CellGrid
 from .plots import cache_axes
+from .results_view import EvaluationPanel
 
 METRICS = {"normalised reconstruction error": "nre", "representation error": "rep", "PSNR": "psnr"}
 MAX_CURVES = 12                     # more curves (and legend rows) are neither readable nor cheap to paint
@@ -177,9 +181,24 @@ class CompareView(QWidget):
         split.addWidget(grid_side)
         split.addWidget(side)
         split.setSizes([950, 450])
+        session_tab = QWidget()
+        tl = QVBoxLayout(session_tab)
+        tl.addLayout(controls)
+        tl.addWidget(split, 1)
+        # The session's runs in the first tab; each results folder of `invgui evaluate` opened here
+        # in a tab of its own (results_view), closable.
+        self.tabs = QTabWidget()
+        self.tabs.addTab(session_tab, "Session runs")
+        self.tabs.setTabsClosable(True)
+        for side in (QTabBar.ButtonPosition.RightSide, QTabBar.ButtonPosition.LeftSide):
+            self.tabs.tabBar().setTabButton(0, side, None)       # the session's tab stays
+        self.tabs.tabCloseRequested.connect(self._close_tab)
+        self.open_results_button = QPushButton("Open results folder…")
+        self.open_results_button.setToolTip("A results folder of `invgui evaluate`: its table, plot and images")
+        self.open_results_button.clicked.connect(self.open_results_dialog)
+        self.tabs.setCornerWidget(self.open_results_button)
         lay = QVBoxLayout(self)
-        lay.addLayout(controls)
-        lay.addWidget(split, 1)
+        lay.addWidget(self.tabs)
 
     # -- contents ------------------------------------------------------------------------------
     def runs(self) -> list[Run]:
@@ -334,6 +353,48 @@ class CompareView(QWidget):
             pen = pg.mkPen(colour, width=2) if len(x) > 1 else None
             item.setData(x, y, pen=pen, symbol="o", symbolBrush=colour, symbolPen=colour)
             bars.setData(x=x, y=y, top=hi - y, bottom=y - lo, pen=pg.mkPen(colour, width=1))
+
+    # -- results folders of `invgui evaluate` ----------------------------------------------------
+    def open_results_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a results folder of invgui evaluate",
+                                                str(folders.folder("exports")))
+        if path:
+            self.open_results(path)
+
+    def open_results(self, folder) -> EvaluationPanel | None:
+        """Show a results folder in a tab (the one it has, read again, if it is open already)."""
+        folder = Path(folder).resolve()
+        for panel in self.evaluations():
+            if panel.folder.resolve() == folder:
+                panel.reload()
+                self.tabs.setCurrentWidget(panel)
+                return panel
+        try:
+            panel = EvaluationPanel(folder, self.show_error)
+        except EvaluateError as e:
+            self.show_error("Cannot open the results folder", str(e))
+            return None
+        self.tabs.addTab(panel, f"Evaluation: {folder.name}")
+        self.tabs.setTabToolTip(self.tabs.count() - 1, str(folder))
+        self.tabs.setCurrentWidget(panel)
+        return panel
+
+    def evaluations(self) -> list[EvaluationPanel]:
+        return [w for i in range(self.tabs.count()) if isinstance(w := self.tabs.widget(i), EvaluationPanel)]
+
+    def current_evaluation(self) -> EvaluationPanel | None:
+        """The results folder in sight, else the last one opened."""
+        w = self.tabs.currentWidget()
+        if isinstance(w, EvaluationPanel):
+            return w
+        panels = self.evaluations()
+        return panels[-1] if panels else None
+
+    def _close_tab(self, index: int) -> None:
+        w = self.tabs.widget(index)
+        if isinstance(w, EvaluationPanel):
+            self.tabs.removeTab(index)
+            w.deleteLater()
 
     # -- sweeps ----------------------------------------------------------------------------------
     def default_layers(self) -> list[str]:

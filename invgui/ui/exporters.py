@@ -11,7 +11,7 @@ from typing import Any
 
 from ..core import representations as R
 from ..core.export import export_result, run_record, write_json
-from ..core.images import FileSet, atomic_write, check_writable, save_png
+from ..core.images import FileSet, check_writable, save_png
 from ..core.results import Metrics
 from . import folders
 
@@ -111,9 +111,8 @@ class Exporters:
 
     def export_curves(self, path: str | os.PathLike) -> Path | None:
         """The loss plot as PNG or SVG (by suffix) plus its CSV."""
-        import pyqtgraph.exporters as ex
-
         from ..core.export import runs_sidecar, write_losses_csv
+        from .figures import export_plot
 
         st = self.state
         path = Path(path)
@@ -122,12 +121,8 @@ class Exporters:
         try:
             check_writable(path)
             with FileSet():                      # the picture, its CSV and its sidecar, or none of them
-                if path.suffix.lower() == ".svg":
-                    atomic_write(path, self._write_plot_svg)
-                else:
-                    exporter = ex.ImageExporter(self.view().plot.plotItem)
-                    exporter.parameters()["width"] = 1600
-                    atomic_write(path, lambda tmp: _nonempty(exporter.export(tmp), tmp))
+                svg = path.suffix.lower() == ".svg"
+                export_plot(self.view().plot, None if svg else path, path if svg else None, "invgui loss curves")
                 history = self.history()
                 if history and any(history.values()):
                     write_losses_csv(path.with_suffix(".csv"), history)
@@ -138,11 +133,6 @@ class Exporters:
             return None
         self._tell(f"exported {path}")
         return path
-
-    def _write_plot_svg(self, tmp: str) -> None:
-        from .figures import widget_svg
-
-        widget_svg(self.view().plot, tmp, "invgui loss curves")
 
     def export_metrics(self, path: str | os.PathLike, run_ids: list[str] | None = None) -> Path | None:
         """A CSV with one row per run (the selected ones, or all) and its metrics."""
@@ -167,9 +157,3 @@ class Exporters:
             return None
         self._tell(f"exported {out}")
         return out
-
-
-def _nonempty(_ret, tmp: str) -> None:
-    """pyqtgraph's exporters ignore a failed save; an empty file says it failed."""
-    if os.path.getsize(tmp) == 0:
-        raise OSError("the picture could not be written")

@@ -4,7 +4,6 @@ method, error bars of one standard deviation over the images."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -33,42 +32,68 @@ def widget_svg(widget, path: str, title: str) -> None:
         raise OSError("Qt could not write the SVG")
 
 
-def error_vs_layer(summary_csv: str | Path, png: str | Path, svg: str | Path) -> tuple[Path, Path]:
-    """Draw ``summary.csv`` (core.evaluate) as PNG and SVG."""
+def draw_depth(plot, rows: list[dict], key: str = "nre", label: str = "reconstruction error ‖x − x̂‖/N") -> list:
+    """Draw summary rows (core.evaluate) into a pyqtgraph PlotItem: the mean of measure ``key``
+    against the layer's relative depth, one curve per method, error bars of one standard deviation;
+    the layers' names as the x ticks.  The items drawn, in method order."""
     import pyqtgraph as pg
-    import pyqtgraph.exporters as ex
-    from PySide6.QtWidgets import QApplication
 
-    _app = QApplication.instance() or QApplication(["invgui"])     # kept alive while drawing
-    with Path(summary_csv).open(encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    widget = pg.PlotWidget(background="w")
-    widget.resize(900, 560)
-    plot = widget.getPlotItem()
-    plot.addLegend(offset=(10, 10))
-    plot.setLabel("left", "reconstruction error ‖x − x̂‖/N")
+    plot.clear()
+    if plot.legend is None:
+        plot.addLegend(offset=(10, 10), labelTextColor="#202020")   # readable on the white background
+    plot.setLabel("left", label)
     plot.setLabel("bottom", "layer, at its relative depth")
     for side in ("left", "bottom"):
         plot.getAxis(side).enableAutoSIPrefix(False)
     plot.showGrid(x=True, y=True, alpha=0.2)
-    ticks = {}
+    ticks, items = {}, []
     for i, name in enumerate(dict.fromkeys(r["method"] for r in rows)):
         mine = sorted((r for r in rows if r["method"] == name), key=lambda r: float(r["depth"]))
-        x = [float(r["depth"]) for r in mine]
-        y = [float(r["nre_mean"]) for r in mine]
-        sd = [float(r["nre_std"]) for r in mine]
+        x = np.array([float(r["depth"]) for r in mine])
+        y = np.array([float(r[key + "_mean"]) for r in mine])
+        sd = np.array([float(r[key + "_std"]) for r in mine])
         colour = PENS[i % len(PENS)]
-        plot.plot(x, y, pen=pg.mkPen(colour, width=2), symbol="o", symbolBrush=colour, symbolPen=colour,
-                  name=f"{method_word(name)} (n = {mine[0]['n']})")
-        plot.addItem(pg.ErrorBarItem(x=np.array(x), y=np.array(y), height=2 * np.array(sd), beam=0.01,
-                                     pen=pg.mkPen(colour)))
+        # One layer only: a point, not part of a line.
+        items.append(plot.plot(x, y, pen=pg.mkPen(colour, width=2) if len(x) > 1 else None, symbol="o",
+                               symbolBrush=colour, symbolPen=colour, name=f"{method_word(name)} (n = {mine[0]['n']})"))
+        plot.addItem(pg.ErrorBarItem(x=x, y=y, height=2 * sd, beam=0.01, pen=pg.mkPen(colour)))
         ticks.update({float(r["depth"]): r["layer"] for r in mine})
     plot.getAxis("bottom").setTicks([sorted(ticks.items())])
-    png, svg = Path(png), Path(svg)
-    exporter = ex.ImageExporter(plot)
-    exporter.parameters()["width"] = 1600
-    atomic_write(png, lambda tmp: exporter.export(tmp))
+    return items
 
-    atomic_write(svg, lambda tmp: widget_svg(widget, tmp, "invgui: reconstruction error against layer depth"))
+
+def export_plot(widget, png: str | Path | None, svg: str | Path | None, title: str) -> list[Path]:
+    """The plot of a PlotWidget as a 1600 px wide PNG and as SVG (either may be None); each file
+    written whole or not at all."""
+    import pyqtgraph.exporters as ex
+
+    written = []
+    if png is not None:
+        exporter = ex.ImageExporter(widget.getPlotItem())
+        exporter.parameters()["width"] = 1600
+        written.append(atomic_write(png, lambda tmp: _nonempty(exporter.export(tmp), tmp)))
+    if svg is not None:
+        written.append(atomic_write(svg, lambda tmp: widget_svg(widget, tmp, title)))
+    return written
+
+
+def error_vs_layer(summary_csv: str | Path, png: str | Path, svg: str | Path) -> tuple[Path, Path]:
+    """Draw ``summary.csv`` (core.evaluate) as PNG and SVG."""
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    from ..core.evaluate import read_summary
+
+    _app = QApplication.instance() or QApplication(["invgui"])     # kept alive while drawing
+    widget = pg.PlotWidget(background="w")
+    widget.resize(900, 560)
+    draw_depth(widget.getPlotItem(), read_summary(Path(summary_csv)))
+    png, svg = export_plot(widget, png, svg, "invgui: reconstruction error against layer depth")
     widget.deleteLater()
     return png, svg
+
+
+def _nonempty(_ret, tmp: str) -> None:
+    """pyqtgraph's exporters ignore a failed save; an empty file says it failed."""
+    if Path(tmp).stat().st_size == 0:
+        raise OSError("the picture could not be written")

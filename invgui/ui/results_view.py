@@ -1,0 +1,342 @@
+"""An evaluation's results folder (``invgui evaluate``) in the Compare window: its summary table,
+its error-against-depth plot for any measure, every run's numbers, and the runs' images (the
+contact sheet of a layer; a run beside the other methods' reconstructions of its image, when they
+were kept); File › Export writes its figures and table for a paper.
+
+Nothing here changes the folder: it is read as it is (``core.evaluate.open_results``), also while
+an evaluation is still writing it (Reload reads it again)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core import evaluate as E
+from ..core.compare import labelled_grid, method_word
+from . import folders
+from .image_pane import ImagePane
+from .plots import cache_axes
+
+RUN_COLUMNS = (("index", "run"), ("image", "image"), ("nre", "rec. error"), ("representation_error", "rep. error"),
+               ("psnr", "PSNR dB"), ("ssim", "SSIM"), ("perceptual", "judge dist."), ("seconds", "s"),
+               ("device", "device"))
+
+
+class _Number(QTableWidgetItem):
+    """A table cell that sorts by its value, not its text ("10" after "9")."""
+
+    def __init__(self, text: str, value: float):
+        super().__init__(text)
+        self.value = value
+
+    def __lt__(self, other) -> bool:
+        if isinstance(other, _Number):
+            return (math.isnan(self.value), self.value) < (math.isnan(other.value), other.value)
+        return super().__lt__(other)
+
+
+def _image_name(source: str) -> str:
+    return source[7:] if source.startswith("sample:") else Path(source).name
+
+
+class EvaluationPanel(QWidget):
+    """One results folder; ``reload`` reads it again."""
+
+    def __init__(self, folder: str | os.PathLike, show_error: Callable[[str, str], None],
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.show_error = show_error
+        self.results = E.open_results(folder)          # raises EvaluateError for a folder that is not one
+        self.folder = self.results.folder
+        self.header = QLabel("")
+        self.header.setWordWrap(True)
+        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.summary_table = QTableWidget()
+        self.summary_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.summary_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.summary_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.summary_table.verticalHeader().hide()
+        self.summary_table.itemSelectionChanged.connect(self._summary_selected)
+        self.runs_table = QTableWidget()
+        self.runs_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.runs_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.runs_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.runs_table.verticalHeader().hide()
+        self.runs_table.itemSelectionChanged.connect(self._run_selected)
+        self.runs_label = QLabel("")
+
+        self.metric_box = QComboBox()
+        self.metric_box.currentIndexChanged.connect(lambda _=None: self.draw_plot())
+        self.plot = pg.PlotWidget(background="w")
+        cache_axes(self.plot)
+        self.plot_note = QLabel("")
+        self.plot_note.setWordWrap(True)
+        self.plot_note.setStyleSheet("color: #8a5a00")
+        self.pane = ImagePane("images")
+
+        export = QPushButton("Export figures…")
+        export.setToolTip("The plot (PNG and SVG), the summary (CSV and a LaTeX table) and the contact sheets")
+        export.clicked.connect(self.export_dialog)
+        reload = QPushButton("Reload")
+        reload.setToolTip("Read the folder again (an evaluation may still be writing it)")
+        reload.clicked.connect(self.reload)
+        self.said = QLabel("")                     # what the last export wrote
+        self.said.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.header, 1)
+        buttons.addWidget(self.said)
+        buttons.addWidget(reload)
+        buttons.addWidget(export)
+
+        left = QSplitter(Qt.Orientation.Vertical)
+        runs_box = QWidget()
+        rl = QVBoxLayout(runs_box)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.runs_label)
+        rl.addWidget(self.runs_table, 1)
+        left.addWidget(self.summary_table)
+        left.addWidget(runs_box)
+        left.setSizes([300, 500])
+        plot_box = QWidget()
+        pl = QVBoxLayout(plot_box)
+        pl.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Plot"))
+        row.addWidget(self.metric_box)
+        row.addStretch(1)
+        pl.addLayout(row)
+        pl.addWidget(self.plot, 1)
+        pl.addWidget(self.plot_note)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(plot_box)
+        right.addWidget(self.pane)
+        right.setSizes([400, 450])
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([750, 650])
+        lay = QVBoxLayout(self)
+        lay.addLayout(buttons)
+        lay.addWidget(split, 1)
+        self._fill()
+
+    # -- contents ------------------------------------------------------------------------------
+    def reload(self) -> None:
+        try:
+            self.results = E.open_results(self.folder)
+        except E.EvaluateError as e:
+            self.show_error("Cannot read the results folder", str(e))
+            return
+        self._fill()
+
+    def measures(self) -> list[tuple[str, str, str]]:
+        return E.measures(self.results.summary) if self.results.summary else list(E.MEASURES[:4])
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(method, layer) of the plan, in the summary's order (layers, then methods)."""
+        p = self.results.plan
+        return [(m, layer) for layer in p.layers for m in p.methods]
+
+    def _fill(self) -> None:
+        res = self.results
+        self.header.setText(f"<b>{res.folder}</b><br>{res.describe()}")
+        cols = self.measures()
+        summary = {(r["method"], r["layer"]): r for r in res.summary}
+        counts: dict[tuple[str, str], int] = {}
+        for r in res.rows:
+            counts[(r["method"], r["layer"])] = counts.get((r["method"], r["layer"]), 0) + 1
+        t = self.summary_table
+        keep = self.selected_pair()
+        t.blockSignals(True)
+        t.clear()
+        t.setColumnCount(3 + len(cols))
+        t.setHorizontalHeaderLabels(["method", "layer", "n", *(h for _, h, _ in cols)])
+        pairs = self.pairs()
+        t.setRowCount(len(pairs))
+        for i, (m, layer) in enumerate(pairs):
+            s = summary.get((m, layer))
+            cells = [method_word(m), layer, str(s["n"] if s else counts.get((m, layer), 0))]
+            cells += [E.mean_pm_std(s, k, fmt) if s else "—" for k, _, fmt in cols]
+            for j, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, (m, layer))
+                if j >= 2:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                t.setItem(i, j, item)
+        t.resizeColumnsToContents()
+        t.blockSignals(False)
+        self.metric_box.blockSignals(True)
+        chosen = self.metric_box.currentText()
+        self.metric_box.clear()
+        self.metric_box.addItems([h for _, h, _ in cols])
+        if chosen in [h for _, h, _ in cols]:
+            self.metric_box.setCurrentText(chosen)
+        self.metric_box.blockSignals(False)
+        self.draw_plot()
+        row = pairs.index(keep) if keep in pairs else 0
+        t.selectRow(row)
+        if t.currentRow() == row:                       # selecting an already selected row says nothing
+            self._summary_selected()
+
+    def selected_pair(self) -> tuple[str, str] | None:
+        items = self.summary_table.selectedItems()
+        return items[0].data(Qt.ItemDataRole.UserRole) if items else None
+
+    def draw_plot(self) -> None:
+        from .figures import draw_depth
+
+        cols = self.measures()
+        i = max(self.metric_box.currentIndex(), 0)
+        if not self.results.summary:
+            self.plot.getPlotItem().clear()
+            self.plot_note.setText("The plot is drawn from summary.csv, written when every run is done.")
+            self.plot_note.show()
+            return
+        self.plot_note.hide()
+        key, heading, _ = cols[i]
+        label = {"nre": "reconstruction error ‖x − x̂‖/N"}.get(key, heading)
+        draw_depth(self.plot.getPlotItem(), self.results.summary, key, label)
+
+    def _summary_selected(self) -> None:
+        pair = self.selected_pair()
+        if pair is None:
+            return
+        method, layer = pair
+        mine = [r for r in self.results.rows if (r["method"], r["layer"]) == (method, layer)]
+        s = next((r for r in self.results.summary if (r["method"], r["layer"]) == pair), None)
+        n = float(s["set_distance"]) if s and s.get("set_distance") else math.nan
+        cols = [c for c in RUN_COLUMNS if c[0] != "perceptual" or self.results.plan.judge]
+        t = self.runs_table
+        t.blockSignals(True)
+        t.setSortingEnabled(False)
+        t.clear()
+        t.setColumnCount(len(cols))
+        t.setHorizontalHeaderLabels([h for _, h in cols])
+        t.setRowCount(len(mine))
+        for i, r in enumerate(mine):
+            for j, (key, _) in enumerate(cols):
+                if key == "image":
+                    item = QTableWidgetItem(_image_name(r["image"]))
+                    item.setToolTip(r["image"])
+                elif key == "device":
+                    item = QTableWidgetItem(r["device"])
+                else:
+                    v = float(r["distance"]) / n if key == "nre" else float(r[key])
+                    fmt = {"index": ".0f", "psnr": ".2f", "seconds": ".2f"}.get(key, ".3f")
+                    item = _Number("—" if math.isnan(v) else format(v, fmt), v)
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                item.setData(Qt.ItemDataRole.UserRole, int(r["index"]))
+                t.setItem(i, j, item)
+        t.setSortingEnabled(True)
+        t.sortItems(0, Qt.SortOrder.AscendingOrder)
+        t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        t.blockSignals(False)
+        self.runs_label.setText(f"{len(mine)} runs of {method_word(method)} at {layer}: pick one to see its "
+                                "image beside the other methods'" + ("" if s else " (the rec. error needs "
+                                                                      "summary.csv)"))
+        self.show_sheet(layer)
+
+    def show_sheet(self, layer: str) -> None:
+        """The layer's contact sheet (the first images, rows methods), when it was written."""
+        from ..core.images import load_image
+
+        path = self.results.sheet(layer)
+        if path is None:
+            self.pane.set_image(None)
+            self.pane.set_title(f"{layer}: no contact sheet yet (written when every run is done)")
+            return
+        self.pane.set_image(load_image(str(path)))
+        self.pane.set_title(f"{layer}: contact sheet {path.name}")
+
+    def _run_selected(self) -> None:
+        items = self.runs_table.selectedItems()
+        if items:
+            self.show_run(items[0].data(Qt.ItemDataRole.UserRole))
+
+    def show_run(self, index: int) -> None:
+        """Run ``index``'s photo beside every method's reconstruction of it at its layer (those kept)."""
+        from ..core.images import ImageError, load_image, resize_center_crop
+
+        row = next((r for r in self.results.rows if int(r["index"]) == int(index)), None)
+        if row is None:
+            return
+        same = {r["method"]: r for r in self.results.rows if (r["image"], r["layer"]) == (row["image"], row["layer"])}
+        side = int(row["side"])
+        try:
+            photo = resize_center_crop(load_image(row["image"]), side)
+        except ImageError:                                  # moved or deleted since: the reconstructions still show
+            photo = None
+        methods = [m for m in self.results.plan.methods if m in same]
+        cells: list[np.ndarray | None] = [photo]
+        for m in methods:
+            path = self.results.image(int(same[m]["index"]))
+            cells.append(load_image(str(path)) if path is not None else None)
+        kept = sum(c is not None for c in cells[1:])
+        self.pane.set_image(labelled_grid([cells], [""], ["photo", *(method_word(m) for m in methods)],
+                                          tile=max(side, 128)))
+        note = "" if kept == len(methods) else (f" — {len(methods) - kept} reconstruction(s) not kept "
+                                                "(--save-images keeps every one)")
+        self.pane.set_title(f"{_image_name(row['image'])} at {row['layer']}{note}")
+
+    # -- export ------------------------------------------------------------------------------------
+    def export_dialog(self) -> None:
+        name = f"{self.folder.name or 'evaluation'}_error_vs_layer.png"
+        path, _ = folders.save_dialog(self, "Export the evaluation's figures", "exports", name, "PNG (*.png)")
+        if path:
+            self.export_figures(path)
+
+    def export_figures(self, path: str | os.PathLike) -> list[Path] | None:
+        """``NAME.png`` and ``NAME.svg`` (the plot as shown), ``NAME.csv`` (summary.csv) and
+        ``NAME.tex`` (a LaTeX table), and ``NAME_sheet_LAYER.png`` per contact sheet: all of them
+        or none (``images.FileSet``); a place that cannot be written is said."""
+        from ..core.images import FileSet, atomic_write, check_writable
+        from .figures import export_plot
+
+        res = self.results
+        if not res.summary:
+            self.show_error("Nothing to export yet", f"{res.folder} has no summary.csv yet: it is written when every "
+                            "run of the evaluation is done.")
+            return None
+        base = Path(path).with_suffix("")
+        sheets = [(layer, p) for layer in res.plan.layers if (p := res.sheet(layer)) is not None]
+        targets = [base.with_suffix(s) for s in (".png", ".svg", ".csv", ".tex")]
+        targets += [base.with_name(f"{base.name}_sheet_{layer}.png") for layer, _ in sheets]
+        try:
+            for t in targets:
+                check_writable(t)
+            caption = (f"{res.plan.model}: mean $\\pm$ std over {res.summary[0]['n']} images "
+                       f"({res.plan.data}); the best per layer in bold.")
+            with FileSet():
+                written = export_plot(self.plot, targets[0], targets[1], "invgui: evaluation " + res.folder.name)
+                summary_csv = (res.folder / "summary.csv").read_bytes()
+                written.append(atomic_write(targets[2], lambda tmp: Path(tmp).write_bytes(summary_csv)))
+                latex = E.summary_latex(res.summary, caption)
+                written.append(atomic_write(targets[3], lambda tmp: Path(tmp).write_text(latex, encoding="utf-8")))
+                for (_, src), dest in zip(sheets, targets[4:], strict=True):
+                    data = src.read_bytes()
+                    written.append(atomic_write(dest, lambda tmp, d=data: Path(tmp).write_bytes(d)))
+        except Exception as e:          # pyqtgraph's exporters raise plain Exceptions on write errors
+            self.show_error("Cannot export the evaluation's figures", str(e))
+            return None
+        self.said.setText(f"wrote {len(written)} files in {base.parent}: {', '.join(p.name for p in written)}")
+        return written
