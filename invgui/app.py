@@ -10,12 +10,15 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
             model: str | None = None, preset: str | None = None, method: str | None = None,
             probe: str | None = None, other: str | None = None, view: str = "main",
             layer: str | None = None, weights: str | None = None, random_weights: bool = False,
-            rep_params: list[str] | None = None, window: str | None = None, channels: str | None = None) -> int:
+            rep_params: list[str] | None = None, window: str | None = None, channels: str | None = None,
+            results: str | None = None) -> int:
     """Open the main window (on ``model`` at ``layer``, when given).  With ``screenshot``: run
     (``iters`` iterations, or the decoder with ``method="decoder"``, then the ``probe`` if given)
     through the real worker, save a PNG of the whole window and exit (0 on success).
     ``view="compare"`` screenshots the comparison view of a methods × layers sweep instead,
-    ``view="train"`` the decoder training dialog after a short training on the bundled photos."""
+    ``view="train"`` the decoder training dialog after a short training on the bundled photos.
+    ``results``: a results folder of ``invgui evaluate`` opened in the comparison view (with
+    ``screenshot``: a PNG of that view)."""
     import os
 
     from PySide6.QtCore import QTimer
@@ -54,6 +57,14 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
         QTimer.singleShot(0, splash.close)
     if os.environ.get("INVGUI_STARTUP_PROBE"):       # benchmarks/bench_startup.py: time to the first paint
         _exit_after_first_paint(app, win)
+    if results:
+        panel = win.open_compare([]).open_results(results)
+        if panel is None:
+            print(f"invgui: error: {win.errors[-1]}", file=sys.stderr)
+            win.close()
+            return 2
+        if screenshot:
+            return _screenshot_results(app, win, panel, screenshot)
     if not screenshot:
         return app.exec()
 
@@ -194,6 +205,31 @@ def _grab(widget, path: str, outcome: dict) -> None:
         outcome["code"] = 0
     else:
         print(f"invgui: error: cannot write {path}", file=sys.stderr)
+
+
+def _screenshot_results(app, win, panel, path: str) -> int:
+    """The comparison view on a results folder: the one-pass method's row (a decoder; else the
+    first) of the deepest layer, and its second run beside the other methods' reconstructions."""
+    from PySide6.QtCore import QTimer
+
+    from .core.methods.registry import method
+
+    outcome = {"code": 1}
+    view = win.compare_view
+    view.resize(1600, 950)
+    pairs = panel.pairs()
+    deepest = [i for i, (_, layer) in enumerate(pairs) if layer == pairs[-1][1]]
+    pick = next((i for i in deepest if method(pairs[i][0]).one_pass), deepest[0])
+
+    def shoot() -> None:
+        panel.summary_table.selectRow(pick)
+        if panel.runs_table.rowCount() > 1:
+            panel.runs_table.selectRow(1)
+        QTimer.singleShot(500, lambda: (_grab(view, path, outcome), win.close(), app.quit()))
+
+    QTimer.singleShot(300, shoot)
+    app.exec()
+    return outcome["code"]
 
 
 def _screenshot_view(app, win, view: str, path: str, iters: int | None) -> int:

@@ -203,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default=None, choices=M.names(), help="method to start with")
     p.add_argument("--probe", default=None, help="with --screenshot and --method decoder: also run this probe")
     p.add_argument("--other", default=None, help="second image for --probe interpolate")
+    p.add_argument("--results", default=None, metavar="DIR", help="open a results folder of `invgui evaluate` in "
+                   "the Compare window (with --screenshot: a PNG of it, a run of its deepest layer picked)")
     p.add_argument("--view", default="main", choices=("main", "compare", "train"),
                    help="with --screenshot: the main window, the comparison view after a methods × layers "
                         "sweep, or the decoder training dialog after a short training")
@@ -727,7 +729,7 @@ def cmd_gui(args) -> int:
     return run_gui(image=args.image, screenshot=args.screenshot, iters=args.iters, model=args.model,
                    preset=args.preset, method=args.method, probe=args.probe, other=args.other, view=args.view,
                    layer=args.layer, weights=args.weights, random_weights=args.random_weights,
-                   rep_params=args.rep_param, window=args.window, channels=args.channels)
+                   rep_params=args.rep_param, window=args.window, channels=args.channels, results=args.results)
 
 
 def main(argv: list[str] | None = None) -> int:

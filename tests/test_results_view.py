@@ -122,8 +122,9 @@ def test_file_export_writes_the_evaluation_figures_or_says_why_not(qtbot, window
     assert r"\toprule" in tex and tex.count(r"\textbf{") == 2 * 5 and "judge dist." in tex   # best of 2 per layer
     assert "<svg" in (target.parent / "fig7.svg").read_text()
     from invgui.core.images import load_image
+    from invgui.ui.figures import FIGURE_SCALE, FIGURE_SIZE
 
-    assert load_image(str(target)).shape[1] == 1600
+    assert load_image(str(target)).shape[:2] == (FIGURE_SIZE[1] * FIGURE_SCALE, FIGURE_SIZE[0] * FIGURE_SCALE)
     assert "wrote 6 files" in panel.said.text()
     # A folder that cannot be written: said, nothing written.
     n = len(window.errors)
@@ -178,3 +179,25 @@ def test_a_moved_photo_still_shows_the_reconstructions(qtbot, window, folder, mo
     panel.results.rows = [{**r, "image": "/gone/" + Path(r["image"]).name} for r in rows]
     panel.show_run(int(rows[0]["index"]))
     assert panel.pane.image is not None and math.isfinite(float(panel.pane.image.mean()))
+
+
+@pytest.mark.slow
+def test_gui_results_opens_the_folder_headless(folder, tmp_path, invgui_home):
+    """`invgui gui --results DIR --screenshot PNG`: the Compare window on the folder; a folder that is
+    not one is said (exit 2)."""
+    import os
+    import subprocess
+    import sys
+
+    from invgui.core.images import load_image
+
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")}
+    shot = tmp_path / "shot.png"
+    out = subprocess.run([sys.executable, "-m", "invgui", "gui", "--results", str(folder), "--screenshot", str(shot)],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert load_image(str(shot)).shape[:2] == (950, 1600)
+    out = subprocess.run([sys.executable, "-m", "invgui", "gui", "--results", str(tmp_path), "--screenshot",
+                          str(tmp_path / "x.png")], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 2 and "not an invgui evaluate results folder" in out.stderr
+    assert not (tmp_path / "x.png").exists()

@@ -12,6 +12,7 @@ from ..core.compare import method_word
 from ..core.images import atomic_write
 
 PENS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
+INK = "#202020"
 
 
 def widget_svg(widget, path: str, title: str) -> None:
@@ -40,11 +41,14 @@ def draw_depth(plot, rows: list[dict], key: str = "nre", label: str = "reconstru
 
     plot.clear()
     if plot.legend is None:
-        plot.addLegend(offset=(10, 10), labelTextColor="#202020")   # readable on the white background
-    plot.setLabel("left", label)
-    plot.setLabel("bottom", "layer, at its relative depth")
+        plot.addLegend(offset=(10, 10), labelTextColor=INK, labelTextSize="10pt")
+    plot.setLabel("left", label, color=INK)
+    plot.setLabel("bottom", "layer, at its relative depth", color=INK)
     for side in ("left", "bottom"):
-        plot.getAxis(side).enableAutoSIPrefix(False)
+        axis = plot.getAxis(side)
+        axis.enableAutoSIPrefix(False)
+        axis.setTextPen(INK)                     # dark on the white background (a figure for a paper)
+        axis.setPen("#606060")
     plot.showGrid(x=True, y=True, alpha=0.2)
     ticks, items = {}, []
     for i, name in enumerate(dict.fromkeys(r["method"] for r in rows)):
@@ -62,38 +66,68 @@ def draw_depth(plot, rows: list[dict], key: str = "nre", label: str = "reconstru
     return items
 
 
-def export_plot(widget, png: str | Path | None, svg: str | Path | None, title: str) -> list[Path]:
-    """The plot of a PlotWidget as a 1600 px wide PNG and as SVG (either may be None); each file
-    written whole or not at all."""
-    import pyqtgraph.exporters as ex
+FIGURE_SIZE = (900, 540)          # logical pixels of a figure: its fonts and marks keep their proportions
+FIGURE_SCALE = 2                  # PNG pixels per logical pixel (1800 × 1080)
 
+
+def widget_png(widget, path: str, scale: int = FIGURE_SCALE) -> None:
+    """Render ``widget`` into a PNG at ``scale``× its size.  pyqtgraph's ImageExporter enlarges the
+    plot but not its legend, and draws axes, marks and text at sizes that depend on how large the
+    widget was on screen; rendering the widget as laid out keeps the PNG what the SVG and the
+    screen show."""
+    from PySide6.QtCore import QRectF, Qt
+    from PySide6.QtGui import QImage, QPainter
+
+    img = QImage(widget.width() * scale, widget.height() * scale, QImage.Format.Format_ARGB32)
+    img.fill(Qt.GlobalColor.white)
+    painter = QPainter(img)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+    # The scene, not the widget: QWidget.render clips a scaled painter to the widget's own size.
+    widget.scene().render(painter, QRectF(0, 0, img.width(), img.height()), QRectF(widget.rect()))
+    painter.end()
+    if not img.save(path, "PNG") or Path(path).stat().st_size == 0:
+        raise OSError("the picture could not be written")
+
+
+def export_plot(widget, png: str | Path | None, svg: str | Path | None, title: str) -> list[Path]:
+    """A plot widget as PNG (2× its size) and SVG (either may be None); each file written whole or
+    not at all."""
     written = []
     if png is not None:
-        exporter = ex.ImageExporter(widget.getPlotItem())
-        exporter.parameters()["width"] = 1600
-        written.append(atomic_write(png, lambda tmp: _nonempty(exporter.export(tmp), tmp)))
+        written.append(atomic_write(png, lambda tmp: widget_png(widget, tmp)))
     if svg is not None:
         written.append(atomic_write(svg, lambda tmp: widget_svg(widget, tmp, title)))
     return written
 
 
-def error_vs_layer(summary_csv: str | Path, png: str | Path, svg: str | Path) -> tuple[Path, Path]:
-    """Draw ``summary.csv`` (core.evaluate) as PNG and SVG."""
+def depth_figure(rows: list[dict], png: str | Path | None, svg: str | Path | None, key: str = "nre",
+                 label: str = "reconstruction error ‖x − x̂‖/N", title: str = "invgui: error against layer depth"
+                 ) -> list[Path]:
+    """Summary rows as a figure of its own size (FIGURE_SIZE, whatever the window's plot measures):
+    PNG and SVG."""
     import pyqtgraph as pg
+    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
+    app = QApplication.instance() or QApplication(["invgui"])
+    widget = pg.PlotWidget(background="w")
+    widget.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen)
+    widget.resize(*FIGURE_SIZE)
+    widget.show()                                  # laid out at its size, never on screen
+    draw_depth(widget.getPlotItem(), rows, key, label)
+    app.processEvents()
+    try:
+        return export_plot(widget, png, svg, title)
+    finally:
+        widget.close()
+        widget.deleteLater()
+
+
+def error_vs_layer(summary_csv: str | Path, png: str | Path, svg: str | Path) -> tuple[Path, Path]:
+    """Draw ``summary.csv`` (core.evaluate) as PNG and SVG."""
     from ..core.evaluate import read_summary
 
-    _app = QApplication.instance() or QApplication(["invgui"])     # kept alive while drawing
-    widget = pg.PlotWidget(background="w")
-    widget.resize(900, 560)
-    draw_depth(widget.getPlotItem(), read_summary(Path(summary_csv)))
-    png, svg = export_plot(widget, png, svg, "invgui: reconstruction error against layer depth")
-    widget.deleteLater()
+    png, svg = depth_figure(read_summary(Path(summary_csv)), png, svg,
+                            title="invgui: reconstruction error against layer depth")
     return png, svg
-
-
-def _nonempty(_ret, tmp: str) -> None:
-    """pyqtgraph's exporters ignore a failed save; an empty file says it failed."""
-    if Path(tmp).stat().st_size == 0:
-        raise OSError("the picture could not be written")

@@ -205,17 +205,18 @@ class EvaluationPanel(QWidget):
     def draw_plot(self) -> None:
         from .figures import draw_depth
 
-        cols = self.measures()
-        i = max(self.metric_box.currentIndex(), 0)
         if not self.results.summary:
             self.plot.getPlotItem().clear()
             self.plot_note.setText("The plot is drawn from summary.csv, written when every run is done.")
             self.plot_note.show()
             return
         self.plot_note.hide()
-        key, heading, _ = cols[i]
-        label = {"nre": "reconstruction error ‖x − x̂‖/N"}.get(key, heading)
-        draw_depth(self.plot.getPlotItem(), self.results.summary, key, label)
+        draw_depth(self.plot.getPlotItem(), self.results.summary, *self.plotted())
+
+    def plotted(self) -> tuple[str, str]:
+        """(summary key, axis label) of the measure chosen for the plot."""
+        key, heading, _ = self.measures()[max(self.metric_box.currentIndex(), 0)]
+        return key, {"nre": "reconstruction error ‖x − x̂‖/N"}.get(key, heading)
 
     def _summary_selected(self) -> None:
         pair = self.selected_pair()
@@ -310,7 +311,7 @@ class EvaluationPanel(QWidget):
         ``NAME.tex`` (a LaTeX table), and ``NAME_sheet_LAYER.png`` per contact sheet: all of them
         or none (``images.FileSet``); a place that cannot be written is said."""
         from ..core.images import FileSet, atomic_write, check_writable
-        from .figures import export_plot
+        from .figures import depth_figure
 
         res = self.results
         if not res.summary:
@@ -327,7 +328,9 @@ class EvaluationPanel(QWidget):
             caption = (f"{res.plan.model}: mean $\\pm$ std over {res.summary[0]['n']} images "
                        f"({res.plan.data}); the best per layer in bold.")
             with FileSet():
-                written = export_plot(self.plot, targets[0], targets[1], "invgui: evaluation " + res.folder.name)
+                key, label = self.plotted()
+                written = depth_figure(res.summary, targets[0], targets[1], key, label,
+                                       "invgui: evaluation " + res.folder.name)
                 summary_csv = (res.folder / "summary.csv").read_bytes()
                 written.append(atomic_write(targets[2], lambda tmp: Path(tmp).write_bytes(summary_csv)))
                 latex = E.summary_latex(res.summary, caption)
