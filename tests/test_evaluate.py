@@ -196,3 +196,24 @@ def test_the_samples_as_a_set_hold_each_photo_once():
                     stats_sources(ProbeParams(stats_data="samples"))):
         small = [load_image(s)[::16, ::16].tobytes() for s in sources]
         assert len(set(small)) == len(small) == 13
+
+
+def test_n_over_a_large_set_is_estimated_from_a_seeded_sample(six, monkeypatch):
+    """Past N_IMAGES images N is the mean distance over a fixed-seed sample of them (never all the
+    pixels of 50,000 images at once); up to it, over all — equal to the plain definition."""
+    import itertools
+    import random
+
+    from invgui.core.images import load_image, resize_center_crop
+
+    sources = [s for s in E.images_of(plan(six)) if not s.endswith("zz-broken.jpg")]
+    photos = {s: resize_center_crop(load_image(s), 24).astype(np.float64) for s in sources}
+
+    def plain(chosen):               # the definition, pair by pair, in float64
+        return np.mean([np.linalg.norm(photos[a] - photos[b]) for a, b in itertools.combinations(chosen, 2)])
+    # rel 1e-9: the Gram form in float64 against direct differences of the same float32 pixels.
+    assert E.set_distance(sources, 24) == pytest.approx(plain(sources), rel=1e-9)
+    monkeypatch.setattr(E, "N_IMAGES", 4)
+    chosen = sorted(random.Random(0).sample(sources, 4))
+    assert E.set_distance(sources, 24) == pytest.approx(plain(chosen), rel=1e-9)
+    assert E.set_distance(sources, 24) != pytest.approx(plain(sources), rel=1e-6)

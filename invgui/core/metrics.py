@@ -36,11 +36,25 @@ def mean_pairwise_distance(images: list[np.ndarray]) -> float:
     """N of paper 001: mean Euclidean distance between pairs of images (same size, [0, 1] RGB)."""
     if len(images) < 2:
         raise InvguiError("the evaluation set needs at least two images")
-    flat = np.stack([im.reshape(-1).astype(np.float64) for im in images])
-    sq = (flat ** 2).sum(1)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * flat @ flat.T, 0.0)
-    iu = np.triu_indices(len(images), k=1)
-    return float(np.sqrt(d2[iu]).mean())
+    return mean_pairwise_distance_rows(np.stack([im.reshape(-1).astype(np.float32) for im in images]))
+
+
+def mean_pairwise_distance_rows(flat: np.ndarray, block: int = 64) -> float:
+    """The mean distance between every pair of rows of ``flat`` (n × d), in float64 a block of rows
+    at a time: the images stay float32 (exact: they are float32 to begin with) and no n × n or
+    float64 n × d array is made — 1,000 images at 224 px hold 0.6 GB instead of 1.2 + 8 MB·n."""
+    n = len(flat)
+    sq = np.einsum("ij,ij->i", flat, flat, dtype=np.float64)
+    total = 0.0
+    for i in range(0, n, block):
+        a = flat[i:i + block].astype(np.float64)
+        for j in range(i, n, block):
+            b = a if j == i else flat[j:j + block].astype(np.float64)
+            d2 = np.maximum(sq[i:i + block, None] + sq[None, j:j + block] - 2 * a @ b.T, 0.0)
+            if j == i:
+                d2 = d2[np.triu_indices(len(a), k=1)]
+            total += float(np.sqrt(d2).sum())
+    return total / (n * (n - 1) / 2)
 
 
 def normalised_reconstruction_error(x: np.ndarray, ref: np.ndarray, n: float) -> float:
