@@ -4,11 +4,13 @@ under natural photos' magnitude (MACO), and the Deep Image Prior — printed as 
 
     python benchmarks/eval_priors.py [--layers conv_stem,blocks.1,blocks.3,blocks.5,hog]
                                      [--images chelsea,coffee,rocket] [--size 128] [--iters 200]
-                                     [--priors pixel,fourier,maco,dip] [--figure PNG --figure-layer blocks.3]
+                                     [--priors pixel,fourier,fourier-tv,maco,dip]
+                                     [--figure PNG --figure-layer blocks.3]
 
 Each prior runs at its own settings (its preset: ``fast`` for pixels — Adam with TV^β, invgui's
-quickest pixel setting — ``lucent`` for the spectrum, ``lucent`` with the natural magnitude for
-MACO, ``dip`` for the generator), one restart, the same number of iterations, on EfficientNet-Lite0
+quickest pixel setting — ``lucent`` for the spectrum, ``fourier-tv`` for the spectrum with the
+2015 α-norm and TV^β on the rendered image, ``lucent`` with the natural magnitude for MACO, ``dip``
+for the generator), one restart, the same number of iterations, on EfficientNet-Lite0
 layers (ImageNet weights) and HOG, at one input side.  For each prior and layer, mean ± std over the
 photos of:
 
@@ -47,7 +49,8 @@ from invgui.core.images import load_image, resize_center_crop  # noqa: E402
 from invgui.core.methods import optimize  # noqa: E402
 from invgui.core.metrics import mean_pairwise_distance  # noqa: E402
 
-PRIORS = {"pixel": ("fast", {}), "fourier": ("lucent", {}), "maco": ("lucent", {"magnitude": "natural"}),
+PRIORS = {"pixel": ("fast", {}), "fourier": ("lucent", {}), "fourier-tv": ("fourier-tv", {}),
+          "maco": ("lucent", {"magnitude": "natural"}),
           "dip": ("dip", {})}
 THRESHOLD = 0.5
 
@@ -83,7 +86,7 @@ def main() -> int:
     print(f"# eval_priors: held-out photos {', '.join(photos)} at {args.size} px, {args.iters} iterations, one "
           f"restart; torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}, cpu")
     print(f"# judge dist.: the perceptual distance in {judge_name}")
-    header = (f"{'layer':<10} {'prior':<8} {'preset':<8} {'norm. rec. error':>17} {'rep. error':>15} {'PSNR dB':>12} "
+    header = (f"{'layer':<10} {'prior':<10} {'preset':<10} {'norm. rec. error':>17} {'rep. error':>15} {'PSNR dB':>12} "
               f"{'judge dist.':>13} {'it to 0.5':>10} {'s to 0.5':>9} {'ms/it':>7}")
     print(header)
     print("-" * len(header))
@@ -106,7 +109,7 @@ def main() -> int:
             nre = [m["normalised_reconstruction_error"] for m in col[0]]
             err = [m["representation_error"] for m in col[0]]
             ps = [m["psnr"] for m in col[0]]
-            print(f"{layer:<10} {prior:<8} {preset:<8} {_pm(nre, '.3f'):>17} {_pm(err, '.3f'):>15} "
+            print(f"{layer:<10} {prior:<10} {preset:<10} {_pm(nre, '.3f'):>17} {_pm(err, '.3f'):>15} "
                   f"{_pm(ps, '.1f'):>12} {_pm(list(col[1]), '.3f'):>13} {_mean(col[2], '.0f'):>10} "
                   f"{_mean(col[3], '.2f'):>9} {np.mean(col[4]):>7.1f}", flush=True)
     if args.figure:

@@ -230,3 +230,20 @@ def test_the_cuda_graph_path_and_its_fallbacks_give_the_eager_run(effnet, chelse
     # The same eager operations in one process: equal up to nothing but the order of evaluation.
     np.testing.assert_allclose(res.images, eager.images, atol=1e-6)
     assert res.history["total"] == pytest.approx(eager.history["total"], rel=1e-6)
+
+
+def test_fourier_tv_puts_the_2015_regularisers_on_the_rendered_spectrum(effnet, chelsea):
+    """`fourier-tv`: Lucent's parameterisation and schedule with the α-norm and TV^β of `fast`; the
+    TV term is measured on the rendered image and enters the total (it is 0 under `lucent`)."""
+    ftv, lucent, fast = (PRESETS.get(n) for n in ("fourier-tv", "lucent", "fast"))
+    assert ftv.parameterisation == "fourier" and (ftv.optimizer, ftv.lr) == (lucent.optimizer, lucent.lr)
+    assert (ftv.alpha_weight, ftv.tv_weight) == (fast.alpha_weight, fast.tv_weight)
+    hist = {}
+    for name in ("lucent", "fourier-tv"):
+        p = dataclasses.replace(PRESETS.get(name), iters=3, size=64, preview_every=3)
+        hist[name] = next(e for e in run(effnet, chelsea, "blocks.1", p) if isinstance(e, Result)).history
+    assert hist["lucent"]["tv"] == [0.0, 0.0, 0.0]
+    assert all(t > 0 for t in hist["fourier-tv"]["tv"][1:])
+    # total = feature + α + TV, each as logged (float32 sums: a few ulps of ~1)
+    for tot, f, a, t in zip(*(hist["fourier-tv"][k] for k in ("total", "feature", "alpha", "tv")), strict=True):
+        assert tot == pytest.approx(f + a + t, rel=1e-5)

@@ -54,6 +54,17 @@ class _Number(QTableWidgetItem):
         return super().__lt__(other)
 
 
+def _row_table(on_select: Callable[[], None]) -> QTableWidget:
+    """A read-only table whose rows are picked one at a time."""
+    t = QTableWidget()
+    t.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    t.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    t.verticalHeader().hide()
+    t.itemSelectionChanged.connect(on_select)
+    return t
+
+
 def _image_name(source: str) -> str:
     return source[7:] if source.startswith("sample:") else Path(source).name
 
@@ -71,18 +82,8 @@ class EvaluationPanel(QWidget):
         self.header.setWordWrap(True)
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        self.summary_table = QTableWidget()
-        self.summary_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.summary_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.summary_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.summary_table.verticalHeader().hide()
-        self.summary_table.itemSelectionChanged.connect(self._summary_selected)
-        self.runs_table = QTableWidget()
-        self.runs_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.runs_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.runs_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.runs_table.verticalHeader().hide()
-        self.runs_table.itemSelectionChanged.connect(self._run_selected)
+        self.summary_table = _row_table(self._summary_selected)
+        self.runs_table = _row_table(self._run_selected)
         self.runs_label = QLabel("")
 
         self.metric_box = QComboBox()
@@ -194,9 +195,7 @@ class EvaluationPanel(QWidget):
         self.metric_box.blockSignals(False)
         self.draw_plot()
         row = pairs.index(keep) if keep in pairs else 0
-        t.selectRow(row)
-        if t.currentRow() == row:                       # selecting an already selected row says nothing
-            self._summary_selected()
+        t.selectRow(row)                                # the table was cleared: this selects anew (and fills the runs)
 
     def selected_pair(self) -> tuple[str, str] | None:
         items = self.summary_table.selectedItems()
