@@ -120,6 +120,9 @@ def test_file_export_writes_the_evaluation_figures_or_says_why_not(qtbot, window
     assert (target.parent / "fig7.csv").read_bytes() == (folder / "summary.csv").read_bytes()
     tex = (target.parent / "fig7.tex").read_text()
     assert r"\toprule" in tex and tex.count(r"\textbf{") == 2 * 5 and "judge dist." in tex   # best of 2 per layer
+    # Names with LaTeX's special characters are escaped ("_" outside math stops pdflatex).
+    assert r"\caption{efficientnet\_lite0: mean $\pm$ std over 3 images" in tex
+    assert "efficientnet_lite0" not in tex
     assert "<svg" in (target.parent / "fig7.svg").read_text()
     from invgui.core.images import load_image
     from invgui.ui.figures import FIGURE_SCALE, FIGURE_SIZE

@@ -489,7 +489,8 @@ def summarise(plan: Plan, rows: list[dict], sources: list[str]) -> list[dict]:
             sides = {int(r["side"]) for r in mine}
             entry: dict[str, Any] = {"method": name, "layer": layer,
                                      "depth": round(rep.layer_info(layer, rep.input_size).relative_depth, 4),
-                                     "n": len(mine),       # N of the rows' side (a per-row NRE is distance / N)
+                                     "n": len(mine),
+                                     # N at the rows' side: a row's own normalised error is its distance / N
                                      "set_distance": n_at[sides.pop()] if len(sides) == 1 else math.nan}
             for k in ("nre", "representation_error", "psnr", "ssim", "perceptual"):
                 entry[f"{k}_mean"], entry[f"{k}_std"] = float(np.mean(vals[k])), float(np.std(vals[k]))
@@ -541,7 +542,7 @@ def _method_uses_params(name: str) -> bool:
 
     try:
         return method(name).params_cls is not None
-    except Exception:
+    except InvguiError:                  # a method this version does not know
         return False
 
 
@@ -567,9 +568,17 @@ def open_results(folder: str | os.PathLike) -> Results:
     return Results(folder, plan, rows, summary)
 
 
+def latex_text(text: str) -> str:
+    """Plain text for LaTeX: its special characters escaped (model and layer names have "_"), ±
+    as math."""
+    special = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$"}
+    return "".join(special.get(c, c) for c in text)
+
+
 def summary_latex(rows: list[dict], caption: str = "") -> str:
     """The summary as a LaTeX table (booktabs): mean ± std per method × layer, the best mean of each
-    measure per layer in bold (lowest, or highest for PSNR and SSIM)."""
+    measure per layer in bold (lowest, or highest for PSNR and SSIM); ``caption`` is plain text."""
     from .compare import method_word
 
     cols = measures(rows)
@@ -595,11 +604,11 @@ def summary_latex(rows: list[dict], caption: str = "") -> str:
             v = float(r[k + "_mean"])
             text = f"{format(v, fmt)} $\\pm$ {format(float(r[k + '_std']), fmt)}"
             cells.append(rf"\textbf{{{text}}}" if v == best[(r["layer"], k)] else text)
-        layer = r["layer"].replace("_", r"\_")
-        lines.append(f"{layer} & {method_word(r['method'])} & {r['n']} & " + " & ".join(cells) + r" \\")
+        lines.append(f"{latex_text(r['layer'])} & {latex_text(method_word(r['method']))} & {r['n']} & "
+                     + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     if caption:
-        lines.append(rf"\caption{{{caption}}}")
+        lines.append(rf"\caption{{{latex_text(caption)}}}")
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
 

@@ -324,8 +324,8 @@ class EvaluationPanel(QWidget):
         try:
             for t in targets:
                 check_writable(t)
-            caption = (f"{res.plan.model}: mean $\\pm$ std over {res.summary[0]['n']} images "
-                       f"({res.plan.data}); the best per layer in bold.")
+            caption = (f"{res.plan.model}: mean ± std over {res.summary[0]['n']} images ({res.plan.data}); the "
+                       "best per layer in bold.")
             with FileSet():
                 key, label = self.plotted()
                 written = depth_figure(res.summary, targets[0], targets[1], key, label,
