@@ -223,7 +223,7 @@ def _screenshot_results(app, win, panel, path: str) -> int:
 
     def shoot() -> None:
         panel.summary_table.selectRow(pick)
-        if panel.runs_table.rowCount() > 1:
+        if panel.runs.rowCount() > 1:
             panel.runs_table.selectRow(1)
         QTimer.singleShot(500, lambda: (_grab(view, path, outcome), win.close(), app.quit()))
 

@@ -54,7 +54,9 @@ def open_folder(window, monkeypatch, folder):
 
 
 def cell(table, row, col) -> str:
-    return table.item(row, col).text()
+    """The text a table shows (a QTableWidget's item, or a view's model)."""
+    item = getattr(table, "item", None)
+    return item(row, col).text() if item is not None else table.model().index(row, col).data()
 
 
 def test_compare_opens_a_results_folder_with_its_table_plot_and_images(qtbot, window, folder, monkeypatch):
@@ -84,7 +86,7 @@ def test_compare_opens_a_results_folder_with_its_table_plot_and_images(qtbot, wi
     t.selectRow(3)                                  # decoder at blocks.5
     runs = [r for r in E.open_results(folder).rows if (r["method"], r["layer"]) == ("decoder", "blocks.5")]
     rt = panel.runs_table
-    assert rt.rowCount() == 3
+    assert rt.model().rowCount() == 3
     n = float(summary[3]["set_distance"])
     assert [cell(rt, i, 0) for i in range(3)] == [r["index"] for r in runs]
     assert [cell(rt, i, 2) for i in range(3)] == [f"{float(r['distance']) / n:.3f}" for r in runs]
@@ -97,7 +99,7 @@ def test_compare_opens_a_results_folder_with_its_table_plot_and_images(qtbot, wi
     rt.selectRow(1)
     assert panel.pane.image.shape[1] > 3 * 128 and "coffee.png at blocks.5" in panel.pane.title_text
     # Sorting by a number sorts by value.
-    rt.sortItems(3, Qt.SortOrder.DescendingOrder)
+    rt.sortByColumn(3, Qt.SortOrder.DescendingOrder)
     vals = [float(cell(rt, i, 3)) for i in range(3)]
     assert vals == sorted(vals, reverse=True)
     # Opening the same folder again shows its tab, not a second one; the folder was never written.
@@ -154,7 +156,7 @@ def test_an_unfinished_evaluation_shows_its_rows_so_far_and_reload_finishes_it(q
     assert [cell(t, i, 2) for i in range(4)] == ["3", "2", "0", "0"] and cell(t, 0, 3) == "—"
     assert not panel.plot.getPlotItem().listDataItems() and panel.plot_note.isVisibleTo(panel)
     t.selectRow(0)
-    assert panel.runs_table.rowCount() == 3 and cell(panel.runs_table, 0, 2) == "—"      # no N yet
+    assert panel.runs.rowCount() == 3 and cell(panel.runs_table, 0, 2) == "—"      # no N yet
     n = len(window.errors)
     assert panel.export_figures(tmp_path / "fig.png") is None and "no summary.csv yet" in window.errors[n]
     E.run(plan(E.open_results(folder).plan.data), out)

@@ -8,6 +8,7 @@ an evaluation is still writing it (Reload reads it again)."""
 
 from __future__ import annotations
 
+import html
 import math
 import os
 from collections.abc import Callable
@@ -15,15 +16,15 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
     QSplitter,
+    QTableView,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -41,27 +42,87 @@ RUN_COLUMNS = (("index", "run"), ("image", "image"), ("nre", "rec. error"), ("re
                ("device", "device"))
 
 
-class _Number(QTableWidgetItem):
-    """A table cell that sorts by its value, not its text ("10" after "9")."""
+class RunsModel(QAbstractTableModel):
+    """The runs of one method × layer, for a QTableView: an evaluation of 50,000 images is 50,000
+    rows, which as QTableWidget items took 10 s to fill (measured); a model gives the view only the
+    rows in sight, and sorts by value with one Python sort."""
 
-    def __init__(self, text: str, value: float):
-        super().__init__(text)
-        self.value = value
+    RUN = Qt.ItemDataRole.UserRole + 1          # the run's index in the work list
 
-    def __lt__(self, other) -> bool:
-        if isinstance(other, _Number):
-            return (math.isnan(self.value), self.value) < (math.isnan(other.value), other.value)
-        return super().__lt__(other)
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[dict] = []
+        self.cols: list[tuple[str, str]] = []
+        self.n = math.nan                       # the summary's N: a row's error is its distance / N
+
+    def set_rows(self, rows: list[dict], cols: list[tuple[str, str]], n: float) -> None:
+        self.beginResetModel()
+        self.rows, self.cols, self.n = list(rows), cols, n
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:          # noqa: B008 (Qt's signature)
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:       # noqa: B008
+        return 0 if parent.isValid() else len(self.cols)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.cols[section][1]
+        return None
+
+    def value(self, r: dict, key: str):
+        """What a cell holds and sorts by: text for the image and the device, else a number."""
+        if key == "image":
+            return _image_name(r["image"])
+        if key == "device":
+            return r["device"]
+        return float(r["distance"]) / self.n if key == "nre" else float(r[key])
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        r, key = self.rows[index.row()], self.cols[index.column()][0]
+        if role == Qt.ItemDataRole.DisplayRole:
+            v = self.value(r, key)
+            if isinstance(v, str):
+                return v
+            return "—" if math.isnan(v) else format(v, {"index": ".0f", "psnr": ".2f", "seconds": ".2f"}.get(key,
+                                                                                                       ".3f"))
+        if role == Qt.ItemDataRole.TextAlignmentRole and key not in ("image", "device"):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and key == "image":
+            return r["image"]
+        if role == self.RUN:
+            return int(r["index"])
+        return None
+
+    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
+        if not 0 <= column < len(self.cols):     # the view asks at once, before there are columns
+            return
+        key = self.cols[column][0]
+
+        def by(r: dict):
+            v = self.value(r, key)
+            return (False, v) if isinstance(v, str) else (math.isnan(v), v)   # NaN ("—") last
+        self.layoutAboutToBeChanged.emit()
+        self.rows.sort(key=by, reverse=order == Qt.SortOrder.DescendingOrder)
+        self.layoutChanged.emit()
 
 
-def _row_table(on_select: Callable[[], None]) -> QTableWidget:
-    """A read-only table whose rows are picked one at a time."""
-    t = QTableWidget()
+def _row_table(on_select: Callable[[], None], model: RunsModel | None = None) -> QTableWidget | QTableView:
+    """A read-only table whose rows are picked one at a time (a view of ``model`` when given)."""
+    t: QTableWidget | QTableView = QTableWidget() if model is None else QTableView()
+    if model is not None:
+        t.setModel(model)
+        t.setSortingEnabled(True)
+        t.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
     t.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     t.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     t.verticalHeader().hide()
-    t.itemSelectionChanged.connect(on_select)
+    if model is None:
+        t.itemSelectionChanged.connect(on_select)
+    else:
+        t.selectionModel().selectionChanged.connect(lambda *_: on_select())
     return t
 
 
@@ -83,7 +144,8 @@ class EvaluationPanel(QWidget):
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.summary_table = _row_table(self._summary_selected)
-        self.runs_table = _row_table(self._run_selected)
+        self.runs = RunsModel()
+        self.runs_table = _row_table(self._run_selected, self.runs)
         self.runs_label = QLabel("")
 
         self.metric_box = QComboBox()
@@ -160,7 +222,7 @@ class EvaluationPanel(QWidget):
 
     def _fill(self) -> None:
         res = self.results
-        self.header.setText(f"<b>{res.folder}</b><br>{res.describe()}")
+        self.header.setText(f"<b>{html.escape(str(res.folder))}</b><br>{html.escape(res.describe())}")
         cols = self.measures()
         summary = {(r["method"], r["layer"]): r for r in res.summary}
         counts: dict[tuple[str, str], int] = {}
@@ -226,31 +288,10 @@ class EvaluationPanel(QWidget):
         s = next((r for r in self.results.summary if (r["method"], r["layer"]) == pair), None)
         n = float(s["set_distance"]) if s and s.get("set_distance") else math.nan
         cols = [c for c in RUN_COLUMNS if c[0] != "perceptual" or self.results.plan.judge]
-        t = self.runs_table
-        t.blockSignals(True)
-        t.setSortingEnabled(False)
-        t.clear()
-        t.setColumnCount(len(cols))
-        t.setHorizontalHeaderLabels([h for _, h in cols])
-        t.setRowCount(len(mine))
-        for i, r in enumerate(mine):
-            for j, (key, _) in enumerate(cols):
-                if key == "image":
-                    item = QTableWidgetItem(_image_name(r["image"]))
-                    item.setToolTip(r["image"])
-                elif key == "device":
-                    item = QTableWidgetItem(r["device"])
-                else:
-                    v = float(r["distance"]) / n if key == "nre" else float(r[key])
-                    fmt = {"index": ".0f", "psnr": ".2f", "seconds": ".2f"}.get(key, ".3f")
-                    item = _Number("—" if math.isnan(v) else format(v, fmt), v)
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                item.setData(Qt.ItemDataRole.UserRole, int(r["index"]))
-                t.setItem(i, j, item)
-        t.setSortingEnabled(True)
-        t.sortItems(0, Qt.SortOrder.AscendingOrder)
-        t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        t.blockSignals(False)
+        self.runs.set_rows(mine, cols, n)
+        header = self.runs_table.horizontalHeader()
+        self.runs.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
+        self.runs_table.resizeColumnsToContents()      # from the rows in sight
         self.runs_label.setText(f"{len(mine)} runs of {method_word(method)} at {layer}: pick one to see its "
                                 "image beside the other methods'" + ("" if s else " (the rec. error needs "
                                                                       "summary.csv)"))
@@ -269,9 +310,9 @@ class EvaluationPanel(QWidget):
         self.pane.set_title(f"{layer}: contact sheet {path.name}")
 
     def _run_selected(self) -> None:
-        items = self.runs_table.selectedItems()
-        if items:
-            self.show_run(items[0].data(Qt.ItemDataRole.UserRole))
+        rows = self.runs_table.selectionModel().selectedRows()
+        if rows:
+            self.show_run(rows[0].data(RunsModel.RUN))
 
     def show_run(self, index: int) -> None:
         """Run ``index``'s photo beside every method's reconstruction of it at its layer (those kept)."""
