@@ -166,8 +166,10 @@ def test_an_unfinished_evaluation_shows_its_rows_so_far_and_reload_finishes_it(q
 
 
 def test_a_folder_that_is_not_a_results_folder_is_said(qtbot, window, monkeypatch, tmp_path):
+    window.open_compare([]).set_runs(["kept"])
     view, panel = open_folder(window, monkeypatch, tmp_path)
     assert panel is None and view.tabs.count() == 1
+    assert view.run_ids == ["kept"]                 # opening a folder leaves the compared runs alone
     assert "not an invgui evaluate results folder" in window.errors[-1]
     bad = tmp_path / "bad"
     bad.mkdir()

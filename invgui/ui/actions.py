@@ -62,9 +62,20 @@ def set_framing(window, fit: bool) -> None:
     window.features.update()
 
 
+def _compare(window):
+    """The Compare window, shown as it is (a new one on the default runs)."""
+    view = window.compare_view
+    if view is None:
+        return window.open_compare()
+    view.show()
+    view.raise_()
+    return view
+
+
 def open_results_dialog(window) -> None:
-    """File › Open evaluation results: a results folder of `invgui evaluate` in the Compare window."""
-    window.open_compare().open_results_dialog()
+    """File › Open evaluation results: a results folder of `invgui evaluate` in the Compare window
+    (the runs it compares are left as they are)."""
+    _compare(window).open_results_dialog()
 
 
 def export_evaluation_dialog(window) -> None:
@@ -73,7 +84,7 @@ def export_evaluation_dialog(window) -> None:
     view = window.compare_view
     panel = view.current_evaluation() if view is not None else None
     if panel is None:
-        view = window.open_compare()
+        view = _compare(window)
         view.open_results_dialog()
         panel = view.current_evaluation()
     if panel is not None:

@@ -357,8 +357,9 @@ class CompareView(QWidget):
     # -- results folders of `invgui evaluate` ----------------------------------------------------
     def open_results_dialog(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open a results folder of invgui evaluate",
-                                                str(folders.folder("exports")))
+                                                str(folders.folder("results")))
         if path:
+            folders.remember("results", path)          # the next dialog opens beside this folder
             self.open_results(path)
 
     def open_results(self, folder) -> EvaluationPanel | None:

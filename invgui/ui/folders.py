@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from ..core.autosave import state_dir
 
-KINDS = ("exports", "sessions", "decoders", "sheets")
+KINDS = ("exports", "sessions", "decoders", "sheets", "results")
 
 
 def _settings() -> QSettings:
