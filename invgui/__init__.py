@@ -34,7 +34,7 @@ def show(model=None, image=None, layer: str | None = None, *, weights: str | Non
 
         name = register_module(model)
     source = _image_source(image)
-    win = MainWindow(image=source, restore=restore)
+    win = MainWindow(image=source, restore=restore, model_later=name is not None)
     error = configure(win, model=name, layer=layer, weights=weights, random_weights=random_weights, method=method)
     if error:
         win.close()

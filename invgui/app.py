@@ -44,7 +44,8 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
 
     # Interactive start: the window first, the default model loads on a thread.  A screenshot run
     # loads it at once (it runs straight away).
-    win = MainWindow(image=image, restore=not screenshot, defer_model=not (screenshot or model or layer))
+    win = MainWindow(image=image, restore=not screenshot, defer_model=not (screenshot or model or layer),
+                     model_later=bool(model))
     error = configure(win, model=model, layer=layer, preset=preset, iters=iters, method=method, probe=probe,
                       other=other, weights=weights, random_weights=random_weights, rep_params=rep_params,
                       window=window, channels=channels)

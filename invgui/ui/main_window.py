@@ -65,10 +65,12 @@ class MainWindow(QMainWindow):
     modelLoaded = Signal(object, object)   # (representation or None, error message): from the loading thread
 
     def __init__(self, image: str | None = None, device: str | None = None, restore: bool = True,
-                 defer_model: bool = False):
+                 defer_model: bool = False, model_later: bool = False):
         """``defer_model``: show the window first (in its "loading" state) and, once it has painted,
         build the default representation (weights, layer tree) on a background thread; the app
-        starts this way."""
+        starts this way.  ``model_later``: the caller sets a model at once (``app.configure``), so
+        the default is not built — it was, and its layer trace went on in the background while the
+        chosen model was set up."""
         super().__init__()
         self.setWindowTitle("invgui — what does a representation keep?")
         self.setWindowIcon(theme.icon("invgui"))
@@ -127,7 +129,9 @@ class MainWindow(QMainWindow):
         actions.build(self)
         self.fit_action.setChecked(self.framing == "fit")
         self.modelLoaded.connect(self.models.on_loaded)
-        if defer_model:                     # "loading" shows now; the thread starts after the first paint
+        if model_later:
+            pass
+        elif defer_model:                   # "loading" shows now; the thread starts after the first paint
             self.models.show_loading(R.DEFAULT)
             self._behind.insert(0, lambda: self.models.load_in_background(R.DEFAULT))
         else:
