@@ -28,6 +28,14 @@ def show(model=None, image=None, layer: str | None = None, *, weights: str | Non
     from .app import configure
     from .ui.main_window import MainWindow
 
+    if method is not None:                   # checked at the door, before a window opens
+        from .core.methods.registry import method as known
+
+        if not isinstance(method, str):
+            raise InvguiError(f"method: expected a method name, got {type(method).__name__}")
+        known(method)
+    if layer is not None and not isinstance(layer, str):
+        raise InvguiError(f"layer: expected a layer name, got {type(layer).__name__}")
     name = model
     if model is not None and not isinstance(model, str):
         from .core.representations.modules import register_module
@@ -35,7 +43,12 @@ def show(model=None, image=None, layer: str | None = None, *, weights: str | Non
         name = register_module(model)
     source = _image_source(image)
     win = MainWindow(image=source, restore=restore, model_later=name is not None)
-    error = configure(win, model=name, layer=layer, weights=weights, random_weights=random_weights, method=method)
+    try:
+        error = configure(win, model=name, layer=layer, weights=weights, random_weights=random_weights,
+                          method=method)
+    except BaseException:
+        win.close()                          # its worker thread stopped before the error goes up
+        raise
     if error:
         win.close()
         raise InvguiError(error)

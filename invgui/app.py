@@ -46,9 +46,15 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
     # loads it at once (it runs straight away).
     win = MainWindow(image=image, restore=not screenshot, defer_model=not (screenshot or model or layer),
                      model_later=bool(model))
-    error = configure(win, model=model, layer=layer, preset=preset, iters=iters, method=method, probe=probe,
-                      other=other, weights=weights, random_weights=random_weights, rep_params=rep_params,
-                      window=window, channels=channels)
+    try:
+        error = configure(win, model=model, layer=layer, preset=preset, iters=iters, method=method, probe=probe,
+                          other=other, weights=weights, random_weights=random_weights, rep_params=rep_params,
+                          window=window, channels=channels)
+    except BaseException:
+        # Whatever escapes the set-up (a timm name timm cannot build, a damaged checkpoint folder):
+        # the window's worker thread is stopped first, or Qt aborts the process (SIGABRT) as it goes.
+        win.close()
+        raise
     if error:
         print(f"invgui: error: {error}", file=sys.stderr)
         win.close()

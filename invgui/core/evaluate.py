@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import math
 import os
@@ -36,14 +37,29 @@ from typing import Any
 import numpy as np
 
 from .errors import InvguiError
-from .images import ImageError, check_source, load_image, resize_center_crop, save_png
+from .images import (
+    TMP_PREFIX,
+    ImageError,
+    atomic_write,
+    check_source,
+    load_image,
+    path_problem,
+    resize_center_crop,
+    save_png,
+    scan_images,
+    skipped_words,
+)
 
 FIELDS = ("index", "image", "layer", "method", "representation_error", "psnr", "ssim", "distance", "side",
-          "iterations", "seconds", "device", "perceptual")
+          "iterations", "seconds", "device", "perceptual", "warnings")
+OLD_FIELDS = FIELDS[:-1]           # results files of invgui before the warnings column: read, and mended on a rerun
 SHEET_IMAGES = 8                   # the contact sheets show the first K images (their reconstructions kept)
 SUMMARY_FIELDS = ("method", "layer", "depth", "n", "nre_mean", "nre_std", "representation_error_mean",
                   "representation_error_std", "psnr_mean", "psnr_std", "ssim_mean", "ssim_std", "perceptual_mean",
                   "perceptual_std", "set_distance")
+# Rows end in CRLF (RFC 4180): the csv module quotes a field holding a character of the line end
+# only, so with "\n" alone an image name holding "\r" was written bare and read back as two rows.
+ROW_END = "\r\n"
 DECODER_BATCH = 16                 # images per decoder forward pass
 N_IMAGES = 2000                    # N (the set's mean pairwise distance) over at most this many images
 
@@ -104,22 +120,31 @@ class Item:
 def images_of(plan: Plan) -> list[str]:
     """The evaluated images: every image file under ``plan.data`` sorted by path (or the bundled
     photos for ``samples``), the first ``plan.limit``."""
+    return listing_of(plan)[0]
+
+
+def listing_of(plan: Plan) -> tuple[list[str], list[str]]:
+    """(the images ``plan`` evaluates, the files under its folder that no image format is named by)."""
     if plan.data == "samples":
         from .images import SAMPLE_SET
 
-        found = [f"sample:{n}" for n in SAMPLE_SET]
+        found, others = [f"sample:{n}" for n in SAMPLE_SET], []
     else:
-        from .methods.decoder.data import list_images  # the folders decoder training reads, read alike
-
-        found = [str(p) for p in list_images(plan.data)]
+        try:
+            listing = scan_images(plan.data)
+        except ImageError as e:
+            raise EvaluateError(str(e)) from None
+        found, others = [str(p) for p in listing.images], [str(p) for p in listing.others]
     if plan.limit:
         found = found[:plan.limit]
     if not found:
-        raise EvaluateError(f"{plan.data}: no images")
-    return found
+        raise EvaluateError(f"{plan.data}: no images" + (f" ({skipped_words(others, [])})" if others else ""))
+    return found, others
 
 
 def work_list(plan: Plan, images: list[str]) -> list[Item]:
+    """Every run of ``plan`` over ``images`` (the image set frozen in plan.json when the evaluation
+    began): a row's index is its place here, and the set cannot change under a results folder."""
     items, i = [], 0
     for layer in plan.layers:
         for name in plan.methods:
@@ -137,28 +162,100 @@ def _shard_file(out: Path, shard: int, shards: int) -> Path:
     return out / ("runs.csv" if shards == 1 else f"runs.shard-{shard}-of-{shards}.csv")
 
 
-def read_rows(path: Path, mend: bool = True) -> list[dict[str, str]]:
-    """The complete rows of a results file; a last line cut short by a kill is dropped (and, with
-    ``mend``, the file rewritten without it, so appending goes on from a clean end; a viewer reads
-    without mending: the evaluation may be writing that line now)."""
+# -- the rows: read with the csv module, every row checked ----------------------------------------
+
+_INTS = ("index", "side", "iterations")
+_FLOATS = ("representation_error", "psnr", "ssim", "distance", "seconds", "perceptual")
+
+
+def _row_problem(row: dict[str, str]) -> str:
+    """What is wrong with one row of a results file ("" when nothing is)."""
+    for k in ("image", "layer", "method"):
+        if not row[k]:
+            return f"no {k}"
+    for k in _INTS:
+        try:
+            v = int(row[k])
+        except ValueError:
+            return f"{k} {row[k][:20]!r} is not an integer"
+        if v < 0 or (k == "side" and v == 0):
+            return f"{k} {v} is out of range"
+    for k in _FLOATS:
+        try:
+            float(row[k])
+        except ValueError:
+            return f"{k} {row[k][:20]!r} is not a number"
+    return ""
+
+
+@dataclass
+class RowFile:
+    """A results file as read: its good rows, and what was left out of it (a line each: where, why)."""
+
+    path: Path
+    rows: list[dict[str, str]] = field(default_factory=list)
+    damaged: list[str] = field(default_factory=list)
+    old: bool = False                   # written by an invgui before the warnings column
+
+
+def read_row_file(path: Path) -> RowFile:
+    """Every row of a results file, each checked (the fields there, integers and numbers where they
+    belong); a damaged row — a lost field, a hand edit, a line cut short by a kill, bytes that are
+    not UTF-8 in a number — is left out and named, and every other row is kept.  Read with the csv
+    module over the whole file: a quoted image name may hold a line break (\n, \r, U+2028)."""
+    result = RowFile(path)
     if not path.is_file():
-        return []
-    text = path.read_text(encoding="utf-8")
-    lines = text.splitlines(keepends=True)
-    if not lines or lines[0].rstrip("\r\n").split(",") != list(FIELDS):
+        return result
+    try:
+        # surrogateescape: a file name that is not UTF-8 (legal on Linux) reads back as it was written
+        with path.open(encoding="utf-8", errors="surrogateescape", newline="") as f:   # "\r" in a name stays
+            text = f.read()
+    except OSError as e:
+        raise EvaluateError(path_problem(path, e)) from None
+    text = text.replace("\0", "\ufffd")                  # the csv module refuses NUL: the row is damaged instead
+    records = list(csv.reader(io.StringIO(text, newline="")))
+    if not records or tuple(records[0]) not in (FIELDS, OLD_FIELDS):
         raise EvaluateError(f"{path}: not an invgui evaluate results file (its header differs)")
-    rows, good = [], [lines[0]]
-    for line in lines[1:]:
-        if not line.endswith("\n"):
-            break                                         # cut short: the run is done again
-        row = next(csv.reader([line]))
-        if len(row) != len(FIELDS):
-            break
-        rows.append(dict(zip(FIELDS, row, strict=True)))
-        good.append(line)
-    if mend and len(good) != len(lines):
-        path.write_text("".join(good), encoding="utf-8")
-    return rows
+    fields = tuple(records[0])
+    result.old = fields != FIELDS
+    cut = not text.endswith("\n")                        # the last line was cut short by a kill
+    for n, rec in enumerate(records[1:], start=2):
+        if cut and n == len(records):
+            result.damaged.append(f"{path.name} record {n}: cut short")
+            continue
+        if len(rec) != len(fields):
+            result.damaged.append(f"{path.name} record {n}: {len(rec)} fields, not {len(fields)}")
+            continue
+        row = {"warnings": "", **dict(zip(fields, rec, strict=True))}
+        why = _row_problem(row)
+        if why:
+            result.damaged.append(f"{path.name} record {n}: {why}")
+        else:
+            result.rows.append(row)
+    return result
+
+
+def read_rows(path: Path, mend: bool = False) -> list[dict[str, str]]:
+    """The good rows of a results file (see :func:`read_row_file`); ``mend``: the file is rewritten
+    without its damaged rows (only by the process that writes it: a viewer or another shard reads
+    without mending, the evaluation may be writing its last line now)."""
+    read = read_row_file(path)
+    if mend and read.damaged:
+        _rewrite(path, read.rows)
+    return read.rows
+
+
+def _rewrite(path: Path, rows: list[dict[str, str]]) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
+            w = csv.writer(f, lineterminator=ROW_END)
+            w.writerow(FIELDS)
+            for r in rows:
+                w.writerow([r[k] for k in FIELDS])
+            f.flush()
+            os.fsync(f.fileno())
+
+    atomic_write(path, write)
 
 
 class _Writer:
@@ -166,8 +263,8 @@ class _Writer:
 
     def __init__(self, path: Path):
         new = not path.is_file()
-        self.f = path.open("a", encoding="utf-8", newline="")
-        self.w = csv.writer(self.f, lineterminator="\n")
+        self.f = path.open("a", encoding="utf-8", errors="surrogateescape", newline="")
+        self.w = csv.writer(self.f, lineterminator=ROW_END)
         if new:
             self.w.writerow(FIELDS)
             self._sync()
@@ -184,23 +281,172 @@ class _Writer:
         self.f.close()
 
 
-def check_plan(plan: Plan, out: Path) -> None:
-    """Write the plan into a new results folder, or refuse another plan in an old one."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "plan.json"
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as e:
-            raise EvaluateError(f"{path}: not readable ({e})") from None
-        diff = plan.differences(old)
-        if diff:
-            raise EvaluateError(f"{out} holds an evaluation with other arguments ({'; '.join(diff)}): give another "
-                                "--out, or the same arguments to resume it")
+# -- the results folder: plan.json and the image set it froze --------------------------------------
+
+_PLAN_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,), "layers": (list,), "methods": (list,), "data": (str,), "limit": (int,), "params": (dict,),
+    "decoders": (dict,), "size": (int,), "weights": (str, type(None)), "random_weights": (bool,),
+    "rep_params": (dict,), "judge": (str,)}
+
+
+@dataclass(frozen=True)
+class ImageSetRecord:
+    """The images an evaluation began with, frozen in plan.json: the readable ones (the rows'
+    indices count them) and the unreadable ones with the reason."""
+
+    readable: tuple[str, ...]
+    unreadable: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"readable": list(self.readable), "unreadable": [list(u) for u in self.unreadable]}
+
+    @property
+    def all(self) -> set[str]:
+        return set(self.readable) | {s for s, _ in self.unreadable}
+
+
+def read_plan_file(path: Path) -> tuple[Plan, ImageSetRecord | None, dict]:
+    """plan.json checked field by field: (the plan, the image set it froze — None in a folder of an
+    older invgui —, the file's dict).  Every problem names the file and the field."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise EvaluateError(path_problem(path, e)) from None
+    try:
+        d = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise EvaluateError(f"{path}: not readable (not UTF-8 text)") from None
+    except RecursionError:
+        raise EvaluateError(f"{path}: not readable (nested too deeply)") from None
+    except ValueError as e:
+        raise EvaluateError(f"{path}: not readable ({e})") from None
+    if not isinstance(d, dict):
+        raise EvaluateError(f"{path}: not an invgui evaluate plan (a JSON {type(d).__name__}, not an object)")
+
+    def bad(key: str, want: str) -> EvaluateError:
+        return EvaluateError(f"{path}: field {key!r} should be {want}, not {str(d.get(key))[:60]!r}")
+
+    for key in ("model", "layers", "methods", "data"):
+        if key not in d:
+            raise EvaluateError(f"{path}: field {key!r} is missing")
+    for key, types in _PLAN_TYPES.items():
+        if key in d and (not isinstance(d[key], types) or (bool in (type(d[key]),) and bool not in types)):
+            raise bad(key, " or ".join("null" if t is type(None) else t.__name__ for t in types))
+    for key in ("layers", "methods"):
+        if not d[key] or not all(isinstance(x, str) and x for x in d[key]):
+            raise bad(key, "a list of names")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in d.get("decoders", {}).items()):
+        raise bad("decoders", "an object of layer → file")
+    if d.get("limit", 0) < 0 or d.get("size", 0) < 0:
+        raise bad("limit" if d.get("limit", 0) < 0 else "size", "a count ≥ 0")
+    given: dict[str, Any] = {k: (tuple(v) if k in ("layers", "methods") else v) for k, v in d.items()
+                             if k in _PLAN_TYPES}
+    plan = Plan(**given)
+    images = None
+    if "image_set" in d:
+        s = d["image_set"]
+        ok = (isinstance(s, dict) and isinstance(s.get("readable"), list) and isinstance(s.get("unreadable"), list)
+              and all(isinstance(x, str) for x in s["readable"])
+              and all(isinstance(u, list) and len(u) == 2 and all(isinstance(x, str) for x in u)
+                      for u in s["unreadable"]))
+        if not ok:
+            raise bad("image_set", "an object of readable and unreadable images")
+        images = ImageSetRecord(tuple(s["readable"]), tuple((u[0], u[1]) for u in s["unreadable"]))
+    return plan, images, d
+
+
+def _check_folder(out: Path) -> None:
+    """``out`` is a new or empty folder, or an evaluation's (it has plan.json): a non-empty folder of
+    other files (a mistyped ``--out .``) is refused before anything is written into it."""
+    if out.exists() and not out.is_dir():
+        raise EvaluateError(f"{out}: is a file, not a results folder; give a folder for --out")
+    if not out.is_dir() or (out / "plan.json").exists():
         return
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(plan.to_dict(), indent=1), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        theirs = sorted(p.name for p in out.iterdir() if not p.name.startswith(TMP_PREFIX))
+    except OSError as e:
+        raise EvaluateError(path_problem(out, e)) from None
+    theirs = [n for n in theirs if n != "plan.json"]       # written by a process that started beside this one
+    if theirs:
+        raise EvaluateError(f"{out} is not an invgui evaluate results folder (it has no plan.json) and is not empty "
+                            f"({', '.join(theirs[:3])}{', …' if len(theirs) > 3 else ''}): nothing was written; "
+                            "give a new or empty folder for --out")
+
+
+def _publish_plan(path: Path, content: dict) -> bool:
+    """Create plan.json with ``content`` unless it exists (False then): a unique temporary, linked
+    into place, so two processes starting together never see a half-written plan, and the first
+    one's plan is the one both then agree on."""
+    import tempfile
+
+    text = json.dumps(content, indent=1)
+    fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}plan-", suffix=".json", dir=path.parent)   # unique to its writer
+    os.close(fd)
+    tmp = Path(name)
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        os.link(tmp, path)                       # atomic, and fails when plan.json exists
+        return True
+    except FileExistsError:
+        return False
+    except OSError:                              # a file system without hard links: first writer wins
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        os.close(fd)
+        atomic_write(path, lambda t: Path(t).write_text(text, encoding="utf-8"))
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _image_changes(frozen: ImageSetRecord, now: list[str]) -> list[str]:
+    """What changed between the images an evaluation began with and those listed now, in words."""
+    then, listed = frozen.all, set(now)
+    added, removed = sorted(listed - then), sorted(then - listed)
+    readable_now = []
+    for src, _ in frozen.unreadable:
+        if src in listed:
+            try:
+                check_source(src)
+                load_image(src)
+                readable_now.append(src)
+            except ImageError:
+                pass
+
+    def few(names: list[str]) -> str:
+        return ", ".join(Path(n).name for n in names[:3]) + (", …" if len(names) > 3 else "")
+
+    out = []
+    for names, what in ((added, "added"), (removed, "removed"), (readable_now, "readable now (unreadable then)")):
+        if names:
+            out.append(f"{len(names)} {what}: {few(names)}")
+    return out
+
+
+def check_plan(plan: Plan, out: Path, images: ImageSetRecord | None = None) -> ImageSetRecord | None:
+    """Write the plan and its image set into a new results folder, or check an old one's: another
+    plan, or another image set under the same folder, is refused with the differences named.
+    Returns the image set the folder holds (None: an old folder without one, and none given)."""
+    _check_folder(out)
+    path = out / "plan.json"
+    if not path.is_file():
+        if images is None:
+            return None
+        out.mkdir(parents=True, exist_ok=True)
+        if _publish_plan(path, {**plan.to_dict(), "image_set": images.to_dict()}):
+            return images
+    old_plan, old_images, d = read_plan_file(path)
+    diff = plan.differences({k: v for k, v in d.items() if k != "image_set"})
+    if diff:
+        raise EvaluateError(f"{out} holds an evaluation with other arguments ({'; '.join(diff)}): give another "
+                            "--out, or the same arguments to resume it")
+    if old_images is None and images is not None:      # a folder of an older invgui: its set is the one now
+        atomic_write(path, lambda t: Path(t).write_text(json.dumps({**d, "image_set": images.to_dict()}, indent=1),
+                                                         encoding="utf-8"))
+        return images
+    return old_images
 
 
 @dataclass
@@ -210,6 +456,12 @@ class Progress:
     total: int = 0                # rows of this shard
     unreadable: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    others: list[str] = field(default_factory=list)     # files of the folder no image format is named by
+    damaged: list[str] = field(default_factory=list)    # rows of this process's file left out, to be redone
+
+    def skipped_words(self) -> str:
+        """What the image folder's listing left out and why ("" when nothing)."""
+        return skipped_words(self.others, self.unreadable)
 
 
 def _requests(plan: Plan, items: list[Item], device: str = "auto") -> Iterator[tuple[Any, list[Item]]]:
@@ -239,21 +491,88 @@ def _requests(plan: Plan, items: list[Item], device: str = "auto") -> Iterator[t
                          rep_params=tuple(sorted(plan.rep_params.items())), **extra), part
 
 
-def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, save_images: bool = False,
-        tick: Callable[[Progress], None] | None = None, device: str = "auto", torchrun: bool = False) -> Progress:
-    """Compute this shard's rows of ``plan`` that ``out`` does not hold yet; merge and summarise
-    when every shard is done.  ``tick(progress)`` after every run (a progress bar).  ``torchrun``:
-    the shards are the processes of one torch.distributed job (gloo on the CPU, NCCL on GPUs),
-    which wait for each other at the end; rank 0 merges.  Otherwise (one process, or ``--shard``
-    job arrays) whoever finds every shard done merges, under a lock file."""
-    from .events import Result
-    from .request import Reuse, execute
+def validate(plan: Plan, shard: int = 0, shards: int = 1) -> None:
+    """The checks of the plan itself, before any file is read or written."""
+    from .methods.registry import method
 
     if not 0 <= shard < shards:
         raise EvaluateError(f"shard {shard} of {shards}: the shard must be in 0…{shards - 1}")
-    out = Path(out)
+    for what, names in (("layers", plan.layers), ("methods", plan.methods)):
+        if not names or not all(names):
+            raise EvaluateError(f"no {what} given: name at least one (e.g. --{what} "
+                                f"{'blocks.1,blocks.5' if what == 'layers' else 'optimize,decoder'})")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise EvaluateError(f"--{what} names {', '.join(twice)} twice")
+    for name in plan.methods:
+        method(name)                                         # an unknown one is refused, named
+    if plan.limit < 0:
+        raise EvaluateError(f"--limit {plan.limit}: give a number of images ≥ 1 (or 0 for all of them)")
+    if plan.size < 0:
+        raise EvaluateError(f"--size {plan.size}: give a side in pixels (or 0 for the model's own)")
     _check_decoders(plan)
-    sources = images_of(plan)                       # a missing folder is said before plan.json is written
+
+
+def _check_runnable(plan: Plan, image: str, device: str, reuse) -> None:
+    """Prepare the first run of every layer × method on one image, computing nothing: a bad
+    parameter, layer, size or decoder file is said before the results folder is written."""
+    from .request import prepare
+
+    first = {src: load_image(src) for src in (image,)}
+    for layer in plan.layers:
+        for name in plan.methods:
+            req, _ = next(_requests(plan, [Item(0, image, layer, name)], device))
+            prepare(req, images=first, rep=reuse.rep(req))
+
+
+def _readable(sources: list[str]) -> ImageSetRecord:
+    """Which images can be read (each decoded once, then let go: decoded again per batch)."""
+    readable, unreadable = [], []
+    for src in sources:
+        try:
+            check_source(src)
+            load_image(src)
+            readable.append(src)
+        except ImageError as e:
+            unreadable.append((src, str(e)))
+    return ImageSetRecord(tuple(readable), tuple(unreadable))
+
+
+def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, save_images: bool = False,
+        tick: Callable[[Progress], None] | None = None, device: str = "auto", torchrun: bool = False,
+        say: Callable[[str], None] | None = None) -> Progress:
+    """Compute this shard's rows of ``plan`` that ``out`` does not hold yet; merge and summarise
+    when every shard is done.  ``tick(progress)`` after every run (a progress bar); ``say(line)``
+    for what the user should know while it runs (a wait for the merge lock).  ``torchrun``: the
+    shards are the processes of one torchrun job; rank 0 waits until every rank's rows are on disk
+    and merges (the others end when their rows are written); a process whose launcher is gone
+    stops.  Otherwise (one process, or ``--shard`` job arrays) whoever finds every shard done
+    merges, under a lock file.
+
+    Everything is checked before the folder is written: the plan, the images, a first run of each
+    layer × method prepared; a folder that is not an evaluation's is refused.  The image set is
+    frozen in plan.json: a rerun over a changed folder is refused, saying what changed."""
+    from .events import Result
+    from .request import Reuse, execute
+
+    say = say or (lambda line: None)
+    parent = os.getppid()
+    out = Path(out)
+    validate(plan, shard, shards)
+    _check_folder(out)
+    listed, others = listing_of(plan)                  # a missing folder is said before plan.json is written
+    plan_file = out / "plan.json"
+    images: ImageSetRecord | None = None
+    if plan_file.is_file():                            # resuming: the same plan and the same images
+        check_plan(plan, out)
+        _, images, _ = read_plan_file(plan_file)
+    if images is not None:
+        _refuse_changes(plan, images, listed)
+    else:
+        images = _readable(listed)
+    prog = Progress(others=others, unreadable=[why for _, why in images.unreadable])
+    if not images.readable:
+        raise EvaluateError(f"{plan.data}: no readable images ({prog.skipped_words()})")
     judge = None
     if plan.judge:                                  # a judge that cannot be loaded: said before anything runs
         from .device import resolve_device
@@ -263,22 +582,23 @@ def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, 
             judge = load(plan.judge, resolve_device(device))
         except JudgeError as e:
             raise EvaluateError(str(e)) from None
-    check_plan(plan, out)
-    readable, prog = [], Progress()
-    for src in sources:                             # unreadable images: counted, said, left out
-        try:
-            check_source(src)
-            load_image(src)                         # decoded again per batch: never all held at once
-            readable.append(src)
-        except ImageError as e:
-            prog.unreadable.append(str(e))
+    reuse = Reuse()
+    _check_runnable(plan, images.readable[0], device, reuse)
+    frozen = check_plan(plan, out, images)
+    if frozen is not None and frozen != images:        # another process began it on another set just now
+        _refuse_changes(plan, frozen, list(images.readable) + [s for s, _ in images.unreadable])
+    readable = list(images.readable)
     items = work_list(plan, readable)
     mine = shard_of(items, shard, shards)
-    done = _done_keys(out)
+    need_image = _image_rule(readable, save_images)
+    own = _shard_file(out, shard, shards)
+    done = _complete_rows(out, items, need_image, own, prog.damaged)
+    if prog.damaged:
+        say(f"{len(prog.damaged)} damaged or incomplete row(s) left out and run again: "
+            + "; ".join(prog.damaged[:3]) + ("; …" if len(prog.damaged) > 3 else ""))
     todo = [it for it in mine if it.key not in done]
     prog.total, prog.skipped = len(mine), len(mine) - len(todo)
-    writer = _Writer(_shard_file(out, shard, shards))
-    reuse = Reuse()
+    writer = _Writer(own)
     t0 = time.perf_counter()
     try:
         for layer in plan.layers:
@@ -287,14 +607,17 @@ def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, 
                 if not group:
                     continue
                 for req, part in _requests(plan, group, device):
+                    if torchrun and os.getppid() != parent:
+                        raise EvaluateError(_LAUNCHER_GONE)
                     started = time.perf_counter()
-                    images = {src: load_image(src) for src in req.images}
-                    results = [ev for ev in execute(req, **reuse.for_requests([req], images))
+                    batch_images = {src: reuse.image(src) for src in req.images}
+                    results = [ev for ev in execute(req, **reuse.for_requests([req], batch_images))
                                if isinstance(ev, Result)]
                     each = (time.perf_counter() - started) / max(len(part), 1)
                     for it, (image, metrics, record) in zip(part, _per_image(results, len(part)), strict=True):
-                        writer.add(_row(it, image, metrics, images[it.image], each, record, judge))
-                        _record(out, it, image, metrics, record, save_images or it.image in readable[:SHEET_IMAGES])
+                        # the files first, then the row: a row on disk is a run whose files are there
+                        _record(out, it, image, metrics, record, need_image(it))
+                        writer.add(_row(it, image, metrics, batch_images[it.image], each, record, judge))
                         prog.done += 1
                         prog.seconds = time.perf_counter() - t0
                         if tick is not None:
@@ -302,50 +625,171 @@ def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, 
     finally:
         writer.close()
     if torchrun and shards > 1:
-        _barrier(device)                                  # every rank's rows are on disk
-        if shard == 0:
-            merge(out, items)
-            write_summary(plan, out, readable)
-            write_sheets(plan, out, readable)
-        _barrier(device)
+        if shard == 0:                                 # the others' rows: waited for on disk, not in a barrier
+            _wait_for_rows(out, items, need_image, parent, say)
+            _finish(plan, out, items, readable, need_image)
         return prog
-    with _lock(out / "merge.lock"):
-        if _done_keys(out) >= {it.key for it in items}:
-            merge(out, items)
-            write_summary(plan, out, readable)
-            write_sheets(plan, out, readable)
+    with _lock(out / "merge.lock", say):
+        if len(_complete_rows(out, items, need_image)) == len(items):
+            _finish(plan, out, items, readable, need_image)
     return prog
 
 
-def _barrier(device: str) -> None:
-    """Wait for every process of the torchrun job (its process group made here if need be)."""
-    import torch.distributed as dist
+_LAUNCHER_GONE = ("the torchrun launcher of this process is gone (killed?): stopping; the rows written so far are "
+                  "kept — run the same command again to resume")
 
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    dist.barrier()
+
+def _load(src: str) -> np.ndarray:
+    return load_image(src)
+
+
+def _refuse_changes(plan: Plan, frozen: ImageSetRecord, listed: list[str]) -> None:
+    changes = _image_changes(frozen, listed)
+    if changes:
+        raise EvaluateError(f"the images under {plan.data} changed since this evaluation began ({'; '.join(changes)}): "
+                            "its rows are numbered over the images it began with, so it cannot resume over others; "
+                            "put the folder back as it was, or give another --out to evaluate it as it is now")
+
+
+def _image_rule(readable: list[str], save_images: bool) -> Callable[[Item], bool]:
+    """Whether a run's reconstruction is kept as a PNG: every one with ``save_images``, else those
+    of the first SHEET_IMAGES images (the contact sheets show them)."""
+    sheet = set(readable[:SHEET_IMAGES])
+    return lambda it: save_images or it.image in sheet
+
+
+def _files_of(out: Path, it: Item, image: bool) -> list[Path]:
+    files = [out / "records" / f"{it.index:07d}.json"]
+    return files + [out / "images" / f"{it.index:07d}.png"] if image else files
+
+
+def _complete_rows(out: Path, items: list[Item], need_image: Callable[[Item], bool], own: Path | None = None,
+                   damaged: list[str] | None = None) -> dict[tuple[str, str, str], dict[str, str]]:
+    """The complete rows of every results file in ``out`` by key (image, layer, method): well formed,
+    of an item of ``items`` at its index, with its files on disk.  ``own`` (the file this process
+    appends to) is rewritten without its damaged, repeated or incomplete rows — every other row stays
+    — and what was left out is added to ``damaged``; other files are only read (their writers mend them)."""
+    by_item = {it.key: it for it in items}
+    found: dict[tuple[str, str, str], dict[str, str]] = {}
+    for path in sorted(out.glob("runs*.csv")):
+        read = read_row_file(path)
+        keep, seen = [], set()
+        for r in read.rows:
+            key = (r["image"], r["layer"], r["method"])
+            it = by_item.get(key)
+            if it is None:                      # not a run of this plan's work list: kept, not counted
+                keep.append(r)
+                continue
+            why = ""
+            if int(r["index"]) != it.index:
+                why = f"index {r['index']}, but this run is {it.index}"
+            elif key in seen:
+                why = "a second row of the same run"
+            elif not all(f.is_file() for f in _files_of(out, it, need_image(it))):
+                why = "its record or image file is missing"
+            if why:
+                read.damaged.append(f"{path.name}: {Path(it.image).name} {it.layer} {it.method}: {why}")
+                continue
+            seen.add(key)
+            keep.append(r)
+            found.setdefault(key, r)
+        if own is not None and path == own and (read.damaged or read.old):     # old: rows are appended in the new form
+            _rewrite(path, keep)
+            if damaged is not None:
+                damaged.extend(read.damaged)
+    return found
+
+
+def _wait_for_rows(out: Path, items: list[Item], need_image: Callable[[Item], bool], parent: int,
+                   say: Callable[[str], None]) -> None:
+    """Rank 0 of a torchrun job: wait until every item's row is on disk, or stop when the launcher
+    is gone (a killed torchrun left the others' rows unfinished; nothing would ever come)."""
+    said = False
+    while len(_complete_rows(out, items, need_image)) < len(items):
+        if os.getppid() != parent:
+            raise EvaluateError(_LAUNCHER_GONE)
+        if not said:
+            say("waiting for the other processes' rows")
+            said = True
+        time.sleep(1.0)
+
+
+def _finish(plan: Plan, out: Path, items: list[Item], readable: list[str], need_image) -> None:
+    merge(out, items, need_image)
+    write_summary(plan, out, readable)
+    write_sheets(plan, out, readable)
+
+
+def _proc_start(pid: int) -> str | None:
+    """When process ``pid`` started (Linux: /proc's start time in clock ticks), to tell it from a
+    later process that got the same number; None where there is no /proc."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+        return stat_line.rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
 class _lock:
-    """An exclusive lock file (O_EXCL): one merging process at a time; a stale lock older than
-    ten minutes (a killed merger) is taken over."""
+    """An exclusive lock file (O_EXCL): one merging process at a time.  The file says who holds it
+    (pid, host, process start, time): a holder on this machine that is gone (killed during the merge)
+    is noticed at once and its lock taken; a holder on another machine (a shared file system)
+    that has held it for ten minutes is taken as gone.  A wait is said."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    STALE_SECONDS = 600
+
+    def __init__(self, path: Path, say: Callable[[str], None] | None = None):
+        self.path, self.say = path, say or (lambda line: None)
 
     def __enter__(self):
-        deadline = time.monotonic() + 600
+        import socket
+
+        me = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "start": _proc_start(os.getpid()),
+                         "time": time.time()}).encode()
+        said = False
         while True:
             try:
-                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-                return self
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                try:
-                    if time.time() - self.path.stat().st_mtime > 600 or time.monotonic() > deadline:
-                        self.path.unlink(missing_ok=True)
-                except FileNotFoundError:
-                    pass
+                holder = self._holder_alive(socket.gethostname())
+                if holder is None:
+                    self.path.unlink(missing_ok=True)
+                    continue
+                if not said:
+                    self.say(f"waiting for {self.path} ({holder})")
+                    said = True
                 time.sleep(0.2)
+                continue
+            try:
+                os.write(fd, me)
+            finally:
+                os.close(fd)
+            return self
+
+    def _holder_alive(self, host: str) -> str | None:
+        """Who holds the lock, in words; None when the holder is gone."""
+        try:
+            age = time.time() - self.path.stat().st_mtime
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return "just released"
+        try:
+            owner = json.loads(text)
+            pid, where = int(owner["pid"]), str(owner["host"])
+        except (ValueError, KeyError, TypeError):
+            # being written this instant, or cut short by a kill between creating and writing it
+            return None if age > 10 else "being taken"
+        if where != host:
+            return None if age > self.STALE_SECONDS else f"merging in pid {pid} on {where}"
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        if owner.get("start") is not None and _proc_start(pid) not in (None, owner["start"]):
+            return None                                   # another process got the number since
+        return f"merging in pid {pid}"
 
     def __exit__(self, *exc):
         self.path.unlink(missing_ok=True)
@@ -366,22 +810,12 @@ def _check_decoders(plan: Plan) -> None:
                             "LAYER=FILE.pt; `invgui train-decoder` makes them) or leave the decoder methods out")
 
 
-def _done_keys(out: Path) -> set[tuple[str, str, str]]:
-    keys = set()
-    for path in sorted(out.glob("runs*.csv")):
-        keys |= {(r["image"], r["layer"], r["method"]) for r in read_rows(path)}
-    return keys
-
-
 def _per_image(results: list, n: int) -> list[tuple[np.ndarray, dict, dict]]:
     """(reconstruction, metrics, record) per image: optimisation gives a Result each, a decoder's
-    forward pass one Result of them all (its ``*_per_image`` metrics)."""
-    from .events import per_image_metrics
+    forward pass one Result of them all, split here (each image's warnings its own)."""
+    from .results import per_image_results
 
-    if len(results) == n:
-        return [(r.images[0], r.metrics, r.record) for r in results]
-    (res,) = results
-    return [(res.images[i], m, res.record) for i, m in enumerate(per_image_metrics(res.metrics, n))]
+    return [(r.images[0], r.metrics, r.record) for r in per_image_results(results, n)]
 
 
 def _row(it: Item, image: np.ndarray, m: dict, original: np.ndarray, seconds: float, record: dict,
@@ -397,35 +831,29 @@ def _row(it: Item, image: np.ndarray, m: dict, original: np.ndarray, seconds: fl
             "representation_error": repr(float(m.get("representation_error", math.nan))),
             "psnr": repr(float(m.get("psnr", math.nan))), "ssim": repr(float(m.get("ssim", math.nan))),
             "distance": repr(distance), "side": img.shape[0], "iterations": int(m.get("iterations", 0)),
-            "seconds": f"{seconds:.4f}", "device": str(record.get("device", "")), "perceptual": repr(perceptual)}
+            "seconds": f"{seconds:.4f}", "device": str(record.get("device", "")), "perceptual": repr(perceptual),
+            "warnings": "; ".join(str(w) for w in record.get("warnings") or [])}
 
 
-def _record(out: Path, it: Item, image: np.ndarray, m: dict, record: dict, save_images: bool) -> None:
+def _record(out: Path, it: Item, image: np.ndarray, m: dict, record: dict, save_image: bool) -> None:
+    """The run's record (and its PNG), each written whole (a temporary moved into place)."""
     folder = out / "records"
     folder.mkdir(exist_ok=True)
     rec = {"index": it.index, "image": it.image, "layer": it.layer, "method": it.method,
            "metrics": {k: v for k, v in m.items() if isinstance(v, (int, float, str))},
            "record": json.loads(json.dumps(record, default=str))}
-    (folder / f"{it.index:07d}.json").write_text(json.dumps(rec), encoding="utf-8")
-    if save_images:
+    if save_image:
         (out / "images").mkdir(exist_ok=True)
         save_png(out / "images" / f"{it.index:07d}.png", np.clip(image, 0, 1))
+    text = json.dumps(rec, ensure_ascii=True)
+    atomic_write(folder / f"{it.index:07d}.json", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def merge(out: Path, items: list[Item]) -> Path:
-    """Every shard's rows (and runs.csv's own) as runs.csv, in work-list order, each item once."""
-    by_key: dict[tuple, dict] = {}
-    for path in sorted(out.glob("runs*.csv")):
-        for r in read_rows(path):
-            by_key.setdefault((r["image"], r["layer"], r["method"]), r)
-    tmp = out / "runs.csv.tmp"
-    with tmp.open("w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(FIELDS)
-        for it in items:
-            r = by_key[it.key]
-            w.writerow([r[k] for k in FIELDS])
-    tmp.replace(out / "runs.csv")
+def merge(out: Path, items: list[Item], need_image: Callable[[Item], bool] = lambda it: False) -> Path:
+    """Every shard's complete rows (and runs.csv's own) as runs.csv, in work-list order, each item
+    once; the shard files go once runs.csv is in place."""
+    by_key = _complete_rows(out, items, need_image)
+    _rewrite(out / "runs.csv", [by_key[it.key] for it in items])
     for path in out.glob("runs.shard-*.csv"):
         path.unlink()
     return out / "runs.csv"
@@ -460,10 +888,14 @@ def write_summary(plan: Plan, out: Path, sources: list[str]) -> list[dict]:
     them at the evaluation side of each layer's runs."""
     rows = read_rows(out / "runs.csv")
     table = summarise(plan, rows, sources)
-    with (out / "summary.csv").open("w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(table)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
+            w.writeheader()
+            w.writerows(table)
+
+    atomic_write(out / "summary.csv", write)
     return table
 
 
@@ -506,6 +938,7 @@ class Results:
     plan: Plan
     rows: list[dict[str, str]]          # every finished row of runs.csv and any shards, by index
     summary: list[dict[str, str]]       # summary.csv ([] until every run is done)
+    damaged: list[str] = field(default_factory=list)   # rows or files left out, a line each
 
     @property
     def complete(self) -> bool:
@@ -534,6 +967,9 @@ class Results:
         state = (f"{len(self.rows)} runs, complete" if self.complete else
                  f"{len(self.rows)} runs so far; summary.csv is written when every run is done (rerun the same "
                  "`invgui evaluate` command to finish a stopped one)")
+        if self.damaged:
+            state += (f"; {len(self.damaged)} damaged row(s) or file(s) left out ({self.damaged[0]}) — rerunning the "
+                      "command redoes them")
         return " · ".join(what) + " — " + state
 
 
@@ -547,25 +983,33 @@ def _method_uses_params(name: str) -> bool:
 
 
 def open_results(folder: str | os.PathLike) -> Results:
-    """Read a results folder of ``invgui evaluate``: its plan, rows so far and summary."""
+    """Read a results folder of ``invgui evaluate``: its plan, rows so far and summary, each file
+    checked (a damaged plan.json is refused naming the file and field; damaged rows and a damaged
+    summary are left out and said in ``Results.damaged``)."""
     folder = Path(folder)
     path = folder / "plan.json"
     if not path.is_file():
         raise EvaluateError(f"{folder}: not an invgui evaluate results folder (it has no plan.json)")
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-        known = {f.name for f in dataclasses.fields(Plan)}
-        given: dict[str, Any] = {k: (tuple(v) if k in ("layers", "methods") else v) for k, v in d.items() if k in known}
-        plan = Plan(**given)
-    except (ValueError, TypeError, OSError) as e:
-        raise EvaluateError(f"{path}: not readable ({e})") from None
+    plan, _, _ = read_plan_file(path)
     by_key: dict[tuple, dict] = {}
+    damaged: list[str] = []
     for rows_file in sorted(folder.glob("runs*.csv")):
-        for r in read_rows(rows_file, mend=False):
+        try:
+            read = read_row_file(rows_file)
+        except EvaluateError as e:
+            damaged.append(str(e))
+            continue
+        damaged += read.damaged
+        for r in read.rows:
             by_key.setdefault((r["image"], r["layer"], r["method"]), r)
     rows = sorted(by_key.values(), key=lambda r: int(r["index"]))
-    summary = read_summary(folder / "summary.csv") if (folder / "summary.csv").is_file() else []
-    return Results(folder, plan, rows, summary)
+    summary: list[dict[str, str]] = []
+    if (folder / "summary.csv").is_file():
+        try:
+            summary = read_summary(folder / "summary.csv")
+        except EvaluateError as e:
+            damaged.append(str(e))
+    return Results(folder, plan, rows, summary, damaged)
 
 
 def latex_text(text: str) -> str:
@@ -637,8 +1081,23 @@ MEASURES = (("nre", "norm. rec. error", ".3f"), ("representation_error", "rep. e
 
 
 def read_summary(path: Path) -> list[dict[str, str]]:
-    with Path(path).open(encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+    """summary.csv, every row checked (its method, layer and numbers); a damaged one is refused
+    naming the file and row."""
+    try:
+        with Path(path).open(encoding="utf-8", errors="surrogateescape", newline="") as f:
+            text = f.read()
+    except OSError as e:
+        raise EvaluateError(path_problem(path, e)) from None
+    rows = list(csv.DictReader(io.StringIO(text.replace("\0", "\ufffd"), newline="")))
+    for n, r in enumerate(rows, start=2):
+        if list(r) != list(SUMMARY_FIELDS) or None in r.values():
+            raise EvaluateError(f"{path}: not an invgui evaluate summary (record {n} has other fields)")
+        for k in SUMMARY_FIELDS[2:]:
+            try:
+                float(r[k])
+            except ValueError:
+                raise EvaluateError(f"{path}: record {n}: {k} {r[k][:20]!r} is not a number") from None
+    return rows
 
 
 def measures(rows: list[dict]) -> list[tuple[str, str, str]]:

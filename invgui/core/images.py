@@ -154,6 +154,58 @@ def check_source(source: str | os.PathLike) -> None:
         raise ImageError(f"{path}: cannot read (permission denied)")
 
 
+def image_suffixes() -> frozenset[str]:
+    """The file-name endings of every format Pillow can open (PNG, JPEG, TIFF, BMP, WebP, GIF's first
+    frame, PPM/PGM, TGA, …): what a folder of images is listed by.  Pillow's own table, so a format
+    a newer Pillow reads is listed without a change here."""
+    from PIL import Image
+
+    Image.init()
+    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
+
+
+class Listing:
+    """The files under a folder: those an image format is named by (``images``, sorted by path) and
+    the rest (``others``: not evaluated or trained on, but counted and named)."""
+
+    def __init__(self, images: list[Path], others: list[Path]):
+        self.images, self.others = images, others
+
+
+def scan_images(root: str | os.PathLike) -> Listing:
+    """Every file under ``root`` (recursively), split into image files and the others."""
+    root = Path(root)
+    if root.is_file():
+        raise ImageError(f"{root}: expected a folder of images, got a file")
+    if not root.is_dir():
+        raise ImageError(f"{root}: no such folder")
+    suffixes = image_suffixes()
+    images: list[Path] = []
+    others: list[Path] = []
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            (images if p.suffix.lower() in suffixes else others).append(p)
+    return Listing(images, others)
+
+
+def skipped_words(others: list, unreadable: list[str], first: int = 3) -> str:
+    """"skipped N files: K not images by their names (a, b, …), M unreadable (x: why; …)" — what a
+    folder's reader left out and why, the first few of each named; "" when nothing was."""
+    if not others and not unreadable:
+        return ""
+
+    def few(names: list[str]) -> str:
+        return "; ".join(names[:first]) + (f"; … {len(names) - first} more" if len(names) > first else "")
+
+    parts = []
+    if others:
+        parts.append(f"{len(others)} not images by their names ({few([Path(o).name for o in others])})")
+    if unreadable:
+        parts.append(f"{len(unreadable)} unreadable ({few(list(unreadable))})")
+    n = len(others) + len(unreadable)
+    return f"skipped {n} file{'s' if n != 1 else ''}: " + ", ".join(parts)
+
+
 def path_problem(path: str | os.PathLike, e: OSError) -> str:
     """A sentence for an :class:`OSError` on ``path`` that says what to do instead of a raw errno."""
     if e.errno == errno.ENAMETOOLONG:
@@ -288,7 +340,7 @@ def _decode(path: Path, min_side: int | None, shrink: bool = False) -> np.ndarra
         raise
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file, or a format invgui cannot read "
-                         "(PNG, JPEG, TIFF and BMP are supported)") from None
+                         "(every format Pillow opens is: PNG, JPEG, TIFF, BMP, WebP, GIF, PPM, …)") from None
     except Image.DecompressionBombError as e:
         raise ImageError(f"{path}: the image is too large to load safely ({e})") from None
     except MemoryError:
@@ -371,6 +423,8 @@ def check_writable(path: str | os.PathLike, what: str = "") -> Path:
             raise OSError(path_problem(path, e).replace("rename it or give", "give")) from None
     if path.is_dir():
         raise IsADirectoryError(f"{label}: is a folder; give a file name")
+    if _special_destination(path, label):
+        return path                                  # a character device (/dev/null): written to as a stream
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"{label}: cannot write, the folder {folder} does not exist")
@@ -478,6 +532,24 @@ def _sweep_stale(folder: Path) -> None:
         pass
 
 
+def _special_destination(path: Path, label: str = "") -> bool:
+    """True when ``path`` is a character device (``/dev/null``, a terminal): a write streams to it,
+    never renames over it (run as root, a rename replaced the machine's /dev/null with a regular
+    file).  A FIFO, socket or block device is refused: a rename would destroy it and a write to a
+    FIFO blocks until someone reads.  False for a regular file or a new name."""
+    try:
+        st = os.stat(path)                       # follows links: a link to /dev/null is /dev/null
+    except OSError:
+        return False
+    if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        return False
+    if stat.S_ISCHR(st.st_mode):
+        return True
+    what = next((w for test, w in _SPECIAL if test(st.st_mode)), "not a regular file")
+    raise PermissionError(f"{label or path}: is {what}, not a file: invgui writes only regular files (and streams to "
+                          "character devices such as /dev/null); give a file name")
+
+
 def atomic_write(path: str | os.PathLike, write) -> Path:
     """Call ``write(tmp_path)`` and move the result into place, so no half-written file is left
     (inside a :class:`FileSet`, the move waits for the whole set).
@@ -485,6 +557,9 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     Raises :class:`OSError` subclasses with a message naming ``path`` when the folder cannot be written.
     """
     path = Path(path)
+    if _special_destination(path):
+        _stream_to(path, write)
+        return path
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"{path}: cannot write, the folder {folder} does not exist")
@@ -506,6 +581,20 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _stream_to(device: Path, write) -> None:
+    """``write`` into a temporary file, then its bytes into the character device ``device``."""
+    import shutil
+
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=device.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as src, open(device, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def save_png(path: str | os.PathLike, img: np.ndarray) -> Path:

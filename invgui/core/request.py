@@ -143,10 +143,12 @@ def run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
     which device ran (``auto`` resolved) and what part of its image was used.  ``batch`` (a
     batchable method): these prepared requests, ``prep`` first, as one batch."""
     from .device import describe
+    from .results import assess
 
     options = {k: v for k, v in (("save_features", save_features), ("batch", batch)) if v is not None}
     for ev in prep.request.spec.run(prep, should_stop, **options):
         if isinstance(ev, Result):
+            ev.record["warnings"] = assess(ev)          # a run that failed quietly says so, everywhere
             ev.record["device"] = prep.device
             if prep.notes:
                 ev.record["notes"] = list(prep.notes)

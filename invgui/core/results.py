@@ -21,6 +21,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import InvguiError
 from .events import PER_IMAGE, Result, per_image_metrics  # noqa: F401  (they live below the methods)
 from .methods.registry import METHODS, OPTIMIZE, Method
@@ -78,6 +80,69 @@ def metric_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
+# -- a run that fails quietly says so --------------------------------------------------------------
+
+# An image is flat when no colour channel varies over it by more than two grey levels of an 8-bit
+# PNG (std ≤ 2/255): what a collapsed run returns (a solid square), and what no photo looks like.
+FLAT_STD = 2.0 / 255.0
+# The loss "rose over its last stretch" when the mean total loss of the last tenth of the run (at
+# least LAST_MIN iterations) is above the tenth before it by more than ROSE of its size: Adam's step
+# noise moves a stretch's mean by far less once a run has settled (and a run still falling is lower).
+ROSE = 0.05
+LAST_MIN = 5
+
+
+def assess(result: Result) -> list[str]:
+    """Why a finished run should not be taken as a result, one short reason each ([] for a run that
+    ended well): its representation error ended above where it started (feature inversion), its
+    image is flat (a restart's, for several), or its total loss rose over its last stretch."""
+    out = []
+    m = result.metrics
+    params = result.record.get("params")
+    objective = params.get("objective", "invert") if isinstance(params, dict) else "invert"
+    start, end = m.get("start_representation_error"), m.get("representation_error")
+    if objective == "invert" and isinstance(start, (int, float)) and isinstance(end, (int, float)) and end > start:
+        out.append(f"representation error rose ({start:.3f} → {end:.3f})")
+    images = np.asarray(result.images)
+    if images.ndim == 4 and images.size:
+        spread = images.reshape(len(images), -1, images.shape[-1]).std(axis=1).max(axis=1)     # per restart
+        flat = [i for i, s in enumerate(spread) if not s > FLAT_STD]                           # NaN is flat too
+        if flat:
+            unit = "image" if "representation_error_per_image" in m else "restart"    # a decoder's batch
+            which = "" if len(images) == 1 else f" ({unit}{'s' if len(flat) > 1 else ''} " \
+                f"{', '.join(str(i + 1) for i in flat)} of {len(images)})"
+            out.append(f"image is flat{which}: one colour, nothing of the photo")
+    total = [float(v) for v in (result.history.get("total") or [])]
+    k = max(LAST_MIN, len(total) // 10)
+    if len(total) >= 2 * k:
+        before, last = float(np.mean(total[-2 * k:-k])), float(np.mean(total[-k:]))
+        if np.isfinite(before) and np.isfinite(last) and last - before > ROSE * max(abs(before), 1e-12):
+            out.append(f"loss rose over the last {k} iterations ({before:.3g} → {last:.3g})")
+    return out
+
+
+def per_image_results(results: list[Result], n: int) -> list[Result]:
+    """One Result per image of a batch: optimisation gives one each already; a decoder's one
+    forward pass is split (its per-image metrics, the record saying which item of how many), and
+    each piece assessed on its own."""
+    if len(results) == n:
+        return results
+    (res,) = results
+    out = []
+    for i, per in enumerate(per_image_metrics(res.metrics, n)):
+        piece = dataclasses.replace(res, images=res.images[i:i + 1], metrics=per,
+                                    record={**res.record, "batch": n, "batch_index": i})
+        piece.record["warnings"] = assess(piece)
+        out.append(piece)
+    return out
+
+
+def warnings(result: Result) -> list[str]:
+    """The warnings a run's record holds (``assess`` when it ran; [] in a record from before)."""
+    said = result.record.get("warnings")
+    return [str(w) for w in said] if isinstance(said, list) else []
+
+
 def where(representation: object, layer: object) -> str:
     """"efficientnet_lite0 blocks.3", or "hog" for a representation whose one layer bears its
     name (titles read "hog hog")."""
@@ -116,19 +181,23 @@ def summary(result: Result, style: str = "line", nre: float | None = None) -> st
     if style not in STYLES:
         raise InvguiError(f"summary style {style!r}: one of {', '.join(STYLES)}")
     m = Metrics.of(result)
+    said = warnings(result)
     if style == "short":
-        bits = [f"rep. error {m.representation_error:.3f}"] if m.representation_error is not None else []
+        # the warning first: the run list's second line leads with it
+        bits = [f"⚠ {said[0]}" + (f" (+{len(said) - 1} more)" if len(said) > 1 else "")] if said else []
+        bits += [f"rep. error {m.representation_error:.3f}"] if m.representation_error is not None else []
         if m.psnr is not None:
             bits.append(f"PSNR {m.psnr:.1f}")
         if m.seconds is not None:
             device = result.record.get("device")
             bits.append(format_seconds(m.seconds) + batch_note(result) + (f" on {device}" if device else ""))
-        if (said := sizes(result)):
-            bits.append(said)
+        if (size_said := sizes(result)):
+            bits.append(size_said)
         return ", ".join(bits)
     if style == "caption":
         work, ev = _work_eval(result)
-        parts = [f"{work}→{ev} px"] if work is not None and ev != work else []
+        parts = ["⚠"] if said else []
+        parts += [f"{work}→{ev} px"] if work is not None and ev != work else []
         parts += [f"rep {m.representation_error:.3f}"] if m.representation_error is not None else []
         if nre is not None:
             parts.append(f"nre {nre:.3f}")
@@ -138,8 +207,9 @@ def summary(result: Result, style: str = "line", nre: float | None = None) -> st
             parts.append(format_seconds(m.seconds) + batch_note(result))
         return " · ".join(parts)
     if style == "html":
-        return _html(result, m)
-    return _line(result, m)
+        text = _html(result, m)
+        return text + "".join(f"<br><b style='color:#b00'>⚠ {escape(w)}</b>" for w in said)
+    return _line(result, m) + "".join(f"; WARNING: {w}" for w in said)
 
 
 def _image_parts(m: Metrics, spread: bool, sep: str) -> list[str]:

@@ -6,9 +6,11 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QMenu
 
+from ..core.results import warnings
 from ..core.session import Run, distinct_labels
 
 MARKS = {"queued": "⏳", "running": "▶", "done": "✓", "stopped": "■", "failed": "✗"}
+WARNED = "⚠"            # done, but the run failed quietly (core.results.assess): never a ✓
 
 
 class RunList(QListWidget):
@@ -99,7 +101,8 @@ class RunList(QListWidget):
         item = self._items.get(run.id)
         if item is not None:
             self._shown[run.id] = label
-            item.setText(f"{MARKS.get(run.state, '?')} {label}\n    {run.summary()}")
+            warned = run.state == "done" and run.result is not None and bool(warnings(run.result))
+            item.setText(f"{WARNED if warned else MARKS.get(run.state, '?')} {label}\n    {run.summary()}")
             item.setToolTip(run.message or run.summary())
 
     def remove(self, run_id: str) -> None:

@@ -130,6 +130,68 @@ class RunRequest:
             from ..representations.modules import register_module
 
             object.__setattr__(self, "model", register_module(self.model))
+        self._check_types()
+
+    def _check_types(self) -> None:
+        """The fields' types checked at the door, as the command line checks its flags: a str for
+        ``images`` was read one character at a time, a dict of parameters failed deep in a run.
+        Paths become str, a list of images a tuple, ``params`` given as a preset name or a dict the
+        method's parameters."""
+        import os
+
+        def put(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        def text(name: str, optional: bool) -> None:
+            v = getattr(self, name)
+            if isinstance(v, os.PathLike):
+                put(name, os.fspath(v))
+            elif not (isinstance(v, str) or (optional and v is None)):
+                raise RequestError(f"{name}: expected {'a str or None' if optional else 'a str'}, got "
+                                   f"{type(v).__name__}")
+
+        for name in ("method", "model", "device", "framing"):
+            text(name, optional=False)
+        for name in ("layer", "weights", "decoder", "target_features", "eval_set"):
+            text(name, optional=True)
+        for name in ("size", "eval_size"):
+            if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
+                got = type(getattr(self, name)).__name__
+                raise RequestError(f"{name}: expected a whole number of pixels, got {got}")
+        for name in ("random_weights", "trust_torchscript"):
+            if not isinstance(getattr(self, name), bool):
+                raise RequestError(f"{name}: expected True or False, got {type(getattr(self, name)).__name__}")
+        images = self.images
+        if isinstance(images, (str, os.PathLike)):
+            raise RequestError("images: expected a tuple of sources, e.g. images=('photo.png',), not one "
+                               f"{type(images).__name__} (it would be read one character at a time)")
+        if not isinstance(images, (tuple, list)):
+            raise RequestError("images: expected a tuple of sources (paths or sample:NAME), got "
+                               f"{type(images).__name__}")
+        if not all(isinstance(s, (str, os.PathLike)) for s in images):
+            bad = next(s for s in images if not isinstance(s, (str, os.PathLike)))
+            raise RequestError(f"images: each is a path or sample:NAME, not a {type(bad).__name__} (an array: save it "
+                               "as a PNG first, or open it with invgui.show(image=array))")
+        put("images", tuple(os.fspath(s) for s in images))
+        if isinstance(self.rep_params, dict):
+            put("rep_params", freeze_params(self.rep_params))
+        try:
+            spec = method(self.method)
+        except InvguiError:
+            return                                  # an unknown method: validate() says so
+        if self.params is not None and spec.params_cls is not None:
+            if isinstance(self.params, str):
+                put("params", PRESETS.get(self.params))
+            elif isinstance(self.params, dict):
+                put("params", from_dict(spec.params_cls, self.params))
+            elif not isinstance(self.params, spec.params_cls):
+                raise RequestError(f"params: expected {spec.params_cls.__name__} (or a preset name, or a dict of its "
+                                   f"fields), got {type(self.params).__name__}")
+        if self.probe is not None and not isinstance(self.probe, ProbeParams):
+            if not isinstance(self.probe, dict):
+                raise RequestError(f"probe: expected ProbeParams (or a dict of its fields), got "
+                                   f"{type(self.probe).__name__}")
+            put("probe", from_dict(ProbeParams, self.probe))
 
     # -- conveniences ---------------------------------------------------------------------------
     @property

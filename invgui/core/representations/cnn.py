@@ -82,12 +82,56 @@ def checkpoint_folder(folder: str | os.PathLike) -> tuple[Path, dict]:
             config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise RepresentationError(f"{folder / 'config.json'}: not readable JSON ({_first_line(e, 120)})") from None
+        except RecursionError:
+            raise RepresentationError(f"{folder / 'config.json'}: not readable JSON (nested too deeply)") from None
         if not isinstance(config, dict):
             raise RepresentationError(f"{folder / 'config.json'}: not a JSON object")
+        _check_config(config, folder / "config.json")
     for name in ("model.safetensors", "pytorch_model.bin", "open_clip_model.safetensors"):
         if (folder / name).is_file():
             return folder / name, config
     raise WeightsNotFoundError(f"{folder}: no model.safetensors (or pytorch_model.bin) in this checkpoint folder")
+
+
+MAX_CLASSES = 100_000       # a classifier head past this is a damaged config (10⁹ classes asked for 384 GB)
+
+
+def _check_config(config: dict, path: Path) -> None:
+    """The fields of a checkpoint folder's config.json that invgui uses, checked before any is used:
+    ``num_classes``, and ``pretrained_cfg``'s input size, mean and std."""
+    import math
+
+    def bad(field: str, want: str, value) -> RepresentationError:
+        return RepresentationError(f"{path}: field {field!r} should be {want}, not {str(value)[:60]!r}")
+
+    n = config.get("num_classes")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_CLASSES):
+        raise bad("num_classes", f"a whole number 0…{MAX_CLASSES:,}", n)
+    cfg = config.get("pretrained_cfg")
+    if cfg is None:
+        return
+    if not isinstance(cfg, dict):
+        raise bad("pretrained_cfg", "an object", cfg)
+    size = cfg.get("input_size")
+    if size is not None and not (isinstance(size, list) and len(size) == 3
+                                 and all(isinstance(v, int) and not isinstance(v, bool) for v in size)
+                                 and size[0] in (1, 3) and all(16 <= v <= 4096 for v in size[1:])):
+        raise bad("pretrained_cfg.input_size", "[channels, height, width] with sides of 16…4096", size)
+    for key in ("mean", "std"):
+        v = cfg.get(key)
+        if v is not None and not (isinstance(v, list) and len(v) in (1, 3)
+                                  and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                                          and (key == "mean" or x > 0) for x in v)):
+            raise bad(f"pretrained_cfg.{key}", "1 or 3 finite numbers" + (" above 0" if key == "std" else ""), v)
+
+
+def check_finite(model: nn.Module, source: str) -> None:
+    """Refuse weights holding NaN or ±∞ (a diverged training's checkpoint), naming the tensor: every
+    feature computed through them would be NaN, and every run would fail far from the cause."""
+    for name, t in model.state_dict().items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise RepresentationError(f"{source}: the weights hold NaN or infinite values (first in {name}); "
+                                      "they cannot compute features — use another checkpoint")
 
 
 def load_into(model: nn.Module, sd: dict[str, torch.Tensor], source: str, arch: str) -> None:
@@ -99,6 +143,7 @@ def load_into(model: nn.Module, sd: dict[str, torch.Tensor], source: str, arch: 
             sd = {k: v for (k, _), v in pairs}
     try:
         model.load_state_dict(sd, strict=True)
+        check_finite(model, source)
     except RuntimeError as e:
         missing = sorted(set(own) - set(sd))[:3]
         unexpected = sorted(set(sd) - set(own))[:3]
@@ -389,8 +434,11 @@ def any_timm(arch: str, weights: str | None = None, random_weights: bool = False
     import timm
 
     base = arch.split(".", 1)[0]                 # a pretrained tag (vit_small_patch14_dinov2.lvd142m)
-    if not timm.list_models(base):
-        raise RepresentationError(f"timm has no architecture {arch!r}")
+    # timm.list_models(name) matches a pattern ("vit*", "*", ""), so only an exact name is one.
+    if not base or any(c in base for c in "*?[]") or not timm.is_model(base):
+        near = timm.list_models(f"*{base.strip('*?[]')}*")[:5] if base.strip("*?[]") else []
+        raise RepresentationError(f"timm has no architecture {arch!r}: give one name, not a pattern"
+                                  + (f" (e.g. {', '.join(near)})" if near else ""))
     config: dict = {}
     if weights and not random_weights and Path(weights).is_dir():
         _, config = checkpoint_folder(weights)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .base import RepresentationError
-from .cnn import CNNRepresentation, middle_layer, read_patches
+from .cnn import CNNRepresentation, check_finite, middle_layer, read_patches
 
 PREFIX = "python:"
 _MODULES: dict[str, nn.Module] = {}
@@ -38,6 +38,10 @@ def register_module(module: nn.Module) -> str:
     if not isinstance(module, nn.Module):
         raise RepresentationError(f"a model is a registered name or a torch.nn.Module, not {type(module).__name__}")
     cls = type(module)
+    if not any(True for _ in module.children()):
+        raise RepresentationError(f"{cls.__qualname__} has no submodules, so no layer to invert: give a model built "
+                                  "of modules (e.g. nn.Sequential(conv, relu, …))")
+    check_finite(module, f"{cls.__qualname__} from Python")
     name = f"{PREFIX}{cls.__module__}.{cls.__qualname__}@{state_hash(module)[:12]}"
     if name not in _MODULES:
         _MODULES[name] = copy.deepcopy(module).eval().requires_grad_(False)

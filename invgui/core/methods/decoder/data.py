@@ -19,20 +19,16 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ...errors import InvguiError
-from ...images import ImageError, load_image_uint8, resize_center_crop
+from ...images import ImageError, image_suffixes, load_image_uint8, resize_center_crop, scan_images
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+IMAGE_SUFFIXES = image_suffixes()          # every format Pillow opens (WebP, GIF, PPM, … too)
 CACHE_SIDE = 4          # decoded training images are kept with their shorter side ≤ CACHE_SIDE × size
 MAX_REPLACED = 100      # unreadable files in a row before a lazily read folder is given up on
 
 
 def list_images(root: str | os.PathLike) -> list[Path]:
-    root = Path(root)
-    if root.is_file():
-        raise ImageError(f"{root}: expected a folder of images, got a file")
-    if not root.is_dir():
-        raise ImageError(f"{root}: no such folder")
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """The image files under ``root``, sorted (``images.scan_images`` also gives the others)."""
+    return scan_images(root).images
 
 
 def split(files: list, held_out: float, seed: int) -> tuple[list, list]:

@@ -20,7 +20,7 @@ from ... import representations as R
 from ...errors import InvguiError
 from ...events import Event, Result, Status, Step
 from ...export import library_versions
-from ...images import ImageError, to_uint8
+from ...images import ImageError, scan_images, skipped_words, to_uint8
 from ...params import check, to_dict
 from ...representations import REGISTRY, Representation, RepresentationError
 from ..decoder_params import (  # noqa: F401
@@ -42,7 +42,6 @@ from .data import (
     _batch,
     check_workers,
     default_workers,
-    list_images,
     loader,
     split,
     to_input,
@@ -98,18 +97,19 @@ def train(rep: Representation, layer: str | None, data: str | os.PathLike | list
     _check_weights(p, world)
     torch.manual_seed(p.seed)
     rng = np.random.default_rng(p.seed)
-    train_set, held_set, skipped, n_sources = _images(p, data, held_out_data)
+    train_set, held_set, skipped, n_sources, others = _images(p, data, held_out_data)
     yield Status(f"reading {n_sources} images")
     if len(train_set) == 0:
-        raise ImageError(f"{data}: no readable training images" + (f" ({len(skipped)} unreadable)" if skipped else ""))
+        said_skipped = skipped_words(others, skipped)
+        raise ImageError(f"{data}: no readable training images" + (f" ({said_skipped})" if said_skipped else ""))
     t = _Training(rep, layer, p, device, out, dist_rank, world)
     for line in t.build(loaded, source, bool(init), train_set, rng):
         yield Status(line)
     t.held = _held_images(held_set, min(len(held_set), MAX_HELD_OUT) if t.lead else 0)
     n_workers = default_workers(local_world) if workers is None else int(check_workers(int(workers)) or 0)
     t.describe(data, held_out_data, train_set, held_set, skipped, init)
-    if skipped:
-        yield Status(f"skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]}")
+    if skipped or others:
+        yield Status(skipped_words(others, skipped))
     yield Status(t.summary(train_set, held_set, n_workers))
     batches = GlobalBatches(len(train_set), p.crops_per_image, p.batch, p.seed, dist_rank, world)
     crops = loader(Crops(train_set, p.seed), batches, n_workers, pin_memory=device.type == "cuda")
@@ -187,17 +187,27 @@ def _check_weights(p: TrainParams, world: int) -> None:
                           "every loss weight is 0: give the pixel or the feature loss a weight above 0")
 
 
-def _images(p: TrainParams, data, held_out_data) -> tuple[ImageSet, ImageSet, list, int]:
+def _images(p: TrainParams, data, held_out_data) -> tuple[ImageSet, ImageSet, list, int, list]:
     """The training and held-out sets (a random split of ``data`` unless ``held_out_data`` is
-    given), the files that could not be read, and how many sources there were."""
-    sources = list_images(data) if not isinstance(data, list) else list(data)
+    given), the files that could not be read, how many sources there were, and the files of the
+    folders that no image format is named by (left out, and said)."""
+    others: list = []
+
+    def listed(folder) -> list:
+        if isinstance(folder, list):
+            return list(folder)
+        found = scan_images(folder)
+        others.extend(found.others)
+        return found.images
+
+    sources = listed(data)
     if held_out_data is not None:
         train_src = sources
-        held_src = list_images(held_out_data) if not isinstance(held_out_data, list) else list(held_out_data)
+        held_src = listed(held_out_data)
     else:
         train_src, held_src = split(sources, p.held_out, p.seed)
     train_set, held_set = ImageSet(train_src, p.size, p.colour_jitter, p.rotate), ImageSet(held_src, p.size)
-    return train_set, held_set, train_set.skipped + held_set.skipped, len(sources)
+    return train_set, held_set, train_set.skipped + held_set.skipped, len(sources), others
 
 
 class _Training:
