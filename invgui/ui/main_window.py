@@ -22,7 +22,7 @@ from ..core.autosave import state_dir
 from ..core.images import ImageError, load_image
 from ..core.session import Run, Session
 from ..core.state import WindowState
-from . import actions, theme
+from . import actions, theme, wheel_guard
 from .background import Background
 from .compare_view import CompareView
 from .controller import Controller, warm_up
@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
         the default is not built — it was, and its layer trace went on in the background while the
         chosen model was set up."""
         super().__init__()
+        wheel_guard.install()                        # the wheel changes no value the user did not click
         self.setWindowTitle("invgui — what does a representation keep?")
         self.setWindowIcon(theme.icon("invgui"))
         self.resize(*default_size())
