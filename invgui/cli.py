@@ -606,6 +606,7 @@ def cmd_features(args) -> int:
     from .core import representations as R
     from .core.images import FileSet, frame, load_image, save_png
 
+    features_io.check_name(args.out)
     rep = _get_rep(args)
     _check_destinations([args.out] + ([args.picture] if args.picture else []))
     framing = "fit" if args.fit else "crop"

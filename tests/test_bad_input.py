@@ -156,3 +156,22 @@ def test_an_error_escaping_the_windows_set_up_closes_cleanly(tmp_path):
     assert r.returncode == 1, r.stderr[-2000:]
     assert "invgui: unexpected error: RuntimeError: set-up failed" in r.stderr
     assert "QThread: Destroyed" not in r.stderr
+
+
+# -- feature files -------------------------------------------------------------------------------
+
+def test_a_sparse_feature_file_and_a_name_without_suffix_are_said(tmp_path, capsys):
+    """Before: both ended as 'unexpected error' (a sparse tensor deep in torch.isfinite; torch.save
+    refusing the temporary's name)."""
+    import torch
+
+    from invgui.core import features_io
+
+    dense = torch.rand(3, 4, 4)
+    for i, obj in enumerate((dense.to_sparse(), {"features": dense.to_sparse(), "meta": {}})):
+        torch.save(obj, tmp_path / f"s{i}.pt")
+        with pytest.raises(features_io.FeatureFileError, match="sparse_coo tensor; save them dense"):
+            features_io.load(tmp_path / f"s{i}.pt")
+    assert main(["features", "sample:coffee", "--model", "hog", "--out", str(tmp_path / "feats")]) == 2
+    assert "a feature file's name ends in .pt" in capsys.readouterr().err
+    assert not list(tmp_path.glob("feats*"))

@@ -165,7 +165,8 @@ def test_a_failed_write_leaves_no_row_behind(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         return real(path, img)
     monkeypatch.setattr(E, "save_png", full)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(E.EvaluateError, match=r"cannot write run 1's results \(No space left on device\): the rows "
+                       "written so far are kept"):
         E.run(plan(data, methods=("decoder",)), out, save_images=True)
     assert [int(r["index"]) for r in E.read_rows(out / "runs.csv")] == [0]
     monkeypatch.setattr(E, "save_png", real)

@@ -98,6 +98,10 @@ def test_session_json_is_validated_with_member_and_reason(tmp_path):
         # Members the window reads, which validated and then raised in show_run (issue 26 §4):
         (lambda d: d["runs"][0]["result"]["record"].update(params=[1]), "result record params: expected dict"),
         (lambda d: d["runs"][0]["result"]["record"].update(resolved="x"), "result record resolved: expected dict"),
+        # issue 37 §1b: null passed as "absent" and raised when the run was shown
+        (lambda d: d["runs"][0]["result"]["record"].update(params=None),
+         "result record params: expected dict, got null"),
+        (lambda d: d["runs"][0]["result"]["record"].update(warnings="x"), "result record warnings: expected list"),
         (lambda d: d["runs"][0]["result"]["metrics"].update(psnr_std="wide"), "result metrics psnr_std"),
         (lambda d: d["runs"][0]["result"]["metrics"].update(ssim_std=[1]), "result metrics ssim_std"),
         (lambda d: d["runs"][0]["result"]["record"].update(batch="two"), "result record batch"),

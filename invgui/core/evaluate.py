@@ -616,8 +616,14 @@ def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, 
                     each = (time.perf_counter() - started) / max(len(part), 1)
                     for it, (image, metrics, record) in zip(part, _per_image(results, len(part)), strict=True):
                         # the files first, then the row: a row on disk is a run whose files are there
-                        _record(out, it, image, metrics, record, need_image(it))
-                        writer.add(_row(it, image, metrics, batch_images[it.image], each, record, judge))
+                        try:
+                            _record(out, it, image, metrics, record, need_image(it))
+                            writer.add(_row(it, image, metrics, batch_images[it.image], each, record, judge))
+                        except OSError as e:          # a full disk, a quota, a folder made read-only
+                            raise EvaluateError(f"{out}: cannot write run {it.index}'s results "
+                                                f"({e.strerror or e}): the rows written so far are kept — make "
+                                                "room (or fix the folder's permissions) and run the same "
+                                                "command again") from None
                         prog.done += 1
                         prog.seconds = time.perf_counter() - t0
                         if tick is not None:

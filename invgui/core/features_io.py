@@ -46,8 +46,20 @@ def compute(rep: Representation, image: np.ndarray, layer: str | None, size: int
     return FeatureFile(phi, meta)
 
 
-def save(ff: FeatureFile, path: str | os.PathLike, **extra: Any) -> Path:
+SUFFIXES = (".pt", ".npy")
+
+
+def check_name(path: str | os.PathLike) -> Path:
+    """A feature file's name ends in .pt (features with their metadata) or .npy (the array alone)."""
     path = Path(path)
+    if path.suffix.lower() not in SUFFIXES:
+        raise FeatureFileError(f"{path}: a feature file's name ends in .pt (with its metadata) or .npy (the array "
+                               f"alone), not {path.suffix or 'nothing'!r}")
+    return path
+
+
+def save(ff: FeatureFile, path: str | os.PathLike, **extra: Any) -> Path:
+    path = check_name(path)
     meta = {**ff.meta, **extra}
     if path.suffix == ".npy":
         return atomic_write(path, lambda tmp: np.save(tmp, ff.features.numpy()))   # tmp ends in .npy
@@ -85,6 +97,7 @@ def load(path: str | os.PathLike) -> FeatureFile:
         first = str(e).splitlines()[0][:160] if str(e) else ""
         raise FeatureFileError(f"{path}: not a feature file ({type(e).__name__}: {first})") from None
     if isinstance(obj, torch.Tensor):
+        _check_dense(obj, path)
         _check_shape(tuple(obj.shape), path)
         return FeatureFile(_check_values(obj.float(), path), {})
     if not isinstance(obj, dict) or not isinstance(obj.get("features"), torch.Tensor):
@@ -99,12 +112,19 @@ def load(path: str | os.PathLike) -> FeatureFile:
     size = meta.get("input_size")
     if size is not None and not 16 <= size <= 4096:
         raise FeatureFileError(f"{path}: meta['input_size'] = {size} is outside 16…4096 pixels")
-    feats = obj["features"]
+    feats = _check_dense(obj["features"], path)
     _check_shape(tuple(feats.shape), path)
     if not (feats.is_floating_point() or feats.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32,
                                                           torch.int64)):
         raise FeatureFileError(f"{path}: features of type {feats.dtype}; expected numbers")
     return FeatureFile(_check_values(feats.float(), path), dict(meta))
+
+
+def _check_dense(t: torch.Tensor, path) -> torch.Tensor:
+    if t.layout != torch.strided:
+        raise FeatureFileError(f"{path}: the features are a {str(t.layout).replace('torch.', '')} tensor; save them "
+                               "dense (tensor.to_dense())")
+    return t
 
 
 def _check_shape(shape: tuple[int, ...], path) -> None:
