@@ -352,3 +352,20 @@ def test_webp_gif_and_ppm_photos_are_evaluated_and_other_files_are_said(tmp_path
     said = capsys.readouterr().out
     assert "3 runs computed" in said and "skipped 1 file: 1 not images by their names (CREDITS.md)" in said
     assert {Path(r["image"]).suffix for r in rows(out)} == {".webp", ".gif", ".ppm"}
+
+
+# -- §4: methods compared like for like ----------------------------------------------------------
+
+def test_every_method_of_an_evaluation_runs_at_one_side_and_shares_one_n(tmp_path):
+    """Before: by default optimisation ran at 224 px and the shipped decoders at their own 128 px, so
+    'methods on one layer' inverted 192×7×7 for one and 192×4×4 for the other and the summary
+    divided by N = 141.7 for one and 59.5 for the other, side by side without a word."""
+    data = photos(tmp_path / "data", ("astronaut", "rocket"))
+    out = tmp_path / "out"
+    E.run(plan(data, size=0, methods=("optimize", "decoder", "hybrid")), out)
+    got = rows(out)
+    assert len(got) == 6 and {int(r["side"]) for r in got} == {224}
+    table = E.read_summary(out / "summary.csv")
+    assert len({t["set_distance"] for t in table}) == 1
+    records = [json.loads(p.read_text())["record"] for p in sorted((out / "records").glob("*.json"))]
+    assert {r["input_size"] for r in records} == {224}

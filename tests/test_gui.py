@@ -1473,7 +1473,7 @@ def test_a_sweep_says_what_it_queues_and_skips_runs_the_session_has(qtbot, windo
     view.sweep_kind.setCurrentIndex(0)
     view.sweep_boxes["decoder"].setChecked(False)
     first = view.queue_sweep()
-    assert len(first) == 1 and view.sweep_said.text() == "queued 1 runs"
+    assert len(first) == 1 and view.sweep_said.text().startswith("queued 1 runs, every method at")
     qtbot.waitUntil(lambda: not window.running(), timeout=60_000)
     n = len(window.session.runs)
     assert view.queue_sweep() == [] and len(window.session.runs) == n
@@ -1482,6 +1482,26 @@ def test_a_sweep_says_what_it_queues_and_skips_runs_the_session_has(qtbot, windo
     again = view.queue_sweep()
     assert len(again) == 1 and len(window.session.runs) == n + 1
     qtbot.waitUntil(lambda: not window.running(), timeout=60_000)
+
+
+def test_a_default_sweep_with_decoders_picks_layers_that_have_them_at_one_side(qtbot, window):
+    """Issue 37 §4/§5: with decoder and hybrid ticked the default sweep picked four layers none of which
+    had a decoder and said only "queued 4 runs"; the decoders ran at their own 128 px beside
+    optimisation at the window's side."""
+    window.form.set_value("iters", 2)
+    view = window.open_compare([])
+    view.sweep_kind.setCurrentIndex(0)
+    for name, box in view.sweep_boxes.items():
+        box.setChecked(name in ("optimize", "decoder"))
+    runs = view.queue_sweep()
+    layers = sorted({r.layer for r in runs})
+    assert {"blocks.1", "blocks.5"} <= set(layers) and len(layers) == 4
+    dec = [r for r in runs if r.method == "decoder"]
+    assert sorted(r.layer for r in dec) == ["blocks.1", "blocks.5"] and {r.size for r in dec} == {96}
+    said = view.sweep_said.text()
+    assert "every method at 96 px" in said and "not queued: decoder at" in said and "no decoder for" in said
+    qtbot.waitUntil(lambda: not window.running(), timeout=120_000)
+    assert {r.result.record["input_size"] for r in runs} == {96}
 
 
 def test_dialogs_open_in_invgui_folders_and_remember_the_last_one(qtbot, window, tmp_path, monkeypatch):
@@ -1572,20 +1592,29 @@ def test_fit_pads_a_non_square_image_in_the_pane_the_run_and_its_record(qtbot, w
 def test_every_method_is_measured_at_the_windows_size_and_says_its_own(qtbot, window, tiny_hog_decoder):
     """Issue 27 §5: the shipped HOG decoder works at its training size, optimisation at the
     window's; the run list compared PSNR/SSIM/NRE computed at different sizes without a word."""
+    from invgui.core import compare as C
     from invgui.core import metrics
     from invgui.core.images import load_image, resize_center_crop
 
     window.set_model("hog")
     window.form.set_value("iters", 3)
-    window.decoder_panel.size.setValue(0)                            # the decoder's own size
+    window.decoder_panel.size.setValue(0)                            # no decoder size chosen
     # (the sweep takes the shipped HOG decoder, trained at 128 px)
     view = window.open_compare([])
     view.sweep_kind.setCurrentIndex(0)
     runs = view.queue_sweep()
     qtbot.waitUntil(lambda: all(r.state == "done" for r in runs) and not window.running(), timeout=120_000)
-    opt, dec = runs
+    opt, dec = runs                                  # issue 37 §4: like for like, both at the window's side
     assert (opt.result.record["input_size"], opt.result.record["eval_size"]) == (96, 96)
+    assert (dec.result.record["input_size"], dec.result.record["eval_size"]) == (96, 96)
+    window.decoder_panel.size.setValue(128)                          # a decoder size chosen: kept, and said
+    view.sweep_again.setChecked(True)
+    runs = view.queue_sweep()
+    assert "the decoders at 128 px (the decoder panel's size), the others at 96 px" in view.sweep_said.text()
+    qtbot.waitUntil(lambda: all(r.state == "done" for r in runs) and not window.running(), timeout=120_000)
+    opt, dec = runs
     assert (dec.result.record["input_size"], dec.result.record["eval_size"]) == (128, 96)
+    assert "128→96 px" in C.caption(dec)
     # The decoder's PSNR is its reconstruction, brought to 96 px, against the original at 96 px.
     chelsea = load_image("sample:chelsea")
     expect = metrics.psnr(resize_center_crop(dec.result.images[0], 96), resize_center_crop(chelsea, 96))

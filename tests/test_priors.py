@@ -167,7 +167,7 @@ def test_a_sweep_over_the_parameterisation_gives_each_prior_its_own_schedule():
                       params=OptimizeParams(iters=7, restarts=2, seed=3))
     runs = sweep_param(template, "parameterisation", ["pixel", "fourier", "dip"])
     got = [(r.params.parameterisation, r.params.optimizer, r.params.lr) for r in runs]
-    assert got == [("pixel", "sgd", 0.004), ("fourier", "adam", 0.05), ("dip", "adam", 0.003)]
+    assert got == [("pixel", "sgd", 0.004), ("fourier", "adam", 0.05), ("dip", "adam", 0.001)]
     assert all((r.params.iters, r.params.restarts, r.params.seed) == (7, 2, 3) for r in runs)   # the rest kept
 
 

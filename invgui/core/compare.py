@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InvguiError
+from .events import Result
 from .images import to_uint8
 from .methods.registry import METHODS, OPTIMIZE, method
-from .results import summary
+from .results import Metrics, summary
 from .session import Run
 
 AXES = ("method", "layer", "model", "image", "run")
@@ -146,12 +147,15 @@ def layer_depth(run: Run) -> float | None:
 _SERIES_FIELDS = ("method", "model", "image", "rep_params", "weights", "random_weights", "framing", "params")
 
 
-def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float, float, float]]]:
+def depth_series(runs: list[Run], value, kinds: dict[str, str] | None = None
+                 ) -> dict[str, list[tuple[float, float, float, float]]]:
     """Curves of ``value(run)`` against layer depth (paper 001, Fig. 7), joining only runs that
     differ in nothing but the layer — and the seed: runs of several random starts are replicates of
     one setting, so a curve's point at a depth is their mean, with their lowest and highest value
     (one curve per seed would give a session of many restarts hundreds of unreadable curves).
-    Points are ``(depth, mean, low, high)``; a curve's name says what tells it from the others."""
+    Points are ``(depth, mean, low, high)``; a curve's name says what tells it from the others.
+    ``kinds`` (when given) gets each curve's kind — its method, and an optimisation's image prior
+    ("optimize/fourier") — for a plot to draw every kind in its own colour and marker."""
     groups: dict[str, dict[float, list[float]]] = {}
     fields: dict[str, dict] = {}
     for r in runs:
@@ -198,6 +202,9 @@ def depth_series(runs: list[Run], value) -> dict[str, list[tuple[float, float, f
         while name in out:
             name += " ′"
         out[name] = [(d, float(np.mean(v)), min(v), max(v)) for d, v in sorted(pts.items())]
+        if kinds is not None:
+            prior = f["params"].get("parameterisation") if f["method"] == OPTIMIZE.name else None
+            kinds[name] = f"{f['method']}/{prior}" if prior else f["method"]
     return out
 
 
@@ -231,6 +238,35 @@ def _json(v) -> str:
     return json.dumps(v, sort_keys=True, default=str)
 
 
+CAPTION_KEY = ("Under each cell: rep = representation error ‖Φ(x̂) − Φ0‖/‖Φ0‖; nre = normalised reconstruction "
+               "error ‖x − x̂‖/N (paper 001); dB / SSIM = PSNR and SSIM against the photo (lower errors, higher "
+               "dB and SSIM are better); ★ = the closest to the photo of its column (lowest nre, else lowest "
+               "rep); ⚠ = the run failed quietly (its line in the run list says why).")
+
+
+def best_per_column(g: Grid, nre: dict[str, float]) -> set[str]:
+    """The ids of the run closest to its photo in each column of ``g``: the lowest normalised
+    reconstruction error where every finished run of the column has one, else the lowest
+    representation error (a column of one finished run marks none: there is nothing to beat)."""
+    cols: dict[int, list[tuple[Run, Result]]] = {}
+    for (_, ci), run in g.cells.items():
+        if run.result is not None:
+            cols.setdefault(ci, []).append((run, run.result))
+    best = set()
+    for pairs in cols.values():
+        if len(pairs) < 2:
+            continue
+        runs = [r for r, _ in pairs]
+        if all(r.id in nre for r in runs):
+            best.add(min(runs, key=lambda r: nre[r.id]).id)
+            continue
+        errors = [(Metrics.of(res).representation_error, r) for r, res in pairs]
+        known = [(e, r) for e, r in errors if e is not None]
+        if known:
+            best.add(min(known, key=lambda t: t[0])[1].id)
+    return best
+
+
 def caption(run: Run, nre: float | None = None) -> str:
     """The metrics under a grid cell (core.results, caption style)."""
     return run.state if run.result is None else summary(run.result, "caption", nre)
@@ -247,6 +283,34 @@ def normalised_error(run: Run, distance: float) -> float | None:
     return float(np.sqrt(((img - res.target) ** 2).sum()) / distance)
 
 
+# OpenCV's Hershey fonts draw ASCII only (a "→" became "?": "128?224 px" on an exported sheet): what
+# invgui's captions use beyond it, spelled in ASCII.  Plain text, not a font file: the sheet looks the
+# same on every machine, whatever fonts it has.
+_ASCII = {"→": "->", "±": "+/-", "×": "x", "·": "|", "‖": "||", "⚠": "!", "—": "-", "–": "-", "…": "...",
+          "²": "^2", "λ": "lambda", "α": "alpha", "β": "beta", "Φ": "Phi", "µ": "u"}
+
+
+def ascii_text(text: str) -> str:
+    """``text`` as the Hershey fonts can draw it: invgui's symbols spelled out, anything else non-ASCII '?'."""
+    out = "".join(_ASCII.get(ch, ch) for ch in text)
+    return out.encode("ascii", "replace").decode("ascii")
+
+
+def fitted_text(text: str, width: int, scale: float, thickness: int, smallest: float = 0.3) -> tuple[str, float]:
+    """(text, font scale) that fit ``width`` px in OpenCV's Hershey simplex font: the scale lowered
+    down to ``smallest`` of it, then the text cut with '...' — a caption never runs into the next cell."""
+    import cv2
+
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    text = ascii_text(text)
+    w = cv2.getTextSize(text, font, scale, thickness)[0][0]
+    if w > width:
+        scale = max(scale * smallest, scale * width / w)
+    while len(text) > 3 and cv2.getTextSize(text, font, scale, thickness)[0][0] > width:
+        text = text[:-4] + "..."
+    return text, scale
+
+
 def contact_sheet(g: Grid, tile: int = 512, nre: dict[str, float] | None = None) -> np.ndarray:
     """The grid as one labelled image (uint8): tiles ``tile`` px wide (print resolution at 300 dpi:
     512 px ≈ 4.3 cm), column labels on top, row labels on the left, metrics under each tile."""
@@ -256,7 +320,7 @@ def contact_sheet(g: Grid, tile: int = 512, nre: dict[str, float] | None = None)
     fs = tile / 512 * 0.9
     th = max(1, round(tile / 256))
     line = int(30 * fs) + 10
-    left = max(120, max((cv2.getTextSize(r, font, fs, th)[0][0] for r in g.rows), default=0) + 24)
+    left = max(120, max((cv2.getTextSize(ascii_text(r[:24]), font, fs, th)[0][0] for r in g.rows), default=0) + 24)
     top = line + 8
     cap = line + 6
     gap = max(4, tile // 64)
@@ -265,10 +329,12 @@ def contact_sheet(g: Grid, tile: int = 512, nre: dict[str, float] | None = None)
     sheet = np.full((h, w, 3), 255, np.uint8)
     for ci, c in enumerate(g.cols):
         x = left + ci * (tile + gap)
-        cv2.putText(sheet, c[:48], (x + 4, top - 12), font, fs, (0, 0, 0), th, cv2.LINE_AA)
+        text, scale = fitted_text(c, tile - 8, fs, th)
+        cv2.putText(sheet, text, (x + 4, top - 12), font, scale, (0, 0, 0), th, cv2.LINE_AA)
     for ri, r in enumerate(g.rows):
         y = top + ri * (tile + cap + gap)
-        cv2.putText(sheet, r[:24], (8, y + tile // 2), font, fs, (0, 0, 0), th, cv2.LINE_AA)
+        text, scale = fitted_text(r, left - 12, fs, th)
+        cv2.putText(sheet, text, (8, y + tile // 2), font, scale, (0, 0, 0), th, cv2.LINE_AA)
         for ci in range(len(g.cols)):
             run = g.cells.get((ri, ci))
             if run is None or run.result is None:
@@ -277,9 +343,9 @@ def contact_sheet(g: Grid, tile: int = 512, nre: dict[str, float] | None = None)
             img = to_uint8(run.result.images[0])
             sheet[y:y + tile, x:x + tile] = cv2.resize(img, (tile, tile), interpolation=cv2.INTER_CUBIC
                                                        if img.shape[0] < tile else cv2.INTER_AREA)
-            text = caption(run, (nre or {}).get(run.id))
-            cv2.putText(sheet, text[:60], (x + 2, y + tile + line - 8), font, fs * 0.75, (60, 60, 60),
-                        max(1, th - 1), cv2.LINE_AA)
+            text, scale = fitted_text(caption(run, (nre or {}).get(run.id)), tile - 4, fs * 0.75, max(1, th - 1))
+            cv2.putText(sheet, text, (x + 2, y + tile + line - 8), font, scale, (60, 60, 60), max(1, th - 1),
+                        cv2.LINE_AA)
     return sheet
 
 
@@ -291,14 +357,14 @@ def labelled_grid(cells: list[list[np.ndarray | None]], rows: list[str], cols: l
 
     font, fs = cv2.FONT_HERSHEY_SIMPLEX, max(0.35, tile / 256)
     gap, top = 4, int(24 * fs) + 8
-    left = max((cv2.getTextSize(r, font, fs, 1)[0][0] for r in rows), default=0) + 12
+    left = max((cv2.getTextSize(ascii_text(r), font, fs, 1)[0][0] for r in rows), default=0) + 12
     sheet = np.full((top + len(rows) * (tile + gap), left + len(cols) * (tile + gap), 3), 255, np.uint8)
     for ci, c in enumerate(cols):
-        cv2.putText(sheet, c[:28], (left + ci * (tile + gap) + 2, top - 8), font, fs * 0.8, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+        text, scale = fitted_text(c, tile - 4, fs * 0.8, 1)
+        cv2.putText(sheet, text, (left + ci * (tile + gap) + 2, top - 8), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
     for ri, (label, row) in enumerate(zip(rows, cells, strict=True)):
         y = top + ri * (tile + gap)
-        cv2.putText(sheet, label, (4, y + tile // 2), font, fs, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(sheet, ascii_text(label), (4, y + tile // 2), font, fs, (0, 0, 0), 1, cv2.LINE_AA)
         for ci, img in enumerate(row):
             if img is None:
                 continue
@@ -309,34 +375,54 @@ def labelled_grid(cells: list[list[np.ndarray | None]], rows: list[str], cols: l
     return sheet
 
 
-def sweep_layers(template: Run, methods: list[str], layers: list[str], decoders: dict[str, str] | None = None
-                 ) -> list[Run]:
-    """methods × layers; a decoder or hybrid run needs ``decoders[layer]`` (layers without one are skipped)."""
+def sweep_layers(template: Run, methods: list[str], layers: list[str], decoders: dict[str, str] | None = None,
+                 size: int = 0, skipped: list[str] | None = None) -> list[Run]:
+    """methods × layers; a decoder or hybrid run needs ``decoders[layer]`` (layers without one are
+    skipped, and said in ``skipped``).  ``size``: the one input side every method runs at (the
+    optimisation's), so the sweep compares like for like — a decoder of convolutions runs at any
+    side (0: each method its own)."""
     runs = []
     for name in methods:
         for layer in layers:
             if method(name).uses_decoder:
                 path = (decoders or {}).get(layer)
                 if path is None:
+                    if skipped is not None:
+                        skipped.append(f"{method(name).word} at {layer}")
                     continue
-                runs.append(template.copy(method=name, layer=layer, decoder=path))
+                runs.append(template.copy(method=name, layer=layer, decoder=path, **({"size": size} if size else {})))
             else:
                 runs.append(template.copy(method=name, layer=layer))
     return runs
 
 
-def sweep_images(template: Run, methods: list[str], images: list[str], decoder: str | None = None) -> list[Run]:
-    """methods × images at the template's layer (the decoder and hybrid rows need ``decoder``).  The
-    optimisation runs differ only in their image, so the window computes them as one batch."""
+def sweep_images(template: Run, methods: list[str], images: list[str], decoder: str | None = None,
+                 size: int = 0) -> list[Run]:
+    """methods × images at the template's layer (the decoder and hybrid rows need ``decoder``), every
+    method at input side ``size`` (0: each its own).  The optimisation runs differ only in their
+    image, so the window computes them as one batch."""
     runs = []
     for name in methods:
         uses_decoder = method(name).uses_decoder
         if uses_decoder and decoder is None:
             continue
         for image in images:
-            extra = {"decoder": decoder} if uses_decoder else {}
+            extra = {"decoder": decoder, **({"size": size} if size else {})} if uses_decoder else {}
             runs.append(template.copy(method=name, image=image, **extra))
     return runs
+
+
+def sweep_default_layers(rep, size: int, shipped: list[str], n: int = 4) -> list[str]:
+    """The layers of a default methods × layers sweep: when a decoder method is in it, the layers that
+    have a decoder first (up to ``n``, shallow to deep), the spread of :func:`default_sweep_layers`
+    filling the rest; else that spread alone."""
+    spread = default_sweep_layers(rep, size, n)
+    if not shipped:
+        return spread
+    order = {name: i for i, name in enumerate(i.name for i in rep.layers(size))}
+    picked = sorted(dict.fromkeys(shipped), key=lambda name: order.get(name, len(order)))[:n]
+    picked += [name for name in spread if name not in picked][:n - len(picked)]
+    return sorted(picked, key=lambda name: order.get(name, len(order)))
 
 
 def sweep_param(template: Run, name: str, values: list) -> list[Run]:

@@ -464,9 +464,11 @@ class Progress:
         return skipped_words(self.others, self.unreadable)
 
 
-def _requests(plan: Plan, items: list[Item], device: str = "auto") -> Iterator[tuple[Any, list[Item]]]:
-    """The requests that compute ``items`` (all of one layer and method): optimisation and hybrid
-    runs batched (at most 64 rows of images × restarts), decoders ``DECODER_BATCH`` a pass."""
+def _requests(plan: Plan, items: list[Item], device: str = "auto", side: int = 0
+              ) -> Iterator[tuple[Any, list[Item]]]:
+    """The requests that compute ``items`` (all of one layer and method) at input side ``side``
+    (0: ``plan.size``): optimisation and hybrid runs batched (at most 64 rows of images ×
+    restarts), decoders ``DECODER_BATCH`` a pass."""
     from .methods.optimize import batches
     from .methods.optimize_params import OptimizeParams
     from .methods.registry import method
@@ -475,8 +477,9 @@ def _requests(plan: Plan, items: list[Item], device: str = "auto") -> Iterator[t
 
     spec = method(items[0].method)
     params = from_dict(OptimizeParams, plan.params) if plan.params else OptimizeParams()
-    if plan.size:
-        params = dataclasses.replace(params, size=plan.size)
+    side = side or plan.size
+    if side:
+        params = dataclasses.replace(params, size=side)
     decoder = plan.decoders.get(items[0].layer) or None
     if spec.one_pass:
         chunks = [range(i, min(i + DECODER_BATCH, len(items))) for i in range(0, len(items), DECODER_BATCH)]
@@ -484,7 +487,7 @@ def _requests(plan: Plan, items: list[Item], device: str = "auto") -> Iterator[t
         chunks = batches(len(items), params.restarts)
     for chunk in chunks:
         part = [items[i] for i in chunk]
-        extra: dict[str, Any] = {"decoder": decoder, "size": plan.size} if spec.uses_decoder else {}
+        extra: dict[str, Any] = {"decoder": decoder, "size": side} if spec.uses_decoder else {}
         yield RunRequest(method=spec.name, model=plan.model, layer=items[0].layer, images=tuple(i.image for i in part),
                          params=params if spec.params_cls is not None else None, weights=plan.weights,
                          random_weights=plan.random_weights, device=device,
@@ -513,16 +516,51 @@ def validate(plan: Plan, shard: int = 0, shards: int = 1) -> None:
     _check_decoders(plan)
 
 
-def _check_runnable(plan: Plan, image: str, device: str, reuse) -> None:
+def _check_runnable(plan: Plan, image: str, device: str, reuse) -> int:
     """Prepare the first run of every layer × method on one image, computing nothing: a bad
-    parameter, layer, size or decoder file is said before the results folder is written."""
+    parameter, layer, size or decoder file is said before the results folder is written.  Returns
+    the one input side every method runs at (see :func:`common_side`), checked for every run too."""
     from .request import prepare
 
-    first = {src: load_image(src) for src in (image,)}
-    for layer in plan.layers:
-        for name in plan.methods:
-            req, _ = next(_requests(plan, [Item(0, image, layer, name)], device))
-            prepare(req, images=first, rep=reuse.rep(req))
+    first = {image: load_image(image)}
+
+    def prepared(side: int) -> dict[tuple[str, str], Any]:
+        out = {}
+        for layer in plan.layers:
+            for name in plan.methods:
+                req, _ = next(_requests(plan, [Item(0, image, layer, name)], device, side))
+                out[(layer, name)] = prepare(req, images=first, rep=reuse.rep(req))
+        return out
+
+    preps = prepared(plan.size)
+    side = common_side(plan, preps)
+    if side != plan.size:
+        prepared(side)
+    return side
+
+
+def common_side(plan: Plan, preps: dict[tuple[str, str], Any]) -> int:
+    """The one input side of an evaluation, so its methods and layers are compared like for like
+    (the same images at the same side, one N): ``--size``, else the model's own (224 px for
+    EfficientNet-Lite0) — decoders made of convolutions run at any side.  A decoder with a fully
+    connected input takes only the side it was trained at: then that side for every method, and a
+    ``--size`` that differs, or two such decoders of different sides, are refused with the reason."""
+    fixed = {key: p.size for key, p in preps.items()
+             if p.decoder is not None and p.decoder.meta.get("architecture") == "fc"}
+    sides = sorted(set(fixed.values()))
+    if len(sides) > 1:
+        raise EvaluateError("the decoders " + ", ".join(f"of {layer} ({side} px)" for (layer, _), side in fixed.items())
+                            + " have fully connected inputs of different sides: the methods could not be compared "
+                            "at one side; evaluate them separately")
+    if sides:
+        (side,) = sides
+        if plan.size and plan.size != side:
+            layer = next(layer for (layer, _), s in fixed.items() if s == side)
+            raise EvaluateError(f"the decoder of {layer} has a fully connected input and takes {side} px only, so "
+                                f"every method is compared at {side} px: give --size {side} or leave --size out")
+        return side
+    (layer, name), prep = next(iter(preps.items()))
+    return plan.size or prep.rep.fit_size(prep.rep.input_size)[0]
 
 
 def _readable(sources: list[str]) -> ImageSetRecord:
@@ -583,7 +621,7 @@ def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, 
         except JudgeError as e:
             raise EvaluateError(str(e)) from None
     reuse = Reuse()
-    _check_runnable(plan, images.readable[0], device, reuse)
+    side = _check_runnable(plan, images.readable[0], device, reuse)
     frozen = check_plan(plan, out, images)
     if frozen is not None and frozen != images:        # another process began it on another set just now
         _refuse_changes(plan, frozen, list(images.readable) + [s for s, _ in images.unreadable])
@@ -606,7 +644,7 @@ def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, 
                 group = [it for it in todo if (it.layer, it.method) == (layer, name)]
                 if not group:
                     continue
-                for req, part in _requests(plan, group, device):
+                for req, part in _requests(plan, group, device, side):
                     if torchrun and os.getppid() != parent:
                         raise EvaluateError(_LAUNCHER_GONE)
                     started = time.perf_counter()

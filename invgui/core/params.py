@@ -27,10 +27,13 @@ T = TypeVar("T", bound="DataclassInstance")
 
 def param(default: Any, *, label: str | None = None, tooltip: str = "", min: float | None = None,
           max: float | None = None, step: float | None = None, choices: tuple | None = None,
-          group: str = "", cli: bool = True, special: str | None = None) -> Any:
-    """A dataclass field with widget metadata (``special``: how the widget shows the minimum)."""
+          group: str = "", cli: bool = True, special: str | None = None,
+          applies: tuple[str, tuple] | None = None) -> Any:
+    """A dataclass field with widget metadata (``special``: how the widget shows the minimum;
+    ``applies``: (another field, its values) for which this one has an effect — a form disables it
+    otherwise, e.g. the DIP's width under the Fourier prior)."""
     meta = {"label": label, "tooltip": tooltip, "min": min, "max": max, "step": step,
-            "choices": choices, "group": group, "cli": cli, "special": special}
+            "choices": choices, "group": group, "cli": cli, "special": special, "applies": applies}
     return field(default=default, metadata=meta)
 
 
@@ -213,10 +216,17 @@ class Presets(Generic[T]):
 
     cls: type[T]
     items: dict[str, T] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)       # a line per preset: what it is for
 
-    def add(self, name: str, value: T) -> T:
+    def add(self, name: str, value: T, note: str = "") -> T:
         self.items[name] = value
+        if note:
+            self.notes[name] = note
         return value
+
+    def note(self, name: str) -> str:
+        """What preset ``name`` is, in one line ("" when it has no note)."""
+        return self.notes.get(name, "")
 
     def get(self, name: str) -> T:
         try:

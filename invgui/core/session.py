@@ -160,12 +160,38 @@ def distinct_labels(runs: list[Run]) -> dict[str, str]:
             out[group[0].id] = label
             continue
         flat = [_request_items(r) for r in group]
-        keys = sorted({k for f in flat for k in f})
+        keys = sorted({k for f in flat for k in f}, key=lambda k: (_FIRST.index(k) if k in _FIRST else len(_FIRST), k))
         differ = [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
-        for r, f in zip(group, flat, strict=True):
+        presets = [preset_of(r) for r in group]
+        if all(presets) and len(set(presets)) == len(presets):
+            differ = ["preset"]             # each is a preset as it is: its name says all ("lucent", "dip")
+        for r, f, name in zip(group, flat, presets, strict=True):
+            f["preset"] = name
             extra = ", ".join(f"{k} {_short(f.get(k))}" for k in differ[:3])
             out[r.id] = f"{label} ({extra})" if extra else label
     return out
+
+
+# What tells alike runs apart, the most telling first (then the rest by name): the prior, the optimiser
+# and its schedule before the knobs (runs of the default, fourier-tv, lucent and dip presets read
+# "(accumulator_decay …" before).
+_FIRST = ("preset", "parameterisation", "method", "optimizer", "lr", "iters", "size", "tv_weight", "alpha_weight",
+          "feature_weight", "restarts", "seed", "decoder", "weights")
+
+
+def preset_of(run: Run) -> str | None:
+    """The name of the method's preset whose parameters ``run``'s are (None: none is)."""
+    presets = method(run.method).presets
+    if presets is None or run.params is None:
+        return None
+    def settings(params) -> dict[str, Any]:      # what a preset sets, not where or how it runs
+        return {k: v for k, v in to_dict(params).items() if k not in _RUN_CONTEXT}
+
+    mine = settings(run.params)
+    return next((name for name in presets.names() if settings(presets.get(name)) == mine), None)
+
+
+_RUN_CONTEXT = ("size", "channels", "window", "objective", "preview_every", "channels_last", "cuda_graph")
 
 
 def _request_items(r: Run) -> dict[str, Any]:

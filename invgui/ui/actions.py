@@ -128,6 +128,7 @@ TABLE: list = [
     *(Act("&View", f"{m.capitalize()} theme", lambda w, m=m: w.set_theme(m)) for m in theme.MODES),
     ("&View", SEP),
     Act("&View", "&Reset the pane layout", lambda w: w.view.grid.reset()),
+    Act("&Help", "&Quick start and shortcuts", lambda w: quick_start(w), "quick_start_action", shortcut="F1"),
     Act("&Help", "&About invgui", lambda w: w.show_about()),
 ]
 
@@ -173,6 +174,58 @@ def build(window) -> None:
     tb.setObjectName("main_toolbar")
     for act in toolbar:
         tb.addAction(act)
+    # The docks' own show/hide actions at the top of View (a closed dock came back only through
+    # "Reset the pane layout", which also reset the panes).
+    from PySide6.QtWidgets import QDockWidget
+
+    view = menus["&View"]
+    first = view.actions()[0] if view.actions() else None
+    window.dock_actions = {}
+    for dock in window.findChildren(QDockWidget):
+        act = dock.toggleViewAction()
+        act.setText(f"{dock.windowTitle()} panel")
+        view.insertAction(first, act)
+        window.dock_actions[dock.objectName()] = act
+    if first is not None:
+        view.insertSeparator(first)
+
+
+QUICK_START = """<h3>Quick start</h3>
+<ol>
+<li><b>Open an image</b> (File › Open image, a sample, or drop a file on the window).</li>
+<li><b>Pick a representation and a layer</b>: the Representation box and the layer tree on the left.</li>
+<li><b>Pick a method</b> on the right — <i>optimisation</i> (gradient descent from noise, Mahendran &amp;
+Vedaldi), <i>decoder</i> (one forward pass of a trained up-convolutional network, Dosovitskiy &amp; Brox), or
+<i>hybrid</i> (the decoder's image refined by optimisation) — and a preset.</li>
+<li><b>Run</b> (Ctrl+R): the reconstruction and the loss curves update live; Stop (Ctrl+.) keeps what it reached.</li>
+<li>Every run goes to the <b>Runs</b> list; a run marked ⚠ ended without an error but failed quietly (its
+line says why). Select several and <b>Compare</b> (Ctrl+Shift+C) to see them side by side, or sweep methods ×
+layers there.</li>
+<li><b>Export</b> (Ctrl+E) writes the reconstruction and a JSON record that reproduces it.</li>
+</ol>
+<p>Everything here is also a command: <code>invgui invert</code>, <code>invgui evaluate</code>, … (see the
+README).</p>"""
+
+
+def quick_start(window):
+    """Help › Quick start: the steps of a first reconstruction, and every shortcut of the menus."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMessageBox
+
+    keys = []
+    for menu_action in window.menuBar().actions():
+        menu = menu_action.menu()
+        for act in menu.actions() if menu is not None else []:
+            if not act.shortcut().isEmpty():
+                keys.append((act.shortcut().toString(QKeySequence.SequenceFormat.NativeText),
+                             act.text().replace("&", "")))
+    rows = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;{t}</td></tr>" for k, t in keys)
+    box = QMessageBox(QMessageBox.Icon.Information, "Quick start — invgui",
+                      QUICK_START + f"<h3>Shortcuts</h3><table>{rows}</table>", QMessageBox.StandardButton.Ok, window)
+    box.setObjectName("quick_start")
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box
 
 
 def submenus(window) -> dict:

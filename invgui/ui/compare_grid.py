@@ -101,6 +101,7 @@ class CellGrid(QScrollArea):
         self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.grid: C.Grid | None = None
         self.nre: dict[str, float] = {}
+        self.best: set[str] = set()                  # run ids marked ★: the closest of their column
         self.cells: dict[str, _Cell] = {}          # run id -> its cell, for the runs in sight
         self.views: list[pg.ViewBox] = []          # the view boxes in sight, in grid order
         self._pool: list[_Cell] = []
@@ -124,6 +125,7 @@ class CellGrid(QScrollArea):
     # -- contents -------------------------------------------------------------------------------
     def set_grid(self, grid: C.Grid | None, nre: dict[str, float]) -> None:
         self.grid, self.nre = grid, nre
+        self.best = C.best_per_column(grid, nre) if grid is not None else set()
         self.fit()
 
     def fit(self, force: bool = False) -> None:
@@ -194,7 +196,7 @@ class CellGrid(QScrollArea):
             new = cell is None
             if new:
                 cell = self.cells[run.id] = self._pool.pop() if self._pool else _Cell(self.host, self._zoomed)
-            cell.show_run(run, C.caption(run, self.nre.get(run.id)))
+            cell.show_run(run, ("★ " if run.id in self.best else "") + C.caption(run, self.nre.get(run.id)))
             x, y = self._origin(ri, ci)
             cell.place(x, y, self._side)
             self.views.append(cell.vb)

@@ -29,11 +29,13 @@ from PySide6.QtWidgets import (
 
 from ..core import compare as C
 from ..core.evaluate import EvaluateError
+from ..core.methods.registry import method as method_spec
 from ..core.methods.registry import window_methods
 from ..core.results import Metrics
 from ..core.session import Run
 from . import folders
 from .compare_grid import CellGrid
+from .figures import curve_pen, curve_style, legend_outside
 from .plots import cache_axes
 from .results_view import EvaluationPanel
 
@@ -106,8 +108,8 @@ class CompareView(QWidget):
         self._refresh_timer = QTimer(self, singleShot=True, timeout=self.refresh)
         self.depth_plot = pg.PlotWidget(background="w")
         self.depth_plot.showGrid(x=True, y=True, alpha=0.3)
-        self.depth_plot.setLabel("bottom", "relative depth of the layer (0 = input, 1 = last module)")
-        self.depth_plot.addLegend(offset=(-10, 10), labelTextColor="#202020")
+        self.depth_plot.setLabel("bottom", "layer, at its relative depth (0 = input, 1 = last module)")
+        legend_outside(self.depth_plot.getPlotItem(), labelTextColor="#202020")
         cache_axes(self.depth_plot)
         for axis in ("left", "bottom"):
             self.depth_plot.getAxis(axis).enableAutoSIPrefix(False)
@@ -178,6 +180,9 @@ class CompareView(QWidget):
         gl.setContentsMargins(0, 0, 0, 0)
         gl.addWidget(self.notes)
         gl.addWidget(self.cell_grid, 1)
+        self.caption_key = QLabel(C.CAPTION_KEY, wordWrap=True, objectName="caption_key")
+        self.caption_key.setStyleSheet("color: palette(mid); font-size: small;")
+        gl.addWidget(self.caption_key)
         split.addWidget(grid_side)
         split.addWidget(side)
         split.setSizes([950, 450])
@@ -323,7 +328,14 @@ class CompareView(QWidget):
             return {"nre": self.nre.get(r.id), "rep": m.representation_error, "psnr": m.psnr}[key]
 
         finished = runs if runs is not None else [r for r in self.runs() if r.result is not None]
-        every = C.depth_series(finished, value)
+        kinds: dict[str, str] = {}
+        every = C.depth_series(finished, value, kinds)
+        ticks: dict[float, set[str]] = {}
+        for r in finished:
+            if (depth := C.layer_depth(r)) is not None:
+                ticks.setdefault(round(depth, 4), set()).add(r.layer)
+        self.depth_plot.getAxis("bottom").setTicks([[(d, " / ".join(sorted(names)))
+                                                     for d, names in sorted(ticks.items())]])
         series = dict(list(every.items())[:MAX_CURVES])
         self.depth_note.setText(f"{len(series)} of {len(every)} curves drawn: compare fewer runs to see the "
                                 "others" if len(every) > len(series) else "")
@@ -337,12 +349,15 @@ class CompareView(QWidget):
             for it in (item, bars):
                 self.depth_plot.removeItem(it)
             self.depth_plot.plotItem.legend.removeItem(item)
-        colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
-        for i, (name, pts) in enumerate(series.items()):
+        nth: dict[str, list[str]] = {}             # curves of one kind, by name: solid, dashed, …
+        for name in sorted(series):
+            nth.setdefault(kinds.get(name, ""), []).append(name)
+        for name, pts in series.items():
             if name in self._depth_items and old.get(name) == pts:
                 continue                           # this curve did not change
             x, y, lo, hi = (np.asarray(v, dtype=float) for v in zip(*pts, strict=True))
-            colour = colours[i % len(colours)]
+            kind = kinds.get(name, "")
+            colour, symbol = curve_style(kind)
             if name not in self._depth_items:
                 item = self.depth_plot.plot(name=name)
                 bars = pg.ErrorBarItem(x=x, y=y, beam=0.015, pen=pg.mkPen(colour, width=1))
@@ -350,8 +365,8 @@ class CompareView(QWidget):
                 self._depth_items[name] = (item, bars)
             item, bars = self._depth_items[name]
             # One depth only (a representation of one layer, HOG): a point, not part of a line.
-            pen = pg.mkPen(colour, width=2) if len(x) > 1 else None
-            item.setData(x, y, pen=pen, symbol="o", symbolBrush=colour, symbolPen=colour)
+            pen = curve_pen(colour, nth[kind].index(name)) if len(x) > 1 else None
+            item.setData(x, y, pen=pen, symbol=symbol, symbolSize=9, symbolBrush=colour, symbolPen=colour)
             bars.setData(x=x, y=y, top=hi - y, bottom=y - lo, pen=pg.mkPen(colour, width=1))
 
     # -- results folders of `invgui evaluate` ----------------------------------------------------
@@ -412,19 +427,29 @@ class CompareView(QWidget):
         if ctx is None:
             return []
         template = ctx.template
+        # Like for like: the decoders at the window's side too — unless a decoder size was chosen in
+        # the decoder panel (template.size), which is then kept, and said.
+        one_side = 0 if template.size else ctx.size
+        skipped_said: list[str] = []
         if self.sweep_kind.currentIndex() == 0:
-            layers = [t.strip() for t in self.sweep_layers.text().split(",") if t.strip()] or \
-                C.default_sweep_layers(ctx.rep, ctx.size)
+            methods = self.sweep_methods()
+            given = [t.strip() for t in self.sweep_layers.text().split(",") if t.strip()]
+            if given:
+                layers = given
+            else:                      # with a decoder method ticked: layers that have decoders first
+                wants = any(method_spec(m).uses_decoder for m in methods)
+                shipped = D.shipped_layers(template.model) if wants else []
+                layers = C.sweep_default_layers(ctx.rep, ctx.size, shipped + ([ctx.layer] if wants and ctx.decoder
+                                                                               else []))
             try:
                 layers = [ctx.rep.resolve_layer(layer) for layer in layers]
             except Exception as e:
                 self.show_error("Cannot sweep", str(e))
                 return []
-            methods = self.sweep_methods()
             decoders = {layer: str(p) for layer in layers if (p := D.find_shipped(template.model, layer)) is not None}
             if ctx.decoder and ctx.layer in layers:
                 decoders.setdefault(ctx.layer, ctx.decoder)
-            runs = C.sweep_layers(template, methods, layers, decoders)
+            runs = C.sweep_layers(template, methods, layers, decoders, size=one_side, skipped=skipped_said)
         elif self.sweep_kind.currentIndex() == 2:
             from ..core.images import ImageError, check_source
 
@@ -437,7 +462,7 @@ class CompareView(QWidget):
                 return []
             methods = self.sweep_methods()
             decoder = ctx.decoder or (str(p) if (p := D.find_shipped(template.model, ctx.layer)) else None)
-            runs = C.sweep_images(template, methods, images, decoder)
+            runs = C.sweep_images(template, methods, images, decoder, size=one_side)
             self.cols_box.setCurrentText("image")
         else:
             from ..core.methods.optimize import OptimizeParams
@@ -463,6 +488,12 @@ class CompareView(QWidget):
             runs, skipped = C.new_runs(runs, self.controller.session.runs)
         said = (f"queued {len(runs)} of the sweep's {planned} runs; {skipped} the session has already "
                 "were skipped (tick the box above to queue them again)" if skipped else f"queued {len(runs)} runs")
+        said += (f", every method at {ctx.size} px" if one_side else
+                 f", the decoders at {template.size} px (the decoder panel's size), the others at {ctx.size} px")
+        if skipped_said:
+            said += (f"; not queued: {', '.join(skipped_said)} — no decoder for "
+                     f"{'that layer' if len(skipped_said) == 1 else 'those layers'} (train one, or pick layers that "
+                     "have one)")
         self.sweep_said.setText(said)
         if not runs:
             self.sweep_said.setText(f"nothing queued: the session has all {planned} runs of this sweep already "

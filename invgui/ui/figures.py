@@ -13,6 +13,67 @@ from ..core.images import atomic_write
 
 PENS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
 INK = "#202020"
+# The y label of the error figure, in glyphs every font has: "x̂" (x + a combining hat) lost its hat.
+NRE_LABEL = "normalised reconstruction error  ‖x − y‖ / N  (y: the reconstruction)"
+
+# One colour and marker per method — and, for optimisation, per image prior — the same in every
+# plot and whatever order runs arrive in (decoder and optimisation shared blue, HOG's optimisation
+# and the hybrid purple, and colours moved as curves came).  Curves of one kind (the same method at
+# two learning rates) differ by their dash.
+def _styles() -> dict[str, tuple[str, str]]:
+    from ..core.methods.registry import DECODER, HYBRID, OPTIMIZE, PROBE
+
+    opt = OPTIMIZE.name
+    return {opt: ("#1f77b4", "o"), f"{opt}/pixel": ("#1f77b4", "o"), f"{opt}/fourier": ("#9467bd", "d"),
+            f"{opt}/dip": ("#8c564b", "star"), DECODER.name: ("#d62728", "s"), HYBRID.name: ("#2ca02c", "t"),
+            PROBE.name: ("#ff7f0e", "p")}
+
+
+STYLES = _styles()
+_OTHER_COLOURS = ("#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+_OTHER_SYMBOLS = ("h", "+", "x", "t1")
+
+
+def style_key(method: str, prior: str | None = None) -> str:
+    from ..core.methods.registry import OPTIMIZE
+
+    return f"{method}/{prior}" if prior and method == OPTIMIZE.name else method
+
+
+def curve_style(key: str) -> tuple[str, str]:
+    """(colour, marker) of a kind of curve (``style_key``): fixed for the known ones, a stable pick
+    by name for any other (a method registered later)."""
+    if key in STYLES:
+        return STYLES[key]
+    import zlib
+
+    h = zlib.crc32(key.encode())
+    return _OTHER_COLOURS[h % len(_OTHER_COLOURS)], _OTHER_SYMBOLS[(h // 7) % len(_OTHER_SYMBOLS)]
+
+
+def curve_pen(colour: str, nth: int, width: float = 2):
+    """The pen of the ``nth`` curve of one kind: solid, then dashed, dotted, dash-dotted."""
+    import pyqtgraph as pg
+    from PySide6.QtCore import Qt
+
+    dashes = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine)
+    return pg.mkPen(colour, width=width, style=dashes[nth % len(dashes)])
+
+
+def legend_outside(plot_item, **kw):
+    """A legend beside the plot, right of its axes, top-aligned — never over the data."""
+    import pyqtgraph as pg
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QSizePolicy
+
+    if getattr(plot_item, "legend", None) is not None:
+        return plot_item.legend
+    legend = pg.LegendItem(**kw)
+    plot_item.layout.addItem(legend, 2, 3)
+    plot_item.layout.setAlignment(legend, Qt.AlignmentFlag.AlignTop)
+    legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+    plot_item.legend = legend                    # PlotItem.plot(name=…) adds its curves to it
+    return legend
 
 
 def widget_svg(widget, path: str, title: str) -> None:
@@ -33,15 +94,17 @@ def widget_svg(widget, path: str, title: str) -> None:
         raise OSError("Qt could not write the SVG")
 
 
-def draw_depth(plot, rows: list[dict], key: str = "nre", label: str = "reconstruction error ‖x − x̂‖/N") -> list:
+def draw_depth(plot, rows: list[dict], key: str = "nre", label: str = NRE_LABEL,
+               prior: str | None = None) -> list:
     """Draw summary rows (core.evaluate) into a pyqtgraph PlotItem: the mean of measure ``key``
     against the layer's relative depth, one curve per method, error bars of one standard deviation;
-    the layers' names as the x ticks.  The items drawn, in method order."""
+    the layers' names as the x ticks; each method in its own colour and marker (``prior``: the
+    optimisation's image prior).  The items drawn, in method order.  The default label is plain
+    text: "x̂" is a combining character that the figure's font drew without its hat."""
     import pyqtgraph as pg
 
     plot.clear()
-    if plot.legend is None:
-        plot.addLegend(offset=(10, 10), labelTextColor=INK, labelTextSize="10pt")
+    legend_outside(plot, labelTextColor=INK, labelTextSize="10pt")
     plot.setLabel("left", label, color=INK)
     plot.setLabel("bottom", "layer, at its relative depth", color=INK)
     for side in ("left", "bottom"):
@@ -51,15 +114,16 @@ def draw_depth(plot, rows: list[dict], key: str = "nre", label: str = "reconstru
         axis.setPen("#606060")
     plot.showGrid(x=True, y=True, alpha=0.2)
     ticks, items = {}, []
-    for i, name in enumerate(dict.fromkeys(r["method"] for r in rows)):
+    for name in dict.fromkeys(r["method"] for r in rows):
         mine = sorted((r for r in rows if r["method"] == name), key=lambda r: float(r["depth"]))
         x = np.array([float(r["depth"]) for r in mine])
         y = np.array([float(r[key + "_mean"]) for r in mine])
         sd = np.array([float(r[key + "_std"]) for r in mine])
-        colour = PENS[i % len(PENS)]
+        colour, symbol = curve_style(style_key(name, prior))
         # One layer only: a point, not part of a line.
-        items.append(plot.plot(x, y, pen=pg.mkPen(colour, width=2) if len(x) > 1 else None, symbol="o",
-                               symbolBrush=colour, symbolPen=colour, name=f"{method_word(name)} (n = {mine[0]['n']})"))
+        items.append(plot.plot(x, y, pen=pg.mkPen(colour, width=2) if len(x) > 1 else None, symbol=symbol,
+                               symbolSize=9, symbolBrush=colour, symbolPen=colour,
+                               name=f"{method_word(name)} (n = {mine[0]['n']})"))
         plot.addItem(pg.ErrorBarItem(x=x, y=y, height=2 * sd, beam=0.01, pen=pg.mkPen(colour)))
         ticks.update({float(r["depth"]): r["layer"] for r in mine})
     plot.getAxis("bottom").setTicks([sorted(ticks.items())])
@@ -102,7 +166,7 @@ def export_plot(widget, png: str | Path | None, svg: str | Path | None, title: s
 
 
 def depth_figure(rows: list[dict], png: str | Path | None, svg: str | Path | None, key: str = "nre",
-                 label: str = "reconstruction error ‖x − x̂‖/N", title: str = "invgui: error against layer depth"
+                 label: str = NRE_LABEL, title: str = "invgui: error against layer depth"
                  ) -> list[Path]:
     """Summary rows as a figure of its own size (FIGURE_SIZE, whatever the window's plot measures):
     PNG and SVG."""

@@ -43,8 +43,11 @@ def folder(kind: str) -> Path:
 
 
 def suggest(kind: str, name: str) -> str:
-    """The path a save dialog proposes: ``name`` in the folder of ``kind``."""
-    return str(folder(kind) / name)
+    """The path a save dialog proposes: ``name`` in the folder of ``kind``, without the characters
+    file systems refuse or shells trip on (``timm:swin…`` gave a ':' that Windows and SMB shares refuse)."""
+    import re
+
+    return str(folder(kind) / re.sub(r'[\\/:*?"<>|\s]+', "_", name))
 
 
 def remember(kind: str, path: str | os.PathLike) -> None:

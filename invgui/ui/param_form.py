@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -44,13 +45,27 @@ class ParamForm(QWidget):
         row.addWidget(self.preset_box, 1)
         row.addWidget(self.reset_button)
         outer.addLayout(row)
+        # What the chosen preset is for, in one line under its box.
+        self.preset_note = QLabel(wordWrap=True, objectName="preset_note")
+        self.preset_note.setStyleSheet("color: palette(mid); font-size: small;")
+        outer.addWidget(self.preset_note)
         groups: dict[str, QFormLayout] = {}
-        for f in dataclasses.fields(self.cls):
+        fields = dataclasses.fields(self.cls)
+        order = list(dict.fromkeys(f.metadata.get("group") or "Parameters" for f in fields))
+        # The image prior decides what every other setting means: its group second, after the
+        # objective, not under twenty fields of schedule and loss.
+        if "Prior" in order:
+            order.remove("Prior")
+            order.insert(min(1, len(order)), "Prior")
+        for g in order:
+            box = QGroupBox(g)
+            groups[g] = QFormLayout(box)
+            outer.addWidget(box)
+        self._applies: dict[str, tuple[str, tuple]] = {}
+        for f in fields:
             g = f.metadata.get("group") or "Parameters"
-            if g not in groups:
-                box = QGroupBox(g)
-                groups[g] = QFormLayout(box)
-                outer.addWidget(box)
+            if f.metadata.get("applies"):
+                self._applies[f.name] = f.metadata["applies"]
             w = self._make_widget(f)
             w.setToolTip(f.metadata.get("tooltip") or "")
             w.setObjectName(f"param_{f.name}")
@@ -58,8 +73,26 @@ class ParamForm(QWidget):
             groups[g].addRow(f.metadata.get("label") or f.name, w)
         outer.addStretch(1)
         self.preset_box.currentTextChanged.connect(lambda name: self.set_values(self.presets.get(name)))
+        self.preset_box.currentTextChanged.connect(self._say_preset)
+        self.changed.connect(self._enable_applicable)
         self.reset_button.clicked.connect(lambda: self.set_values(self.presets.get(self.preset_box.currentText())))
         self.set_values(presets.get(presets.names()[0]))
+        self._say_preset(self.preset_box.currentText())
+
+    def _say_preset(self, name: str) -> None:
+        note = self.presets.note(name)
+        self.preset_note.setText(note)
+        self.preset_note.setVisible(bool(note))
+
+    def _enable_applicable(self) -> None:
+        """Fields that act only for some value of another (DIP width under the Fourier prior) are
+        greyed out otherwise, their tooltip saying when they apply."""
+        for name, (other, values) in self._applies.items():
+            w, src = self.widgets[name], self.widgets.get(other)
+            if src is None:
+                continue
+            now = src.currentText() if isinstance(src, QComboBox) else str(getattr(self.values(), other))
+            w.setEnabled(now in {str(v) for v in values})
 
     def _make_widget(self, f: dataclasses.Field) -> QWidget:
         tp = field_type(self.cls, f)

@@ -272,12 +272,15 @@ class EvaluationPanel(QWidget):
             self.plot_note.show()
             return
         self.plot_note.hide()
-        draw_depth(self.plot.getPlotItem(), self.results.summary, *self.plotted())
+        prior = (self.results.plan.params or {}).get("parameterisation")
+        draw_depth(self.plot.getPlotItem(), self.results.summary, *self.plotted(), prior=prior)
 
     def plotted(self) -> tuple[str, str]:
         """(summary key, axis label) of the measure chosen for the plot."""
+        from .figures import NRE_LABEL
+
         key, heading, _ = self.measures()[max(self.metric_box.currentIndex(), 0)]
-        return key, {"nre": "reconstruction error ‖x − x̂‖/N"}.get(key, heading)
+        return key, {"nre": NRE_LABEL}.get(key, heading)
 
     def _summary_selected(self) -> None:
         pair = self.selected_pair()

@@ -182,6 +182,16 @@ class Generator(nn.Module):
             self.up.append(nn.Sequential(nn.Conv2d(width + skip, width, 3, 1, 1), act, nn.Conv2d(width, width, 1),
                                          act))
         self.out = nn.Conv2d(width, cout, 1)
+        # He initialisation for LeakyReLU 0.2, biases zero: PyTorch's default shrinks the signal by
+        # about √3 a convolution, so through the 17 of depth 4 the output was the sigmoid of almost a
+        # constant (std 0.007 at 224 px): Adam then moved the mean colour first and the sigmoid
+        # saturated — the dip preset at 224 px ended as one flat colour (representation error 1.251 →
+        # 1.341).  DIP's own network keeps the scale with batch normalisation, which would tie the
+        # restarts of a batch together; this init keeps it at the start without that.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
+                nn.init.zeros_(m.bias)  # type: ignore[arg-type]  # every conv here has a bias
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         skips, x = [], z
