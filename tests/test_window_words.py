@@ -73,7 +73,7 @@ def test_the_depth_plot_draws_each_method_in_its_own_colour_and_marker_with_the_
     changed as runs arrived, and the legend sat over the data."""
     import pyqtgraph as pg
 
-    from invgui.ui.figures import STYLES, curve_style, draw_depth
+    from invgui.ui.figures import STYLES, curve_style, draw_depth, layer_ticks
 
     kinds = [k for k in STYLES if k != "optimize/pixel"]
     assert len({curve_style(k)[0] for k in kinds}) == len(kinds) == len({curve_style(k)[1] for k in kinds})
@@ -91,9 +91,12 @@ def test_the_depth_plot_draws_each_method_in_its_own_colour_and_marker_with_the_
     assert sorted(style) == sorted((i.opts["symbolBrush"], i.opts["symbol"]) for i in reversed_items)
     qtbot.wait(20)
     plot = w.getPlotItem()
-    # beside the data: its left edge at the view's right edge (a pixel of the layout's rounding)
-    assert plot.legend.sceneBoundingRect().left() >= plot.vb.sceneBoundingRect().right() - 1
+    # outside the data: under the bottom axis (a pixel of the layout's rounding)
+    assert plot.legend.sceneBoundingRect().top() >= plot.getAxis("bottom").sceneBoundingRect().bottom() - 1
     assert [t for _, t in plot.getAxis("bottom")._tickLevels[0]] == ["blocks.1", "blocks.5"]
+    # close layers: one name, the others minor ticks
+    assert layer_ticks({0.10: "blocks.1", 0.13: "blocks.2", 0.3: "blocks.3"}) == \
+        [[(0.10, "blocks.1"), (0.3, "blocks.3")], [(0.13, "")]]
 
 
 @pytest.mark.gui

@@ -238,10 +238,11 @@ def _json(v) -> str:
     return json.dumps(v, sort_keys=True, default=str)
 
 
-CAPTION_KEY = ("Under each cell: rep = representation error ‖Φ(x̂) − Φ0‖/‖Φ0‖; nre = normalised reconstruction "
-               "error ‖x − x̂‖/N (paper 001); dB / SSIM = PSNR and SSIM against the photo (lower errors, higher "
-               "dB and SSIM are better); ★ = the closest to the photo of its column (lowest nre, else lowest "
-               "rep); ⚠ = the run failed quietly (its line in the run list says why).")
+CAPTION_KEY = ("Under each cell: rep = representation error ‖Φ(y) − Φ0‖/‖Φ0‖ of the reconstruction y; "
+               "nre = normalised reconstruction error ‖x − y‖/N against the photo x (paper 001); dB / SSIM = "
+               "PSNR and SSIM against the photo (lower errors, higher dB and SSIM are better); ★ = the closest "
+               "to the photo of its column (lowest nre, else lowest rep); ⚠ = the run failed quietly (its line "
+               "in the run list says why).")
 
 
 def best_per_column(g: Grid, nre: dict[str, float]) -> set[str]:

@@ -35,7 +35,7 @@ from ..core.results import Metrics
 from ..core.session import Run
 from . import folders
 from .compare_grid import CellGrid
-from .figures import curve_pen, curve_style, legend_outside
+from .figures import DEPTH_PADDING, curve_pen, curve_style, layer_ticks, legend_outside
 from .plots import cache_axes
 from .results_view import EvaluationPanel
 
@@ -110,6 +110,7 @@ class CompareView(QWidget):
         self.depth_plot.showGrid(x=True, y=True, alpha=0.3)
         self.depth_plot.setLabel("bottom", "layer, at its relative depth (0 = input, 1 = last module)")
         legend_outside(self.depth_plot.getPlotItem(), labelTextColor="#202020")
+        self.depth_plot.getViewBox().setDefaultPadding(DEPTH_PADDING)
         cache_axes(self.depth_plot)
         for axis in ("left", "bottom"):
             self.depth_plot.getAxis(axis).enableAutoSIPrefix(False)
@@ -334,8 +335,11 @@ class CompareView(QWidget):
         for r in finished:
             if (depth := C.layer_depth(r)) is not None:
                 ticks.setdefault(round(depth, 4), set()).add(r.layer)
-        self.depth_plot.getAxis("bottom").setTicks([[(d, " / ".join(sorted(names)))
-                                                     for d, names in sorted(ticks.items())]])
+        # a name needs ~75 px: in a plot of w px showing ~1.25 of depth, that much depth apart
+        width = max(self.depth_plot.getViewBox().width(), 200)
+        self.depth_plot.getAxis("bottom").setTicks(layer_ticks({d: " / ".join(sorted(names))
+                                                                for d, names in ticks.items()},
+                                                               spacing=max(0.1, 75 / width * 1.25)))
         series = dict(list(every.items())[:MAX_CURVES])
         self.depth_note.setText(f"{len(series)} of {len(every)} curves drawn: compare fewer runs to see the "
                                 "others" if len(every) > len(series) else "")

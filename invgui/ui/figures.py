@@ -61,19 +61,44 @@ def curve_pen(colour: str, nth: int, width: float = 2):
 
 
 def legend_outside(plot_item, **kw):
-    """A legend beside the plot, right of its axes, top-aligned — never over the data."""
+    """A legend under the plot's bottom axis, left-aligned — never over the data, and not taking
+    the width of a narrow plot (Compare's side panel)."""
     import pyqtgraph as pg
     from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QSizePolicy
+    from PySide6.QtWidgets import QGraphicsItem, QSizePolicy
 
     if getattr(plot_item, "legend", None) is not None:
         return plot_item.legend
+    # One column, spanning the axis and the plot: a legend wider than the plot's column widened the
+    # column past the widget and cut the plot's right side off.
     legend = pg.LegendItem(**kw)
-    plot_item.layout.addItem(legend, 2, 3)
-    plot_item.layout.setAlignment(legend, Qt.AlignmentFlag.AlignTop)
-    legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+    # pyqtgraph's legend ignores the view's transformations (it floats over the data at a fixed
+    # size): rendered at 2× for a PNG it stayed at 1×, a tiny legend under large axes.
+    legend.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, False)
+    plot_item.layout.addItem(legend, 4, 0, 1, 3)
+    plot_item.layout.setAlignment(legend, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+    legend.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Maximum)
     plot_item.legend = legend                    # PlotItem.plot(name=…) adds its curves to it
     return legend
+
+
+# Room around a depth plot's points: the names of the first and last layers are centred on them, and
+# pyqtgraph drops a tick label that would cross the axis's end (conv_stem and blocks.5 went unnamed).
+DEPTH_PADDING = 0.12
+
+
+def layer_ticks(ticks: dict[float, str], spacing: float = 0.1) -> list[list[tuple[float, str]]]:
+    """The x ticks of a depth plot: layer names at their relative depth, a name only where it keeps
+    ``spacing`` (of the 0…1 depth) from the last one named — close layers overlapped into one smear —
+    and the others as unnamed minor ticks."""
+    named, minor, last = [], [], None
+    for d, name in sorted(ticks.items()):
+        if last is None or d - last >= spacing:
+            named.append((d, name))
+            last = d
+        else:
+            minor.append((d, ""))
+    return [named, minor]
 
 
 def widget_svg(widget, path: str, title: str) -> None:
@@ -105,6 +130,7 @@ def draw_depth(plot, rows: list[dict], key: str = "nre", label: str = NRE_LABEL,
 
     plot.clear()
     legend_outside(plot, labelTextColor=INK, labelTextSize="10pt")
+    plot.getViewBox().setDefaultPadding(DEPTH_PADDING)
     plot.setLabel("left", label, color=INK)
     plot.setLabel("bottom", "layer, at its relative depth", color=INK)
     for side in ("left", "bottom"):
@@ -126,7 +152,7 @@ def draw_depth(plot, rows: list[dict], key: str = "nre", label: str = NRE_LABEL,
                                name=f"{method_word(name)} (n = {mine[0]['n']})"))
         plot.addItem(pg.ErrorBarItem(x=x, y=y, height=2 * sd, beam=0.01, pen=pg.mkPen(colour)))
         ticks.update({float(r["depth"]): r["layer"] for r in mine})
-    plot.getAxis("bottom").setTicks([sorted(ticks.items())])
+    plot.getAxis("bottom").setTicks(layer_ticks(ticks))
     return items
 
 
