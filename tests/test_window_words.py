@@ -137,3 +137,36 @@ def test_the_closest_run_of_each_compare_column_is_marked():
     nre = {runs[0].id: 0.8, runs[1].id: 0.4, runs[2].id: 0.9, runs[3].id: 0.7}
     assert C.best_per_column(g, nre) == {runs[1].id, runs[3].id}                 # by nre where known
     assert "★" in C.CAPTION_KEY and "nre" in C.CAPTION_KEY
+
+
+@pytest.mark.gui
+def test_a_timm_transformer_opens_from_the_representation_box_and_random_weights_greys_for_hand_crafted(
+        qtbot, monkeypatch):
+    """Before: a ViT or Swin needed the command line; "Random weights" stayed enabled for HOG and LBP,
+    which have no weights."""
+    from PySide6.QtWidgets import QInputDialog, QMessageBox
+    from test_gui import make_window
+
+    from invgui.ui.docks import OPEN_TIMM
+
+    w = make_window(qtbot)
+    try:
+        box = w.model_box
+        assert box.findData(OPEN_TIMM) >= 0
+        monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("vit_tiny_patch16_224", True))
+
+        def answer(self):                             # the weights question: "Random weights"
+            self.setProperty("_clicked", next(b for b in self.buttons() if "Random" in b.text()))
+        monkeypatch.setattr(QMessageBox, "exec", lambda self: answer(self))
+        monkeypatch.setattr(QMessageBox, "clickedButton", lambda self: self.property("_clicked"))
+        w.models.on_chosen(box.findData(OPEN_TIMM))
+        qtbot.waitUntil(lambda: w.rep is not None and w.rep.name == "timm:vit_tiny_patch16_224", timeout=60_000)
+        assert w.random_weights.isChecked() and "random" in w.rep.weights_info
+        assert box.currentData() == "timm:vit_tiny_patch16_224" and box.findData(OPEN_TIMM) == box.count() - 1
+        assert w.random_weights.isEnabled()
+        assert w.set_model("hog") and not w.random_weights.isEnabled()
+        n = len(w.errors)
+        assert not w.models.open_timm("vit*", None) and "not a pattern" in w.errors[n]
+        assert box.findData("timm:vit*") < 0
+    finally:
+        w.close()

@@ -16,7 +16,7 @@ from ..core import representations as R
 from ..core.device import resolve_device
 from ..core.methods import optimize
 from ..core.methods.registry import method
-from .docks import OPEN_MODEL
+from .docks import OPEN_MODEL, OPEN_TIMM
 
 
 class ModelChoice:
@@ -145,6 +145,8 @@ class ModelChoice:
             # The default model arrived after a run of another representation was restored: the
             # window goes to that run's representation instead (once this one is in place).
             QTimer.singleShot(0, lambda: self.take_run_settings(shown) if st.shown_run is shown else None)
+        # Hand-crafted features (HOG, LBP, SIFT) have no weights: "Random weights" does not apply to them.
+        self.reps.random_weights.setEnabled(rep.params is None)
         if changed:
             form = self.reps.set_rep_form(rep)
             if form is not None:
@@ -187,10 +189,13 @@ class ModelChoice:
     def on_chosen(self, index: int) -> None:
         st = self.state
         name = self.reps.model_box.itemData(index)
-        if name != OPEN_MODEL:
+        if name not in (OPEN_MODEL, OPEN_TIMM):
             self.set_model(name)
             return
         self.reps.model_box.setCurrentIndex(self.reps.model_box.findData(st.rep.name) if st.rep else 0)
+        if name == OPEN_TIMM:
+            self.timm_dialog()
+            return
         path, _ = QFileDialog.getOpenFileName(self.parent, "Open a model", "",
                                               "TorchScript, state dict or safetensors (*.pt *.pth *.ts *.safetensors);;"
                                               "All files (*)")
@@ -201,6 +206,41 @@ class ModelChoice:
                                         "empty for a TorchScript file:")
         if ok:
             self.open_model_file(path, arch.strip() or None)
+
+    def timm_dialog(self) -> bool:
+        """Representation › timm model…: an architecture by name, then random weights or a weights
+        file (state dict, safetensors) — a ViT or Swin without the command line."""
+        arch, ok = QInputDialog.getText(self.parent, "timm model", "timm architecture (e.g. vit_small_patch16_224, "
+                                        "swin_tiny_patch4_window7_224, convnext_tiny, vit_small_patch14_dinov2):")
+        if not ok or not arch.strip():
+            return False
+        box = QMessageBox(QMessageBox.Icon.Question, "Weights", f"Weights for {arch.strip()}:",
+                          QMessageBox.StandardButton.Cancel, self.parent)
+        pick = box.addButton("Choose a weights file…", QMessageBox.ButtonRole.AcceptRole)
+        rand = box.addButton("Random weights (seed 0)", QMessageBox.ButtonRole.AcceptRole)
+        box.exec()
+        if box.clickedButton() is pick:
+            path, _ = QFileDialog.getOpenFileName(self.parent, "Weights", "", "State dict or safetensors "
+                                                  "(*.pt *.pth *.bin *.safetensors);;All files (*)")
+            return bool(path) and self.open_timm(arch.strip(), path)
+        return box.clickedButton() is rand and self.open_timm(arch.strip(), None)
+
+    def open_timm(self, arch: str, weights: str | None) -> bool:
+        """Use timm's ``arch`` with ``weights`` (a file or checkpoint folder), or random weights when None."""
+        arch = arch.removeprefix("timm:")
+        if weights is not None:
+            return self.open_model_file(weights, f"timm:{arch}")
+        name = f"timm:{arch}"
+        self.reps.random_weights.blockSignals(True)       # its toggle would rebuild the current model first
+        self.reps.random_weights.setChecked(True)
+        self.reps.random_weights.blockSignals(False)
+        box = self.reps.model_box
+        if box.findData(name) < 0:
+            box.insertItem(box.findData(OPEN_MODEL), f"{arch} (timm, random weights)", name)
+        if not self.set_model(name):
+            box.removeItem(box.findData(name))
+            return False
+        return True
 
     def open_model_file(self, path: str, arch: str | None = None) -> bool:
         """Use a TorchScript file, or a state dict / safetensors file for ``arch`` (``torchvision:NAME``
@@ -223,8 +263,8 @@ class ModelChoice:
         if weights:
             self.weights[name] = weights
         box = self.reps.model_box
-        if box.findData(name) < 0:
-            box.insertItem(box.count() - 1, f"{Path(path).name} ({arch or 'TorchScript'})", name)
+        if box.findData(name) < 0:             # before the "Open…" entries
+            box.insertItem(box.findData(OPEN_MODEL), f"{Path(path).name} ({arch or 'TorchScript'})", name)
         if not self.set_model(name):
             self.weights.pop(name, None)
             self.reps.model_box.removeItem(self.reps.model_box.findData(name))
