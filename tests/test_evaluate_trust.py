@@ -369,3 +369,17 @@ def test_every_method_of_an_evaluation_runs_at_one_side_and_shares_one_n(tmp_pat
     assert len({t["set_distance"] for t in table}) == 1
     records = [json.loads(p.read_text())["record"] for p in sorted((out / "records").glob("*.json"))]
     assert {r["input_size"] for r in records} == {224}
+
+
+def test_a_results_folder_that_cannot_be_written_is_said_with_its_name(tmp_path, monkeypatch):
+    """Before: the error named a temporary (or was bare errno text). Tested with a failing mkstemp:
+    a read-only folder is writable by root, who runs CI."""
+    import tempfile
+
+    data = photos(tmp_path / "data", ("astronaut", "rocket"))
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    with pytest.raises(E.EvaluateError, match=r"out: cannot write the results folder here \(No space left on device\)"):
+        E.run(plan(data, methods=("decoder",)), tmp_path / "out")

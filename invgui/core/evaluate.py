@@ -434,9 +434,13 @@ def check_plan(plan: Plan, out: Path, images: ImageSetRecord | None = None) -> I
     if not path.is_file():
         if images is None:
             return None
-        out.mkdir(parents=True, exist_ok=True)
-        if _publish_plan(path, {**plan.to_dict(), "image_set": images.to_dict()}):
-            return images
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            if _publish_plan(path, {**plan.to_dict(), "image_set": images.to_dict()}):
+                return images
+        except OSError as e:                  # a read-only or full place: said with the folder, not a temporary
+            raise EvaluateError(f"{out}: cannot write the results folder here ({e.strerror or e}); give another "
+                                "--out") from None
     old_plan, old_images, d = read_plan_file(path)
     diff = plan.differences({k: v for k, v in d.items() if k != "image_set"})
     if diff:
