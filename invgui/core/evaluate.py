@@ -603,11 +603,8 @@ def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, 
     validate(plan, shard, shards)
     _check_folder(out)
     listed, others = listing_of(plan)                  # a missing folder is said before plan.json is written
-    plan_file = out / "plan.json"
-    images: ImageSetRecord | None = None
-    if plan_file.is_file():                            # resuming: the same plan and the same images
-        check_plan(plan, out)
-        _, images, _ = read_plan_file(plan_file)
+    # resuming: the same plan (refused otherwise), and the image set it froze
+    images = check_plan(plan, out) if (out / "plan.json").is_file() else None
     if images is not None:
         _refuse_changes(plan, images, listed)
     else:
