@@ -150,9 +150,9 @@ class RunRequest:
                 raise RequestError(f"{name}: expected {'a str or None' if optional else 'a str'}, got "
                                    f"{type(v).__name__}")
 
-        for name in ("method", "model", "device", "framing"):
+        for name in ("method", "device", "framing"):
             text(name, optional=False)
-        for name in ("layer", "weights", "decoder", "target_features", "eval_set"):
+        for name in ("model", "layer", "weights", "decoder", "target_features", "eval_set"):   # model None: default
             text(name, optional=True)
         for name in ("size", "eval_size"):
             if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
