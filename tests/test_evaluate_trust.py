@@ -383,3 +383,39 @@ def test_a_results_folder_that_cannot_be_written_is_said_with_its_name(tmp_path,
     monkeypatch.setattr(tempfile, "mkstemp", full)
     with pytest.raises(E.EvaluateError, match=r"out: cannot write the results folder here \(No space left on device\)"):
         E.run(plan(data, methods=("decoder",)), tmp_path / "out")
+
+
+@pytest.fixture(scope="module")
+def fc_decoder(tmp_path_factory):
+    """A decoder with a fully connected input (EfficientNet-Lite0's pooled vector), trained one tiny
+    epoch at 64 px: it takes 64 px only."""
+    from invgui.core import representations as R
+    from invgui.core.methods import decoder as D
+
+    root = tmp_path_factory.mktemp("fc")
+    data = photos(root / "train", ("astronaut", "rocket", "camera", "coffee"))
+    out = root / "pool.pt"
+    p = D.TrainParams(epochs=1, batch=4, size=64, crops_per_image=1, width=0.05, held_out=0)
+    for _ in D.train(R.get("efficientnet_lite0"), "global_pool", data, out, p):
+        pass
+    return out
+
+
+def test_a_decoder_with_a_fully_connected_input_sets_the_side_of_every_method_or_refuses(tmp_path, fc_decoder):
+    data = photos(tmp_path / "data", ("astronaut", "rocket"))
+    p = plan(data, size=0, layers=("global_pool",), decoders={"global_pool": str(fc_decoder)})
+    E.run(p, tmp_path / "out")
+    assert {int(r["side"]) for r in rows(tmp_path / "out")} == {64}                  # optimisation too
+    with pytest.raises(E.EvaluateError, match="takes 64 px only, so every method is compared at 64 px: give "
+                                              "--size 64 or leave --size out"):
+        E.run(dataclasses.replace(p, size=96), tmp_path / "other")
+    assert not (tmp_path / "other").exists()
+
+
+def test_evaluate_takes_a_device_like_the_other_commands(tmp_path, capsys):
+    data = photos(tmp_path / "data", ("astronaut", "rocket"))
+    base = ["evaluate", "--layers", "blocks.5", "--methods", "decoder", "--data", str(data), "--size", "48", "-q"]
+    assert main(base + ["--out", str(tmp_path / "gpu"), "--device", "cuda:7"]) == 2
+    assert "cuda:7" in capsys.readouterr().err and not (tmp_path / "gpu").exists()
+    assert main(base + ["--out", str(tmp_path / "cpu"), "--device", "cpu"]) == 0
+    assert {r["device"] for r in rows(tmp_path / "cpu")} == {"cpu"}

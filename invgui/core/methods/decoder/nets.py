@@ -212,7 +212,9 @@ class FCNet(Decoder):
     def __init__(self, in_shape, stride, width):
         super().__init__("fc", in_shape, stride, width)
         w = width
-        n = int(torch.tensor(in_shape).prod())
+        # math.prod, not a tensor: checkpoints are checked by building the net on the meta device,
+        # where .item() fails — an fc decoder could be trained but not loaded (found by issue 37's test)
+        n = math.prod(in_shape)
         hid = _c(4096, w)
         self.base = _c(256, w)
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(n, hid), _act(), nn.Linear(hid, hid), _act(),
