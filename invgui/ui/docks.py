@@ -61,7 +61,7 @@ class RepresentationDock(QWidget):
             self.model_box.addItem(title, name)
             self.model_box.setItemData(self.model_box.count() - 1, f"weights: {status}", Qt.ItemDataRole.ToolTipRole)
         self.model_box.addItem("Open a model file (TorchScript, or state dict + architecture)…", OPEN_MODEL)
-        self.model_box.addItem("timm model… (ViT, Swin, ConvNeXt, …: an architecture by name)", OPEN_TIMM)
+        self.model_box.addItem("timm model… (ViT, Swin, …)", OPEN_TIMM)
         self.model_box.setItemData(self.model_box.count() - 1, "Any architecture timm builds, with random weights or "
                                    "a weights file / checkpoint folder", Qt.ItemDataRole.ToolTipRole)
         self.model_box.setToolTip("Representation to invert")
