@@ -235,14 +235,10 @@ def read_row_file(path: Path) -> RowFile:
     return result
 
 
-def read_rows(path: Path, mend: bool = False) -> list[dict[str, str]]:
-    """The good rows of a results file (see :func:`read_row_file`); ``mend``: the file is rewritten
-    without its damaged rows (only by the process that writes it: a viewer or another shard reads
-    without mending, the evaluation may be writing its last line now)."""
-    read = read_row_file(path)
-    if mend and read.damaged:
-        _rewrite(path, read.rows)
-    return read.rows
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The good rows of a results file (see :func:`read_row_file`), read without changing it: only
+    the process that appends to a file mends it (``_complete_rows``)."""
+    return read_row_file(path).rows
 
 
 def _rewrite(path: Path, rows: list[dict[str, str]]) -> None:
@@ -682,10 +678,6 @@ def run(plan: Plan, out: str | os.PathLike, *, shard: int = 0, shards: int = 1, 
 
 _LAUNCHER_GONE = ("the torchrun launcher of this process is gone (killed?): stopping; the rows written so far are "
                   "kept — run the same command again to resume")
-
-
-def _load(src: str) -> np.ndarray:
-    return load_image(src)
 
 
 def _refuse_changes(plan: Plan, frozen: ImageSetRecord, listed: list[str]) -> None:
