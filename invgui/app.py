@@ -91,7 +91,7 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
         win.close()
         app.quit()
 
-    steps = [win.requests.probe] if probe else []
+    steps = [win.probe] if probe else []
 
     def save_when_settled() -> None:     # Φ0, feature picture, receptive fields: drawn before the shot
         QTimer.singleShot(400, save if win.background.idle() else save_when_settled)
@@ -172,14 +172,11 @@ def configure(win, *, model: str | None = None, layer: str | None = None, preset
 
         if weights:
             win.state.weights[model or win.model_box.currentData()] = str(weights)
-        win.random_weights.blockSignals(True)
-        win.random_weights.setChecked(random_weights)
-        win.random_weights.blockSignals(False)
         try:
             params = parse_params(rep_params) or None
         except RepresentationError as e:
             return str(e)
-        if not win.set_model(model or win.model_box.currentData(), params):
+        if not win.set_model(model or win.model_box.currentData(), params, random_weights=random_weights):
             return "; ".join(win.errors)
     elif model and not win.set_model(model):
         return "; ".join(win.errors)
@@ -198,7 +195,7 @@ def configure(win, *, model: str | None = None, layer: str | None = None, preset
         if value is not None:
             win.form.set_value(name, value)
     if method:
-        win.set_method(method)
+        win.state.method = method
     if probe:
         win.decoder_panel.probe_form.set_value("probe", probe)
         if other:

@@ -330,7 +330,7 @@ def test_probe_from_the_panel_shows_and_exports_a_strip(qtbot, window, tiny_hog_
     assert png.exists() and json.loads(js.read_text())["probe"] == "interpolate"
     # A probe that needs statistics explains what is missing.
     form.set_value("probe", "random-gaussian")
-    wait_run(qtbot, window, window.requests.probe)
+    wait_run(qtbot, window, window.probe)
     assert "statistics" in window.errors[-1]
 
 

@@ -187,9 +187,11 @@ def test_the_window_state_is_qt_free_observable_and_says_what_run_it_would_queue
     from invgui.core.state import CannotRun, WindowState
 
     seen = []
-    state = WindowState(listeners=[seen.append])
+    state = WindowState()
+    state.events.connect(lambda info: seen.append(info.signal.name))     # every field's change, in order
     state.rep, state.layer, state.image_source = R.get("hog"), "hog", "sample:coffee"
     state.framing = "fit"
+    state.framing = "fit"                                                # no change, no event
     assert seen == ["rep", "layer", "image_source", "framing"]
     p = OptimizeParams(iters=7)
     run = state.run("optimize", p, size=96, random_weights=False, decoder=None, decoder_size=64)

@@ -55,11 +55,8 @@ def open_image_dialog(window) -> None:
 
 def set_framing(window, fit: bool) -> None:
     """File › Fit whole images: non-square images are padded to a square instead of cropped."""
-    window.framing = "fit" if fit else "crop"
-    window.fit_action.setChecked(fit)
-    window.settings.setValue("framing", window.framing)
-    window.display.show_original()
-    window.features.update()
+    window.state.framing = "fit" if fit else "crop"       # the panes and the menu item follow the state
+    window.settings.setValue("framing", window.state.framing)
 
 
 def _compare(window):

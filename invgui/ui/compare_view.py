@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,7 @@ from ..core.methods.registry import method as method_spec
 from ..core.methods.registry import window_methods
 from ..core.results import Metrics
 from ..core.session import Run
+from ..core.state import SweepContext
 from . import folders
 from .compare_grid import CellGrid
 from .figures import DEPTH_PADDING, curve_pen, curve_style, layer_ticks, legend_outside
@@ -41,17 +41,6 @@ from .results_view import EvaluationPanel
 
 METRICS = {"normalised reconstruction error": "nre", "representation error": "rep", "PSNR": "psnr"}
 MAX_CURVES = 12                     # more curves (and legend rows) are neither readable nor cheap to paint
-
-
-@dataclass(frozen=True)
-class SweepContext:
-    """What a sweep starts from: the window's current settings."""
-
-    template: Run                   # an optimisation run with the current settings
-    rep: object                     # the representation (layers, resolve_layer)
-    size: int                       # the input size
-    layer: str                      # the chosen layer
-    decoder: str | None             # the decoder chosen for that layer, if any
 
 
 class CompareView(QWidget):
@@ -67,6 +56,7 @@ class CompareView(QWidget):
         self.controller = controller             # the session's runs; sweeps are submitted to it
         self.sweep_context = sweep_context
         self.show_error = show_error
+        controller.runFinished.connect(lambda run, _res: run is not None and self.run_finished(run))
         self.setWindowTitle("invgui — compare runs")
         self.resize(1400, 850)
         self.run_ids: list[str] = []

@@ -28,6 +28,7 @@ from ..core.events import Result, Step
 from ..core.methods import decoder as D
 from ..core.methods.probe import PROBE_PRESETS
 from ..core.results import Metrics
+from ..core.state import subscribe
 from . import folders
 from .image_pane import ImagePane
 from .param_form import ParamForm
@@ -39,14 +40,17 @@ TERMS = ("pixel", "feature_space", "adversarial", "discriminator")    # a traini
 
 
 class DecoderPanel(QWidget):
-    """Decoder file, reconstruction size, probe parameters."""
+    """Decoder file, reconstruction size, probe parameters.  Lists the decoders of ``state``'s
+    representation and layer (subscribed) and writes the choice to ``state.decoder`` and the side
+    to ``state.decoder_size``."""
 
     trainRequested = Signal()
     probeRequested = Signal()
     changed = Signal()
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, state, parent: QWidget | None = None):
         super().__init__(parent)
+        self.state = state
         self.files: list[str] = []                 # decoder files the user opened this session
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -95,6 +99,13 @@ class DecoderPanel(QWidget):
         lay.addWidget(self.probe_button)
         lay.addStretch(1)
         self.rep_name, self.layer = "", ""
+        subscribe(state, ("rep", "layer"), self._follow)
+        self.box.currentIndexChanged.connect(lambda _i: setattr(state, "decoder", self.current()))
+        self.size.valueChanged.connect(lambda v: setattr(state, "decoder_size", int(v)))
+
+    def _follow(self) -> None:
+        if self.state.rep is not None:
+            self.refresh(self.state.rep.name, self.state.layer)
 
     def refresh(self, rep_name: str, layer: str) -> None:
         """List the decoders that fit ``rep_name`` at ``layer``."""
@@ -114,6 +125,7 @@ class DecoderPanel(QWidget):
         idx = self.box.findData(current) if current else -1
         self.box.setCurrentIndex(idx if idx >= 0 else 0)
         self.box.blockSignals(False)
+        self.state.decoder = self.current()
         self._show_info()
 
     def current(self) -> str | None:
@@ -177,13 +189,15 @@ class TrainDialog(QDialog):
 
     trained = Signal(str)          # the checkpoint written
 
-    def __init__(self, rep_name: str, layer: str, rep_params, weights: str | None, random_weights: bool,
-                 device: str, parent: QWidget | None = None):
+    def __init__(self, state, parent: QWidget | None = None):
+        """For the window ``state``'s representation, layer, weights and device as they are now
+        (a layer chosen later in the window does not change what this dialog trains)."""
         super().__init__(parent)
+        rep_name, layer = state.rep.name, state.layer
         self.setWindowTitle(f"Train a decoder — {rep_name} {layer}")
         self.resize(1100, 700)
-        self.rep_name, self.layer, self.rep_params = rep_name, layer, rep_params
-        self.weights, self.random_weights, self.device = weights, random_weights, device
+        self.rep_name, self.layer, self.rep_params = rep_name, layer, state.rep.params
+        self.weights, self.random_weights, self.device = state.weights_path, state.random_weights, state.device
         self.errors: list[str] = []
         self.result: Result | None = None
         self.history: dict[str, list[float]] = {"train": [], "held_out": []}

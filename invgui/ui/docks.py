@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from ..core import representations as R
 from ..core.methods import optimize
 from ..core.methods.registry import method, window_methods
+from ..core.state import subscribe
 from .decoder_panel import DecoderPanel
 from .layer_tree import LayerTree
 from .param_form import ParamForm
@@ -119,10 +120,15 @@ def queue_label(runs) -> str:
 
 
 class MethodDock(QWidget):
+    """The method page: the chosen method is ``state.method`` (the box writes it, and shows it when
+    it is set elsewhere), the notes under it follow the representation, the method and the decoder
+    choice (subscribed here), and a new layer clears the form's *Window* (it belongs to one map)."""
+
     priorChosen = Signal(str)          # what choosing an image parameterisation changed, in words
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, state, parent: QWidget | None = None):
         super().__init__(parent)
+        self.state = state
         rlay = QVBoxLayout(self)
         self.method_box = QComboBox()
         self.method_box.setObjectName("method_box")
@@ -145,15 +151,18 @@ class MethodDock(QWidget):
         self.form.widgets["parameterisation"].currentTextChanged.connect(self._prior_chosen)
         scroll = _scroll(self.form)
         scroll.setMinimumWidth(self.form.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
-        self.decoder_panel = DecoderPanel()
+        self.decoder_panel = DecoderPanel(state)
         self.decoder_panel.setMinimumWidth(200)
         self.decoder_panel.box.setMinimumContentsLength(12)
         self.decoder_panel.box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.method_stack = QStackedWidget()
         self.method_stack.addWidget(scroll)
         self.method_stack.addWidget(_scroll(self.decoder_panel))
-        self.method_box.currentIndexChanged.connect(
-            lambda _i: self.method_stack.setCurrentIndex(1 if method(self.method()).one_pass else 0))
+        self.method_box.currentIndexChanged.connect(lambda _i: setattr(state, "method", self.method()))
+        state.events.method.connect(self._show_method)
+        subscribe(state, ("rep", "method", "decoder"), self.update_notes)
+        state.events.layer.connect(lambda _layer: self.form.set_value("window", ""))
+        self.form.changed.connect(self._form_changed)
         rlay.addWidget(self.method_stack, 1)
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Run")
@@ -174,6 +183,15 @@ class MethodDock(QWidget):
     def method(self) -> str:
         return self.method_box.currentData()
 
+    def _show_method(self, name: str) -> None:
+        self.method_box.setCurrentIndex(self.method_box.findData(name))
+        self.method_stack.setCurrentIndex(1 if method(name).one_pass else 0)
+
+    def _form_changed(self) -> None:
+        """What the views draw from the form goes into the state: the input side, the Channels field."""
+        w = self.form.widgets
+        self.state.set(size=int(w["size"].value()), channels=w["channels"].text())
+
     def _prior_chosen(self, name: str) -> None:
         """The user chose an image parameterisation: the form takes the optimiser, schedule and
         prior weights made for it (``optimize_params.with_prior``), the rest stays."""
@@ -189,12 +207,13 @@ class MethodDock(QWidget):
             + f" (the {PRIOR_PRESETS[name]} preset's)")
 
     def set_method(self, name: str) -> None:
-        self.method_box.setCurrentIndex(self.method_box.findData(name))
+        self.state.method = name
 
-    def update_notes(self, rep, name: str, decoder: str | None) -> None:
-        """Say when optimisation cannot invert ``rep``, and (hybrid) which decoder starts it: the
-        start settings, which the decoder's output replaces, are disabled and say so."""
-        spec = method(name)
+    def update_notes(self) -> None:
+        """Say when optimisation cannot invert the representation, and (hybrid) which decoder starts
+        it: the start settings, which the decoder's output replaces, are disabled and say so."""
+        rep, decoder = self.state.rep, self.state.decoder
+        spec = method(self.state.method)
         show = rep is not None and not rep.differentiable and spec.optimises
         self.nondiff_label.setText(f"{rep.name}: {rep.decoder_hint}." if show else "")
         self.nondiff_label.setVisible(show)

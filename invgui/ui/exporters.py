@@ -23,10 +23,9 @@ class Exporters:
     selected runs (``selected``), the result view (``view``: the plot and the probe strip) and
     ``show_error``."""
 
-    def __init__(self, controller, state, *, parent, history: Callable[[], dict], selected: Callable[[], list],
-                 view: Callable[[], Any], show_error: Callable[[str, str], None]):
-        self.controller, self.state, self.parent = controller, state, parent
-        self.history, self.selected, self.view, self.show_error = history, selected, view, show_error
+    def __init__(self, ctx, history: Callable[[], dict], selected: Callable[[], list], view: Callable[[], Any]):
+        self.controller, self.state, self.parent = ctx.controller, ctx.state, ctx.window
+        self.history, self.selected, self.view, self.show_error = history, selected, view, ctx.show_error
 
     def _tell(self, message: str) -> None:
         self.parent.statusBar().showMessage(message, 8000)

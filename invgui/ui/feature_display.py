@@ -6,73 +6,102 @@ milliseconds) and shown when it arrives — only if the settings it was computed
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from ..core import representations as R
 from ..core.images import frame, image_batch
+from ..core.results import where
+from ..core.state import subscribe
 
 
 class FeatureDisplay:
-    """On narrow inputs: the window's state (representation, layer, image, framing), the
-    background thread, and callables for the input side, the *Channels* field, the result view
-    (its Φ0 and feature-picture panes) and the layer tree."""
+    """The Φ0 pane, the feature-picture pane and the receptive fields in the layer tree, drawn
+    from the window's state alone: it subscribes to the fields they depend on in its constructor.
+    What the panes draw is ``state.shown()``: the shown run's layer, side and preprocessed image
+    when a run is shown (a decoder run at 96 px shows its 96-px map), the window's choice
+    otherwise — and each title says which."""
 
-    def __init__(self, state, background, *, size: Callable[[], int], channels: Callable[[], str],
-                 view: Callable[[], Any], tree: Callable[[], Any]):
-        self.state, self.background = state, background
-        self.size, self.channels, self.view, self.tree = size, channels, view, tree
+    DRAWS_FROM = ("rep", "layer", "image", "framing", "size", "channels", "shown_run", "result")
+
+    def __init__(self, ctx, view, tree):
+        self.state, self.background, self.view, self.tree = ctx.state, ctx.background, view, tree
         self._fmap_key: tuple | None = None
         self._visual_key: tuple | None = None
+        subscribe(self.state, self.DRAWS_FROM, self.update)
+        subscribe(self.state, ("rep", "layer", "size"), self.receptive_field)
 
-    def invalidate(self) -> None:
-        self._fmap_key = self._visual_key = None
+    def _source(self) -> tuple | None:
+        """(representation, image at its side, side, layer, shown) the panes draw, or (None, why, …)
+        when the shown run's representation is not the window's."""
+        st = self.state
+        shown = st.shown()
+        if shown is None or st.image is None or st.rep is None:
+            return                                     # (the model still loading: drawn when it arrives) None
+        if not shown.of_run:
+            return st.rep, frame(st.image, st.framing), shown.size, shown.layer, shown
+        if not st.is_window_rep(shown):
+            return None, (f"of {where(shown.model, shown.layer)} — the shown run's representation is not the "
+                          f"window's ({st.rep.name}); choose it to see this map"), 0, shown.layer, shown
+        if shown.target is not None:
+            return st.rep, shown.target, shown.size, shown.layer, shown
+        if shown.image == st.image_source and shown.size:
+            return st.rep, frame(st.image, st.framing), shown.size, shown.layer, shown
+        return None, f"of {where(shown.model, shown.layer)} — shown when the run has its first result", 0, \
+            shown.layer, shown
 
     def update(self) -> None:
-        """Φ0 and the representation's picture for the current settings (computed when they changed)."""
-        st = self.state
-        if st.rep is None or st.image is None:
+        """Φ0 and the representation's picture for what is shown (computed when it changed)."""
+        src = self._source()
+        if src is None:
             return
-        rep, image, size, layer = st.rep, frame(st.image, st.framing), self.size(), st.layer
-        key = (rep.name, repr(rep.params), size, st.image_source, id(st.image), st.framing)
+        rep, image, size, layer, shown = src
+        suffix = f" · {shown.whose}"
+        if rep is None:
+            # Through the background thread too: an answer still computing for the previous
+            # settings is dropped (a newer job of its kind supersedes it), not drawn after this.
+            self._fmap_key = self._visual_key = None
+            self.background.submit("visual", lambda: None, lambda *_: self.view.show_visual(None, f"Features {image}"))
+            self.background.submit("fmap", lambda: None,
+                                   lambda *_: self.view.feature_pane.set_map(None, f"Φ0 {image}"))
+            return
+        key = (id(rep), size, id(image), shown.image, self.state.framing)
         if key != self._visual_key:
             self._visual_key = key
-            self.background.submit("visual", lambda: R.feature_picture(rep, image, size), self._on_visual)
-        channels = self.channels()
-        key = (rep.name, rep.weights_info, layer, size, st.image_source, id(st.image), st.framing, channels)
+            self.background.submit("visual", lambda: R.feature_picture(rep, image, size),
+                                   lambda v, e: self._on_visual(rep, suffix, v, e))
+        channels = self.state.channels
+        key = (id(rep), layer, *key[1:], channels, suffix)
         if key != self._fmap_key:
             self._fmap_key = key
 
             def fmap():
                 return _feature_map(rep, image, size, layer, _first_channel(rep, layer, size, channels))
 
-            self.background.submit("fmap", fmap, self._on_fmap)
+            self.background.submit("fmap", fmap, lambda v, e: self._on_fmap(suffix, v, e))
 
-    def _on_visual(self, picture, error) -> None:
-        view, rep = self.view(), self.state.rep
+    def _on_visual(self, rep, suffix: str, picture, error) -> None:
         if isinstance(error, R.RepresentationError):
-            view.show_visual(None, f"Features — {error}")
+            self.view.show_visual(None, f"Features — {error}")
         elif error is not None:
             raise error
         else:
-            view.show_visual(picture, f"Features — {rep.title}")
+            self.view.show_visual(picture, f"Features — {rep.title}{suffix}")
 
-    def _on_fmap(self, value, error) -> None:
-        pane = self.view().feature_pane
+    def _on_fmap(self, suffix: str, value, error) -> None:
+        pane = self.view.feature_pane
         if isinstance(error, R.RepresentationError):
             pane.set_map(None, f"Feature map — {error}")
         elif error is not None:
             raise error
         else:
-            pane.set_map(*value)
+            fmap, title = value
+            pane.set_map(fmap, title + suffix)
 
     def receptive_field(self) -> None:
         """Receptive fields of the chosen layer and of every row in view of the layer tree (one
         backward pass each, on the background thread; remembered for the process, so a second
         window or a return to the model costs nothing)."""
         st = self.state
-        tree = self.tree()
-        rep, size = st.rep, self.size()
+        tree = self.tree
+        rep, size = st.rep, st.input_side
         if rep is None or tree.rep_name != rep.name or tree.shapes_size != size:
             return                                   # the tree shows another model's (or size's) rows
         base = (rep.name, rep.weights_info, repr(rep.params), size)

@@ -21,6 +21,7 @@ class LayerTree(QTreeWidget):
         super().__init__(parent)
         self.shapes_size = 0                          # the input size the shapes are for (0: none yet)
         self.rep_name = ""                            # the representation whose layers are shown
+        self.rep: Representation | None = None        # and the object itself (a HOG with other cells is another)
         self.setColumnCount(len(COLUMNS))
         # Output last: a transformer's "1 class + 4 registers + 37×37 patches × 384" runs on to the
         # right without hiding the stride and receptive field (the dock is narrow).
@@ -47,12 +48,12 @@ class LayerTree(QTreeWidget):
         """Another representation's layers are not left up while this one's shapes are computed."""
         self.clear()
         self._items.clear()
-        self.rep_name = ""
+        self.rep_name, self.rep = "", None
         self.addTopLevelItem(QTreeWidgetItem([f"{title}: computing the layer shapes at {size} px…"]))
 
     def populate(self, rep: Representation, size: int, current: str) -> None:
         self.shapes_size = size                       # the input size the shapes are for
-        self.rep_name = rep.name
+        self.rep_name, self.rep = rep.name, rep
         self.blockSignals(True)
         self.clear()
         self._items.clear()

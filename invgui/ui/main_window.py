@@ -25,6 +25,7 @@ from ..core.state import WindowState
 from . import actions, theme, wheel_guard
 from .background import Background
 from .compare_view import CompareView
+from .context import Context
 from .controller import Controller, warm_up
 from .decoder_panel import TrainDialog
 from .docks import MethodDock, RepresentationDock, queue_label
@@ -62,7 +63,6 @@ class MainWindow(QMainWindow):
     framing, device, shown_run, result = _state("framing"), _state("device"), _state("shown_run"), _state("result")
     probe_result = _state("probe_result")
     runEnded = Signal()            # on the GUI thread, after a run's result or error was shown
-    modelLoaded = Signal(object, object)   # (representation or None, error message): from the loading thread
 
     def __init__(self, image: str | None = None, device: str | None = None, restore: bool = True,
                  defer_model: bool = False, model_later: bool = False):
@@ -101,35 +101,28 @@ class MainWindow(QMainWindow):
         self._behind.append(lambda: self.background.submit("warm-up", warm_up, lambda *_: None))
         self._closed = False
         self._build()
-        # The helpers: each takes the controller, the state, the widgets it draws on and callables.
-        status, show_error = self.statusBar(), self.show_error
-        self.display = RunDisplay(c, self.state, view=self.view, run_list=self.run_list, live=self.live,
-                                  background=self.background, status_bar=status, progress=self.progress,
-                                  metrics=self.metrics_label, show_error=show_error, compare=lambda: self.compare_view,
-                                  ended=self.runEnded.emit, update_buttons=self._update_buttons, size=self._size)
-        self.features = FeatureDisplay(self.state, self.background, size=self._size, view=lambda: self.view,
-                                       channels=lambda: self.form.widgets["channels"].text(),
-                                       tree=lambda: self.layer_tree)
-        self.models = ModelChoice(c, self.state, reps=self.left, methods=self.right, display=self.display,
-                                  features=self.features, background=self.background, parent=self, status_bar=status,
-                                  progress=self.progress, show_error=show_error, size=self._size,
-                                  set_layer=self.set_layer, open_image=self.open_image,
-                                  update_labels=self._update_labels, update_buttons=self._update_buttons,
-                                  loaded=self.modelLoaded.emit)
-        self.files = SessionFiles(c, self.state, window=self, settings=self.settings, show_error=show_error,
-                                  open_image=self.open_image, take_run_settings=self.models.take_run_settings,
-                                  menus=lambda: actions.submenus(self))
-        self.exports = Exporters(c, self.state, parent=self, history=lambda: self.history, show_error=show_error,
-                                 selected=lambda: self.run_list.selected_ids(), view=lambda: self.view)
-        self.requests = Requests(c, self.state, page=lambda: self.right, size=self._size, show_error=show_error,
-                                 random_weights=lambda: self.random_weights.isChecked(),
-                                 probe_started=self.display.probe_started)
-        self.run_actions = RunActions(c, self.state, load=self.models.load_run, ask_name=ask_name(self),
-                                      clear=lambda: self.display.show_result(None), show_error=show_error)
+        # The helpers: each takes the shared context (controller, state, background thread, the
+        # window's status bar and dialogs) and the widgets it draws on, and subscribes to the
+        # state's fields it draws from — nothing below tells a view to redraw.
+        ctx = self.ctx = Context(c, self.state, self.background, self)
+        self.display = RunDisplay(ctx, self.view, self.run_list, self.live, self.metrics_label)
+        self.display.ended.connect(self.runEnded)
+        self.features = FeatureDisplay(ctx, self.view, self.layer_tree)
+        self.models = ModelChoice(ctx, self.left, self.right)
+        self.files = SessionFiles(ctx, self.settings, lambda: actions.submenus(self), self.models.take_run_settings)
+        self.exports = Exporters(ctx, history=lambda: self.history, selected=lambda: self.run_list.selected_ids(),
+                                 view=lambda: self.view)
+        self.requests = Requests(ctx, self.right)
+        self.run_actions = RunActions(ctx, self.models.load_run, ask_name(self))
         self._wire()
         actions.build(self)
         self.fit_action.setChecked(self.framing == "fit")
-        self.modelLoaded.connect(self.models.on_loaded)
+        self.state.events.framing.connect(lambda framing: self.fit_action.setChecked(framing == "fit"))
+        # The buttons follow the state and the queue.
+        for signal in (self.state.events.rep, self.state.events.result, self.state.events.probe_result):
+            signal.connect(self._update_buttons)
+        for qsignal in (c.idle, c.runStarted, c.runChanged, self.display.ended):
+            qsignal.connect(self._update_buttons)
         if model_later:
             pass
         elif defer_model:                   # "loading" shows now; the thread starts after the first paint
@@ -172,7 +165,7 @@ class MainWindow(QMainWindow):
         self.feature_pane, self.plot = v.feature_pane, v.plot
         self.feature_pane.windowPicked.connect(lambda spec: self.form.set_value("window", spec))
         self.left = left = RepresentationDock(self.device)
-        self.right = right = MethodDock()
+        self.right = right = MethodDock(self.state)
         self.model_box, self.random_weights, self.device_box = left.model_box, left.random_weights, left.device_box
         self.layer_tree, self.layer_filter = left.layer_tree, left.layer_filter
         self.method_box, self.method_stack, self.form = right.method_box, right.method_stack, right.form
@@ -181,12 +174,9 @@ class MainWindow(QMainWindow):
         self.run_button, self.stop_button, self.pause_button = right.run_button, right.stop_button, right.pause_button
         self.metrics_label = right.metrics_label
         self.device_box.currentTextChanged.connect(lambda name: setattr(self.state, "device", name))
-        self.random_weights.toggled.connect(lambda _: self.set_model(self.model_box.currentData()))
         self.layer_tree.layerChosen.connect(self.set_layer)
-        self.form.changed.connect(self._on_params_changed)
+        self.form.changed.connect(lambda: self.feature_pane.set_window(self.form.widgets["window"].text()))
         right.priorChosen.connect(lambda text: self.statusBar().showMessage(text, 10000))
-        self.method_box.currentIndexChanged.connect(lambda _i: self._update_labels())
-        self.decoder_panel.box.currentIndexChanged.connect(lambda _i: self._update_labels())
         self.decoder_panel.trainRequested.connect(self.open_train_dialog)
         self.run_button.clicked.connect(self.run)
         self.stop_button.clicked.connect(self.stop)
@@ -206,9 +196,8 @@ class MainWindow(QMainWindow):
 
     def _wire(self) -> None:
         """The signals the helpers handle."""
-        self.model_box.activated.connect(self.models.on_chosen)
         self.layer_tree.rowsInView.connect(self.features.receptive_field)
-        self.decoder_panel.probeRequested.connect(self.requests.probe)
+        self.decoder_panel.probeRequested.connect(self.probe)
         rl, ra = self.run_list, self.run_actions
         for signal, slot in ((rl.renameRequested, ra.rename_dialog), (rl.duplicateRequested, ra.duplicate),
                              (rl.rerunRequested, ra.rerun), (rl.deleteRequested, ra.delete)):
@@ -230,35 +219,18 @@ class MainWindow(QMainWindow):
         self.about_box = actions.about_box(self)
         return self.about_box
 
-    # -- model, layer, image -----------------------------------------------------------------
+    # -- model, layer, image: each sets the state, the views follow ----------------------------
     def method(self) -> str:
-        return self.right.method()
+        return self.state.method
 
     def set_method(self, key: str) -> None:
-        self.right.set_method(key)
-
-    def _update_labels(self) -> None:
-        """The method page's notes: a representation optimisation cannot invert, the hybrid's decoder."""
-        self.right.update_notes(self.rep, self.method(), self.decoder_panel.current())
+        self.state.method = key
 
     def _size(self) -> int:
-        return int(self.form.widgets["size"].value()) or (self.rep.input_size if self.rep else 224)
-
-    def _on_params_changed(self) -> None:
-        if self.rep is not None and self._size() != self.layer_tree.shapes_size:
-            self.models.refresh_tree()      # output shapes depend on the input size
-        self.features.update()
-        self.feature_pane.set_window(self.form.widgets["window"].text())
+        return self.state.input_side
 
     def set_layer(self, name: str) -> None:
         self.layer = self.rep.resolve_layer(name)
-        self.layer_tree.select(self.layer)
-        self.features.receptive_field()
-        self.form.set_value("window", "")          # a window belongs to one layer's map
-        self.decoder_panel.refresh(self.rep.name, self.layer)
-        self._update_labels()
-        self.features.update()
-        self.display.clear_stale()
 
     def step_layer(self, delta: int) -> str:
         """Select the next (or previous) layer that fits, in the tree's order."""
@@ -274,15 +246,19 @@ class MainWindow(QMainWindow):
         except ImageError as e:
             self.show_error("Cannot open the image", str(e))
             return False
-        self.image, self.image_source = img, str(source)
-        self.controller.window_images = {self.image_source: img}     # queued runs reuse it, no second decode
-        self.display.show_original()
-        self.features.update()
-        if self.rep is not None:
-            self.display.clear_stale()
+        self.controller.window_images = {str(source): img}     # queued runs reuse it, no second decode
+        self.state.set(image=img, image_source=str(source))
         if not str(source).startswith("sample:"):
             self.files.add_recent("images", str(Path(source).resolve()))
         return True
+
+    def probe(self) -> bool:
+        """The decoder page's *Run probe*: its pane says it runs."""
+        title = self.requests.probe()
+        if title is not None:
+            self.display.probe_started(title)
+            self._update_buttons()
+        return title is not None
 
     def dragEnterEvent(self, e) -> None:
         if e.mimeData().hasUrls():
@@ -339,8 +315,7 @@ class MainWindow(QMainWindow):
             return self.train_dialog
         if self.train_dialog is not None:
             self.train_dialog.close()
-        self.train_dialog = TrainDialog(self.rep.name, self.layer, self.rep.params, self.state.weights_path,
-                                        self.random_weights.isChecked(), self.device, self)
+        self.train_dialog = TrainDialog(self.state, self)
         self.train_dialog.trained.connect(self.decoder_panel.add_file)
         self.train_dialog.show()
         return self.train_dialog

@@ -12,13 +12,11 @@ from ..core.session import QueueError, Run
 class RunActions:
     """The run list's actions on narrow inputs: the controller (the queue), the window's state
     (which run is shown), and callables for what only the window can do: put a run's settings
-    into its widgets (``load``), take down a shown result (``clear``), ask for a name (``ask_name``)
-    and say what went wrong (``show_error``)."""
+    into its widgets (``load``) and ask for a name (``ask_name``)."""
 
-    def __init__(self, controller, state, *, load: Callable[[Run], bool], clear: Callable[[], None],
-                 ask_name: Callable[[str], str | None], show_error: Callable[[str, str], None]):
-        self.controller, self.state = controller, state
-        self.load, self.clear, self.ask_name, self.show_error = load, clear, ask_name, show_error
+    def __init__(self, ctx, load: Callable[[Run], bool], ask_name: Callable[[str], str | None]):
+        self.controller, self.state = ctx.controller, ctx.state
+        self.load, self.ask_name, self.show_error = load, ask_name, ctx.show_error
 
     def rename_dialog(self, run_id: str) -> None:
         name = self.ask_name(self.controller.session.get(run_id).label())
@@ -40,8 +38,7 @@ class RunActions:
             self.show_error("The run is running", str(e))
             return False
         if self.state.shown_run is run:
-            self.state.shown_run = None
-            self.clear()
+            self.state.set(shown_run=None, result=None)        # the panes are drawn from the state
         return True
 
 

@@ -28,11 +28,10 @@ class SessionFiles:
     sessions, other windows' autosaves), and callables to open an image, put the window on a
     restored run's settings, and show an error."""
 
-    def __init__(self, controller, state, *, window, settings, menus: Callable[[], dict[str, Any]],
-                 open_image: Callable[[str], bool], take_run_settings: Callable[[Any], None],
-                 show_error: Callable[..., None]):
-        self.controller, self.state, self.window, self.settings, self.menus = controller, state, window, settings, menus
-        self.open_image, self.take_run_settings, self.show_error = open_image, take_run_settings, show_error
+    def __init__(self, ctx, settings, menus: Callable[[], dict[str, Any]], take_run_settings: Callable[[Any], None]):
+        self.controller, self.state, self.window, self.settings, self.menus = (ctx.controller, ctx.state, ctx.window,
+                                                                              settings, menus)
+        self.open_image, self.take_run_settings, self.show_error = ctx.open_image, take_run_settings, ctx.show_error
 
     def save_session(self, path: str | os.PathLike) -> Path | None:
         path = Path(path)
