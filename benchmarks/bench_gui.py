@@ -73,7 +73,7 @@ def main() -> int:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from invgui.ui.main_window import MainWindow
+    from invgui.ui.main.window import MainWindow
 
     cores = os.cpu_count() or 2
     gui_threads = max(1, cores - 1)
@@ -221,7 +221,7 @@ def session(args) -> int:
     from PySide6.QtWidgets import QApplication
 
     from invgui.core.session import Run
-    from invgui.ui.main_window import MainWindow
+    from invgui.ui.main.window import MainWindow
 
     cores = os.cpu_count() or 2
     pg.setConfigOptions(antialias=True, useOpenGL=False)

@@ -26,7 +26,7 @@ S=$(date +%s)
 left() { echo $(( $1 - ($(date +%s) - S) )); }
 case "${1:-checks}" in
 checks)
-    timeout 150 python3 -m pytest -m cuda tests/test_optimize.py -q -x -p no:cacheprovider 2>&1 | tee "$OUT/cuda_tests.log"
+    timeout 150 python3 -m pytest -m cuda tests/core/test_optimize.py -q -x -p no:cacheprovider 2>&1 | tee "$OUT/cuda_tests.log"
     timeout 170 python3 benchmarks/bench_optimize.py --device cuda --quality 2>&1 | tee "$OUT/bench_optimize.log"
     timeout 60 python3 benchmarks/bench_optimize.py --device cuda --model hog 2>&1 | tee "$OUT/bench_optimize_hog.log"
     timeout "$(left 570)" python3 benchmarks/bench_decoder.py --device cuda 2>&1 | tee "$OUT/bench_decoder.log"

@@ -26,7 +26,7 @@ def show(model=None, image=None, layer: str | None = None, *, weights: str | Non
     import pyqtgraph  # noqa: F401  (before torch, as the app does)
 
     from .app import configure
-    from .ui.main_window import MainWindow
+    from .ui.main.window import MainWindow
 
     if method is not None:                   # checked at the door, before a window opens
         from .core.methods.registry import method as known

@@ -40,7 +40,7 @@ def run_gui(image: str | None = None, screenshot: str | None = None, iters: int 
 
     # Leave one core to the event loop (intra-op threads are process-wide).
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-    from .ui.main_window import MainWindow
+    from .ui.main.window import MainWindow
 
     # Interactive start: the window first, the default model loads on a thread.  A screenshot run
     # loads it at once (it runs straight away).

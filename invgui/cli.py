@@ -564,7 +564,7 @@ def _figures(summary: Path) -> None:
                                                                                  "QT_QPA_PLATFORM")):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     try:
-        from .ui.figures import error_vs_layer
+        from .ui.widgets.figures import error_vs_layer
 
         png, svg = error_vs_layer(summary, summary.with_name("error_vs_layer.png"),
                                   summary.with_name("error_vs_layer.svg"))

@@ -18,7 +18,7 @@ def invgui_home(tmp_path, monkeypatch):
     """Autosave, settings and recent files of the window go to a fresh folder in every test."""
     home = tmp_path / "invgui-home"
     monkeypatch.setenv("INVGUI_HOME", str(home))
-    monkeypatch.setenv("INVGUI_DATA", str(tmp_path / "invgui-data"))    # the dialogs' folders (ui/folders.py)
+    monkeypatch.setenv("INVGUI_DATA", str(tmp_path / "invgui-data"))    # the dialogs' folders (ui/widgets/folders.py)
     return home
 
 

@@ -96,7 +96,7 @@ def _check_size(w: int, h: int, source: str) -> None:
 # The file of each sample in scikit-image's data folder (what its ``skimage.data.NAME()`` reads).
 # Read with Pillow directly because ``skimage.data`` reads through ``skimage.io``, whose import
 # (colour conversions, SciPy's linear algebra) adds ~0.25 s to a cold start; the result is the
-# same array (tests/test_images.py compares).  Samples not listed go through skimage.data.
+# same array (tests/core/test_images.py compares).  Samples not listed go through skimage.data.
 SAMPLE_FILES = {"astronaut": "astronaut.png", "chelsea": "chelsea.png", "cat": "chelsea.png",
                 "coffee": "coffee.png", "rocket": "rocket.jpg", "camera": "camera.png", "coins": "coins.png",
                 "hubble_deep_field": "hubble_deep_field.jpg", "immunohistochemistry": "ihc.png",

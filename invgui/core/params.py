@@ -2,7 +2,7 @@
 
 A parameter field carries its GUI/CLI description in ``field.metadata``:
 ``label``, ``tooltip``, ``min``, ``max``, ``step``, ``choices``, ``group``.
-The GUI builds dock forms from it (``invgui.ui.param_form``), the CLI builds
+The GUI builds dock forms from it (``invgui.ui.widgets.param_form``), the CLI builds
 flags from it (:func:`add_arguments` / :func:`from_arguments`), JSON records and
 sessions serialise it (:func:`to_dict` / :func:`from_dict`).  Presets are named
 instances of the dataclass (see :class:`Presets`).

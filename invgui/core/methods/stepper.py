@@ -16,7 +16,7 @@ as long as ``import torch`` itself, and the cold start of ``invgui invert`` must
 2× that; and the presets need the state reset at a rate change and a stage switch done by
 zeroing device tensors, with the rate read from a device tensor.  Each update is the same
 arithmetic as its ``torch.optim`` counterpart (SGD with momentum, RMSprop with momentum, Adam,
-default ε); ``tests/test_optimize.py`` checks them against ``torch.optim`` step by step.
+default ε); ``tests/core/test_optimize.py`` checks them against ``torch.optim`` step by step.
 """
 
 from __future__ import annotations

@@ -346,7 +346,7 @@ ALEXNET_ALIASES = {
 
 # The default weights of the registered torchvision models, as torchvision 0.29 names them: known
 # here so the model chooser can say where they are without importing torchvision (5 s at start-up,
-# it pulls in torch._dynamo).  tests/test_representations.py checks the table against torchvision.
+# it pulls in torch._dynamo).  tests/core/test_representations.py checks the table against torchvision.
 TORCHVISION_URLS = {
     "alexnet": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
     "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",

@@ -7,7 +7,7 @@ bare ``import torch`` (issue 13).  The network is small and plain (inverted resi
 ReLU6, no squeeze-excitation, TensorFlow "SAME" padding), so it is rebuilt here with timm's
 module names, classes' names, module order and state-dict order: layer names (``blocks.3``),
 the layer tree, saved sessions and weight files are the same as with timm.
-``tests/test_representations.py`` checks names, order and outputs against timm itself (timm
+``tests/core/test_representations.py`` checks names, order and outputs against timm itself (timm
 stays a dependency: other timm architectures, and that check).
 """
 

@@ -1,0 +1,1 @@
+"""Compare and the evaluation results."""

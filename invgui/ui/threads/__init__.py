@@ -1,0 +1,1 @@
+"""The threads: the run worker and its controller, the background jobs."""

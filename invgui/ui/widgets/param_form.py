@@ -1,0 +1,171 @@
+"""A dock form generated from a parameter dataclass (design.md §2), with a preset selector."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...core.params import Presets, field_type, parse_floats, validate
+
+
+class ParamForm(QWidget):
+    """One widget per dataclass field; ``values()`` returns a new frozen instance."""
+
+    changed = Signal()
+
+    def __init__(self, presets: Presets, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.presets = presets
+        self.cls = presets.cls
+        self.widgets: dict[str, QWidget] = {}
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.preset_box = QComboBox()
+        self.preset_box.addItems(presets.names())
+        self.preset_box.setToolTip("Named parameter sets; every value can still be changed below.")
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.setToolTip("Reset every value to the selected preset.")
+        row.addWidget(self.preset_box, 1)
+        row.addWidget(self.reset_button)
+        outer.addLayout(row)
+        # What the chosen preset is for, in one line under its box.
+        self.preset_note = QLabel(wordWrap=True, objectName="preset_note")
+        self.preset_note.setStyleSheet("color: palette(mid); font-size: small;")
+        outer.addWidget(self.preset_note)
+        groups: dict[str, QFormLayout] = {}
+        fields = dataclasses.fields(self.cls)
+        order = list(dict.fromkeys(f.metadata.get("group") or "Parameters" for f in fields))
+        # The image prior decides what every other setting means: its group second, after the
+        # objective, not under twenty fields of schedule and loss.
+        if "Prior" in order:
+            order.remove("Prior")
+            order.insert(min(1, len(order)), "Prior")
+        for g in order:
+            box = QGroupBox(g)
+            groups[g] = QFormLayout(box)
+            outer.addWidget(box)
+        self._applies: dict[str, tuple[str, tuple]] = {}
+        for f in fields:
+            g = f.metadata.get("group") or "Parameters"
+            if f.metadata.get("applies"):
+                self._applies[f.name] = f.metadata["applies"]
+            w = self._make_widget(f)
+            w.setToolTip(f.metadata.get("tooltip") or "")
+            w.setObjectName(f"param_{f.name}")
+            self.widgets[f.name] = w
+            groups[g].addRow(f.metadata.get("label") or f.name, w)
+        outer.addStretch(1)
+        self.preset_box.currentTextChanged.connect(lambda name: self.set_values(self.presets.get(name)))
+        self.preset_box.currentTextChanged.connect(self._say_preset)
+        self.changed.connect(self._enable_applicable)
+        self.reset_button.clicked.connect(lambda: self.set_values(self.presets.get(self.preset_box.currentText())))
+        self.set_values(presets.get(presets.names()[0]))
+        self._say_preset(self.preset_box.currentText())
+
+    def _say_preset(self, name: str) -> None:
+        note = self.presets.note(name)
+        self.preset_note.setText(note)
+        self.preset_note.setVisible(bool(note))
+
+    def _enable_applicable(self) -> None:
+        """Fields that act only for some value of another (DIP width under the Fourier prior) are
+        greyed out otherwise, their tooltip saying when they apply."""
+        for name, (other, values) in self._applies.items():
+            w, src = self.widgets[name], self.widgets.get(other)
+            if src is None:
+                continue
+            now = src.currentText() if isinstance(src, QComboBox) else str(getattr(self.values(), other))
+            w.setEnabled(now in {str(v) for v in values})
+
+    def _make_widget(self, f: dataclasses.Field) -> QWidget:
+        tp = field_type(self.cls, f)
+        md = f.metadata
+        if md.get("choices"):
+            w = QComboBox()
+            w.addItems([str(c) for c in md["choices"]])
+            w.currentTextChanged.connect(self.changed)
+            # A long choice ("efficientnet_lite0:blocks.1") must not set the form's minimum width (the
+            # training dialog scrolled sideways): the list that drops down shows it whole.
+            w.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            w.setMinimumContentsLength(8)
+        elif tp is bool:
+            w = QCheckBox()
+            w.toggled.connect(self.changed)
+        elif tp is int:
+            w = QSpinBox()
+            w.setRange(int(md.get("min") if md.get("min") is not None else -2**31),
+                       int(md.get("max") if md.get("max") is not None else 2**31 - 1))
+            w.setSingleStep(int(md.get("step") or 1))
+            if md.get("special"):
+                w.setSpecialValueText(md["special"])
+            w.valueChanged.connect(self.changed)
+        elif tp is float:
+            # pyqtgraph's SpinBox steps by decades (dec=True): right for weights spanning 1e-6..1e3.
+            w = pg.SpinBox(value=float(f.default), bounds=(md.get("min"), md.get("max")), dec=True,
+                           step=0.5, minStep=1e-9, decimals=4, compactHeight=False)
+            w.sigValueChanged.connect(lambda *_: self.changed.emit())
+        else:  # tuples of floats, free text
+            w = QLineEdit()
+            w.textChanged.connect(self.changed)
+        return w
+
+    def set_values(self, p: Any) -> None:
+        for name, w in self.widgets.items():
+            v = getattr(p, name)
+            w.blockSignals(True)
+            if isinstance(w, QComboBox):
+                w.setCurrentText(str(v))
+            elif isinstance(w, QCheckBox):
+                w.setChecked(bool(v))
+            elif isinstance(w, (QSpinBox, pg.SpinBox)):
+                w.setValue(v)
+            else:
+                w.setText(", ".join(f"{x:g}" for x in v) if isinstance(v, tuple) else str(v))
+            w.blockSignals(False)
+        self.changed.emit()
+
+    def set_value(self, name: str, value: Any) -> None:
+        self.set_values(dataclasses.replace(self.values(), **{name: value}))
+
+    def values(self) -> Any:
+        """The current values as a parameter instance; raises ValueError naming a bad field."""
+        kw = {}
+        for f in dataclasses.fields(self.cls):
+            w = self.widgets[f.name]
+            tp = field_type(self.cls, f)
+            if isinstance(w, QComboBox):
+                kw[f.name] = type(f.default)(w.currentText())
+            elif isinstance(w, QCheckBox):
+                kw[f.name] = w.isChecked()
+            elif isinstance(w, QSpinBox):
+                kw[f.name] = int(w.value())
+            elif isinstance(w, pg.SpinBox):
+                kw[f.name] = float(w.value())
+            else:
+                try:
+                    kw[f.name] = parse_floats(w.text()) if tp is not str else w.text()
+                except ValueError:
+                    label = f.metadata.get("label") or f.name
+                    raise ValueError(f"{label}: {w.text()!r} is not a comma-separated list of numbers") from None
+        p = self.cls(**kw)
+        problems = validate(p)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return p
