@@ -229,7 +229,12 @@ def _screenshot_results(app, win, panel, path: str) -> int:
         panel.summary_table.selectRow(pick)
         if panel.runs.rowCount() > 1:
             panel.runs_table.selectRow(1)
-        QTimer.singleShot(500, lambda: (_grab(view, path, outcome), win.close(), app.quit()))
+        def finish() -> None:
+            _grab(view, path, outcome)
+            win.close()
+            app.quit()
+
+        QTimer.singleShot(500, finish)
 
     QTimer.singleShot(300, shoot)
     app.exec()
@@ -255,7 +260,7 @@ def _screenshot_view(app, win, view: str, path: str, iters: int | None) -> int:
     if view == "compare":
         win.form.set_value("iters", iters or 100)
         win.form.set_value("size", 128)
-        win.decoder_panel.size.setValue(128)
+        win.decoder_panel.size_box.setValue(128)
         cv = win.open_compare([])
         cv.resize(1500, 800)
 
@@ -273,7 +278,7 @@ def _screenshot_view(app, win, view: str, path: str, iters: int | None) -> int:
                         # 128→160 px, beside the CNN's layers.
                         win.set_model("hog")
                         win.form.set_value("size", 160)
-                        win.decoder_panel.size.setValue(0)
+                        win.decoder_panel.size_box.setValue(0)
                         cv.sweep_layers.setText("")
                         hog.extend(cv.queue_sweep())
                         cv.set_runs([r.id for r in runs + hog])

@@ -670,6 +670,8 @@ def cmd_train_decoder(args) -> int:
             bar.close()
     if not lead:
         return 0
+    if result is None:
+        raise InvguiError("training ended without a result")
     m = Metrics.of(result)
     held = f"held-out MSE {m.held_out_mse:.4f}" if m.held_out_mse is not None else "no held-out images"
     if m.held_out_normalised_error is not None:
@@ -708,6 +710,8 @@ def cmd_probe(args) -> int:
             print(ev.message, file=sys.stderr)
         elif isinstance(ev, Result):
             result = ev
+    if result is None:
+        raise InvguiError("the probe ended without a result")
     rec = result.record
     strip = image_strip(list(result.images), rec["labels"], rows=rec["rows"])
     with FileSet():                           # the strip and its record, or neither

@@ -9,7 +9,7 @@ def window(qtbot):
     w = make_window(qtbot)
     yield w
     w.close()
-    assert not w.controller.worker.thread.isRunning()
+    assert not w.controller.worker.qthread.isRunning()
 
 
 @pytest.fixture()

@@ -18,7 +18,7 @@ def test_compare_view_grid_sweep_depth_plot_and_contact_sheet(qtbot, window, tin
     window.set_model("hog")
     window.form.set_value("iters", 3)
     window.decoder_panel.add_file(str(tiny_hog_decoder))
-    window.decoder_panel.size.setValue(96)
+    window.decoder_panel.size_box.setValue(96)
     view = window.open_compare([])
     view.sweep_kind.setCurrentIndex(0)
     runs = view.queue_sweep()                                    # hog has one layer: optimisation + decoder

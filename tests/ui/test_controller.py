@@ -35,7 +35,7 @@ def test_controller_runs_the_queue_through_the_worker_and_autosaves(qtbot, invgu
     assert not c.queue.changed and c.autosave() is None                # nothing changed since
     assert len(AutosaveStore().recover().session.runs) == 3
     c.shutdown()
-    assert not c.worker.thread.isRunning()
+    assert not c.worker.qthread.isRunning()
 
 
 def test_a_scripted_controller_never_autosaves(qtbot, invgui_home):

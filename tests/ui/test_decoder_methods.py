@@ -139,8 +139,8 @@ def test_train_dialog_trains_and_offers_the_decoder(qtbot, window, photos, tmp_p
         qtbot.mouseClick(dlg.start_button, Qt.MouseButton.LeftButton)
         assert dlg.running()
     qtbot.waitUntil(lambda: not dlg.running(), timeout=30_000)
-    assert (tmp_path / "trained.pt").exists() and dlg.result.record["epochs"] == 2
-    assert len(dlg.history["train"]) == dlg.result.metrics["steps"] and len(dlg.history["held_out"]) == 2
+    assert (tmp_path / "trained.pt").exists() and dlg.outcome.record["epochs"] == 2
+    assert len(dlg.history["train"]) == dlg.outcome.metrics["steps"] and len(dlg.history["held_out"]) == 2
     assert "train" in dlg.plot.curves and "held_out" in dlg.plot.curves
     # The loss's terms, each a curve: the pixel term, the decoder's and the critic's adversarial ones.
     assert {"pixel", "adversarial", "discriminator"} <= set(dlg.plot.curves)
@@ -158,8 +158,8 @@ def test_train_dialog_trains_and_offers_the_decoder(qtbot, window, photos, tmp_p
     with qtbot.waitSignal(dlg.trained, timeout=120_000):
         assert dlg.start()
     qtbot.waitUntil(lambda: not dlg.running(), timeout=30_000)
-    assert dlg.result.record["epochs"] == 1
-    assert dlg.result.record["training"]["init"] == str(tmp_path / "trained.pt")
+    assert dlg.outcome.record["epochs"] == 1
+    assert dlg.outcome.record["training"]["init"] == str(tmp_path / "trained.pt")
     # Bad input: no folder, or no decoder to start from → a dialog, nothing starts.
     dlg.init.setText(str(tmp_path / "nothing.pt"))
     assert dlg.start() is False and "No decoder to start from" in dlg.errors[-1]
@@ -179,4 +179,4 @@ def test_closing_the_window_mid_training_ends_both_threads(qtbot, photos, tmp_pa
     assert dlg.start()
     qtbot.waitUntil(lambda: len(dlg.history["train"]) >= 2, timeout=60_000)
     w.close()
-    assert not dlg.worker.thread.isRunning() and not w.controller.worker.thread.isRunning()
+    assert not dlg.worker.qthread.isRunning() and not w.controller.worker.qthread.isRunning()

@@ -41,7 +41,7 @@ def test_the_feature_map_pane_shows_the_selected_runs_layer_and_side(qtbot):
         w.set_layer("blocks.1")
         opt = _run(qtbot, w)
         w.set_method("decoder")                       # the shipped blocks.1 decoder, at 64 px
-        w.decoder_panel.size.setValue(64)
+        w.decoder_panel.size_box.setValue(64)
         dec = _run(qtbot, w)
         assert dec.result.record["input_size"] == 64
         w.set_layer("blocks.5")                       # the tree moves on; its Φ0 is drawn

@@ -55,7 +55,7 @@ def test_close_mid_run_ends_the_thread(qtbot):
     w.run()
     qtbot.waitUntil(lambda: len(w.history["total"]) >= 3, timeout=60_000)
     w.close()
-    assert not w.controller.worker.thread.isRunning()
+    assert not w.controller.worker.qthread.isRunning()
 
 
 def test_choose_layer_in_tree_and_run_it(qtbot, window):
@@ -566,7 +566,7 @@ def test_every_method_is_measured_at_the_windows_size_and_says_its_own(qtbot, wi
 
     window.set_model("hog")
     window.form.set_value("iters", 3)
-    window.decoder_panel.size.setValue(0)                            # no decoder size chosen
+    window.decoder_panel.size_box.setValue(0)                            # no decoder size chosen
     # (the sweep takes the shipped HOG decoder, trained at 128 px)
     view = window.open_compare([])
     view.sweep_kind.setCurrentIndex(0)
@@ -575,7 +575,7 @@ def test_every_method_is_measured_at_the_windows_size_and_says_its_own(qtbot, wi
     opt, dec = runs                                  # issue 37 §4: like for like, both at the window's side
     assert (opt.result.record["input_size"], opt.result.record["eval_size"]) == (96, 96)
     assert (dec.result.record["input_size"], dec.result.record["eval_size"]) == (96, 96)
-    window.decoder_panel.size.setValue(128)                          # a decoder size chosen: kept, and said
+    window.decoder_panel.size_box.setValue(128)                          # a decoder size chosen: kept, and said
     view.sweep_again.setChecked(True)
     runs = view.queue_sweep()
     assert "the decoders at 128 px (the decoder panel's size), the others at 96 px" in view.sweep_said.text()

@@ -126,7 +126,7 @@ class CompareView(QWidget):
         self.sweep_param = QComboBox()
         import dataclasses
 
-        from ...core.methods.optimize import OptimizeParams
+        from ...core.methods.optimize_params import OptimizeParams
 
         self.sweep_param.addItems([f.name for f in dataclasses.fields(OptimizeParams)])
         self.sweep_param.setCurrentText("tv_weight")
@@ -414,7 +414,7 @@ class CompareView(QWidget):
 
     def queue_sweep(self) -> list[Run]:
         """Build the sweep's runs from the window's current settings and queue them."""
-        from ...core.methods import decoder as D
+        from ...core.methods.decoder import checkpoint as D
         from ...core.params import coerce, from_dict
 
         ctx = self.sweep_context()
@@ -459,7 +459,7 @@ class CompareView(QWidget):
             runs = C.sweep_images(template, methods, images, decoder, size=one_side)
             self.cols_box.setCurrentText("image")
         else:
-            from ...core.methods.optimize import OptimizeParams
+            from ...core.methods.optimize_params import OptimizeParams
 
             name = self.sweep_param.currentText()
             try:

@@ -216,7 +216,10 @@ def build(window) -> Actions:
     for dock in window.findChildren(QDockWidget):
         act = dock.toggleViewAction()
         act.setText(f"{dock.windowTitle()} panel")
-        view.insertAction(first, act)
+        if first is not None:
+            view.insertAction(first, act)
+        else:
+            view.addAction(act)
         acts.docks[dock.objectName()] = act
     if first is not None:
         view.insertSeparator(first)

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.methods import decoder as D
-from ...core.methods.probe import PROBE_PRESETS
+from ...core.methods.decoder import checkpoint as D
+from ...core.methods.probe_params import PROBE_PRESETS
 from ...core.state import subscribe
 from ..widgets.param_form import ParamForm
 
@@ -63,13 +63,13 @@ class DecoderPanel(QWidget):
         row.addWidget(self.train_button)
         lay.addLayout(row)
         form = QFormLayout()
-        self.size = QSpinBox()
-        self.size.setRange(0, 4096)
-        self.size.setSingleStep(16)
-        self.size.setSpecialValueText("decoder's own")
-        self.size.setToolTip("Input and output side in pixels (0 = the size the decoder was trained at; the "
+        self.size_box = QSpinBox()
+        self.size_box.setRange(0, 4096)
+        self.size_box.setSingleStep(16)
+        self.size_box.setSpecialValueText("decoder's own")
+        self.size_box.setToolTip("Input and output side in pixels (0 = the size the decoder was trained at; the "
                              "fully connected decoder only works at that size)")
-        form.addRow("Size", self.size)
+        form.addRow("Size", self.size_box)
         lay.addLayout(form)
         self.info = QLabel("")
         self.info.setWordWrap(True)
@@ -89,7 +89,7 @@ class DecoderPanel(QWidget):
         self.rep_name, self.layer = "", ""
         subscribe(state, ("rep", "layer"), self._follow)
         self.box.currentIndexChanged.connect(lambda _i: setattr(state, "decoder", self.current()))
-        self.size.valueChanged.connect(lambda v: setattr(state, "decoder_size", int(v)))
+        self.size_box.valueChanged.connect(lambda v: setattr(state, "decoder_size", int(v)))
 
     def _follow(self) -> None:
         if self.state.rep is not None:

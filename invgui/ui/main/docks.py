@@ -9,6 +9,7 @@ the result panel.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -19,13 +20,14 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QScrollArea,
+    QSpinBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from ...core import representations as R
-from ...core.methods import optimize
+from ...core.methods import optimize_params as optimize
 from ...core.methods.registry import method, window_methods
 from ...core.state import subscribe
 from ..widgets.layer_tree import LayerTree
@@ -148,7 +150,7 @@ class MethodDock(QWidget):
         self.nondiff_label.hide()
         rlay.addWidget(self.nondiff_label)
         self.form = ParamForm(optimize.PRESETS)
-        self.form.widgets["parameterisation"].currentTextChanged.connect(self._prior_chosen)
+        cast(QComboBox, self.form.widgets["parameterisation"]).currentTextChanged.connect(self._prior_chosen)
         scroll = _scroll(self.form)
         scroll.setMinimumWidth(self.form.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
         self.decoder_panel = DecoderPanel(state)
@@ -190,7 +192,7 @@ class MethodDock(QWidget):
     def _form_changed(self) -> None:
         """What the views draw from the form goes into the state: the input side, the Channels field."""
         w = self.form.widgets
-        self.state.set(size=int(w["size"].value()), channels=w["channels"].text())
+        self.state.set(size=int(cast(QSpinBox, w["size"]).value()), channels=self.form.text("channels"))
 
     def _prior_chosen(self, name: str) -> None:
         """The user chose an image parameterisation: the form takes the optimiser, schedule and

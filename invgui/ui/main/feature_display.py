@@ -34,7 +34,7 @@ class FeatureDisplay:
         st = self.state
         shown = st.shown()
         if shown is None or st.image is None or st.rep is None:
-            return                                     # (the model still loading: drawn when it arrives) None
+            return None                                # (the model still loading: drawn when it arrives)
         if not shown.of_run:
             return st.rep, frame(st.image, st.framing), shown.size, shown.layer, shown
         if not st.is_window_rep(shown):
@@ -62,15 +62,15 @@ class FeatureDisplay:
             self.background.submit("fmap", lambda: None,
                                    lambda *_: self.view.feature_pane.set_map(None, f"Φ0 {image}"))
             return
-        key = (id(rep), size, id(image), shown.image, self.state.framing)
-        if key != self._visual_key:
-            self._visual_key = key
+        visual_key = (id(rep), size, id(image), shown.image, self.state.framing)
+        if visual_key != self._visual_key:
+            self._visual_key = visual_key
             self.background.submit("visual", lambda: R.feature_picture(rep, image, size),
                                    lambda v, e: self._on_visual(rep, suffix, v, e))
         channels = self.state.channels
-        key = (id(rep), layer, *key[1:], channels, suffix)
-        if key != self._fmap_key:
-            self._fmap_key = key
+        fmap_key = (id(rep), layer, *visual_key[1:], channels, suffix)
+        if fmap_key != self._fmap_key:
+            self._fmap_key = fmap_key
 
             def fmap():
                 return _feature_map(rep, image, size, layer, _first_channel(rep, layer, size, channels))

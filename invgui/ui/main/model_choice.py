@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from ...core import representations as R
 from ...core.device import resolve_device
-from ...core.methods import optimize
+from ...core.methods import optimize_params as optimize
 from ...core.methods.registry import method
 from ...core.state import subscribe
 from .docks import OPEN_MODEL, OPEN_TIMM
@@ -145,7 +145,7 @@ class ModelChoice(QObject):
         if spec.uses_decoder and run.decoder:
             self.methods.decoder_panel.add_file(run.decoder)
         if spec.one_pass and run.decoder:
-            self.methods.decoder_panel.size.setValue(run.size)
+            self.methods.decoder_panel.size_box.setValue(run.size)
         self.ctx.say(f"loaded the settings of {run.label()}: change them and Run")
         return True
 

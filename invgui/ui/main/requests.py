@@ -4,7 +4,7 @@ non-differentiable representation, an invalid parameter) becomes a dialog that s
 
 from __future__ import annotations
 
-from ...core.methods import optimize
+from ...core.methods import optimize_params as optimize
 from ...core.methods.registry import DECODER, PROBE
 from ...core.session import Run
 from ...core.state import CannotRun, SweepContext

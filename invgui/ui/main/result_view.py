@@ -53,7 +53,8 @@ class PaneGrid(QWidget):
         for p in large + small:
             p.installEventFilter(self)
             p.titleDoubleClicked.connect(lambda p=p: self.promote(p))
-        self._relayout = QTimer(self, singleShot=True, interval=0, timeout=self.relayout)
+        self._relayout = QTimer(self, singleShot=True, interval=0)
+        self._relayout.timeout.connect(self.relayout)
         self.relayout()
 
     def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
@@ -63,11 +64,11 @@ class PaneGrid(QWidget):
 
     def relayout(self) -> None:
         """An empty row of small panes is hidden; each row's panes share its width equally."""
-        shown = [self.bottom.widget(i) for i in range(self.bottom.count()) if not self.bottom.widget(i).isHidden()]
-        self.bottom.setVisible(bool(shown))
         for split in (self.top, self.bottom):
-            n = split.count()
-            split.setSizes([1000 if not split.widget(i).isHidden() else 0 for i in range(n)])
+            panes = [split.widget(i) for i in range(split.count())]
+            split.setSizes([1000 if p is not None and not p.isHidden() else 0 for p in panes])
+        self.bottom.setVisible(any(p is not None and not p.isHidden()
+                                   for p in (self.bottom.widget(i) for i in range(self.bottom.count()))))
 
     def reset(self) -> None:
         """Every pane back where it started."""
@@ -83,6 +84,7 @@ class PaneGrid(QWidget):
         if self.bottom.indexOf(pane) < 0:
             return
         where, first = self.bottom.indexOf(pane), self.top.widget(0)
+        assert first is not None                     # the large row is never empty
         self.top.insertWidget(0, pane)
         self.bottom.insertWidget(where, first)
         self.relayout()

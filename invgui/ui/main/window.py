@@ -28,9 +28,11 @@ from ..threads.controller import Controller, warm_up
 from ..threads.worker import error_dialog
 from ..training.dialog import TrainDialog
 from ..widgets import theme, wheel_guard
+from ..widgets.param_form import ParamForm
 from ..widgets.run_list import RunList
 from . import actions
 from .context import Context
+from .decoder_panel import DecoderPanel
 from .docks import MethodDock, RepresentationDock, queue_label
 from .result_view import LiveRun, ResultView
 from .views import Views
@@ -54,6 +56,13 @@ def _state(name: str) -> property:
 
 
 class MainWindow(QMainWindow):
+    # Made in _build (declared here so they are typed where __init__ uses them first).
+    left: RepresentationDock
+    right: MethodDock
+    run_list: RunList
+    decoder_panel: DecoderPanel
+    form: ParamForm
+
     rep, layer, image, image_source = _state("rep"), _state("layer"), _state("image"), _state("image_source")
     framing, device, shown_run, result = _state("framing"), _state("device"), _state("shown_run"), _state("result")
     probe_result = _state("probe_result")
@@ -80,8 +89,8 @@ class MainWindow(QMainWindow):
         # A scripted window (restore=False: screenshots, benchmarks) keeps its settings in a scratch
         # folder, so it never changes the user's layout, recent files or theme.
         self._scratch = None if restore else tempfile.TemporaryDirectory(prefix="invgui-scratch-")
-        self.settings = QSettings(str((state_dir() if restore else Path(self._scratch.name))
-                                      / "settings.ini"), QSettings.Format.IniFormat)
+        folder = Path(self._scratch.name) if self._scratch is not None else state_dir()
+        self.settings = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
         self.state.framing = "fit" if restore and self.settings.value("framing") == "fit" else "crop"
         self.live = LiveRun()                       # the run computing: curves, preview, rate
         self.errors: list[str] = []                 # every error shown (tests read it)
@@ -106,8 +115,7 @@ class MainWindow(QMainWindow):
                                                                       views.run_actions)
         self.display.ended.connect(self.runEnded)
         self.decoder_panel.probeRequested.connect(self.probe)
-        self.run_list.exportRequested.connect(lambda rid: (self.show_run(self.session.get(rid)),
-                                                           self.exports.export_dialog()))
+        self.run_list.exportRequested.connect(self._export_run)
         self.acts = actions.build(self)
         self.acts.fit.setChecked(self.framing == "fit")
         self.state.events.framing.connect(lambda framing: self.acts.fit.setChecked(framing == "fit"))
@@ -126,7 +134,7 @@ class MainWindow(QMainWindow):
         self.open_image(image or "sample:chelsea")
         self.autosave_timer = c.timer
         self.theme = "system"
-        self.set_theme(self.settings.value("theme", "system") if restore else "light")
+        self.set_theme(str(self.settings.value("theme", "system")) if restore else "light")
         theme.follow_system(self)
         if restore:                         # restore=False: a fresh, deterministic window (screenshots)
             self.files.restore_layout()
@@ -168,7 +176,7 @@ class MainWindow(QMainWindow):
         self.metrics_label = right.metrics_label
         self.device_box.currentTextChanged.connect(lambda name: setattr(self.state, "device", name))
         self.layer_tree.layerChosen.connect(self.set_layer)
-        self.form.changed.connect(lambda: self.feature_pane.set_window(self.form.widgets["window"].text()))
+        self.form.changed.connect(lambda: self.feature_pane.set_window(self.form.text("window")))
         right.priorChosen.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.decoder_panel.trainRequested.connect(self.open_train_dialog)
         self.run_button.clicked.connect(self.run)
@@ -180,12 +188,18 @@ class MainWindow(QMainWindow):
         for key, title, widget, area in (("layers", "Layers", left, Qt.DockWidgetArea.LeftDockWidgetArea),
                                          ("runs", "Runs", rl, Qt.DockWidgetArea.LeftDockWidgetArea),
                                          ("params", "Parameters", right, Qt.DockWidgetArea.RightDockWidgetArea)):
-            docks[key] = QDockWidget(title, self, objectName=f"{key}_dock")
+            docks[key] = QDockWidget(title, self)
+            docks[key].setObjectName(f"{key}_dock")
             docks[key].setWidget(widget)
             self.addDockWidget(area, docks[key])
         self.splitDockWidget(docks["layers"], docks["runs"], Qt.Orientation.Vertical)
         self.resizeDocks([docks["layers"], docks["runs"]], [620, 220], Qt.Orientation.Vertical)
         self.resizeDocks([docks["layers"], docks["params"]], [280, 310], Qt.Orientation.Horizontal)
+
+    def _export_run(self, run_id: str) -> None:
+        """The run list's *Export…*: show that run, then the export dialog."""
+        self.show_run(self.session.get(run_id))
+        self.exports.export_dialog()
 
     def set_model(self, name: str, params=None, **kw) -> bool:
         """Switch the representation (``ModelChoice.set_model``); False (and why, shown) if it cannot."""
@@ -327,11 +341,11 @@ class MainWindow(QMainWindow):
 
     def _update_buttons(self) -> None:
         busy = self.running()
-        for w in (self.run_button, self.acts.run, self.acts.compare):
-            w.setEnabled(self.rep is not None)  # while busy, Run queues; before the model is loaded, nothing
+        for act in (self.run_button, self.acts.run, self.acts.compare):
+            act.setEnabled(self.rep is not None)  # while busy, Run queues; before the model is loaded, nothing
         self.run_button.setText(queue_label(self.session.runs) if busy else "Run")
-        for w in (self.stop_button, self.acts.stop, self.pause_button, self.acts.pause):
-            w.setEnabled(busy)
+        for act in (self.stop_button, self.acts.stop, self.pause_button, self.acts.pause):
+            act.setEnabled(busy)
         if not busy and self.pause_button.isChecked():
             self.pause(False)
         self.acts.export.setEnabled(self.result is not None)

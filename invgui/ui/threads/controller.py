@@ -272,7 +272,8 @@ class Controller(QObject):
         self._check_batch()
 
     def _on_failed(self, message: str, detail: str) -> None:
-        runs = [None] if self._probe else [r for r in self.active_runs if r.state == "running"] or [self.active]
+        runs: list[Run | None] = [None] if self._probe else (
+            [r for r in self.active_runs if r.state == "running"] or [self.active])
         for run in runs:
             if run is not None and run.state == "running":
                 self.queue.fail(run, message)

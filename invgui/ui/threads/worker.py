@@ -84,7 +84,7 @@ class Worker(QObject):
         except Exception as e:  # every worker error becomes a dialog, never a crash
             self.failed.emit(str(e) or type(e).__name__, traceback.format_exc())
         finally:
-            if gen is not None:
+            if gen is not None and hasattr(gen, "close"):
                 gen.close()        # runs the method's finally blocks, frees its tensors
             self.idle.emit()
 
@@ -96,16 +96,16 @@ class WorkerThread(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.thread = QThread()
-        self.thread.setObjectName("invgui-worker")
+        self.qthread = QThread()
+        self.qthread.setObjectName("invgui-worker")
         self.worker = Worker()
-        self.worker.moveToThread(self.thread)
+        self.worker.moveToThread(self.qthread)
         self._submit.connect(self.worker.run)
         # Delete the worker in its own thread when that thread ends (not later, from the GUI thread).
-        self.thread.finished.connect(self.worker.deleteLater)
+        self.qthread.finished.connect(self.worker.deleteLater)
         self.busy = False
         self.worker.idle.connect(self._on_idle)
-        self.thread.start()
+        self.qthread.start()
 
     def _on_idle(self) -> None:
         self.busy = False
@@ -121,11 +121,11 @@ class WorkerThread(QObject):
 
     def shutdown(self, timeout_ms: int = 30000) -> bool:
         """Abandon any run and join the thread; True when the thread has ended."""
-        if not self.thread.isRunning():
+        if not self.qthread.isRunning():
             return True
         self.worker.abort()
-        self.thread.quit()
-        return self.thread.wait(timeout_ms)
+        self.qthread.quit()
+        return self.qthread.wait(timeout_ms)
 
 
 def error_dialog(parent, log: list[str], title: str, text: str, detail: str = "") -> None:

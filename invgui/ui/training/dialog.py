@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from ...core.events import Result, Step
 from ...core.methods import decoder as D
+from ...core.methods.decoder_params import TRAIN_PRESETS
 from ...core.results import Metrics
 from ..threads.worker import WorkerThread, error_dialog
 from ..widgets import folders
@@ -50,7 +51,7 @@ class TrainDialog(QDialog):
         self.rep_name, self.layer, self.rep_params = rep_name, layer, state.rep.params
         self.weights, self.random_weights, self.device = state.weights_path, state.random_weights, state.device
         self.errors: list[str] = []
-        self.result: Result | None = None
+        self.outcome: Result | None = None
         self.history: dict[str, list[float]] = {"train": [], "held_out": []}
         self.held_steps: list[int] = []
         self.worker = WorkerThread(self)
@@ -84,7 +85,7 @@ class TrainDialog(QDialog):
             row.addWidget(browse)
             paths.addRow(label, row)
         ll.addLayout(paths)
-        self.form = ParamForm(D.TRAIN_PRESETS)
+        self.form = ParamForm(TRAIN_PRESETS)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.form)
@@ -161,7 +162,7 @@ class TrainDialog(QDialog):
         self.plot.clear_curves()
         pixel_only = params.feature_weight <= 0 and params.adversarial_weight <= 0
         self.plot.setLabel("left", "MSE" if pixel_only else "loss (held-out: MSE)")
-        self.result = None
+        self.outcome = None
         job = functools.partial(_train_job, self.rep_name, self.layer, self.rep_params, self.weights,
                                 self.random_weights, self.device, data, held, out, params, init)
         self.worker.submit(job)
@@ -204,7 +205,7 @@ class TrainDialog(QDialog):
             self.preview.set_image(self._latest_preview)
 
     def _on_finished(self, res: Result) -> None:
-        self.result = res
+        self.outcome = res
         self._draw()
         m = Metrics.of(res)
         err = m.held_out_normalised_error

@@ -176,7 +176,9 @@ def widget_png(widget, path: str, scale: int = FIGURE_SCALE) -> None:
     # The scene, not the widget: QWidget.render clips a scaled painter to the widget's own size.
     widget.scene().render(painter, QRectF(0, 0, img.width(), img.height()), QRectF(widget.rect()))
     painter.end()
-    if not img.save(path, "PNG") or Path(path).stat().st_size == 0:
+    # PySide6's stub types the format as bytes; the binding refuses bytes and takes str.
+    saved = img.save(str(path), "PNG")  # type: ignore[call-overload]
+    if not saved or Path(path).stat().st_size == 0:
         raise OSError("the picture could not be written")
 
 

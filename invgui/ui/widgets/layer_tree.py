@@ -95,8 +95,8 @@ class LayerTree(QTreeWidget):
             own = not text or any(text in (item.text(c) or "").lower() for c in (0, 1)) or \
                 text in str(item.data(0, Qt.ItemDataRole.UserRole)).lower()
             shown_child = False
-            for i in range(item.childCount()):
-                shown_child |= visit(item.child(i))
+            for child in (item.child(i) for i in range(item.childCount())):
+                shown_child |= child is not None and visit(child)
             if own and text:
                 matches += 1
             item.setHidden(not (own or shown_child))
@@ -104,8 +104,9 @@ class LayerTree(QTreeWidget):
                 item.setExpanded(True)
             return own or shown_child
 
-        for i in range(self.topLevelItemCount()):
-            visit(self.topLevelItem(i))
+        for top in (self.topLevelItem(i) for i in range(self.topLevelItemCount())):
+            if top is not None:
+                visit(top)
         self._settle.start()
         return matches
 

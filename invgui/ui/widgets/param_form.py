@@ -141,6 +141,15 @@ class ParamForm(QWidget):
             w.blockSignals(False)
         self.changed.emit()
 
+    def text(self, name: str) -> str:
+        """A field's text as it stands, even while it does not parse (a line edit being typed)."""
+        w = self.widgets[name]
+        if isinstance(w, QLineEdit):
+            return w.text()
+        if isinstance(w, QComboBox):
+            return w.currentText()
+        return str(w.value()) if isinstance(w, (QSpinBox, pg.SpinBox)) else str(w.isChecked())
+
     def set_value(self, name: str, value: Any) -> None:
         self.set_values(dataclasses.replace(self.values(), **{name: value}))
 

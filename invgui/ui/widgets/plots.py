@@ -118,7 +118,7 @@ class LossPlot(pg.PlotWidget):
         ys = np.log10(ys[np.isfinite(ys) & (ys > 0)])
         if ys.size == 0:
             return
-        lo, hi = self._live
+        lo, hi = self._live if self._live is not None else (np.inf, -np.inf)
         if ys.max() > hi:
             hi = ys.max() + 0.25
         if ys.min() < lo:

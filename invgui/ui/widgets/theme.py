@@ -54,11 +54,17 @@ def plot_background(dark: bool) -> str:
     return "#1e2124" if dark else "w"
 
 
+def _app() -> QApplication:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication), "themes need a running QApplication"
+    return app
+
+
 def set_window_theme(window, mode: str) -> bool:
     """Apply ``mode`` to the application and ``window``'s plot, tick its View › Theme entry and
     remember it; returns True when dark."""
     window.theme = mode if mode in MODES else "system"
-    window.dark = apply(QApplication.instance(), window.theme)
+    window.dark = apply(_app(), window.theme)
     window.plot.setBackground(plot_background(window.dark))
     for act_mode, act in window.acts.theme.items():
         act.setChecked(act_mode == window.theme)
@@ -68,6 +74,6 @@ def set_window_theme(window, mode: str) -> bool:
 
 def follow_system(window) -> None:
     """With the "system" theme, follow the desktop when it switches between light and dark."""
-    hints = QApplication.instance().styleHints()
+    hints = _app().styleHints()
     if hasattr(hints, "colorSchemeChanged"):
         hints.colorSchemeChanged.connect(lambda *_: window.theme == "system" and window.set_theme("system"))

@@ -29,7 +29,9 @@ class WheelGuard(QObject):
 
 def install(app: QApplication | None = None) -> WheelGuard:
     """The application's one guard (installed on first call)."""
-    app = app or QApplication.instance()
+    found = app or QApplication.instance()
+    assert isinstance(found, QApplication), "the wheel guard needs a running QApplication"
+    app = found
     guard = app.findChild(WheelGuard, "invgui-wheel-guard")
     if guard is None:
         guard = WheelGuard(app)
