@@ -135,7 +135,7 @@ def _splash(app):
     from PySide6.QtGui import QColor, QPainter, QPixmap
     from PySide6.QtWidgets import QLabel
 
-    from .ui import theme
+    from .ui.widgets import theme
 
     pix = QPixmap(420, 160)
     pix.fill(QColor("#20242c"))

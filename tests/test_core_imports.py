@@ -76,3 +76,73 @@ def test_the_catalogue_and_the_registry_name_the_same_representations():
         entry = R.REGISTRY[name]
         assert (entry.title, entry.family, entry.embedded, entry.presets) == \
                (listing.title, listing.family, listing.embedded, listing.presets)
+
+
+def _defined_names(path) -> set[str]:
+    """What a module defines at its top level (functions, classes, assignments, imports)."""
+    import ast
+
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                names.update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.If, ast.Try)):
+            names.update(n.name for n in ast.walk(node) if isinstance(n, (ast.FunctionDef, ast.ClassDef)))
+            names.update((a.asname or a.name).split(".")[0] for n in ast.walk(node)
+                         if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names)
+    return names
+
+
+def test_every_import_of_invgui_resolves_the_lazy_ones_too():
+    """Issue 38: after ui/ moved into folders, `from .ui import theme` inside the splash function
+    (imported only when the app starts without --screenshot) pointed at a module that had moved,
+    and mypy did not say so (ignore_missing_imports).  Every `from X import Y` of the package —
+    at the top or inside a function — names a module that exists and a Y it has."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    import invgui
+
+    root = Path(invgui.__file__).parent
+    bad = []
+    for path in sorted(root.rglob("*.py")):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            if not module.startswith("invgui"):
+                continue
+            spec = importlib.util.find_spec(module)
+            if spec is None or spec.origin is None:
+                bad.append(f"{path.relative_to(root.parent)}:{node.lineno}: no module {module}")
+                continue
+            have = _defined_names(Path(spec.origin))
+            for alias in node.names:
+                if alias.name != "*" and alias.name not in have and \
+                        importlib.util.find_spec(f"{module}.{alias.name}") is None:
+                    bad.append(f"{path.relative_to(root.parent)}:{node.lineno}: {module} has no {alias.name}")
+    assert bad == [], "\n".join(bad)
+
+
+def test_the_start_up_card_paints(qtbot):
+    """The card shown while torch is imported (never drawn by --screenshot runs, which the other
+    tests use)."""
+    from PySide6.QtWidgets import QApplication
+
+    from invgui.app import _splash
+
+    card = _splash(QApplication.instance())
+    qtbot.addWidget(card)
+    assert not card.pixmap().isNull() and card.pixmap().width() == 420
+    card.close()
