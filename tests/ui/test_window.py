@@ -440,10 +440,12 @@ def test_the_loss_plot_without_curves_shows_an_empty_state(qtbot, window):
     run_and_wait(qtbot, window, 3)
     assert not plot.empty and plot.getAxis("left").isVisible() and not plot.placeholder.isVisible()
     assert "total" in plot.curves
+    assert plot.plotItem.legend.isVisible()
     plot.clear_curves()
     assert plot.empty and not plot.getAxis("bottom").isVisible()
+    assert not plot.plotItem.legend.isVisible()          # no legend of curves that are not there
     plot.set_history({"total": [1.0, 0.5]})
-    assert not plot.empty and plot.plotItem.vb.autoRangeEnabled()[1]
+    assert not plot.empty and plot.plotItem.vb.autoRangeEnabled()[1] and plot.plotItem.legend.isVisible()
 
 
 @pytest.mark.slow

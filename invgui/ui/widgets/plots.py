@@ -64,6 +64,9 @@ class LossPlot(pg.PlotWidget):
         for axis in ("left", "bottom"):
             self.plotItem.showAxis(axis, not empty)
         self.placeholder.setVisible(empty)
+        # The legend keeps its entries (re-making them costs ~10 ms a run) but is not shown over no
+        # curves: a taken-down result left "total, feature, α-norm, TV^β" listed under nothing.
+        self.plotItem.legend.setVisible(not empty)
         if empty:
             self.plotItem.enableAutoRange(x=False, y=False)
             self.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
