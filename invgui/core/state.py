@@ -28,7 +28,7 @@ import contextlib
 import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from psygnal import SignalGroupDescriptor
@@ -37,6 +37,10 @@ from .errors import InvguiError
 from .methods.registry import DEFAULT_METHOD, OPTIMIZE, method
 from .params import to_dict
 from .session import Run
+
+if TYPE_CHECKING:                          # (building representations imports torch: not at run time)
+    from .events import Result
+    from .representations.base import Representation
 
 
 class CannotRun(InvguiError):
@@ -89,7 +93,7 @@ class WindowState:
     events: ClassVar[SignalGroupDescriptor] = SignalGroupDescriptor(
         equality_operators={name: operator.is_ for name in _BY_IDENTITY})
 
-    rep: Any = None                        # the Representation the window shows (None while it loads)
+    rep: Representation | None = None      # the representation the window shows (None while it loads)
     layer: str = ""
     image: np.ndarray | None = None        # the open image (H×W×3 float), None before one is open
     image_source: str = ""                 # its path or sample:NAME
@@ -102,8 +106,8 @@ class WindowState:
     decoder: str | None = None             # the decoder page's choice for this layer (None: there is none)
     decoder_size: int = 0                  # the decoder page's side (0: the decoder's own)
     shown_run: Run | None = None           # the run whose result the panes show
-    result: Any = None                     # that result (or None: the live one computes, or nothing)
-    probe_result: Any = None               # the last probe's result (its strip in the probe pane)
+    result: Result | None = None           # that result (or None: the live one computes, or nothing)
+    probe_result: Result | None = None     # the last probe's result (its strip in the probe pane)
     weights: dict[str, str] = field(default_factory=dict)    # an explicit weight file per model name
     _keep: int = field(default=0, init=False, repr=False, compare=False)    # > 0 inside keeping_shown()
 
@@ -184,14 +188,21 @@ class WindowState:
             return False, probe_stale
         rec = res.record
         image = self.shown_run.image if self.shown_run is not None else self.image_source
-        return (rec.get("representation"), rec.get("layer"), image) != (self.rep.name, self.layer,
+        return (rec.get("representation"), rec.get("layer"), image) != (self.loaded().name, self.layer,
                                                                         self.image_source), probe_stale
 
     # -- what Run queues -----------------------------------------------------------------------
+    def loaded(self) -> Representation:
+        """The representation, or CannotRun while it is still loading."""
+        if self.rep is None:
+            raise CannotRun("The model is loading", "The representation is still being loaded: run again "
+                            "in a moment.")
+        return self.rep
+
     def base(self, size: int | None = None, random_weights: bool | None = None) -> dict[str, Any]:
         """What every run takes from the window: representation, layer, image, weights, framing,
         and the side its metrics are measured at (every method's at the window's)."""
-        rep = self.rep
+        rep = self.loaded()
         return dict(model=rep.name, layer=self.layer, image=self.image_source,
                     rep_params=to_dict(rep.params) if rep.params is not None else None,
                     weights=self.weights_path,
@@ -201,7 +212,7 @@ class WindowState:
     def need(self, decoder: str | None) -> str:
         """``decoder``, or CannotRun saying there is none for this layer yet."""
         if decoder is None:
-            raise CannotRun("No decoder", f"There is no decoder for {self.rep.name} {self.layer} yet: open a "
+            raise CannotRun("No decoder", f"There is no decoder for {self.loaded().name} {self.layer} yet: open a "
                             "decoder file, or train one (Run › Train a decoder…).")
         return decoder
 
@@ -219,9 +230,10 @@ class WindowState:
         base = self.base(size, random_weights)
         if spec.one_pass:
             return Run.of(method=spec.name, decoder=self.need(decoder), size=decoder_size, **base)
-        if spec.optimises and not self.rep.differentiable and not sweep:
+        rep = self.loaded()
+        if spec.optimises and not rep.differentiable and not sweep:
             raise CannotRun("Optimisation cannot invert this representation",
-                            f"{self.rep.title}: {self.rep.decoder_hint}. Choose *Decoder* as the method.")
+                            f"{rep.title}: {rep.decoder_hint}. Choose *Decoder* as the method.")
         values = to_dict(params() if callable(params) else params)   # a form's reader: read only when needed
         if spec.uses_decoder:             # the decoder page's choice starts the optimisation
             decoder = self.need(decoder)

@@ -47,6 +47,7 @@ class RunDisplay(QObject):
         st.events.probe_result.connect(lambda res: view.hide_probe() if res is None else view.show_probe(res))
         subscribe(st, ("image", "image_source", "framing", "size", "shown_run", "result"), self.show_original)
         subscribe(st, ("rep", "layer", "image_source", "framing"), self.clear_stale)
+        self._original_key: tuple | None = None
         self.timer = QTimer(view, interval=DRAW_INTERVAL_MS, timeout=self.redraw)
         self.timer.start()
 
@@ -226,8 +227,16 @@ class RunDisplay(QObject):
         (an images sweep, a restored session) or framing shows its own preprocessed original."""
         st = self.state
         run, res = st.shown_run, st.result
-        if res is not None and res.target is not None and run is not None and (
-                run.image != st.image_source or run.framing != st.framing):
+        own = res is not None and res.target is not None and run is not None and (
+            run.image != st.image_source or run.framing != st.framing)
+        # Drawn only when what it shows changed: a run's start and end set the shown run and its
+        # result (two events), and each redraw resized the photo again (~10 ms of the GUI thread
+        # per run in bench_gui --session).
+        key = (id(res.target), run.image, run.framing) if own else (id(st.image), st.framing, st.input_side)
+        if key == self._original_key:
+            return
+        self._original_key = key
+        if own:
             self.view.original_pane.set_image(res.target)
             how = {"fit": "padded to a square", "crop": "its centre square"}[run.framing]
             self.view.original_pane.set_title(f"Original — {run.image}, {how} (this run's; the window has "
