@@ -56,7 +56,7 @@ class CompareView(QWidget):
         self.controller = controller             # the session's runs; sweeps are submitted to it
         self.sweep_context = sweep_context
         self.show_error = show_error
-        controller.runFinished.connect(lambda run, _res: run is not None and self.run_finished(run))
+        controller.runFinished.connect(self._finished)
         self.setWindowTitle("invgui — compare runs")
         self.resize(1400, 850)
         self.run_ids: list[str] = []
@@ -95,7 +95,8 @@ class CompareView(QWidget):
         self.notes = QLabel("")
         self.notes.setWordWrap(True)
         self.notes.setStyleSheet("color: #8a5a00")
-        self._refresh_timer = QTimer(self, singleShot=True, timeout=self.refresh)
+        self._refresh_timer = QTimer(self, singleShot=True)
+        self._refresh_timer.timeout.connect(self.refresh)
         self.depth_plot = pg.PlotWidget(background="w")
         self.depth_plot.showGrid(x=True, y=True, alpha=0.3)
         self.depth_plot.setLabel("bottom", "layer, at its relative depth (0 = input, 1 = last module)")
@@ -119,10 +120,10 @@ class CompareView(QWidget):
         # from a decoder's output (slower, and a second look at the same decoder).
         self.sweep_boxes: dict[str, QCheckBox] = {}
         for m in window_methods():
-            box = self.sweep_boxes[m.name] = QCheckBox(m.word + (" (where one fits)" if m.one_pass else ""))
-            box.setToolTip(m.help[:1].upper() + m.help[1:] + (" (where a decoder fits)" if m.uses_decoder else ""))
-            box.setChecked(not m.from_decoder)
-            mrow.addWidget(box)
+            tick = self.sweep_boxes[m.name] = QCheckBox(m.word + (" (where one fits)" if m.one_pass else ""))
+            tick.setToolTip(m.help[:1].upper() + m.help[1:] + (" (where a decoder fits)" if m.uses_decoder else ""))
+            tick.setChecked(not m.from_decoder)
+            mrow.addWidget(tick)
         self.sweep_param = QComboBox()
         import dataclasses
 
@@ -171,7 +172,9 @@ class CompareView(QWidget):
         gl.setContentsMargins(0, 0, 0, 0)
         gl.addWidget(self.notes)
         gl.addWidget(self.cell_grid, 1)
-        self.caption_key = QLabel(C.CAPTION_KEY, wordWrap=True, objectName="caption_key")
+        self.caption_key = QLabel(C.CAPTION_KEY)
+        self.caption_key.setWordWrap(True)
+        self.caption_key.setObjectName("caption_key")
         self.caption_key.setStyleSheet("color: palette(mid); font-size: small;")
         gl.addWidget(self.caption_key)
         split.addWidget(grid_side)
@@ -186,8 +189,9 @@ class CompareView(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(session_tab, "Session runs")
         self.tabs.setTabsClosable(True)
-        for side in (QTabBar.ButtonPosition.RightSide, QTabBar.ButtonPosition.LeftSide):
-            self.tabs.tabBar().setTabButton(0, side, None)       # the session's tab stays
+        bar = self.tabs.tabBar()
+        for position in (QTabBar.ButtonPosition.RightSide, QTabBar.ButtonPosition.LeftSide):
+            bar.setTabButton(0, position, None)       # the session's tab stays
         self.tabs.tabCloseRequested.connect(self._close_tab)
         self.open_results_button = QPushButton("Open results folder…")
         self.open_results_button.setToolTip("A results folder of `invgui evaluate`: its table, plot and images")
@@ -200,6 +204,10 @@ class CompareView(QWidget):
     def runs(self) -> list[Run]:
         by_id = {r.id: r for r in self.controller.session.runs}     # session.get per id was O(runs²)
         return [by_id[i] for i in self.run_ids if i in by_id]
+
+    def _finished(self, run: Run | None, _res) -> None:
+        if run is not None:
+            self.run_finished(run)
 
     def run_finished(self, run: Run) -> None:
         """A run ended: redraw (once for a burst of runs: at most once a second) if it is one of this
@@ -276,6 +284,8 @@ class CompareView(QWidget):
             return
         self.nre = {}
         for r in runs:
+            if r.result is None:
+                continue
             n = self._distance(r.result.images.shape[1])
             if n is None:
                 continue
@@ -315,7 +325,7 @@ class CompareView(QWidget):
             self.depth_plot.setLabel("left", self.metric_box.currentText())   # re-lays out the axis
 
         def value(r: Run):
-            m = Metrics.of(r.result)
+            m = Metrics.of(r.result if r.result is not None else {})
             return {"nre": self.nre.get(r.id), "rep": m.representation_error, "psnr": m.psnr}[key]
 
         finished = runs if runs is not None else [r for r in self.runs() if r.result is not None]

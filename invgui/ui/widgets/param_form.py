@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
@@ -46,7 +46,9 @@ class ParamForm(QWidget):
         row.addWidget(self.reset_button)
         outer.addLayout(row)
         # What the chosen preset is for, in one line under its box.
-        self.preset_note = QLabel(wordWrap=True, objectName="preset_note")
+        self.preset_note = QLabel()
+        self.preset_note.setWordWrap(True)
+        self.preset_note.setObjectName("preset_note")
         self.preset_note.setStyleSheet("color: palette(mid); font-size: small;")
         outer.addWidget(self.preset_note)
         groups: dict[str, QFormLayout] = {}
@@ -98,33 +100,36 @@ class ParamForm(QWidget):
         tp = field_type(self.cls, f)
         md = f.metadata
         if md.get("choices"):
-            w = QComboBox()
-            w.addItems([str(c) for c in md["choices"]])
-            w.currentTextChanged.connect(self.changed)
+            combo = QComboBox()
+            combo.addItems([str(c) for c in md["choices"]])
+            combo.currentTextChanged.connect(self.changed)
             # A long choice ("efficientnet_lite0:blocks.1") must not set the form's minimum width (the
             # training dialog scrolled sideways): the list that drops down shows it whole.
-            w.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            w.setMinimumContentsLength(8)
-        elif tp is bool:
-            w = QCheckBox()
-            w.toggled.connect(self.changed)
-        elif tp is int:
-            w = QSpinBox()
-            w.setRange(int(md.get("min") if md.get("min") is not None else -2**31),
-                       int(md.get("max") if md.get("max") is not None else 2**31 - 1))
-            w.setSingleStep(int(md.get("step") or 1))
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
+            return combo
+        if tp is bool:
+            check = QCheckBox()
+            check.toggled.connect(self.changed)
+            return check
+        if tp is int:
+            spin = QSpinBox()
+            lo, hi = md.get("min"), md.get("max")
+            spin.setRange(int(lo) if lo is not None else -2**31, int(hi) if hi is not None else 2**31 - 1)
+            spin.setSingleStep(int(md.get("step") or 1))
             if md.get("special"):
-                w.setSpecialValueText(md["special"])
-            w.valueChanged.connect(self.changed)
-        elif tp is float:
+                spin.setSpecialValueText(md["special"])
+            spin.valueChanged.connect(self.changed)
+            return spin
+        if tp is float:
             # pyqtgraph's SpinBox steps by decades (dec=True): right for weights spanning 1e-6..1e3.
-            w = pg.SpinBox(value=float(f.default), bounds=(md.get("min"), md.get("max")), dec=True,
-                           step=0.5, minStep=1e-9, decimals=4, compactHeight=False)
-            w.sigValueChanged.connect(lambda *_: self.changed.emit())
-        else:  # tuples of floats, free text
-            w = QLineEdit()
-            w.textChanged.connect(self.changed)
-        return w
+            fspin = pg.SpinBox(value=float(cast(float, f.default)), bounds=(md.get("min"), md.get("max")), dec=True,
+                               step=0.5, minStep=1e-9, decimals=4, compactHeight=False)
+            fspin.sigValueChanged.connect(lambda *_: self.changed.emit())
+            return fspin
+        edit = QLineEdit()                     # tuples of floats, free text
+        edit.textChanged.connect(self.changed)
+        return edit
 
     def set_values(self, p: Any) -> None:
         for name, w in self.widgets.items():
@@ -136,7 +141,7 @@ class ParamForm(QWidget):
                 w.setChecked(bool(v))
             elif isinstance(w, (QSpinBox, pg.SpinBox)):
                 w.setValue(v)
-            else:
+            elif isinstance(w, QLineEdit):
                 w.setText(", ".join(f"{x:g}" for x in v) if isinstance(v, tuple) else str(v))
             w.blockSignals(False)
         self.changed.emit()
@@ -148,7 +153,9 @@ class ParamForm(QWidget):
             return w.text()
         if isinstance(w, QComboBox):
             return w.currentText()
-        return str(w.value()) if isinstance(w, (QSpinBox, pg.SpinBox)) else str(w.isChecked())
+        if isinstance(w, (QSpinBox, pg.SpinBox)):
+            return str(w.value())
+        return str(cast(QCheckBox, w).isChecked())
 
     def set_value(self, name: str, value: Any) -> None:
         self.set_values(dataclasses.replace(self.values(), **{name: value}))
@@ -160,7 +167,9 @@ class ParamForm(QWidget):
             w = self.widgets[f.name]
             tp = field_type(self.cls, f)
             if isinstance(w, QComboBox):
-                kw[f.name] = type(f.default)(w.currentText())
+                # A choice of numbers (an int field with choices) reads back as its default's type.
+                kind: type = type(f.default) if f.default is not dataclasses.MISSING else str
+                kw[f.name] = kind(w.currentText())
             elif isinstance(w, QCheckBox):
                 kw[f.name] = w.isChecked()
             elif isinstance(w, QSpinBox):
@@ -168,11 +177,12 @@ class ParamForm(QWidget):
             elif isinstance(w, pg.SpinBox):
                 kw[f.name] = float(w.value())
             else:
+                text = cast(QLineEdit, w).text()
                 try:
-                    kw[f.name] = parse_floats(w.text()) if tp is not str else w.text()
+                    kw[f.name] = parse_floats(text) if tp is not str else text
                 except ValueError:
                     label = f.metadata.get("label") or f.name
-                    raise ValueError(f"{label}: {w.text()!r} is not a comma-separated list of numbers") from None
+                    raise ValueError(f"{label}: {text!r} is not a comma-separated list of numbers") from None
         p = self.cls(**kw)
         problems = validate(p)
         if problems:
