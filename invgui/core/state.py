@@ -34,7 +34,7 @@ import numpy as np
 from psygnal import SignalGroupDescriptor
 
 from .errors import InvguiError
-from .methods.registry import DEFAULT_METHOD, OPTIMIZE, method
+from .methods.registry import DEFAULT_METHOD, OPTIMIZE, method, names
 from .params import to_dict
 from .session import Run
 
@@ -111,10 +111,16 @@ class WindowState:
     weights: dict[str, str] = field(default_factory=dict)    # an explicit weight file per model name
     _keep: int = field(default=0, init=False, repr=False, compare=False)    # > 0 inside keeping_shown()
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        _check(name, value)
+        super().__setattr__(name, value)
+
     # -- changing several fields as one ---------------------------------------------------------
     def set(self, **values: Any) -> None:
         """Set several fields, then tell their listeners — so none of them sees a half-made state
         (a new representation with the old one's layer)."""
+        for name, value in values.items():       # all or nothing: none set when one is refused
+            _check(name, value)
         old = {name: getattr(self, name) for name in values}
         with self.events.blocked():
             for name, value in values.items():
@@ -245,6 +251,15 @@ class WindowState:
     def sweep_context(self, params: Any) -> SweepContext:
         """What a sweep starts from: the optimisation template with the form's ``params``."""
         return SweepContext(self.run(None, params, sweep=True), self.rep, self.input_side, self.layer, self.decoder)
+
+
+def _check(name: str, value: Any) -> None:
+    """A value no view can draw is refused before anyone is told (a script's `state.method =
+    "nope"` raised deep inside a view's redraw instead)."""
+    if name == "method" and value not in names(in_window=True):
+        raise InvguiError(f"method {value!r}: the window offers {', '.join(names(in_window=True))}")
+    if name == "framing" and value not in ("crop", "fit"):
+        raise InvguiError(f"framing {value!r}: crop or fit")
 
 
 def _equal(a: Any, b: Any) -> bool:

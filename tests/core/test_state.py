@@ -100,3 +100,22 @@ def test_what_a_change_of_choice_takes_down(hog):
     with state.keeping_shown():                                    # a restore follows the run: nothing taken down
         assert state.stale() == (False, False)
     assert state.stale() == (True, True)
+
+
+def test_a_value_no_view_can_draw_is_refused_before_anyone_is_told():
+    """A script's `win.state.method = "nope"` failed inside a view's redraw (a psygnal
+    EmitLoopError around the registry's error); now the state refuses it and nothing is emitted."""
+    from invgui.core.errors import InvguiError
+
+    state = WindowState()
+    seen = []
+    state.events.connect(lambda info: seen.append(info.signal.name))
+    with pytest.raises(InvguiError, match="the window offers optimize, decoder, hybrid"):
+        state.method = "nope"
+    with pytest.raises(InvguiError, match="crop or fit"):
+        state.framing = "stretch"
+    with pytest.raises(InvguiError):
+        state.set(layer="blocks.1", method="probe")   # a method, but not a page of the window's: all or nothing
+    assert (state.method, state.framing, state.layer, seen) == ("optimize", "crop", "", [])
+    state.method = "hybrid"
+    assert seen == ["method"]
