@@ -28,11 +28,9 @@ from ..threads.controller import Controller, warm_up
 from ..threads.worker import error_dialog
 from ..training.dialog import TrainDialog
 from ..widgets import theme, wheel_guard
-from ..widgets.param_form import ParamForm
 from ..widgets.run_list import RunList
 from . import actions
 from .context import Context
-from .decoder_panel import DecoderPanel
 from .docks import MethodDock, RepresentationDock, queue_label
 from .result_view import LiveRun, ResultView
 from .views import Views
@@ -60,8 +58,6 @@ class MainWindow(QMainWindow):
     left: RepresentationDock
     right: MethodDock
     run_list: RunList
-    decoder_panel: DecoderPanel
-    form: ParamForm
 
     rep, layer, image, image_source = _state("rep"), _state("layer"), _state("image"), _state("image_source")
     framing, device, shown_run, result = _state("framing"), _state("device"), _state("shown_run"), _state("result")
@@ -114,7 +110,7 @@ class MainWindow(QMainWindow):
         self.files, self.exports, self.requests, self.run_actions = (views.files, views.exports, views.requests,
                                                                       views.run_actions)
         self.display.ended.connect(self.runEnded)
-        self.decoder_panel.probeRequested.connect(self.probe)
+        self.right.decoder_panel.probeRequested.connect(self.probe)
         self.run_list.exportRequested.connect(self._export_run)
         self.acts = actions.build(self)
         self.acts.fit.setChecked(self.framing == "fit")
@@ -164,7 +160,7 @@ class MainWindow(QMainWindow):
         self.original_pane, self.recon_pane, self.diff_pane = v.original_pane, v.recon_pane, v.diff_pane
         self.restarts_pane, self.probe_pane, self.visual_pane = v.restarts_pane, v.probe_pane, v.visual_pane
         self.feature_pane, self.plot = v.feature_pane, v.plot
-        self.feature_pane.windowPicked.connect(lambda spec: self.form.set_value("window", spec))
+        self.feature_pane.windowPicked.connect(lambda spec: self.right.form.set_value("window", spec))
         self.left = left = RepresentationDock(self.device)
         self.right = right = MethodDock(self.state)
         self.model_box, self.random_weights, self.device_box = left.model_box, left.random_weights, left.device_box
