@@ -213,7 +213,7 @@ def test_no_stale_panes_status_or_selection_and_presets_follow_the_representatio
     run_and_wait(qtbot, window, 3)
     qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
     first = window.session.runs[-1]
-    window.display.redraw()
+    window.display.redraw_all()
     assert window.progress.text().startswith("done") and "left" not in window.progress.text()
     assert "preparing" not in window.statusBar().currentMessage()
     # Another layer: the reconstruction of blocks.3 is not left up as if it were blocks.1's.
@@ -251,6 +251,23 @@ def test_the_live_loss_plot_moves_its_y_axis_only_in_steps(qtbot):
     assert changes <= 3 and lo <= np.log10(10 / 59) and hi >= 1
     plot.clear_curves()                                         # a finished result: fitted again
     plot.set_history({"total": [1.0, 0.9]})
+    assert plot.plotItem.vb.autoRangeEnabled()[1]
+
+
+def test_the_loss_plot_keeps_its_axes_up_from_one_run_to_the_next(qtbot, window):
+    """Issue 38 §5: a run's start took the axes down (the plot emptied) and put them up again, and
+    its end did the same: each a re-layout of the whole plot, ~28 ms of the GUI thread (bench_gui
+    --session).  From a shown result to the next run's live curves and its result, the axes stay."""
+    run_and_wait(qtbot, window, 3)
+    qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
+    plot = window.plot
+    assert not plot.empty and plot.plotItem.getAxis("left").isVisible()
+    shown: list[bool] = []
+    real = plot.plotItem.showAxis
+    plot.plotItem.showAxis = lambda axis, show=True: (shown.append(show), real(axis, show))
+    run_and_wait(qtbot, window, 3)
+    assert False not in shown and plot.plotItem.getAxis("left").isVisible()
+    assert set(plot.curves) >= {"total", "feature"}              # the second run's curves, fitted
     assert plot.plotItem.vb.autoRangeEnabled()[1]
 
 

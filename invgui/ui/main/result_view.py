@@ -127,11 +127,12 @@ class ResultView(QWidget):
         self.probe_strip: np.ndarray | None = None
 
     # -- a run's result --------------------------------------------------------------------------
-    def clear_result(self) -> None:
+    def clear_result(self, span: int = 0) -> None:
+        """No result shown; ``span``: a run of that many iterations starts, its curves to come."""
         self.recon_pane.set_image(None)
         self.restarts_pane.hide()
         self.diff_pane.hide()
-        self.plot.clear_curves()
+        self.plot.set_span(span)
 
     def show_result(self, res: Result) -> np.ndarray:
         """Reconstruction, difference, restarts and curves of ``res``; returns the shown image (uint8)."""
@@ -144,8 +145,7 @@ class ResultView(QWidget):
             self.diff_pane.show()
         else:
             self.diff_pane.hide()
-        self.plot.clear_curves()
-        self.plot.set_history(res.history)
+        self.plot.show_history(res.history)
         start = [to_uint8(res.start)] if res.start is not None and res.start.shape == res.image.shape else []
         first = "the decoder's reconstruction it started from, then " if start else ""
         if len(res.images) > 1 and res.deviation is not None:
@@ -197,7 +197,7 @@ class LiveRun:
         self.history: dict[str, list[float]] = {}
         self.preview: np.ndarray | None = None
         self.last: Step | None = None
-        self.dirty = False
+        self.new_preview = self.new_curves = False   # not drawn yet
         self._rate = (0, 0.0)                       # (iteration, time) at the last rate update
 
     def start(self, terms: tuple[str, ...] = ()) -> None:
@@ -212,7 +212,16 @@ class LiveRun:
             if ev.preview is not None:
                 self.preview = ev.preview
         self.last = steps[-1]
-        self.dirty = True
+        self.new_curves = True
+        self.new_preview = self.new_preview or any(ev.preview is not None for ev in steps)
+
+    @property
+    def dirty(self) -> bool:
+        return self.new_preview or self.new_curves
+
+    @dirty.setter
+    def dirty(self, on: bool) -> None:
+        self.new_preview = self.new_curves = on
 
     def progress(self) -> str:
         """``iteration n/N · r it/s · t s left · loss L`` ("" before the first step)."""

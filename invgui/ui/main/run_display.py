@@ -17,7 +17,11 @@ from ...core.results import summary, where
 from ...core.session import Run
 from ...core.state import subscribe
 
-DRAW_INTERVAL_MS = 100          # previews and curves are redrawn at most ~10 times a second
+# The live preview and the curves are redrawn at most ~10 times a second each, on alternate ticks:
+# a top-level window paints all its dirty widgets in one go, and the two together were the longest
+# stalls of the event loop while runs computed (~15 ms each alone on the 2-core VM, 30–60 ms
+# together once the worker competes for the cores; bench_gui --session, issue 38).
+DRAW_INTERVAL_MS = 50
 
 
 class RunDisplay(QObject):
@@ -48,6 +52,7 @@ class RunDisplay(QObject):
         subscribe(st, ("image", "image_source", "framing", "size", "shown_run", "result"), self.show_original)
         subscribe(st, ("rep", "layer", "image_source", "framing"), self.clear_stale)
         self._original_key: tuple | None = None
+        self._curves_turn = False
         self.timer = QTimer(view, interval=DRAW_INTERVAL_MS, timeout=self.redraw)
         self.timer.start()
 
@@ -80,11 +85,7 @@ class RunDisplay(QObject):
     def _show_live(self, run: Run) -> None:
         st = self.state
         st.set(shown_run=run, result=None)
-        self.view.clear_result()
-        self.view.plot.clear_curves()
-        if method(run.method).optimises:
-            p = run.request.optimize_params()
-            self.view.plot.set_span(p.iters + p.stage2_iters)
+        self.view.clear_result(_span(run))
         self.metrics.setText("")
         self.view.recon_pane.set_title(f"Reconstruction — {where(run.model, run.layer)} (running)")
         self.live.dirty = True                         # what it has computed so far, at the next redraw
@@ -95,15 +96,25 @@ class RunDisplay(QObject):
         self.live.add(steps)
 
     def redraw(self) -> None:
+        """One of the two, in turn: the preview (with the progress line), or the curves."""
         live = self.live
         if not live.dirty or not self.following():
             return
-        live.dirty = False
+        self._curves_turn = not self._curves_turn
+        if live.new_curves and (self._curves_turn or not live.new_preview):
+            live.new_curves = False
+            self.view.plot.set_history(live.history)
+            return
+        live.new_preview = False
         if live.preview is not None:
             self.view.recon_pane.set_image(live.preview)
-        self.view.plot.set_history(live.history)
         if live.last is not None and not self.c.is_paused:
             self.ctx.progress(live.progress())
+
+    def redraw_all(self) -> None:
+        """Both now (a test, or a run that ends: nothing is left half drawn)."""
+        self.redraw()
+        self.redraw()
 
     def finished(self, run: Run | None, res: Result) -> None:
         st = self.state
@@ -133,7 +144,8 @@ class RunDisplay(QObject):
         """The panes, curves and result panel, from the state's result."""
         if res is None:
             run = self.state.shown_run
-            self.view.clear_result()
+            # The run going live keeps the plot's axes up for its curves (see LossPlot.set_span).
+            self.view.clear_result(_span(run) if run is not None and run is self.c.active else 0)
             text = f"<b>{run.label()}</b><br>{run.state}" + (f": {run.message}" if run.message else "") if run else ""
             self.metrics.setText(text)
             return
@@ -246,3 +258,11 @@ class RunDisplay(QObject):
             name = Path(st.image_source).name if not st.image_source.startswith("sample:") else st.image_source
             self.view.original_pane.set_title(f"Original — {name} ({st.image.shape[1]}×{st.image.shape[0]}"
                                               f"{region_words(st.image.shape, st.framing)})")
+
+
+def _span(run: Run) -> int:
+    """The iterations a run's curves will span (0: it has no curves)."""
+    if not method(run.method).optimises:
+        return 0
+    p = run.request.optimize_params()
+    return p.iters + p.stage2_iters

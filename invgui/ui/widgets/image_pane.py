@@ -141,6 +141,7 @@ class ImagePane(QWidget):
             img = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
         resized = self.image is None or self.image.shape != img.shape
         self.image = img
+        # Levels stay given: auto-downsampling hands the item float means, which need them.
         self.item.setImage(img, autoLevels=False, levels=(0, 255))
         if self.unit:
             from PySide6.QtCore import QRectF
@@ -148,9 +149,11 @@ class ImagePane(QWidget):
             h, w = img.shape[:2]
             self.scale = 1.0 / w
             self.item.setRect(QRectF(0, 0, 1.0, h / w))
-        if resized or not (self.view.user_region or self.view.following):
+        fitted = all(a is not False for a in self.view.autoRangeEnabled())
+        if resized or not (self.view.user_region or self.view.following or fitted):
             # Auto-range stays on (the pane re-fits the whole image whenever its size changes) until
-            # the user zooms or pans; a new image size fits it again.
+            # the user zooms or pans; a new image size fits it again.  A pane already fitting its
+            # image of this size is left alone (re-enabling auto-range re-ranged it, per preview).
             self.view.fit()
 
 
