@@ -184,10 +184,10 @@ def test_the_model_loads_after_the_first_paint_and_closing_meanwhile_waits_for_i
     assert w.models.loader is None and w.progress.text() == "loading the model"     # not shown: not started
     w.show()
     qtbot.waitUntil(lambda: w.models.loader is not None, timeout=10_000)
-    assert w.models.loader.is_alive()
+    assert w.models.loader.running()
     threading.Timer(0.3, held_model_load.set).start()
     w.close()
-    assert not w.models.loader.is_alive()
+    assert not w.models.loader.running()
 
 
 def test_runs_on_the_cpu_reuse_the_windows_representation(window):

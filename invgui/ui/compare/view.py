@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from ...core.methods.registry import window_methods
 from ...core.results import Metrics
 from ...core.session import Run
 from ...core.state import SweepContext
+from ..threads.jobs import Job, create_worker
 from ..widgets import folders
 from ..widgets.figures import DEPTH_PADDING, curve_pen, curve_style, layer_ticks, legend_outside
 from ..widgets.plots import cache_axes
@@ -46,13 +46,12 @@ MAX_CURVES = 12                     # more curves (and legend rows) are neither 
 class CompareView(QWidget):
     """A window of its own; ``set_runs`` fills it, ``refresh`` redraws after runs finished."""
 
-    distanceReady = Signal(int, object)      # size, N (or None when it could not be computed): from a thread
-    sheetWritten = Signal(object, str)       # path (None on failure), error message: from a thread
+    sheetWritten = Signal(object, str)       # path (None on failure), error message
 
     def __init__(self, controller, sweep_context: Callable[[], SweepContext | None],
                  show_error: Callable[[str, str], None], parent: QWidget | None = None):
         super().__init__(parent, Qt.WindowType.Window)
-        self._threads: list = []                 # its computing threads, joined when it closes
+        self._jobs: list[Job] = []               # its computing jobs, joined when it closes
         self.controller = controller             # the session's runs; sweeps are submitted to it
         self.sweep_context = sweep_context
         self.show_error = show_error
@@ -64,7 +63,6 @@ class CompareView(QWidget):
         self.nre: dict[str, float] = {}
         self._distance_cache: dict[int, float | None] = {}
         self._distance_pending: set[int] = set()
-        self.distanceReady.connect(self._on_distance)
         self.sheetWritten.connect(self._on_sheet_written)
         self._depth_items: dict[str, tuple] = {}   # name -> (curve, error bars)
         self._nre_cache: dict[tuple, float | None] = {}   # (run id, result, N) -> normalised error
@@ -215,17 +213,16 @@ class CompareView(QWidget):
         if self.isVisible() and run.id in self.run_ids and not self._refresh_timer.isActive():
             self.refresh_soon(1000)
 
-    def _start(self, thread) -> None:
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
+    def _start(self, job: Job) -> None:
+        self._jobs = [j for j in self._jobs if j.running()] + [job]
+        job.start()
 
     def closeEvent(self, e) -> None:
-        # A thread that outlived the view emitted into a deleted object ("Signal source has been
-        # deleted"), and one still computing when the interpreter exited aborted the process
-        # ("terminate called without an active exception"): they finish first.
-        for t in self._threads:
-            t.join(timeout=30)
-        self._threads.clear()
+        # A job still computing when the interpreter exited aborted the process ("terminate called
+        # without an active exception"): they finish first.
+        for job in self._jobs:
+            job.wait(timeout=30)
+        self._jobs.clear()
         super().closeEvent(e)
 
     def set_runs(self, run_ids: list[str]) -> None:
@@ -246,20 +243,18 @@ class CompareView(QWidget):
         if size in self._distance_cache:
             return self._distance_cache[size]
         if size not in self._distance_pending:
-            import threading
-
             self._distance_pending.add(size)
 
-            def compute() -> None:
+            def compute() -> float | None:
                 from ...core.metrics import eval_set_distance
 
                 try:
-                    value = eval_set_distance("samples", size)
+                    return eval_set_distance("samples", size)
                 except Exception:                    # no N: the captions simply omit the error
-                    value = None
-                _emit(self.distanceReady, size, value)
+                    return None
 
-            self._start(threading.Thread(target=compute, name="invgui-compare-N", daemon=True))
+            self._start(create_worker(compute, _start_thread=False, _name="invgui-compare-N",
+                                      _connect={"returned": lambda value: self._on_distance(size, value)}))
         return None
 
     def _on_distance(self, size: int, value) -> None:
@@ -558,17 +553,17 @@ class CompareView(QWidget):
             except OSError as e:
                 self.show_error("Cannot export the contact sheet", str(e))
                 return None
-        import threading
-
-        def work() -> None:
-            try:
-                _emit(self.sheetWritten, _write_sheet(path, grid, nre, tile), "")
-            except OSError as e:
-                _emit(self.sheetWritten, None, str(e))
-
         self.sheet_status.setText(f"writing {Path(path).name}…")
-        self._start(threading.Thread(target=work, name="invgui-contact-sheet", daemon=True))
+        self._start(create_worker(_write_sheet, path, grid, nre, tile, _start_thread=False,
+                                  _name="invgui-contact-sheet",
+                                  _connect={"returned": lambda out: self.sheetWritten.emit(out, ""),
+                                            "errored": self._sheet_failed}))
         return None
+
+    def _sheet_failed(self, error: BaseException) -> None:
+        if not isinstance(error, OSError):
+            raise error
+        self.sheetWritten.emit(None, str(error))
 
     def _on_sheet_written(self, path, error: str) -> None:
         if path is None:
@@ -594,9 +589,3 @@ def _write_sheet(path, grid: C.Grid, nre: dict, tile: int) -> Path:
         runs_sidecar(out, list(grid.cells.values()), contact_sheet=str(out), rows=grid.rows, cols=grid.cols,
                      rows_by=grid.rows_by, cols_by=grid.cols_by, normalised_errors=nre)
     return out
-
-
-def _emit(signal, *args) -> None:
-    """Emit from a thread whose view may be gone meanwhile: then there is no one to tell."""
-    with contextlib.suppress(RuntimeError):      # "Signal source has been deleted"
-        signal.emit(*args)

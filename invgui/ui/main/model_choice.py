@@ -6,7 +6,6 @@ cannot be loaded leaves the current one in place and says why."""
 from __future__ import annotations
 
 import contextlib
-import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -17,6 +16,7 @@ from ...core.device import resolve_device
 from ...core.methods import optimize_params as optimize
 from ...core.methods.registry import method
 from ...core.state import subscribe
+from ..threads.jobs import Job, create_worker
 from .docks import OPEN_MODEL, OPEN_TIMM
 
 
@@ -33,7 +33,7 @@ class ModelChoice(QObject):
         super().__init__(ctx.window)
         self.ctx, self.c, self.state, self.reps, self.methods = ctx, ctx.controller, ctx.state, reps, methods
         self.weights: dict[str, str] = ctx.state.weights   # explicit state-dict file per model (else its own)
-        self.loader: threading.Thread | None = None
+        self.loader: Job | None = None
         self.loaded.connect(self.on_loaded)
         st = self.state
         subscribe(st, ("rep", "size"), self.refresh_tree)
@@ -58,22 +58,22 @@ class ModelChoice(QObject):
         """Build representation ``name`` and its layer shapes on a thread; ``loaded`` brings it back."""
         self.show_loading(name)
 
-        def load() -> None:
-            try:
-                rep = R.get(name, weights=self.weights.get(name))
-                rep.layers(rep.input_size)           # the tree's shapes: one forward pass, cached
-                self.loaded.emit(rep, None)
-            except Exception as e:                   # shown on the GUI thread
-                self.loaded.emit(None, f"{type(e).__name__}: {e}" if not isinstance(e, ValueError) else str(e))
+        def load():
+            rep = R.get(name, weights=self.weights.get(name))
+            rep.layers(rep.input_size)               # the tree's shapes: one forward pass, cached
+            return rep
 
-        self.loader = threading.Thread(target=load, name="invgui-model-load", daemon=True)
-        self.loader.start()
+        def failed(e: BaseException) -> None:
+            self.loaded.emit(None, f"{type(e).__name__}: {e}" if not isinstance(e, ValueError) else str(e))
+
+        self.loader = create_worker(load, _name="invgui-model-load",
+                                    _connect={"returned": lambda rep: self.loaded.emit(rep, None), "errored": failed})
 
     def join(self, timeout: float = 30.0) -> None:
         """Wait for a model still loading (closing the window then): a process that exits while
         the thread is inside torch aborts ("terminate called without an active exception")."""
         if self.loader is not None:
-            self.loader.join(timeout)
+            self.loader.wait(timeout)
 
     def on_loaded(self, rep, error) -> None:
         st = self.state

@@ -23,6 +23,7 @@ from ...core.events import Result, Step
 from ...core.images import check_source
 from ...core.request import Reuse, RunRequest, batch_key, execute_batch, take_batch
 from ...core.session import QueueError, Run, RunQueue, Session
+from .jobs import Job, create_worker
 from .worker import WorkerThread
 
 AUTOSAVE_MS = 60_000
@@ -99,7 +100,7 @@ class Controller(QObject):
                 if self.autosave_store.folder != autosave_dir():
                     self.autosave_note = (f"another invgui window is autosaving to {autosave_dir()}; this window "
                                           f"autosaves to {self.autosave_store.folder}")
-        self._autosave_thread: threading.Thread | None = None
+        self._autosave_job: Job | None = None
         self._autosave_lock = threading.Lock()
         self.timer = QTimer(self)
         self.timer.setInterval(AUTOSAVE_MS)
@@ -316,21 +317,19 @@ class Controller(QObject):
         if not self.autosave_enabled:
             return None
         if self.queue.changed:
-            if self._autosave_thread is not None and self._autosave_thread.is_alive():
+            if self._autosave_job is not None and self._autosave_job.running():
                 if not wait:
                     return None                      # the next tick writes what changed meanwhile
-                self._autosave_thread.join()
+                self._autosave_job.wait()
             # A snapshot: copies of the runs (results are never changed after they arrive).
             snapshot = Session(runs=[dataclasses.replace(r) for r in self.session.runs])
             self.queue.changed = False
-            self._autosave_thread = threading.Thread(target=self._write_autosave, args=(snapshot,),
-                                                     name="invgui-autosave", daemon=True)
-            self._autosave_thread.start()
+            self._autosave_job = create_worker(self._write_autosave, snapshot, _name="invgui-autosave")
             started = True
         else:
             started = False
-        if wait and self._autosave_thread is not None:
-            self._autosave_thread.join()
+        if wait and self._autosave_job is not None:
+            self._autosave_job.wait()
         return self.autosave_store.index if started else None
 
     def _write_autosave(self, snapshot: Session) -> None:
@@ -342,9 +341,8 @@ class Controller(QObject):
                 self.autosaveFailed.emit(str(e))
 
     def wait_autosave(self) -> None:
-        t = self._autosave_thread
-        if t is not None:
-            t.join()
+        if self._autosave_job is not None:
+            self._autosave_job.wait()
 
     def shutdown(self) -> None:
         """Window closing: stop the run, join the worker, write the autosave and wait for it."""
