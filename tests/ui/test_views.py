@@ -116,6 +116,26 @@ def _ui_sources():
     return sorted(Path(invgui.ui.__file__).parent.rglob("*.py"))
 
 
+def test_compare_says_what_a_sweep_starts_from_as_the_window_changes(qtbot):
+    """Compare subscribes to the state too: its sweep's "From" line follows a layer, size and method
+    changed in the window, with no call from the window (a sweep queued after such a change used
+    the new settings without a word in Compare)."""
+    w = _window(qtbot)
+    try:
+        cv = w.open_compare([])
+        said = cv.sweep_template.text()
+        assert w.state.layer in said and f"{w.state.input_side} px" in said
+        w.state.layer = "blocks.1"
+        w.form.set_value("size", 96)
+        assert "blocks.1" in cv.sweep_template.text() and "96 px" in cv.sweep_template.text()
+        from invgui.core.methods.registry import method
+
+        w.state.method = "decoder"
+        assert method("decoder").word in cv.sweep_template.text().split(" · ")
+    finally:
+        w.close()
+
+
 def test_no_constructor_in_the_ui_takes_more_than_six_parameters():
     """Issue 38 §2: a helper takes the shared context and the widgets it draws on, not a dozen
     window callbacks (ModelChoice took 17, RunDisplay 14)."""

@@ -31,7 +31,7 @@ from ...core.methods.registry import method as method_spec
 from ...core.methods.registry import window_methods
 from ...core.results import Metrics
 from ...core.session import Run
-from ...core.state import SweepContext
+from ...core.state import SweepContext, WindowState, subscribe
 from ..threads.jobs import Job, create_worker
 from ..widgets import folders
 from ..widgets.figures import DEPTH_PADDING, curve_pen, curve_style, layer_ticks, legend_outside
@@ -48,7 +48,7 @@ class CompareView(QWidget):
 
     sheetWritten = Signal(object, str)       # path (None on failure), error message
 
-    def __init__(self, controller, sweep_context: Callable[[], SweepContext | None],
+    def __init__(self, controller, state: WindowState, sweep_context: Callable[[], SweepContext | None],
                  show_error: Callable[[str, str], None], parent: QWidget | None = None):
         super().__init__(parent, Qt.WindowType.Window)
         self._jobs: list[Job] = []               # its computing jobs, joined when it closes
@@ -147,6 +147,15 @@ class CompareView(QWidget):
                                     "running or done) unless this is ticked")
         self.sweep_said = QLabel("")                # what the last sweep queued and skipped
         self.sweep_said.setWordWrap(True)
+        # What a sweep would start from, drawn from the window's state as it changes (a sweep queued
+        # after a layer or model change in the window used the new one without a word here).
+        self.sweep_template = QLabel("")
+        self.sweep_template.setWordWrap(True)
+        self.state = state
+        subscribe(state, ("rep", "layer", "size", "image_source", "method", "decoder", "random_weights"),
+                  self._show_template)
+        self._show_template()
+        sf.addRow("From", self.sweep_template)
         sf.addRow("Kind", self.sweep_kind)
         sf.addRow("Layers", self.sweep_layers)
         sf.addRow("Methods", mrow)
@@ -412,6 +421,19 @@ class CompareView(QWidget):
             w.deleteLater()
 
     # -- sweeps ----------------------------------------------------------------------------------
+    def _show_template(self) -> None:
+        """The window's settings a sweep starts from: representation, layer, side, image, method."""
+        st = self.state
+        if st.rep is None:
+            self.sweep_template.setText("the window's model is loading")
+            return
+        image = Path(st.image_source).name if not st.image_source.startswith("sample:") else st.image_source
+        parts = [st.rep.title + (" (random weights)" if st.random_weights else ""), st.layer,
+                 f"{st.input_side} px", image, method_spec(st.method).word]
+        if st.decoder and method_spec(st.method).uses_decoder:
+            parts.append(f"decoder {Path(st.decoder).name}")
+        self.sweep_template.setText(" · ".join(p for p in parts if p))
+
     def default_layers(self) -> list[str]:
         """Four layers spread over the current model (stages with a spatial map; see core.compare)."""
         ctx = self.sweep_context()

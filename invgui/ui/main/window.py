@@ -294,7 +294,8 @@ class MainWindow(QMainWindow):
         ids = run_ids if run_ids is not None else (selected if len(selected) > 1 else
                                                    [r.id for r in self.session.runs if r.result is not None])
         if self.compare_view is None:
-            self.compare_view = CompareView(self.controller, self.requests.sweep_context, self.show_error)
+            self.compare_view = CompareView(self.controller, self.state, self.requests.sweep_context,
+                                            self.show_error)
         self.compare_view.set_runs(ids)
         self.compare_view.show()
         self.compare_view.raise_()
