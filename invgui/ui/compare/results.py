@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from ...core import evaluate as E
 from ...core.compare import labelled_grid, method_word
-from ..widgets import folders
+from ..widgets import folders, wheel_guard
 from ..widgets.image_pane import ImagePane
 from ..widgets.plots import cache_axes
 
@@ -202,6 +202,7 @@ class EvaluationPanel(QWidget):
         lay.addLayout(buttons)
         lay.addWidget(split, 1)
         self._fill()
+        wheel_guard.guard(self)                     # its boxes take the wheel only once clicked
 
     # -- contents ------------------------------------------------------------------------------
     def reload(self) -> None:

@@ -33,7 +33,7 @@ from ...core.results import Metrics
 from ...core.session import Run
 from ...core.state import SweepContext, WindowState, subscribe
 from ..threads.jobs import Job, create_worker
-from ..widgets import folders
+from ..widgets import folders, wheel_guard
 from ..widgets.figures import DEPTH_PADDING, curve_pen, curve_style, layer_ticks, legend_outside
 from ..widgets.plots import cache_axes
 from .grid import CellGrid
@@ -206,6 +206,7 @@ class CompareView(QWidget):
         self.tabs.setCornerWidget(self.open_results_button)
         lay = QVBoxLayout(self)
         lay.addWidget(self.tabs)
+        wheel_guard.guard(self)                     # its boxes take the wheel only once clicked
 
     # -- contents ------------------------------------------------------------------------------
     def runs(self) -> list[Run]:

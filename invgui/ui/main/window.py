@@ -72,7 +72,6 @@ class MainWindow(QMainWindow):
         the default is not built — it was, and its layer trace went on in the background while the
         chosen model was set up."""
         super().__init__()
-        wheel_guard.install()                        # the wheel changes no value the user did not click
         self.setWindowTitle("invgui — what does a representation keep?")
         self.setWindowIcon(theme.icon("invgui"))
         self.resize(*default_size())
@@ -110,6 +109,7 @@ class MainWindow(QMainWindow):
         self.files, self.exports, self.requests, self.run_actions = (views.files, views.exports, views.requests,
                                                                       views.run_actions)
         self.display.ended.connect(self.runEnded)
+        wheel_guard.guard(self)                      # the wheel changes no value the user did not click
         self.right.decoder_panel.probeRequested.connect(self.probe)
         self.run_list.exportRequested.connect(self._export_run)
         self.acts = actions.build(self)

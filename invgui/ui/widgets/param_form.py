@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.params import Presets, field_type, parse_floats, validate
+from . import wheel_guard
 
 
 class ParamForm(QWidget):
@@ -80,6 +81,7 @@ class ParamForm(QWidget):
         self.reset_button.clicked.connect(lambda: self.set_values(self.presets.get(self.preset_box.currentText())))
         self.set_values(presets.get(presets.names()[0]))
         self._say_preset(self.preset_box.currentText())
+        wheel_guard.guard(self)                     # its boxes take the wheel only once clicked
 
     def _say_preset(self, name: str) -> None:
         note = self.presets.note(name)
