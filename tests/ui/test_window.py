@@ -257,7 +257,7 @@ def test_the_live_loss_plot_moves_its_y_axis_only_in_steps(qtbot):
 def test_the_loss_plot_keeps_its_axes_up_from_one_run_to_the_next(qtbot, window):
     """Issue 38 §5: a run's start took the axes down (the plot emptied) and put them up again, and
     its end did the same: each a re-layout of the whole plot, ~28 ms of the GUI thread (bench_gui
-    --session).  From a shown result to the next run's live curves and its result, the axes stay."""
+    --session); its first redraw, before any iteration, emptied the legend (refilled at the next).  From a shown result to the next run's live curves and its result, the axes stay."""
     run_and_wait(qtbot, window, 3)
     qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
     plot = window.plot
@@ -265,8 +265,13 @@ def test_the_loss_plot_keeps_its_axes_up_from_one_run_to_the_next(qtbot, window)
     shown: list[bool] = []
     real = plot.plotItem.showAxis
     plot.plotItem.showAxis = lambda axis, show=True: (shown.append(show), real(axis, show))
+    legend = plot.plotItem.legend
+    removed: list = []
+    real_remove = legend.removeItem
+    legend.removeItem = lambda item: (removed.append(item), real_remove(item))
     run_and_wait(qtbot, window, 3)
     assert False not in shown and plot.plotItem.getAxis("left").isVisible()
+    assert removed == []                           # nor its legend emptied and filled again (same terms)
     assert set(plot.curves) >= {"total", "feature"}              # the second run's curves, fitted
     assert plot.plotItem.vb.autoRangeEnabled()[1]
 

@@ -52,6 +52,7 @@ class RunDisplay(QObject):
         subscribe(st, ("image", "image_source", "framing", "size", "shown_run", "result"), self.show_original)
         subscribe(st, ("rep", "layer", "image_source", "framing"), self.clear_stale)
         self._original_key: tuple | None = None
+        self._window_original: tuple[tuple | None, object] = (None, None)
         self._curves_turn = False
         self.timer = QTimer(view, interval=DRAW_INTERVAL_MS, timeout=self.redraw)
         self.timer.start()
@@ -254,7 +255,15 @@ class RunDisplay(QObject):
             self.view.original_pane.set_title(f"Original — {run.image}, {how} (this run's; the window has "
                                               f"{st.image_source}, {st.framing})")
         elif st.image is not None:
-            self.view.original_pane.set_image(resize_center_crop(frame(st.image, st.framing), st.input_side))
+            # The window's own original, resized once per image, framing and side: runs of other
+            # images in a queue alternate between it and their own (a resize of the photo on the GUI
+            # thread at every run start, 10–25 ms in bench_gui --session).
+            # (The image itself is held and compared by identity: an id could be reused.)
+            held, shown = self._window_original
+            if held is None or held[0] is not st.image or held[1:] != (st.framing, st.input_side):
+                shown = resize_center_crop(frame(st.image, st.framing), st.input_side)
+                self._window_original = ((st.image, st.framing, st.input_side), shown)
+            self.view.original_pane.set_image(shown)
             name = Path(st.image_source).name if not st.image_source.startswith("sample:") else st.image_source
             self.view.original_pane.set_title(f"Original — {name} ({st.image.shape[1]}×{st.image.shape[0]}"
                                               f"{region_words(st.image.shape, st.framing)})")

@@ -2,7 +2,7 @@
 
 Every job that is not a run — loading a model, Φ0 and the pictures of a new layer or image
 (``Background``), the comparison's eval-set distance, contact sheets, autosaves — is a ``Job``:
-``fn(*args)`` runs on a thread of its own; ``started``, then ``returned(value)`` or
+``fn(*args)`` runs on a thread of a small pool; ``started``, then ``returned(value)`` or
 ``errored(exception)``, then ``finished`` arrive on the GUI thread (queued), in that order; a
 job nobody holds stays alive until its ``finished`` is delivered; ``wait`` joins it (closing a
 window: a thread still inside torch when the interpreter exits aborts the process, "terminate
@@ -13,16 +13,24 @@ pause, stop and streamed steps.
 Written here rather than taken from superqt: its workers start on the global thread pool a timer
 tick later (a ``wait`` right after ``start`` — a window closed at once — would wait for a job
 the blocked event loop never starts), cannot be joined one by one, and a pool of
-``idealThreadCount`` threads (two here) would queue a model load behind a contact sheet.
+``idealThreadCount`` threads (two here) would queue a model load behind a contact sheet.  The
+pool here has threads enough for every kind of job at once and keeps them: starting a thread per
+job held the GUI thread ~3 ms each (it waits for the new thread to run; ~110 jobs in one
+bench_gui --session).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from PySide6.QtCore import QObject, Signal
+
+# Model load, background, autosave, Compare's distance and sheet: five kinds, at most one or two of
+# each at once.  The threads idle between jobs and are joined at the interpreter's exit.
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="invgui-job")
 
 
 class Job(QObject):
@@ -38,27 +46,28 @@ class Job(QObject):
         self._call = (fn, args, kwargs)
         self.name = name
         self._done = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._started = False
         self.finished.connect(self._forget)
 
     def start(self) -> Job:
-        if self._thread is not None:
+        if self._started:
             raise RuntimeError(f"the job {self.name} was started already")
+        self._started = True
         Job._alive.add(self)
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
+        _POOL.submit(self._run)
         return self
 
     def running(self) -> bool:
         """Started and not yet done (its signals may still be on their way to the GUI thread)."""
-        return self._thread is not None and not self._done.is_set()
+        return self._started and not self._done.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Join the job (True: it is done, or was never started)."""
-        return self._thread is None or self._done.wait(timeout)
+        return not self._started or self._done.wait(timeout)
 
     def _run(self) -> None:
         fn, args, kwargs = self._call
+        threading.current_thread().name = self.name      # what the job is, in a stack dump or a test
         self.started.emit()
         try:
             value = fn(*args, **kwargs)

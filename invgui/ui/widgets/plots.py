@@ -133,6 +133,10 @@ class LossPlot(pg.PlotWidget):
             # 5 ms per redraw of four 200-point curves), which stalled the event loop and the worker.
             self._curve(name).setData(np.arange(1, len(y) + 1), y, connect="finite")
         if self._live is not None:
+            if not self.curves:
+                # A run just started, no iteration yet: its legend is the last one's until its
+                # curves come (emptied and filled again, ~6 ms of the GUI thread per run start).
+                return
             self._step_y_range(history)
         self._sync_legend()
 
