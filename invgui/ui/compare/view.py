@@ -94,7 +94,7 @@ class CompareView(QWidget):
         self.notes.setWordWrap(True)
         self.notes.setStyleSheet("color: #8a5a00")
         self._refresh_timer = QTimer(self, singleShot=True)
-        self._refresh_timer.timeout.connect(self.refresh)
+        self._refresh_timer.timeout.connect(self._refresh_in_two)
         self.depth_plot = pg.PlotWidget(background="w")
         self.depth_plot.showGrid(x=True, y=True, alpha=0.3)
         self.depth_plot.setLabel("bottom", "layer, at its relative depth (0 = input, 1 = last module)")
@@ -280,7 +280,14 @@ class CompareView(QWidget):
         """Redraw once after ``delay_ms``, however many times this is called meanwhile."""
         self._refresh_timer.start(delay_ms)
 
-    def refresh(self) -> None:
+    def _refresh_in_two(self) -> None:
+        """The redraw after runs finished: the grid now, the depth plot at the next turn of the event
+        loop, so each is painted apart (together ~40 ms of the GUI thread per finished run with
+        Compare open while runs computed; bench_gui --session)."""
+        self.refresh(depth=False)
+        QTimer.singleShot(0, self._plot_depth)
+
+    def refresh(self, depth: bool = True) -> None:
         runs = [r for r in self.runs() if r.result is not None]
         try:
             self.grid = C.grid(runs, self._axis(self.rows_box), self._axis(self.cols_box))
@@ -301,7 +308,8 @@ class CompareView(QWidget):
             if val is not None:
                 self.nre[r.id] = val
         self._draw_grid()
-        self._plot_depth(runs)
+        if depth:
+            self._plot_depth(runs)
 
     def _draw_grid(self) -> None:
         g = self.grid
