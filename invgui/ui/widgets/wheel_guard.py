@@ -45,7 +45,8 @@ def guard(root: QWidget) -> None:
     for kind in _GUARDED:
         found += root.findChildren(kind)
     for w in found:
-        if not w.property("invgui_wheel_guarded"):
-            w.setProperty("invgui_wheel_guarded", True)
+        # QObject's own property calls: pyqtgraph's SpinBox takes setProperty for its options.
+        if not QObject.property(w, "invgui_wheel_guarded"):
+            QObject.setProperty(w, "invgui_wheel_guarded", True)
             w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
             w.installEventFilter(the)
