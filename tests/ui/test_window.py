@@ -257,7 +257,9 @@ def test_the_live_loss_plot_moves_its_y_axis_only_in_steps(qtbot):
 def test_the_loss_plot_keeps_its_axes_up_from_one_run_to_the_next(qtbot, window):
     """Issue 38 §5: a run's start took the axes down (the plot emptied) and put them up again, and
     its end did the same: each a re-layout of the whole plot, ~28 ms of the GUI thread (bench_gui
-    --session); its first redraw, before any iteration, emptied the legend (refilled at the next).  From a shown result to the next run's live curves and its result, the axes stay."""
+    --session); its first redraw, before any iteration, emptied the legend (refilled at the next);
+    the difference pane was hidden at the start and shown at the end (every pane re-laid out, twice
+    per run, and the panes jumped).  From a shown result to the next run's live curves and its result, the axes stay."""
     run_and_wait(qtbot, window, 3)
     qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
     plot = window.plot
@@ -269,9 +271,19 @@ def test_the_loss_plot_keeps_its_axes_up_from_one_run_to_the_next(qtbot, window)
     removed: list = []
     real_remove = legend.removeItem
     legend.removeItem = lambda item: (removed.append(item), real_remove(item))
-    run_and_wait(qtbot, window, 3)
+    diff = window.diff_pane
+    assert diff.isVisible()
+    hidden: list[bool] = []
+    real_hide = diff.hide
+    diff.hide = lambda: (hidden.append(True), real_hide())
+    window.form.set_value("iters", 3)
+    with qtbot.waitSignal(window.runEnded, timeout=120_000):
+        qtbot.mouseClick(window.run_button, Qt.MouseButton.LeftButton)
+        assert window.running() and diff.image is None                    # the last run's is not left up…
+        assert diff.isVisible() and "with the run's result" in diff.title_text   # …and the pane keeps its place
     assert False not in shown and plot.plotItem.getAxis("left").isVisible()
     assert removed == []                           # nor its legend emptied and filled again (same terms)
+    assert hidden == [] and diff.image is not None and "mean" in diff.title_text
     assert set(plot.curves) >= {"total", "feature"}              # the second run's curves, fitted
     assert plot.plotItem.vb.autoRangeEnabled()[1]
 

@@ -127,11 +127,18 @@ class ResultView(QWidget):
         self.probe_strip: np.ndarray | None = None
 
     # -- a run's result --------------------------------------------------------------------------
-    def clear_result(self, span: int = 0) -> None:
-        """No result shown; ``span``: a run of that many iterations starts, its curves to come."""
+    def clear_result(self, span: int = 0, live: bool = False) -> None:
+        """No result shown; ``span``: a run of that many iterations starts, its curves to come.
+        ``live``: a run computes — the difference pane, when it is up, keeps its place, empty until
+        the result: hiding it and showing it again re-laid out every pane at each run's start and
+        end (the panes jumped, and the GUI thread repainted them all; bench_gui --session)."""
         self.recon_pane.set_image(None)
         self.restarts_pane.hide()
-        self.diff_pane.hide()
+        if live and not self.diff_pane.isHidden():
+            self.diff_pane.set_image(None)
+            self.diff_pane.set_title("|reconstruction − original| — with the run's result")
+        else:
+            self.diff_pane.hide()
         self.plot.set_span(span)
 
     def show_result(self, res: Result) -> np.ndarray:

@@ -86,7 +86,7 @@ class RunDisplay(QObject):
     def _show_live(self, run: Run) -> None:
         st = self.state
         st.set(shown_run=run, result=None)
-        self.view.clear_result(_span(run))
+        self.view.clear_result(_span(run), live=True)
         self.metrics.setText("")
         self.view.recon_pane.set_title(f"Reconstruction — {where(run.model, run.layer)} (running)")
         self.live.dirty = True                         # what it has computed so far, at the next redraw
@@ -146,7 +146,8 @@ class RunDisplay(QObject):
         if res is None:
             run = self.state.shown_run
             # The run going live keeps the plot's axes up for its curves (see LossPlot.set_span).
-            self.view.clear_result(_span(run) if run is not None and run is self.c.active else 0)
+            live = run is not None and run is self.c.active
+            self.view.clear_result(_span(run) if live else 0, live=live)
             text = f"<b>{run.label()}</b><br>{run.state}" + (f": {run.message}" if run.message else "") if run else ""
             self.metrics.setText(text)
             return
