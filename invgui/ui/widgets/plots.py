@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QGraphicsItem
 
 COLOURS = {"total": "#222222", "feature": "#1f77b4", "alpha": "#2ca02c", "tv": "#d62728",
@@ -40,6 +41,12 @@ class LossPlot(pg.PlotWidget):
         self.setLabel("left", "loss")
         for axis in ("left", "bottom"):
             self.getAxis(axis).enableAutoSIPrefix(False)
+        # The left axis as wide as its widest label ("0.0001", "1e-05", "1e+12"): a width that
+        # followed the labels re-laid out the whole plot — the bottom axis and the legend
+        # regenerated too — whenever a y step changed them.
+        left = self.getAxis("left")
+        metrics = QFontMetrics(left.style.get("tickFont") or left.font())
+        left.setWidth(metrics.horizontalAdvance("0.00001") + 2 * metrics.height() + 8)
         cache_axes(self)
         # The legend sits in a row of its own under the x axis, never over the curves.
         legend = pg.LegendItem(colCount=4, labelTextColor="#202020")
@@ -141,8 +148,9 @@ class LossPlot(pg.PlotWidget):
         self._sync_legend()
 
     def _step_y_range(self, history: dict[str, list[float]]) -> None:
-        """While a run computes: widen the y range only when a curve leaves it, by half a decade
-        more than needed (losses fall steadily: the range then changes a few times per run)."""
+        """While a run computes: widen the y range only when a curve leaves it, by a decade more than
+        needed below (losses fall: the range then changes about once per run; by half a decade it
+        changed two or three times, each a regeneration of the axis, 15–30 ms of the GUI thread)."""
         ys = np.asarray([v for values in history.values() for v in values[-50:]], dtype=float)
         ys = np.log10(ys[np.isfinite(ys) & (ys > 0)])
         if ys.size == 0:
@@ -151,7 +159,7 @@ class LossPlot(pg.PlotWidget):
         if ys.max() > hi:
             hi = ys.max() + 0.25
         if ys.min() < lo:
-            lo = ys.min() - 0.5
+            lo = ys.min() - 1.0
         lo = max(lo, hi - 12)                         # a diverging term: no more than 12 decades
         if (lo, hi) != self._live:
             self._live = (lo, hi)
