@@ -232,3 +232,23 @@ def test_a_forward_pass_on_another_thread_is_not_cut_short_by_this_threads_hooks
         t.join()
     assert not errors
     assert all(s == (1000,) for s in shapes)             # every trace ran to the end
+
+
+def test_a_run_asking_for_the_device_and_format_it_has_walks_no_parameter(effnet, monkeypatch):
+    """Issue 38 §5: every run called Module.to for its device and memory format; the walk over
+    ~300 tensors in Python held the interpreter lock the window's GUI thread waited for.  Only a
+    change walks them; the result is the same."""
+    import torch
+
+    walks = []
+    real = effnet.model.to
+    monkeypatch.setattr(effnet.model, "to", lambda *a, **k: (walks.append((a, k)), real(*a, **k))[1])
+    effnet.to("cpu")
+    effnet.set_channels_last(False)
+    assert walks == []
+    effnet.set_channels_last(True)
+    effnet.set_channels_last(True)
+    conv = next(m for m in effnet.model.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1)
+    assert len(walks) == 1 and conv.weight.is_contiguous(memory_format=torch.channels_last)
+    effnet.set_channels_last(False)
+    assert len(walks) == 2 and conv.weight.is_contiguous()

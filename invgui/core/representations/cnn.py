@@ -164,6 +164,7 @@ class CNNRepresentation(Representation):
                  weights_info: str = "", weights_file: str | None = None):
         self.name, self.title = name, title
         self.model = model.eval().requires_grad_(False)
+        self._channels_last = False                     # the memory format set_channels_last last set
         self.mean, self.std = tuple(mean), tuple(std)
         self.input_size = input_size
         self.aliases = dict(aliases or {})
@@ -287,12 +288,24 @@ class CNNRepresentation(Representation):
         raise RepresentationError(f"{self.name} layer {name} is never run by the model's forward pass; "
                                   "pick another layer")
 
+    # Every run asks for its device and memory format.  Module.to walks every parameter and buffer
+    # in Python even when nothing changes (~300 tensors for EfficientNet-Lite0), holding the
+    # interpreter lock that the window's GUI thread then waits for at each run's start; so the
+    # walk is done only when something does change.
     def to(self, device) -> CNNRepresentation:
-        self.model.to(device)
+        want = torch.device(device)
+        first = next(iter(self.model.parameters()), None)
+        if first is None:
+            first = next(iter(self.model.buffers()), None)
+        here = first.device if first is not None else None
+        if here is None or here.type != want.type or (want.index is not None and here.index != want.index):
+            self.model.to(device)
         return self
 
     def set_channels_last(self, on: bool) -> None:
-        self.model.to(memory_format=torch.channels_last if on else torch.contiguous_format)
+        if on != self._channels_last:
+            self.model.to(memory_format=torch.channels_last if on else torch.contiguous_format)
+            self._channels_last = on
 
 
 # --------------------------------------------------------------------------------------------

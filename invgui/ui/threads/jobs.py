@@ -67,7 +67,8 @@ class Job(QObject):
 
     def _run(self) -> None:
         fn, args, kwargs = self._call
-        threading.current_thread().name = self.name      # what the job is, in a stack dump or a test
+        thread = threading.current_thread()
+        idle_name, thread.name = thread.name, self.name   # what the job is, in a stack dump or a test
         self.started.emit()
         try:
             value = fn(*args, **kwargs)
@@ -76,6 +77,7 @@ class Job(QObject):
         else:
             self.returned.emit(value)
         finally:
+            thread.name = idle_name
             self._done.set()
             self.finished.emit()
 
