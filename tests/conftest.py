@@ -108,3 +108,13 @@ class FakeGraph:
 def fake_graph():
     """The :class:`FakeGraph` class (conftest modules are not imported by tests)."""
     return FakeGraph
+
+
+@pytest.fixture(scope="session")
+def collapsed():
+    """A real run that fails quietly (eval_helpers.COLLAPSE): "done", its representation error risen."""
+    from eval_helpers import COLLAPSE
+
+    from invgui.core.request import RunRequest, execute, results
+
+    return results(execute(RunRequest(layer="blocks.1", params=COLLAPSE)))[0]

@@ -146,3 +146,16 @@ def test_the_start_up_card_paints(qtbot):
     qtbot.addWidget(card)
     assert not card.pixmap().isNull() and card.pixmap().width() == 420
     card.close()
+
+
+def test_the_core_tests_drive_no_window():
+    """Issue 38 §3: tests/ mirrors invgui/ — a test that drives Qt lives in tests/ui (two had stayed in
+    tests/core beside the core tests they borrowed helpers from)."""
+    import re
+    from pathlib import Path
+
+    core = Path(__file__).resolve().parent / "core"
+    qt = re.compile(r"\bqtbot\b|^\s*(from|import) (PySide6|pyqtgraph|invgui\.ui)\b", re.M)
+    found = [f"{p.name}: {m.group(0).strip()}" for p in sorted(core.glob("*.py"))
+             for m in qt.finditer(p.read_text(encoding="utf-8"))]
+    assert found == []

@@ -5,10 +5,9 @@ import dataclasses
 import json
 
 import numpy as np
-import pytest
+from eval_helpers import COLLAPSE, GOOD
 
 from invgui.core.events import Result
-from invgui.core.methods.optimize import PRESETS
 from invgui.core.request import RunRequest, execute, results
 from invgui.core.results import FLAT_STD, assess, summary
 
@@ -46,18 +45,6 @@ def test_each_quiet_failure_is_named_and_a_good_run_has_none():
     assert "image is flat" in assess(result(images=nan))[0]
 
 
-# A run that fails for real, as the dip preset did at 224 px (issue 37 §3): the Deep Image Prior with
-# a learning rate 300× its own saturates its generator to a nearly white image whose representation
-# error ends above the one it started from — and the run ends "done" without a word.
-COLLAPSE = dataclasses.replace(PRESETS.get("dip"), iters=30, size=64, lr=1.0, restarts=1)
-GOOD = dataclasses.replace(PRESETS.get("fast"), iters=30, size=64, restarts=1)
-
-
-@pytest.fixture(scope="module")
-def collapsed():
-    return results(execute(RunRequest(layer="blocks.1", params=COLLAPSE)))[0]
-
-
 def test_a_collapsed_run_is_flagged_in_its_record_and_summaries_and_a_good_one_is_not(collapsed):
     said = collapsed.record["warnings"]
     assert any(w.startswith("representation error rose") for w in said)
@@ -93,21 +80,3 @@ def test_an_evaluation_row_carries_the_warnings(tmp_path):
     E.run(plan, tmp_path / "out")
     rows = E.read_rows(tmp_path / "out" / "runs.csv")
     assert len(rows) == 2 and all("representation error rose" in r["warnings"] for r in rows)
-
-
-@pytest.mark.gui
-def test_the_run_list_marks_a_quiet_failure_and_never_with_a_tick(qtbot, collapsed):
-    from invgui.core.session import Run
-    from invgui.ui.widgets.run_list import RunList
-
-    runs = RunList()
-    qtbot.addWidget(runs)
-    bad = Run.of(layer="blocks.1", params=COLLAPSE, state="done", result=collapsed)
-    fine = Run.of(layer="blocks.1", params=GOOD, state="done",
-                  result=dataclasses.replace(collapsed, record={**collapsed.record, "warnings": []}))
-    for r in (bad, fine):
-        runs.add(r)
-    qtbot.waitUntil(lambda: bool(runs.item(1).text()))        # alike runs are labelled once, on the next turn
-    first, second = (runs.item(i).text() for i in range(2))
-    assert first.startswith("⚠ ") and "\n    done: ⚠ representation error rose" in first
-    assert second.startswith("✓ ") and "⚠" not in second

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from eval_helpers import COLLAPSE, GOOD
+from eval_helpers import photos as sample_photos
+from eval_helpers import plan as small_plan
 from PySide6.QtCore import Qt
 from ui_helpers import make_window
 
@@ -208,3 +211,48 @@ def test_gui_results_opens_the_folder_headless(folder, tmp_path, invgui_home):
                           str(tmp_path / "x.png")], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 2 and "not an invgui evaluate results folder" in out.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_the_window_opens_damaged_results_folders_without_dying(qtbot, tmp_path):
+    """Before: a non-number or non-integer index in runs.csv crashed the whole application (the runs
+    table model) and the user's unsaved runs were gone."""
+    data = sample_photos(tmp_path / "data", ("astronaut", "rocket", "camera"))
+    out = tmp_path / "out"
+    E.run(small_plan(data), out)
+    text = (out / "runs.csv").read_bytes().split(b"\n")
+    text[1] = b"x" + text[1]                                # a non-integer index
+    text[2] = text[2].replace(b",0.", b",nope", 1)          # a non-number
+    (out / "runs.csv").write_bytes(b"\n".join(text))
+    (out / "summary.csv").write_text("method,layer\nbroken\n")
+    window = make_window(qtbot)
+    try:
+        view = window.open_compare([])
+        panel = view.open_results(out)
+        assert panel is not None and "damaged" in panel.header.text()
+        panel.summary_table.selectRow(0)
+        for col in range(panel.runs_table.model().columnCount()):
+            panel.runs_table.sortByColumn(col, panel.runs_table.horizontalHeader().sortIndicatorOrder())
+        (out / "plan.json").write_text("[" * 100_000)
+        view.open_results(out)                             # open already: read again, the problem said
+        assert "nested too deeply" in window.errors[-1]
+        view.tabs.removeTab(view.tabs.indexOf(panel))
+        assert view.open_results(out) is None and "nested too deeply" in window.errors[-1]
+    finally:
+        window.close()
+
+
+def test_the_run_list_marks_a_quiet_failure_and_never_with_a_tick(qtbot, collapsed):
+    from invgui.core.session import Run
+    from invgui.ui.widgets.run_list import RunList
+
+    runs = RunList()
+    qtbot.addWidget(runs)
+    bad = Run.of(layer="blocks.1", params=COLLAPSE, state="done", result=collapsed)
+    fine = Run.of(layer="blocks.1", params=GOOD, state="done",
+                  result=dataclasses.replace(collapsed, record={**collapsed.record, "warnings": []}))
+    for r in (bad, fine):
+        runs.add(r)
+    qtbot.waitUntil(lambda: bool(runs.item(1).text()))        # alike runs are labelled once, on the next turn
+    first, second = (runs.item(i).text() for i in range(2))
+    assert first.startswith("⚠ ") and "\n    done: ⚠ representation error rose" in first
+    assert second.startswith("✓ ") and "⚠" not in second
