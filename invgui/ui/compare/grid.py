@@ -56,7 +56,7 @@ class _Cell:
 
     def show_run(self, run: Run, text: str) -> None:
         if run.id != self.run_id or id(run.result) != self.result_id:
-            img = run.result.images[0]
+            img = _images(run)[0]
             # uint8 with fixed levels: pyqtgraph does not rescale it on every paint.
             self.item.setImage((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), levels=(0, 255))
             # One unit wide whatever its pixel size (decoders may reconstruct at another size than
@@ -139,7 +139,7 @@ class CellGrid(QScrollArea):
             return
         nr, nc = len(g.rows), len(g.cols)
         shape = (nr, nc, port.width(), port.height())
-        aspect = max(run.result.images.shape[1] / run.result.images.shape[2] for run in g.cells.values())
+        aspect = max(_images(run).shape[1] / _images(run).shape[2] for run in g.cells.values())
         side = max(MIN_CELL, min((port.height() - 30 - nr * 26) // nr, (port.width() - 40) // nc - GAP))
         if force or side != self._side or aspect != self._aspect:
             self._range = None                     # whole images again
@@ -151,8 +151,13 @@ class CellGrid(QScrollArea):
             self.canvas.resize(max(port.width(), w), max(port.height(), h))
         self._place()
 
+    def _shown(self) -> C.Grid:
+        """The grid drawn (what follows runs only while there is one)."""
+        assert self.grid is not None
+        return self.grid
+
     def _extent(self) -> tuple[int, int]:
-        g = self.grid
+        g = self._shown()
         return (2 * PAD + HEAD_W + len(g.cols) * (self._side + GAP),
                 2 * PAD + HEAD_H + len(g.rows) * (self._side + CAP_H + ROW_GAP))
 
@@ -160,7 +165,7 @@ class CellGrid(QScrollArea):
         return (PAD + HEAD_W + ci * (self._side + GAP), PAD + HEAD_H + ri * (self._side + CAP_H + ROW_GAP))
 
     def _in_sight(self) -> tuple[range, range]:
-        g, port = self.grid, self.viewport().size()
+        g, port = self._shown(), self.viewport().size()
         vx, vy = self.horizontalScrollBar().value(), self.verticalScrollBar().value()
         cw, rh = self._side + GAP, self._side + CAP_H + ROW_GAP
         c0 = max(0, (vx - PAD - HEAD_W) // cw - MARGIN)
@@ -193,8 +198,7 @@ class CellGrid(QScrollArea):
         self.views = []
         for (ri, ci), run in sorted(wanted.items()):
             cell = self.cells.get(run.id)
-            new = cell is None
-            if new:
+            if cell is None:
                 cell = self.cells[run.id] = self._pool.pop() if self._pool else _Cell(self.host, self._zoomed)
             cell.show_run(run, ("★ " if run.id in self.best else "") + C.caption(run, self.nre.get(run.id)))
             x, y = self._origin(ri, ci)
@@ -223,7 +227,7 @@ class CellGrid(QScrollArea):
 
     def _headers(self, rows: range, cols: range) -> None:
         """Column names on top and row names on the left, kept in sight while the grid scrolls."""
-        g, port = self.grid, self.viewport().size()
+        g, port = self._shown(), self.viewport().size()
         vx, vy = self.horizontalScrollBar().value(), self.verticalScrollBar().value()
         self._top_band.setRect(QRectF(vx, vy, port.width(), PAD + HEAD_H))
         self._left_band.setRect(QRectF(vx, vy, PAD + HEAD_W, port.height()))
@@ -259,3 +263,9 @@ class CellGrid(QScrollArea):
     def resizeEvent(self, e) -> None:
         super().resizeEvent(e)
         self.fit()
+
+
+def _images(run: Run) -> np.ndarray:
+    """A cell's run's images (a grid holds finished runs only)."""
+    assert run.result is not None, f"run {run.id} in the grid has no result"
+    return run.result.images

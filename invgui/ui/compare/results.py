@@ -108,21 +108,30 @@ class RunsModel(QAbstractTableModel):
         self.layoutChanged.emit()
 
 
-def _row_table(on_select: Callable[[], None], model: RunsModel | None = None) -> QTableWidget | QTableView:
-    """A read-only table whose rows are picked one at a time (a view of ``model`` when given)."""
-    t: QTableWidget | QTableView = QTableWidget() if model is None else QTableView()
-    if model is not None:
-        t.setModel(model)
-        t.setSortingEnabled(True)
-        t.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
+def _pick_rows(t: QTableView) -> None:
+    """Read-only, rows picked one at a time."""
     t.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     t.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     t.verticalHeader().hide()
-    if model is None:
-        t.itemSelectionChanged.connect(on_select)
-    else:
-        t.selectionModel().selectionChanged.connect(lambda *_: on_select())
+
+
+def _item_table(on_select: Callable[[], None]) -> QTableWidget:
+    """A table of its own items (the summary)."""
+    t = QTableWidget()
+    _pick_rows(t)
+    t.itemSelectionChanged.connect(on_select)
+    return t
+
+
+def _model_table(on_select: Callable[[], None], model: RunsModel) -> QTableView:
+    """A sorted view of ``model`` (the runs: tens of thousands of rows)."""
+    t = QTableView()
+    t.setModel(model)
+    t.setSortingEnabled(True)
+    t.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
+    _pick_rows(t)
+    t.selectionModel().selectionChanged.connect(lambda *_: on_select())
     return t
 
 
@@ -143,9 +152,9 @@ class EvaluationPanel(QWidget):
         self.header.setWordWrap(True)
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        self.summary_table = _row_table(self._summary_selected)
+        self.summary_table = _item_table(self._summary_selected)
         self.runs = RunsModel()
-        self.runs_table = _row_table(self._run_selected, self.runs)
+        self.runs_table = _model_table(self._run_selected, self.runs)
         self.runs_label = QLabel("")
 
         self.metric_box = QComboBox()
