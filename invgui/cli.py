@@ -297,9 +297,9 @@ def cmd_invert(args) -> int:
     base = PRESETS.get(args.preset)
     prior = getattr(args, "param_parameterisation", None)
     if prior and prior != base.parameterisation:          # its own optimiser and schedule; flags still override
-        from .core.methods.optimize_params import PRIOR_PRESETS, SCHEDULE, with_prior
+        from .core.methods.optimize_params import PRIOR_PRESETS, SCHEDULE, changed
 
-        base = with_prior(base, prior)
+        base = changed(base, parameterisation=prior)
         print(f"note: --parameterisation {prior}: {', '.join(f'{k} {getattr(base, k)}' for k in SCHEDULE)} "
               f"(from the {PRIOR_PRESETS[prior]} preset; flags override)", file=sys.stderr)
     params = from_arguments(OptimizeParams, args, base)

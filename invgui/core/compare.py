@@ -428,16 +428,14 @@ def sweep_default_layers(rep, size: int, shipped: list[str], n: int = 4) -> list
 
 def sweep_param(template: Run, name: str, values: list) -> list[Run]:
     """One optimisation run per value of parameter ``name``.  A sweep over the image
-    parameterisation gives each prior its own optimiser and schedule (``with_prior``): compared at
-    one learning rate, all but one of them would fail."""
-    if name == "parameterisation":
-        from dataclasses import asdict
+    parameterisation gives each prior its own optimiser and schedule (``optimize_params.changed``):
+    compared at one learning rate, all but one of them would fail."""
+    from dataclasses import asdict
 
-        from .methods.optimize_params import with_prior
+    from .methods.optimize_params import changed
 
-        base = template.request.optimize_params()
-        return [template.copy(method=OPTIMIZE.name, params=asdict(with_prior(base, v))) for v in values]
-    return [template.copy(method=OPTIMIZE.name, params={**template.param_values(), name: v}) for v in values]
+    base = template.request.optimize_params()
+    return [template.copy(method=OPTIMIZE.name, params=asdict(changed(base, **{name: v}))) for v in values]
 
 
 def save_sheet(path: str | os.PathLike, sheet: np.ndarray, dpi: int = 300) -> Path:

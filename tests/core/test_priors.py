@@ -171,6 +171,21 @@ def test_a_sweep_over_the_parameterisation_gives_each_prior_its_own_schedule():
     assert all((r.params.iters, r.params.restarts, r.params.seed) == (7, 2, 3) for r in runs)   # the rest kept
 
 
+def test_a_new_parameterisation_brings_its_schedule_once_and_what_is_given_beside_it_wins():
+    """Issue 39 §2: one place (optimize_params.changed) applies "a prior brings its own schedule",
+    for the command line and a sweep alike; the parameterisations are chosen from one table."""
+    from invgui.core.methods.optimize_params import PARAMETERISATIONS, changed
+    from invgui.core.methods.parameterisations import KINDS
+
+    assert tuple(KINDS) == PARAMETERISATIONS and all(cls.name == name for name, cls in KINDS.items())
+    base = OptimizeParams(iters=7, seed=3)
+    fourier = changed(base, parameterisation="fourier")
+    assert (fourier.optimizer, fourier.lr, fourier.iters, fourier.seed) == ("adam", 0.05, 7, 3)
+    assert changed(base, parameterisation="fourier", lr=0.01).lr == 0.01          # given beside it: wins
+    assert changed(fourier, lr=0.2).optimizer == "adam"                           # no new prior: a plain change
+    assert changed(fourier, parameterisation="fourier") == fourier                # the same prior: nothing moves
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["fourier", "dip"])
 @pytest.mark.parametrize("case, expect", [({}, "on"), ({"fail_at": 5}, "off: replay failed at iteration 5"),

@@ -65,7 +65,7 @@ from .optimize_params import (  # noqa: F401
     lr_at,
     preset_for,
 )
-from .parameterisations import NOISE_SD, DeepImagePrior, Fourier, Parameterisation
+from .parameterisations import KINDS, Parameterisation
 from .stepper import Stepper, Update, capture
 
 _COL = {name: i for i, name in enumerate(TERMS)}  # where a term sits in the per-iteration tensor
@@ -435,20 +435,8 @@ def _parameterisation(p: OptimizeParams, u0: torch.Tensor, conv: _Images, k_item
     themselves, or a spectrum / a generator started so that each item's rows are those its own run
     would start from (every item draws from ``p.seed``).  An image start (``init="image"``, the
     hybrid's decoder output) is the start image's own spectrum, or the generator fitted to it."""
-    if p.parameterisation == "pixel":
-        return Parameterisation(u0)
-    image_start = given_start or p.init == "image"
-    rows, c, h, w = u0.shape
-    if p.parameterisation == "fourier":
-        noise = None
-        if not image_start:
-            one = torch.randn((p.restarts, c, h, w // 2 + 1, 2), generator=torch.Generator().manual_seed(p.seed))
-            noise = (one * (NOISE_SD * p.init_scale)).repeat(k_items, 1, 1, 1, 1)
-        return Fourier(u0, conv.to_rgb, conv.from_rgb, decay=p.decay, natural=p.magnitude == "natural", noise=noise,
-                       clamp=p.clamp)
-    return DeepImagePrior(u0, conv.to_rgb, conv.from_rgb, width=p.dip_width, depth=p.dip_depth,
-                          input_noise=p.dip_noise, seed=p.seed, restarts=p.restarts, fit_start=image_start,
-                          clamp=p.clamp)
+    return KINDS[p.parameterisation].start(p, u0, conv.to_rgb, conv.from_rgb, items=k_items,
+                                           image_start=given_start or p.init == "image")
 
 
 def _shifts(p: OptimizeParams, used: dict) -> torch.Tensor | None:

@@ -6,6 +6,7 @@ importing torch (which takes seconds).  :mod:`.optimize` runs them.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ..params import Presets, param
 
@@ -236,6 +237,16 @@ def with_prior(p: OptimizeParams, name: str, always: bool = False) -> OptimizePa
         return p
     preset = PRESETS.get(PRIOR_PRESETS[name])
     return replace(p, parameterisation=name, **{f: getattr(preset, f) for f in SCHEDULE})
+
+
+def changed(base: OptimizeParams, **changes: Any) -> OptimizeParams:
+    """``base`` with ``changes``.  A parameterisation other than ``base``'s brings the optimiser,
+    schedule and prior weights made for it (``with_prior``) — applied here, once, for the command
+    line and a sweep alike — and the other ``changes`` still win over them."""
+    name = changes.get("parameterisation")
+    if name is not None and name != base.parameterisation:
+        base = with_prior(base, name)
+    return replace(base, **changes)
 
 
 def lr_at(p: OptimizeParams, i: int) -> float:

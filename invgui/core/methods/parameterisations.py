@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InvguiError
+from .optimize_params import OptimizeParams
 
 # The square root of ImageNet's colour covariance (RGB), as Olah et al. published it with Lucid; its
 # columns scaled so the largest has norm 1.  Decorrelating with it gives each colour component of
@@ -59,6 +60,14 @@ class Parameterisation:
     def __init__(self, u0: torch.Tensor):
         self.variable = u0
 
+    @classmethod
+    def start(cls, p: OptimizeParams, u0: torch.Tensor, to_rgb: Callable, from_rgb: Callable, *, items: int,
+              image_start: bool) -> Parameterisation:
+        """The variable for a run of parameters ``p`` from its start images ``u0`` (``items`` × R
+        rows, each item's restarts drawn from ``p.seed``); ``image_start``: ``u0`` is an image to
+        start from (a spectrum or a generator fitted to it), not noise."""
+        return cls(u0)
+
     def render(self, v: torch.Tensor, train: bool = False, it: torch.Tensor | None = None) -> torch.Tensor:
         """The image (σ units) of variable ``v``; ``train``: for step ``it`` (a perturbation may depend on it)."""
         return v
@@ -76,6 +85,16 @@ class Fourier(Parameterisation):
 
     name = "fourier"
     renders = True
+
+    @classmethod
+    def start(cls, p: OptimizeParams, u0: torch.Tensor, to_rgb: Callable, from_rgb: Callable, *, items: int,
+              image_start: bool) -> Parameterisation:
+        rows, c, h, w = u0.shape
+        noise = None
+        if not image_start:
+            one = torch.randn((p.restarts, c, h, w // 2 + 1, 2), generator=torch.Generator().manual_seed(p.seed))
+            noise = (one * (NOISE_SD * p.init_scale)).repeat(items, 1, 1, 1, 1)
+        return cls(u0, to_rgb, from_rgb, decay=p.decay, natural=p.magnitude == "natural", noise=noise, clamp=p.clamp)
 
     def __init__(self, u0: torch.Tensor, to_rgb: Callable, from_rgb: Callable, *, decay: float, natural: bool,
                  noise: torch.Tensor | None, clamp: float):
@@ -222,6 +241,12 @@ class DeepImagePrior(Parameterisation):
     name = "dip"
     renders = True
 
+    @classmethod
+    def start(cls, p: OptimizeParams, u0: torch.Tensor, to_rgb: Callable, from_rgb: Callable, *, items: int,
+              image_start: bool) -> Parameterisation:
+        return cls(u0, to_rgb, from_rgb, width=p.dip_width, depth=p.dip_depth, input_noise=p.dip_noise, seed=p.seed,
+                   restarts=p.restarts, fit_start=image_start, clamp=p.clamp)
+
     def __init__(self, u0: torch.Tensor, to_rgb: Callable, from_rgb: Callable, *, width: int, depth: int,
                  input_noise: float, seed: int, restarts: int, fit_start: bool, clamp: float):
         rows, c, h, w = u0.shape
@@ -317,3 +342,9 @@ class DeepImagePrior(Parameterisation):
                 loss.backward()
             opt.step()
         self.variable = v.detach()
+
+
+# The parameterisations by name (OptimizeParams.parameterisation): a new one is a class here with its
+# ``name`` and ``start``, and its name in optimize_params.PARAMETERISATIONS (the pure list the
+# command line's --help and the dock read without torch; a test checks the two agree).
+KINDS: dict[str, type[Parameterisation]] = {cls.name: cls for cls in (Parameterisation, Fourier, DeepImagePrior)}
