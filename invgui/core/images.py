@@ -666,6 +666,11 @@ def input_region(shape: tuple[int, ...], framing: str = "crop") -> dict:
             "region": [(w - side) // 2, (h - side) // 2, side, side]}
 
 
+def source_label(source: str) -> str:
+    """How the window names an image source: a file by its name, a bundled sample as sample:NAME."""
+    return source if source.startswith("sample:") else Path(source).name
+
+
 def region_words(shape: tuple[int, ...], framing: str = "crop") -> str:
     """"; its centre 300×300 is used" (crop) or "; padded to 400×400 with grey bars" (fit) for a
     non-square image; "" for a square one."""

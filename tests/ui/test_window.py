@@ -213,7 +213,8 @@ def test_no_stale_panes_status_or_selection_and_presets_follow_the_representatio
     run_and_wait(qtbot, window, 3)
     qtbot.waitUntil(lambda: not window.running(), timeout=30_000)
     first = window.session.runs[-1]
-    window.display.redraw_all()
+    window.display.redraw()                               # the preview and the curves take turns:
+    window.display.redraw()                               # both drawn
     assert window.progress.text().startswith("done") and "left" not in window.progress.text()
     assert "preparing" not in window.statusBar().currentMessage()
     # Another layer: the reconstruction of blocks.3 is not left up as if it were blocks.1's.

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from ...core import compare as C
 from ...core.evaluate import EvaluateError
+from ...core.images import source_label
 from ...core.methods.registry import method as method_spec
 from ...core.methods.registry import window_methods
 from ...core.results import Metrics
@@ -436,9 +437,8 @@ class CompareView(QWidget):
         if st.rep is None:
             self.sweep_template.setText("the window's model is loading")
             return
-        image = Path(st.image_source).name if not st.image_source.startswith("sample:") else st.image_source
         parts = [st.rep.title + (" (random weights)" if st.random_weights else ""), st.layer,
-                 f"{st.input_side} px", image, method_spec(st.method).word]
+                 f"{st.input_side} px", source_label(st.image_source), method_spec(st.method).word]
         if st.decoder and method_spec(st.method).uses_decoder:
             parts.append(f"decoder {Path(st.decoder).name}")
         self.sweep_template.setText(" · ".join(p for p in parts if p))

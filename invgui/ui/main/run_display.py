@@ -5,12 +5,11 @@ the panes and the result panel, probes, failures (a sweep's together) and a repl
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from ...core.events import Result, Step
-from ...core.images import frame, region_words, resize_center_crop
+from ...core.images import frame, region_words, resize_center_crop, source_label
 from ...core.methods.registry import METHODS, method
 from ...core.results import progress as progress_text
 from ...core.results import summary, where
@@ -111,11 +110,6 @@ class RunDisplay(QObject):
             self.view.recon_pane.set_image(live.preview)
         if live.last is not None and not self.c.is_paused:
             self.ctx.progress(live.progress())
-
-    def redraw_all(self) -> None:
-        """Both now (a test, or a run that ends: nothing is left half drawn)."""
-        self.redraw()
-        self.redraw()
 
     def finished(self, run: Run | None, res: Result) -> None:
         st = self.state
@@ -265,7 +259,7 @@ class RunDisplay(QObject):
                 shown = resize_center_crop(frame(st.image, st.framing), st.input_side)
                 self._window_original = ((st.image, st.framing, st.input_side), shown)
             self.view.original_pane.set_image(shown)
-            name = Path(st.image_source).name if not st.image_source.startswith("sample:") else st.image_source
+            name = source_label(st.image_source)
             self.view.original_pane.set_title(f"Original — {name} ({st.image.shape[1]}×{st.image.shape[0]}"
                                               f"{region_words(st.image.shape, st.framing)})")
 
