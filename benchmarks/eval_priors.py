@@ -132,7 +132,7 @@ def _pm(vals: list[float], fmt: str) -> str:
 def _figure(path: str, photos: dict[str, np.ndarray], rows: dict[str, list[np.ndarray]]) -> None:
     """Rows: the photo, then each prior's reconstruction; columns: the photos (labelled)."""
     from invgui.core.compare import labelled_grid
-    from invgui.core.images import save_png
+    from invgui.core.files import save_png
 
     tile = next(iter(photos.values())).shape[0]
     sheet = labelled_grid([list(photos.values()), *rows.values()], ["photo", *rows], list(photos), tile)

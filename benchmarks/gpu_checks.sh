@@ -2,7 +2,7 @@
 # Everything that waits for a CUDA GPU, in two device calls of under 10 minutes each.
 #
 # Here (the project's machine, once): the packages the GPU image lacks, as Python 3.12 wheels in the
-# git-ignored .whl/ (the GPU machine reaches no registry; see ../shared/design.md §7):
+# git-ignored .whl/ (the GPU machine reaches no registry; see docs/speed.md, "On a GPU"):
 #   mkdir -p .git/info && echo /.whl/ >> .git/info/exclude
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_17_x86_64 -d .whl kornia==0.9.0 kornia_rs==0.2.0 \

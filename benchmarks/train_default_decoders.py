@@ -43,7 +43,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from invgui.core import representations as R  # noqa: E402
 from invgui.core.events import Result, Status  # noqa: E402
-from invgui.core.images import save_png, to_float_rgb  # noqa: E402
+from invgui.core.files import save_png
+from invgui.core.images import to_float_rgb  # noqa: E402
 from invgui.core.methods import decoder as D  # noqa: E402
 
 HELD_OUT = ("chelsea", "coffee", "rocket")

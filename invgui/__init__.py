@@ -69,7 +69,7 @@ def _image_source(image) -> str | None:
     import numpy as np
 
     from .core.autosave import state_dir
-    from .core.images import save_png
+    from .core.files import save_png
 
     arr = np.asarray(image)
     if arr.dtype == np.uint8:

@@ -216,6 +216,7 @@ def _screenshot_results(app, win, panel, path: str) -> int:
     first) of the deepest layer, and its second run beside the other methods' reconstructions."""
     from PySide6.QtCore import QTimer
 
+    from .core.methods.base import DECODER_PAGE
     from .core.methods.registry import method
 
     outcome = {"code": 1}
@@ -223,7 +224,7 @@ def _screenshot_results(app, win, panel, path: str) -> int:
     view.resize(1600, 950)
     pairs = panel.pairs()
     deepest = [i for i, (_, layer) in enumerate(pairs) if layer == pairs[-1][1]]
-    pick = next((i for i in deepest if method(pairs[i][0]).one_pass), deepest[0])
+    pick = next((i for i in deepest if method(pairs[i][0]).page == DECODER_PAGE), deepest[0])
 
     def shoot() -> None:
         panel.summary_table.selectRow(pick)
@@ -294,7 +295,8 @@ def _screenshot_view(app, win, view: str, path: str, iters: int | None) -> int:
 
         QTimer.singleShot(200, start)
     else:
-        from .core.images import SAMPLE_SET, load_image, save_png
+        from .core.files import save_png
+        from .core.images import SAMPLE_SET, load_image
 
         folder = tempfile.mkdtemp(prefix="invgui-train-shot-")
         for name in SAMPLE_SET[:8]:

@@ -57,7 +57,8 @@ def rng_image(h=40, w=56, seed=0):
 @pytest.fixture(scope="session")
 def photos(tmp_path_factory):
     """A folder of a few small photos (one unreadable file among them) and a held-out folder."""
-    from invgui.core.images import load_image, save_png
+    from invgui.core.files import save_png
+    from invgui.core.images import load_image
 
     root = tmp_path_factory.mktemp("photos")
     (root / "train" / "sub").mkdir(parents=True)

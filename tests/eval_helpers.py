@@ -5,7 +5,8 @@ import dataclasses
 from pathlib import Path
 
 from invgui.core import evaluate as E
-from invgui.core.images import load_image, save_png
+from invgui.core.files import save_png
+from invgui.core.images import load_image
 from invgui.core.methods.optimize import PRESETS
 
 
@@ -21,7 +22,7 @@ def plan(data, **kw) -> E.Plan:
     p = dataclasses.replace(PRESETS.get("fast"), iters=2)
     base = dict(model="efficientnet_lite0", layers=("blocks.5",), methods=("decoder", "optimize"), data=str(data),
                 params=dataclasses.asdict(p), size=48)
-    return E.Plan(**{**base, **kw})
+    return E.Plan.of(**{**base, **kw})
 
 
 # A run that fails for real, as the dip preset did at 224 px (issue 37 §3): the Deep Image Prior with

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from invgui.cli import main
-from invgui.core.images import save_png
+from invgui.core.files import save_png
 
 
 def test_an_export_streams_to_a_character_device_instead_of_replacing_it(tmp_path):
@@ -50,7 +50,7 @@ def test_running_out_of_cpu_memory_is_said_as_such(monkeypatch, capsys):
     def oom(args):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:121] data. DefaultCPUAllocator: can't allocate memory: "
                            "you tried to allocate 412316860416 bytes.")
-    monkeypatch.setattr(cli, "cmd_layers", oom)
+    monkeypatch.setattr(cli.layers, "run", oom)
     assert main(["layers", "hog"]) == 2
     err = capsys.readouterr().err
     assert "invgui: error: out of memory; try a smaller --size" in err and "unexpected" not in err

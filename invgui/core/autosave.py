@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .events import Result
-from .images import atomic_write
+from .files import atomic_write
 from .session import SUFFIX, Run, Session, SessionError, _validate_doc, run_fields, session_json
 
 INDEX = "session.json"

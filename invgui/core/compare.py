@@ -379,37 +379,33 @@ def labelled_grid(cells: list[list[np.ndarray | None]], rows: list[str], cols: l
 def sweep_layers(template: Run, methods: list[str], layers: list[str], decoders: dict[str, str] | None = None,
                  size: int = 0, skipped: list[str] | None = None) -> list[Run]:
     """methods × layers; a decoder or hybrid run needs ``decoders[layer]`` (layers without one are
-    skipped, and said in ``skipped``).  ``size``: the one input side every method runs at (the
-    optimisation's), so the sweep compares like for like — a decoder of convolutions runs at any
-    side (0: each method its own)."""
+    skipped, and said in ``skipped``).  ``size``: the side the decoder methods run at (the window's,
+    so the sweep compares like for like, or the decoder page's; 0: each decoder its own)."""
     runs = []
     for name in methods:
+        spec = method(name)
         for layer in layers:
-            if method(name).uses_decoder:
-                path = (decoders or {}).get(layer)
-                if path is None:
-                    if skipped is not None:
-                        skipped.append(f"{method(name).word} at {layer}")
-                    continue
-                runs.append(template.copy(method=name, layer=layer, decoder=path, **({"size": size} if size else {})))
-            else:
-                runs.append(template.copy(method=name, layer=layer))
+            path = (decoders or {}).get(layer)
+            if spec.uses_decoder and path is None:
+                if skipped is not None:
+                    skipped.append(f"{spec.word} at {layer}")
+                continue
+            runs.append(Run(request=spec.request(template.request, layer=layer, decoder=path, size=size)))
     return runs
 
 
 def sweep_images(template: Run, methods: list[str], images: list[str], decoder: str | None = None,
                  size: int = 0) -> list[Run]:
-    """methods × images at the template's layer (the decoder and hybrid rows need ``decoder``), every
-    method at input side ``size`` (0: each its own).  The optimisation runs differ only in their
-    image, so the window computes them as one batch."""
+    """methods × images at the template's layer (the decoder and hybrid rows need ``decoder``), the
+    decoder methods at input side ``size`` (0: each its own).  The optimisation runs differ only
+    in their image, so the window computes them as one batch."""
     runs = []
     for name in methods:
-        uses_decoder = method(name).uses_decoder
-        if uses_decoder and decoder is None:
+        spec = method(name)
+        if spec.uses_decoder and decoder is None:
             continue
-        for image in images:
-            extra = {"decoder": decoder, **({"size": size} if size else {})} if uses_decoder else {}
-            runs.append(template.copy(method=name, image=image, **extra))
+        runs += [Run(request=spec.request(template.request, images=(image,), decoder=decoder, size=size))
+                 for image in images]
     return runs
 
 
@@ -430,15 +426,11 @@ def sweep_param(template: Run, name: str, values: list) -> list[Run]:
     """One optimisation run per value of parameter ``name``.  A sweep over the image
     parameterisation gives each prior its own optimiser and schedule (``optimize_params.changed``):
     compared at one learning rate, all but one of them would fail."""
-    from dataclasses import asdict
-
-    from .methods.optimize_params import changed
-
     base = template.request.optimize_params()
-    return [template.copy(method=OPTIMIZE.name, params=asdict(changed(base, **{name: v}))) for v in values]
+    return [Run(request=OPTIMIZE.request(template.request, params=base.changed(**{name: v}))) for v in values]
 
 
 def save_sheet(path: str | os.PathLike, sheet: np.ndarray, dpi: int = 300) -> Path:
-    from .images import save_png_dpi
+    from .files import save_png_dpi
 
     return save_png_dpi(path, sheet, dpi)

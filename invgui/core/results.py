@@ -18,13 +18,13 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import InvguiError
 from .events import PER_IMAGE, Result, per_image_metrics  # noqa: F401  (they live below the methods)
+from .methods.captions import batch_note
 from .methods.registry import METHODS, OPTIMIZE, Method
 
 STYLES = ("line", "short", "caption", "html")
@@ -154,13 +154,6 @@ def format_seconds(sec: float) -> str:
     return f"{sec * 1000:.0f} ms" if sec < 1 else f"{sec:.1f} s"
 
 
-def batch_note(result: Result) -> str:
-    """" (batch of N)" when the result was computed with others in one batch (its time is the
-    batch's), else ""."""
-    n = result.record.get("batch")
-    return f" (batch of {n})" if isinstance(n, int) and n > 1 else ""
-
-
 def _work_eval(result: Result) -> tuple[int | None, int | None]:
     """(the side a run worked at, the side its image metrics were computed at), None where unsaid."""
     work, ev = result.record.get("input_size"), result.record.get("eval_size")
@@ -223,28 +216,16 @@ def _image_parts(m: Metrics, spread: bool, sep: str) -> list[str]:
 
 
 def _line(result: Result, m: Metrics) -> str:
-    """One line of the metrics that matter, mean ± std over restarts where there are several."""
+    """One line of the metrics that matter, mean ± std over restarts where there are several: the
+    method says its own part (:mod:`invgui.core.methods.captions`)."""
     spread = len(result.images) > 1
     spec = _method(result)
-    if spec.one_pass:
-        parts = [f"{spec.word}: representation error of the reconstruction {m.representation_error:.4f}"]
-    elif spec.from_decoder:
-        parts = [f"{spec.word}: representation error {_decoder_stage(result):.4f} (decoder) -> "
-                 f"{m.pm('representation_error', '.4f', spread)} (optimised)"]
-    else:
-        parts = [f"representation error {m.start_representation_error:.4f} -> "
-                 f"{m.pm('representation_error', '.4f', spread)}"]
-        if result.record.get("params", {}).get("objective", "invert") != "invert":
-            parts.append(f"activation {m.pm('start_activation', '.4g')} -> {m.pm('activation', '.4g')}")
+    parts = spec.tell().head(result, m, spec.word, spread)
     parts += _image_parts(m, spread, ";")
     work, ev = _work_eval(result)
     if work is not None and ev != work:
         parts.append(f"at {sizes(result)}")
-    if spec.one_pass:
-        parts.append(f"one forward pass in {(m.seconds or 0.0) * 1000:.1f} ms")
-    else:
-        parts.append(f"{m.iterations} it in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)"
-                     + batch_note(result))
+    parts.append(spec.tell().cost(result, m))
     return "; ".join(parts)
 
 
@@ -268,33 +249,7 @@ def _html(result: Result, m: Metrics) -> str:
     spread = len(result.images) > 1
     image = "".join(f"{p}<br>" for p in _image_parts(m, spread, " ·"))
     spec = _method(result)
-    if spec.one_pass:
-        meta = rec.get("decoder_meta", {})
-        return (f"{where_} — {spec.word} ({escape(str(meta.get('architecture')))}, "
-                f"{escape(Path(str(rec.get('decoder'))).name)})<br>"
-                f"representation error of the reconstruction <b>{m.representation_error:.3f}</b><br>"
-                f"{image}one forward pass: {(m.seconds or 0.0) * 1000:.1f} ms")
-    p, tv = rec.get("params", {}), rec.get("resolved", {}).get("tv_weight")
-    if spec.from_decoder:
-        stage = rec.get("decoder_stage") or {}
-        nre = stage.get("normalised_reconstruction_error")
-        colour = rec.get("resolved", {}).get("colour", "")
-        where_ += (f" — {spec.word}: decoder ({escape(Path(str(rec.get('decoder'))).name)}) then optimisation<br>"
-                  f"<small>decoder stage: representation error {_decoder_stage(result):.3f}"
-                  + (f", normalised reconstruction error {nre:.3f}" if isinstance(nre, (int, float)) else "")
-                  + (f"<br>colour: {escape(colour, quote=False)}" if colour else "")
-                  + "</small>")
-        return (f"{where_}<br>representation error <b>{m.pm('representation_error', '.3f', spread)}</b><br>{image}"
-                f"{m.iterations} iterations in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)"
-                f"{batch_note(result)}<br>"
-                f"<small>{p.get('optimizer')} lr {p.get('lr')}, λV {tv}, seed {p.get('seed')}, "
-                f"restarts {p.get('restarts')}</small>")
-    return (f"{where_}<br>representation error {m.start_representation_error:.3f} → "
-            f"<b>{m.pm('representation_error', '.3f', spread)}</b><br>{image}"
-            f"{m.iterations} iterations in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)"
-            f"{batch_note(result)}<br>"
-            f"<small>{p.get('optimizer')} lr {p.get('lr')}, λV {tv}, α {p.get('alpha')}, β {p.get('beta')}, "
-            f"seed {p.get('seed')}, restarts {p.get('restarts')}</small>")
+    return spec.tell().html(result, m, spec.word, where_, image, spread)
 
 
 def _method(result: Result) -> Method:
@@ -302,17 +257,12 @@ def _method(result: Result) -> Method:
     return METHODS.get(str(result.record.get("method")), OPTIMIZE)
 
 
-
-
-def _decoder_stage(result: Result) -> float:
-    """The hybrid's decoder-stage representation error (NaN when the record lacks it)."""
-    v = (result.record.get("decoder_stage") or {}).get("representation_error")
-    return float(v) if isinstance(v, (int, float)) else float("nan")
-
-
 def progress(result: Result) -> str:
     """The status bar's words once a run has ended."""
-    m = Metrics.of(result)
-    if _method(result).one_pass:
-        return f"done: decoder in {(m.seconds or 0.0) * 1000:.1f} ms"
-    return f"{'stopped' if result.stopped else 'done'}: {m.iterations} it · {m.iterations_per_second:.1f} it/s"
+    return _method(result).tell().progress(result, Metrics.of(result))
+
+
+def ended(result: Result) -> str:
+    """The reconstruction pane's word for how a run ended ("done", "stopped"; a decoder's name)."""
+    spec = _method(result)
+    return spec.tell().state(result, spec.word)

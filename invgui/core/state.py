@@ -34,6 +34,7 @@ import numpy as np
 from psygnal import SignalGroupDescriptor
 
 from .errors import InvguiError
+from .methods.base import DECODER_PAGE, KEEP, RunRequest, freeze_params
 from .methods.registry import DEFAULT_METHOD, OPTIMIZE, method, names
 from .params import to_dict
 from .session import Run
@@ -86,6 +87,7 @@ class SweepContext:
     size: int                       # the input side
     layer: str                      # the chosen layer
     decoder: str | None             # the decoder chosen for that layer, if any
+    decoder_size: int = 0           # the decoder page's side (0: none chosen)
 
 
 @dataclass(eq=False)
@@ -157,13 +159,10 @@ class WindowState:
         run, res = self.shown_run, self.result
         if run is not None:
             rec = res.record if res is not None else {}
-            spec = method(run.method)
-            size = int(rec.get("input_size") or 0)
-            if not size:
-                size = (run.size if spec.one_pass else
-                        int(run.param_values().get("size") or 0) or (self.rep.input_size if self.rep else 0))
+            size = int(rec.get("input_size") or 0) or method(run.method).side(run.request, self.rep.input_size
+                                                                                if self.rep else 0)
             return Shown(model=str(rec.get("representation") or run.model), layer=str(rec.get("layer") or run.layer),
-                         size=size, image=run.image, decoder=run.decoder if spec.uses_decoder else None,
+                         size=size, image=run.image, decoder=run.decoder,
                          of_run=True, target=res.target if res is not None else None,
                          rep_params=run.rep_params or None, weights=(bool(run.random_weights), run.weights))
         if self.rep is None:
@@ -205,15 +204,15 @@ class WindowState:
                             "in a moment.")
         return self.rep
 
-    def base(self, size: int | None = None, random_weights: bool | None = None) -> dict[str, Any]:
+    def template(self, size: int | None = None, random_weights: bool | None = None) -> RunRequest:
         """What every run takes from the window: representation, layer, image, weights, framing,
         and the side its metrics are measured at (every method's at the window's)."""
         rep = self.loaded()
-        return dict(model=rep.name, layer=self.layer, image=self.image_source,
-                    rep_params=to_dict(rep.params) if rep.params is not None else None,
-                    weights=self.weights_path,
-                    random_weights=self.random_weights if random_weights is None else random_weights,
-                    eval_size=self.input_side if size is None else size, framing=self.framing)
+        return RunRequest(model=rep.name, layer=self.layer, images=(self.image_source,),
+                          rep_params=freeze_params(to_dict(rep.params) if rep.params is not None else None),
+                          weights=self.weights_path,
+                          random_weights=self.random_weights if random_weights is None else random_weights,
+                          eval_size=self.input_side if size is None else size, framing=self.framing)
 
     def need(self, decoder: str | None) -> str:
         """``decoder``, or CannotRun saying there is none for this layer yet."""
@@ -230,27 +229,20 @@ class WindowState:
         ``sweep``: the optimisation template of a sweep, whatever the method.  CannotRun when the
         settings make none."""
         spec = OPTIMIZE if sweep else method(name or self.method)
-        if decoder is None:
-            decoder = self.decoder
-        decoder_size = self.decoder_size if decoder_size is None else decoder_size
-        base = self.base(size, random_weights)
-        if spec.one_pass:
-            return Run.of(method=spec.name, decoder=self.need(decoder), size=decoder_size, **base)
-        rep = self.loaded()
-        if spec.optimises and not rep.differentiable and not sweep:
-            raise CannotRun("Optimisation cannot invert this representation",
-                            f"{rep.title}: {rep.decoder_hint}. Choose *Decoder* as the method.")
-        values = to_dict(params() if callable(params) else params)   # a form's reader: read only when needed
-        if spec.uses_decoder:             # the decoder page's choice starts the optimisation
-            decoder = self.need(decoder)
-            return Run.of(method=spec.name, params=values, decoder=decoder, size=int(values.get("size") or 0),
-                          **base)
-        extra: dict[str, Any] = {"size": decoder_size} if sweep else {}    # the sweep's decoder runs' size
-        return Run.of(method=spec.name, params=values, **base, **extra)
+        template = self.template(size, random_weights)
+        if not sweep and (why := spec.refuses(self.loaded())):
+            raise CannotRun("Optimisation cannot invert this representation", why)
+        if spec.uses_decoder:
+            decoder = self.need(self.decoder if decoder is None else decoder)
+        values = to_dict(params() if callable(params) else params) if spec.params_cls is not None else None
+        # The side box of the method's page: the decoder page's for a decoder, else the form's.
+        side = (self.decoder_size if decoder_size is None else decoder_size) if spec.page == DECODER_PAGE else KEEP
+        return Run(request=spec.request(template, params=values, decoder=decoder, size=side))
 
     def sweep_context(self, params: Any) -> SweepContext:
         """What a sweep starts from: the optimisation template with the form's ``params``."""
-        return SweepContext(self.run(None, params, sweep=True), self.rep, self.input_side, self.layer, self.decoder)
+        return SweepContext(self.run(None, params, sweep=True), self.rep, self.input_side, self.layer, self.decoder,
+                            self.decoder_size)
 
 
 def _check(name: str, value: Any) -> None:

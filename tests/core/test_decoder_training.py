@@ -18,7 +18,8 @@ import torch
 
 from invgui.core import representations as R
 from invgui.core.events import Result, Status
-from invgui.core.images import load_image, save_png
+from invgui.core.files import save_png
+from invgui.core.images import load_image
 from invgui.core.methods import decoder as D
 from invgui.core.methods.decoder import data as data_mod
 

@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -19,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def six(tmp_path_factory):
     """Six small photos and one unreadable file."""
-    from invgui.core.images import load_image, save_png
+    from invgui.core.files import save_png
+    from invgui.core.images import load_image
 
     root = tmp_path_factory.mktemp("six")
     for name in ("astronaut", "rocket", "camera", "coins", "chelsea", "coffee"):
@@ -34,7 +36,7 @@ def plan(data, **kw) -> E.Plan:
     p = dataclasses.replace(PRESETS.get("fast"), iters=3)
     base = dict(model="efficientnet_lite0", layers=("blocks.1", "blocks.5"), methods=("optimize", "decoder"),
                 data=str(data), params=dataclasses.asdict(p), size=48)
-    return E.Plan(**{**base, **kw})
+    return E.Plan.of(**{**base, **kw})
 
 
 def rows(folder) -> list[dict]:
@@ -117,9 +119,31 @@ def test_a_killed_evaluation_resumes_with_every_row_exactly_once(six, single, tm
 def test_another_plan_into_the_same_folder_is_refused_with_the_difference_named(six, single):
     out, _ = single
     with pytest.raises(E.EvaluateError, match=r"params\.iters: 3 then, 4 now"):
-        E.run(plan(six, params={**plan(six).params, "iters": 4}), out)
+        E.run(plan(six, params=dataclasses.replace(plan(six).params, iters=4)), out)
     with pytest.raises(E.EvaluateError, match=r"layers: \[.blocks.1., .blocks.5.\] then, \[.blocks.1.\] now"):
         E.run(plan(six, layers=("blocks.1",)), out)
+
+
+def test_the_plan_is_a_request_template_with_typed_parameters_and_plan_json_stays_flat(six, single):
+    """Issue 39 §3: the plan held five of a request's fields again, its parameters as a dict; now a
+    RunRequest template (typed OptimizeParams) that each method makes its runs from — and the
+    plan.json it writes has the fields, flat, of the folders written before."""
+    from invgui.core.methods.optimize_params import OptimizeParams
+    from invgui.core.request import RunRequest
+
+    out, _ = single
+    p = plan(six, rep_params={"cell": "4"})
+    assert isinstance(p.template, RunRequest) and isinstance(p.template.params, OptimizeParams)
+    assert (p.model, p.params.iters, p.rep_params) == ("efficientnet_lite0", 3, {"cell": "4"})
+    written = json.loads((out / "plan.json").read_text())
+    assert set(written) - {"image_set"} == {"model", "layers", "methods", "data", "limit", "params", "decoders",
+                                           "size", "weights", "random_weights", "rep_params", "judge"}
+    back, _, _ = E.read_plan_file(out / "plan.json")
+    assert back == plan(six) and back.differences({k: v for k, v in written.items() if k != "image_set"}) == []
+    with pytest.raises(E.EvaluateError, match="plan.json: unknown parameter"):
+        (out / "bad").mkdir()
+        (out / "bad" / "plan.json").write_text(json.dumps({**written, "params": {"nope": 1}}))
+        E.read_plan_file(out / "bad" / "plan.json")
 
 
 def test_shards_merge_into_the_file_one_process_writes(six, single, tmp_path):
@@ -192,7 +216,7 @@ def test_the_samples_as_a_set_hold_each_photo_once():
     from invgui.core.images import load_image
     from invgui.core.methods.probe import ProbeParams, stats_sources
 
-    for sources in (E.images_of(E.Plan(model="hog", layers=("hog",), methods=("decoder",), data="samples")),
+    for sources in (E.images_of(E.Plan.of(model="hog", layers=("hog",), methods=("decoder",), data="samples")),
                     stats_sources(ProbeParams(stats_data="samples"))):
         small = [load_image(s)[::16, ::16].tobytes() for s in sources]
         assert len(set(small)) == len(small) == 13
@@ -213,7 +237,9 @@ def test_n_over_a_large_set_is_estimated_from_a_seeded_sample(six, monkeypatch):
         return np.mean([np.linalg.norm(photos[a] - photos[b]) for a, b in itertools.combinations(chosen, 2)])
     # rel 1e-9: the Gram form in float64 against direct differences of the same float32 pixels.
     assert E.set_distance(sources, 24) == pytest.approx(plain(sources), rel=1e-9)
-    monkeypatch.setattr(E, "N_IMAGES", 4)
+    from invgui.core.evaluate import report
+
+    monkeypatch.setattr(report, "N_IMAGES", 4)
     chosen = sorted(random.Random(0).sample(sources, 4))
     assert E.set_distance(sources, 24) == pytest.approx(plain(chosen), rel=1e-9)
     assert E.set_distance(sources, 24) != pytest.approx(plain(sources), rel=1e-6)

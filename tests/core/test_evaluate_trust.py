@@ -14,7 +14,8 @@ from eval_helpers import photos, plan
 
 from invgui.cli import main
 from invgui.core import evaluate as E
-from invgui.core.images import load_image, save_png
+from invgui.core.files import save_png
+from invgui.core.images import load_image
 
 
 def rows(out: Path) -> list[dict]:
@@ -143,18 +144,20 @@ def test_a_row_whose_record_or_image_is_missing_is_redone(tmp_path):
 def test_a_failed_write_leaves_no_row_behind(tmp_path, monkeypatch):
     data = photos(tmp_path / "data", ("astronaut", "rocket"))
     out = tmp_path / "out"
-    real = E.save_png
+    from invgui.core.evaluate import rows as written  # where a run's image is saved
+
+    real = written.save_png
 
     def full(path, img):
         if Path(path).name == "0000001.png":
             raise OSError(28, "No space left on device")
         return real(path, img)
-    monkeypatch.setattr(E, "save_png", full)
+    monkeypatch.setattr(written, "save_png", full)
     with pytest.raises(E.EvaluateError, match=r"cannot write run 1's results \(No space left on device\): the rows "
                        "written so far are kept"):
         E.run(plan(data, methods=("decoder",)), out, save_images=True)
     assert [int(r["index"]) for r in E.read_rows(out / "runs.csv")] == [0]
-    monkeypatch.setattr(E, "save_png", real)
+    monkeypatch.setattr(written, "save_png", real)
     assert E.run(plan(data, methods=("decoder",)), out, save_images=True).done == 1
 
 
@@ -176,13 +179,15 @@ def test_a_killed_mergers_lock_is_taken_at_once_and_a_live_ones_wait_is_said(tmp
     lock.write_text(json.dumps({"pid": dead_pid(), "host": socket.gethostname(), "time": time.time()}))
     said = []
     t0 = time.monotonic()
-    with E._lock(lock, said.append):
+    from invgui.core.evaluate.runner import _lock
+
+    with _lock(lock, said.append):
         assert json.loads(lock.read_text())["pid"] == os.getpid()
     assert time.monotonic() - t0 < 5 and not said and not lock.exists()
     # A live holder (another thread of this process stands in for another process): waited for, said.
-    with E._lock(lock):
+    with _lock(lock):
         done = []
-        waiter = threading.Thread(target=lambda: E._lock(lock, said.append).__enter__() and done.append(1))
+        waiter = threading.Thread(target=lambda: _lock(lock, said.append).__enter__() and done.append(1))
         waiter.start()
         time.sleep(0.6)
         assert not done and said and f"merging in pid {os.getpid()}" in said[0]
@@ -195,7 +200,7 @@ def test_a_torchrun_process_whose_launcher_is_gone_stops_instead_of_waiting(tmp_
     memory.  Rank 0 now waits for the other ranks' rows on disk and stops when its launcher is gone."""
     data = photos(tmp_path / "data", ("astronaut", "rocket"))
     real, gone = os.getppid(), []
-    monkeypatch.setattr(E.os, "getppid", lambda: 1 if gone else real)
+    monkeypatch.setattr(os, "getppid", lambda: 1 if gone else real)
 
     def tick(p):
         if p.done == p.total:

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from invgui.core.images import ImageError, load_image, resize_center_crop, save_png
+from invgui.core.files import save_png
+from invgui.core.images import ImageError, load_image, resize_center_crop
 
 
 @pytest.mark.parametrize("name", ["astronaut", "chelsea", "coffee", "rocket", "camera"])

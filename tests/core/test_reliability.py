@@ -21,7 +21,8 @@ from invgui.core import features_io
 from invgui.core import representations as R
 from invgui.core.autosave import AutosaveStore, autosave_path, legacy_paths
 from invgui.core.events import Result
-from invgui.core.images import TMP_PREFIX, FileSet, atomic_write, load_image, save_png
+from invgui.core.files import TMP_PREFIX, FileSet, atomic_write, save_png
+from invgui.core.images import load_image
 from invgui.core.methods import decoder as D
 from invgui.core.methods.decoder import nets
 from invgui.core.methods.optimize import OptimizeParams
@@ -548,7 +549,7 @@ def test_unexpected_errors_print_one_line_and_a_traceback_only_with_debug(monkey
     def broken(args):
         raise TypeError("something nobody expected")
 
-    monkeypatch.setattr(cli, "cmd_layers", broken)
+    monkeypatch.setattr(cli.layers, "run", broken)
     assert main(["layers", "hog"]) == 1
     err = capsys.readouterr().err
     assert err.strip().splitlines() == ["invgui: unexpected error: TypeError: something nobody expected (run again "
@@ -577,7 +578,7 @@ def test_only_invguis_own_errors_are_reported_as_the_users_and_any_other_as_a_bu
         def broken(args, raised=raised):
             raise raised
 
-        monkeypatch.setattr(cli, "cmd_layers", broken)
+        monkeypatch.setattr(cli.layers, "run", broken)
         assert main(["layers", "hog"]) == code
         assert capsys.readouterr().err.strip() == line
 

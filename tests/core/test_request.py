@@ -164,7 +164,7 @@ def test_several_images_optimise_as_one_batch_with_one_result_each():
     """A request with several images (the CLI's, the API's) optimises them together: one Result
     per image, in order, each numbered in its record; the batch splits when its rows
     (images × restarts) exceed MAX_BATCH_ROWS, numbering across the parts."""
-    from invgui.core.methods import optimize
+    from invgui.core.methods import base
     from invgui.core.request import results
 
     p = PRESETS.get("fast").__class__(iters=4, size=48, restarts=2, preview_every=2)
@@ -175,12 +175,12 @@ def test_several_images_optimise_as_one_batch_with_one_result_each():
     assert all(r.images.shape == (2, 48, 48, 3) and r.record["device"] == "cpu" for r in out)
     alone = final_result(execute(req.replace(images=("sample:chelsea",))))
     np.testing.assert_allclose(out[1].images, alone.images, atol=2e-3)
-    old = optimize.MAX_BATCH_ROWS
+    old = base.MAX_BATCH_ROWS                   # where the batching rule lives (methods.base.batches)
     try:
-        optimize.MAX_BATCH_ROWS = 4                 # two images of two restarts per batch: 2 batches
+        base.MAX_BATCH_ROWS = 4                     # two images of two restarts per batch: 2 batches
         events = list(execute(req))
     finally:
-        optimize.MAX_BATCH_ROWS = old
+        base.MAX_BATCH_ROWS = old
     split = [e for e in events if isinstance(e, Result)]
     assert [r.record["batch_index"] for r in split] == [0, 1, 2]
     assert [r.record["batch_rows"] for r in split] == [4, 4, 2]

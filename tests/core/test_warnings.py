@@ -69,13 +69,14 @@ def test_the_cli_says_so_on_its_last_line(tmp_path, capsys):
 
 def test_an_evaluation_row_carries_the_warnings(tmp_path):
     from invgui.core import evaluate as E
-    from invgui.core.images import load_image, save_png
+    from invgui.core.files import save_png
+    from invgui.core.images import load_image
 
     data = tmp_path / "data"
     data.mkdir()
     for name in ("astronaut", "rocket"):
         save_png(data / f"{name}.png", load_image(f"sample:{name}")[::8, ::8])
-    plan = E.Plan(model="efficientnet_lite0", layers=("blocks.1",), methods=("optimize",), data=str(data),
+    plan = E.Plan.of(model="efficientnet_lite0", layers=("blocks.1",), methods=("optimize",), data=str(data),
                   params=dataclasses.asdict(COLLAPSE), size=64)
     E.run(plan, tmp_path / "out")
     rows = E.read_rows(tmp_path / "out" / "runs.csv")

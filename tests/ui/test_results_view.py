@@ -22,14 +22,15 @@ pytestmark = pytest.mark.gui
 
 def plan(data) -> E.Plan:
     p = dataclasses.replace(PRESETS.get("fast"), iters=3)
-    return E.Plan(model="efficientnet_lite0", layers=("blocks.1", "blocks.5"), methods=("optimize", "decoder"),
+    return E.Plan.of(model="efficientnet_lite0", layers=("blocks.1", "blocks.5"), methods=("optimize", "decoder"),
                   data=str(data), params=dataclasses.asdict(p), size=48, judge="efficientnet_lite0@blocks.3")
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     """A finished evaluation of three photos: 2 layers × 2 methods, a judge, every image kept."""
-    from invgui.core.images import load_image, save_png
+    from invgui.core.files import save_png
+    from invgui.core.images import load_image
 
     data = tmp_path_factory.mktemp("three")
     for name in ("astronaut", "coffee", "rocket"):

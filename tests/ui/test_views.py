@@ -82,7 +82,7 @@ def test_the_hybrid_page_names_the_decoder_of_the_representation_now_chosen(qtbo
 
 def test_a_restart_brings_back_the_shown_runs_timm_model_and_layer(qtbot, invgui_home):
     """Defect 3: after a restart the window sat on EfficientNet blocks.3 while it showed a run of
-    a timm transformer (the README promises the shown run's representation, layer and method)."""
+    a timm transformer (the docs promise the shown run's representation, layer and method)."""
     w = _window(qtbot, restore=True)
     try:
         assert w.models.open_timm("vit_tiny_patch16_224", None)

@@ -118,6 +118,29 @@ def test_the_parameters_dock_says_what_a_preset_is_puts_the_prior_first_and_grey
     assert all(PRESETS.note(n) for n in PRESETS.names())            # every preset says what it is
 
 
+@pytest.mark.gui
+def test_a_prior_chosen_in_the_form_brings_its_schedule_and_a_preset_keeps_its_own(qtbot):
+    """Issue 39 §2: the form asks the parameters what follows from a choice
+    (``OptimizeParams.changed``) — no dock applies a prior's schedule itself — and a preset set as
+    a whole (fourier-tv: the Fourier prior with the 2015 regularisers) keeps its own weights."""
+    from invgui.ui.widgets.param_form import ParamForm
+
+    form = ParamForm(PRESETS)
+    qtbot.addWidget(form)
+    form.preset_box.setCurrentText("fourier-tv")
+    assert form.values() == PRESETS.get("fourier-tv")             # not lucent's zero TV and α-norm
+    form.preset_box.setCurrentText("default")
+    form.set_value("iters", 7)
+    form.widgets["parameterisation"].setCurrentText("fourier")     # as the user picks it
+    v = form.values()
+    assert (v.optimizer, v.lr, v.tv_weight, v.alpha_weight, v.iters) == ("adam", 0.05, 0.0, 0.0, 7)
+    form.set_value("tv_weight", 2.0)                               # a weight typed after the choice stays
+    form.widgets["optimizer"].setCurrentText("sgd")                # another choice: no schedule follows
+    assert (form.values().tv_weight, form.values().lr) == (2.0, 0.05)
+    form.widgets["parameterisation"].setCurrentText("pixel")
+    assert (form.values().optimizer, form.values().lr) == ("sgd", PRESETS.get("default").lr)
+
+
 def test_the_closest_run_of_each_compare_column_is_marked():
     """Compare's captions had no key and no best cell: ★ marks the closest to its photo per column."""
     import numpy as np

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,15 +33,36 @@ DEFAULT_IMAGE = "sample:chelsea"
 DEFAULT_METHOD = "optimize"      # the one method name written here: a request's default
 
 
+Entry = Any        # "module:function" (imported when first used), or the function itself (a method defined
+                   # in a script or a test)
+
+KEEP: Any = object()    # Method.request: this field as the template has it
+PARAMETERS_PAGE, DECODER_PAGE = "parameters", "decoder file"      # Method.page
+
+
+def _call(entry: Entry) -> Callable[..., Any]:
+    if callable(entry):
+        return entry
+    module, _, function = str(entry).partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
 @dataclass(frozen=True)
 class Method:
-    """One reconstruction method, as everything outside it needs to know it.  The registry
-    (:mod:`.registry`) holds one per method; nothing else compares method names."""
+    """One reconstruction method: what everything outside it needs to know of it, and what it does
+    itself — read what a request needs (:meth:`prepare`), make its requests (:meth:`request`), run
+    them (:meth:`run`), tell its results (``caption``).  The registry (:mod:`.registry`) holds one
+    per method; nothing else compares method names, and code outside ``core/methods`` asks these
+    behaviours rather than the capability fields below."""
 
     name: str                        # RunRequest.method, the CLI's --method, sessions
     title: str                       # the window's chooser
     word: str                        # captions, legends, run lines: "optimisation", "decoder", …
-    entry: str                       # "module:function" running a Prepared request (imported when first run)
+    entry: Entry                     # runs a Prepared request: run_request(prep, should_stop, **options)
+    preparer: Entry = "invgui.core.methods.base:prepare_layer"   # prepare(prep, features): layer, side, decoder
+    caption: Any = None              # how its results are told (methods.captions); None: as optimisation's
+    page: str = PARAMETERS_PAGE      # the window's page for its settings: its parameters' form, or
+                                     # DECODER_PAGE (the decoder file and its side)
     params_cls: type | None = None   # the class of RunRequest.params (None: the method takes none)
     presets: Presets | None = None   # named instances of params_cls
     uses_decoder: bool = False       # reads a trained decoder (RunRequest.decoder, or the shipped one)
@@ -48,6 +70,7 @@ class Method:
                                      # iterations, restarts, the live loss terms
     terms: tuple[str, ...] = ()      # the loss terms its Steps report, drawn live
     metric_keys: tuple[str, ...] = ()   # what a saved result of it must hold (the session reader checks)
+    record_keys: tuple[str, ...] = ()   # text its saved record must hold (the session reader checks)
     in_window: bool = True           # offered by the window's chooser, `invgui invert --method` and sweeps
     batchable: bool = False          # requests differing in image / neuron subset share one batch
     one_image: bool = False          # takes exactly one image
@@ -64,15 +87,138 @@ class Method:
         """One forward pass of a decoder: no iterations, no live curves."""
         return self.uses_decoder and not self.optimises
 
+    def sweep_choice(self) -> tuple[str, str, bool]:
+        """The comparison view's box for it in a sweep: label, tooltip, ticked at first (all but
+        the methods that start from a decoder's output: slower, a second look at that decoder)."""
+        where = " (where one fits)" if self.one_pass else ""
+        tip = self.help[:1].upper() + self.help[1:] + (" (where a decoder fits)" if self.uses_decoder else "")
+        return self.word + where, tip, not self.from_decoder
+
     def what(self, params: dict[str, Any]) -> str:
         """The run list's word for what a run does: its objective (invert, maximise, caricature)
         when it optimises from noise, else the method's name."""
         return str(params.get("objective", "invert")) if self.optimises and not self.uses_decoder else self.name
 
+    # -- what the method does ------------------------------------------------------------------
+    def request(self, template: RunRequest, *, params: Any = KEEP, decoder: Any = KEEP, size: Any = KEEP,
+                **changes: Any) -> RunRequest:
+        """THE place a request of this method is made: ``template`` (what the caller fixes — model,
+        layer, images, weights, sides, device …, and ``changes`` to it) run by this method.
+        ``params``: its parameters (an instance, a dict of fields or a preset name; dropped when it
+        takes none; not given: the template's when they are of its class).  ``decoder`` and
+        ``size`` (the decoder's input side, 0 its own) where it reads a decoder, dropped where it
+        does not (a decoder chosen for another method never rides along; an optimisation's side
+        is its parameters'); an optimisation that starts from a decoder runs both stages at its
+        parameters' side unless ``size`` is given."""
+        if self.params_cls is None:
+            params = None
+        elif params is KEEP:
+            params = template.params if isinstance(template.params, self.params_cls) else None
+        if not self.uses_decoder:
+            decoder, size = None, 0
+        elif decoder is KEEP:
+            decoder = template.decoder
+        out = template.replace(method=self.name, params=params, decoder=decoder, **changes)
+        if size is KEEP and self.from_decoder:
+            size = out.optimize_params().size
+        return out if size is KEEP else out.replace(size=int(size))
+
+    def prepare(self, prep: Prepared, features: Any = None) -> None:
+        """Fill in what this method reads for ``prep`` (its layer, input side, decoder), checking
+        them: :func:`invgui.core.request.prepare` has read the rest (representation, images, the
+        feature file ``features``)."""
+        _call(self.preparer)(prep, features)
+
     def run(self, prep: Prepared, should_stop: Callable[[], bool] | None = None,
             **options: Any) -> Iterator[Event]:
-        module, _, function = self.entry.partition(":")
-        return getattr(importlib.import_module(module), function)(prep, should_stop, **options)
+        return _call(self.entry)(prep, should_stop, **options)
+
+    def refuses(self, rep: Any) -> str:
+        """Why this method cannot run on representation ``rep`` ("" when it can): optimisation
+        needs gradients through it."""
+        if self.optimises and not rep.differentiable:
+            return f"{rep.title}: {rep.decoder_hint}. Choose *Decoder* as the method."
+        return ""
+
+    def side(self, request: RunRequest, own: int) -> int:
+        """The input side a request of this method asks for; ``own`` (the representation's) where
+        it asks for none — but a decoder's own side is not known before it is read: 0."""
+        if self.one_pass or self.params_cls is None:
+            return int(request.size) or (0 if self.one_pass else own)
+        return int(request.optimize_params().size or 0) or own
+
+    def batch_key(self, request: RunRequest) -> tuple | None:
+        """Requests with equal keys can run as one batch: optimisation of images at one layer of
+        one representation with the same parameters but for the neuron subset (channels, window).
+        None: the request runs alone (decoders and probes are one forward pass already; a feature
+        file is its own target)."""
+        if not self.batchable or request.target_features or request.eval_set:
+            return None
+        p = dataclasses.replace(request.optimize_params(), channels="", window="")
+        return (rep_key(request), request.layer or "", json.dumps(to_dict(p), sort_keys=True, default=str))
+
+    def chunks(self, n: int, params: Any) -> list[range]:
+        """How ``n`` images of one layer are split into runs when many are evaluated: batches of
+        images × restarts for optimisation, ``PASS_IMAGES`` a forward pass for a decoder."""
+        if self.batchable:
+            return batches(n, params.restarts)
+        return [range(i, min(i + PASS_IMAGES, n)) for i in range(0, n, PASS_IMAGES)]
+
+    def tell(self) -> Any:
+        """How its results are told (:mod:`.captions`)."""
+        if self.caption is not None:
+            return self.caption
+        from .captions import OPTIMISED
+
+        return OPTIMISED
+
+
+PASS_IMAGES = 16        # images a decoder's forward pass takes when many are evaluated
+
+# Most batch rows (items × restarts) one batch holds; callers split longer lists (batches()).
+MAX_BATCH_ROWS = 64
+
+
+def batches(n_items: int, restarts: int, limit: int | None = None) -> list[range]:
+    """Consecutive item ranges whose rows (items × restarts) fit in ``limit`` (default
+    ``MAX_BATCH_ROWS``; at least one item each)."""
+    per = max(1, (limit or MAX_BATCH_ROWS) // max(1, restarts))
+    return [range(i, min(i + per, n_items)) for i in range(0, n_items, per)]
+
+
+def rep_key(request: RunRequest) -> tuple:
+    """What identifies the representation a request runs on (and where): requests with the same
+    key can share one built representation."""
+    from ..device import DeviceError, resolve_device
+
+    try:
+        device = resolve_device(request.device)        # "auto" on a machine without a GPU is "cpu"
+    except DeviceError:
+        device = request.device                        # prepare() will say what is wrong with it
+    return (request.model or "", request.weights or "", bool(request.random_weights),
+            json.dumps(request.rep_params_dict(), sort_keys=True, default=str), device)
+
+
+def fit_size(prep: Prepared, size: int) -> int:
+    """The side ``prep``'s representation computes at for an asked ``size``: a model made for one
+    size only takes that size, a patch model a multiple of its patch; what changed is said in the
+    notes (the run's log and record)."""
+    fitted, note = prep.rep.fit_size(size)
+    if note:
+        prep.notes.append(note)
+    return fitted
+
+
+def prepare_layer(prep: Prepared, features: Any = None) -> None:
+    """The preparation of a method that reads no decoder: the layer asked for (or the feature
+    file's), at the side its parameters ask for (or the feature file's, or the representation's)."""
+    rep, request = prep.rep, prep.request
+    asked = request.spec.side(request, 0)
+    prep.size = fit_size(prep, asked or rep.input_size)
+    meta = features.meta if features is not None else {}
+    prep.layer = rep.resolve_layer(request.layer or meta.get("layer"))
+    if features is not None and not asked and meta.get("input_size"):
+        prep.size = int(meta["input_size"])
 
 
 # Filled by :mod:`.registry` (imported by this package's __init__, so always before any lookup).

@@ -13,7 +13,20 @@ from collections.abc import Callable, Iterator
 from ..events import PER_IMAGE, Event, Result, Status, per_image_metrics
 from . import optimize
 from .base import Prepared
+from .decoder.run import prepare_request as prepare_decoder
 from .decoder.run import run_request as decode
+
+
+def prepare_request(prep: Prepared, features=None) -> None:
+    """The registry's preparation: the decoder's (:func:`.decoder.run.prepare_request`), on a
+    representation gradients flow through (the second stage optimises)."""
+    rep = prep.rep
+    if not rep.differentiable:
+        from ..representations import RepresentationError
+
+        raise RepresentationError(f"{rep.name}: {rep.decoder_hint}; the hybrid method optimises after the "
+                                  "decoder, so it needs a differentiable representation: use --method decoder")
+    prepare_decoder(prep, features)
 
 
 def run_request(prep: Prepared, should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:

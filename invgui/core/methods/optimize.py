@@ -22,7 +22,8 @@ Objectives (``objective``):
 
 Several restarts run as one batch; the result keeps all of them and a per-pixel standard
 deviation map (what the representation is invariant to).  ``run`` is a generator of
-:mod:`invgui.core.events`; see design.md §2 and §3.
+:mod:`invgui.core.events`; see docs/methods.md (the presets beside the papers') and
+docs/developer/architecture.md.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from ..regularizers import priors
 from ..representations import LayerInfo, Representation, RepresentationError
 from ..representations.base import luma255
 from ..subsets import mask as subset_mask
-from .base import Prepared
+from .base import MAX_BATCH_ROWS, Prepared, batches, prepare_layer  # noqa: F401  (MAX_BATCH_ROWS: importers)
 from .optimize_params import (  # noqa: F401
     CNN_ONLY,
     EXPLODE,
@@ -219,17 +220,6 @@ class Target:
     window: str | None = None
     label: str = ""
     start: np.ndarray | None = None                  # H×W×3 at the run's size: start here, not from noise
-
-
-# Most batch rows (items × restarts) one batch holds; callers split longer lists (batches()).
-MAX_BATCH_ROWS = 64
-
-
-def batches(n_items: int, restarts: int, limit: int | None = None) -> list[range]:
-    """Consecutive item ranges whose rows (items × restarts) fit in ``limit`` (default
-    ``MAX_BATCH_ROWS``; at least one item each)."""
-    per = max(1, (limit or MAX_BATCH_ROWS) // max(1, restarts))
-    return [range(i, min(i + per, n_items)) for i in range(0, n_items, per)]
 
 
 def _start(p: OptimizeParams, size: int, channels: int, target: torch.Tensor | None, conv: _Images,
@@ -676,6 +666,16 @@ def _image_metrics(item_images: np.ndarray, t: Target, target: np.ndarray, size:
         out["normalised_reconstruction_error_std"] = float(vals.std())
         out["eval_distance"] = eval_distance
     return out
+
+
+def prepare_request(prep: Prepared, features=None) -> None:
+    """The registry's preparation: a differentiable representation (gradients flow through it),
+    then the layer and side (:func:`.base.prepare_layer`)."""
+    rep = prep.rep
+    if not rep.differentiable:
+        raise RepresentationError(f"{rep.name}: {rep.decoder_hint}: `invgui invert --model {rep.name} "
+                                  "--method decoder --decoder FILE.pt` (train one with `invgui train-decoder`)")
+    prepare_layer(prep, features)
 
 
 def request_targets(prep: Prepared, starts: list | None = None) -> list[Target]:

@@ -147,6 +147,13 @@ class OptimizeParams:
     preview_every: int = param(10, label="Preview every", min=1, max=10000, group="Display",
                                tooltip="Send a preview image (and read losses back) every k iterations.")
 
+    def changed(self, **changes: Any) -> OptimizeParams:
+        """These parameters with ``changes``, and what follows from them: a parameterisation other
+        than this one's brings the optimiser, schedule and prior weights made for it (the other
+        ``changes`` still win).  Every place that changes parameters asks this — the command line,
+        a sweep, the window's form (:class:`invgui.ui.widgets.param_form.ParamForm`, on a choice)."""
+        return changed(self, **changes)
+
 
 PRESETS: Presets[OptimizeParams] = Presets(OptimizeParams)
 PRESETS.add("default", OptimizeParams())
@@ -195,7 +202,7 @@ PRESETS.add("lucent", OptimizeParams(iters=200, optimizer="adam", lr=0.05, momen
 # (fast's weights: λα 1e-4, λV 1 in σ units).  Chosen on astronaut, camera and coins (EfficientNet-
 # Lite0, 128 px, 200 it) over lucent and over this with fast's LR milestones: at blocks.3 / blocks.5
 # normalised error 0.592 / 0.726 (lucent 0.601 / 0.730), Lite1 distance 0.426 / 0.893 (0.449 /
-# 0.937); then measured on the held-out photos (README, benchmarks/eval_priors.py).
+# 0.937); then measured on the held-out photos (docs/methods.md, benchmarks/eval_priors.py).
 PRESETS.add("fourier-tv", replace(PRESETS.get("lucent"), alpha_weight=1e-4, tv_weight=1.0))
 # dip: Deep Image Prior's inversion settings — Adam on the generator's weights, input perturbation
 # 1/30, no α-norm or TV.  lr 0.001 with the generator's He initialisation (parameterisations.Generator),
@@ -229,23 +236,15 @@ SCHEDULE = ("optimizer", "lr", "momentum", "accumulator_decay", "lr_milestones",
             "alpha_weight", "tv_weight")
 
 
-def with_prior(p: OptimizeParams, name: str, always: bool = False) -> OptimizeParams:
-    """``p`` with parameterisation ``name`` and, when that changes it (or ``always``), the
-    optimiser, schedule and prior weights of the preset made for ``name`` (``PRIOR_PRESETS``);
-    everything else — the objective, iterations, restarts, seed, input — is kept."""
-    if p.parameterisation == name and not always:
-        return p
-    preset = PRESETS.get(PRIOR_PRESETS[name])
-    return replace(p, parameterisation=name, **{f: getattr(preset, f) for f in SCHEDULE})
-
-
 def changed(base: OptimizeParams, **changes: Any) -> OptimizeParams:
     """``base`` with ``changes``.  A parameterisation other than ``base``'s brings the optimiser,
-    schedule and prior weights made for it (``with_prior``) — applied here, once, for the command
-    line and a sweep alike — and the other ``changes`` still win over them."""
+    schedule and prior weights of the preset made for it (``PRIOR_PRESETS``) — applied here, once,
+    for the command line, a sweep and the window alike — and the other ``changes`` still win over
+    them; everything else (objective, iterations, restarts, seed, input) is kept."""
     name = changes.get("parameterisation")
     if name is not None and name != base.parameterisation:
-        base = with_prior(base, name)
+        preset = PRESETS.get(PRIOR_PRESETS[name])
+        base = replace(base, parameterisation=name, **{f: getattr(preset, f) for f in SCHEDULE})
     return replace(base, **changes)
 
 

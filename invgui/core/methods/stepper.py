@@ -7,7 +7,7 @@ tensors (a new learning rate, a zeroed optimiser state); inside a step nothing i
 no Python value changes, so the same :meth:`Stepper.step` runs eagerly (CPU, or CUDA without a
 graph) and, captured once, replays as a CUDA graph (:func:`capture`): one launch per iteration
 instead of a few hundred small kernels from Python.  On a GPU a small network at batch 1 is
-bound by those launches (design.md §7).
+bound by those launches (docs/speed.md, "On a GPU").
 
 The optimiser updates are written here rather than taken from ``torch.optim`` for two measured
 reasons: the first ``torch.optim`` optimiser built in a process imports ``torch._dynamo``

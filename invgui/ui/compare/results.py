@@ -282,7 +282,8 @@ class EvaluationPanel(QWidget):
             self.plot_note.show()
             return
         self.plot_note.hide()
-        prior = (self.results.plan.params or {}).get("parameterisation")
+        given = self.results.plan.template.params
+        prior = given.parameterisation if given is not None else None
         draw_depth(self.plot.getPlotItem(), self.results.summary, *self.plotted(), prior=prior)
 
     def plotted(self) -> tuple[str, str]:
@@ -362,8 +363,8 @@ class EvaluationPanel(QWidget):
     def export_figures(self, path: str | os.PathLike) -> list[Path] | None:
         """``NAME.png`` and ``NAME.svg`` (the plot as shown), ``NAME.csv`` (summary.csv) and
         ``NAME.tex`` (a LaTeX table), and ``NAME_sheet_LAYER.png`` per contact sheet: all of them
-        or none (``images.FileSet``); a place that cannot be written is said."""
-        from ...core.images import FileSet, atomic_write, check_writable
+        or none (``files.FileSet``); a place that cannot be written is said."""
+        from ...core.files import FileSet, atomic_write, check_writable
         from ..widgets.figures import depth_figure
 
         res = self.results

@@ -115,13 +115,13 @@ class CompareView(QWidget):
         self.sweep_layers = QLineEdit()
         self.sweep_layers.setPlaceholderText("layers, comma-separated (empty: four spread over the network)")
         mrow = QHBoxLayout()
-        # One box per method the window offers (the registry's), ticked but for the ones that start
-        # from a decoder's output (slower, and a second look at the same decoder).
+        # One box per method the window offers (the registry's), as the method says (Method.sweep_choice).
         self.sweep_boxes: dict[str, QCheckBox] = {}
         for m in window_methods():
-            tick = self.sweep_boxes[m.name] = QCheckBox(m.word + (" (where one fits)" if m.one_pass else ""))
-            tick.setToolTip(m.help[:1].upper() + m.help[1:] + (" (where a decoder fits)" if m.uses_decoder else ""))
-            tick.setChecked(not m.from_decoder)
+            label, tip, ticked = m.sweep_choice()
+            tick = self.sweep_boxes[m.name] = QCheckBox(label)
+            tick.setToolTip(tip)
+            tick.setChecked(ticked)
             mrow.addWidget(tick)
         self.sweep_param = QComboBox()
         import dataclasses
@@ -458,8 +458,8 @@ class CompareView(QWidget):
             return []
         template = ctx.template
         # Like for like: the decoders at the window's side too — unless a decoder size was chosen in
-        # the decoder panel (template.size), which is then kept, and said.
-        one_side = 0 if template.size else ctx.size
+        # the decoder panel, which is then kept, and said.
+        one_side = ctx.decoder_size or ctx.size
         skipped_said: list[str] = []
         if self.sweep_kind.currentIndex() == 0:
             methods = self.sweep_methods()
@@ -518,8 +518,8 @@ class CompareView(QWidget):
             runs, skipped = C.new_runs(runs, self.controller.session.runs)
         said = (f"queued {len(runs)} of the sweep's {planned} runs; {skipped} the session has already "
                 "were skipped (tick the box above to queue them again)" if skipped else f"queued {len(runs)} runs")
-        said += (f", every method at {ctx.size} px" if one_side else
-                 f", the decoders at {template.size} px (the decoder panel's size), the others at {ctx.size} px")
+        said += (f", every method at {ctx.size} px" if not ctx.decoder_size else
+                 f", the decoders at {ctx.decoder_size} px (the decoder panel's size), the others at {ctx.size} px")
         if skipped_said:
             said += (f"; not queued: {', '.join(skipped_said)} — no decoder for "
                      f"{'that layer' if len(skipped_said) == 1 else 'those layers'} (train one, or pick layers that "
@@ -569,7 +569,7 @@ class CompareView(QWidget):
         if self.grid is None or not self.grid.cells:
             return None
         from ...core.export import sidecar_path
-        from ...core.images import check_writable
+        from ...core.files import check_writable
 
         try:
             check_writable(path)                 # before the sheet is drawn
@@ -612,7 +612,7 @@ class CompareView(QWidget):
 def _write_sheet(path, grid: C.Grid, nre: dict, tile: int) -> Path:
     """Draw and write the sheet and its sidecar (any thread: it touches no widget)."""
     from ...core.export import runs_sidecar
-    from ...core.images import FileSet
+    from ...core.files import FileSet
 
     sheet = C.contact_sheet(grid, tile, nre)
     with FileSet():                              # the sheet and its sidecar, or neither

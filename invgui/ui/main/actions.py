@@ -240,7 +240,7 @@ layers there.</li>
 <li><b>Export</b> (Ctrl+E) writes the reconstruction and a JSON record that reproduces it.</li>
 </ol>
 <p>Everything here is also a command: <code>invgui invert</code>, <code>invgui evaluate</code>, … (see the
-README).</p>"""
+pages in docs/: docs/cli.md).</p>"""
 
 
 def quick_start(window):

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from ...core import representations as R
 from ...core.methods import optimize_params as optimize
+from ...core.methods.base import DECODER_PAGE
 from ...core.methods.registry import method, window_methods
 from ...core.state import subscribe
 from ..widgets.layer_tree import LayerTree
@@ -187,7 +188,7 @@ class MethodDock(QWidget):
 
     def _show_method(self, name: str) -> None:
         self.method_box.setCurrentIndex(self.method_box.findData(name))
-        self.method_stack.setCurrentIndex(1 if method(name).one_pass else 0)
+        self.method_stack.setCurrentIndex(1 if method(name).page == DECODER_PAGE else 0)
 
     def _form_changed(self) -> None:
         """What the views draw from the form goes into the state: the input side, the Channels field."""
@@ -195,18 +196,16 @@ class MethodDock(QWidget):
         self.state.set(size=int(cast(QSpinBox, w["size"]).value()), channels=self.form.text("channels"))
 
     def _prior_chosen(self, name: str) -> None:
-        """The user chose an image parameterisation: the form takes the optimiser, schedule and
-        prior weights made for it (``optimize_params.with_prior``), the rest stays."""
-        from ...core.methods.optimize_params import PRIOR_PRESETS, SCHEDULE, with_prior
+        """The user chose an image parameterisation: the form has taken the optimiser, schedule and
+        prior weights made for it (``OptimizeParams.changed``, asked by the form): say which."""
+        from ...core.methods.optimize_params import PRIOR_PRESETS, SCHEDULE
 
         try:
-            values = self.form.values()           # already has the new parameterisation
+            values = self.form.values()
         except ValueError:
-            return                                # a field being typed: the user's next change applies
-        self.form.set_values(with_prior(values, name, always=True))
+            return
         self.priorChosen.emit(f"parameterisation {name}: " + ", ".join(
-            f"{k.replace('_', ' ')} {getattr(self.form.values(), k)}" for k in SCHEDULE)
-            + f" (the {PRIOR_PRESETS[name]} preset's)")
+            f"{k.replace('_', ' ')} {getattr(values, k)}" for k in SCHEDULE) + f" (the {PRIOR_PRESETS[name]} preset's)")
 
     def set_method(self, name: str) -> None:
         self.state.method = name
@@ -216,11 +215,12 @@ class MethodDock(QWidget):
         it: the start settings, which the decoder's output replaces, are disabled and say so."""
         rep, decoder = self.state.rep, self.state.decoder
         spec = method(self.state.method)
-        show = rep is not None and not rep.differentiable and spec.optimises
+        show = rep is not None and bool(spec.refuses(rep))
         self.nondiff_label.setText(f"{rep.name}: {rep.decoder_hint}." if show else "")
         self.nondiff_label.setVisible(show)
-        self.show_start_settings(not spec.from_decoder)
-        if not spec.from_decoder:
+        own_start = not spec.from_decoder              # its start settings apply
+        self.show_start_settings(own_start)
+        if own_start:
             self.hybrid_label.hide()
             return
         self.hybrid_label.setText(

@@ -1,5 +1,5 @@
 """What the window writes to disk: the shown reconstruction, the probe strip, the loss curves and
-the runs' metrics — each a set of files written whole or not at all (``images.FileSet``), with
+the runs' metrics — each a set of files written whole or not at all (``files.FileSet``), with
 a dialog instead of a traceback when the place cannot be written."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from ...core import representations as R
 from ...core.export import export_result, run_record, write_json
-from ...core.images import FileSet, check_writable, save_png
+from ...core.files import FileSet, check_writable, save_png
 from ...core.results import Metrics
 from ..widgets import folders
 

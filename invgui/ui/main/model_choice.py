@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 from ...core import representations as R
 from ...core.device import resolve_device
 from ...core.methods import optimize_params as optimize
+from ...core.methods.base import DECODER_PAGE
 from ...core.methods.registry import method
 from ...core.state import subscribe
 from ..threads.jobs import Job, create_worker
@@ -139,13 +140,12 @@ class ModelChoice(QObject):
         if run.image != st.image_source:
             self.ctx.open_image(run.image)
         st.method = run.method
-        spec = method(run.method)
         if run.params is not None:
             self.methods.form.set_values(run.params)
-        if spec.uses_decoder and run.decoder:
+        if run.decoder:                               # a request carries one only for a method that reads it
             self.methods.decoder_panel.add_file(run.decoder)
-        if spec.one_pass and run.decoder:
-            self.methods.decoder_panel.size_box.setValue(run.size)
+            if method(run.method).page == DECODER_PAGE:   # its side is the decoder page's
+                self.methods.decoder_panel.size_box.setValue(run.size)
         self.ctx.say(f"loaded the settings of {run.label()}: change them and Run")
         return True
 

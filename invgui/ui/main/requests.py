@@ -49,6 +49,6 @@ class Requests:
         except ValueError as e:
             self.ctx.show_error("Invalid probe parameters", str(e))
             return None
-        req = run.request.replace(device=st.device, method=PROBE.name, probe=pp, params=optimize.PRESETS.get("fast"))
+        req = PROBE.request(run.request, params=optimize.PRESETS.get("fast"), probe=pp, device=st.device)
         self.controller.submit_probe(req, {st.image_source: st.image})   # framed by prepare (req.framing)
         return f"Probe — {pp.probe} (running)"

@@ -10,9 +10,9 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from ...core.events import Result, Step
 from ...core.images import frame, region_words, resize_center_crop, source_label
-from ...core.methods.registry import METHODS, method
+from ...core.methods.registry import method
+from ...core.results import ended, summary, where
 from ...core.results import progress as progress_text
-from ...core.results import summary, where
 from ...core.session import Run
 from ...core.state import subscribe
 
@@ -149,10 +149,9 @@ class RunDisplay(QObject):
         self.live.history = {k: list(v) for k, v in res.history.items()}
         self.metrics.setText(summary(res, "html"))
         self.ctx.progress(progress_text(res))
-        spec = METHODS.get(str(res.record.get("method")))
-        state = spec.word if spec is not None and spec.one_pass else "stopped" if res.stopped else "done"
         rec = res.record
-        self.view.recon_pane.set_title(f"Reconstruction — {where(rec['representation'], rec['layer'])} ({state})")
+        self.view.recon_pane.set_title(f"Reconstruction — {where(rec['representation'], rec['layer'])} "
+                                       f"({ended(res)})")
 
     def hash_behind(self, res: Result) -> None:
         """Every export records the SHA-256 of the weight (and decoder) file: computed now on the
@@ -266,7 +265,7 @@ class RunDisplay(QObject):
 
 def _span(run: Run) -> int:
     """The iterations a run's curves will span (0: it has no curves)."""
-    if not method(run.method).optimises:
+    if not method(run.method).terms:
         return 0
     p = run.request.optimize_params()
     return p.iters + p.stage2_iters

@@ -39,7 +39,7 @@ from .views import Views
 def default_size() -> tuple[int, int]:
     """1600×900, or less where the screen is smaller (a laptop, a 1400-px X display: without a
     window manager nothing else keeps the right dock on the screen).  Offscreen (tests,
-    --screenshot) keeps 1600×900, the size of the README's screenshots."""
+    --screenshot) keeps 1600×900, the size of the screenshots in docs/images."""
     w, h = 1600, 900
     screen = QGuiApplication.primaryScreen()
     if screen is not None and QGuiApplication.platformName() != "offscreen":

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ...core.compare import method_word
-from ...core.images import atomic_write
+from ...core.files import atomic_write
 
 PENS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
 INK = "#202020"

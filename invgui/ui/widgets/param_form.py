@@ -1,7 +1,9 @@
-"""A dock form generated from a parameter dataclass (design.md §2), with a preset selector."""
+"""A dock form generated from a parameter dataclass, with a preset selector (docs/developer/
+architecture.md, "Parameters are declared once")."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any, cast
 
@@ -77,11 +79,31 @@ class ParamForm(QWidget):
         outer.addStretch(1)
         self.preset_box.currentTextChanged.connect(lambda name: self.set_values(self.presets.get(name)))
         self.preset_box.currentTextChanged.connect(self._say_preset)
+        self._settled: Any = None                   # the values before the user's latest choice (_chosen)
+        self.changed.connect(self._settle)
         self.changed.connect(self._enable_applicable)
         self.reset_button.clicked.connect(lambda: self.set_values(self.presets.get(self.preset_box.currentText())))
         self.set_values(presets.get(presets.names()[0]))
         self._say_preset(self.preset_box.currentText())
         wheel_guard.guard(self)                     # its boxes take the wheel only once clicked
+
+    def _chosen(self, name: str) -> None:
+        """The user chose a value of field ``name``: what follows from it, as the parameter class
+        says (``changed(**{name: value})`` from the values before the choice — a prior brings its
+        own schedule), is put into the form with it.  A class without ``changed``: the value alone."""
+        before, follow, now = self._settled, None, None
+        if before is not None and hasattr(before, "changed"):
+            with contextlib.suppress(ValueError):        # another field being typed: the choice alone
+                now = self.values()
+                follow = before.changed(**{name: getattr(now, name)})
+        if follow is not None and follow != now:
+            self.set_values(follow)              # (emits changed)
+        else:
+            self.changed.emit()
+
+    def _settle(self) -> None:
+        with contextlib.suppress(ValueError):    # a field being typed: the last values that read stay
+            self._settled = self.values()
 
     def _say_preset(self, name: str) -> None:
         note = self.presets.note(name)
@@ -104,7 +126,7 @@ class ParamForm(QWidget):
         if md.get("choices"):
             combo = QComboBox()
             combo.addItems([str(c) for c in md["choices"]])
-            combo.currentTextChanged.connect(self.changed)
+            combo.currentTextChanged.connect(lambda _text, name=f.name: self._chosen(name))
             # A long choice ("efficientnet_lite0:blocks.1") must not set the form's minimum width (the
             # training dialog scrolled sideways): the list that drops down shows it whole.
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ...errors import InvguiError
-from ...images import atomic_write
+from ...files import atomic_write
 from ...layout import Layout, plain
 from ...representations import Representation
 from ...resources import resource

@@ -15,8 +15,17 @@ from ...errors import InvguiError
 from ...events import Event, Result, Status
 from ...images import input_region, resize_center_crop
 from ...representations import Representation
-from ..base import Prepared
-from .checkpoint import Loaded, _load_encoder, check_match, load_checkpoint
+from ..base import Prepared, fit_size
+from .checkpoint import (
+    DecoderError,
+    Loaded,
+    _load_encoder,
+    check_match,
+    decoder_file,
+    find_shipped,
+    load_checkpoint,
+    shipped_layers,
+)
 
 
 def reconstruct(loaded: Loaded, rep: Representation, phi: torch.Tensor, size: int) -> torch.Tensor:
@@ -124,3 +133,42 @@ def run_request(prep: Prepared, should_stop: Callable[[], bool] | None = None) -
         if isinstance(ev, Result):
             ev.record["decoder"] = prep.decoder_file
         yield ev
+
+
+def prepare_request(prep: Prepared, features=None) -> None:
+    """The registry's preparation: the decoder asked for (or the one shipped for the layer), loaded
+    and checked against the representation and layer; the side the request asks for (0: the
+    decoder's own; a fully connected decoder only takes its own), or the feature file's."""
+    request, rep = prep.request, prep.rep
+    layer = request.layer
+    if request.decoder:
+        prep.decoder_file = str(decoder_file(request.decoder))
+    else:
+        prep.decoder_file, layer, note = shipped_decoder(rep, request.layer)
+        if note:
+            prep.notes.append(note)
+    prep.decoder, prep.layer = prepare(rep, load_checkpoint(prep.decoder_file), layer, "cpu")
+    meta = prep.decoder.meta
+    fc = meta["architecture"] == "fc"
+    prep.size = fit_size(prep, int(meta["input_size"]) if fc or not request.size else request.size)
+    if features is not None and not request.size and features.meta.get("input_size") and not fc:
+        prep.size = int(features.meta["input_size"])
+
+
+def shipped_decoder(rep: Representation, layer: str | None) -> tuple[str, str | None, str]:
+    """The shipped decoder for ``layer`` (file, layer, note).  With no layer asked for and none
+    shipped for the default one, the shipped decoder of the layer nearest in depth is taken, and
+    the note says so (`invgui invert --method decoder` on the default model failed before)."""
+    chosen = rep.resolve_layer(layer)
+    found = find_shipped(rep.name, chosen)
+    if found is not None:
+        return str(found), layer, ""
+    others = shipped_layers(rep.name) if layer is None else []
+    if others:
+        depth = {name: rep.layer_info(name, rep.input_size).relative_depth for name in [chosen, *others]}
+        nearest = min(others, key=lambda name: (abs(depth[name] - depth[chosen]), depth[name]))
+        return (str(find_shipped(rep.name, nearest)), nearest,
+                f"no decoder ships for {rep.name} {chosen} (the default layer): using the shipped one for "
+                f"{nearest}, the nearest layer that has one (--layer and --decoder choose)")
+    raise DecoderError(f"no decoder shipped for {rep.name} {chosen}; give one (--decoder FILE.pt) or train "
+                       f"one: invgui train-decoder --model {rep.name} --layer {chosen} --data DIR --out FILE.pt")

@@ -1,13 +1,6 @@
-"""Runs and sessions: every reconstruction kept, saved to one file, restored after a crash.
-
-A :class:`Run` is what a user asked for (method, representation and its parameters, layer, method
-parameters, image, decoder) plus what came back (the :class:`Result`: images, losses, metrics,
-record) and its state.  A :class:`Session` is an ordered list of runs.  ``save`` writes one
-``.invgui`` file — a zip holding ``session.json`` (everything but the images) and ``arrays.npz``
-(the images, float16) — atomically; ``load`` reads it back without unpickling anything
-(``allow_pickle=False``).  The window's autosave (:mod:`invgui.core.autosave`) keeps each result
-in a one-run session file of this format.
-"""
+"""The ``.invgui`` file: a zip of ``session.json`` (everything but the images) and ``arrays.npz``
+(the images, float16), written atomically and read back without unpickling anything; every member,
+field and array checked (bounded sizes, documented types) before it is used."""
 
 from __future__ import annotations
 
@@ -16,113 +9,30 @@ import io
 import json
 import os
 import time
-import uuid
 import zipfile
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import InvguiError
-from .events import Result
-from .export import _clean, library_versions
-from .images import FRAMINGS, atomic_write
-from .methods.base import DEFAULT_IMAGE, RunRequest, freeze_params
-from .methods.registry import DEFAULT_METHOD, method, names
-from .params import from_dict, to_dict
-from .results import Metrics, metric_names, summary, where
-from .safeload import budget, npy_header
+from ..errors import InvguiError
+from ..events import Result
+from ..export import _clean, library_versions
+from ..files import atomic_write
+from ..images import FRAMINGS
+from ..methods.base import RunRequest
+from ..methods.registry import DEFAULT_METHOD, method, names
+from ..results import Metrics, metric_names
+from ..safeload import budget, npy_header
+from .runs import _OWN, STATES, Run
 
 FORMAT = 2          # 2: a run holds its request ({"request": {...}, "id": …}); 1: the request's fields flat
 SUFFIX = ".invgui"
-STATES = ("queued", "running", "done", "stopped", "failed")
 
 
 class SessionError(InvguiError):
     """A session file cannot be read; the message says why."""
-
-
-@dataclass
-class Run:
-    """One reconstruction: its :class:`~invgui.core.request.RunRequest` (what ``execute`` runs)
-    and, once it ran, its result, with an id, a name, a state and times.  The request's fields
-    read through (``run.model``, ``run.layer``, …); ``run.params`` is the method's parameters
-    (an ``OptimizeParams``), or None for a method without any."""
-
-    request: RunRequest
-    name: str = ""
-    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    state: str = "queued"
-    message: str = ""
-    created: float = field(default_factory=time.time)
-    result: Result | None = None
-
-    @classmethod
-    def of(cls, method: str = DEFAULT_METHOD, image: str = DEFAULT_IMAGE, params: Any = None,
-           rep_params: dict[str, Any] | None = None, **fields: Any) -> Run:
-        """A run from a request's fields, as the window's settings give them: ``image`` one source,
-        ``params`` a dict (read into the method's parameter class) or an instance; the run's own
-        fields (``name``, ``state``, ``result``, …) go to the run."""
-        own = {k: fields.pop(k) for k in _OWN if k in fields}
-        request = RunRequest(method=method, images=(image,), params=_typed_params(method, params),
-                             rep_params=freeze_params(rep_params), **fields)
-        return cls(request=request, **own)
-
-    # -- the request's fields, read through ---------------------------------------------------
-    method = property(lambda self: self.request.method)
-    model = property(lambda self: self.request.model)
-    layer = property(lambda self: self.request.layer or "")
-    image = property(lambda self: self.request.image)
-    params = property(lambda self: self.request.params)
-    weights = property(lambda self: self.request.weights)
-    random_weights = property(lambda self: self.request.random_weights)
-    decoder = property(lambda self: self.request.decoder)
-    size = property(lambda self: self.request.size)
-    eval_size = property(lambda self: self.request.eval_size)
-    framing = property(lambda self: self.request.framing)
-
-    @property
-    def rep_params(self) -> dict[str, Any] | None:
-        return self.request.rep_params_dict()
-
-    def param_values(self) -> dict[str, Any]:
-        """The method's parameters as plain values by name ({} for a method without any): for
-        comparing runs and naming what differs between them."""
-        return to_dict(self.params) if self.params is not None else {}
-
-    def label(self) -> str:
-        return self.name or default_name(self)
-
-    def copy(self, **changes: Any) -> Run:
-        """A new queued run with the same request and ``changes`` to it (``image``: one source;
-        ``params``: a dict or an instance), without the result."""
-        if "image" in changes:
-            changes["images"] = (changes.pop("image"),)
-        name = changes.get("method", self.method)
-        changes["params"] = _typed_params(name, changes.get("params", self.params))
-        return Run(request=self.request.replace(**changes))
-
-    def summary(self) -> str:
-        """The run list's line: state and the result's short summary (core.results)."""
-        if self.result is None:
-            return self.state
-        return f"{self.state}: " + summary(self.result, "short")
-
-
-_OWN = ("name", "id", "state", "message", "created", "result")
-
-
-def _typed_params(name: str, values: Any) -> Any:
-    """``values`` (a dict, an instance or None) as method ``name``'s parameters: None for a method
-    without any, its class's defaults when none are given."""
-    cls = method(name).params_cls
-    if cls is None:
-        return None
-    if values is None:
-        return cls()
-    return values if isinstance(values, cls) else from_dict(cls, dict(values))
 
 
 def run_fields(r: Run) -> dict[str, Any]:
@@ -139,302 +49,6 @@ def session_json(runs: list[dict[str, Any]]) -> str:
     """The text of a session document (``session.json``) holding ``runs``."""
     doc = {"invgui_session": FORMAT, "saved": time.time(), "versions": library_versions(), "runs": runs}
     return json.dumps(_clean(doc), indent=1)
-
-
-def default_name(run: Run) -> str:
-    img = run.image.replace("sample:", "")
-    img = Path(img).stem if "/" in img or "\\" in img else img
-    what = method(run.method).what(run.param_values())
-    return f"{where(run.model, run.layer)} · {what} · {img}" + (" (fit)" if run.framing == "fit" else "")
-
-
-def distinct_labels(runs: list[Run]) -> dict[str, str]:
-    """Each run's label; runs whose labels would be equal get what differs between them appended
-    (``lr 0.01``, ``size 96``, ``decoder hog.pt``), so different parameters never look alike."""
-    groups: dict[str, list[Run]] = {}
-    for r in runs:
-        groups.setdefault(r.label(), []).append(r)
-    out = {}
-    for label, group in groups.items():
-        if len(group) == 1:
-            out[group[0].id] = label
-            continue
-        flat = [_request_items(r) for r in group]
-        keys = sorted({k for f in flat for k in f}, key=lambda k: (_FIRST.index(k) if k in _FIRST else len(_FIRST), k))
-        differ = [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
-        presets = [preset_of(r) for r in group]
-        if all(presets) and len(set(presets)) == len(presets):
-            differ = ["preset"]             # each is a preset as it is: its name says all ("lucent", "dip")
-        for r, f, name in zip(group, flat, presets, strict=True):
-            f["preset"] = name
-            extra = ", ".join(f"{k} {_short(f.get(k))}" for k in differ[:3])
-            out[r.id] = f"{label} ({extra})" if extra else label
-    return out
-
-
-# What tells alike runs apart, the most telling first (then the rest by name): the prior, the optimiser
-# and its schedule before the knobs (runs of the default, fourier-tv, lucent and dip presets read
-# "(accumulator_decay …" before).
-_FIRST = ("preset", "parameterisation", "method", "optimizer", "lr", "iters", "size", "tv_weight", "alpha_weight",
-          "feature_weight", "restarts", "seed", "decoder", "weights")
-
-
-def preset_of(run: Run) -> str | None:
-    """The name of the method's preset whose parameters ``run``'s are (None: none is)."""
-    presets = method(run.method).presets
-    if presets is None or run.params is None:
-        return None
-    def settings(params) -> dict[str, Any]:      # what a preset sets, not where or how it runs
-        return {k: v for k, v in to_dict(params).items() if k not in _RUN_CONTEXT}
-
-    mine = settings(run.params)
-    return next((name for name in presets.names() if settings(presets.get(name)) == mine), None)
-
-
-_RUN_CONTEXT = ("size", "channels", "window", "objective", "preview_every", "channels_last", "cuda_graph")
-
-
-def _request_items(r: Run) -> dict[str, Any]:
-    items = dict(r.param_values())
-    items.update({f"{k}": v for k, v in (r.rep_params or {}).items()})
-    items.update(size=r.size or items.get("size"), weights=r.weights and Path(r.weights).name,
-                 random=r.random_weights or None, decoder=r.decoder and Path(r.decoder).name)
-    return {k: v for k, v in items.items() if v is not None}
-
-
-def _short(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, (list, tuple)):
-        return ",".join(_short(x) for x in v)
-    return str(v)[:24]
-
-
-@dataclass
-class Session:
-    runs: list[Run] = field(default_factory=list)
-    path: Path | None = None
-    dirty: bool = False
-
-    def add(self, run: Run) -> Run:
-        self.runs.append(run)
-        self.dirty = True
-        return run
-
-    def remove(self, run_id: str) -> None:
-        self.runs = [r for r in self.runs if r.id != run_id]
-        self.dirty = True
-
-    def get(self, run_id: str) -> Run:
-        return next(r for r in self.runs if r.id == run_id)
-
-    def next_queued(self) -> Run | None:
-        return next((r for r in self.runs if r.state == "queued"), None)
-
-    # -- files --------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike, remember: bool = True) -> Path:
-        """Write every run (request, state, result) to one file, atomically.  ``remember=False``
-        (the autosave) leaves the session's own file and unsaved-changes flag alone."""
-        path = Path(path)
-        meta, arrays = [], {}
-        for i, r in enumerate(self.runs):
-            d = run_fields(r)
-            if r.result is not None:
-                res = r.result
-                d["result"] = {"history": res.history, "metrics": res.metrics, "record": res.record,
-                               "stopped": res.stopped, "message": res.message}
-                arrays[f"{i}_images"] = res.images.astype(np.float16)
-                if res.target is not None:
-                    arrays[f"{i}_target"] = res.target.astype(np.float16)
-                if res.deviation is not None:
-                    arrays[f"{i}_deviation"] = res.deviation.astype(np.float16)
-                if res.start is not None:
-                    arrays[f"{i}_start"] = res.start.astype(np.float16)
-            meta.append(d)
-        text = session_json(meta)
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)      # type: ignore[arg-type]  # numpy stub: **kwds are arrays
-
-        def write(tmp: str) -> None:
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
-                z.writestr("session.json", text)
-                z.writestr("arrays.npz", buf.getvalue())
-
-        out = atomic_write(path, write)
-        if remember:
-            self.path, self.dirty = path, False
-        return out
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> Session:
-        """Read a session file, validating everything before it is used: member sizes are bounded
-        before anything is decompressed, every array's shape and type is read from its header and
-        checked against its run before its data is, and the JSON must have the documented types.
-        Anything wrong is a :class:`SessionError` naming the member and the reason."""
-        path = Path(path)
-        if not path.is_file():
-            raise SessionError(f"{path}: no such session file")
-        try:
-            with zipfile.ZipFile(path) as z:
-                limit = budget(path)
-                # JSON becomes Python objects several times its size: a tighter bound than the arrays'.
-                json_limit = min(MAX_JSON_BYTES, max(JSON_FLOOR, JSON_RATIO * path.stat().st_size))
-                text = _read_member(z, "session.json", json_limit, path)
-                try:
-                    doc = json.loads(text.decode("utf-8"))
-                except (UnicodeDecodeError, ValueError) as e:
-                    raise SessionError(f"{path}: session.json is not valid JSON ({str(e)[:120]})") from None
-                runs, array_keys = _validate_doc(doc, path)
-                npz = _read_member(z, "arrays.npz", min(MAX_ARRAY_BYTES, limit), path)
-                arrays = _read_arrays(npz, runs, array_keys, path, limit)
-        except SessionError:
-            raise
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError,
-                RuntimeError) as e:
-            raise SessionError(f"{path}: not an invgui session ({type(e).__name__}: {str(e)[:160]})") from None
-        out = []
-        for i, d in enumerate(runs):
-            res = d.pop("result", None)
-            run = Run(**d)
-            if res is not None:
-                run.result = Result(images=arrays[f"{i}_images"], target=arrays.get(f"{i}_target"),
-                                    history=res["history"], metrics=res["metrics"], record=res["record"],
-                                    stopped=res["stopped"], message=res["message"],
-                                    deviation=arrays.get(f"{i}_deviation"), start=arrays.get(f"{i}_start"))
-            out.append(run)
-        return cls(runs=out, path=path, dirty=False)
-
-
-class QueueError(InvguiError):
-    """A state change the rules do not allow (deleting a running run, finishing a queued one, …)."""
-
-
-class RunQueue:
-    """The runs of a session and the rules of their states, without Qt.
-
-    A run is ``queued`` when submitted, ``running`` while the worker computes it (one at a time,
-    or several of a sweep together in one optimisation batch: :meth:`join`),
-    then ``done``, ``stopped`` (the user stopped it; it keeps what was reached) or ``failed`` (it
-    could not start or raised; the queue goes on).  A session restored from a file has no run in
-    progress: ``running`` and ``queued`` runs come back as ``stopped`` (:meth:`restore`).
-    ``listeners`` are called with each run whose state or contents changed."""
-
-    def __init__(self, session: Session | None = None):
-        self.session = session if session is not None else Session()
-        self.listeners: list = []
-        self.changed = False             # since the last autosave: set on every change
-
-    # -- what is there ------------------------------------------------------------------------
-    @property
-    def runs(self) -> list[Run]:
-        return self.session.runs
-
-    @property
-    def running(self) -> Run | None:
-        return next((r for r in self.session.runs if r.state == "running"), None)
-
-    def waiting(self) -> int:
-        return sum(r.state == "queued" for r in self.session.runs)
-
-    def get(self, run_id: str) -> Run:
-        try:
-            return self.session.get(run_id)
-        except StopIteration:
-            raise QueueError(f"no run {run_id!r} in this session") from None
-
-    # -- transitions --------------------------------------------------------------------------
-    def submit(self, run: Run) -> Run:
-        run.state, run.message, run.result = "queued", "", None
-        self.session.add(run)
-        self._touch(run)
-        return run
-
-    def adopt(self, runs: list[Run]) -> list[Run]:
-        """Add runs read from a file (another window's autosave) as they are, the restore rule
-        applied; a run whose id the session has already is skipped (it was added before)."""
-        have = {r.id for r in self.session.runs}
-        added = [r for r in self.restore(Session(runs=list(runs))).runs if r.id not in have]
-        for r in added:
-            self.session.add(r)
-            self._touch(r)
-        return added
-
-    def start_next(self) -> Run | None:
-        """The next queued run, now ``running`` — or None when one is running or none waits."""
-        if self.running is not None:
-            return None
-        run = self.session.next_queued()
-        if run is not None:
-            run.state = "running"
-            self._touch(run)
-        return run
-
-    def join(self, run: Run) -> Run:
-        """A queued run starts beside the running one: the worker computes them in one batch."""
-        self._expect(run, "queued", "batch")
-        if self.running is None:
-            raise QueueError(f"{run.label()}: no run is computing, so there is no batch to join")
-        run.state = "running"
-        self._touch(run)
-        return run
-
-    def finish(self, run: Run, result: Result) -> Run:
-        self._expect(run, "running", "finish")
-        run.result = result
-        run.state = "stopped" if result.stopped else "done"
-        run.message = result.message
-        self._touch(run)
-        return run
-
-    def fail(self, run: Run, message: str) -> Run:
-        if run.state not in ("queued", "running"):
-            raise QueueError(f"{run.label()}: a {run.state} run cannot fail")
-        run.state, run.message = "failed", message
-        self._touch(run)
-        return run
-
-    def rename(self, run_id: str, name: str) -> Run:
-        run = self.get(run_id)
-        run.name = name.strip()
-        self._touch(run)
-        return run
-
-    def rerun(self, run_id: str) -> Run:
-        """Queue the same request again (a new run; the old one keeps its result)."""
-        return self.submit(self.get(run_id).copy())
-
-    def remove(self, run_id: str) -> Run:
-        run = self.get(run_id)
-        if run.state == "running":
-            raise QueueError(f"{run.label()} is running: stop it before deleting it")
-        self.session.remove(run_id)
-        self._touch(run)
-        return run
-
-    def replace(self, session: Session) -> None:
-        """Take ``session`` (opened or restored) as the queue's, with the restore rule applied."""
-        if self.running is not None:
-            raise QueueError("a run is in progress: stop it before opening another session")
-        self.restore(session)
-        self.session = session
-        self.changed = True
-
-    @staticmethod
-    def restore(session: Session) -> Session:
-        """No run of a session read from a file is in progress: running/queued become stopped."""
-        for r in session.runs:
-            if r.state in ("running", "queued"):
-                r.state, r.message = "stopped", r.message or "interrupted (the session was closed or crashed)"
-        return session
-
-    def _expect(self, run: Run, state: str, what: str) -> None:
-        if run.state != state:
-            raise QueueError(f"{run.label()}: cannot {what} a {run.state} run")
-
-    def _touch(self, run: Run) -> None:
-        self.session.dirty = self.changed = True
-        for listener in list(self.listeners):
-            listener(run)
 
 
 # -- validation of session files ------------------------------------------------------------------
@@ -675,9 +289,9 @@ def _validate_result(res: Any, path: Path, where: str, name: str = DEFAULT_METHO
         elif key.endswith(("_per_image", "_per_restart")):
             _expect(isinstance(v, list) and all(_is_num(x) or x is None for x in v), path,
                     f"{where} metrics {key}", "expected a list of numbers")
-    if spec.uses_decoder:
-        _expect(isinstance(out["record"].get("decoder"), str), path, f"{where} record decoder",
-                f"expected text, got {_kind(out['record'].get('decoder'))}")
+    for key in spec.record_keys:
+        _expect(isinstance(out["record"].get(key), str), path, f"{where} record {key}",
+                f"expected text, got {_kind(out['record'].get(key))}")
     stopped, message = res.get("stopped", False), res.get("message", "")
     _expect(isinstance(stopped, bool), path, f"{where} stopped", f"expected true/false, got {_kind(stopped)}")
     _expect(isinstance(message, str) and len(message) <= MAX_TEXT, path, f"{where} message",
@@ -757,3 +371,72 @@ def _check_array(shape: tuple, dtype: np.dtype, kind: str, path: Path, where: st
         raise SessionError(f"{path}: {where}: {shape[0]} images in one run (1…{MAX_IMAGES_PER_RUN})")
     if kind in ("images", "target") and shape[-1] != 3:
         raise SessionError(f"{path}: {where}: shape {shape}: expected 3 colour channels")
+
+
+def write_runs(runs: list[Run], path: str | os.PathLike) -> Path:
+    """Write ``runs`` (request, state, result) to one session file, atomically."""
+    path = Path(path)
+    meta, arrays = [], {}
+    for i, r in enumerate(runs):
+        d = run_fields(r)
+        if r.result is not None:
+            res = r.result
+            d["result"] = {"history": res.history, "metrics": res.metrics, "record": res.record,
+                           "stopped": res.stopped, "message": res.message}
+            arrays[f"{i}_images"] = res.images.astype(np.float16)
+            if res.target is not None:
+                arrays[f"{i}_target"] = res.target.astype(np.float16)
+            if res.deviation is not None:
+                arrays[f"{i}_deviation"] = res.deviation.astype(np.float16)
+            if res.start is not None:
+                arrays[f"{i}_start"] = res.start.astype(np.float16)
+        meta.append(d)
+    text = session_json(meta)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)      # type: ignore[arg-type]  # numpy stub: **kwds are arrays
+
+    def write(tmp: str) -> None:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            z.writestr("session.json", text)
+            z.writestr("arrays.npz", buf.getvalue())
+
+    return atomic_write(path, write)
+
+
+def read_runs(path: str | os.PathLike) -> list[Run]:
+    """Read a session file's runs, validating everything before it is used: member sizes are bounded
+    before anything is decompressed, every array's shape and type is read from its header and
+    checked against its run before its data is, and the JSON must have the documented types.
+    Anything wrong is a :class:`SessionError` naming the member and the reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise SessionError(f"{path}: no such session file")
+    try:
+        with zipfile.ZipFile(path) as z:
+            limit = budget(path)
+            # JSON becomes Python objects several times its size: a tighter bound than the arrays'.
+            json_limit = min(MAX_JSON_BYTES, max(JSON_FLOOR, JSON_RATIO * path.stat().st_size))
+            text = _read_member(z, "session.json", json_limit, path)
+            try:
+                doc = json.loads(text.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as e:
+                raise SessionError(f"{path}: session.json is not valid JSON ({str(e)[:120]})") from None
+            runs, array_keys = _validate_doc(doc, path)
+            npz = _read_member(z, "arrays.npz", min(MAX_ARRAY_BYTES, limit), path)
+            arrays = _read_arrays(npz, runs, array_keys, path, limit)
+    except SessionError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError,
+            RuntimeError) as e:
+        raise SessionError(f"{path}: not an invgui session ({type(e).__name__}: {str(e)[:160]})") from None
+    out = []
+    for i, d in enumerate(runs):
+        res = d.pop("result", None)
+        run = Run(**d)
+        if res is not None:
+            run.result = Result(images=arrays[f"{i}_images"], target=arrays.get(f"{i}_target"),
+                                history=res["history"], metrics=res["metrics"], record=res["record"],
+                                stopped=res["stopped"], message=res["message"],
+                                deviation=arrays.get(f"{i}_deviation"), start=arrays.get(f"{i}_start"))
+        out.append(run)
+    return out
