@@ -1,14 +1,14 @@
 """A figure like paper 001's Figs. 12–13: the inversion methods side by side on held-out photos.
 
     python benchmarks/figure_methods.py [--model hog] [--layer hog] [--images chelsea,coffee,rocket]
-                                        [--out resources/screenshots/figure_methods_hog.png]
+                                        [--out docs/images/figure_methods_hog.png]
 
 Columns: the held-out photos (none of the shipped decoders saw them).  Rows: the photo, then each
 shipped decoder for that representation and layer — the feature+adversarial one first (paper 001,
 appendix A), then the pixel-loss one — the optimisation method (Mahendran & Vedaldi; the preset
 eval_decoder.py uses, one restart) and the hybrid (the pixel decoder's output, then the same
 optimisation).  Every image is at the decoder's size.  The figure is made by this script only;
-the README shows it.
+docs/decoders.md shows it.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def main() -> int:
     ap.add_argument("--preset", default="", help="optimisation preset (default: as eval_decoder.py)")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
-    out = Path(args.out or ROOT / "resources" / "screenshots" / f"figure_methods_{args.model}.png")
+    out = Path(args.out or ROOT / "docs" / "images" / f"figure_methods_{args.model}.png")
     rep = R.get(args.model)
     decoders = []
     for path in D.shipped_decoders().values():
