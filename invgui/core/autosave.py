@@ -46,6 +46,7 @@ from pathlib import Path
 
 from .events import Result
 from .files import atomic_write
+from .resources import state_dir
 from .session import SUFFIX, Run, Session, SessionError, _validate_doc, run_fields, session_json
 
 INDEX = "session.json"
@@ -57,11 +58,6 @@ MAX_SLOTS = 32                      # windows autosaving at once under one INVGU
 LOCK_GRACE_SECONDS = 30             # an unreadable lock this old is a crash between creating and writing it
 _RESULT_FILE = re.compile(r"^runs/[0-9A-Za-z_-]{1,80}\.invgui$")
 _NAMED = re.compile(r"runs/[0-9A-Za-z_-]{1,80}\.invgui")        # found even in an index that is not JSON
-
-
-def state_dir() -> Path:
-    """invgui's own folder (``$INVGUI_HOME`` or ``~/.local/state/invgui``): autosave, settings."""
-    return Path(os.environ.get("INVGUI_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state", "invgui"))
 
 
 def autosave_dir() -> Path:

