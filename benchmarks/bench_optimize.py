@@ -50,14 +50,15 @@ clock = time.perf_counter
 
 
 def interleaved_ms(rep, image, layer: str, size: int, chunks: int, device: str, restarts: int = 1,
-                   channels_last: bool = False, graph: bool = True) -> tuple[float, float]:
+                   channels_last: bool = False, graph: bool = True, base: OptimizeParams | None = None
+                   ) -> tuple[float, float]:
     """(floor, method) ms per iteration, timed in alternating chunks of CHUNK iterations.
 
     The method's generator is paused between flushes, so a chunk of the bare forward+backward
     and a chunk of the method alternate and see the same machine conditions.  Each figure is the
     fastest chunk (timeit's convention): on a shared machine slower chunks measure the neighbours.
     """
-    p = dataclasses.replace(OptimizeParams(), iters=(chunks + 3) * CHUNK, size=size, preview_every=CHUNK,
+    p = dataclasses.replace(base or OptimizeParams(), iters=(chunks + 3) * CHUNK, size=size, preview_every=CHUNK,
                             restarts=restarts, channels_last=channels_last, cuda_graph=graph)
     gen = run(rep, image, layer, p, device=device)
     x = torch.rand(restarts, 3, size, size, device=device, requires_grad=True)
@@ -66,6 +67,8 @@ def interleaved_ms(rep, image, layer: str, size: int, chunks: int, device: str, 
         for ev in gen:
             if isinstance(ev, Step) and ev.preview is not None:
                 return
+            if isinstance(ev, Result):             # ended before its iterations: a figure of it would be 0 ms
+                raise SystemExit(f"the method's run ended early ({ev.message or 'stopped'}); try --preset fast")
 
     def floor_chunk() -> None:
         for _ in range(CHUNK):
@@ -159,6 +162,9 @@ def main() -> None:
     ap.add_argument("--channels-last", action="store_true",
                     help="also time one restart with the channels-last memory layout")
     ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--preset", default="default", choices=PRESETS.names(),
+                    help="the method's schedule for the ms-per-iteration rows (its cost does not depend on the "
+                         "values, only on the optimiser and priors; a preset that diverges ends the run early)")
     ap.add_argument("--images", type=int, default=4, help="images for the batch-vs-sequential rows (0: skip)")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of the images rows")
     a = ap.parse_args()
@@ -169,7 +175,7 @@ def main() -> None:
     image = load_image("sample:chelsea")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {a.device}")
-    print(f"{a.model} {layer} at {a.size}×{a.size}: ms per iteration (all restarts together)")
+    print(f"{a.model} {layer} at {a.size}×{a.size}, {a.preset} preset: ms per iteration (all restarts together)")
     cuda = a.device.startswith("cuda")
     if cuda:
         print(f"GPU: {torch.cuda.get_device_name(a.device)}; floor = eager forward+backward; "
@@ -180,7 +186,7 @@ def main() -> None:
         eager = None
         for graph in ((False, True) if cuda else (False,)):
             floor, method = interleaved_ms(rep, image, layer, a.size, chunks, a.device, restarts=restarts,
-                                           graph=graph)
+                                           graph=graph, base=PRESETS.get(a.preset))
             mode = ("graph" if graph else "eager") if cuda else "cpu"
             extra = f"   speed-up {eager / method:.2f}×" if graph else ""
             print(f"  {restarts:>8} {mode:>7} {floor:10.2f} {method:10.2f} {method / floor:7.2f}{extra}", flush=True)
