@@ -114,6 +114,31 @@ def dead_leaves(colours: np.ndarray, rng: np.random.Generator, side: int = 256, 
     return np.clip(cv2.GaussianBlur(img, (0, 0), 0.7), 0, 1)
 
 
+HELD_EVERY = 5          # --photos: every 5th photo by name is held out (40 of the 200, every category)
+
+
+def photo_split(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(training, held-out) photos of ``folder``: sorted by name, every ``HELD_EVERY``-th held out —
+    the names begin with their category, so each category gives a fifth of its photos."""
+    photos = sorted(p for p in D.list_images(folder))
+    held = photos[HELD_EVERY - 1::HELD_EVERY]
+    return [p for p in photos if p not in held], held
+
+
+def write_photos(work: Path, folder: Path) -> tuple[Path, Path]:
+    """The training and held-out folders from a folder of real photos (linked, not copied)."""
+    train, held = photo_split(folder)
+    for sub, files in (("train", train), ("held", held)):
+        (work / sub).mkdir(parents=True, exist_ok=True)
+        for f in files:
+            link = work / sub / f.name
+            if not link.exists():
+                link.symlink_to(f.resolve())
+    print(f"   {len(train)} training photos and {len(held)} held out (every {HELD_EVERY}th by name) from {folder}",
+          flush=True)
+    return work / "train", work / "held"
+
+
 def write_data(work: Path, n_synthetic: int, seed: int = 0) -> tuple[Path, Path]:
     photos = {}
     for sub, names in (("train", TRAIN), ("held", HELD_OUT)):
@@ -189,6 +214,9 @@ def main() -> int:
                     help="train each decoder for about this long: the epochs are fitted to it by a short probe "
                          "(instead of the table's epochs × --epochs-scale)")
     ap.add_argument("--data-only", action="store_true", help="write the training folder, train nothing")
+    ap.add_argument("--photos", default="", help="a folder of real photographs (e.g. ../shared/data/photos): "
+                    "train on four fifths, hold out every 5th by name, instead of scikit-image's photos; with "
+                    "--synthetic 0 no dead-leaves images are added")
     args = ap.parse_args()
     from invgui.core.device import resolve_device
 
@@ -198,7 +226,12 @@ def main() -> int:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="invgui-decoder-data-"))
     names = [n for n in args.only.split(",") if n] or list(SHIPPED)
     counts = {n: SYNTHETIC[n] if args.synthetic is None else args.synthetic for n in names}
-    train_dir, held_dir = write_data(work, max(counts.values()))
+    if args.photos:
+        train_dir, held_dir = write_photos(work, Path(args.photos))
+        if max(counts.values()):
+            raise SystemExit("--photos takes --synthetic 0 (dead-leaves images come with the scikit-image set)")
+    else:
+        train_dir, held_dir = write_data(work, max(counts.values()))
     if args.data_only:
         return 0
     out_dir = Path(args.out_dir)
@@ -242,6 +275,12 @@ def main() -> int:
         loaded = D.load_checkpoint(tmp)
         final = out_dir / f"{name}.pt"
         meta = {k: v for k, v in loaded.meta.items() if k != "file"}
+        # What the window's decoder card says it learned from (the folders were temporary).
+        held_n = meta["training"].get("held_out_images")
+        meta["training"] = {**meta["training"], "dataset": (
+            f"{len(data)} real photos ({Path(args.photos).name}/, every {HELD_EVERY}th of {len(data) + held_n} "
+            "held out)" if args.photos else
+            f"{len(data) - counts[name]} scikit-image photos + {counts[name]} dead-leaves images")}
         D.save_checkpoint(final, loaded.net, meta, epoch=loaded.epoch, half=True)
         tmp.unlink()
         m = result.metrics

@@ -44,7 +44,7 @@ class Listing:
     family: str              # "cnn", "hog", "dsift", "lbp", "sift"
     embedded: bool = False   # works offline (weights embedded or none needed)
     presets: Any = None      # Presets of the representation's own parameters (hand-crafted ones)
-    needs: tuple[str, str] = ()   # (a module its weights come with, how to install it): offline once installed
+    needs: tuple[str, ...] = ()   # (a module its weights come with, how to install it): offline once installed
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -192,7 +193,7 @@ def dinov2_vits14(weights: str | None = None, random_weights: bool = False):
     return read_patches(rep, model)
 
 
-def check_against_onnx(model: torch.nn.Module, image: np.ndarray) -> tuple[float, float]:
+def check_against_onnx(model: Any, image: np.ndarray) -> tuple[float, float]:
     """(blocks, whole backbone): the largest absolute difference between the converted model and
     the ONNX graph run by onnxruntime on ``image`` (224×224×3 in [0, 1]) — the twelve blocks and
     the final norm given the ONNX graph's own embeddings, and the whole backbone from the pixels

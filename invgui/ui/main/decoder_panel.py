@@ -150,11 +150,15 @@ class DecoderPanel(QWidget):
             return
         t = meta.get("training", {})
         err = meta.get("held_out_normalised_error")
+        took = meta.get("training_seconds")
+        data = t.get("dataset") or f"{t.get('images', '?')} images"      # what the shipped ones were trained on
         self.info.setText(
             f"{meta.get('architecture')} decoder, width {meta.get('width')}, trained at "
-            f"{meta.get('input_size')} px for {meta.get('epochs')} epoch(s) on {t.get('images', '?')} images "
-            f"({D.training_loss(meta)} loss)"
-            + (f"; held-out normalised error {err:.3f}" if err is not None else "")
+            f"{meta.get('input_size')} px for {meta.get('epochs')} epoch(s) on {data} "
+            f"({D.training_loss(meta)} loss"
+            + (f", {took / 60:.0f} min" if isinstance(took, (int, float)) else "") + ")"
+            + (f"; held-out normalised error {err:.3f}"
+               + (f" on {t['held_out_images']} images" if t.get("held_out_images") else "") if err is not None else "")
             + (" (autoencoder)" if meta.get("autoencoder") else ""))
 
 
