@@ -42,7 +42,9 @@ def test_the_decoder_box_lists_every_shipped_decoder_pixel_loss_first(qtbot, win
     (tmp_path / "decoders").mkdir()
     D.save_checkpoint(tmp_path / "decoders" / "hog-adversarial.pt", loaded.net,
                       {**meta, "training": {**meta["training"], "params": tp}}, half=True)
-    D.save_checkpoint(tmp_path / "decoders" / "hog.pt", loaded.net, meta, half=True)
+    said = "160 real photos (photos/, every 5th of 200 held out)"       # what train_default_decoders records
+    D.save_checkpoint(tmp_path / "decoders" / "hog.pt", loaded.net,
+                      {**meta, "training": {**meta["training"], "dataset": said}}, half=True)
     monkeypatch.setattr(C, "resource", lambda *parts: tmp_path.joinpath(*parts))
     window.set_model("hog")
     window.set_method("decoder")
@@ -50,6 +52,9 @@ def test_the_decoder_box_lists_every_shipped_decoder_pixel_loss_first(qtbot, win
     items = [box.itemText(i) for i in range(box.count())]
     assert items[:2] == ["shipped: hog.pt (pixel loss)", "shipped: hog-adversarial.pt (pixel+feature+adversarial loss)"]
     assert window.decoder_panel.current() == str(tmp_path / "decoders" / "hog.pt")          # the default
+    card = window.decoder_panel.info.text()         # what it learned from, how long, the error's images
+    assert f"on {said} (pixel loss, " in card and " min)" in card
+    assert f"held-out normalised error {meta['held_out_normalised_error']:.3f} on 3 images" in card
     box.setCurrentIndex(1)
     box.activated.emit(1)                                  # as a click on the item does
     assert "pixel+feature+adversarial loss" in window.decoder_panel.info.text()
