@@ -220,12 +220,12 @@ def _line(result: Result, m: Metrics) -> str:
     method says its own part (:mod:`invgui.core.methods.captions`)."""
     spread = len(result.images) > 1
     spec = _method(result)
-    parts = spec.tell().head(result, m, spec.word, spread)
+    parts = spec.caption.head(result, m, spec.word, spread)
     parts += _image_parts(m, spread, ";")
     work, ev = _work_eval(result)
     if work is not None and ev != work:
         parts.append(f"at {sizes(result)}")
-    parts.append(spec.tell().cost(result, m))
+    parts.append(spec.caption.cost(result, m))
     return "; ".join(parts)
 
 
@@ -249,7 +249,7 @@ def _html(result: Result, m: Metrics) -> str:
     spread = len(result.images) > 1
     image = "".join(f"{p}<br>" for p in _image_parts(m, spread, " ·"))
     spec = _method(result)
-    return spec.tell().html(result, m, spec.word, where_, image, spread)
+    return spec.caption.html(result, m, spec.word, where_, image, spread)
 
 
 def _method(result: Result) -> Method:
@@ -259,10 +259,10 @@ def _method(result: Result) -> Method:
 
 def progress(result: Result) -> str:
     """The status bar's words once a run has ended."""
-    return _method(result).tell().progress(result, Metrics.of(result))
+    return _method(result).caption.progress(result, Metrics.of(result))
 
 
 def ended(result: Result) -> str:
     """The reconstruction pane's word for how a run ended ("done", "stopped"; a decoder's name)."""
     spec = _method(result)
-    return spec.tell().state(result, spec.word)
+    return spec.caption.state(result, spec.word)

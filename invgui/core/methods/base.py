@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..catalog import FRAMINGS, check_size
 from ..errors import InvguiError
 from ..params import Presets, check, from_dict, to_dict
+from .captions import OPTIMISED, Caption
 from .optimize_params import PRESETS, OptimizeParams
 from .probe_params import ProbeParams
 
@@ -60,7 +61,7 @@ class Method:
     word: str                        # captions, legends, run lines: "optimisation", "decoder", …
     entry: Entry                     # runs a Prepared request: run_request(prep, should_stop, **options)
     preparer: Entry = "invgui.core.methods.base:prepare_layer"   # prepare(prep, features): layer, side, decoder
-    caption: Any = None              # how its results are told (methods.captions); None: as optimisation's
+    caption: Caption = OPTIMISED     # how its results are told (methods.captions)
     page: str = PARAMETERS_PAGE      # the window's page for its settings: its parameters' form, or
                                      # DECODER_PAGE (the decoder file and its side)
     params_cls: type | None = None   # the class of RunRequest.params (None: the method takes none)
@@ -163,14 +164,6 @@ class Method:
         if self.batchable:
             return batches(n, params.restarts)
         return [range(i, min(i + PASS_IMAGES, n)) for i in range(0, n, PASS_IMAGES)]
-
-    def tell(self) -> Any:
-        """How its results are told (:mod:`.captions`)."""
-        if self.caption is not None:
-            return self.caption
-        from .captions import OPTIMISED
-
-        return OPTIMISED
 
 
 PASS_IMAGES = 16        # images a decoder's forward pass takes when many are evaluated

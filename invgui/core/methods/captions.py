@@ -30,6 +30,16 @@ def _speed(result: Result, m: Metrics) -> str:
     return f"{m.iterations} it in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)" + batch_note(result)
 
 
+def _optimised_html(result: Result, m: Metrics, shape: bool) -> str:
+    """The iterations and the settings of an optimisation (``shape``: with the priors' α and β)."""
+    p, tv = result.record.get("params", {}), result.record.get("resolved", {}).get("tv_weight")
+    priors = f"λV {tv}, α {p.get('alpha')}, β {p.get('beta')}" if shape else f"λV {tv}"
+    return (f"{m.iterations} iterations in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)"
+            f"{batch_note(result)}<br>"
+            f"<small>{p.get('optimizer')} lr {p.get('lr')}, {priors}, seed {p.get('seed')}, "
+            f"restarts {p.get('restarts')}</small>")
+
+
 def decoder_stage(result: Result) -> float:
     """The hybrid's decoder-stage representation error (NaN when the record lacks it)."""
     v = (result.record.get("decoder_stage") or {}).get("representation_error")
@@ -55,14 +65,9 @@ class Caption:
     def html(self, result: Result, m: Metrics, word: str, where: str, image: str, spread: bool) -> str:
         """The window's result panel; ``where`` (the layer, bold) and ``image`` (the image metrics,
         one per line) are made by the caller."""
-        rec = result.record
-        p, tv = rec.get("params", {}), rec.get("resolved", {}).get("tv_weight")
         return (f"{where}<br>representation error {m.start_representation_error:.3f} → "
                 f"<b>{m.pm('representation_error', '.3f', spread)}</b><br>{image}"
-                f"{m.iterations} iterations in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)"
-                f"{batch_note(result)}<br>"
-                f"<small>{p.get('optimizer')} lr {p.get('lr')}, λV {tv}, α {p.get('alpha')}, β {p.get('beta')}, "
-                f"seed {p.get('seed')}, restarts {p.get('restarts')}</small>")
+                + _optimised_html(result, m, shape=True))
 
     def progress(self, result: Result, m: Metrics) -> str:
         """The status bar's words once the run has ended."""
@@ -108,7 +113,6 @@ class DecodedThenOptimised(Caption):
 
     def html(self, result: Result, m: Metrics, word: str, where: str, image: str, spread: bool) -> str:
         rec = result.record
-        p, tv = rec.get("params", {}), rec.get("resolved", {}).get("tv_weight")
         stage = rec.get("decoder_stage") or {}
         nre = stage.get("normalised_reconstruction_error")
         colour = rec.get("resolved", {}).get("colour", "")
@@ -118,10 +122,7 @@ class DecodedThenOptimised(Caption):
                   + (f"<br>colour: {escape(colour, quote=False)}" if colour else "")
                   + "</small>")
         return (f"{where}<br>representation error <b>{m.pm('representation_error', '.3f', spread)}</b><br>{image}"
-                f"{m.iterations} iterations in {m.seconds:.1f} s ({m.iterations_per_second:.1f} it/s)"
-                f"{batch_note(result)}<br>"
-                f"<small>{p.get('optimizer')} lr {p.get('lr')}, λV {tv}, seed {p.get('seed')}, "
-                f"restarts {p.get('restarts')}</small>")
+                + _optimised_html(result, m, shape=False))
 
 
 OPTIMISED = Caption()
