@@ -113,3 +113,20 @@ def test_a_grayscale_representation_can_be_reconstructed_in_gray_and_the_panel_s
     # Restart 1 starts at the decoder's output in the representation's own luminance: its features.
     assert gray.metrics["start_representation_error"] == pytest.approx(gray.metrics["decoder_representation_error"],
                                                                        abs=0.05)
+
+
+def test_adam_steps_from_the_decoder_output_are_scaled_by_the_hybrid_lr_factor(tiny_hog_decoder):
+    """Issue 40 §3: Adam's first step moves every value by ±lr whatever the gradient, so from the
+    decoder's reconstruction the preset's noise-start rate threw away what the decoder got right
+    (the hybrid lost to its own decoder on image error); the hybrid scales it by ``hybrid_lr``."""
+    def first_step(factor):
+        (res,) = hybrid(tiny_hog_decoder, iters=1, restarts=1, optimizer="adam", lr=0.2, hybrid_lr=factor,
+                        lr_milestones=())
+        assert res.record["resolved"]["hybrid_lr"] == factor
+        return float(np.median(np.abs(res.images[0].astype(np.float64) - res.start.astype(np.float64))))
+
+    # Each value moves by exactly lr × factor σ (Adam's first step is lr·g/(|g| + 1e-8)); clamping
+    # to [0, 1] can only shorten the larger steps, so the ratio of the median moves is 0.25 or a
+    # little more, never 1 as before.
+    ratio = first_step(0.25) / first_step(1.0)
+    assert 0.2 < ratio < 0.35

@@ -55,6 +55,11 @@ class OptimizeParams:
                                tooltip="The hybrid method on a representation of the grayscale image (HOG, "
                                        "SIFT, LBP), which has no colour: keep the colour its decoder guessed, "
                                        "or reconstruct in gray. No effect otherwise.")
+    hybrid_lr: float = param(0.25, label="Hybrid LR factor", min=0.0, max=1.0, step=0.05, group="Start",
+                             tooltip="The hybrid method's optimisation starts at the decoder's reconstruction, "
+                                     "already close: with adam or rmsprop, whose every step moves each value by "
+                                     "about the learning rate whatever the gradient, the rate is multiplied by "
+                                     "this (SGD's step shrinks with the gradient by itself). No effect otherwise.")
     seed: int = param(0, label="Seed", min=0, max=2**31 - 1, group="Start",
                       tooltip="Seed of the start noise and the jitter; the same seed gives the same result "
                               "on CPU with the same thread count.")

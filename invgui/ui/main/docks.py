@@ -237,4 +237,5 @@ class MethodDock(QWidget):
             w.setEnabled(used)
             w.setToolTip(optimize.OptimizeParams.__dataclass_fields__[name].metadata["tooltip"] if used
                          else HYBRID_START)
-        self.form.widgets["hybrid_colour"].setEnabled(not used)       # the hybrid's alone
+        for name in ("hybrid_colour", "hybrid_lr"):                   # the hybrid's alone
+            self.form.widgets[name].setEnabled(not used)
