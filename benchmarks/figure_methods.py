@@ -1,12 +1,14 @@
 """A figure like paper 001's Figs. 12–13: the inversion methods side by side on held-out photos.
 
-    python benchmarks/figure_methods.py [--model hog] [--layer hog] [--images chelsea,coffee,rocket]
+    python benchmarks/figure_methods.py --photos DIR [--model hog] [--layer hog] [--images N]
                                         [--out docs/images/figure_methods_hog.png]
 
-Columns: the held-out photos (none of the shipped decoders saw them).  Rows: the photo, then each
+Columns: held-out photos of the project's photo folder DIR (``fetch_photos.py`` rebuilds it; the
+ones ``train_default_decoders.py --photos DIR`` kept out of training, none of the shipped decoders
+saw them): the first of each category, up to ``--images`` (default 4).  Rows: the photo, then each
 shipped decoder for that representation and layer — the feature+adversarial one first (paper 001,
 appendix A), then the pixel-loss one — the optimisation method (Mahendran & Vedaldi; the preset
-eval_decoder.py uses, one restart) and the hybrid (the pixel decoder's output, then the same
+decoder_table.py uses, ``fast``, one restart) and the hybrid (the pixel decoder's output, then the same
 optimisation).  Every image is at the decoder's size.  The figure is made by this script only;
 docs/decoders.md shows it.
 """
@@ -22,6 +24,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+
+from train_default_decoders import photo_split  # noqa: E402
 
 from invgui.core import representations as R  # noqa: E402
 from invgui.core.events import Result  # noqa: E402
@@ -40,8 +45,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="hog")
     ap.add_argument("--layer", default="hog")
-    ap.add_argument("--images", default="chelsea,coffee,rocket")
-    ap.add_argument("--preset", default="", help="optimisation preset (default: as eval_decoder.py)")
+    ap.add_argument("--photos", required=True, help="the project's photo folder (benchmarks/fetch_photos.py)")
+    ap.add_argument("--images", type=int, default=4, help="columns: held-out photos, one per category")
+    ap.add_argument("--preset", default="fast", help="optimisation preset (default: as decoder_table.py)")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     out = Path(args.out or ROOT / "docs" / "images" / f"figure_methods_{args.model}.png")
@@ -55,12 +61,18 @@ def main() -> int:
         raise SystemExit(f"no shipped decoder for {rep.name} {args.layer}")
     decoders.sort(key=lambda d: D.training_loss(d.meta) == "pixel")          # pixel-loss last of the decoders
     size = int(decoders[0].meta["input_size"])
-    preset = args.preset or ("mv2015-shallow" if rep.params is not None else "mv2015")
+    preset = args.preset
     params = dataclasses.replace(optimize.PRESETS.get(preset), size=size, restarts=1)
     pixel = next((d for d in decoders if D.training_loss(d.meta) == "pixel"), decoders[-1])
     rows: dict[str, list[np.ndarray]] = {"photo": []}
-    for name in args.images.split(","):
-        img = load_image(f"sample:{name}")
+    _, held = photo_split(Path(args.photos))
+    firsts = {}
+    for path in held:                               # names begin with their category: the first of each
+        firsts.setdefault(path.name.rsplit("-", 1)[0], path)
+    chosen = list(firsts.values())[:args.images]
+    for path in chosen:
+        name = path.name
+        img = load_image(str(path))
         rows["photo"].append(resize_center_crop(img, size))
         for d in decoders:
             rows.setdefault(f"decoder ({D.training_loss(d.meta)})", []).append(
@@ -72,7 +84,7 @@ def main() -> int:
             final(optimize.run_batch(rep, [optimize.Target(img, start=start)], args.layer, params)).images[0])
         print(f"{name}: done", flush=True)
     what = rep.name if args.layer == rep.name else f"{rep.name} {args.layer}"
-    save_grid(out, rows, f"Reconstructions from {what}: held-out photos ({args.images.replace(',', ', ')})")
+    save_grid(out, rows, f"Reconstructions from {what}: {len(chosen)} held-out photos")
     print(f"wrote {out}")
     return 0
 

@@ -328,6 +328,10 @@ def test_every_shipped_decoder_reconstructs_by_its_name(name, tmp_path, capsys):
     capsys.readouterr()
     assert main(["layers", model]) == 0
     assert f"{name:<32} layer {layer}, {D.training_loss(meta)} loss" in capsys.readouterr().out
+    # Issue 40 §3: learned from the real photos, and what the decoder card shows is recorded.
+    training = meta["training"]
+    assert training["dataset"].startswith("160 real photos") and training["held_out_images"] == 40
+    assert math.isfinite(meta["held_out_normalised_error"]) and meta["training_seconds"] > 0
 
 
 def test_the_shipped_feature_adversarial_decoder_is_what_the_readme_says():

@@ -200,7 +200,9 @@ def test_a_torchrun_process_whose_launcher_is_gone_stops_instead_of_waiting(tmp_
     memory.  Rank 0 now waits for the other ranks' rows on disk and stops when its launcher is gone."""
     data = photos(tmp_path / "data", ("astronaut", "rocket"))
     real, gone = os.getppid(), []
-    monkeypatch.setattr(os, "getppid", lambda: 1 if gone else real)
+    # Reparented: another parent than the one at the start (not 1 — a test process that is itself
+    # an orphan, started in the background from a shell that ended, has 1 from the start).
+    monkeypatch.setattr(os, "getppid", lambda: real + 1 if gone else real)
 
     def tick(p):
         if p.done == p.total:
