@@ -191,18 +191,23 @@ def test_help_names_values_by_kind_not_by_destination(capsys):
     assert "--lr-milestones LIST" in capsys.readouterr().out
 
 
-def test_decoder_on_the_default_layer_takes_the_nearest_shipped_one_and_says_so(tmp_path, capsys):
+def test_decoder_on_a_default_layer_without_one_takes_the_nearest_shipped_one_and_says_so(tmp_path, capsys):
     """Issue 27 §8: `invgui invert --method decoder` on the default model and layer failed: no
-    decoder ships for blocks.3."""
+    decoder shipped for blocks.3.  One does since issue 40; DINOv2's default layer (blocks.5) has
+    none (its decoders are at blocks.2 and blocks.11)."""
     out = tmp_path / "d.png"
     assert main(["invert", "sample:coffee", "--method", "decoder", "--out", str(out), "-q"]) == 0
+    assert "no decoder ships" not in capsys.readouterr().err
+    assert json.loads(out.with_suffix(".json").read_text())["layer"] == "blocks.3"
+    assert main(["invert", "sample:coffee", "--model", "dinov2_vits14", "--method", "decoder", "--out", str(out),
+                 "-q"]) == 0
     err = capsys.readouterr().err
-    assert "no decoder ships for efficientnet_lite0 blocks.3 (the default layer): using the shipped one for" in err
+    assert "no decoder ships for dinov2_vits14 blocks.5 (the default layer): using the shipped one for blocks.2" in err
     rec = json.loads(out.with_suffix(".json").read_text())
-    assert rec["layer"] in ("blocks.1", "blocks.5") and rec["method"] == "decoder"
+    assert rec["layer"] == "blocks.2" and rec["method"] == "decoder"
     # A layer asked for by name is not replaced: refused as before, saying what to do.
-    assert main(["invert", "sample:coffee", "--method", "decoder", "--layer", "blocks.3", "--out", str(out), "-q"]) == 2
-    assert "no decoder shipped for efficientnet_lite0 blocks.3" in capsys.readouterr().err
+    assert main(["invert", "sample:coffee", "--method", "decoder", "--layer", "blocks.4", "--out", str(out), "-q"]) == 2
+    assert "no decoder shipped for efficientnet_lite0 blocks.4" in capsys.readouterr().err
 
 
 def namespace_readers(source: str) -> list[str]:

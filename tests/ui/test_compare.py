@@ -226,9 +226,9 @@ def test_a_default_sweep_with_decoders_picks_layers_that_have_them_at_one_side(q
         box.setChecked(name in ("optimize", "decoder"))
     runs = view.queue_sweep()
     layers = sorted({r.layer for r in runs})
-    assert {"blocks.1", "blocks.5"} <= set(layers) and len(layers) == 4
+    assert {"blocks.1", "blocks.3", "blocks.5"} <= set(layers) and len(layers) == 4
     dec = [r for r in runs if r.method == "decoder"]
-    assert sorted(r.layer for r in dec) == ["blocks.1", "blocks.5"] and {r.size for r in dec} == {96}
+    assert sorted(r.layer for r in dec) == ["blocks.1", "blocks.3", "blocks.5"] and {r.size for r in dec} == {96}
     said = view.sweep_said.text()
     assert "every method at 96 px" in said and "not queued: decoder at" in said and "no decoder for" in said
     qtbot.waitUntil(lambda: not window.running(), timeout=120_000)

@@ -54,7 +54,8 @@ def test_the_decoder_box_lists_every_shipped_decoder_pixel_loss_first(qtbot, win
     assert window.decoder_panel.current() == str(tmp_path / "decoders" / "hog.pt")          # the default
     card = window.decoder_panel.info.text()         # what it learned from, how long, the error's images
     assert f"on {said} (pixel loss, " in card and " min)" in card
-    assert f"held-out normalised error {meta['held_out_normalised_error']:.3f} on 3 images" in card
+    held = meta["training"]["held_out_images"]
+    assert f"held-out normalised error {meta['held_out_normalised_error']:.3f} on {held} images" in card
     box.setCurrentIndex(1)
     box.activated.emit(1)                                  # as a click on the item does
     assert "pixel+feature+adversarial loss" in window.decoder_panel.info.text()

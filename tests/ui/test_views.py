@@ -74,8 +74,10 @@ def test_the_hybrid_page_names_the_decoder_of_the_representation_now_chosen(qtbo
         assert w.state.decoder.endswith("hog.pt")
         assert "hog.pt" in w.hybrid_label.text() and "efficientnet" not in w.hybrid_label.text()
         assert w.requests.request().decoder == w.state.decoder       # what it says is what runs
-        w.set_model("efficientnet_lite0")            # back: the default layer has no decoder
-        assert w.layer == "blocks.3" and "No decoder" in w.hybrid_label.text()
+        w.set_model("efficientnet_lite0")            # back: the default layer has its own (issue 40)
+        assert w.layer == "blocks.3" and "efficientnet_lite0-blocks.3.pt" in w.hybrid_label.text()
+        w.set_layer("blocks.4")                      # a layer without one
+        assert "No decoder" in w.hybrid_label.text()
     finally:
         w.close()
 
