@@ -95,7 +95,7 @@ DECODERS = {
 # held-out, 160 gave 0.491), blocks.1 4 min, blocks.3 15 min, blocks.5 38 min (fitted to 20 min
 # by --minutes, then slowed by an evaluation beside it), DINOv2 blocks.2 10 min and blocks.11 16
 # min (--minutes 8 and 20: a step of 64 crops at 224 px costs 20–25 s, the ViT's forward most of
-# it), hog-adversarial ~6 min.  The table's epochs (× --epochs-scale) are the other route's.
+# it), hog-adversarial 12 min.  The table's epochs (× --epochs-scale) are the other route's.
 PHOTO_EPOCHS = {"hog": 160, "efficientnet_lite0-blocks.1": 75, "efficientnet_lite0-blocks.3": 125,
                 "efficientnet_lite0-blocks.5": 230, "dinov2_vits14-blocks.2": 15, "dinov2_vits14-blocks.11": 8,
                 "hog-adversarial": 24}
