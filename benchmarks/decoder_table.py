@@ -44,8 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 METHOD_WORDS = {"decoder": "decoder", "optimize": "optimisation", "hybrid": "hybrid"}
 
 
-def evaluate(name: str, file: Path, held: Path, work: Path, args, done: dict) -> dict[str, dict]:
-    """summary rows (method → row) of one decoder, computing what ``work/name`` lacks."""
+def evaluate(name: str, file: Path, held: Path, work: Path, args, done: dict) -> tuple[dict, dict[str, dict]]:
+    """(the decoder's metadata, its summary rows: method → row), computing what ``work/name`` lacks."""
     meta = D.load_checkpoint(file).meta
     model, layer, size = meta["representation"], meta["layer"] or meta["representation"], int(meta["input_size"])
     key = (model, layer, size)
@@ -65,7 +65,7 @@ def evaluate(name: str, file: Path, held: Path, work: Path, args, done: dict) ->
         done[key] = rows["optimize"]
     else:
         rows["optimize"] = done[key]
-    return rows
+    return meta, rows
 
 
 def spread(held: Path, n: int) -> Path:
@@ -92,11 +92,6 @@ def trained_on(meta: dict) -> str:
             + (f"; fine-tuned from `{Path(tr['init']).name}`" if tr.get("init") else ""))
 
 
-def fmt(row: dict, measure: str, digits: int) -> str:
-    m, s = float(row[f"{measure}_mean"]), float(row[f"{measure}_std"])
-    return f"{m:.{digits}f} ± {s:.{digits}f}"
-
-
 def tables(results: dict[str, tuple[dict, dict[str, dict]]], args) -> tuple[str, str]:
     """(the README's short table, docs/decoders.md's full one), Markdown."""
     short = ["| decoder | representation, layer, size | learned from | held-out normalised error: decoder "
@@ -116,8 +111,8 @@ def tables(results: dict[str, tuple[dict, dict[str, dict]]], args) -> tuple[str,
         short.append(f"| `{name}` | {where} | {trained_on(meta)} | {nre} |")
         for m in order:
             r = rows[m]
-            cells = [fmt(r, "nre", 3), fmt(r, "representation_error", 3), f"{float(r['psnr_mean']):.1f}",
-                     fmt(r, "perceptual", 3)]
+            cells = [E.mean_pm_std(r, "nre", ".3f"), E.mean_pm_std(r, "representation_error", ".3f"),
+                     f"{float(r['psnr_mean']):.1f}", E.mean_pm_std(r, "perceptual", ".3f")]
             cells = [f"**{c}**" if best.get(k) == m else c
                      for c, k in zip(cells, ("nre", "representation_error", "", "perceptual"), strict=True)]
             its = f", {args.iters} it" if args.iters else ""
@@ -170,11 +165,11 @@ def main() -> int:
     done: dict = {}
     results = {}
     for name in names:
-        rows = evaluate(name, shipped[name], held, work, args, done)
+        meta, rows = evaluate(name, shipped[name], held, work, args, done)
         secs = seconds_per_image(work / name)
         for m, r in rows.items():
             r["seconds"] = secs.get(m, r.get("seconds", "—"))
-        results[name] = (D.load_checkpoint(shipped[name]).meta, rows)
+        results[name] = (meta, rows)
     short, full = tables(results, args)
     print(short, full, sep="\n\n")
     if args.write:
